@@ -1,0 +1,346 @@
+//! The state machine rule by rule: timing, retry scheduling, budgets, progress, recovery.
+
+use super::tests::*;
+use super::*;
+use crate::core::task::Protocol;
+
+#[test]
+fn retention_end_expires_a_task_without_deadline() {
+    let mut t = in_state(State::Queued);
+    t.expires_at = None;
+    let end = T0 + t.retry.max_retention_ms;
+    let (after, eff) = apply(&t, lease_input(), end, 0).unwrap();
+    assert_eq!(
+        (after.state, effect_names(&eff)),
+        (State::Expired, EXPIRED.to_vec())
+    );
+}
+
+#[test]
+fn lease_before_next_attempt_is_illegal() {
+    let t = in_state(State::Queued);
+    let due = t.next_attempt_at.unwrap();
+    let err = apply(&t, lease_input(), due - 1, 0).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::IllegalTransition {
+                state: State::Queued,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(apply(&t, lease_input(), due, 0).is_ok());
+}
+
+#[test]
+fn lease_before_earliest_begin_is_illegal() {
+    let mut n = fresh();
+    n.earliest_begin = Some(T0 + 5000);
+    n.next_attempt_at = Some(T0);
+    assert_eq!(
+        apply(&n, lease_input(), T0 + 4999, 0).unwrap_err().name(),
+        "FerryIllegalTransition"
+    );
+    assert!(apply(&n, lease_input(), T0 + 5000, 0).is_ok());
+}
+
+#[test]
+fn new_task_is_due_at_earliest_begin_or_now() {
+    let t = fresh();
+    assert_eq!(
+        (t.state, t.next_attempt_at, t.attempt),
+        (State::Queued, Some(T0), 0)
+    );
+    assert!(check_invariants(&t));
+    let mut n = NewTask {
+        id: "x".into(),
+        tag: "t".into(),
+        seq: 3,
+        request: t.request.clone(),
+        body: t.body.clone(),
+        idempotency_key: "k".into(),
+        now_ms: T0,
+        expires_at: None,
+        earliest_begin: Some(T0 + 10),
+        retry: RetryPolicy::default(),
+    };
+    assert_eq!(new_task(n.clone()).next_attempt_at, Some(T0 + 10));
+    n.earliest_begin = Some(T0 - 10);
+    assert_eq!(new_task(n).next_attempt_at, Some(T0));
+}
+
+#[test]
+fn lease_counts_the_attempt_and_sets_the_lease() {
+    let (t, eff) = apply(
+        &fresh(),
+        Input::Lease {
+            lease_ms: 500,
+            transport: Transport::BackgroundFetch,
+        },
+        T0,
+        0,
+    )
+    .unwrap();
+    assert_eq!(eff, vec![Effect::Send]);
+    assert_eq!(
+        (t.attempt, t.lease_until, t.next_attempt_at),
+        (1, Some(T0 + 500), None)
+    );
+    assert_eq!(t.transport, Some(Transport::BackgroundFetch));
+}
+
+#[test]
+fn retryable_response_records_reason_and_status() {
+    let t = in_state(State::InFlight);
+    let (t, eff) = apply(&t, resp(503), NOW, u64::MAX).unwrap();
+    let at = NOW + 1000; // attempt 1, full jitter at the top of [0, base]
+    assert_eq!(
+        eff,
+        vec![Effect::RetryAt {
+            at,
+            delay_ms: 1000,
+            reason: "503 Service Unavailable".into()
+        }]
+    );
+    assert_eq!((t.next_attempt_at, t.last_status), (Some(at), Some(503)));
+    assert_eq!(t.last_error.as_deref(), Some("503 Service Unavailable"));
+}
+
+#[test]
+fn network_error_clears_last_status() {
+    let t = step(&in_state(State::InFlight), resp(503), NOW);
+    let t = step(&t, lease_input(), t.next_attempt_at.unwrap());
+    let (t, eff) = apply(
+        &t,
+        Input::Outcome(Outcome::NetworkError("offline".into())),
+        NOW + 5000,
+        0,
+    )
+    .unwrap();
+    assert_eq!(t.last_status, None);
+    assert!(
+        matches!(&eff[0], Effect::RetryAt { reason, .. } if reason == "network error: offline")
+    );
+}
+
+#[test]
+fn retry_after_seconds_is_honoured_over_shorter_backoff() {
+    let t = in_state(State::InFlight);
+    let o = Outcome::Response {
+        status: 429,
+        retry_after: Some("120".into()),
+    };
+    let (t, eff) = apply(&t, Input::Outcome(o), NOW, u64::MAX).unwrap();
+    assert_eq!(t.next_attempt_at, Some(NOW + 120_000));
+    assert!(matches!(
+        eff[0],
+        Effect::RetryAt {
+            delay_ms: 120_000,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn backoff_wins_over_shorter_retry_after() {
+    let mut t = in_state(State::InFlight);
+    t.attempt = 5; // ceiling 16 s
+    let o = Outcome::Response {
+        status: 503,
+        retry_after: Some("1".into()),
+    };
+    let (t, _) = apply(&t, Input::Outcome(o), NOW, u64::MAX).unwrap();
+    assert_eq!(t.next_attempt_at, Some(NOW + 16_000));
+}
+
+#[test]
+fn retry_after_is_capped_at_the_deadline() {
+    let t = in_state(State::InFlight);
+    let o = Outcome::Response {
+        status: 503,
+        retry_after: Some("999999".into()),
+    };
+    let (t, eff) = apply(&t, Input::Outcome(o), NOW, 0).unwrap();
+    assert_eq!(t.next_attempt_at, Some(DEADLINE));
+    assert!(
+        matches!(eff[0], Effect::RetryAt { at: DEADLINE, delay_ms, .. } if delay_ms == DEADLINE - NOW)
+    );
+    // When the scheduler wakes at the cap, the task expires instead of running.
+    let (t, eff) = apply(&t, lease_input(), DEADLINE, 0).unwrap();
+    assert_eq!(
+        (t.state, effect_names(&eff)),
+        (State::Expired, EXPIRED.to_vec())
+    );
+}
+
+#[test]
+fn retryable_at_max_attempts_fails_with_count_and_status() {
+    let mut t = in_state(State::InFlight);
+    t.attempt = t.retry.max_attempts;
+    let (t, eff) = apply(&t, resp(502), NOW, 0).unwrap();
+    assert_eq!(t.state, State::Failed);
+    assert_eq!(
+        eff,
+        vec![
+            Effect::Failed {
+                reason: "gave up after 8 attempts; last: 502 Bad Gateway".into()
+            },
+            Effect::DeleteBlob
+        ]
+    );
+    assert_eq!(t.last_status, Some(502));
+}
+
+#[test]
+fn final_response_fails_at_once() {
+    let (t, eff) = apply(&in_state(State::InFlight), resp(413), NOW, 0).unwrap();
+    assert_eq!(t.state, State::Failed);
+    assert!(
+        matches!(&eff[0], Effect::Failed { reason } if reason.starts_with("413 Content Too Large on attempt 1"))
+    );
+}
+
+#[test]
+fn success_completes_and_deletes_the_blob() {
+    let (t, eff) = apply(&in_state(State::InFlight), resp(204), NOW, 0).unwrap();
+    assert_eq!((t.state, t.last_status), (State::Done, Some(204)));
+    assert_eq!(
+        eff,
+        vec![Effect::Completed { status: 204 }, Effect::DeleteBlob]
+    );
+}
+
+#[test]
+fn success_after_the_deadline_still_counts_as_completed() {
+    let (t, eff) = apply(&in_state(State::InFlight), resp(200), DEADLINE + 1, 0).unwrap();
+    assert_eq!(t.state, State::Done);
+    assert_eq!(eff[0], Effect::Completed { status: 200 });
+}
+
+#[test]
+fn failure_after_the_deadline_expires_and_keeps_the_status() {
+    let (t, _) = apply(&in_state(State::InFlight), resp(503), DEADLINE, 0).unwrap();
+    assert_eq!((t.state, t.last_status), (State::Expired, Some(503)));
+}
+
+#[test]
+fn progress_growth_restarts_the_attempt_budget() {
+    let mut t = in_state(State::InFlight);
+    t.attempt = 7;
+    let t = step(
+        &t,
+        Input::Progress {
+            bytes_confirmed: 300,
+        },
+        NOW,
+    );
+    assert_eq!((t.attempt, t.bytes_confirmed), (1, 300));
+    let t2 = step(
+        &t,
+        Input::Progress {
+            bytes_confirmed: 200,
+        },
+        NOW,
+    );
+    assert_eq!(t2, t, "stale progress is ignored");
+}
+
+#[test]
+fn progress_beyond_the_body_is_clamped() {
+    let t = step(
+        &in_state(State::InFlight),
+        Input::Progress {
+            bytes_confirmed: 10_000,
+        },
+        NOW,
+    );
+    assert_eq!(t.bytes_confirmed, 1000);
+    assert!(check_invariants(&t));
+}
+
+#[test]
+fn lease_expired_requeues_due_now() {
+    let (t, eff) = apply(&in_state(State::InFlight), Input::LeaseExpired, NOW, 0).unwrap();
+    assert_eq!(
+        (t.state, t.next_attempt_at, t.attempt),
+        (State::Queued, Some(NOW), 1)
+    );
+    assert_eq!(t.last_error.as_deref(), Some("lease expired"));
+    assert_eq!(
+        eff,
+        vec![Effect::RetryAt {
+            at: NOW,
+            delay_ms: 0,
+            reason: "lease expired".into()
+        }]
+    );
+}
+
+#[test]
+fn lease_expired_before_lease_end_is_illegal() {
+    let t = in_state(State::InFlight);
+    let err = apply(&t, Input::LeaseExpired, T0 + LEASE_MS - 1, 0).unwrap_err();
+    assert_eq!(err.name(), "FerryIllegalTransition");
+    assert!(apply(&t, Input::LeaseExpired, T0 + LEASE_MS, 0).is_ok());
+}
+
+#[test]
+fn lease_expired_on_the_last_attempt_fails() {
+    let mut t = in_state(State::InFlight);
+    t.attempt = t.retry.max_attempts;
+    let (t, eff) = apply(&t, Input::LeaseExpired, NOW, 0).unwrap();
+    assert_eq!(t.state, State::Failed);
+    assert_eq!(effect_names(&eff), FAILED);
+}
+
+#[test]
+fn cancel_of_a_finished_task_changes_nothing() {
+    for s in [State::Done, State::Failed, State::Cancelled, State::Expired] {
+        let t = in_state(s);
+        assert_eq!(apply(&t, Input::Cancel, NOW, 0).unwrap(), (t, vec![]));
+    }
+}
+
+#[test]
+fn illegal_transition_names_task_state_and_input() {
+    let err = apply(&in_state(State::Done), lease_input(), NOW, 0).unwrap_err();
+    match err {
+        Error::IllegalTransition {
+            task_id,
+            state,
+            attempt,
+            input,
+            ..
+        } => {
+            assert_eq!(
+                (task_id.as_str(), state, attempt, input.as_str()),
+                ("t1", State::Done, 1, "lease")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn tus_upload_url_is_recorded_while_in_flight() {
+    let mut t = in_state(State::InFlight);
+    t.request.protocol = Protocol::Tus {
+        chunk_size: 10,
+        metadata: vec![],
+        upload_url: None,
+    };
+    let t = record_upload_url(&t, "https://example.com/files/abc").unwrap();
+    assert!(
+        matches!(&t.request.protocol, Protocol::Tus { upload_url: Some(u), .. } if u.ends_with("/abc"))
+    );
+    assert!(
+        record_upload_url(&in_state(State::InFlight), "x").is_err(),
+        "http has no upload URL"
+    );
+    assert!(
+        record_upload_url(&in_state(State::Queued), "x").is_err(),
+        "only while in flight"
+    );
+}

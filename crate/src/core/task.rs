@@ -1,0 +1,288 @@
+//! The task record: one durable upload.
+//!
+//! A `Task` is written to IndexedDB as a plain JS object (via serde), so its field names are part of
+//! the storage format: they are camelCase, and renaming one is a migration. The scheduler indexes
+//! tasks by `(state, nextAttemptAt)`, which is why `next_attempt_at` is set exactly when the task is
+//! `Queued` (see [`crate::core::state::check_invariants`]).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::core::retry::RetryPolicy;
+
+/// One upload and everything needed to carry it to completion across service-worker restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    /// Unique id (also the key of the stored blob).
+    pub id: String,
+    /// The session / outbox this task belongs to.
+    pub tag: String,
+    /// Per-tag enqueue order; the scheduler starts tasks of one tag in this order (FIFO per tag).
+    pub seq: u64,
+    /// What to send and where.
+    pub request: Request,
+    /// Facts about the stored body (the bytes live in a separate blob store).
+    pub body: BodyMeta,
+    /// Sent as `Idempotency-Key` on every attempt, so a server can de-duplicate retries.
+    pub idempotency_key: String,
+    /// Where the task is in its life.
+    pub state: State,
+    /// Attempts started so far (reset only when server-confirmed progress grows).
+    pub attempt: u32,
+    /// When the task may next be leased; `Some` iff `state == Queued`.
+    pub next_attempt_at: Option<u64>,
+    /// When the current attempt's lease runs out; `Some` iff `state == InFlight`.
+    pub lease_until: Option<u64>,
+    /// When the task was enqueued (ms since the Unix epoch).
+    pub created_at: u64,
+    /// Hard deadline given by the page; past it the task expires.
+    pub expires_at: Option<u64>,
+    /// The task must not start before this time.
+    pub earliest_begin: Option<u64>,
+    /// Human-readable description of the latest failed attempt.
+    pub last_error: Option<String>,
+    /// HTTP status of the latest attempt, if it got a response.
+    pub last_status: Option<u16>,
+    /// How the latest attempt was (or is being) carried out.
+    pub transport: Option<Transport>,
+    /// Retry policy fixed at enqueue time.
+    pub retry: RetryPolicy,
+    /// Bytes the server has confirmed (the tus offset); only ever grows.
+    pub bytes_confirmed: u64,
+}
+
+impl Task {
+    /// The moment the task expires: the earlier of `expires_at` and `created_at + max_retention_ms`.
+    ///
+    /// The retention bound exists so that a task nobody set a deadline for still cannot hold a blob
+    /// in the user's storage forever.
+    pub fn deadline(&self) -> u64 {
+        let retention_end = self.created_at.saturating_add(self.retry.max_retention_ms);
+        match self.expires_at {
+            Some(e) => e.min(retention_end),
+            None => retention_end,
+        }
+    }
+
+    /// Whether the task is past its [`deadline`](Task::deadline) at `now_ms`.
+    pub fn is_expired_at(&self, now_ms: u64) -> bool {
+        self.deadline() <= now_ms
+    }
+
+    /// Whether the scheduler may lease the task at `now_ms`.
+    pub fn is_due(&self, now_ms: u64) -> bool {
+        self.state == State::Queued
+            && self.next_attempt_at.is_some_and(|t| t <= now_ms)
+            && self.earliest_begin.is_none_or(|t| t <= now_ms)
+    }
+}
+
+/// Lifecycle of a task. The last four are terminal: once there, a task never changes again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum State {
+    /// Waiting for its next attempt.
+    Queued,
+    /// An attempt is running under a lease.
+    InFlight,
+    /// The server accepted the upload.
+    Done,
+    /// Gave up: a final response or the attempt budget ran out.
+    Failed,
+    /// Cancelled by the page.
+    Cancelled,
+    /// Its deadline passed first.
+    Expired,
+}
+
+impl State {
+    /// Whether the state is final (Done, Failed, Cancelled, Expired).
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, State::Queued | State::InFlight)
+    }
+
+    /// The serialized name (`"queued"`, `"inFlight"`, …), as stored and as pages see it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Queued => "queued",
+            State::InFlight => "inFlight",
+            State::Done => "done",
+            State::Failed => "failed",
+            State::Cancelled => "cancelled",
+            State::Expired => "expired",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The browser mechanism that carries an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Transport {
+    /// Background Fetch API: survives closing every tab.
+    BackgroundFetch,
+    /// A plain fetch from a Background Sync event.
+    BackgroundSync,
+    /// A plain fetch while the service worker happens to be alive.
+    Fallback,
+}
+
+/// The HTTP request to make for each attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Request {
+    /// Absolute URL, already resolved against the enqueuing page.
+    pub url: String,
+    /// HTTP method.
+    pub method: Method,
+    /// Extra headers (validated; names lower-cased).
+    pub headers: Vec<(String, String)>,
+    /// How the body is framed on the wire.
+    pub protocol: Protocol,
+}
+
+/// Methods that can carry an upload body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// `POST`
+    Post,
+    /// `PUT`
+    Put,
+    /// `PATCH`
+    Patch,
+}
+
+impl Method {
+    /// The method as sent on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+        }
+    }
+}
+
+/// How the body goes over the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Protocol {
+    /// The blob is the request body, as is.
+    Http,
+    /// The blob is one part of a `multipart/form-data` body.
+    #[serde(rename_all = "camelCase")]
+    Multipart {
+        /// Form field name of the file part.
+        field: String,
+        /// File name in the part's `Content-Disposition`.
+        filename: String,
+        /// Extra text fields, sent before the file.
+        fields: Vec<(String, String)>,
+    },
+    /// tus 1.0 resumable upload (creation + PATCH chunks).
+    #[serde(rename_all = "camelCase")]
+    Tus {
+        /// Bytes per PATCH request.
+        chunk_size: u64,
+        /// `Upload-Metadata` pairs (values get base64-encoded on the wire).
+        metadata: Vec<(String, String)>,
+        /// The upload resource once created; `None` until the creation POST succeeds.
+        upload_url: Option<String>,
+    },
+}
+
+impl Protocol {
+    /// The protocol's name as pages spell it (`"http"`, `"multipart"`, `"tus"`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Multipart { .. } => "multipart",
+            Protocol::Tus { .. } => "tus",
+        }
+    }
+}
+
+/// What Ferry knows about the stored body without reading it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BodyMeta {
+    /// Size in bytes.
+    pub size: u64,
+    /// MIME type from the Blob (may be empty).
+    pub mime: String,
+    /// File name, when the Blob was a File.
+    pub name: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_serializes_as_camel_case_strings() {
+        for s in [
+            State::Queued,
+            State::InFlight,
+            State::Done,
+            State::Failed,
+            State::Cancelled,
+            State::Expired,
+        ] {
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::json!(s.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn only_queued_and_in_flight_are_not_terminal() {
+        assert!(!State::Queued.is_terminal() && !State::InFlight.is_terminal());
+        assert!(State::Done.is_terminal() && State::Failed.is_terminal());
+        assert!(State::Cancelled.is_terminal() && State::Expired.is_terminal());
+    }
+
+    #[test]
+    fn method_serializes_upper_case() {
+        assert_eq!(
+            serde_json::to_value(Method::Patch).unwrap(),
+            serde_json::json!("PATCH")
+        );
+        assert_eq!(Method::Put.as_str(), "PUT");
+    }
+
+    #[test]
+    fn transport_serializes_camel_case() {
+        assert_eq!(
+            serde_json::to_value(Transport::BackgroundFetch).unwrap(),
+            serde_json::json!("backgroundFetch")
+        );
+    }
+
+    #[test]
+    fn protocol_is_internally_tagged_with_camel_case_fields() {
+        let p = Protocol::Tus {
+            chunk_size: 5,
+            metadata: vec![("a".into(), "b".into())],
+            upload_url: None,
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"kind": "tus", "chunkSize": 5, "metadata": [["a", "b"]], "uploadUrl": null})
+        );
+        assert_eq!(
+            serde_json::to_value(Protocol::Http).unwrap(),
+            serde_json::json!({"kind": "http"})
+        );
+        let back: Protocol = serde_json::from_value(v).unwrap();
+        assert_eq!(back, p);
+    }
+}

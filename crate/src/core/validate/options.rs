@@ -1,0 +1,157 @@
+//! Session options and retry overrides.
+
+use serde::{Deserialize, Serialize};
+
+use super::numbers::{int_in, positive_ms};
+use crate::core::error::{Error, Result};
+use crate::core::retry::RetryPolicy;
+
+/// Most attempts a policy may allow; beyond this, bound the task by time (`maxRetentionMs`) instead.
+pub const MAX_ATTEMPTS_LIMIT: u32 = 10_000;
+/// Longest retention accepted (365 days): a stored body should not outlive a year of the user's disk.
+pub const MAX_RETENTION_LIMIT_MS: u64 = 365 * 24 * 60 * 60 * 1000;
+/// Highest session concurrency; browsers cap connections per host at about 6, and uploads compete
+/// with the page's own traffic.
+pub const MAX_CONCURRENCY: u32 = 16;
+
+/// Retry settings as passed from JS; every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RetryInput {
+    /// Attempts before giving up.
+    pub max_attempts: Option<f64>,
+    /// First backoff ceiling in ms.
+    pub base_ms: Option<f64>,
+    /// Largest backoff ceiling in ms.
+    pub cap_ms: Option<f64>,
+    /// How long a task may live, in ms.
+    pub max_retention_ms: Option<f64>,
+}
+
+/// Applies `input` over `base`, rejecting NaN, infinities, negatives, zero, fractional attempt counts
+/// and a base delay above the cap.
+pub fn validate_retry(input: &RetryInput, base: &RetryPolicy) -> Result<RetryPolicy> {
+    let max_attempts = match input.max_attempts {
+        Some(v) => int_in("retry.maxAttempts", v, 1, MAX_ATTEMPTS_LIMIT)?,
+        None => base.max_attempts,
+    };
+    let ms =
+        |name: &str, v: Option<f64>, default: u64| v.map_or(Ok(default), |v| positive_ms(name, v));
+    let base_ms = ms("retry.baseMs", input.base_ms, base.base_ms)?;
+    let cap_ms = ms("retry.capMs", input.cap_ms, base.cap_ms)?;
+    let max_retention_ms = ms(
+        "retry.maxRetentionMs",
+        input.max_retention_ms,
+        base.max_retention_ms,
+    )?;
+    if base_ms > cap_ms {
+        return Err(Error::options(
+            "retry.baseMs",
+            format!("{base_ms} is above retry.capMs {cap_ms}; the first delay cannot exceed the largest one, so lower baseMs or raise capMs"),
+        ));
+    }
+    if max_retention_ms > MAX_RETENTION_LIMIT_MS {
+        return Err(Error::options(
+            "retry.maxRetentionMs",
+            format!("{max_retention_ms} is more than 365 days ({MAX_RETENTION_LIMIT_MS} ms); pass a shorter retention"),
+        ));
+    }
+    Ok(RetryPolicy {
+        max_attempts,
+        base_ms,
+        cap_ms,
+        max_retention_ms,
+    })
+}
+
+/// Session options as passed from JS; every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SessionOptionsInput {
+    /// Uploads of this session running at once.
+    pub concurrency: Option<f64>,
+    /// What to do when uploads finish with no page open: `"none"`, `"notify"` or `"open"`.
+    pub launch: Option<String>,
+    /// Session-wide retry policy overrides.
+    pub retry: Option<RetryInput>,
+    /// `"auto"` (events are dropped once delivered) or `"manual"` (pages acknowledge them).
+    pub ack: Option<String>,
+}
+
+/// What to do when a session's uploads finish and no page of the origin is open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Launch {
+    /// Nothing; the outbox waits for the next page.
+    #[default]
+    None,
+    /// Show a notification.
+    Notify,
+    /// Open a window of the app.
+    Open,
+}
+
+/// Validated session options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionOptions {
+    /// Uploads running at once (1..=16, default 2).
+    pub concurrency: u32,
+    /// Launch behaviour.
+    pub launch: Launch,
+    /// Default retry policy of the session's uploads.
+    pub retry: RetryPolicy,
+    /// Whether pages must acknowledge events explicitly.
+    pub manual_ack: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            concurrency: 2,
+            launch: Launch::None,
+            retry: RetryPolicy::default(),
+            manual_ack: false,
+        }
+    }
+}
+
+/// Validates session options, filling in defaults.
+pub fn validate_session_options(input: &SessionOptionsInput) -> Result<SessionOptions> {
+    let defaults = SessionOptions::default();
+    let concurrency = match input.concurrency {
+        Some(v) => int_in("concurrency", v, 1, MAX_CONCURRENCY)?,
+        None => defaults.concurrency,
+    };
+    let launch = match input.launch.as_deref() {
+        None | Some("none") => Launch::None,
+        Some("notify") => Launch::Notify,
+        Some("open") => Launch::Open,
+        Some(other) => {
+            return Err(Error::options(
+                "launch",
+                format!("{other:?} is not one of \"none\", \"notify\", \"open\"; pass one of them"),
+            ))
+        }
+    };
+    let manual_ack = match input.ack.as_deref() {
+        None | Some("auto") => false,
+        Some("manual") => true,
+        Some(other) => {
+            return Err(Error::options(
+                "ack",
+                format!("{other:?} is not \"auto\" or \"manual\"; pass one of them"),
+            ))
+        }
+    };
+    let retry = match &input.retry {
+        Some(r) => validate_retry(r, &defaults.retry)?,
+        None => defaults.retry,
+    };
+    Ok(SessionOptions {
+        concurrency,
+        launch,
+        retry,
+        manual_ack,
+    })
+}

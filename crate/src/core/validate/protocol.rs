@@ -1,0 +1,112 @@
+//! Protocol selection and its settings: plain HTTP, multipart/form-data, or tus resumable uploads.
+//!
+//! Settings that belong to another protocol are rejected rather than ignored: a `chunkSize` on a
+//! plain upload means the developer expected resumability they are not getting.
+
+use super::numbers::{js, whole};
+use super::UploadInput;
+use crate::core::error::{Error, Result};
+use crate::core::task::{Method, Protocol};
+
+/// Default tus chunk: 5 MiB, a common server minimum (S3-backed tus servers need it for all but the
+/// last part) and small enough to lose little on a dropped connection.
+pub const DEFAULT_TUS_CHUNK: u64 = 5 * 1024 * 1024;
+/// Multipart field name used when none is given (what most upload endpoints expect).
+pub const DEFAULT_MULTIPART_FIELD: &str = "file";
+
+pub(super) fn validate_protocol(input: &UploadInput, method: Method) -> Result<Protocol> {
+    let name = input.protocol.as_deref().unwrap_or("http");
+    let bad = |reason: String| Err(Error::protocol(name, reason));
+    let is_multipart = name == "multipart";
+    let is_tus = name == "tus";
+    if !matches!(name, "http" | "multipart" | "tus") {
+        return bad("is not one of \"http\", \"multipart\", \"tus\"; pass one of them".into());
+    }
+    let stray = [
+        (!is_multipart && input.field.is_some(), "field", "multipart"),
+        (
+            !is_multipart && input.filename.is_some(),
+            "filename",
+            "multipart",
+        ),
+        (
+            !is_multipart && !input.fields.is_empty(),
+            "fields",
+            "multipart",
+        ),
+        (!is_tus && input.chunk_size.is_some(), "chunkSize", "tus"),
+        (!is_tus && !input.metadata.is_empty(), "metadata", "tus"),
+    ];
+    if let Some((_, option, owner)) = stray.iter().find(|(present, _, _)| *present) {
+        return bad(format!("does not use {option}, which only applies to protocol \"{owner}\"; remove it or switch protocol"));
+    }
+    if (is_multipart || is_tus) && method != Method::Post {
+        return bad(format!(
+            "needs method POST ({}), got {}; remove the method option",
+            if is_tus {
+                "the tus creation request"
+            } else {
+                "HTML form uploads"
+            },
+            method.as_str()
+        ));
+    }
+    if is_multipart {
+        return multipart(input, bad);
+    }
+    if is_tus {
+        return tus(input, bad);
+    }
+    Ok(Protocol::Http)
+}
+
+fn multipart(input: &UploadInput, bad: impl Fn(String) -> Result<Protocol>) -> Result<Protocol> {
+    let field = input
+        .field
+        .clone()
+        .unwrap_or_else(|| DEFAULT_MULTIPART_FIELD.to_string());
+    if field.is_empty() {
+        return bad(
+            "needs a non-empty field name for the file part; pass field, e.g. \"file\"".into(),
+        );
+    }
+    if let Some((name, _)) = input.fields.iter().find(|(n, _)| n.is_empty()) {
+        return bad(format!(
+            "has an extra field with an empty name {name:?}; give every field a name"
+        ));
+    }
+    let filename = match &input.filename {
+        Some(f) if !f.is_empty() => f.clone(),
+        _ => match &input.body {
+            super::BodyInput::Blob { name: Some(n), .. } if !n.is_empty() => n.clone(),
+            _ => "blob".to_string(),
+        },
+    };
+    Ok(Protocol::Multipart {
+        field,
+        filename,
+        fields: input.fields.clone(),
+    })
+}
+
+fn tus(input: &UploadInput, bad: impl Fn(String) -> Result<Protocol>) -> Result<Protocol> {
+    let chunk_size = match input.chunk_size {
+        None => DEFAULT_TUS_CHUNK,
+        Some(v) => match whole(v) {
+            Some(n) if n >= 1 => n,
+            _ => return bad(format!("needs chunkSize to be a whole number of bytes of at least 1, got {}; pass e.g. 5242880", js(v))),
+        },
+    };
+    // tus: keys are non-empty ASCII without spaces or commas (the header is "key b64, key b64").
+    for (key, _) in &input.metadata {
+        let ok = !key.is_empty() && key.bytes().all(|b| b.is_ascii_graphic() && b != b',');
+        if !ok {
+            return bad(format!("cannot use metadata key {key:?}; keys must be non-empty ASCII without spaces or commas"));
+        }
+    }
+    Ok(Protocol::Tus {
+        chunk_size,
+        metadata: input.metadata.clone(),
+        upload_url: None,
+    })
+}

@@ -1,0 +1,396 @@
+//! Upload validation: one test per rule, each asserting the exact error.
+
+use super::*;
+use crate::core::task::{Method, Protocol};
+
+pub(super) const NOW: u64 = 1_700_000_000_000;
+
+pub(super) fn input() -> UploadInput {
+    UploadInput {
+        raw_url: "/upload".into(),
+        resolved_url: Some("https://example.com/upload".into()),
+        method: None,
+        headers: vec![],
+        protocol: None,
+        field: None,
+        filename: None,
+        fields: vec![],
+        chunk_size: None,
+        metadata: vec![],
+        body: BodyInput::Blob {
+            size: 10.0,
+            mime: "image/png".into(),
+            name: Some("cat.png".into()),
+        },
+        expires_at: None,
+        earliest_begin: None,
+        retry: None,
+    }
+}
+
+pub(super) fn with(f: impl FnOnce(&mut UploadInput)) -> UploadInput {
+    let mut i = input();
+    f(&mut i);
+    i
+}
+
+pub(super) fn run(i: &UploadInput) -> Result<ValidUpload> {
+    validate_upload(i, &RetryPolicy::default(), &Limits::default(), NOW)
+}
+
+pub(super) fn err(i: &UploadInput) -> Error {
+    run(i).expect_err("should be rejected")
+}
+
+pub(super) fn header(name: &str, value: &str) -> UploadInput {
+    with(|i| i.headers = vec![(name.into(), value.into())])
+}
+
+// --- the happy path -------------------------------------------------------------------------------
+
+#[test]
+fn minimal_upload_gets_defaults() {
+    let v = run(&input()).unwrap();
+    assert_eq!(v.request.url, "https://example.com/upload");
+    assert_eq!(
+        (v.request.method, &v.request.protocol),
+        (Method::Post, &Protocol::Http)
+    );
+    assert_eq!(
+        v.body,
+        BodyMeta {
+            size: 10,
+            mime: "image/png".into(),
+            name: Some("cat.png".into())
+        }
+    );
+    assert_eq!(
+        (v.expires_at, v.earliest_begin, v.retry),
+        (None, None, RetryPolicy::default())
+    );
+}
+
+#[test]
+fn fragment_is_kept_as_given() {
+    let v = run(&with(|i| {
+        i.resolved_url = Some("https://example.com/u?a=1#frag".into())
+    }))
+    .unwrap();
+    assert_eq!(v.request.url, "https://example.com/u?a=1#frag");
+}
+
+#[test]
+fn method_is_case_insensitive() {
+    assert_eq!(
+        run(&with(|i| i.method = Some("put".into())))
+            .unwrap()
+            .request
+            .method,
+        Method::Put
+    );
+    assert_eq!(
+        run(&with(|i| i.method = Some("Patch".into())))
+            .unwrap()
+            .request
+            .method,
+        Method::Patch
+    );
+}
+
+#[test]
+fn header_values_are_trimmed_and_names_lower_cased() {
+    let v = run(&header("X-Trace", "  abc\t")).unwrap();
+    assert_eq!(
+        v.request.headers,
+        vec![("x-trace".to_string(), "abc".to_string())]
+    );
+}
+
+#[test]
+fn upload_retry_overrides_session_retry() {
+    let session = RetryPolicy {
+        max_attempts: 3,
+        ..RetryPolicy::default()
+    };
+    let i = with(|i| {
+        i.retry = Some(RetryInput {
+            base_ms: Some(50.0),
+            ..RetryInput::default()
+        })
+    });
+    let v = validate_upload(&i, &session, &Limits::default(), NOW).unwrap();
+    assert_eq!((v.retry.max_attempts, v.retry.base_ms), (3, 50));
+}
+
+#[test]
+fn times_are_accepted_when_consistent() {
+    let v = run(&with(|i| {
+        i.earliest_begin = Some((NOW + 1000) as f64);
+        i.expires_at = Some((NOW + 5000) as f64);
+    }))
+    .unwrap();
+    assert_eq!(
+        (v.earliest_begin, v.expires_at),
+        (Some(NOW + 1000), Some(NOW + 5000))
+    );
+}
+
+#[test]
+fn multipart_defaults_field_and_takes_file_name() {
+    let v = run(&with(|i| i.protocol = Some("multipart".into()))).unwrap();
+    assert_eq!(
+        v.request.protocol,
+        Protocol::Multipart {
+            field: "file".into(),
+            filename: "cat.png".into(),
+            fields: vec![]
+        }
+    );
+}
+
+#[test]
+fn multipart_filename_falls_back_to_blob() {
+    let v = run(&with(|i| {
+        i.protocol = Some("multipart".into());
+        i.body = BodyInput::Blob {
+            size: 1.0,
+            mime: String::new(),
+            name: None,
+        };
+    }))
+    .unwrap();
+    assert!(
+        matches!(v.request.protocol, Protocol::Multipart { ref filename, .. } if filename == "blob")
+    );
+}
+
+#[test]
+fn tus_defaults_to_five_mib_chunks() {
+    let v = run(&with(|i| i.protocol = Some("tus".into()))).unwrap();
+    assert_eq!(
+        v.request.protocol,
+        Protocol::Tus {
+            chunk_size: 5 * 1024 * 1024,
+            metadata: vec![],
+            upload_url: None
+        }
+    );
+}
+
+#[test]
+fn empty_body_is_accepted_when_allowed() {
+    let limits = Limits {
+        allow_empty_body: true,
+        ..Limits::default()
+    };
+    let i = with(|i| {
+        i.body = BodyInput::Blob {
+            size: 0.0,
+            mime: String::new(),
+            name: None,
+        }
+    });
+    assert_eq!(
+        validate_upload(&i, &RetryPolicy::default(), &limits, NOW)
+            .unwrap()
+            .body
+            .size,
+        0
+    );
+}
+
+// --- body -----------------------------------------------------------------------------------------
+
+#[test]
+fn string_body_is_invalid_body() {
+    let e = err(&with(|i| {
+        i.body = BodyInput::NotABlob {
+            js_type: "string".into(),
+        }
+    }));
+    assert!(
+        matches!(&e, Error::InvalidBody { reason } if reason.starts_with("pass a Blob or File, got string")),
+        "{e}"
+    );
+}
+
+#[test]
+fn empty_body_is_invalid_body_by_default() {
+    let e = err(&with(|i| {
+        i.body = BodyInput::Blob {
+            size: 0.0,
+            mime: String::new(),
+            name: None,
+        }
+    }));
+    assert_eq!(e.name(), "FerryInvalidBody");
+}
+
+#[test]
+fn nonsense_body_size_is_invalid_body() {
+    for size in [f64::NAN, -1.0, 1.5, f64::INFINITY] {
+        let e = err(&with(|i| {
+            i.body = BodyInput::Blob {
+                size,
+                mime: String::new(),
+                name: None,
+            }
+        }));
+        assert_eq!(e.name(), "FerryInvalidBody", "{size}");
+    }
+}
+
+#[test]
+fn oversized_body_is_body_too_large() {
+    let limits = Limits {
+        max_body_bytes: 9,
+        ..Limits::default()
+    };
+    let e = validate_upload(&input(), &RetryPolicy::default(), &limits, NOW).unwrap_err();
+    assert_eq!(e, Error::BodyTooLarge { size: 10, max: 9 });
+}
+
+#[test]
+fn body_over_free_quota_is_quota_exceeded() {
+    let limits = Limits {
+        quota_available: Some(5),
+        ..Limits::default()
+    };
+    let e = validate_upload(&input(), &RetryPolicy::default(), &limits, NOW).unwrap_err();
+    assert_eq!(
+        e,
+        Error::QuotaExceeded {
+            size: 10,
+            available: 5
+        }
+    );
+    assert!(e.to_string().contains("navigator.storage.persist()"));
+}
+
+// --- times ----------------------------------------------------------------------------------------
+
+#[test]
+fn expiry_in_the_past_is_invalid_options() {
+    let e = err(&with(|i| i.expires_at = Some(NOW as f64)));
+    assert!(
+        matches!(&e, Error::InvalidOptions { option, .. } if option == "expiresAt"),
+        "{e}"
+    );
+}
+
+#[test]
+fn nan_earliest_begin_is_invalid_options() {
+    let e = err(&with(|i| i.earliest_begin = Some(f64::NAN)));
+    assert!(
+        matches!(&e, Error::InvalidOptions { option, reason } if option == "earliestBegin" && reason.starts_with("NaN"))
+    );
+}
+
+#[test]
+fn negative_earliest_begin_is_invalid_options() {
+    assert_eq!(
+        err(&with(|i| i.earliest_begin = Some(-5.0))).name(),
+        "FerryInvalidOptions"
+    );
+}
+
+#[test]
+fn expiry_before_earliest_begin_is_invalid_options() {
+    let e = err(&with(|i| {
+        i.earliest_begin = Some((NOW + 5000) as f64);
+        i.expires_at = Some((NOW + 5000) as f64);
+    }));
+    assert!(
+        matches!(&e, Error::InvalidOptions { reason, .. } if reason.contains("never run")),
+        "{e}"
+    );
+}
+
+#[test]
+fn earliest_begin_after_retention_is_invalid_options() {
+    let e = err(&with(|i| {
+        i.earliest_begin = Some((NOW + RetryPolicy::default().max_retention_ms) as f64)
+    }));
+    assert_eq!(e.name(), "FerryInvalidOptions");
+}
+
+#[test]
+fn bad_per_upload_retry_is_invalid_options() {
+    let e = err(&with(|i| {
+        i.retry = Some(RetryInput {
+            max_attempts: Some(0.0),
+            ..RetryInput::default()
+        })
+    }));
+    assert!(matches!(&e, Error::InvalidOptions { option, .. } if option == "retry.maxAttempts"));
+}
+
+// --- protocol -------------------------------------------------------------------------------------
+
+#[test]
+fn unknown_protocol_is_invalid_protocol() {
+    let e = err(&with(|i| i.protocol = Some("ftp".into())));
+    assert!(
+        matches!(&e, Error::InvalidProtocol { protocol, .. } if protocol == "ftp"),
+        "{e}"
+    );
+}
+
+#[test]
+fn multipart_with_put_is_invalid_protocol() {
+    let e = err(&with(|i| {
+        i.protocol = Some("multipart".into());
+        i.method = Some("PUT".into());
+    }));
+    assert_eq!(e.name(), "FerryInvalidProtocol");
+}
+
+#[test]
+fn multipart_with_empty_field_is_invalid_protocol() {
+    let e = err(&with(|i| {
+        i.protocol = Some("multipart".into());
+        i.field = Some(String::new());
+    }));
+    assert_eq!(e.name(), "FerryInvalidProtocol");
+}
+
+#[test]
+fn tus_with_bad_chunk_size_is_invalid_protocol() {
+    for c in [f64::NAN, 0.0, -1.0, 1.5, f64::INFINITY] {
+        let e = err(&with(|i| {
+            i.protocol = Some("tus".into());
+            i.chunk_size = Some(c);
+        }));
+        assert_eq!(e.name(), "FerryInvalidProtocol", "{c}");
+    }
+}
+
+#[test]
+fn tus_with_patch_is_invalid_protocol() {
+    let e = err(&with(|i| {
+        i.protocol = Some("tus".into());
+        i.method = Some("PATCH".into());
+    }));
+    assert!(
+        matches!(&e, Error::InvalidProtocol { reason, .. } if reason.contains("creation")),
+        "{e}"
+    );
+}
+
+#[test]
+fn tus_metadata_key_with_space_is_invalid_protocol() {
+    let e = err(&with(|i| {
+        i.protocol = Some("tus".into());
+        i.metadata = vec![("file name".into(), "x".into())];
+    }));
+    assert_eq!(e.name(), "FerryInvalidProtocol");
+}
+
+#[test]
+fn chunk_size_without_tus_is_invalid_protocol() {
+    let e = err(&with(|i| i.chunk_size = Some(1024.0)));
+    assert!(
+        matches!(&e, Error::InvalidProtocol { reason, .. } if reason.contains("chunkSize")),
+        "{e}"
+    );
+}

@@ -1,0 +1,15 @@
+//! Ferry: uploads from the web that never get lost.
+//!
+//! `core` is pure Rust (no web crates) and holds every decision: the task record, the state machine,
+//! the retry policy, validation and the event model. `web`, `worker` and `page` are the thin browser layer,
+//! compiled only for `wasm32`.
+#![deny(missing_docs)]
+
+pub mod core;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;
+#[cfg(target_arch = "wasm32")]
+pub mod page;

@@ -1,0 +1,297 @@
+//! The page API: `Ferry.register(tag, options)` returns a `Session` (an EventTarget) that first replays
+//! the tag's unacknowledged events, then delivers live ones; `upload` resolves once the Blob is committed.
+
+use crate::core::{self, Error, FerryEvent, SessionOptions, Task};
+use crate::web::js::{self, core_error, now_ms};
+use crate::web::store::{SessionRecord, Store};
+use crate::web::{externs, messaging, request};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+
+/// Entry point of the page API.
+#[wasm_bindgen]
+pub struct Ferry;
+
+#[wasm_bindgen]
+impl Ferry {
+    /// Registers a session for `tag` (same tag later = same session: missed events are replayed).
+    pub async fn register(tag: JsValue, options: JsValue) -> Result<Session, JsValue> {
+        console_error_panic_hook::set_once();
+        register(tag, options).await.map_err(|e| core_error(&e))
+    }
+}
+
+/// A session: one tag's uploads and events. Dispatches `queued`, `started`, `progress`, `retrying`,
+/// `completed`, `failed`, `cancelled` and `expired` events whose `detail` is the FerryEvent.
+#[must_use]
+#[wasm_bindgen]
+pub struct Session {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    tag: String,
+    store: Store,
+    registration: web_sys::ServiceWorkerRegistration,
+    options: SessionOptions,
+    target: web_sys::EventTarget,
+    channel: web_sys::BroadcastChannel,
+    closed: Cell<bool>,
+    /// Highest seq dispatched: replay and live delivery overlap, each event is dispatched once.
+    delivered: Cell<u64>,
+    /// Live events held back until the replay (started by the first listener) has run.
+    pending: RefCell<Option<Vec<FerryEvent>>>,
+    replay_scheduled: Cell<bool>,
+    on_message: RefCell<Option<Closure<dyn FnMut(web_sys::MessageEvent)>>>,
+}
+
+async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
+    let tag = tag.as_string().ok_or_else(|| Error::InvalidTag { tag: format!("{tag:?}"), reason: "the tag must be a string".into() })?;
+    core::validate_tag(&tag)?;
+    let session_options = core::validate_session_options(&request::session_options(&options)?)?;
+    let registration = request::service_worker(&js::get(&options, "serviceWorker")).await?;
+    let store = Store::open().await?;
+    let paused = store.session(&tag).await?.is_some_and(|s| s.paused);
+    store.put_session(&SessionRecord { tag: tag.clone(), options: session_options.clone(), paused }).await?;
+
+    let channel = web_sys::BroadcastChannel::new(&messaging::channel_name(&tag)).map_err(|e| js::storage_error("open channel", format!("{e:?}")))?;
+    let inner = Rc::new(Inner {
+        tag,
+        store,
+        registration,
+        options: session_options,
+        target: web_sys::EventTarget::new().map_err(|e| js::storage_error("create EventTarget", format!("{e:?}")))?,
+        channel,
+        closed: Cell::new(false),
+        delivered: Cell::new(0),
+        pending: RefCell::new(Some(Vec::new())),
+        replay_scheduled: Cell::new(false),
+        on_message: RefCell::new(None),
+    });
+    let weak = Rc::downgrade(&inner);
+    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+        let (Some(inner), Ok(ev)) = (weak.upgrade(), js::from_js::<FerryEvent>(e.data())) else { return };
+        if let Some(buffer) = inner.pending.borrow_mut().as_mut() {
+            buffer.push(ev);
+            return;
+        }
+        deliver(&inner, vec![ev]);
+    });
+    inner.channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    *inner.on_message.borrow_mut() = Some(on_message);
+    wake(&inner).await;
+    Ok(Session { inner })
+}
+
+/// Dispatches events not yet dispatched, in seq order, then acknowledges them unless `ack: 'manual'`.
+fn deliver(inner: &Rc<Inner>, mut events: Vec<FerryEvent>) {
+    events.sort_by_key(|e| e.seq);
+    let mut last = None;
+    for ev in events {
+        if ev.seq <= inner.delivered.get() || inner.closed.get() {
+            continue;
+        }
+        inner.delivered.set(ev.seq);
+        let (Ok(detail), Some(kind)) = (js::to_js(&ev), js::to_js(&ev.kind).ok().and_then(|k| k.as_string())) else { continue };
+        let init = web_sys::CustomEventInit::new();
+        init.set_detail(&detail);
+        if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(&kind, &init) {
+            let _ = inner.target.dispatch_event(&event);
+        }
+        last = Some(ev.seq);
+    }
+    if let (Some(seq), false) = (last, inner.options.manual_ack) {
+        let (store, tag) = (inner.store.clone(), inner.tag.clone());
+        spawn_local(async move {
+            let _ = store.ack(&tag, seq).await;
+        });
+    }
+}
+
+/// Replays the outbox once the page has had a chance to add its listeners, then goes live.
+fn schedule_replay(inner: &Rc<Inner>) {
+    if inner.replay_scheduled.replace(true) {
+        return;
+    }
+    let inner = inner.clone();
+    spawn_local(async move {
+        // A macrotask: listeners added right after the first one (same task) hear the replay too.
+        let _ = JsFuture::from(js_sys::Promise::new(&mut |resolve, _| {
+            let global = js::global();
+            let set_timeout: js_sys::Function = js::get(&global, "setTimeout").unchecked_into();
+            let _ = set_timeout.call2(&global, &resolve, &JsValue::from_f64(0.0));
+        }))
+        .await;
+        let replay = inner.store.events(&inner.tag, inner.delivered.get()).await.unwrap_or_default();
+        deliver(&inner, replay);
+        let live = inner.pending.borrow_mut().take().unwrap_or_default();
+        deliver(&inner, live);
+    });
+}
+
+/// Tells the worker there is work (wakes it where nothing else would, e.g. Firefox) and asks for a
+/// sync where Background Sync exists, so the work survives this page closing.
+async fn wake(inner: &Inner) {
+    let reg = &inner.registration;
+    if let Some(worker) = reg.active().or_else(|| reg.waiting()).or_else(|| reg.installing()) {
+        let _ = worker.post_message(&messaging::message("wake", Some(&inner.tag), None));
+    }
+    externs::register_sync(reg, "ferry").await;
+}
+
+fn promise<F>(inner: &Rc<Inner>, f: impl FnOnce(Rc<Inner>) -> F) -> js_sys::Promise
+where
+    F: std::future::Future<Output = Result<JsValue, Error>> + 'static,
+{
+    let fut = f(inner.clone());
+    future_to_promise(async move { fut.await.map_err(|e| core_error(&e)) })
+}
+
+fn open(inner: &Inner) -> Result<(), Error> {
+    if inner.closed.get() {
+        return Err(Error::Closed { what: format!("session {:?}", inner.tag) });
+    }
+    Ok(())
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// The session's tag.
+    #[wasm_bindgen(getter)]
+    pub fn tag(&self) -> String {
+        self.inner.tag.clone()
+    }
+
+    /// Stores `blob` with `request` and resolves with the task id once both are committed to IndexedDB.
+    pub fn upload(&self, blob: JsValue, request: JsValue) -> js_sys::Promise {
+        promise(&self.inner, |inner| async move {
+            open(&inner)?;
+            let input = request::upload_input(&blob, &request)?;
+            let limits = core::Limits { quota_available: request::quota_available().await, ..core::Limits::default() };
+            let valid = core::validate_upload(&input, &inner.options.retry, &limits, now_ms())?;
+            let task = request::new_task(&inner.tag, valid);
+            let blob: web_sys::Blob = blob.unchecked_into();
+            let (task, events) = inner.store.enqueue(&task, &blob).await?;
+            messaging::broadcast(&events);
+            wake(&inner).await;
+            Ok(JsValue::from_str(&task.id))
+        })
+    }
+
+    /// The tag's tasks in enqueue order.
+    pub fn list(&self) -> js_sys::Promise {
+        promise(&self.inner, |inner| async move {
+            let tasks = inner.store.list(&inner.tag).await?;
+            let out = js_sys::Array::new();
+            for t in &tasks {
+                out.push(&js::to_js(t)?);
+            }
+            Ok(out.into())
+        })
+    }
+
+    /// One task of this tag, or `null`.
+    pub fn get(&self, id: JsValue) -> js_sys::Promise {
+        promise(&self.inner, |inner| async move {
+            let task = match id.as_string() {
+                Some(id) => own(&inner, inner.store.get(&id).await?),
+                None => None,
+            };
+            task.map(|t| js::to_js(&t)).transpose().map(|v| v.unwrap_or(JsValue::NULL))
+        })
+    }
+
+    /// Cancels a task: `true` if it was still pending, `false` if it had already ended.
+    pub fn cancel(&self, id: JsValue) -> js_sys::Promise {
+        promise(&self.inner, |inner| async move {
+            let id = id.as_string().unwrap_or_default();
+            let Some(task) = own(&inner, inner.store.get(&id).await?) else {
+                return Err(Error::UnknownTask { id });
+            };
+            if task.state.is_terminal() {
+                return Ok(JsValue::FALSE);
+            }
+            let (_, events) = inner.store.transition(&id, core::Input::Cancel, now_ms(), 0, None).await?;
+            messaging::broadcast(&events);
+            tell(&inner, messaging::message("cancel", Some(&inner.tag), Some(&id)));
+            Ok(JsValue::TRUE)
+        })
+    }
+
+    /// Removes every task, payload and pending event of the tag; resolves with the number of tasks removed.
+    pub fn clear(&self) -> js_sys::Promise {
+        promise(&self.inner, |inner| async move {
+            let running: Vec<Task> = inner.store.list(&inner.tag).await?.into_iter().filter(|t| t.state == core::State::InFlight).collect();
+            let n = inner.store.clear(&inner.tag).await?;
+            for t in running {
+                tell(&inner, messaging::message("cancel", Some(&inner.tag), Some(&t.id)));
+            }
+            Ok(JsValue::from(n))
+        })
+    }
+
+    /// Stops new attempts for the tag (in-flight ones finish); survives restarts.
+    pub fn pause(&self) -> js_sys::Promise {
+        promise(&self.inner, |inner| async move { set_paused(&inner, true).await.map(|_| JsValue::UNDEFINED) })
+    }
+
+    /// Sends again at once.
+    pub fn resume(&self) -> js_sys::Promise {
+        promise(&self.inner, |inner| async move {
+            set_paused(&inner, false).await?;
+            wake(&inner).await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Acknowledges events up to `seq` (with `ack: 'manual'`): they will not be replayed again.
+    pub fn ack(&self, seq: f64) -> js_sys::Promise {
+        promise(&self.inner, |inner| async move {
+            if !(seq.is_finite() && seq >= 0.0) {
+                return Err(Error::options("seq", "pass the seq of a delivered event"));
+            }
+            inner.store.ack(&inner.tag, seq as u64).await.map(|_| JsValue::UNDEFINED)
+        })
+    }
+
+    /// Stops delivering events to this page; uploads go on in the worker.
+    pub fn close(&self) {
+        self.inner.closed.set(true);
+        self.inner.channel.set_onmessage(None);
+        self.inner.channel.close();
+    }
+
+    /// `EventTarget.addEventListener`; the first listener starts the replay of missed events.
+    #[wasm_bindgen(js_name = addEventListener)]
+    pub fn add_event_listener(&self, kind: &str, listener: &JsValue, options: &JsValue) {
+        let add: js_sys::Function = js::get(self.inner.target.as_ref(), "addEventListener").unchecked_into();
+        let _ = add.call3(self.inner.target.as_ref(), &JsValue::from_str(kind), listener, options);
+        schedule_replay(&self.inner);
+    }
+
+    /// `EventTarget.removeEventListener`.
+    #[wasm_bindgen(js_name = removeEventListener)]
+    pub fn remove_event_listener(&self, kind: &str, listener: &JsValue, options: &JsValue) {
+        let remove: js_sys::Function = js::get(self.inner.target.as_ref(), "removeEventListener").unchecked_into();
+        let _ = remove.call3(self.inner.target.as_ref(), &JsValue::from_str(kind), listener, options);
+    }
+}
+
+/// A task only belongs to the session of its tag.
+fn own(inner: &Inner, task: Option<Task>) -> Option<Task> {
+    task.filter(|t| t.tag == inner.tag)
+}
+
+fn tell(inner: &Inner, msg: JsValue) {
+    if let Some(worker) = inner.registration.active() {
+        let _ = worker.post_message(&msg);
+    }
+}
+
+async fn set_paused(inner: &Inner, paused: bool) -> Result<(), Error> {
+    open(inner)?;
+    inner.store.put_session(&SessionRecord { tag: inner.tag.clone(), options: inner.options.clone(), paused }).await
+}

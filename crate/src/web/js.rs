@@ -1,0 +1,70 @@
+//! Crossing the JS boundary: typed errors, clock, randomness, and (de)serialisation helpers.
+
+use crate::core;
+use serde::{de::DeserializeOwned, Serialize};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// A JS `Error` whose `name` is a stable Ferry code and whose message says what to do.
+pub fn error(name: &str, message: &str) -> JsValue {
+    let e = js_sys::Error::new(message);
+    e.set_name(name);
+    e.into()
+}
+
+/// A core error as a JS `Error` (`name` = `FerryInvalidUrl`, ...).
+pub fn core_error(e: &core::Error) -> JsValue {
+    error(e.name(), &e.to_string())
+}
+
+/// A failed storage operation, named after what was being done.
+pub fn storage_error(operation: &str, cause: impl std::fmt::Display) -> core::Error {
+    core::Error::Storage { op: operation.to_string(), message: cause.to_string() }
+}
+
+/// Milliseconds since the Unix epoch (the only clock the layer reads; core takes it as an argument).
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// 64 random bits for retry jitter.
+pub fn random_u64() -> u64 {
+    let hi = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    let lo = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    (hi << 32) | lo
+}
+
+/// A random UUID (task ids, idempotency keys) from the platform's CSPRNG.
+pub fn uuid() -> String {
+    let crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into()).ok();
+    crypto
+        .and_then(|c| c.dyn_into::<web_sys::Crypto>().ok())
+        .map(|c| c.random_uuid())
+        .unwrap_or_else(|| format!("{:016x}-{:016x}", random_u64(), random_u64()))
+}
+
+/// Serialises into plain JS objects with numbers (not BigInts): what IndexedDB indexes and pages read.
+pub fn to_js<T: Serialize>(value: &T) -> Result<JsValue, core::Error> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| storage_error("serialise", e))
+}
+
+/// Reads a stored or received JS value back into a Rust type.
+pub fn from_js<T: DeserializeOwned>(value: JsValue) -> Result<T, core::Error> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| storage_error("deserialise", e))
+}
+
+/// `obj[key]`, or `undefined`.
+pub fn get(obj: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// `obj[key] = value` on a fresh or existing object.
+pub fn set(obj: &JsValue, key: &str, value: &JsValue) {
+    let _ = js_sys::Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+/// The global scope (window or worker): never `window()`, this code runs in workers.
+pub fn global() -> JsValue {
+    js_sys::global().into()
+}

@@ -1,0 +1,9 @@
+//! The thin browser layer: IndexedDB, fetch, messaging and the hand-written externs web-sys lacks.
+//! It executes what `core` decides and never decides policy itself.
+
+pub mod externs;
+pub mod js;
+pub mod messaging;
+pub mod request;
+pub mod store;
+pub mod transport;

@@ -1,0 +1,174 @@
+//! Reading what a page passes (any JS value) into core's validation inputs. Type mismatches are typed
+//! errors here; everything else is judged by `core::validate`.
+
+use crate::core::{self, BodyInput, Error, RetryInput, SessionOptionsInput, Task, UploadInput, ValidUpload};
+use crate::web::js::{self, now_ms, uuid};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+fn number(obj: &JsValue, key: &str, option: &str) -> Result<Option<f64>, Error> {
+    let v = js::get(obj, key);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_f64().map(Some).ok_or_else(|| Error::options(option, "must be a number"))
+}
+
+fn string(obj: &JsValue, key: &str, option: &str) -> Result<Option<String>, Error> {
+    let v = js::get(obj, key);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_string().map(Some).ok_or_else(|| Error::options(option, "must be a string"))
+}
+
+/// String pairs from a plain object (or a `Headers`/`Map`-like with `entries()`).
+fn pairs(obj: &JsValue, key: &str, option: &str, err: fn(&str, &str) -> Error) -> Result<Vec<(String, String)>, Error> {
+    let v = js::get(obj, key);
+    if v.is_undefined() || v.is_null() {
+        return Ok(Vec::new());
+    }
+    if !v.is_object() {
+        return Err(err(option, "must be an object of string values"));
+    }
+    let entries = if v.has_type::<web_sys::Headers>() { js_sys::Array::from(&v) } else { js_sys::Object::entries(v.unchecked_ref()) };
+    let mut out = Vec::new();
+    for entry in entries.iter() {
+        let entry: js_sys::Array = entry.unchecked_into();
+        let (k, val) = (entry.get(0), entry.get(1));
+        let k = k.as_string().unwrap_or_default();
+        let val = val.as_string().ok_or_else(|| err(&k, "has a value that is not a string; pass strings"))?;
+        out.push((k, val));
+    }
+    Ok(out)
+}
+
+fn retry(obj: &JsValue, prefix: &str) -> Result<Option<RetryInput>, Error> {
+    let r = js::get(obj, "retry");
+    if r.is_undefined() || r.is_null() {
+        return Ok(None);
+    }
+    if !r.is_object() {
+        return Err(Error::options(prefix, "must be an object like { maxAttempts, baseMs, capMs }"));
+    }
+    Ok(Some(RetryInput {
+        max_attempts: number(&r, "maxAttempts", "retry.maxAttempts")?,
+        base_ms: number(&r, "baseMs", "retry.baseMs")?,
+        cap_ms: number(&r, "capMs", "retry.capMs")?,
+        max_retention_ms: number(&r, "maxRetentionMs", "retry.maxRetentionMs")?,
+    }))
+}
+
+/// `Ferry.register` options.
+pub fn session_options(options: &JsValue) -> Result<SessionOptionsInput, Error> {
+    if !(options.is_undefined() || options.is_null() || options.is_object()) {
+        return Err(Error::options("options", "must be an object"));
+    }
+    Ok(SessionOptionsInput {
+        concurrency: number(options, "concurrency", "concurrency")?,
+        launch: string(options, "launch", "launch")?,
+        retry: retry(options, "retry")?,
+        ack: string(options, "ack", "ack")?,
+    })
+}
+
+/// `upload(blob, request)` arguments.
+pub fn upload_input(blob: &JsValue, request: &JsValue) -> Result<UploadInput, Error> {
+    if !request.is_object() {
+        return Err(Error::options("request", "pass an object like { url: '/upload' }"));
+    }
+    let raw = js::get(request, "url");
+    let raw_url = raw.as_string().ok_or_else(|| Error::InvalidUrl { url: format!("{raw:?}"), reason: "url must be a string".into() })?;
+    let base = js::get(&js::get(&js::global(), "location"), "href").as_string().unwrap_or_default();
+    let resolved_url = web_sys::Url::new_with_base(&raw_url, &base).ok().map(|u| u.href());
+    let body = match blob.dyn_ref::<web_sys::Blob>() {
+        Some(b) => BodyInput::Blob {
+            size: b.size(),
+            mime: b.type_(),
+            name: b.dyn_ref::<web_sys::File>().map(|f| f.name()).filter(|n| !n.is_empty()),
+        },
+        None => BodyInput::NotABlob { js_type: js_type(blob) },
+    };
+    Ok(UploadInput {
+        raw_url,
+        resolved_url,
+        method: string(request, "method", "method")?,
+        headers: pairs(request, "headers", "headers", |n, r| Error::header(n, r))?,
+        protocol: string(request, "protocol", "protocol")?,
+        field: string(request, "field", "field")?,
+        filename: string(request, "filename", "filename")?,
+        fields: pairs(request, "fields", "fields", |n, r| Error::options(n, r))?,
+        chunk_size: number(request, "chunkSize", "chunkSize")?,
+        metadata: pairs(request, "metadata", "metadata", |n, r| Error::options(n, r))?,
+        body,
+        expires_at: number(request, "expiresAt", "expiresAt")?,
+        earliest_begin: number(request, "earliestBegin", "earliestBegin")?,
+        retry: retry(request, "retry")?,
+    })
+}
+
+fn js_type(v: &JsValue) -> String {
+    if v.is_null() {
+        return "null".into();
+    }
+    let ctor = js::get(&js::get(v, "constructor"), "name").as_string();
+    ctor.filter(|_| v.is_object()).unwrap_or_else(|| v.js_typeof().as_string().unwrap_or_default())
+}
+
+/// Free storage for this origin (`quota - usage`), when the browser tells.
+pub async fn quota_available() -> Option<u64> {
+    let storage = js::get(&js::get(&js::global(), "navigator"), "storage");
+    let manager = storage.dyn_into::<web_sys::StorageManager>().ok()?;
+    let estimate = JsFuture::from(manager.estimate().ok()?).await.ok()?;
+    let quota = js::get(&estimate, "quota").as_f64()?;
+    let usage = js::get(&estimate, "usage").as_f64().unwrap_or(0.0);
+    Some((quota - usage).max(0.0) as u64)
+}
+
+/// A new queued task for a validated upload: fresh id and idempotency key.
+pub fn new_task(tag: &str, valid: ValidUpload) -> Task {
+    core::new_task(core::NewTask {
+        id: uuid(),
+        tag: tag.to_string(),
+        seq: 0,
+        request: valid.request,
+        body: valid.body,
+        idempotency_key: uuid(),
+        now_ms: now_ms(),
+        expires_at: valid.expires_at,
+        earliest_begin: valid.earliest_begin,
+        retry: valid.retry,
+    })
+}
+
+/// The `serviceWorker` option: a registration, a URL (registered as a module worker) or `{ url, type }`.
+pub async fn service_worker(option: &JsValue) -> Result<web_sys::ServiceWorkerRegistration, Error> {
+    if let Some(reg) = option.dyn_ref::<web_sys::ServiceWorkerRegistration>() {
+        return Ok(reg.clone());
+    }
+    let (url, kind) = if let Some(url) = option.as_string() {
+        (url, "module".to_string())
+    } else if option.is_object() {
+        let url = string(option, "url", "serviceWorker.url")?.ok_or_else(|| Error::options("serviceWorker.url", "is required"))?;
+        (url, string(option, "type", "serviceWorker.type")?.unwrap_or_else(|| "module".into()))
+    } else {
+        return Err(Error::options("serviceWorker", "pass the worker's URL (e.g. '/sw.js') or a ServiceWorkerRegistration"));
+    };
+    if kind != "module" && kind != "classic" {
+        return Err(Error::options("serviceWorker.type", "must be 'module' or 'classic'"));
+    }
+    let container = js::get(&js::get(&js::global(), "navigator"), "serviceWorker");
+    let container = container
+        .dyn_into::<web_sys::ServiceWorkerContainer>()
+        .map_err(|_| Error::options("serviceWorker", "service workers are not available here (a secure context is needed)"))?;
+    let opts = web_sys::RegistrationOptions::new();
+    opts.set_type(&kind);
+    let reg = JsFuture::from(container.register_with_options(&url, &opts))
+        .await
+        .map_err(|e| Error::options("serviceWorker", format!("registering {url:?} failed: {}", js_message(&e))))?;
+    Ok(reg.unchecked_into())
+}
+
+fn js_message(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{e:?}"))
+}

@@ -1,0 +1,132 @@
+//! The IndexedDB store: the only IndexedDB code in Ferry.
+//!
+//! Schema v1 (database `ferry`):
+//! - `tasks`  keyPath `id`; indexes `by_tag_seq` [tag, seq] (unique), `by_due` [state, nextAttemptAt]
+//!   (the scheduler's index: only queued tasks have `nextAttemptAt`), `by_lease` [state, leaseUntil].
+//! - `blobs`  out-of-line key = task id; value = the Blob itself (the browser keeps it on disk).
+//! - `outbox` keyPath [tag, seq]: events not yet acknowledged by a page of the tag.
+//! - `meta`   out-of-line keys: per-tag counters and session settings.
+//!
+//! Every change that must be seen whole (enqueue; a transition with its events and Blob deletion) is
+//! one transaction with `durability: 'strict'`, so a kill at any point leaves either before or after.
+
+mod outbox;
+mod tasks;
+
+pub use outbox::SessionRecord;
+
+use crate::core::{self, Error};
+use crate::web::externs;
+use crate::web::js::{self, storage_error};
+use idb::builder::{DatabaseBuilder, IndexBuilder, ObjectStoreBuilder};
+use idb::{KeyPath, TransactionResult};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// The database every page and the service worker of an origin share.
+pub const DB_NAME: &str = "ferry";
+/// The schema this code writes; opening an older database upgrades it in place.
+pub const SCHEMA_VERSION: u32 = 1;
+
+pub(crate) const TASKS: &str = "tasks";
+pub(crate) const BLOBS: &str = "blobs";
+pub(crate) const OUTBOX: &str = "outbox";
+pub(crate) const META: &str = "meta";
+
+/// An open connection to the Ferry database.
+#[derive(Clone)]
+pub struct Store {
+    db: web_sys::IdbDatabase,
+}
+
+impl Store {
+    /// Opens (creating or upgrading) the shared `ferry` database.
+    pub async fn open() -> Result<Store, Error> {
+        Self::open_named(DB_NAME).await
+    }
+
+    /// Opens a database of another name: tests use one fresh database each.
+    pub async fn open_named(name: &str) -> Result<Store, Error> {
+        let db = schema(name).build().await.map_err(|e| storage_error("open database", e))?;
+        Ok(Store { db: db.into() })
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> String {
+        self.db.name()
+    }
+
+    /// Closes the connection (pending transactions finish first).
+    pub fn close(&self) {
+        self.db.close();
+    }
+
+    /// A transaction over `stores`; read-write ones ask for strict durability (flushed to disk before
+    /// `complete`), which browsers without the option simply ignore.
+    pub(crate) fn tx(&self, stores: &[&str], write: bool) -> Result<idb::Transaction, Error> {
+        let names: js_sys::Array = stores.iter().map(|s| JsValue::from_str(s)).collect();
+        let options = js_sys::Object::new();
+        js::set(&options, "durability", &JsValue::from_str(if write { "strict" } else { "default" }));
+        let mode = if write { "readwrite" } else { "readonly" };
+        self.db.unchecked_ref::<externs::DatabaseExt>().transaction_with_options(&names, mode, &options)
+            .map(idb::Transaction::from)
+            .map_err(|e| storage_error("begin transaction", js_message(&e)))
+    }
+}
+
+/// Schema v1. Kept as a builder so a later version adds to it and the upgrade keeps existing records.
+fn schema(name: &str) -> DatabaseBuilder {
+    let tasks = ObjectStoreBuilder::new(TASKS)
+        .key_path(Some(KeyPath::new_single("id")))
+        .add_index(IndexBuilder::new("by_tag_seq".into(), KeyPath::new_array(["tag", "seq"])).unique(true))
+        .add_index(IndexBuilder::new("by_due".into(), KeyPath::new_array(["state", "nextAttemptAt"])))
+        .add_index(IndexBuilder::new("by_lease".into(), KeyPath::new_array(["state", "leaseUntil"])));
+    DatabaseBuilder::new(name)
+        .version(SCHEMA_VERSION)
+        .add_object_store(tasks)
+        .add_object_store(ObjectStoreBuilder::new(BLOBS))
+        .add_object_store(ObjectStoreBuilder::new(OUTBOX).key_path(Some(KeyPath::new_array(["tag", "seq"]))))
+        .add_object_store(ObjectStoreBuilder::new(META))
+}
+
+/// Waits for a transaction to commit; an abort becomes a typed error (quota, constraint, storage).
+pub(crate) async fn commit(tx: idb::Transaction, op: &str) -> Result<(), Error> {
+    let js: JsValue = tx.into();
+    let raw: web_sys::IdbTransaction = js.clone().unchecked_into();
+    let tx = idb::Transaction::try_from(js).map_err(|e| storage_error(op, e))?;
+    let result = tx.commit().map_err(|e| storage_error(op, e))?.await;
+    match result {
+        Ok(TransactionResult::Committed) => Ok(()),
+        Ok(TransactionResult::Aborted) | Err(_) => Err(abort_error(op, raw.error().map(|d| (d.name(), d.message())))),
+    }
+}
+
+/// The error a failed request or aborted transaction stands for.
+pub(crate) fn abort_error(op: &str, dom: Option<(String, String)>) -> Error {
+    match dom {
+        Some((name, _)) if name == "QuotaExceededError" => Error::QuotaExceeded { size: 0, available: 0 },
+        Some((name, message)) => storage_error(op, format!("{name}: {message}")),
+        None => storage_error(op, "transaction aborted"),
+    }
+}
+
+/// The DOMException name and message inside an idb error, if it carries one.
+pub(crate) fn dom_of(e: &idb::Error) -> Option<(String, String)> {
+    match e {
+        idb::Error::DomException(d) => Some((d.name(), d.message())),
+        _ => None,
+    }
+}
+
+fn js_message(v: &JsValue) -> String {
+    v.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{v:?}"))
+}
+
+/// Key helpers: IndexedDB keys are JS values.
+pub(crate) fn key(parts: &[JsValue]) -> JsValue {
+    parts.iter().collect::<js_sys::Array>().into()
+}
+
+/// Reads a task record out of a stored JS value.
+pub(crate) fn task_of(v: JsValue) -> Result<core::Task, Error> {
+    js::from_js(v)
+}

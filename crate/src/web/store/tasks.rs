@@ -1,0 +1,163 @@
+//! Tasks and their Blobs: enqueue, transitions, and the scheduler's indexed queries.
+
+use super::{commit, dom_of, key, task_of, Store, BLOBS, META, OUTBOX, TASKS};
+use crate::core::{self, Error, FerryEvent, Input, ResponseInfo, State, Task};
+use crate::web::js::{self, storage_error};
+use idb::{KeyRange, Query};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// The largest integer IndexedDB range bounds may use without losing precision.
+pub(crate) const MAX_KEY: f64 = 9_007_199_254_740_991.0;
+
+impl Store {
+    /// Writes the task and its Blob in ONE transaction, allocating the task's per-tag sequence and
+    /// appending its `queued` event. Nothing is visible before the commit; on any failure nothing is.
+    pub async fn enqueue(&self, task: &Task, blob: &web_sys::Blob) -> Result<(Task, Vec<FerryEvent>), Error> {
+        let tx = self.tx(&[TASKS, BLOBS, OUTBOX, META], true)?;
+        let tasks = tx.object_store(TASKS).map_err(|e| storage_error("enqueue", e))?;
+        let blobs = tx.object_store(BLOBS).map_err(|e| storage_error("enqueue", e))?;
+        let meta = tx.object_store(META).map_err(|e| storage_error("enqueue", e))?;
+
+        let seq_key = JsValue::from_str(&format!("taskseq:{}", task.tag));
+        let next = meta.get(Query::Key(seq_key.clone())).map_err(|e| storage_error("enqueue", e))?.await;
+        let seq = next.map_err(|e| storage_error("read task sequence", e))?.and_then(|v| v.as_f64()).unwrap_or(0.0) as u64 + 1;
+        let mut task = task.clone();
+        task.seq = seq;
+
+        let record = js::to_js(&task)?;
+        if let Err(e) = tasks.add(&record, None).map_err(|e| storage_error("enqueue", e))?.await {
+            return Err(match dom_of(&e) {
+                Some((name, _)) if name == "ConstraintError" => Error::DuplicateTask { id: task.id.clone() },
+                _ => storage_error("write task", e),
+            });
+        }
+        blobs.put(blob, Some(&JsValue::from_str(&task.id))).map_err(|e| storage_error("enqueue", e))?.await.map_err(|e| storage_error("write blob", e))?;
+        meta.put(&JsValue::from_f64(seq as f64), Some(&seq_key)).map_err(|e| storage_error("enqueue", e))?.await.map_err(|e| storage_error("write task sequence", e))?;
+        let queued = FerryEvent::new(core::EventKind::Queued, &task);
+        let events = self.append_events(&tx, &task.tag, vec![queued]).await?;
+        commit(tx, "enqueue").await.map_err(|e| match e {
+            Error::QuotaExceeded { .. } => Error::QuotaExceeded { size: task.body.size, available: 0 },
+            other => other,
+        })?;
+        Ok((task, events))
+    }
+
+    /// One task by id.
+    pub async fn get(&self, id: &str) -> Result<Option<Task>, Error> {
+        let tx = self.tx(&[TASKS], false)?;
+        let store = tx.object_store(TASKS).map_err(|e| storage_error("get task", e))?;
+        let v = store.get(Query::Key(id.into())).map_err(|e| storage_error("get task", e))?.await;
+        v.map_err(|e| storage_error("get task", e))?.map(task_of).transpose()
+    }
+
+    /// The stored Blob of a task (absent once the task finished).
+    pub async fn blob(&self, id: &str) -> Result<Option<web_sys::Blob>, Error> {
+        let tx = self.tx(&[BLOBS], false)?;
+        let store = tx.object_store(BLOBS).map_err(|e| storage_error("read blob", e))?;
+        let v = store.get(Query::Key(id.into())).map_err(|e| storage_error("read blob", e))?.await;
+        Ok(v.map_err(|e| storage_error("read blob", e))?.and_then(|b| b.dyn_into::<web_sys::Blob>().ok()))
+    }
+
+    /// A tag's tasks in enqueue order (through the `by_tag_seq` index).
+    pub async fn list(&self, tag: &str) -> Result<Vec<Task>, Error> {
+        let tx = self.tx(&[TASKS], false)?;
+        let index = tx.object_store(TASKS).and_then(|s| s.index("by_tag_seq")).map_err(|e| storage_error("list tasks", e))?;
+        let range = tag_range(tag)?;
+        let all = index.get_all(Some(Query::KeyRange(range)), None).map_err(|e| storage_error("list tasks", e))?.await;
+        all.map_err(|e| storage_error("list tasks", e))?.into_iter().map(task_of).collect()
+    }
+
+    /// Queued tasks whose next attempt is due by `now`, oldest due first, at most `limit`: one range
+    /// read on the `by_due` index, never a scan of every task.
+    pub async fn next_due(&self, now_ms: u64, limit: u32) -> Result<Vec<Task>, Error> {
+        let range = state_range(State::Queued, now_ms)?;
+        let tx = self.tx(&[TASKS], false)?;
+        let index = tx.object_store(TASKS).and_then(|s| s.index("by_due")).map_err(|e| storage_error("next due", e))?;
+        let all = index.get_all(Some(Query::KeyRange(range)), Some(limit)).map_err(|e| storage_error("next due", e))?.await;
+        all.map_err(|e| storage_error("next due", e))?.into_iter().map(task_of).collect()
+    }
+
+    /// The earliest `nextAttemptAt` of any queued task (when the scheduler should look again).
+    pub async fn next_wake(&self) -> Result<Option<u64>, Error> {
+        let range = state_range(State::Queued, MAX_KEY as u64)?;
+        let tx = self.tx(&[TASKS], false)?;
+        let index = tx.object_store(TASKS).and_then(|s| s.index("by_due")).map_err(|e| storage_error("next wake", e))?;
+        let first = index.get_all(Some(Query::KeyRange(range)), Some(1)).map_err(|e| storage_error("next wake", e))?.await;
+        let first = first.map_err(|e| storage_error("next wake", e))?.into_iter().next().map(task_of).transpose()?;
+        Ok(first.and_then(|t| t.next_attempt_at))
+    }
+
+    /// Applies one input to a task in ONE transaction: the new record, the Blob's deletion when the task
+    /// ended, and its events in the outbox are committed together or not at all.
+    pub async fn transition(
+        &self,
+        id: &str,
+        input: Input,
+        now_ms: u64,
+        rand: u64,
+        response: Option<ResponseInfo>,
+    ) -> Result<(Task, Vec<FerryEvent>), Error> {
+        let tx = self.tx(&[TASKS, BLOBS, OUTBOX, META], true)?;
+        let tasks = tx.object_store(TASKS).map_err(|e| storage_error("transition", e))?;
+        let current = tasks.get(Query::Key(id.into())).map_err(|e| storage_error("transition", e))?.await;
+        let Some(current) = current.map_err(|e| storage_error("read task", e))? else {
+            return Err(Error::UnknownTask { id: id.to_string() });
+        };
+        let current = task_of(current)?;
+        let (next, effects) = core::apply(&current, input, now_ms, rand)?;
+        if next == current && effects.is_empty() {
+            return Ok((next, Vec::new()));
+        }
+        tasks.put(&js::to_js(&next)?, None).map_err(|e| storage_error("transition", e))?.await.map_err(|e| storage_error("write task", e))?;
+        if effects.iter().any(|e| matches!(e, core::Effect::DeleteBlob)) {
+            let blobs = tx.object_store(BLOBS).map_err(|e| storage_error("transition", e))?;
+            blobs.delete(Query::Key(id.into())).map_err(|e| storage_error("transition", e))?.await.map_err(|e| storage_error("delete blob", e))?;
+        }
+        let events = self.append_events(&tx, &next.tag, core::events_for(&next, &effects, response)).await?;
+        commit(tx, "transition").await?;
+        Ok((next, events))
+    }
+
+    /// Tasks in flight (any lease), through the `by_lease` index.
+    pub async fn in_flight(&self) -> Result<Vec<Task>, Error> {
+        let range = state_range(State::InFlight, MAX_KEY as u64)?;
+        let tx = self.tx(&[TASKS], false)?;
+        let index = tx.object_store(TASKS).and_then(|s| s.index("by_lease")).map_err(|e| storage_error("in flight", e))?;
+        let all = index.get_all(Some(Query::KeyRange(range)), None).map_err(|e| storage_error("in flight", e))?.await;
+        all.map_err(|e| storage_error("in flight", e))?.into_iter().map(task_of).collect()
+    }
+
+    /// Removes every task, Blob and outbox event of a tag (logout leaves nothing behind); returns how
+    /// many tasks were removed. Counters stay, so sequence numbers never repeat for the tag.
+    pub async fn clear(&self, tag: &str) -> Result<u32, Error> {
+        let tx = self.tx(&[TASKS, BLOBS, OUTBOX], true)?;
+        let tasks = tx.object_store(TASKS).map_err(|e| storage_error("clear", e))?;
+        let blobs = tx.object_store(BLOBS).map_err(|e| storage_error("clear", e))?;
+        let outbox = tx.object_store(OUTBOX).map_err(|e| storage_error("clear", e))?;
+        let index = tasks.index("by_tag_seq").map_err(|e| storage_error("clear", e))?;
+        let ids = index.get_all(Some(Query::KeyRange(tag_range(tag)?)), None).map_err(|e| storage_error("clear", e))?.await;
+        let ids: Vec<Task> = ids.map_err(|e| storage_error("clear", e))?.into_iter().map(task_of).collect::<Result<_, _>>()?;
+        for t in &ids {
+            let id = JsValue::from_str(&t.id);
+            tasks.delete(Query::Key(id.clone())).map_err(|e| storage_error("clear", e))?.await.map_err(|e| storage_error("delete task", e))?;
+            blobs.delete(Query::Key(id)).map_err(|e| storage_error("clear", e))?.await.map_err(|e| storage_error("delete blob", e))?;
+        }
+        outbox.delete(Query::KeyRange(tag_range(tag)?)).map_err(|e| storage_error("clear", e))?.await.map_err(|e| storage_error("clear outbox", e))?;
+        commit(tx, "clear").await?;
+        Ok(ids.len() as u32)
+    }
+}
+
+/// All keys `[tag, n]` for any sequence number n.
+pub(crate) fn tag_range(tag: &str) -> Result<KeyRange, Error> {
+    let lower = key(&[tag.into(), JsValue::from_f64(0.0)]);
+    let upper = key(&[tag.into(), JsValue::from_f64(MAX_KEY)]);
+    KeyRange::bound(&lower, &upper, None, None).map_err(|e| storage_error("key range", e))
+}
+
+/// All keys `[state, t]` with t <= `upto`.
+fn state_range(state: State, upto: u64) -> Result<KeyRange, Error> {
+    let lower = key(&[state.as_str().into(), JsValue::from_f64(0.0)]);
+    let upper = key(&[state.as_str().into(), JsValue::from_f64(upto as f64)]);
+    KeyRange::bound(&lower, &upper, None, None).map_err(|e| storage_error("key range", e))
+}

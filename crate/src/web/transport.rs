@@ -1,0 +1,99 @@
+//! One attempt of a task over `fetch`, with the stored Blob as the body: the browser streams it from
+//! disk; its bytes never enter wasm memory or an ArrayBuffer.
+
+use crate::core::{self, Outcome, Protocol, ResponseInfo, Task};
+use crate::web::js;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+/// Response headers worth keeping in a `completed` event (the body excerpt is bounded separately).
+const KEPT_HEADERS: [&str; 6] = ["content-type", "location", "etag", "last-modified", "x-request-id", "retry-after"];
+
+thread_local! {
+    /// Abort handles of the attempts running in this worker, by task id (`cancel` aborts them).
+    static RUNNING: RefCell<HashMap<String, web_sys::AbortController>> = RefCell::new(HashMap::new());
+}
+
+/// Aborts the running attempt of a task, if this worker has one. Returns whether it did.
+pub fn abort(task_id: &str) -> bool {
+    RUNNING.with(|r| r.borrow_mut().remove(task_id)).map(|c| c.abort()).is_some()
+}
+
+/// Sends one attempt and reports its outcome; never panics on odd responses.
+pub async fn send(task: &Task, blob: &web_sys::Blob) -> (Outcome, Option<ResponseInfo>) {
+    match try_send(task, blob).await {
+        Ok(r) => r,
+        Err(e) => (Outcome::NetworkError(describe(&e)), None),
+    }
+}
+
+async fn try_send(task: &Task, blob: &web_sys::Blob) -> Result<(Outcome, Option<ResponseInfo>), JsValue> {
+    let headers = web_sys::Headers::new()?;
+    for (name, value) in &task.request.headers {
+        headers.append(name, value)?;
+    }
+    headers.set("Idempotency-Key", &task.idempotency_key)?;
+
+    let init = web_sys::RequestInit::new();
+    init.set_method(task.request.method.as_str());
+    match &task.request.protocol {
+        Protocol::Http => {
+            if !task.request.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) && !task.body.mime.is_empty() {
+                headers.set("Content-Type", &task.body.mime)?;
+            }
+            init.set_body(blob);
+        }
+        Protocol::Multipart { field, filename, fields } => {
+            // FormData keeps a reference to the Blob: still streamed from disk, never copied.
+            let form = web_sys::FormData::new()?;
+            for (k, v) in fields {
+                form.append_with_str(k, v)?;
+            }
+            form.append_with_blob_and_filename(field, blob, filename)?;
+            init.set_body(&form);
+        }
+        Protocol::Tus { .. } => {
+            return Ok((Outcome::NetworkError("tus is not supported by this build".into()), None));
+        }
+    }
+    init.set_headers(&headers);
+    let controller = web_sys::AbortController::new()?;
+    init.set_signal(Some(&controller.signal()));
+    RUNNING.with(|r| r.borrow_mut().insert(task.id.clone(), controller));
+
+    let request = web_sys::Request::new_with_str_and_init(&task.request.url, &init)?;
+    let fetched = JsFuture::from(fetch(&request)).await;
+    let response = match fetched {
+        Ok(r) => r.dyn_into::<web_sys::Response>()?,
+        Err(e) => {
+            RUNNING.with(|r| r.borrow_mut().remove(&task.id));
+            return Ok((Outcome::NetworkError(describe(&e)), None));
+        }
+    };
+    let status = response.status();
+    let kept: Vec<(String, String)> = KEPT_HEADERS
+        .iter()
+        .filter_map(|h| response.headers().get(h).ok().flatten().map(|v| (h.to_string(), v)))
+        .collect();
+    let retry_after = response.headers().get("retry-after").ok().flatten();
+    let body = match response.text() {
+        Ok(p) => JsFuture::from(p).await.ok().and_then(|t| t.as_string()).unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    RUNNING.with(|r| r.borrow_mut().remove(&task.id));
+    let info = ResponseInfo { status, headers: kept, body: core::excerpt(&body) };
+    Ok((Outcome::Response { status, retry_after }, Some(info)))
+}
+
+/// `fetch` on whatever global this runs in (worker or window).
+fn fetch(request: &web_sys::Request) -> js_sys::Promise {
+    let global = js::global();
+    let f: js_sys::Function = js::get(&global, "fetch").unchecked_into();
+    f.call1(&global, request).map(|p| p.unchecked_into()).unwrap_or_else(|e| js_sys::Promise::reject(&e))
+}
+
+fn describe(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>().map(|e| format!("{}: {}", String::from(e.name()), String::from(e.message()))).unwrap_or_else(|| format!("{e:?}"))
+}

@@ -1,0 +1,173 @@
+// End-to-end harness: the real reference server on 127.0.0.1 and real headless Chromium (Debian's),
+// driven by playwright-core. No mocks: tests assert on the server's own record of what arrived.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = process.env.FERRY_ROOT || path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const SERVER_BIN = process.env.FERRY_SERVER_BIN || path.join(ROOT, 'target/release/ferry-server');
+export const CHROMIUM = process.env.FERRY_CHROMIUM || '/usr/bin/chromium';
+
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+
+/** Chromium's own retry of a rejected sync event, shortened (attempts at 0, 2, 6, 14 s) for tests that wait on it. */
+export const FAST_SYNC_RETRY = ['--force-fieldtrials=BackgroundSync/Test',
+  '--force-fieldtrial-params=BackgroundSync.Test:initial_retry_delay_sec/2/retry_delay_factor/2/max_sync_attempts/4'];
+
+/** Resolves when `predicate()` is truthy (returns it); polls a condition the test cannot subscribe to. */
+export async function until(predicate, { timeout = 20000, interval = 50, what = 'condition' } = {}) {
+  const end = Date.now() + timeout;
+  let last;
+  while (Date.now() < end) {
+    last = await predicate();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, interval));
+  }
+  throw new Error(`timed out after ${timeout} ms waiting for ${what} (last value: ${JSON.stringify(last)})`);
+}
+
+export function sha256(bytes) {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Deterministic pseudo-random bytes, so a corrupted or truncated body changes the hash. */
+export function payload(size, seed = 1) {
+  const buf = Buffer.alloc(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    buf[i] = x & 0xff;
+  }
+  return buf;
+}
+
+/** Starts the reference server on a free loopback port; `stop()` ends it. */
+export async function startServer({ args = [] } = {}) {
+  const uploads = await mkdtemp(path.join(tmpdir(), 'ferry-uploads-'));
+  const proc = spawn(SERVER_BIN, ['--port', '0', '--uploads', uploads, '--quiet', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/http:\/\/127\.0\.0\.1:\d+\//);
+      if (m) resolve(m[0]);
+    });
+    proc.on('exit', (code) => reject(new Error(`server exited (${code}) before printing its URL: ${out}`)));
+    proc.on('error', reject);
+  });
+  const api = async (p, init) => {
+    const res = await fetch(new URL(p, url), init);
+    if (!res.ok) throw new Error(`${p}: ${res.status}`);
+    return res.status === 204 ? null : res.json();
+  };
+  return {
+    url,
+    proc,
+    uploads: () => api('/__ferry/uploads'),
+    keys: () => api('/__ferry/keys'),
+    reset: () => api('/__ferry/reset', { method: 'POST' }),
+    fault: (rule) => api('/__ferry/faults', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rule) }),
+    async stop() {
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        await exited;
+      }
+      await rm(uploads, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function profileDir() {
+  return mkdtemp(path.join(tmpdir(), 'ferry-profile-'));
+}
+
+/** Headless Chromium with a persistent profile (what survives a kill lives there). */
+export async function launchChromium(dir, { args = [] } = {}) {
+  return chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...args] });
+}
+
+/** The browser process's PID, from the browser itself. */
+export async function browserPid(ctx) {
+  const cdp = await ctx.browser()?.newBrowserCDPSession?.() ?? null;
+  if (!cdp) throw new Error('no browser CDP session');
+  const info = await cdp.send('SystemInfo.getProcessInfo');
+  return info.processInfo.find((p) => p.type === 'browser').id;
+}
+
+/** SIGKILLs the browser (no clean shutdown: nothing gets to flush or say goodbye). */
+export async function killBrowser(ctx) {
+  const pid = await browserPid(ctx);
+  const closed = new Promise((r) => ctx.once('close', r));
+  process.kill(pid, 'SIGKILL');
+  await closed;
+  await until(() => !alive(pid), { what: `browser ${pid} to exit` });
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The service worker of the context, waiting for it to start if needed. */
+export async function serviceWorker(ctx, { timeout = 20000 } = {}) {
+  const [sw] = ctx.serviceWorkers();
+  return sw ?? ctx.waitForEvent('serviceworker', { timeout });
+}
+
+/** CDP on a page: lets a test fire real `sync` events (`dispatchSync`). */
+export async function swControl(page) {
+  const cdp = await page.context().newCDPSession(page);
+  const registrations = new Map();
+  cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations: regs }) => {
+    for (const r of regs) if (!r.isDeleted) registrations.set(r.scopeURL, r.registrationId);
+  });
+  await cdp.send('ServiceWorker.enable');
+  return {
+    cdp,
+    async dispatchSync(scopeURL, tag, lastChance = false) {
+      const registrationId = await until(() => registrations.get(scopeURL), { what: `registration of ${scopeURL}` });
+      await cdp.send('ServiceWorker.dispatchSyncEvent', { origin: new URL(scopeURL).origin, registrationId, tag, lastChance });
+    },
+  };
+}
+
+/** Opens the harness page of the demo origin and registers a Ferry session there. */
+export async function openSession(ctx, serverUrl, tag, options = {}) {
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.error('[page error]', e));
+  await page.goto(new URL('/harness.html', serverUrl).href);
+  await page.evaluate(async ({ tag, options }) => {
+    const { Ferry } = await import('/ferry/index.js');
+    window.ferrySession = await Ferry.register(tag, { serviceWorker: '/sw.js', ...options });
+    window.ferryEvents = [];
+    for (const kind of ['queued', 'started', 'progress', 'retrying', 'completed', 'failed', 'cancelled', 'expired']) {
+      window.ferrySession.addEventListener(kind, (e) => window.ferryEvents.push(e.detail));
+    }
+    await navigator.serviceWorker.ready;
+  }, { tag, options });
+  return page;
+}
+
+/** Uploads `size` random bytes from the page; returns the task id and the bytes' SHA-256 (hex). */
+export async function uploadRandom(page, size, request) {
+  return page.evaluate(async ({ size, request }) => {
+    const bytes = new Uint8Array(size);
+    for (let off = 0; off < size; off += 65536) crypto.getRandomValues(bytes.subarray(off, Math.min(size, off + 65536)));
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+    const sha256 = [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
+    const id = await window.ferrySession.upload(new Blob([bytes], { type: 'application/octet-stream' }), request);
+    return { id, sha256 };
+  }, { size, request });
+}

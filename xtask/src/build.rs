@@ -1,0 +1,51 @@
+//! `cargo xtask build`: the wasm through the wasm-bindgen CLI (and wasm-opt from npm `binaryen` when
+//! present) into `pkg/`, next to the service-worker glue and the page entry: the npm package folder
+//! that `www/` and `tests/` load (served at `/ferry/`).
+
+use crate::util::{self, which};
+use std::fs;
+use std::process::Command;
+
+pub fn run() -> Result<(), String> {
+    let root = util::root();
+    let pkg = root.join("pkg");
+    eprintln!("build: wasm (release) and the reference server");
+    util::run(util::cargo().current_dir(&root).args([
+        "build", "--quiet", "--release", "-p", "ferry", "--lib", "--target", "wasm32-unknown-unknown",
+    ]))?;
+    util::run(util::cargo().current_dir(&root).args(["build", "--quiet", "--release", "-p", "ferry-server"]))?;
+
+    let _ = fs::remove_dir_all(&pkg);
+    fs::create_dir_all(&pkg).map_err(|e| format!("create pkg/: {e}"))?;
+    let wasm = root.join("target/wasm32-unknown-unknown/release/ferry.wasm");
+    let bindgen = which("wasm-bindgen").ok_or("wasm-bindgen not found: run `cargo xtask setup`")?;
+    util::run(Command::new(bindgen).arg("--target").arg("web").arg("--out-dir").arg(&pkg).args(["--out-name", "ferry"]).arg(&wasm))?;
+
+    let bg = pkg.join("ferry_bg.wasm");
+    let wasm_opt = root.join("tests/node_modules/.bin/wasm-opt");
+    if wasm_opt.is_file() {
+        let features = ["--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int", "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue"];
+        let ok = Command::new(&wasm_opt).arg("-Os").args(features).arg(&bg).arg("-o").arg(&bg).status().map(|s| s.success()).unwrap_or(false);
+        if !ok {
+            eprintln!("build: wasm-opt failed; keeping the unoptimised wasm");
+        }
+    }
+
+    // The glue and typings are sources in worker/; the package folder is what ships.
+    for entry in fs::read_dir(root.join("worker")).map_err(|e| format!("read worker/: {e}"))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name == "package.json" || name.ends_with(".js") || name.ends_with(".d.ts") {
+            fs::copy(&path, pkg.join(&name)).map_err(|e| format!("copy {name}: {e}"))?;
+        }
+    }
+    // The worker caches the wasm under a name that changes with it, so a new build is never served stale.
+    let bytes = fs::read(&bg).map_err(|e| format!("read wasm: {e}"))?;
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
+    let glue = pkg.join("worker.js");
+    let text = fs::read_to_string(&glue).map_err(|e| format!("read worker.js: {e}"))?;
+    fs::write(&glue, text.replace("__FERRY_BUILD__", &format!("{hash:016x}"))).map_err(|e| format!("write worker.js: {e}"))?;
+    let size = fs::metadata(&bg).map(|m| m.len()).unwrap_or(0);
+    eprintln!("build: pkg/ ready (ferry_bg.wasm {} KiB)", size / 1024);
+    Ok(())
+}
