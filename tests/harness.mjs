@@ -171,3 +171,23 @@ export async function uploadRandom(page, size, request) {
     return { id, sha256 };
   }, { size, request });
 }
+
+/** Record counts of every Ferry object store, read straight from IndexedDB in the page. */
+export async function dbCounts(page) {
+  return page.evaluate(async () => {
+    const db = await new Promise((resolve, reject) => {
+      const req = indexedDB.open('ferry');
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    const names = [...db.objectStoreNames];
+    const tx = db.transaction(names, 'readonly');
+    const counts = {};
+    await Promise.all(names.map((n) => new Promise((resolve) => {
+      const r = tx.objectStore(n).count();
+      r.onsuccess = () => { counts[n] = r.result; resolve(); };
+    })));
+    db.close();
+    return counts;
+  });
+}

@@ -172,6 +172,9 @@ impl Session {
             let input = request::upload_input(&blob, &request)?;
             let limits = core::Limits { quota_available: request::quota_available().await, ..core::Limits::default() };
             let valid = core::validate_upload(&input, &inner.options.retry, &limits, now_ms())?;
+            if let core::Protocol::Tus { .. } = valid.request.protocol {
+                return Err(Error::protocol("tus", "tus uploads are not available in this version yet; use 'http' or 'multipart'"));
+            }
             let task = request::new_task(&inner.tag, valid);
             let blob: web_sys::Blob = blob.unchecked_into();
             let (task, events) = inner.store.enqueue(&task, &blob).await?;

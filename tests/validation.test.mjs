@@ -1,0 +1,132 @@
+// Every bad input is a typed error (`name` starts with Ferry) and leaves IndexedDB exactly as it was.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, profileDir, launchChromium, openSession, dbCounts, until } from './harness.mjs';
+
+const server = await startServer();
+let ctx;
+let page;
+before(async () => {
+  ctx = await launchChromium(await profileDir());
+  page = await openSession(ctx, server.url, 'valid');
+  // One good upload first, so "unchanged" is checked against a database that has content.
+  const id = await page.evaluate(() => window.ferrySession.upload(new Blob(['ok']), { url: '/upload/ok' }));
+  // Wait until the worker and the page are done with it (events delivered and acknowledged).
+  await until(async () => (await page.evaluate((id) => window.ferrySession.get(id), id)).state === 'done'
+    && (await dbCounts(page)).outbox === 0, { what: 'the first upload to settle' });
+});
+after(async () => { await ctx?.close(); await server.stop(); });
+
+const blob = "new Blob(['payload'], { type: 'text/plain' })";
+const uploads = [
+  ['unparsable URL', 'FerryInvalidUrl', `${blob}, { url: 'http://[::1' }`],
+  ['ftp URL', 'FerryInvalidUrl', `${blob}, { url: 'ftp://127.0.0.1/x' }`],
+  ['javascript: URL', 'FerryInvalidUrl', `${blob}, { url: 'javascript:alert(1)' }`],
+  ['data: URL', 'FerryInvalidUrl', `${blob}, { url: 'data:text/plain,x' }`],
+  ['URL with credentials', 'FerryInvalidUrl', `${blob}, { url: 'http://user:pw@127.0.0.1/upload' }`],
+  ['URL missing', 'FerryInvalidUrl', `${blob}, {}`],
+  ['URL not a string', 'FerryInvalidUrl', `${blob}, { url: 42 }`],
+  ['GET with a body', 'FerryInvalidMethod', `${blob}, { url: '/u', method: 'GET' }`],
+  ['HEAD with a body', 'FerryInvalidMethod', `${blob}, { url: '/u', method: 'HEAD' }`],
+  ['CONNECT', 'FerryInvalidMethod', `${blob}, { url: '/u', method: 'CONNECT' }`],
+  ['TRACE', 'FerryInvalidMethod', `${blob}, { url: '/u', method: 'TRACE' }`],
+  ['DELETE', 'FerryInvalidMethod', `${blob}, { url: '/u', method: 'DELETE' }`],
+  ['Content-Length header', 'FerryInvalidHeader', `${blob}, { url: '/u', headers: { 'Content-Length': '7' } }`],
+  ['Cookie header', 'FerryInvalidHeader', `${blob}, { url: '/u', headers: { Cookie: 'a=b' } }`],
+  ['Host header', 'FerryInvalidHeader', `${blob}, { url: '/u', headers: { Host: 'x' } }`],
+  ['Sec- header', 'FerryInvalidHeader', `${blob}, { url: '/u', headers: { 'Sec-Fetch-Mode': 'cors' } }`],
+  ['Proxy- header', 'FerryInvalidHeader', `${blob}, { url: '/u', headers: { 'Proxy-Authorization': 'x' } }`],
+  ['Idempotency-Key header', 'FerryInvalidHeader', `${blob}, { url: '/u', headers: { 'Idempotency-Key': 'mine' } }`],
+  ['header name with a space', 'FerryInvalidHeader', `${blob}, { url: '/u', headers: { 'X Bad': '1' } }`],
+  ['header value with CR LF', 'FerryInvalidHeader', `${blob}, { url: '/u', headers: { 'X-A': 'a\\r\\nX-B: b' } }`],
+  ['header value with NUL', 'FerryInvalidHeader', `${blob}, { url: '/u', headers: { 'X-A': 'a\\u0000' } }`],
+  ['non-ASCII header value', 'FerryInvalidHeader', `${blob}, { url: '/u', headers: { 'X-A': 'caf\\u00e9' } }`],
+  ['header value not a string', 'FerryInvalidHeader', `${blob}, { url: '/u', headers: { 'X-A': 7 } }`],
+  ['duplicate header names', 'FerryInvalidHeader', `${blob}, { url: '/u', headers: { 'X-A': '1', 'x-a': '2' } }`],
+  ['string body', 'FerryInvalidBody', `'hello', { url: '/u' }`],
+  ['ArrayBuffer body', 'FerryInvalidBody', `new ArrayBuffer(8), { url: '/u' }`],
+  ['null body', 'FerryInvalidBody', `null, { url: '/u' }`],
+  ['empty Blob', 'FerryInvalidBody', `new Blob([]), { url: '/u' }`],
+  ['expiresAt in the past', 'FerryInvalidOptions', `${blob}, { url: '/u', expiresAt: Date.now() - 1000 }`],
+  ['expiresAt before earliestBegin', 'FerryInvalidOptions', `${blob}, { url: '/u', earliestBegin: Date.now() + 60000, expiresAt: Date.now() + 30000 }`],
+  ['earliestBegin NaN', 'FerryInvalidOptions', `${blob}, { url: '/u', earliestBegin: NaN }`],
+  ['retry.maxAttempts NaN', 'FerryInvalidOptions', `${blob}, { url: '/u', retry: { maxAttempts: NaN } }`],
+  ['retry.baseMs negative', 'FerryInvalidOptions', `${blob}, { url: '/u', retry: { baseMs: -1 } }`],
+  ['retry.capMs zero', 'FerryInvalidOptions', `${blob}, { url: '/u', retry: { capMs: 0 } }`],
+  ['retry.baseMs above capMs', 'FerryInvalidOptions', `${blob}, { url: '/u', retry: { baseMs: 5000, capMs: 1000 } }`],
+  ['retry.maxAttempts fractional', 'FerryInvalidOptions', `${blob}, { url: '/u', retry: { maxAttempts: 2.5 } }`],
+  ['request not an object', 'FerryInvalidOptions', `${blob}, '/u'`],
+  ['unknown protocol', 'FerryInvalidProtocol', `${blob}, { url: '/u', protocol: 'ftp' }`],
+  ['multipart with PUT', 'FerryInvalidProtocol', `${blob}, { url: '/u', method: 'PUT', protocol: 'multipart' }`],
+  ['multipart with an empty field name', 'FerryInvalidProtocol', `${blob}, { url: '/u', protocol: 'multipart', field: '' }`],
+  ['multipart with its own Content-Type', 'FerryInvalidHeader', `${blob}, { url: '/u', protocol: 'multipart', headers: { 'Content-Type': 'multipart/form-data' } }`],
+  ['tus with chunkSize 0', 'FerryInvalidProtocol', `${blob}, { url: '/tus', protocol: 'tus', chunkSize: 0 }`],
+  ['multipart option on plain http', 'FerryInvalidProtocol', `${blob}, { url: '/u', field: 'file' }`],
+];
+
+for (const [what, name, args] of uploads) {
+  test(`upload rejects ${what} with ${name} and writes nothing`, async () => {
+    const before = await dbCounts(page);
+    const got = await page.evaluate(async (args) => {
+      try {
+        await (0, eval)(`window.ferrySession.upload(${args})`);
+        return { ok: true };
+      } catch (e) {
+        return { name: e.name, message: e.message, isError: e instanceof Error };
+      }
+    }, args);
+    assert.equal(got.name, name, `got ${JSON.stringify(got)}`);
+    assert.ok(got.isError && got.message.length > 10, 'an Error with a message saying what to do');
+    assert.deepEqual(await dbCounts(page), before, 'IndexedDB unchanged');
+  });
+}
+
+const registrations = [
+  ['an empty tag', 'FerryInvalidTag', `''`],
+  ['a tag over 64 characters', 'FerryInvalidTag', `'a'.repeat(65)`],
+  ['a tag with spaces', 'FerryInvalidTag', `'bad tag!'`],
+  ['a tag that is not a string', 'FerryInvalidTag', `42`],
+  ['concurrency 0', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', concurrency: 0 }`],
+  ['an unknown launch mode', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', launch: 'sometimes' }`],
+  ['no service worker', 'FerryInvalidOptions', `'ok', {}`],
+  ['a service worker of unknown type', 'FerryInvalidOptions', `'ok', { serviceWorker: { url: '/sw.js', type: 'shared' } }`],
+];
+for (const [what, name, args] of registrations) {
+  test(`register rejects ${what} with ${name} and writes nothing`, async () => {
+    const before = await dbCounts(page);
+    const got = await page.evaluate(async (args) => {
+      const { Ferry } = await import('/ferry/index.js');
+      try {
+        await (0, eval)(`(Ferry) => Ferry.register(${args})`)(Ferry);
+        return { ok: true };
+      } catch (e) {
+        return { name: e.name, message: e.message };
+      }
+    }, args);
+    assert.equal(got.name, name, `got ${JSON.stringify(got)}`);
+    assert.deepEqual(await dbCounts(page), before, 'IndexedDB unchanged');
+  });
+}
+
+test('cancel of an unknown task rejects with FerryUnknownTask; get resolves null', async () => {
+  const got = await page.evaluate(async () => {
+    const r = { get: await window.ferrySession.get('no-such-task') };
+    try { await window.ferrySession.cancel('no-such-task'); } catch (e) { r.name = e.name; }
+    return r;
+  });
+  assert.deepEqual(got, { get: null, name: 'FerryUnknownTask' });
+});
+
+test('upload after close rejects with FerryClosed and writes nothing', async () => {
+  const before = await dbCounts(page);
+  const name = await page.evaluate(async () => {
+    const { Ferry } = await import('/ferry/index.js');
+    const s = await Ferry.register('closing', { serviceWorker: '/sw.js' });
+    s.close();
+    try { await s.upload(new Blob(['x']), { url: '/u' }); } catch (e) { return e.name; }
+  });
+  assert.equal(name, 'FerryClosed');
+  const after = await dbCounts(page);
+  assert.equal(after.tasks, before.tasks);
+  assert.equal(after.blobs, before.blobs);
+});
