@@ -26,7 +26,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/__ferry/uploads", get(uploads))
         .route("/__ferry/keys", get(keys))
         .route("/__ferry/reset", post(reset))
-        .route("/__ferry/faults", get(faults).post(add_faults).delete(clear_faults))
+        .route(
+            "/__ferry/faults",
+            get(faults).post(add_faults).delete(clear_faults),
+        )
         .route("/__ferry/auth", post(auth))
         .route("/uploads/{id}", get(download))
 }
@@ -115,10 +118,18 @@ async fn auth(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
 }
 
 /// The stored bytes of an applied upload (what `Location` points at), for demos and spot checks.
-async fn download(State(state): State<Arc<AppState>>, Path(id): Path<u64>, req: Request) -> Response {
+async fn download(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<u64>,
+    req: Request,
+) -> Response {
     let applied = state.lock().records.iter().any(|r| r.id == id && r.applied);
     if !applied {
-        return (StatusCode::NOT_FOUND, Json(json!({ "error": format!("no stored upload {id}") }))).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": format!("no stored upload {id}") })),
+        )
+            .into_response();
     }
     let file = ServeFile::new(state.uploads_dir.join(id.to_string()));
     match file.oneshot(req).await {

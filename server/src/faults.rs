@@ -20,7 +20,11 @@ pub struct Rule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// Sent as `Retry-After` with `status`; a string ("2", an HTTP date) or a number of seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "string_or_number")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "string_or_number"
+    )]
     pub retry_after: Option<String>,
     /// Read the whole body, then never answer (until the client goes away or `/__ferry/reset`).
     #[serde(default, skip_serializing_if = "is_false")]
@@ -49,7 +53,9 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D
         Value::Null => Ok(None),
         Value::String(s) => Ok(Some(s)),
         Value::Number(n) => Ok(Some(n.to_string())),
-        other => Err(serde::de::Error::custom(format!("retryAfter must be a string or a number, not {other}"))),
+        other => Err(serde::de::Error::custom(format!(
+            "retryAfter must be a string or a number, not {other}"
+        ))),
     }
 }
 
@@ -78,14 +84,16 @@ impl Rule {
 
     /// Parses a rule, or an array of rules, from a request body.
     pub fn parse_many(body: &[u8]) -> Result<Vec<Rule>, String> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
         let values = match value {
             Value::Array(items) => items,
             other => vec![other],
         };
         let mut rules = Vec::with_capacity(values.len());
         for v in values {
-            let rule: Rule = serde_json::from_value(v).map_err(|e| format!("invalid fault rule: {e}"))?;
+            let rule: Rule =
+                serde_json::from_value(v).map_err(|e| format!("invalid fault rule: {e}"))?;
             rule.validate()?;
             rules.push(rule);
         }
@@ -114,13 +122,17 @@ impl Faults {
 
     /// Consumes one use of the first rule that applies to `path`; returns it with `count: 1`.
     pub fn take(&mut self, path: &str) -> Option<Rule> {
-        let index = self
-            .rules
-            .iter()
-            .position(|r| r.path.as_deref().is_none_or(|prefix| path.starts_with(prefix)))?;
+        let index = self.rules.iter().position(|r| {
+            r.path
+                .as_deref()
+                .is_none_or(|prefix| path.starts_with(prefix))
+        })?;
         let rule = &mut self.rules[index];
         rule.count -= 1;
-        let taken = Rule { count: 1, ..rule.clone() };
+        let taken = Rule {
+            count: 1,
+            ..rule.clone()
+        };
         if rule.count == 0 {
             self.rules.remove(index);
         }
@@ -135,11 +147,18 @@ mod tests {
     #[test]
     fn rules_are_consumed_in_order_and_filtered_by_path() {
         let mut f = Faults::default();
-        for r in Rule::parse_many(br#"[{"count":2,"path":"/upload/a","status":503,"retryAfter":2},{"hang":true}]"#).unwrap() {
+        for r in Rule::parse_many(
+            br#"[{"count":2,"path":"/upload/a","status":503,"retryAfter":2},{"hang":true}]"#,
+        )
+        .unwrap()
+        {
             f.push(r);
         }
         assert!(f.take("/upload/b").unwrap().hang);
-        assert_eq!(f.take("/upload/a").unwrap().retry_after.as_deref(), Some("2"));
+        assert_eq!(
+            f.take("/upload/a").unwrap().retry_after.as_deref(),
+            Some("2")
+        );
         assert_eq!(f.list()[0].count, 1);
         assert_eq!(f.take("/upload/a").unwrap().status, Some(503));
         assert!(f.take("/upload/a").is_none());

@@ -36,7 +36,12 @@ pub struct Drained {
 impl Sink {
     /// `hasher` lets a resumed upload (tus) continue the hash of the bytes it already has.
     pub fn new(file: File, hasher: Sha256, multipart: Option<Multipart>) -> Sink {
-        Sink { file: BufWriter::with_capacity(256 * 1024, file), hasher, bytes: 0, multipart }
+        Sink {
+            file: BufWriter::with_capacity(256 * 1024, file),
+            hasher,
+            bytes: 0,
+            multipart,
+        }
     }
 
     async fn write(&mut self, data: &[u8]) -> io::Result<()> {
@@ -54,7 +59,12 @@ impl Sink {
         self.file.flush().await?;
         let mut file = self.file.into_inner();
         file.flush().await?;
-        Ok(Drained { bytes: self.bytes, hasher: self.hasher, multipart: self.multipart, file })
+        Ok(Drained {
+            bytes: self.bytes,
+            hasher: self.hasher,
+            multipart: self.multipart,
+            file,
+        })
     }
 }
 

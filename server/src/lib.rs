@@ -38,7 +38,12 @@ pub struct Config {
 /// The whole application: uploads, tus, test control, then static files for everything else.
 pub fn app(config: &Config) -> Router {
     let state = Arc::new(state::AppState::new(config.uploads.clone(), config.quiet));
-    let upload = on(MethodFilter::POST.or(MethodFilter::PUT).or(MethodFilter::PATCH), upload::handle);
+    let upload = on(
+        MethodFilter::POST
+            .or(MethodFilter::PUT)
+            .or(MethodFilter::PATCH),
+        upload::handle,
+    );
     Router::new()
         .route("/upload", upload.clone())
         .route("/upload/", upload.clone())
@@ -51,7 +56,11 @@ pub fn app(config: &Config) -> Router {
 }
 
 /// Serves until `shutdown` resolves (then drains connections for at most [`SHUTDOWN_GRACE`]).
-pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     tokio::fs::create_dir_all(&config.uploads).await?;
     serve::serve(listener, app(&config), shutdown).await;
     Ok(())

@@ -34,14 +34,20 @@ fn main() -> ExitCode {
     let args = Args::parse();
     // Defaults are relative to the workspace, not the current directory, so `cargo run -p ferry-server`
     // works from anywhere in the checkout.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_path_buf();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
     let config = Config {
         www: args.www.unwrap_or_else(|| root.join("www")),
         pkg: args.pkg.unwrap_or_else(|| root.join("pkg")),
         uploads: args.uploads.unwrap_or_else(|| root.join("uploads")),
         quiet: args.quiet,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
@@ -57,7 +63,9 @@ fn main() -> ExitCode {
         let _ = writeln!(out, "Ferry demo: http://127.0.0.1:{port}/");
         let _ = out.flush();
         drop(out);
-        ferry_server::run(listener, config, shutdown).await.map_err(|e| e.to_string())
+        ferry_server::run(listener, config, shutdown)
+            .await
+            .map_err(|e| e.to_string())
     });
     // Don't let a blocking file operation still in flight hold the exit.
     runtime.shutdown_timeout(Duration::from_millis(200));

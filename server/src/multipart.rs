@@ -79,7 +79,10 @@ impl Multipart {
     pub fn finish(mut self) -> (Vec<Part>, Option<String>) {
         if self.error.is_none() && self.state != State::Done {
             if let Some((part, hasher)) = self.current.take() {
-                self.parts.push(Part { sha256: hex(&hasher.finalize()), ..part });
+                self.parts.push(Part {
+                    sha256: hex(&hasher.finalize()),
+                    ..part
+                });
             }
             self.error = Some("the body ended before the closing boundary".into());
         }
@@ -96,7 +99,10 @@ impl Multipart {
                     Some(at + self.delimiter_len)
                 }
                 // Keep just enough to recognize a delimiter split across chunks.
-                None => rest.len().checked_sub(self.delimiter_len - 1).filter(|&n| n > 0),
+                None => rest
+                    .len()
+                    .checked_sub(self.delimiter_len - 1)
+                    .filter(|&n| n > 0),
             },
             State::AfterDelimiter => {
                 if rest.len() < 2 {
@@ -149,7 +155,10 @@ impl Multipart {
                 match consumed {
                     Some(n) => {
                         let (part, hasher) = self.current.take().expect("a part is open");
-                        self.parts.push(Part { sha256: hex(&hasher.finalize()), ..part });
+                        self.parts.push(Part {
+                            sha256: hex(&hasher.finalize()),
+                            ..part
+                        });
                         self.state = State::AfterDelimiter;
                         Some(n)
                     }
@@ -180,9 +189,17 @@ pub fn boundary(content_type: &str) -> Option<Result<String, String>> {
 }
 
 fn parse_headers(head: &str) -> Part {
-    let mut part = Part { name: None, filename: None, content_type: None, bytes: 0, sha256: String::new() };
+    let mut part = Part {
+        name: None,
+        filename: None,
+        content_type: None,
+        bytes: 0,
+        sha256: String::new(),
+    };
     for line in head.split("\r\n") {
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         let value = value.trim();
         if name.trim().eq_ignore_ascii_case("content-disposition") {
             for p in split_params(value).iter().skip(1) {
@@ -260,7 +277,10 @@ mod tests {
 
     #[test]
     fn parses_parts_whatever_the_chunking() {
-        let file: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).chain(*b"\r\n--XyQ\r\n--Xy").collect();
+        let file: Vec<u8> = (0..3000u32)
+            .map(|i| (i * 7 % 251) as u8)
+            .chain(*b"\r\n--XyQ\r\n--Xy")
+            .collect();
         let whole = body(&file);
         for chunk in [1, 2, 3, 5, 7, 13, 64, 1000, whole.len()] {
             let mut m = Multipart::new("XyZ");
@@ -274,7 +294,10 @@ mod tests {
             assert_eq!(parts[0].filename, None);
             assert_eq!(parts[0].sha256, sha(b"{\"a\":1}"));
             assert_eq!(parts[1].filename.as_deref(), Some("a \"q\"; b.bin"));
-            assert_eq!(parts[1].content_type.as_deref(), Some("application/octet-stream"));
+            assert_eq!(
+                parts[1].content_type.as_deref(),
+                Some("application/octet-stream")
+            );
             assert_eq!(parts[1].bytes, file.len() as u64, "chunk {chunk}");
             assert_eq!(parts[1].sha256, sha(&file), "chunk {chunk}");
         }
@@ -288,8 +311,14 @@ mod tests {
         let (parts, error) = m.finish();
         assert!(error.is_some());
         assert_eq!(parts.len(), 2);
-        assert_eq!(boundary("multipart/form-data; boundary=\"a b\""), Some(Ok("a b".into())));
-        assert_eq!(boundary("Multipart/Form-Data;charset=x;boundary=q"), Some(Ok("q".into())));
+        assert_eq!(
+            boundary("multipart/form-data; boundary=\"a b\""),
+            Some(Ok("a b".into()))
+        );
+        assert_eq!(
+            boundary("Multipart/Form-Data;charset=x;boundary=q"),
+            Some(Ok("q".into()))
+        );
         assert!(matches!(boundary("multipart/form-data"), Some(Err(_))));
         assert_eq!(boundary("application/json"), None);
     }

@@ -126,7 +126,10 @@ pub fn headers_map(headers: &HeaderMap) -> BTreeMap<String, String> {
 }
 
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -57,7 +57,10 @@ impl hyper::service::Service<Request<Incoming>> for Dropping {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let router = self.0.clone();
         Box::pin(async move {
-            let response = router.oneshot(req).await.unwrap_or_else(|never: Infallible| match never {});
+            let response = router
+                .oneshot(req)
+                .await
+                .unwrap_or_else(|never: Infallible| match never {});
             if response.extensions().get::<DropConnection>().is_some() {
                 Err(DropConnection)
             } else {
@@ -103,6 +106,9 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
     }
     drop(listener);
     let _ = closing_tx.send(true);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async { while connections.join_next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
     connections.abort_all();
 }

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use tokio::sync::watch;
 
 use crate::faults::Faults;
@@ -65,7 +65,9 @@ impl Inner {
 
     /// With no token set, everyone is; otherwise `Authorization: Bearer <token>` must match exactly.
     pub fn authorized(&self, headers: &HeaderMap) -> bool {
-        let Some(token) = &self.token else { return true };
+        let Some(token) = &self.token else {
+            return true;
+        };
         headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -76,12 +78,19 @@ impl Inner {
 
 impl AppState {
     pub fn new(uploads_dir: PathBuf, quiet: bool) -> AppState {
-        AppState { uploads_dir, quiet, inner: Mutex::new(Inner::default()), reset_tx: watch::channel(0).0 }
+        AppState {
+            uploads_dir,
+            quiet,
+            inner: Mutex::new(Inner::default()),
+            reset_tx: watch::channel(0).0,
+        }
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic elsewhere must not wedge the test server: the data is still consistent enough to serve.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A receiver that fires at the next reset. Take it with the lock held (`inner`), so that a request
@@ -118,8 +127,16 @@ impl AppState {
         if self.quiet {
             return;
         }
-        let query = r.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
-        let key = r.idempotency_key.as_deref().map(|k| format!(" key={k}")).unwrap_or_default();
+        let query = r
+            .query
+            .as_deref()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        let key = r
+            .idempotency_key
+            .as_deref()
+            .map(|k| format!(" key={k}"))
+            .unwrap_or_default();
         let status = r.status.map_or("-".to_string(), |s| s.to_string());
         let sha = r.sha256.as_deref().map_or("-", |s| &s[..12.min(s.len())]);
         let applied = if r.applied { " applied" } else { "" };

@@ -30,7 +30,10 @@ async fn headers(req: Request, next: Next) -> Response {
     if !response.status().is_success() {
         return response;
     }
-    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).filter(|e| !e.contains('/'));
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .filter(|e| !e.contains('/'));
     let content_type = match ext.as_deref() {
         Some("wasm") => Some("application/wasm"),
         Some("js" | "mjs") => Some("text/javascript"),

@@ -30,7 +30,11 @@ pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Respons
     rx.await.unwrap_or_else(|_| drop_connection())
 }
 
-async fn process(state: Arc<AppState>, req: Request, client: &mut oneshot::Sender<Response>) -> Response {
+async fn process(
+    state: Arc<AppState>,
+    req: Request,
+    client: &mut oneshot::Sender<Response>,
+) -> Response {
     let (head, body) = req.into_parts();
     let (id, rule, mut reset) = {
         let mut inner = state.lock();
@@ -44,7 +48,11 @@ async fn process(state: Arc<AppState>, req: Request, client: &mut oneshot::Sende
     };
     let path = state.uploads_dir.join(id.to_string());
 
-    let content_type = head.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = head
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let (multipart, multipart_error) = match multipart::boundary(content_type) {
         Some(Ok(boundary)) => (Some(Multipart::new(&boundary)), None),
         Some(Err(e)) => (None, Some(e)),
@@ -55,11 +63,20 @@ async fn process(state: Arc<AppState>, req: Request, client: &mut oneshot::Sende
         Ok(file) => file,
         Err(e) => {
             let response = text(500, &format!("cannot store the upload: {e}"));
-            return finish(&state, id, |r| settle(r, Outcome::Answered, Some(500)), response);
+            return finish(
+                &state,
+                id,
+                |r| settle(r, Outcome::Answered, Some(500)),
+                response,
+            );
         }
     };
 
-    let limits = Limits { drop_after: rule.drop_after, bytes_per_sec: rule.slow_bytes_per_sec, max: None };
+    let limits = Limits {
+        drop_after: rule.drop_after,
+        bytes_per_sec: rule.slow_bytes_per_sec,
+        max: None,
+    };
     let mut sink = Sink::new(file, Sha256::new(), multipart);
     let mut ended = ingest(body, limits, &mut sink, &mut reset, |n| {
         if let Some(r) = state.lock().record_mut(id) {
@@ -90,8 +107,12 @@ async fn process(state: Arc<AppState>, req: Request, client: &mut oneshot::Sende
         None => (is_multipart.then(Vec::new), multipart_error),
     };
     // The payload is the file of a form if there is one; otherwise the whole body.
-    let file_part = parts.as_ref().and_then(|ps| ps.iter().find(|p| p.filename.is_some()));
-    let (bytes, sha256) = file_part.map_or((raw_bytes, raw_sha.clone()), |p| (p.bytes, Some(p.sha256.clone())));
+    let file_part = parts
+        .as_ref()
+        .and_then(|ps| ps.iter().find(|p| p.filename.is_some()));
+    let (bytes, sha256) = file_part.map_or((raw_bytes, raw_sha.clone()), |p| {
+        (p.bytes, Some(p.sha256.clone()))
+    });
     let complete = matches!(ended, Ended::Complete);
     let error = match &ended {
         Ended::ClientGone(why) => Some(why.clone()),
@@ -114,21 +135,39 @@ async fn process(state: Arc<AppState>, req: Request, client: &mut oneshot::Sende
     }
 
     // From here on only an applied upload keeps its file.
-    let applied = matches!(ended, Ended::Complete) && !rule.hang && rule.status.is_none() && rule.drop_after.is_none();
+    let applied = matches!(ended, Ended::Complete)
+        && !rule.hang
+        && rule.status.is_none()
+        && rule.drop_after.is_none();
     if !applied {
         let _ = tokio::fs::remove_file(&path).await;
     }
     match ended {
         Ended::Cancelled => return drop_connection(),
         Ended::ClientGone(_) | Ended::Overflow => {
-            return finish(&state, id, |r| settle(r, Outcome::ClientGone, None), text(400, "incomplete body\n"));
+            return finish(
+                &state,
+                id,
+                |r| settle(r, Outcome::ClientGone, None),
+                text(400, "incomplete body\n"),
+            );
         }
         Ended::Io(e) => {
             let response = text(500, &format!("cannot store the upload: {e}\n"));
-            return finish(&state, id, |r| settle(r, Outcome::Answered, Some(500)), response);
+            return finish(
+                &state,
+                id,
+                |r| settle(r, Outcome::Answered, Some(500)),
+                response,
+            );
         }
         Ended::DropPoint | Ended::Complete if rule.drop_after.is_some() => {
-            return finish(&state, id, |r| settle(r, Outcome::Dropped, None), drop_connection());
+            return finish(
+                &state,
+                id,
+                |r| settle(r, Outcome::Dropped, None),
+                drop_connection(),
+            );
         }
         Ended::DropPoint | Ended::Complete => {}
     }
@@ -145,23 +184,40 @@ async fn process(state: Arc<AppState>, req: Request, client: &mut oneshot::Sende
     }
     if let Some(status) = rule.status {
         let mut response = text(status, &format!("ferry fault: {status}\n"));
-        if let Some(retry) = rule.retry_after.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+        if let Some(retry) = rule
+            .retry_after
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
             response.headers_mut().insert(header::RETRY_AFTER, retry);
         }
-        return finish(&state, id, |r| settle(r, Outcome::Answered, Some(status)), response);
+        return finish(
+            &state,
+            id,
+            |r| settle(r, Outcome::Answered, Some(status)),
+            response,
+        );
     }
     decide(&state, id, &head, &reset, &path).await
 }
 
 /// Auth, then idempotency, decided and recorded under one lock so that concurrent duplicates are safe.
-async fn decide(state: &AppState, id: u64, head: &request::Parts, reset: &watch::Receiver<u64>, path: &std::path::Path) -> Response {
+async fn decide(
+    state: &AppState,
+    id: u64,
+    head: &request::Parts,
+    reset: &watch::Receiver<u64>,
+    path: &std::path::Path,
+) -> Response {
     let (response, applied) = {
         let mut inner = state.lock();
         if reset.has_changed().unwrap_or(true) {
             (drop_connection(), false)
         } else if !inner.authorized(&head.headers) {
             let mut response = text(401, "missing or wrong bearer token\n");
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             if let Some(r) = inner.record_mut(id) {
                 settle(r, Outcome::Answered, Some(401));
                 state.log(r);
@@ -170,7 +226,9 @@ async fn decide(state: &AppState, id: u64, head: &request::Parts, reset: &watch:
         } else {
             let key = inner.record_mut(id).and_then(|r| r.idempotency_key.clone());
             let original = key.as_ref().and_then(|k| inner.applied.get(k)).cloned();
-            let r = inner.record_mut(id).expect("a record stays until a reset, and there was none");
+            let r = inner
+                .record_mut(id)
+                .expect("a record stays until a reset, and there was none");
             let stored = match &original {
                 Some(first) => {
                     r.duplicate_of = Some(first.record_id);
@@ -203,14 +261,28 @@ pub(crate) fn created(r: &Record) -> Stored {
         bytes: u64,
         sha256: Option<&'a str>,
     }
-    let body = serde_json::to_string(&Created { id: r.id, bytes: r.bytes, sha256: r.sha256.as_deref() }).expect("serializable");
+    let body = serde_json::to_string(&Created {
+        id: r.id,
+        bytes: r.bytes,
+        sha256: r.sha256.as_deref(),
+    })
+    .expect("serializable");
     let location = format!("/uploads/{}", r.id);
     Stored {
         status: StatusCode::CREATED,
         headers: vec![
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
-            (header::LOCATION, HeaderValue::from_str(&location).expect("ascii")),
-            (HeaderName::from_static("x-ferry-upload-id"), HeaderValue::from(r.id)),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::LOCATION,
+                HeaderValue::from_str(&location).expect("ascii"),
+            ),
+            (
+                HeaderName::from_static("x-ferry-upload-id"),
+                HeaderValue::from(r.id),
+            ),
         ],
         body: Bytes::from(body),
         record_id: r.id,
@@ -225,7 +297,9 @@ fn replay(stored: &Stored, replayed: bool) -> Response {
         response.headers_mut().insert(name.clone(), value.clone());
     }
     if replayed {
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     response
 }
@@ -247,11 +321,21 @@ fn finish<T>(state: &AppState, id: u64, update: impl FnOnce(&mut Record), respon
 
 pub fn text(status: u16, body: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn content_length(head: &request::Parts) -> Option<u64> {
-    head.headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+    head.headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 async fn create(path: &std::path::Path) -> std::io::Result<tokio::fs::File> {

@@ -19,10 +19,16 @@ async fn upload_is_recorded_stored_and_answered() {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
-    let id = res.headers()["x-ferry-upload-id"].to_str().unwrap().to_string();
+    let id = res.headers()["x-ferry-upload-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert_eq!(res.headers()["location"], format!("/uploads/{id}").as_str());
     let answer: Value = res.json().await.unwrap();
-    assert_eq!(answer, json!({ "id": id.parse::<u64>().unwrap(), "bytes": 100_000, "sha256": sha256(&body) }));
+    assert_eq!(
+        answer,
+        json!({ "id": id.parse::<u64>().unwrap(), "bytes": 100_000, "sha256": sha256(&body) })
+    );
 
     let records = s.records().await;
     assert_eq!(records.len(), 1);
@@ -45,15 +51,52 @@ async fn upload_is_recorded_stored_and_answered() {
 
     // Stored under its id, and downloadable where Location points.
     assert_eq!(std::fs::read(s.uploads_dir().join(&id)).unwrap(), body);
-    let stored = s.client.get(s.url(&format!("/uploads/{id}"))).send().await.unwrap();
+    let stored = s
+        .client
+        .get(s.url(&format!("/uploads/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stored.bytes().await.unwrap().as_ref(), &body[..]);
 
     // PUT and PATCH to /upload count too; other methods don't.
-    assert_eq!(s.client.put(s.url("/upload")).body("x").send().await.unwrap().status(), 201);
-    assert_eq!(s.client.patch(s.url("/upload/a/b/c?x")).body("").send().await.unwrap().status(), 201);
-    assert_eq!(s.client.get(s.url("/upload")).send().await.unwrap().status(), 405);
+    assert_eq!(
+        s.client
+            .put(s.url("/upload"))
+            .body("x")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    assert_eq!(
+        s.client
+            .patch(s.url("/upload/a/b/c?x"))
+            .body("")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    assert_eq!(
+        s.client
+            .get(s.url("/upload"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
     let records = s.records().await;
-    assert_eq!(records.iter().map(|r| r["method"].as_str().unwrap()).collect::<Vec<_>>(), ["POST", "PUT", "PATCH"]);
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| r["method"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["POST", "PUT", "PATCH"]
+    );
     assert_eq!(records[2]["sha256"], sha256(b""));
 }
 
@@ -66,7 +109,13 @@ async fn large_streamed_body() {
     for _ in 0..n {
         whole.extend_from_slice(&chunk);
     }
-    let res = s.client.post(s.url("/upload/big")).body(chunks(chunk, n)).send().await.unwrap();
+    let res = s
+        .client
+        .post(s.url("/upload/big"))
+        .body(chunks(chunk, n))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 201);
     let r = &s.records().await[0];
     assert_eq!(r["bytes"], (n as u64) << 20);
@@ -83,10 +132,19 @@ fn chunks(chunk: Vec<u8>, n: usize) -> reqwest::Body {
 #[tokio::test]
 async fn idempotent_duplicate_is_answered_the_same_and_not_applied() {
     let s = Server::start();
-    let send = |body: &'static str| s.client.post(s.url("/upload/doc")).header("Idempotency-Key", "k-1").body(body).send();
+    let send = |body: &'static str| {
+        s.client
+            .post(s.url("/upload/doc"))
+            .header("Idempotency-Key", "k-1")
+            .body(body)
+            .send()
+    };
     let first = send("hello").await.unwrap();
     assert_eq!(first.status(), 201);
-    let (first_location, first_body) = (first.headers()["location"].clone(), first.text().await.unwrap());
+    let (first_location, first_body) = (
+        first.headers()["location"].clone(),
+        first.text().await.unwrap(),
+    );
     let second = send("hello").await.unwrap();
     assert_eq!(second.status(), 201);
     assert_eq!(second.headers()["location"], first_location);
@@ -98,9 +156,15 @@ async fn idempotent_duplicate_is_answered_the_same_and_not_applied() {
     let records = s.get_json("/__ferry/uploads?key=k-1").await;
     let records = records.as_array().unwrap();
     assert_eq!(records.len(), 2);
-    assert_eq!((records[0]["applied"].clone(), records[1]["applied"].clone()), (json!(true), json!(false)));
+    assert_eq!(
+        (records[0]["applied"].clone(), records[1]["applied"].clone()),
+        (json!(true), json!(false))
+    );
     assert_eq!(records[1]["duplicateOf"], records[0]["id"]);
-    assert_eq!(records[1]["bytes"], 5, "a duplicate's body is still counted");
+    assert_eq!(
+        records[1]["bytes"], 5,
+        "a duplicate's body is still counted"
+    );
     // Only the applied upload keeps a file.
     assert_eq!(files_in(&s.uploads_dir()), [records[0]["id"].to_string()]);
     assert_eq!(s.get_json("/__ferry/uploads?key=other").await, json!([]));
@@ -110,7 +174,11 @@ async fn idempotent_duplicate_is_answered_the_same_and_not_applied() {
 async fn concurrent_duplicates_apply_once() {
     let s = Server::start();
     let sends = (0..6).map(|i| {
-        s.client.post(s.url("/upload")).header("Idempotency-Key", "same").body(payload(200_000, i + 1)).send()
+        s.client
+            .post(s.url("/upload"))
+            .header("Idempotency-Key", "same")
+            .body(payload(200_000, i + 1))
+            .send()
     });
     let responses = futures_util::future::join_all(sends).await;
     let mut bodies = Vec::new();
@@ -119,26 +187,45 @@ async fn concurrent_duplicates_apply_once() {
         assert_eq!(res.status(), 201);
         bodies.push(res.text().await.unwrap());
     }
-    assert!(bodies.iter().all(|b| *b == bodies[0]), "every duplicate gets the first answer: {bodies:?}");
-    assert_eq!(s.get_json("/__ferry/keys").await["same"], json!({ "arrived": 6, "applied": 1 }));
+    assert!(
+        bodies.iter().all(|b| *b == bodies[0]),
+        "every duplicate gets the first answer: {bodies:?}"
+    );
+    assert_eq!(
+        s.get_json("/__ferry/keys").await["same"],
+        json!({ "arrived": 6, "applied": 1 })
+    );
 }
 
 #[tokio::test]
 async fn failed_attempts_do_not_apply_a_key() {
     let s = Server::start();
     s.fault(json!({ "status": 500 })).await;
-    let send = || s.client.post(s.url("/upload")).header("Idempotency-Key", "k").body("x").send();
+    let send = || {
+        s.client
+            .post(s.url("/upload"))
+            .header("Idempotency-Key", "k")
+            .body("x")
+            .send()
+    };
     assert_eq!(send().await.unwrap().status(), 500);
     assert_eq!(send().await.unwrap().status(), 201);
-    assert_eq!(send().await.unwrap().headers()["idempotent-replayed"], "true");
-    assert_eq!(s.get_json("/__ferry/keys").await["k"], json!({ "arrived": 3, "applied": 1 }));
+    assert_eq!(
+        send().await.unwrap().headers()["idempotent-replayed"],
+        "true"
+    );
+    assert_eq!(
+        s.get_json("/__ferry/keys").await["k"],
+        json!({ "arrived": 3, "applied": 1 })
+    );
 }
 
 #[tokio::test]
 async fn multipart_parts_are_recorded() {
     let s = Server::start();
     let file = payload(70_000, 9);
-    let mut body = b"--b0undary\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nHoliday\r\n".to_vec();
+    let mut body =
+        b"--b0undary\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nHoliday\r\n".to_vec();
     body.extend_from_slice(b"--b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"beach.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n");
     body.extend_from_slice(&file);
     body.extend_from_slice(b"\r\n--b0undary--\r\n");
@@ -172,26 +259,69 @@ async fn multipart_parts_are_recorded() {
 #[tokio::test]
 async fn bearer_token_is_required_once_set() {
     let s = Server::start();
-    assert_eq!(s.post_json("/__ferry/auth", json!({ "token": "abc" })).await.status(), 204);
+    assert_eq!(
+        s.post_json("/__ferry/auth", json!({ "token": "abc" }))
+            .await
+            .status(),
+        204
+    );
     let no_auth = s.upload("/upload", "x").await;
     assert_eq!(no_auth.status(), 401);
     assert_eq!(no_auth.headers()["www-authenticate"], "Bearer");
-    let wrong = s.client.post(s.url("/upload")).bearer_auth("abd").body("x").send().await.unwrap();
+    let wrong = s
+        .client
+        .post(s.url("/upload"))
+        .bearer_auth("abd")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 401);
-    let right = s.client.post(s.url("/upload")).bearer_auth("abc").body("x").send().await.unwrap();
+    let right = s
+        .client
+        .post(s.url("/upload"))
+        .bearer_auth("abc")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(right.status(), 201);
-    assert_eq!(s.post_json("/__ferry/auth", json!({ "token": null })).await.status(), 204);
+    assert_eq!(
+        s.post_json("/__ferry/auth", json!({ "token": null }))
+            .await
+            .status(),
+        204
+    );
     assert_eq!(s.upload("/upload", "x").await.status(), 201);
     let records = s.records().await;
-    let seen: Vec<_> = records.iter().map(|r| (r["status"].as_u64().unwrap(), r["applied"].as_bool().unwrap())).collect();
+    let seen: Vec<_> = records
+        .iter()
+        .map(|r| {
+            (
+                r["status"].as_u64().unwrap(),
+                r["applied"].as_bool().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(seen, [(401, false), (401, false), (201, true), (201, true)]);
-    assert_eq!(s.post_json("/__ferry/auth", json!({ "tokn": 1 })).await.status(), 400);
+    assert_eq!(
+        s.post_json("/__ferry/auth", json!({ "tokn": 1 }))
+            .await
+            .status(),
+        400
+    );
 }
 
 #[tokio::test]
 async fn reset_forgets_everything() {
     let s = Server::start();
-    s.client.post(s.url("/upload")).header("Idempotency-Key", "k").body("x").send().await.unwrap();
+    s.client
+        .post(s.url("/upload"))
+        .header("Idempotency-Key", "k")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     s.fault(json!({ "count": 3, "status": 503 })).await;
     s.post_json("/__ferry/auth", json!({ "token": "t" })).await;
     assert_eq!(files_in(&s.uploads_dir()).len(), 1);
@@ -199,9 +329,19 @@ async fn reset_forgets_everything() {
     assert_eq!(s.records().await.len(), 0);
     assert_eq!(s.get_json("/__ferry/keys").await, json!({}));
     assert_eq!(s.get_json("/__ferry/faults").await, json!([]));
-    assert!(files_in(&s.uploads_dir()).is_empty(), "stored files are deleted");
+    assert!(
+        files_in(&s.uploads_dir()).is_empty(),
+        "stored files are deleted"
+    );
     // Auth is off again and the key is free again; ids keep increasing.
-    let res = s.client.post(s.url("/upload")).header("Idempotency-Key", "k").body("x").send().await.unwrap();
+    let res = s
+        .client
+        .post(s.url("/upload"))
+        .header("Idempotency-Key", "k")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 201);
     assert_eq!(res.headers()["x-ferry-upload-id"], "2");
 }
@@ -211,13 +351,30 @@ async fn client_going_away_mid_body_is_recorded() {
     use tokio::io::AsyncWriteExt;
     let s = Server::start();
     let mut tcp = tokio::net::TcpStream::connect(s.addr()).await.unwrap();
-    tcp.write_all(b"POST /upload/cut HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789").await.unwrap();
-    let records = s.records_until("the first bytes", |r| r.len() == 1 && r[0]["rawBytes"] == 10).await;
+    tcp.write_all(
+        b"POST /upload/cut HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789",
+    )
+    .await
+    .unwrap();
+    let records = s
+        .records_until("the first bytes", |r| {
+            r.len() == 1 && r[0]["rawBytes"] == 10
+        })
+        .await;
     assert_eq!(records[0]["outcome"], "receiving");
     drop(tcp);
-    let records = s.records_until("clientGone", |r| r[0]["outcome"] == "clientGone").await;
+    let records = s
+        .records_until("clientGone", |r| r[0]["outcome"] == "clientGone")
+        .await;
     let r = &records[0];
-    assert_eq!((r["bytes"].clone(), r["complete"].clone(), r["applied"].clone()), (json!(10), json!(false), json!(false)));
+    assert_eq!(
+        (
+            r["bytes"].clone(),
+            r["complete"].clone(),
+            r["applied"].clone()
+        ),
+        (json!(10), json!(false), json!(false))
+    );
     assert_eq!(r["status"], Value::Null);
     assert!(files_in(&s.uploads_dir()).is_empty());
 }

@@ -10,7 +10,12 @@ pub fn parse_metadata(header: &str) -> Result<BTreeMap<String, Option<String>>, 
         let mut it = pair.split_whitespace();
         let key = it.next().unwrap_or_default().to_string();
         let value = match it.next() {
-            Some(v) => Some(String::from_utf8_lossy(&base64(v).ok_or(format!("bad base64 in Upload-Metadata: {v}"))?).into_owned()),
+            Some(v) => Some(
+                String::from_utf8_lossy(
+                    &base64(v).ok_or(format!("bad base64 in Upload-Metadata: {v}"))?,
+                )
+                .into_owned(),
+            ),
             None => None,
         };
         if it.next().is_some() {
@@ -48,7 +53,10 @@ fn base64(s: &str) -> Option<Vec<u8>> {
 mod tests {
     #[test]
     fn metadata() {
-        let m = super::parse_metadata("filename d29ybGRfZG9taW5hdGlvbl9wbGFuLnBkZg==,is_confidential, t YQ").unwrap();
+        let m = super::parse_metadata(
+            "filename d29ybGRfZG9taW5hdGlvbl9wbGFuLnBkZg==,is_confidential, t YQ",
+        )
+        .unwrap();
         assert_eq!(m["filename"].as_deref(), Some("world_domination_plan.pdf"));
         assert_eq!(m["is_confidential"], None);
         assert_eq!(m["t"].as_deref(), Some("a"));

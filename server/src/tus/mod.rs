@@ -10,23 +10,20 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncSeekExt;
-use tokio::sync::oneshot;
 
-use crate::ingest::{ingest, Ended, Limits, Sink};
 use crate::record::{headers_map, hex, now_ms, Outcome, Record};
-use crate::serve::drop_connection;
 use crate::state::{AppState, Inner};
 use crate::upload::{created, text};
 
 mod metadata;
+mod patch;
 use metadata::parse_metadata;
 
 const VERSION: &str = "1.0.0";
@@ -56,7 +53,13 @@ pub struct TusUpload {
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/tus", post(create).options(options))
-        .route("/tus/{id}", axum::routing::head(status).patch(patch).delete(terminate).options(options))
+        .route(
+            "/tus/{id}",
+            axum::routing::head(status)
+                .patch(patch::patch)
+                .delete(terminate)
+                .options(options),
+        )
         .route("/__ferry/tus", get(list))
 }
 
@@ -74,26 +77,35 @@ fn reply(status: StatusCode, headers: &[(&'static str, String)]) -> Response {
 }
 
 fn with_version(mut response: Response) -> Response {
-    response.headers_mut().insert("tus-resumable", HeaderValue::from_static(VERSION));
+    response
+        .headers_mut()
+        .insert("tus-resumable", HeaderValue::from_static(VERSION));
     response
 }
 
 async fn options() -> Response {
     reply(
         StatusCode::NO_CONTENT,
-        &[("tus-version", VERSION.into()), ("tus-extension", "creation,termination".into())],
+        &[
+            ("tus-version", VERSION.into()),
+            ("tus-extension", "creation,termination".into()),
+        ],
     )
 }
 
-/// Every request but OPTIONS must speak our version (412 otherwise) and, if a token is set, be authorized.
-fn admit(inner: &Inner, headers: &HeaderMap) -> Result<(), Response> {
+/// Every request but OPTIONS must speak our version (412 otherwise) and, if a token is set, be authorized;
+/// returns the rejection, if any.
+fn refuse(inner: &Inner, headers: &HeaderMap) -> Option<Response> {
     if headers.get("tus-resumable").and_then(|v| v.to_str().ok()) != Some(VERSION) {
-        return Err(reply(StatusCode::PRECONDITION_FAILED, &[("tus-version", VERSION.into())]));
+        return Some(reply(
+            StatusCode::PRECONDITION_FAILED,
+            &[("tus-version", VERSION.into())],
+        ));
     }
     if !inner.authorized(headers) {
-        return Err(with_version(text(401, "missing or wrong bearer token\n")));
+        return Some(with_version(text(401, "missing or wrong bearer token\n")));
     }
-    Ok(())
+    None
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
@@ -102,17 +114,24 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
 
 async fn create(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let Some(length) = header_u64(&headers, "upload-length") else {
-        let why = if headers.contains_key("upload-defer-length") { "Upload-Defer-Length is not supported" } else { "Upload-Length required" };
+        let why = if headers.contains_key("upload-defer-length") {
+            "Upload-Defer-Length is not supported"
+        } else {
+            "Upload-Length required"
+        };
         return with_version(text(400, why));
     };
-    let metadata = match headers.get("upload-metadata").map(|v| parse_metadata(v.to_str().unwrap_or("\u{0}"))) {
+    let metadata = match headers
+        .get("upload-metadata")
+        .map(|v| parse_metadata(v.to_str().unwrap_or("\u{0}")))
+    {
         None => BTreeMap::new(),
         Some(Ok(m)) => m,
         Some(Err(e)) => return with_version(text(400, &e)),
     };
     let id = {
         let mut inner = state.lock();
-        if let Err(response) = admit(&inner, &headers) {
+        if let Some(response) = refuse(&inner, &headers) {
             return response;
         }
         let id = inner.next_tus_id();
@@ -146,27 +165,48 @@ async fn create(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
         let moved = complete(&state, &mut state.lock(), id, 201);
         finish_file(&state, id, moved).await;
     }
-    reply(StatusCode::CREATED, &[("location", format!("/tus/{id}")), ("upload-offset", "0".into())])
+    reply(
+        StatusCode::CREATED,
+        &[
+            ("location", format!("/tus/{id}")),
+            ("upload-offset", "0".into()),
+        ],
+    )
 }
 
-async fn status(State(state): State<Arc<AppState>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn status(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let inner = state.lock();
-    if let Err(response) = admit(&inner, &headers) {
+    if let Some(response) = refuse(&inner, &headers) {
         return response;
     }
     match id.parse().ok().and_then(|id: u64| inner.tus.get(&id)) {
         Some(u) => reply(
             StatusCode::OK,
-            &[("upload-offset", u.offset.to_string()), ("upload-length", u.length.to_string()), ("cache-control", "no-store".into())],
+            &[
+                ("upload-offset", u.offset.to_string()),
+                ("upload-length", u.length.to_string()),
+                ("cache-control", "no-store".into()),
+            ],
         ),
-        None => reply(StatusCode::NOT_FOUND, &[("cache-control", "no-store".into())]),
+        None => reply(
+            StatusCode::NOT_FOUND,
+            &[("cache-control", "no-store".into())],
+        ),
     }
 }
 
-async fn terminate(State(state): State<Arc<AppState>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn terminate(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let removed = {
         let mut inner = state.lock();
-        if let Err(response) = admit(&inner, &headers) {
+        if let Some(response) = refuse(&inner, &headers) {
             return response;
         }
         id.parse().ok().and_then(|id: u64| inner.tus.remove(&id))
@@ -182,127 +222,6 @@ async fn terminate(State(state): State<Arc<AppState>>, Path(id): Path<String>, h
 
 async fn list(State(state): State<Arc<AppState>>) -> Json<Vec<TusUpload>> {
     Json(state.lock().tus.values().cloned().collect())
-}
-
-/// Like uploads, the PATCH runs in its own task so that it always settles the upload (offset, busy flag)
-/// even when the client goes away mid-body.
-async fn patch(State(state): State<Arc<AppState>>, Path(id): Path<String>, req: Request) -> Response {
-    let (tx, rx) = oneshot::channel();
-    tokio::spawn(async move {
-        let mut tx = tx;
-        let response = patch_task(state, id, req, &mut tx).await;
-        let _ = tx.send(response);
-    });
-    rx.await.unwrap_or_else(|_| drop_connection())
-}
-
-async fn patch_task(state: Arc<AppState>, id: String, req: Request, client: &mut oneshot::Sender<Response>) -> Response {
-    let (head, body) = req.into_parts();
-    let content_type = head.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let Some(offset) = header_u64(&head.headers, "upload-offset") else {
-        return with_version(text(400, "Upload-Offset required"));
-    };
-    let (id, rule, length, hasher, mut reset) = {
-        let mut inner = state.lock();
-        if let Err(response) = admit(&inner, &head.headers) {
-            return response;
-        }
-        if content_type.split(';').next().map(str::trim) != Some("application/offset+octet-stream") {
-            return with_version(text(415, "Content-Type must be application/offset+octet-stream"));
-        }
-        let Some(upload) = id.parse().ok().and_then(|id: u64| inner.tus.get_mut(&id)) else {
-            return reply(StatusCode::NOT_FOUND, &[]);
-        };
-        if upload.busy {
-            return with_version(text(423, "another PATCH to this upload is in progress"));
-        }
-        if upload.offset != offset {
-            let current = upload.offset.to_string();
-            return reply(StatusCode::CONFLICT, &[("upload-offset", current)]);
-        }
-        upload.busy = true;
-        upload.patches += 1;
-        let (id, length, hasher) = (upload.id, upload.length, upload.hasher.clone());
-        let rule = inner.faults.take(head.uri.path()).unwrap_or_default();
-        (id, rule, length, hasher, state.watch_reset(&inner))
-    };
-
-    let limits = Limits { drop_after: rule.drop_after, bytes_per_sec: rule.slow_bytes_per_sec, max: Some(length - offset) };
-    let (mut ended, drained) = match open_at(&state, id, offset).await {
-        Ok(file) => {
-            let mut sink = Sink::new(file, hasher, None);
-            let ended = ingest(body, limits, &mut sink, &mut reset, |_| {}).await;
-            match sink.finish().await {
-                Ok(d) => (ended, Some(d)),
-                Err(e) => (Ended::Io(e), None),
-            }
-        }
-        Err(e) => (Ended::Io(e), None),
-    };
-    // A failed PATCH (status fault, disk error) stores nothing: the client must resume from the old offset.
-    let keep = rule.status.is_none() && !matches!(ended, Ended::Cancelled | Ended::Io(_)) && drained.is_some();
-    if !keep {
-        if let Some(d) = &drained {
-            if let Err(e) = d.file.set_len(offset).await {
-                ended = Ended::Io(e);
-            }
-        }
-    }
-    let (new_offset, moved) = {
-        let mut inner = state.lock();
-        if reset.has_changed().unwrap_or(true) {
-            return drop_connection();
-        }
-        let Some(upload) = inner.tus.get_mut(&id) else {
-            return reply(StatusCode::NOT_FOUND, &[]); // terminated meanwhile
-        };
-        upload.busy = false;
-        if let (true, Some(d)) = (keep, drained) {
-            upload.offset += d.bytes;
-            upload.hasher = d.hasher;
-        }
-        let finished = upload.offset == upload.length && upload.record_id.is_none();
-        let new_offset = upload.offset;
-        (new_offset, if finished { complete(&state, &mut inner, id, 204) } else { None })
-    };
-    finish_file(&state, id, moved).await;
-    if !state.quiet {
-        eprintln!("ferry-server: tus {id} PATCH @{offset} → {new_offset}/{length} ({ended:?})");
-    }
-
-    match ended {
-        Ended::Cancelled => return drop_connection(),
-        Ended::Io(e) => return with_version(text(500, &format!("cannot store the upload: {e}"))),
-        _ if rule.drop_after.is_some() => return drop_connection(),
-        _ => {}
-    }
-    if rule.hang {
-        tokio::select! {
-            _ = reset.changed() => {}
-            _ = client.closed() => {}
-        }
-        return drop_connection();
-    }
-    if let Some(status) = rule.status {
-        let mut response = with_version(text(status, &format!("ferry fault: {status}\n")));
-        if let Some(retry) = rule.retry_after.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
-            response.headers_mut().insert(header::RETRY_AFTER, retry);
-        }
-        return response;
-    }
-    match ended {
-        Ended::Overflow => with_version(text(400, "the body goes past Upload-Length")),
-        Ended::ClientGone(_) => with_version(text(400, "incomplete body")),
-        _ => reply(StatusCode::NO_CONTENT, &[("upload-offset", new_offset.to_string())]),
-    }
-}
-
-/// The upload's file, cut back to `offset` (bytes of an earlier failed PATCH are not part of it).
-async fn open_at(state: &AppState, id: u64, offset: u64) -> std::io::Result<tokio::fs::File> {
-    let mut file = tokio::fs::OpenOptions::new().write(true).create(true).truncate(false).open(state.tus_file(id)).await?;
-    file.set_len(offset).await?;
-    file.seek(std::io::SeekFrom::Start(offset)).await?;
-    Ok(file)
 }
 
 /// Records a finished upload; returns the record id if its file is to be kept (applied) or None.
@@ -336,7 +255,11 @@ fn complete(state: &AppState, inner: &mut Inner, id: u64, status: u16) -> Option
         error: None,
     };
     // Same rule as plain uploads: a key already applied makes this one a duplicate.
-    match record.idempotency_key.as_ref().and_then(|k| inner.applied.get(k)) {
+    match record
+        .idempotency_key
+        .as_ref()
+        .and_then(|k| inner.applied.get(k))
+    {
         Some(first) => record.duplicate_of = Some(first.record_id),
         None => {
             record.applied = true;
@@ -355,7 +278,11 @@ fn complete(state: &AppState, inner: &mut Inner, id: u64, status: u16) -> Option
 async fn finish_file(state: &AppState, id: u64, moved: Option<Option<u64>>) {
     match moved {
         Some(Some(record_id)) => {
-            let _ = tokio::fs::rename(state.tus_file(id), state.uploads_dir.join(record_id.to_string())).await;
+            let _ = tokio::fs::rename(
+                state.tus_file(id),
+                state.uploads_dir.join(record_id.to_string()),
+            )
+            .await;
         }
         Some(None) => {
             let _ = tokio::fs::remove_file(state.tus_file(id)).await;

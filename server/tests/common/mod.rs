@@ -25,7 +25,11 @@ impl Server {
 
     pub fn start_with(extra: &[&str]) -> Server {
         static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!("ferry-server-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let dir = std::env::temp_dir().join(format!(
+            "ferry-server-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         for (file, content) in [
             ("www/index.html", "<!doctype html><title>demo</title>"),
@@ -50,12 +54,29 @@ impl Server {
             .spawn()
             .expect("start ferry-server");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("Ferry demo: ").unwrap_or_else(|| panic!("unexpected startup line {line:?}")).to_string();
-        assert!(url.starts_with("http://127.0.0.1:") && url.ends_with('/'), "{url}");
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("Ferry demo: ")
+            .unwrap_or_else(|| panic!("unexpected startup line {line:?}"))
+            .to_string();
+        assert!(
+            url.starts_with("http://127.0.0.1:") && url.ends_with('/'),
+            "{url}"
+        );
         // No connection reuse: a test that drops a connection must not poison the next request.
-        let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
-        Server { child, url, dir, client }
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        Server {
+            child,
+            url,
+            dir,
+            client,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -63,7 +84,10 @@ impl Server {
     }
 
     pub fn addr(&self) -> String {
-        self.url.trim_start_matches("http://").trim_end_matches('/').to_string()
+        self.url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string()
     }
 
     pub fn uploads_dir(&self) -> PathBuf {
@@ -77,7 +101,12 @@ impl Server {
     }
 
     pub async fn post_json(&self, path: &str, body: Value) -> reqwest::Response {
-        self.client.post(self.url(path)).json(&body).send().await.unwrap()
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn fault(&self, rule: Value) {
@@ -86,15 +115,29 @@ impl Server {
     }
 
     pub async fn records(&self) -> Vec<Value> {
-        self.get_json("/__ferry/uploads").await.as_array().unwrap().clone()
+        self.get_json("/__ferry/uploads")
+            .await
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     pub async fn upload(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
-        self.client.post(self.url(path)).body(body).send().await.unwrap()
+        self.client
+            .post(self.url(path))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn reset(&self) {
-        let res = self.client.post(self.url("/__ferry/reset")).send().await.unwrap();
+        let res = self
+            .client
+            .post(self.url("/__ferry/reset"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 204);
     }
 
@@ -106,7 +149,10 @@ impl Server {
             if pred(&records) {
                 return records;
             }
-            assert!(Instant::now() < end, "timed out waiting for {what}; records: {records:#?}");
+            assert!(
+                Instant::now() < end,
+                "timed out waiting for {what}; records: {records:#?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -135,12 +181,19 @@ pub fn payload(len: usize, seed: u32) -> Vec<u8> {
 
 pub fn sha256(data: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names
