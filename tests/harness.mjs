@@ -191,3 +191,23 @@ export async function dbCounts(page) {
     return counts;
   });
 }
+
+/** Waits until the server has `n` finished exchanges (records whose outcome is no longer `receiving`). */
+export async function settled(server, n = 1, { timeout = 30000, filter = () => true } = {}) {
+  return until(async () => {
+    const all = (await server.uploads()).filter(filter);
+    return all.length >= n && all.every((r) => r.outcome !== 'receiving') ? all : null;
+  }, { timeout, what: `${n} finished upload(s) at the server` });
+}
+
+/** Resolves with the page's first event of `kind` for task `id` (already received or still to come). */
+export async function eventOf(page, id, kind, { timeout = 30000 } = {}) {
+  return page.evaluate(({ id, kind, timeout }) => new Promise((resolve, reject) => {
+    const seen = window.ferryEvents.find((e) => e.taskId === id && e.kind === kind);
+    if (seen) return resolve(seen);
+    const timer = setTimeout(() => reject(new Error(`no ${kind} event for ${id} within ${timeout} ms`)), timeout);
+    window.ferrySession.addEventListener(kind, (e) => {
+      if (e.detail.taskId === id) { clearTimeout(timer); resolve(e.detail); }
+    });
+  }), { id, kind, timeout });
+}

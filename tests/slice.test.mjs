@@ -2,7 +2,7 @@
 // `sync` event, and a SIGKILLed browser that comes back with its worker and its stored Blob.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, profileDir, launchChromium, openSession, uploadRandom, swControl, killBrowser, serviceWorker, until } from './harness.mjs';
+import { startServer, profileDir, launchChromium, openSession, uploadRandom, swControl, killBrowser, serviceWorker, until, settled } from './harness.mjs';
 
 const server = await startServer();
 after(() => server.stop());
@@ -24,7 +24,7 @@ test('a CDP-forced sync event makes the worker POST the stored Blob, streamed, t
     assert.equal((await server.uploads()).length, 0, 'nothing is sent before the forced sync event');
 
     await control.dispatchSync(new URL('/', server.url).href, 'ferry');
-    const [record] = await until(async () => { const u = await server.uploads(); return u.length ? u : null; }, { what: 'the upload' });
+    const [record] = await settled(server, 1);
     assert.equal(record.method, 'POST');
     assert.equal(record.path, '/upload/slice');
     assert.equal(record.bytes, 3 * 1024 * 1024 + 17);
@@ -62,7 +62,7 @@ test('after SIGKILL and a relaunch with no page, the worker comes back and deliv
     assert.equal(ctx.pages().filter((p) => p.url() !== 'about:blank').length, 0, 'no page of the app is open');
     const sw = await serviceWorker(ctx);
     assert.match(sw.url(), /\/sw\.js$/);
-    const [record] = await until(async () => { const u = await server.uploads(); return u.length ? u : null; }, { what: 'the upload after relaunch' });
+    const [record] = await settled(server, 1);
     assert.equal(record.bytes, 5 * 1024 * 1024);
     assert.equal(record.sha256, sha256, 'the Blob survived the kill byte for byte');
     assert.equal(record.applied, true);

@@ -45,8 +45,7 @@ pub async fn worker_start(_scope: JsValue, _options: JsValue) -> Result<(), JsVa
 async fn recover(store: &Store) -> Result<(), Error> {
     let now = now_ms();
     for task in store.in_flight().await? {
-        let at = now.max(task.lease_until.unwrap_or(now));
-        match store.transition(&task.id, Input::LeaseExpired, at, 0, None).await {
+        match store.transition(&task.id, Input::Abandoned, now, 0, None).await {
             Ok((_, events)) => messaging::broadcast(&events),
             Err(Error::IllegalTransition { .. } | Error::UnknownTask { .. }) => {}
             Err(e) => return Err(e),
@@ -60,14 +59,14 @@ async fn recover(store: &Store) -> Result<(), Error> {
 pub async fn worker_event(kind: String, event: JsValue) -> Result<(), JsValue> {
     let store = store().await.map_err(|e| core_error(&e))?;
     let result = match kind.as_str() {
-        // Activation must not wait for uploads (pages stay uncontrolled until it ends): drain beside it.
+        // Activation must not wait for uploads (pages stay uncontrolled until it ends): pump beside it.
         "activate" => {
             wasm_bindgen_futures::spawn_local(async move {
-                let _ = drain(&store, Transport::Fallback, EVENT_BUDGET_MS).await;
+                let _ = pump(&store, Transport::Fallback, EVENT_BUDGET_MS).await;
             });
             Ok(())
         }
-        "online" => drain(&store, Transport::Fallback, EVENT_BUDGET_MS).await.map(|_| ()),
+        "online" => pump(&store, Transport::Fallback, EVENT_BUDGET_MS).await,
         "message" => on_message(&store, &js::get(&event, "data")).await,
         "sync" => on_sync(&store, event.unchecked_ref()).await,
         _ => Ok(()),
@@ -77,7 +76,7 @@ pub async fn worker_event(kind: String, event: JsValue) -> Result<(), JsValue> {
 
 async fn on_message(store: &Store, data: &JsValue) -> Result<(), Error> {
     match js::get(data, "ferry").as_string().as_deref() {
-        Some("wake") => drain(store, Transport::Fallback, EVENT_BUDGET_MS).await.map(|_| ()),
+        Some("wake") => pump(store, Transport::Fallback, EVENT_BUDGET_MS).await,
         Some("cancel") => {
             if let Some(id) = js::get(data, "id").as_string() {
                 transport::abort(&id);
@@ -88,24 +87,60 @@ async fn on_message(store: &Store, data: &JsValue) -> Result<(), Error> {
     }
 }
 
-/// A `sync` event: drain; a retry of this event's own attempts that falls due within its budget is
-/// waited for in the event. Work left for later (future retries, `earliestBegin`, offline) makes the
-/// event fail unless it is the last chance, so the browser fires it again with its own backoff.
+/// A `sync` event keeps the pump's work inside its lifetime; work left for later (future retries,
+/// `earliestBegin`, offline) makes it fail unless it is the last chance, so the browser fires it again.
 async fn on_sync(store: &Store, event: &externs::SyncEvent) -> Result<(), Error> {
     if !event.tag().starts_with("ferry") {
         return Ok(());
     }
-    let deadline = now_ms() + SYNC_BUDGET_MS;
-    loop {
-        let attempts = drain(store, Transport::BackgroundSync, deadline.saturating_sub(now_ms())).await?;
-        let Some(wake) = store.next_wake().await? else { return Ok(()) };
-        if attempts == 0 || wake + 1000 >= deadline {
-            if event.last_chance() {
-                return Ok(());
-            }
-            return Err(Error::Storage { op: "sync".into(), message: format!("work left for later (next at {wake})") });
+    pump(store, Transport::BackgroundSync, SYNC_BUDGET_MS).await?;
+    match store.next_wake().await? {
+        Some(wake) if !event.last_chance() => Err(Error::Storage { op: "sync".into(), message: format!("work left for later (next at {wake})") }),
+        _ => Ok(()),
+    }
+}
+
+thread_local! {
+    /// The running pump of this worker instance: events that arrive meanwhile wait for it instead of
+    /// draining beside it, so one instance never runs two schedulers.
+    static PUMP: RefCell<Option<js_sys::Promise>> = const { RefCell::new(None) };
+    static AGAIN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Resolves the pump's current wait early when new work arrives.
+    static WAKER: RefCell<Option<js_sys::Function>> = const { RefCell::new(None) };
+}
+
+/// Runs the scheduler until nothing is due, waiting inside the event for retries of its own attempts
+/// that fall due within `budget_ms`; joins the running pump if there is one (and asks it to look again).
+async fn pump(store: &Store, via: Transport, budget_ms: u64) -> Result<(), Error> {
+    if let Some(running) = PUMP.with(|p| p.borrow().clone()) {
+        AGAIN.with(|a| a.set(true));
+        if let Some(wake) = WAKER.with(|w| w.borrow_mut().take()) {
+            let _ = wake.call0(&JsValue::UNDEFINED);
         }
-        sleep(wake.saturating_sub(now_ms())).await;
+        let _ = wasm_bindgen_futures::JsFuture::from(running).await;
+        return Ok(());
+    }
+    let store = store.clone();
+    let promise = wasm_bindgen_futures::future_to_promise(async move {
+        let result = run(&store, via, budget_ms).await;
+        PUMP.with(|p| *p.borrow_mut() = None);
+        result.map(|_| JsValue::UNDEFINED).map_err(|e| core_error(&e))
+    });
+    PUMP.with(|p| *p.borrow_mut() = Some(promise.clone()));
+    wasm_bindgen_futures::JsFuture::from(promise).await.map(|_| ()).map_err(|e| Error::Storage { op: "pump".into(), message: format!("{e:?}") })
+}
+
+async fn run(store: &Store, via: Transport, budget_ms: u64) -> Result<(), Error> {
+    let deadline = now_ms() + budget_ms;
+    loop {
+        AGAIN.with(|a| a.set(false));
+        let attempts = drain(store, via, deadline.saturating_sub(now_ms())).await?;
+        let again = AGAIN.with(|a| a.get());
+        match store.next_wake().await? {
+            Some(wake) if attempts > 0 && wake + 1000 < deadline => sleep(wake.saturating_sub(now_ms())).await,
+            _ if again && now_ms() < deadline => {}
+            _ => return Ok(()),
+        }
     }
 }
 
@@ -180,11 +215,14 @@ fn offline() -> bool {
     js::get(&nav, "onLine").as_bool() == Some(false)
 }
 
+/// Waits `ms`, or less if `pump` is called meanwhile.
 async fn sleep(ms: u64) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
+        WAKER.with(|w| *w.borrow_mut() = Some(resolve.clone()));
         let global = js::global();
         let set_timeout: js_sys::Function = js::get(&global, "setTimeout").unchecked_into();
         let _ = set_timeout.call2(&global, &resolve, &JsValue::from_f64(ms as f64));
     });
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    WAKER.with(|w| *w.borrow_mut() = None);
 }

@@ -43,6 +43,10 @@ pub enum Input {
     /// Recovery at worker start: the `InFlight` lease ran out (`lease_until <= now`), so the worker
     /// that held it is gone. Requeues due now, or fails the task if that was its last attempt.
     LeaseExpired,
+    /// Recovery at worker start when the lease holder is known to be gone whatever its lease said: a
+    /// browser runs one instance of a service worker at a time, so an `InFlight` task found by a new
+    /// instance was held by a dead one. Requeues due now, or fails the task if that was its last attempt.
+    Abandoned,
     /// The page cancelled the task.
     Cancel,
     /// Explicit expiry check by a sweeper: at or past the deadline the task expires; before it,
@@ -58,6 +62,7 @@ impl Input {
             Input::Outcome(_) => "outcome",
             Input::Progress { .. } => "progress",
             Input::LeaseExpired => "leaseExpired",
+            Input::Abandoned => "abandoned",
             Input::Cancel => "cancel",
             Input::Expire => "expire",
         }
@@ -196,6 +201,10 @@ pub fn apply(task: &Task, input: Input, now_ms: u64, rand: u64) -> Result<(Task,
             Ok((progress(task, bytes_confirmed), Vec::new()))
         }
         Input::LeaseExpired => lease_expired(task, &input, now_ms),
+        Input::Abandoned => {
+            require(task, input.name(), State::InFlight, "only a running attempt can be abandoned")?;
+            Ok(retry_or_fail(task, "the worker running it stopped".into(), None, now_ms, 0))
+        }
         Input::Cancel => Ok((
             settle(task, State::Cancelled),
             vec![Effect::Cancelled, Effect::DeleteBlob],

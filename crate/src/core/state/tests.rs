@@ -84,6 +84,7 @@ fn inputs() -> Vec<(&'static str, Input)> {
         ),
         ("progress=", Input::Progress { bytes_confirmed: 0 }),
         ("leaseExpired", Input::LeaseExpired),
+        ("abandoned", Input::Abandoned),
         ("cancel", Input::Cancel),
         ("expire", Input::Expire),
     ]
@@ -151,7 +152,7 @@ fn expect_live(state: State, label: &str) -> Expect {
         (State::Queued, _) => Illegal,
         (State::InFlight, "lease") => Illegal,
         (State::InFlight, "ok") => To(State::Done, DONE),
-        (State::InFlight, "503" | "net" | "timeout" | "leaseExpired") => To(State::Queued, RETRY),
+        (State::InFlight, "503" | "net" | "timeout" | "leaseExpired" | "abandoned") => To(State::Queued, RETRY),
         (State::InFlight, "400") => To(State::Failed, FAILED),
         (State::InFlight, "progress+") => To(State::InFlight, NONE),
         (State::InFlight, "progress=" | "expire") => Same,

@@ -287,6 +287,25 @@ fn lease_expired_before_lease_end_is_illegal() {
 }
 
 #[test]
+fn abandoned_requeues_due_now_even_inside_the_lease() {
+    let t = in_state(State::InFlight);
+    let now = T0 + 1;
+    assert!(t.lease_until.unwrap() > now);
+    let (t, eff) = apply(&t, Input::Abandoned, now, 0).unwrap();
+    assert_eq!((t.state, t.next_attempt_at, t.attempt), (State::Queued, Some(now), 1));
+    assert_eq!(effect_names(&eff), ["retryAt"]);
+}
+
+#[test]
+fn abandoned_on_the_last_attempt_fails() {
+    let mut t = in_state(State::InFlight);
+    t.attempt = t.retry.max_attempts;
+    let (t, eff) = apply(&t, Input::Abandoned, T0 + 1, 0).unwrap();
+    assert_eq!(t.state, State::Failed);
+    assert_eq!(effect_names(&eff), FAILED);
+}
+
+#[test]
 fn lease_expired_on_the_last_attempt_fails() {
     let mut t = in_state(State::InFlight);
     t.attempt = t.retry.max_attempts;

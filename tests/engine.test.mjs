@@ -1,0 +1,167 @@
+// The upload engine in headless Chromium, asserted on the server's own record: offline, 5xx storms,
+// Retry-After, final failures, dropped connections, SIGKILL mid-upload, offline/online flaps.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  startServer, profileDir, launchChromium, openSession, uploadRandom, killBrowser, serviceWorker, until,
+  settled, eventOf, dbCounts, FAST_SYNC_RETRY,
+} from './harness.mjs';
+
+const server = await startServer();
+after(() => server.stop());
+
+/** A fresh browser with one session page; `fn(ctx, page)` runs, the browser always closes. */
+async function withSession(tag, options, fn) {
+  await server.reset();
+  const ctx = await launchChromium(await profileDir(), { args: FAST_SYNC_RETRY });
+  try {
+    const page = await openSession(ctx, server.url, tag, options);
+    return await fn(ctx, page);
+  } finally {
+    await ctx.close();
+  }
+}
+
+const fast = { retry: { baseMs: 200, capMs: 1000 } };
+const applied = (records) => records.filter((r) => r.applied);
+
+test('enqueued offline, page closed, back online: delivered once', async () => {
+  await withSession('offline', {}, async (ctx, page) => {
+    await ctx.setOffline(true);
+    const { sha256 } = await uploadRandom(page, 256 * 1024, { url: '/upload/offline' });
+    await page.close();
+    assert.equal((await server.uploads()).length, 0);
+    await ctx.setOffline(false);
+    const records = await settled(server, 1);
+    assert.equal(records.length, 1);
+    assert.equal(records[0].sha256, sha256);
+    assert.equal(records[0].applied, true);
+  });
+});
+
+test('503 three times then 201: delivered once, with three retrying events', async () => {
+  await withSession('storm', fast, async (ctx, page) => {
+    await server.fault({ count: 3, status: 503 });
+    const { id, sha256 } = await uploadRandom(page, 100 * 1024, { url: '/upload/storm' });
+    const completed = await eventOf(page, id, 'completed');
+    assert.equal(completed.response.status, 201);
+    const records = await settled(server, 4);
+    assert.deepEqual(records.map((r) => r.status), [503, 503, 503, 201]);
+    assert.equal(applied(records).length, 1);
+    assert.equal(applied(records)[0].sha256, sha256);
+    assert.equal(new Set(records.map((r) => r.idempotencyKey)).size, 1, 'one Idempotency-Key across attempts');
+    const events = await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id), id);
+    const retrying = events.filter((e) => e.kind === 'retrying');
+    assert.deepEqual(retrying.map((e) => e.attempt), [1, 2, 3]);
+    assert.ok(retrying.every((e) => /503/.test(e.reason)), JSON.stringify(retrying));
+    const seqs = events.map((e) => e.seq);
+    assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'events arrive in seq order');
+  });
+});
+
+test('429 with Retry-After: 2 waits at least 2 s before the next attempt', async () => {
+  await withSession('later', fast, async (ctx, page) => {
+    await server.fault({ count: 1, status: 429, retryAfter: '2' });
+    const { id } = await uploadRandom(page, 10 * 1024, { url: '/upload/later' });
+    const retrying = await eventOf(page, id, 'retrying');
+    assert.ok(retrying.delayMs >= 2000, `delay ${retrying.delayMs}`);
+    await eventOf(page, id, 'completed');
+    const [first, second] = await settled(server, 2);
+    assert.equal(first.status, 429);
+    assert.ok(second.receivedAt - first.finishedAt >= 2000, `second attempt ${second.receivedAt - first.finishedAt} ms after the 429`);
+  });
+});
+
+test('400 is a final failure: no further attempt, payload deleted', async () => {
+  await withSession('final', fast, async (ctx, page) => {
+    await server.fault({ count: 1, status: 400 });
+    const { id } = await uploadRandom(page, 10 * 1024, { url: '/upload/final' });
+    const failed = await eventOf(page, id, 'failed');
+    assert.match(failed.reason, /400/);
+    const task = await page.evaluate((id) => window.ferrySession.get(id), id);
+    assert.equal(task.state, 'failed');
+    assert.equal(task.attempt, 1);
+    assert.equal((await dbCounts(page)).blobs, 0);
+    const keys = await server.keys();
+    assert.deepEqual(Object.values(keys), [{ arrived: 1, applied: 0 }]);
+  });
+});
+
+test('a connection dropped mid-body is retried and applied once', async () => {
+  await withSession('dropped', fast, async (ctx, page) => {
+    await server.fault({ count: 1, dropAfter: 64 * 1024 });
+    const { id, sha256 } = await uploadRandom(page, 512 * 1024, { url: '/upload/dropped' });
+    await eventOf(page, id, 'completed');
+    const records = await settled(server, 2);
+    assert.equal(records[0].outcome, 'dropped');
+    assert.equal(applied(records).length, 1);
+    assert.equal(applied(records)[0].sha256, sha256);
+  });
+});
+
+const kills = Number(process.env.FERRY_KILL_LOOPS || 1);
+for (let round = 1; round <= kills; round++) {
+  test(`SIGKILL mid-upload of 20 MiB, relaunch with no page: applied exactly once (round ${round}/${kills})`, async () => {
+    await server.reset();
+    const dir = await profileDir();
+    let ctx = await launchChromium(dir, { args: FAST_SYNC_RETRY });
+    let sha256;
+    try {
+      const page = await openSession(ctx, server.url, 'kill');
+      // Slow reads keep the body in flight long enough to kill the browser in the middle of it.
+      await server.fault({ count: 1, slowBytesPerSec: 4 * 1024 * 1024 });
+      ({ sha256 } = await uploadRandom(page, 20 * 1024 * 1024, { url: '/upload/kill' }));
+      await until(async () => (await server.uploads()).some((r) => r.rawBytes > 1024 * 1024), { what: 'the body to be in flight' });
+      await killBrowser(ctx);
+    } catch (e) {
+      await ctx.close();
+      throw e;
+    }
+    ctx = await launchChromium(dir, { args: FAST_SYNC_RETRY });
+    try {
+      await serviceWorker(ctx);
+      const records = await settled(server, 2, { timeout: 60000, filter: (r) => r.outcome !== 'dropped' || true });
+      const done = applied(records);
+      assert.equal(done.length, 1, JSON.stringify(records.map((r) => [r.outcome, r.rawBytes, r.applied])));
+      assert.equal(done[0].sha256, sha256);
+      assert.equal(done[0].bytes, 20 * 1024 * 1024);
+    } finally {
+      await ctx.close();
+    }
+  });
+}
+
+test('200 uploads through offline/online flaps: every one applied exactly once', async () => {
+  await withSession('flaps', fast, async (ctx, page) => {
+    const n = 200;
+    let flapping = true;
+    const flaps = (async () => {
+      let offline = false;
+      while (flapping) {
+        offline = !offline;
+        await ctx.setOffline(offline);
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      await ctx.setOffline(false);
+    })();
+    const ids = await page.evaluate(async (n) => {
+      const ids = [];
+      for (let i = 0; i < n; i++) ids.push(await window.ferrySession.upload(new Blob([`upload ${i} `.repeat(50)]), { url: `/upload/flap/${i}` }));
+      return ids;
+    }, n);
+    flapping = false;
+    await flaps;
+    // Back online for good: whatever is still queued is woken by the page, as an app would on `online`.
+    await page.evaluate(() => window.ferrySession.resume());
+    await until(async () => {
+      const tasks = await page.evaluate(() => window.ferrySession.list());
+      return tasks.every((t) => t.state === 'done');
+    }, { timeout: 120000, what: 'all 200 tasks to be done' });
+    const keys = await server.keys();
+    assert.equal(Object.keys(keys).length, n);
+    assert.ok(Object.values(keys).every((k) => k.applied === 1), JSON.stringify(Object.values(keys).filter((k) => k.applied !== 1)));
+    const paths = new Set(applied(await server.uploads()).map((r) => r.path));
+    assert.equal(paths.size, n);
+    assert.equal(ids.length, n);
+  });
+});
