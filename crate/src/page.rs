@@ -4,7 +4,7 @@
 use crate::core::{self, Error, FerryEvent, SessionOptions, Task};
 use crate::web::js::{self, core_error, now_ms};
 use crate::web::store::{SessionRecord, Store};
-use crate::web::{externs, messaging, request};
+use crate::web::{bgfetch, externs, messaging, request};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -142,6 +142,35 @@ async fn wake(inner: &Inner) {
     externs::register_sync(reg, "ferry").await;
 }
 
+/// With a page present and Background Fetch granted, the browser itself carries the task: lease it
+/// for that transport (so the worker leaves it alone), then start the fetch. If it cannot start, the
+/// attempt is recorded as failed and the queue retries it by the other transports.
+async fn background_fetch(inner: &Inner, task: &Task, blob: &web_sys::Blob) -> Result<(), Error> {
+    if !inner.options.background_fetch {
+        return Ok(());
+    }
+    let Some(manager) = externs::background_fetch(&inner.registration).await else { return Ok(()) };
+    let lease = core::Input::Lease { lease_ms: BACKGROUND_FETCH_LEASE_MS, transport: core::Transport::BackgroundFetch };
+    let leased = match inner.store.transition(&task.id, lease, now_ms(), 0, None).await {
+        Ok((t, events)) => {
+            messaging::broadcast(&events);
+            t
+        }
+        Err(Error::IllegalTransition { .. }) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if let Err(e) = bgfetch::start(&manager, &leased, blob).await {
+        let outcome = core::Outcome::NetworkError(format!("background fetch did not start: {e:?}"));
+        let (_, events) = inner.store.transition(&task.id, core::Input::Outcome(outcome), now_ms(), js::random_u64(), None).await?;
+        messaging::broadcast(&events);
+    }
+    Ok(())
+}
+
+/// A Background Fetch may take long (the browser retries dropped connections and resumes after a
+/// restart); the worker checks with the browser before taking such a task back.
+const BACKGROUND_FETCH_LEASE_MS: u64 = 24 * 60 * 60 * 1000;
+
 fn promise<F>(inner: &Rc<Inner>, f: impl FnOnce(Rc<Inner>) -> F) -> js_sys::Promise
 where
     F: std::future::Future<Output = Result<JsValue, Error>> + 'static,
@@ -179,6 +208,9 @@ impl Session {
             let blob: web_sys::Blob = blob.unchecked_into();
             let (task, events) = inner.store.enqueue(&task, &blob).await?;
             messaging::broadcast(&events);
+            if task.is_due(now_ms()) {
+                background_fetch(&inner, &task, &blob).await?;
+            }
             wake(&inner).await;
             Ok(JsValue::from_str(&task.id))
         })

@@ -4,7 +4,7 @@
 use crate::core::{self, Error, Input, Task, Transport};
 use crate::web::js::{self, core_error, now_ms, random_u64};
 use crate::web::store::Store;
-use crate::web::{externs, messaging, transport};
+use crate::web::{bgfetch, externs, messaging, transport};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
@@ -44,7 +44,12 @@ pub async fn worker_start(_scope: JsValue, _options: JsValue) -> Result<(), JsVa
 /// Every in-flight task belonged to a previous instance of this worker, whose fetches died with it.
 async fn recover(store: &Store) -> Result<(), Error> {
     let now = now_ms();
+    let registration = registration();
     for task in store.in_flight().await? {
+        // A Background Fetch outlives the worker (and the browser): the browser still owns it.
+        if task.transport == Some(Transport::BackgroundFetch) && bgfetch::alive(&registration, &task.id).await {
+            continue;
+        }
         match store.transition(&task.id, Input::Abandoned, now, 0, None).await {
             Ok((_, events)) => messaging::broadcast(&events),
             Err(Error::IllegalTransition { .. } | Error::UnknownTask { .. }) => {}
@@ -69,9 +74,34 @@ pub async fn worker_event(kind: String, event: JsValue) -> Result<(), JsValue> {
         "online" => pump(&store, Transport::Fallback, EVENT_BUDGET_MS).await,
         "message" => on_message(&store, &js::get(&event, "data")).await,
         "sync" => on_sync(&store, event.unchecked_ref()).await,
+        "backgroundfetchsuccess" | "backgroundfetchfail" => on_bgfetch_done(&store, event.unchecked_ref()).await,
+        "backgroundfetchabort" => {
+            let id = event.unchecked_ref::<externs::BackgroundFetchEvent>().registration().id();
+            settle(&store, &id, Input::Cancel, None).await
+        }
         _ => Ok(()),
     };
     result.map_err(|e| core_error(&e))
+}
+
+/// A browser-owned fetch ended: record its outcome like any attempt's; a retry goes to the queue.
+async fn on_bgfetch_done(store: &Store, event: &externs::BackgroundFetchEvent) -> Result<(), Error> {
+    let (id, outcome, response) = bgfetch::outcome(event).await;
+    settle(store, &id, Input::Outcome(outcome), response).await?;
+    pump_expecting(store, Transport::Fallback, EVENT_BUDGET_MS, true).await
+}
+
+/// Applies an input to a task and broadcasts its events; a task that is gone or already moved on
+/// (cancelled, cleared) is not an error here.
+async fn settle(store: &Store, id: &str, input: Input, response: Option<core::ResponseInfo>) -> Result<(), Error> {
+    match store.transition(id, input, now_ms(), random_u64(), response).await {
+        Ok((_, events)) => {
+            messaging::broadcast(&events);
+            Ok(())
+        }
+        Err(Error::IllegalTransition { .. } | Error::UnknownTask { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 async fn on_message(store: &Store, data: &JsValue) -> Result<(), Error> {
@@ -112,6 +142,11 @@ thread_local! {
 /// Runs the scheduler until nothing is due, waiting inside the event for retries of its own attempts
 /// that fall due within `budget_ms`; joins the running pump if there is one (and asks it to look again).
 async fn pump(store: &Store, via: Transport, budget_ms: u64) -> Result<(), Error> {
+    pump_expecting(store, via, budget_ms, false).await
+}
+
+/// `pump`, told that an attempt made elsewhere (a Background Fetch) may have queued a retry to wait for.
+async fn pump_expecting(store: &Store, via: Transport, budget_ms: u64, expect_retry: bool) -> Result<(), Error> {
     if let Some(running) = PUMP.with(|p| p.borrow().clone()) {
         AGAIN.with(|a| a.set(true));
         if let Some(wake) = WAKER.with(|w| w.borrow_mut().take()) {
@@ -122,7 +157,7 @@ async fn pump(store: &Store, via: Transport, budget_ms: u64) -> Result<(), Error
     }
     let store = store.clone();
     let promise = wasm_bindgen_futures::future_to_promise(async move {
-        let result = run(&store, via, budget_ms).await;
+        let result = run(&store, via, budget_ms, expect_retry).await;
         PUMP.with(|p| *p.borrow_mut() = None);
         result.map(|_| JsValue::UNDEFINED).map_err(|e| core_error(&e))
     });
@@ -130,14 +165,17 @@ async fn pump(store: &Store, via: Transport, budget_ms: u64) -> Result<(), Error
     wasm_bindgen_futures::JsFuture::from(promise).await.map(|_| ()).map_err(|e| Error::Storage { op: "pump".into(), message: format!("{e:?}") })
 }
 
-async fn run(store: &Store, via: Transport, budget_ms: u64) -> Result<(), Error> {
+async fn run(store: &Store, via: Transport, budget_ms: u64, mut expect_retry: bool) -> Result<(), Error> {
     let deadline = now_ms() + budget_ms;
     loop {
         AGAIN.with(|a| a.set(false));
         let attempts = drain(store, via, deadline.saturating_sub(now_ms())).await?;
         let again = AGAIN.with(|a| a.get());
         match store.next_wake().await? {
-            Some(wake) if attempts > 0 && wake + 1000 < deadline => sleep(wake.saturating_sub(now_ms())).await,
+            Some(wake) if (attempts > 0 || expect_retry) && wake + 1000 < deadline => {
+                expect_retry = false;
+                sleep(wake.saturating_sub(now_ms())).await
+            }
             _ if again && now_ms() < deadline => {}
             _ => return Ok(()),
         }
@@ -207,6 +245,11 @@ async fn is_paused(store: &Store, cache: &mut HashMap<String, bool>, tag: &str) 
     let p = store.session(tag).await?.is_some_and(|s| s.paused);
     cache.insert(tag.to_string(), p);
     Ok(p)
+}
+
+/// This worker's registration (`self.registration`).
+fn registration() -> web_sys::ServiceWorkerRegistration {
+    js::get(&js::global(), "registration").unchecked_into()
 }
 
 /// `navigator.onLine === false`: attempts would only burn retries.

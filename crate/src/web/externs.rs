@@ -53,3 +53,61 @@ pub async fn register_sync(registration: &web_sys::ServiceWorkerRegistration, ta
         Err(_) => false,
     }
 }
+
+#[wasm_bindgen]
+extern "C" {
+    /// `ServiceWorkerRegistration` seen with its optional `backgroundFetch` member.
+    #[wasm_bindgen(extends = web_sys::ServiceWorkerRegistration)]
+    pub type BackgroundFetchHost;
+    /// `registration.backgroundFetch`: `undefined` where Background Fetch does not exist.
+    #[wasm_bindgen(method, getter, js_name = backgroundFetch)]
+    pub fn background_fetch(this: &BackgroundFetchHost) -> Option<BackgroundFetchManager>;
+
+    /// Starts and finds browser-owned fetches.
+    pub type BackgroundFetchManager;
+    /// `fetch(id, requests, options)`: only allowed from a page (a worker gets NotAllowedError).
+    #[wasm_bindgen(method, catch)]
+    pub fn fetch(this: &BackgroundFetchManager, id: &str, requests: &JsValue, options: &JsValue) -> Result<js_sys::Promise, JsValue>;
+    /// `get(id)`: the registration, or `undefined` once it ended.
+    #[wasm_bindgen(method, catch)]
+    pub fn get(this: &BackgroundFetchManager, id: &str) -> Result<js_sys::Promise, JsValue>;
+
+    /// One browser-owned fetch.
+    #[wasm_bindgen(extends = web_sys::EventTarget)]
+    pub type BackgroundFetchRegistration;
+    /// Its id (Ferry uses the task id).
+    #[wasm_bindgen(method, getter)]
+    pub fn id(this: &BackgroundFetchRegistration) -> String;
+    /// Bytes of request bodies sent so far.
+    #[wasm_bindgen(method, getter)]
+    pub fn uploaded(this: &BackgroundFetchRegistration) -> f64;
+    /// `""`, `"aborted"`, `"bad-status"`, `"fetch-error"`, `"quota-exceeded"`, `"download-total-exceeded"`.
+    #[wasm_bindgen(method, getter, js_name = failureReason)]
+    pub fn failure_reason(this: &BackgroundFetchRegistration) -> String;
+    /// The request/response records.
+    #[wasm_bindgen(method, js_name = matchAll)]
+    pub fn match_all(this: &BackgroundFetchRegistration) -> js_sys::Promise;
+    /// Aborts it.
+    #[wasm_bindgen(method)]
+    pub fn abort(this: &BackgroundFetchRegistration) -> js_sys::Promise;
+
+    /// `backgroundfetch*` events in the worker.
+    #[wasm_bindgen(extends = web_sys::ExtendableEvent)]
+    pub type BackgroundFetchEvent;
+    /// The fetch the event is about.
+    #[wasm_bindgen(method, getter)]
+    pub fn registration(this: &BackgroundFetchEvent) -> BackgroundFetchRegistration;
+}
+
+/// The Background Fetch manager of a registration, when the API exists and its permission is granted
+/// (otherwise starting one would fail or prompt): Ferry then uses its other transports.
+pub async fn background_fetch(registration: &web_sys::ServiceWorkerRegistration) -> Option<BackgroundFetchManager> {
+    let has = js_sys::Reflect::has(registration, &JsValue::from_str("backgroundFetch")).unwrap_or(false);
+    let manager = has.then(|| registration.unchecked_ref::<BackgroundFetchHost>().background_fetch()).flatten()?;
+    let permissions = js_sys::Reflect::get(&js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).ok()?, &"permissions".into()).ok()?;
+    let query: js_sys::Function = js_sys::Reflect::get(&permissions, &"query".into()).ok()?.dyn_into().ok()?;
+    let desc = js_sys::Object::new();
+    js_sys::Reflect::set(&desc, &"name".into(), &"background-fetch".into()).ok()?;
+    let status = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(query.call1(&permissions, &desc).ok()?)).await.ok()?;
+    (js_sys::Reflect::get(&status, &"state".into()).ok()?.as_string()? == "granted").then_some(manager)
+}

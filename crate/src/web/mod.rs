@@ -1,6 +1,7 @@
 //! The thin browser layer: IndexedDB, fetch, messaging and the hand-written externs web-sys lacks.
 //! It executes what `core` decides and never decides policy itself.
 
+pub mod bgfetch;
 pub mod externs;
 pub mod js;
 pub mod messaging;

@@ -22,6 +22,14 @@ fn string(obj: &JsValue, key: &str, option: &str) -> Result<Option<String>, Erro
     v.as_string().map(Some).ok_or_else(|| Error::options(option, "must be a string"))
 }
 
+fn boolean(obj: &JsValue, key: &str, option: &str) -> Result<Option<bool>, Error> {
+    let v = js::get(obj, key);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_bool().map(Some).ok_or_else(|| Error::options(option, "must be true or false"))
+}
+
 /// String pairs from a plain object (or a `Headers`/`Map`-like with `entries()`).
 fn pairs(obj: &JsValue, key: &str, option: &str, err: fn(&str, &str) -> Error) -> Result<Vec<(String, String)>, Error> {
     let v = js::get(obj, key);
@@ -69,6 +77,7 @@ pub fn session_options(options: &JsValue) -> Result<SessionOptionsInput, Error> 
         launch: string(options, "launch", "launch")?,
         retry: retry(options, "retry")?,
         ack: string(options, "ack", "ack")?,
+        background_fetch: boolean(options, "backgroundFetch", "backgroundFetch")?,
     })
 }
 

@@ -30,12 +30,30 @@ pub async fn send(task: &Task, blob: &web_sys::Blob) -> (Outcome, Option<Respons
 }
 
 async fn try_send(task: &Task, blob: &web_sys::Blob) -> Result<(Outcome, Option<ResponseInfo>), JsValue> {
+    let controller = web_sys::AbortController::new()?;
+    let request = request(task, blob, Some(&controller.signal()))?;
+    RUNNING.with(|r| r.borrow_mut().insert(task.id.clone(), controller));
+    let fetched = JsFuture::from(fetch(&request)).await;
+    let response = match fetched {
+        Ok(r) => r.dyn_into::<web_sys::Response>()?,
+        Err(e) => {
+            RUNNING.with(|r| r.borrow_mut().remove(&task.id));
+            return Ok((Outcome::NetworkError(describe(&e)), None));
+        }
+    };
+    let (outcome, info) = read_response(&response).await;
+    RUNNING.with(|r| r.borrow_mut().remove(&task.id));
+    Ok((outcome, Some(info)))
+}
+
+/// The request of one attempt: the task's headers, its `Idempotency-Key`, and the Blob as the body
+/// (or inside a FormData for multipart), so the browser streams it from disk.
+pub fn request(task: &Task, blob: &web_sys::Blob, signal: Option<&web_sys::AbortSignal>) -> Result<web_sys::Request, JsValue> {
     let headers = web_sys::Headers::new()?;
     for (name, value) in &task.request.headers {
         headers.append(name, value)?;
     }
     headers.set("Idempotency-Key", &task.idempotency_key)?;
-
     let init = web_sys::RequestInit::new();
     init.set_method(task.request.method.as_str());
     match &task.request.protocol {
@@ -54,24 +72,17 @@ async fn try_send(task: &Task, blob: &web_sys::Blob) -> Result<(Outcome, Option<
             form.append_with_blob_and_filename(field, blob, filename)?;
             init.set_body(&form);
         }
-        Protocol::Tus { .. } => {
-            return Ok((Outcome::NetworkError("tus is not supported by this build".into()), None));
-        }
+        Protocol::Tus { .. } => return Err(js::error("FerryInvalidProtocol", "tus uploads are not available in this version yet")),
     }
     init.set_headers(&headers);
-    let controller = web_sys::AbortController::new()?;
-    init.set_signal(Some(&controller.signal()));
-    RUNNING.with(|r| r.borrow_mut().insert(task.id.clone(), controller));
+    if let Some(signal) = signal {
+        init.set_signal(Some(signal));
+    }
+    web_sys::Request::new_with_str_and_init(&task.request.url, &init)
+}
 
-    let request = web_sys::Request::new_with_str_and_init(&task.request.url, &init)?;
-    let fetched = JsFuture::from(fetch(&request)).await;
-    let response = match fetched {
-        Ok(r) => r.dyn_into::<web_sys::Response>()?,
-        Err(e) => {
-            RUNNING.with(|r| r.borrow_mut().remove(&task.id));
-            return Ok((Outcome::NetworkError(describe(&e)), None));
-        }
-    };
+/// What a response says, for the state machine and the `completed` event.
+pub async fn read_response(response: &web_sys::Response) -> (Outcome, ResponseInfo) {
     let status = response.status();
     let kept: Vec<(String, String)> = KEPT_HEADERS
         .iter()
@@ -82,9 +93,7 @@ async fn try_send(task: &Task, blob: &web_sys::Blob) -> Result<(Outcome, Option<
         Ok(p) => JsFuture::from(p).await.ok().and_then(|t| t.as_string()).unwrap_or_default(),
         Err(_) => String::new(),
     };
-    RUNNING.with(|r| r.borrow_mut().remove(&task.id));
-    let info = ResponseInfo { status, headers: kept, body: core::excerpt(&body) };
-    Ok((Outcome::Response { status, retry_after }, Some(info)))
+    (Outcome::Response { status, retry_after }, ResponseInfo { status, headers: kept, body: core::excerpt(&body) })
 }
 
 /// `fetch` on whatever global this runs in (worker or window).

@@ -76,6 +76,8 @@ pub struct SessionOptionsInput {
     pub retry: Option<RetryInput>,
     /// `"auto"` (events are dropped once delivered) or `"manual"` (pages acknowledge them).
     pub ack: Option<String>,
+    /// Whether a page may hand tasks to the browser's Background Fetch (default true where granted).
+    pub background_fetch: Option<bool>,
 }
 
 /// What to do when a session's uploads finish and no page of the origin is open.
@@ -103,6 +105,13 @@ pub struct SessionOptions {
     pub retry: RetryPolicy,
     /// Whether pages must acknowledge events explicitly.
     pub manual_ack: bool,
+    /// Whether a page may hand tasks to the browser's Background Fetch.
+    #[serde(default = "yes")]
+    pub background_fetch: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for SessionOptions {
@@ -112,6 +121,7 @@ impl Default for SessionOptions {
             launch: Launch::None,
             retry: RetryPolicy::default(),
             manual_ack: false,
+            background_fetch: true,
         }
     }
 }
@@ -153,5 +163,6 @@ pub fn validate_session_options(input: &SessionOptionsInput) -> Result<SessionOp
         launch,
         retry,
         manual_ack,
+        background_fetch: input.background_fetch.unwrap_or(defaults.background_fetch),
     })
 }

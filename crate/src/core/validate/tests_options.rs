@@ -166,7 +166,8 @@ fn session_defaults() {
             concurrency: 2,
             launch: Launch::None,
             retry: RetryPolicy::default(),
-            manual_ack: false
+            manual_ack: false,
+            background_fetch: true,
         }
     );
 }
@@ -181,11 +182,12 @@ fn session_options_are_parsed() {
             ..RetryInput::default()
         }),
         ack: Some("manual".into()),
+        background_fetch: Some(false),
     })
     .unwrap();
     assert_eq!(
-        (s.concurrency, s.launch, s.retry.max_attempts, s.manual_ack),
-        (16, Launch::Open, 2, true)
+        (s.concurrency, s.launch, s.retry.max_attempts, s.manual_ack, s.background_fetch),
+        (16, Launch::Open, 2, true, false)
     );
 }
 

@@ -1,0 +1,58 @@
+//! Background Fetch as a transport: a page hands a leased task to the browser, which sends it even
+//! after every tab closed and across browser restarts; the worker maps the outcome events onto the
+//! same state machine. Background Fetch never retries an upload itself: a retryable outcome goes back
+//! to Ferry's queue like any other attempt.
+
+use crate::core::{Outcome, ResponseInfo, Task};
+use crate::web::externs::{BackgroundFetchEvent, BackgroundFetchManager};
+use crate::web::{js, transport};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+/// Starts the browser-owned fetch of a task (id = task id). Only possible from a page.
+pub async fn start(manager: &BackgroundFetchManager, task: &Task, blob: &web_sys::Blob) -> Result<(), JsValue> {
+    let request = transport::request(task, blob, None)?;
+    let options = js_sys::Object::new();
+    let title = task.body.name.clone().unwrap_or_else(|| "Upload".into());
+    js::set(&options, "title", &JsValue::from_str(&title));
+    if matches!(task.request.protocol, crate::core::Protocol::Http) {
+        // Exact for a plain body; a multipart body is larger than the Blob, so it is left unset there.
+        js::set(&options, "uploadTotal", &JsValue::from_f64(task.body.size as f64));
+    }
+    JsFuture::from(manager.fetch(&task.id, &js_sys::Array::of1(&request), &options)?).await?;
+    Ok(())
+}
+
+/// The outcome a `backgroundfetchsuccess` / `backgroundfetchfail` event reports for its task.
+pub async fn outcome(event: &BackgroundFetchEvent) -> (String, Outcome, Option<ResponseInfo>) {
+    let registration = event.registration();
+    let id = registration.id();
+    let response = async {
+        let records = JsFuture::from(registration.match_all()).await.ok()?;
+        let first = js_sys::Array::from(&records).get(0);
+        let ready: js_sys::Promise = js::get(&first, "responseReady").dyn_into().ok()?;
+        JsFuture::from(ready).await.ok()?.dyn_into::<web_sys::Response>().ok()
+    }
+    .await;
+    match response {
+        Some(r) => {
+            let (outcome, info) = transport::read_response(&r).await;
+            (id, outcome, Some(info))
+        }
+        None => (id, Outcome::NetworkError(format!("background fetch failed: {}", registration.failure_reason())), None),
+    }
+}
+
+/// Whether the browser still owns a fetch for this task (it survives worker restarts).
+pub async fn alive(registration: &web_sys::ServiceWorkerRegistration, id: &str) -> bool {
+    let Some(manager) = manager_of(registration) else { return false };
+    match manager.get(id) {
+        Ok(p) => JsFuture::from(p).await.map(|r| !r.is_undefined() && !r.is_null()).unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+fn manager_of(registration: &web_sys::ServiceWorkerRegistration) -> Option<BackgroundFetchManager> {
+    let has = js_sys::Reflect::has(registration, &JsValue::from_str("backgroundFetch")).unwrap_or(false);
+    has.then(|| registration.unchecked_ref::<crate::web::externs::BackgroundFetchHost>().background_fetch()).flatten()
+}

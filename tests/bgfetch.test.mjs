@@ -1,0 +1,58 @@
+// Background Fetch: started from a page, it carries the upload after the page is gone; the worker maps
+// its outcome onto the same state machine, and a retryable failure goes back to Ferry's own queue.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf } from './harness.mjs';
+
+const server = await startServer();
+after(() => server.stop());
+
+async function withGrantedBrowser(fn) {
+  await server.reset();
+  const ctx = await launchChromium(await profileDir());
+  try {
+    const cdp = await ctx.browser().newBrowserCDPSession();
+    await cdp.send('Browser.grantPermissions', { origin: new URL(server.url).origin, permissions: ['backgroundFetch'] });
+    return await fn(ctx);
+  } finally {
+    await ctx.close();
+  }
+}
+
+test('Background Fetch: the page starts it, closes, the upload completes and the worker records success', async () => {
+  await withGrantedBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'bgf');
+    await server.fault({ count: 1, slowBytesPerSec: 2 * 1024 * 1024 });
+    const { id, sha256 } = await uploadRandom(page, 4 * 1024 * 1024, { url: '/upload/bgf' });
+    const started = await eventOf(page, id, 'started');
+    assert.equal(started.transport, 'backgroundFetch');
+    await page.close();
+    const [record] = await settled(server, 1);
+    assert.equal(record.sha256, sha256);
+    assert.equal(record.applied, true);
+    // A page opened later learns how it ended: the outbox replays `completed`.
+    const later = await openSession(ctx, server.url, 'bgf');
+    const completed = await eventOf(later, id, 'completed');
+    assert.equal(completed.response.status, 201);
+    const task = await later.evaluate((id) => window.ferrySession.get(id), id);
+    assert.equal(task.state, 'done');
+    assert.equal(task.transport, 'backgroundFetch');
+  });
+});
+
+test('Background Fetch answered 503 goes back to the queue and is retried by the worker, applied once', async () => {
+  await withGrantedBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'bgf503', { retry: { baseMs: 200, capMs: 1000 } });
+    await server.fault({ count: 1, status: 503 });
+    const { id, sha256 } = await uploadRandom(page, 64 * 1024, { url: '/upload/bgf503' });
+    const retrying = await eventOf(page, id, 'retrying');
+    assert.match(retrying.reason, /503/);
+    await eventOf(page, id, 'completed');
+    const records = await settled(server, 2);
+    assert.deepEqual(records.map((r) => r.status), [503, 201]);
+    assert.equal(records.filter((r) => r.applied).length, 1);
+    assert.equal(records[1].sha256, sha256);
+    const events = await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id && e.kind === 'started'), id);
+    assert.deepEqual(events.map((e) => e.transport), ['backgroundFetch', 'fallback']);
+  });
+});
