@@ -25,7 +25,7 @@ thread_local! {
 }
 
 async fn store() -> Result<Store, Error> {
-    if let Some(s) = STORE.with(|s| s.borrow().clone()) {
+    if let Some(s) = STORE.with(|s| s.borrow().clone()).filter(|s| !s.is_closed()) {
         return Ok(s);
     }
     let s = Store::open().await?;
@@ -193,7 +193,21 @@ async fn drain(store: &Store, via: Transport, budget_ms: u64) -> Result<u32, Err
         if now >= deadline || offline() {
             return Ok(attempts);
         }
-        let mut due = store.next_due(now, BATCH).await?;
+        // Read past tasks of paused tags: a paused tag must not stall the others behind it.
+        let mut limit = BATCH;
+        let mut due = loop {
+            let due = store.next_due(now, limit).await?;
+            let mut eligible = Vec::new();
+            for task in &due {
+                if !is_paused(store, &mut paused, &task.tag).await? {
+                    eligible.push(task.clone());
+                }
+            }
+            if !eligible.is_empty() || (due.len() as u32) < limit {
+                break eligible;
+            }
+            limit = limit.saturating_mul(4);
+        };
         due.sort_by(|a, b| (a.next_attempt_at, &a.tag, a.seq).cmp(&(b.next_attempt_at, &b.tag, b.seq)));
         let mut progressed = false;
         for task in due {

@@ -67,7 +67,7 @@ fn service_worker(browser: Browser) -> Count {
     let root = util::root();
     let mut cmd = util::cargo();
     cmd.current_dir(root.join("crate"))
-        .args(["test", "--target", "wasm32-unknown-unknown", "--tests"])
+        .args(["test", "--target", "wasm32-unknown-unknown", "--test", "*"])
         .env("WASM_BINDGEN_TEST_TIMEOUT", "180")
         .env("TMPDIR", util::scratch("sw"))
         .env_remove("CHROMEDRIVER")
@@ -171,4 +171,17 @@ fn run_counted(mut cmd: Command, parse: Parse) -> Count {
         count.failed = 1;
     }
     count
+}
+
+/// `cargo xtask soak --kills N [--seed S]`: the kill loop of `tests/soak.mjs`.
+pub fn soak(args: &[String]) -> Result<(), String> {
+    let root = util::root();
+    let mut cmd = Command::new("node");
+    cmd.current_dir(root.join("tests"))
+        .arg("soak.mjs")
+        .args(args)
+        .env("FERRY_SERVER_BIN", root.join("target/release/ferry-server"))
+        .env("FERRY_ROOT", &root)
+        .env("TMPDIR", util::scratch("soak"));
+    util::run(&mut cmd)
 }

@@ -221,5 +221,5 @@ mod headers_as_map {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;

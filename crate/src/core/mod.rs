@@ -14,7 +14,7 @@ pub mod state;
 pub mod task;
 pub mod validate;
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod proptests;
 
 pub use error::{Error, Result};

@@ -174,5 +174,5 @@ pub fn backoff_ms(policy: &RetryPolicy, attempt: u32, rand: u64) -> u64 {
     ((u128::from(rand) * (u128::from(ceiling) + 1)) >> 64) as u64
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;

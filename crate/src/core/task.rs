@@ -221,7 +221,7 @@ pub struct BodyMeta {
     pub name: Option<String>,
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
 

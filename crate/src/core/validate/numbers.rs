@@ -72,7 +72,7 @@ pub(crate) fn int_in(option: &str, v: f64, min: u32, max: u32) -> Result<u32> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
 

@@ -36,6 +36,7 @@ pub(crate) const META: &str = "meta";
 #[derive(Clone)]
 pub struct Store {
     db: web_sys::IdbDatabase,
+    closed: std::rc::Rc<std::cell::Cell<bool>>,
 }
 
 impl Store {
@@ -46,8 +47,24 @@ impl Store {
 
     /// Opens a database of another name: tests use one fresh database each.
     pub async fn open_named(name: &str) -> Result<Store, Error> {
-        let db = schema(name).build().await.map_err(|e| storage_error("open database", e))?;
-        Ok(Store { db: db.into() })
+        let db: web_sys::IdbDatabase = schema(name).build().await.map_err(|e| storage_error("open database", e))?.into();
+        // A newer schema opened elsewhere (a page of an updated app) must not wait for this connection:
+        // close it on `versionchange`; the owner sees `is_closed` and opens again.
+        let closed = std::rc::Rc::new(std::cell::Cell::new(false));
+        let (conn, flag) = (db.clone(), closed.clone());
+        let on_change = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+            flag.set(true);
+            conn.close();
+        });
+        db.set_onversionchange(Some(on_change.as_ref().unchecked_ref()));
+        // Lives as long as the connection; one per open, and opens are rare.
+        on_change.forget();
+        Ok(Store { db, closed })
+    }
+
+    /// Whether the connection was closed (by `close` or for a newer schema's upgrade).
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
     }
 
     /// The database's name.
@@ -57,6 +74,7 @@ impl Store {
 
     /// Closes the connection (pending transactions finish first).
     pub fn close(&self) {
+        self.closed.set(true);
         self.db.close();
     }
 

@@ -33,7 +33,7 @@ impl Store {
         }
         blobs.put(blob, Some(&JsValue::from_str(&task.id))).map_err(|e| storage_error("enqueue", e))?.await.map_err(|e| storage_error("write blob", e))?;
         meta.put(&JsValue::from_f64(seq as f64), Some(&seq_key)).map_err(|e| storage_error("enqueue", e))?.await.map_err(|e| storage_error("write task sequence", e))?;
-        let queued = FerryEvent::new(core::EventKind::Queued, &task);
+        let queued = core::queued_event(&task);
         let events = self.append_events(&tx, &task.tag, vec![queued]).await?;
         commit(tx, "enqueue").await.map_err(|e| match e {
             Error::QuotaExceeded { .. } => Error::QuotaExceeded { size: task.body.size, available: 0 },
@@ -70,6 +70,10 @@ impl Store {
     /// Queued tasks whose next attempt is due by `now`, oldest due first, at most `limit`: one range
     /// read on the `by_due` index, never a scan of every task.
     pub async fn next_due(&self, now_ms: u64, limit: u32) -> Result<Vec<Task>, Error> {
+        if limit == 0 {
+            // IndexedDB reads a count of 0 as "no limit".
+            return Ok(Vec::new());
+        }
         let range = state_range(State::Queued, now_ms)?;
         let tx = self.tx(&[TASKS], false)?;
         let index = tx.object_store(TASKS).and_then(|s| s.index("by_due")).map_err(|e| storage_error("next due", e))?;

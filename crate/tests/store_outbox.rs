@@ -1,0 +1,140 @@
+//! The per-tag outbox, `clear`, and session records, inside a real service worker.
+#![cfg(target_arch = "wasm32")]
+
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_service_worker);
+
+mod common;
+
+use common::*;
+use ferry::core::{EventKind, FerryEvent, Input, Launch, Outcome, SessionOptions, Transport};
+use ferry::web::store::{SessionRecord, Store};
+use wasm_bindgen_test::*;
+
+/// Two tags whose names share a prefix (`photos`, `photos-2`), so a range that leaks across tags shows.
+const A: &str = "photos";
+const B: &str = "photos-2";
+
+fn seqs(events: &[FerryEvent]) -> Vec<u64> {
+    events.iter().map(|e| e.seq).collect()
+}
+
+/// A: a1..a3 queued (events 1-3), a1 leased (4) and completed (5). B: b1, b2 queued (events 1-2).
+async fn two_tags(store: &Store) {
+    for (id, tag) in [("a1", A), ("b1", B), ("a2", A), ("a3", A), ("b2", B)] {
+        enqueue(store, &task(id, tag)).await;
+    }
+    store.transition("a1", Input::Lease { lease_ms: 60_000, transport: Transport::Fallback }, T0 + 1, 0, None).await.unwrap();
+    store.transition("a1", Input::Outcome(Outcome::Response { status: 201, retry_after: None }), T0 + 2, 0, None).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn events_returns_one_tags_events_in_order_after_a_seq() {
+    let f = Fixture::new("events").await;
+    two_tags(&f.store).await;
+    let a = f.store.events(A, 0).await.unwrap();
+    assert_eq!(seqs(&a), [1, 2, 3, 4, 5]);
+    assert!(a.iter().all(|e| e.tag == A), "only {A}'s events: {a:?}");
+    assert_eq!(a.iter().map(|e| e.kind).collect::<Vec<_>>(), [EventKind::Queued, EventKind::Queued, EventKind::Queued, EventKind::Started, EventKind::Completed]);
+    assert_eq!(a.iter().map(|e| e.task_id.as_str()).collect::<Vec<_>>(), ["a1", "a2", "a3", "a1", "a1"]);
+
+    assert_eq!(f.store.events(A, 2).await.unwrap(), a[2..].to_vec(), "strictly after seq 2");
+    assert_eq!(f.store.events(A, 4).await.unwrap(), a[4..].to_vec());
+    assert!(f.store.events(A, 5).await.unwrap().is_empty());
+    assert!(f.store.events(A, 1_000).await.unwrap().is_empty());
+
+    let b = f.store.events(B, 0).await.unwrap();
+    assert_eq!(seqs(&b), [1, 2]);
+    assert!(b.iter().all(|e| e.tag == B && e.kind == EventKind::Queued));
+    assert!(f.store.events("photo", 0).await.unwrap().is_empty(), "a prefix of a tag is another tag");
+    assert!(f.store.events("nobody", 0).await.unwrap().is_empty());
+    assert_eq!((f.store.outbox_len(A).await.unwrap(), f.store.outbox_len(B).await.unwrap()), (5, 2));
+    f.finish().await;
+}
+
+#[wasm_bindgen_test]
+async fn ack_drops_events_up_to_n_of_that_tag_only() {
+    let f = Fixture::new("ack").await;
+    two_tags(&f.store).await;
+    let all_a = f.store.events(A, 0).await.unwrap();
+    let all_b = f.store.events(B, 0).await.unwrap();
+
+    f.store.ack(A, 0).await.unwrap();
+    assert_eq!(f.store.events(A, 0).await.unwrap(), all_a, "ack 0 drops nothing");
+
+    f.store.ack(A, 3).await.unwrap();
+    assert_eq!(f.store.events(A, 0).await.unwrap(), all_a[3..].to_vec(), "events <= 3 are gone, the rest kept");
+    assert_eq!(f.store.outbox_len(A).await.unwrap(), 2);
+    assert_eq!(f.store.events(B, 0).await.unwrap(), all_b, "another tag is untouched");
+    assert_eq!(f.store.outbox_len(B).await.unwrap(), 2);
+
+    f.store.ack(A, 2).await.unwrap(); // an older ack arriving late changes nothing
+    assert_eq!(seqs(&f.store.events(A, 0).await.unwrap()), [4, 5]);
+
+    f.store.ack(A, 99).await.unwrap();
+    assert_eq!(f.store.outbox_len(A).await.unwrap(), 0);
+    assert_eq!(f.store.outbox_len(B).await.unwrap(), 2);
+
+    // Acknowledging never resets numbering: the next event continues after the last one.
+    let (_, events) = f.store.transition("a2", Input::Cancel, T0 + 3, 0, None).await.unwrap();
+    assert_eq!(seqs(&events), [6]);
+    assert_eq!(f.store.events(A, 0).await.unwrap(), events);
+    f.finish().await;
+}
+
+#[wasm_bindgen_test]
+async fn clear_removes_one_tags_tasks_blobs_and_events() {
+    let f = Fixture::new("clear").await;
+    two_tags(&f.store).await;
+    f.store.transition("a2", Input::Lease { lease_ms: 60_000, transport: Transport::Fallback }, T0 + 3, 0, None).await.unwrap();
+    let b_tasks = f.store.list(B).await.unwrap();
+    let b_events = f.store.events(B, 0).await.unwrap();
+
+    assert_eq!(f.store.clear(A).await.unwrap(), 3, "a1 (done), a2 (in flight), a3 (queued)");
+    assert!(f.store.list(A).await.unwrap().is_empty());
+    for id in ["a1", "a2", "a3"] {
+        assert_eq!(f.store.get(id).await.unwrap(), None);
+        assert!(f.store.blob(id).await.unwrap().is_none(), "Blob of {id} removed");
+    }
+    assert_eq!(f.store.outbox_len(A).await.unwrap(), 0);
+    assert!(f.store.in_flight().await.unwrap().is_empty());
+
+    assert_eq!(f.store.list(B).await.unwrap(), b_tasks, "the other tag survives");
+    assert_eq!(f.store.events(B, 0).await.unwrap(), b_events);
+    for id in ["b1", "b2"] {
+        assert_blob_intact(&f.store, id).await;
+    }
+    assert_eq!(count(&f.name, "tasks").await, 2);
+    assert_eq!(count(&f.name, "blobs").await, 2);
+    assert_eq!(count(&f.name, "outbox").await, 2);
+
+    // Clearing again (or an unknown tag) removes nothing.
+    assert_eq!(f.store.clear(A).await.unwrap(), 0);
+    assert_eq!(f.store.clear("nobody").await.unwrap(), 0);
+
+    // Counters stay, so numbers never repeat for the tag.
+    let (t, events) = f.store.enqueue(&task("a4", A), &blob(&bytes_for("a4"))).await.unwrap();
+    assert_eq!(t.seq, 4);
+    assert_eq!(seqs(&events), [7]);
+    f.finish().await;
+}
+
+#[wasm_bindgen_test]
+async fn session_records_round_trip_per_tag() {
+    let f = Fixture::new("session").await;
+    assert_eq!(f.store.session(A).await.unwrap(), None);
+    let options = SessionOptions { concurrency: 3, launch: Launch::Notify, manual_ack: true, ..Default::default() };
+    let paused = SessionRecord { tag: A.into(), options, paused: true };
+    f.store.put_session(&paused).await.unwrap();
+    assert_eq!(f.store.session(A).await.unwrap(), Some(paused.clone()));
+    assert_eq!(f.store.session(B).await.unwrap(), None, "sessions are per tag");
+
+    let resumed = SessionRecord { paused: false, ..paused.clone() };
+    f.store.put_session(&resumed).await.unwrap();
+    assert_eq!(f.store.session(A).await.unwrap(), Some(resumed.clone()), "the latest write wins");
+
+    let other = SessionRecord { tag: B.into(), options: SessionOptions::default(), paused: true };
+    f.store.put_session(&other).await.unwrap();
+    assert_eq!(f.store.session(A).await.unwrap(), Some(resumed));
+    assert_eq!(f.store.session(B).await.unwrap(), Some(other));
+    f.finish().await;
+}

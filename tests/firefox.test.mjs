@@ -1,0 +1,134 @@
+// Ferry in headless Firefox ESR, which has neither Background Sync nor Background Fetch: uploads go through
+// the fallback transport, the worker woken by a page's message. Asserted on the server's own record.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, until, settled } from './harness.mjs';
+import {
+  snapshotPkg, firefoxProfile, removeDir, launchFirefox, closeFirefox, openHarness, registerSession, openSession,
+  backgroundApis, uploadRandom, eventOf, eventsOf, taskOf,
+} from './firefox.mjs';
+
+// A snapshot of pkg/: a rebuild during the run must not leave the server serving half a package.
+const pkg = await snapshotPkg();
+const server = await startServer({ args: ['--pkg', pkg] });
+after(async () => {
+  await server.stop();
+  await removeDir(pkg);
+});
+
+const WAIT = 60000;
+const fast = { retry: { baseMs: 200, capMs: 1000 } };
+const applied = (records) => records.filter((r) => r.applied);
+const clearFaults = async () => {
+  const res = await fetch(new URL('/__ferry/faults', server.url), { method: 'DELETE' });
+  assert.equal(res.status, 204);
+};
+
+test('Firefox: enqueued while the server refuses, Firefox closed and relaunched with the same profile, a page registers the session → delivered once through the fallback', async (t) => {
+  await server.reset();
+  await server.fault({ count: 1000, status: 503 });
+  const dir = await firefoxProfile();
+  let browser = null;
+  let id, sha256;
+  try {
+    // First launch: the task is queued and refused.
+    browser = await launchFirefox(dir);
+    let page = await openHarness(browser, server.url);
+    await registerSession(page, 'ff', { retry: { ...fast.retry, maxAttempts: 1000 } });
+    const apis = await backgroundApis(page);
+    assert.equal(apis.sync, 'undefined', 'registration.sync must not exist in Firefox');
+    assert.equal(apis.backgroundFetch, 'undefined', 'registration.backgroundFetch must not exist in Firefox');
+    ({ id, sha256 } = await uploadRandom(page, 1024 * 1024, { url: '/upload/ff' }));
+    await until(async () => (await server.uploads()).some((r) => r.status === 503), { timeout: WAIT, what: 'a refused attempt' });
+    const retrying = await eventOf(page, id, 'retrying', { timeout: WAIT });
+    assert.match(retrying.reason, /503/);
+    assert.equal(await closeFirefox(browser), true, 'Firefox closed gracefully');
+    browser = null;
+
+    const refused = await settled(server, 1, { timeout: WAIT });
+    assert.equal(applied(refused).length, 0, 'nothing applied while the server refused');
+    assert.ok(refused.every((r) => r.status === 503 || r.status === null), JSON.stringify(refused.map((r) => [r.outcome, r.status])));
+    const key = refused[0].idempotencyKey;
+    assert.ok(key, 'attempts carry an Idempotency-Key');
+    assert.equal(new Set(refused.map((r) => r.idempotencyKey)).size, 1, 'one Idempotency-Key across attempts');
+    await clearFaults();
+    t.diagnostic(`first launch: ${refused.length} refused attempt(s) (${refused.map((r) => r.outcome).join(', ')})`);
+
+    // Second launch, same profile: nothing goes out until a page messages the worker.
+    browser = await launchFirefox(dir);
+    page = await openHarness(browser, server.url);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal((await server.uploads()).length, refused.length, 'no attempt before a page registers the session');
+    const woken = Date.now();
+    await registerSession(page, 'ff', fast);
+    const records = await until(async () => {
+      const all = await server.uploads();
+      return applied(all).length > 0 && all.every((r) => r.outcome !== 'receiving') ? all : null;
+    }, { timeout: WAIT, what: 'an applied upload after the page registered' });
+    t.diagnostic(`applied ${applied(records)[0].receivedAt - woken} ms after the page started registering`);
+
+    assert.equal(applied(records).length, 1, JSON.stringify(records.map((r) => [r.outcome, r.status, r.applied])));
+    const [done] = applied(records);
+    assert.equal(done.sha256, sha256);
+    assert.equal(done.bytes, 1024 * 1024);
+    assert.equal(done.idempotencyKey, key, 'the same Idempotency-Key after the restart');
+    const keys = await server.keys();
+    assert.deepEqual(Object.keys(keys), [key]);
+    assert.equal(keys[key].applied, 1);
+    assert.equal(keys[key].arrived, records.length);
+
+    const completed = await eventOf(page, id, 'completed', { timeout: WAIT });
+    assert.equal(completed.response.status, 201);
+    const task = await taskOf(page, id);
+    if (task) {
+      assert.equal(task.state, 'done');
+      assert.equal(task.transport, 'fallback');
+      t.diagnostic(`task after the restart: attempt ${task.attempt}, transport ${task.transport}`);
+    } else {
+      t.diagnostic('session.get(id) is null after completion: transport not checked');
+    }
+    // Let a late duplicate show itself, if there were one.
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal((await server.keys())[key].applied, 1);
+    assert.equal((await server.uploads()).length, records.length, 'no attempt after the applied one');
+  } finally {
+    await closeFirefox(browser);
+  }
+  await removeDir(dir);
+});
+
+test('Firefox: a 503 then success is retried inside the worker and applied once', async (t) => {
+  await server.reset();
+  await server.fault({ count: 1, status: 503 });
+  const dir = await firefoxProfile();
+  let browser = null;
+  try {
+    browser = await launchFirefox(dir);
+    const page = await openSession(browser, server.url, 'ff503', fast);
+    const { id, sha256 } = await uploadRandom(page, 256 * 1024, { url: '/upload/ff503' });
+    const completed = await eventOf(page, id, 'completed', { timeout: WAIT });
+    assert.equal(completed.response.status, 201);
+
+    const records = await settled(server, 2, { timeout: WAIT });
+    assert.deepEqual(records.map((r) => r.status), [503, 201]);
+    assert.equal(applied(records).length, 1);
+    assert.equal(applied(records)[0].sha256, sha256);
+    assert.equal(new Set(records.map((r) => r.idempotencyKey)).size, 1, 'one Idempotency-Key across attempts');
+    assert.deepEqual(Object.values(await server.keys()), [{ arrived: 2, applied: 1 }]);
+
+    const events = await eventsOf(page, id);
+    const retrying = events.filter((e) => e.kind === 'retrying');
+    assert.deepEqual(retrying.map((e) => e.attempt), [1]);
+    assert.match(retrying[0].reason, /503/);
+    const seqs = events.map((e) => e.seq);
+    assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'events arrive in seq order');
+    const task = await taskOf(page, id);
+    if (task) {
+      assert.equal(task.state, 'done');
+      assert.equal(task.transport, 'fallback');
+    } else t.diagnostic('session.get(id) is null after completion: transport not checked');
+  } finally {
+    await closeFirefox(browser);
+  }
+  await removeDir(dir);
+});
