@@ -15,7 +15,8 @@ async function withSession(tag, options, fn) {
   await server.reset();
   const ctx = await launchChromium(await profileDir(), { args: FAST_SYNC_RETRY });
   try {
-    const page = await openSession(ctx, server.url, tag, options);
+    // These tests are about Ferry's own engine (sync and fallback): Background Fetch has its own file.
+    const page = await openSession(ctx, server.url, tag, { backgroundFetch: false, ...options });
     return await fn(ctx, page);
   } finally {
     await ctx.close();
@@ -107,7 +108,7 @@ for (let round = 1; round <= kills; round++) {
     let ctx = await launchChromium(dir, { args: FAST_SYNC_RETRY });
     let sha256;
     try {
-      const page = await openSession(ctx, server.url, 'kill');
+      const page = await openSession(ctx, server.url, 'kill', { backgroundFetch: false });
       // Slow reads keep the body in flight long enough to kill the browser in the middle of it.
       await server.fault({ count: 1, slowBytesPerSec: 4 * 1024 * 1024 });
       ({ sha256 } = await uploadRandom(page, 20 * 1024 * 1024, { url: '/upload/kill' }));

@@ -13,7 +13,7 @@ test('a CDP-forced sync event makes the worker POST the stored Blob, streamed, t
     // With Background Sync denied, the browser fires no sync event by itself: the CDP one is the only one.
     const browser = await ctx.browser().newBrowserCDPSession();
     await browser.send('Browser.setPermission', { origin: new URL(server.url).origin, permission: { name: 'background-sync' }, setting: 'denied' });
-    const page = await openSession(ctx, server.url, 'slice');
+    const page = await openSession(ctx, server.url, 'slice', { backgroundFetch: false });
     const control = await swControl(page);
     const due = Date.now() + 1500;
     const { id, sha256 } = await uploadRandom(page, 3 * 1024 * 1024 + 17, { url: '/upload/slice', earliestBegin: due });
@@ -44,7 +44,7 @@ test('after SIGKILL and a relaunch with no page, the worker comes back and deliv
   let ctx = await launchChromium(dir);
   let sha256;
   try {
-    const page = await openSession(ctx, server.url, 'kill');
+    const page = await openSession(ctx, server.url, 'kill', { backgroundFetch: false });
     await ctx.setOffline(true);
     ({ sha256 } = await uploadRandom(page, 5 * 1024 * 1024, { url: '/upload/kill' }));
     const [task] = await page.evaluate(() => window.ferrySession.list());

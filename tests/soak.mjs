@@ -18,7 +18,7 @@ try {
     const ctx = await launchChromium(dir, { args: FAST_SYNC_RETRY });
     // Slow reads make a kill likely to land mid-body; each round a different share of the body.
     await server.fault({ count: 3, slowBytesPerSec: (2 + Math.floor(random() * 6)) * 1024 * 1024 });
-    const page = await openSession(ctx, server.url, 'soak', { retry: { baseMs: 200, capMs: 2000 } });
+    const page = await openSession(ctx, server.url, 'soak', { retry: { baseMs: 200, capMs: 2000 }, backgroundFetch: false });
     const uploads = page.evaluate(async (sizes) => {
       const out = [];
       for (const size of sizes) {

@@ -146,7 +146,7 @@ async fn wake(inner: &Inner) {
 /// for that transport (so the worker leaves it alone), then start the fetch. If it cannot start, the
 /// attempt is recorded as failed and the queue retries it by the other transports.
 async fn background_fetch(inner: &Inner, task: &Task, blob: &web_sys::Blob) -> Result<(), Error> {
-    if !inner.options.background_fetch {
+    if !inner.options.background_fetch || inner.store.session(&inner.tag).await?.is_some_and(|s| s.paused) {
         return Ok(());
     }
     let Some(manager) = externs::background_fetch(&inner.registration).await else { return Ok(()) };
@@ -251,7 +251,7 @@ impl Session {
             }
             let (_, events) = inner.store.transition(&id, core::Input::Cancel, now_ms(), 0, None).await?;
             messaging::broadcast(&events);
-            tell(&inner, messaging::message("cancel", Some(&inner.tag), Some(&id)));
+            stop_attempt(&inner, &task).await;
             Ok(JsValue::TRUE)
         })
     }
@@ -262,7 +262,7 @@ impl Session {
             let running: Vec<Task> = inner.store.list(&inner.tag).await?.into_iter().filter(|t| t.state == core::State::InFlight).collect();
             let n = inner.store.clear(&inner.tag).await?;
             for t in running {
-                tell(&inner, messaging::message("cancel", Some(&inner.tag), Some(&t.id)));
+                stop_attempt(&inner, &t).await;
             }
             Ok(JsValue::from(n))
         })
@@ -318,6 +318,12 @@ impl Session {
 /// A task only belongs to the session of its tag.
 fn own(inner: &Inner, task: Option<Task>) -> Option<Task> {
     task.filter(|t| t.tag == inner.tag)
+}
+
+/// Stops a task's running attempt wherever it runs (the worker aborts its fetch or the task's
+/// Background Fetch).
+async fn stop_attempt(inner: &Inner, task: &Task) {
+    tell(inner, messaging::message("cancel", Some(&inner.tag), Some(&task.id)));
 }
 
 fn tell(inner: &Inner, msg: JsValue) {

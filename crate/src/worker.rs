@@ -3,7 +3,7 @@
 
 use crate::core::{self, Error, Input, Task, Transport};
 use crate::web::js::{self, core_error, now_ms, random_u64};
-use crate::web::store::Store;
+use crate::web::store::{SessionRecord, Store};
 use crate::web::{bgfetch, externs, messaging, transport};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -19,6 +19,9 @@ const SYNC_BUDGET_MS: u64 = 150_000;
 const EVENT_BUDGET_MS: u64 = 60_000;
 /// Tasks read from the due index per round.
 const BATCH: u32 = 16;
+/// Attempts running at once in one worker, whatever the sessions ask (browsers open about 6
+/// connections per host anyway).
+const MAX_PARALLEL: u32 = 6;
 
 thread_local! {
     static STORE: RefCell<Option<Store>> = const { RefCell::new(None) };
@@ -110,6 +113,7 @@ async fn on_message(store: &Store, data: &JsValue) -> Result<(), Error> {
         Some("cancel") => {
             if let Some(id) = js::get(data, "id").as_string() {
                 transport::abort(&id);
+                bgfetch::abort(&registration(), &id).await;
             }
             Ok(())
         }
@@ -182,12 +186,13 @@ async fn run(store: &Store, via: Transport, budget_ms: u64, mut expect_retry: bo
     }
 }
 
-/// Sends every due task of unpaused tags, one at a time, in due order (FIFO per tag), until nothing
-/// is due or the budget is spent. Returns how many attempts it made.
+/// Sends the due tasks of unpaused tags, up to each session's `concurrency` at once per tag, starting
+/// each tag's tasks in enqueue order (FIFO per tag), until nothing is due or the budget is spent.
+/// Returns how many attempts it made.
 async fn drain(store: &Store, via: Transport, budget_ms: u64) -> Result<u32, Error> {
     let deadline = now_ms() + budget_ms;
     let mut attempts = 0;
-    let mut paused: HashMap<String, bool> = HashMap::new();
+    let mut sessions: HashMap<String, Option<SessionRecord>> = HashMap::new();
     loop {
         let now = now_ms();
         if now >= deadline || offline() {
@@ -199,7 +204,7 @@ async fn drain(store: &Store, via: Transport, budget_ms: u64) -> Result<u32, Err
             let due = store.next_due(now, limit).await?;
             let mut eligible = Vec::new();
             for task in &due {
-                if !is_paused(store, &mut paused, &task.tag).await? {
+                if !session(store, &mut sessions, &task.tag).await?.is_some_and(|s| s.paused) {
                     eligible.push(task.clone());
                 }
             }
@@ -208,21 +213,27 @@ async fn drain(store: &Store, via: Transport, budget_ms: u64) -> Result<u32, Err
             }
             limit = limit.saturating_mul(4);
         };
-        due.sort_by(|a, b| (a.next_attempt_at, &a.tag, a.seq).cmp(&(b.next_attempt_at, &b.tag, b.seq)));
-        let mut progressed = false;
-        for task in due {
-            if !task.is_due(now_ms()) || is_paused(store, &mut paused, &task.tag).await? {
+        due.sort_by(|a, b| (&a.tag, a.seq).cmp(&(&b.tag, b.seq)));
+        let mut started: HashMap<String, u32> = HashMap::new();
+        let batch = js_sys::Array::new();
+        for task in due.into_iter().filter(|t| t.is_due(now)) {
+            let allowed = session(store, &mut sessions, &task.tag).await?.map_or(2, |s| s.options.concurrency).min(MAX_PARALLEL);
+            let n = started.entry(task.tag.clone()).or_default();
+            if *n >= allowed || batch.length() >= MAX_PARALLEL {
                 continue;
             }
-            if attempt(store, &task, via).await? {
-                attempts += 1;
-                progressed = true;
-            }
-            if now_ms() >= deadline {
-                break;
-            }
+            *n += 1;
+            let store = store.clone();
+            batch.push(&wasm_bindgen_futures::future_to_promise(async move {
+                attempt(&store, &task, via).await.map(JsValue::from).map_err(|e| core_error(&e))
+            }));
         }
-        if !progressed {
+        let results = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::all(&batch))
+            .await
+            .map_err(|e| Error::Storage { op: "attempt".into(), message: format!("{e:?}") })?;
+        let made = js_sys::Array::from(&results).iter().filter(|r| r.as_bool() == Some(true)).count() as u32;
+        attempts += made;
+        if made == 0 {
             return Ok(attempts);
         }
     }
@@ -252,13 +263,14 @@ async fn attempt(store: &Store, task: &Task, via: Transport) -> Result<bool, Err
     Ok(true)
 }
 
-async fn is_paused(store: &Store, cache: &mut HashMap<String, bool>, tag: &str) -> Result<bool, Error> {
-    if let Some(p) = cache.get(tag) {
-        return Ok(*p);
+/// A tag's session record, read once per drain.
+async fn session(store: &Store, cache: &mut HashMap<String, Option<SessionRecord>>, tag: &str) -> Result<Option<SessionRecord>, Error> {
+    if let Some(s) = cache.get(tag) {
+        return Ok(s.clone());
     }
-    let p = store.session(tag).await?.is_some_and(|s| s.paused);
-    cache.insert(tag.to_string(), p);
-    Ok(p)
+    let s = store.session(tag).await?;
+    cache.insert(tag.to_string(), s.clone());
+    Ok(s)
 }
 
 /// This worker's registration (`self.registration`).

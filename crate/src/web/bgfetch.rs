@@ -52,6 +52,17 @@ pub async fn alive(registration: &web_sys::ServiceWorkerRegistration, id: &str) 
     }
 }
 
+/// Aborts the browser-owned fetch of a task, if there is one.
+pub async fn abort(registration: &web_sys::ServiceWorkerRegistration, id: &str) {
+    let Some(manager) = manager_of(registration) else { return };
+    let Ok(found) = manager.get(id) else { return };
+    if let Ok(reg) = JsFuture::from(found).await {
+        if let Some(reg) = reg.dyn_ref::<crate::web::externs::BackgroundFetchRegistration>().filter(|_| reg.is_object()) {
+            let _ = JsFuture::from(reg.abort()).await;
+        }
+    }
+}
+
 fn manager_of(registration: &web_sys::ServiceWorkerRegistration) -> Option<BackgroundFetchManager> {
     let has = js_sys::Reflect::has(registration, &JsValue::from_str("backgroundFetch")).unwrap_or(false);
     has.then(|| registration.unchecked_ref::<crate::web::externs::BackgroundFetchHost>().background_fetch()).flatten()
