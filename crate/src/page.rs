@@ -55,7 +55,8 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
     let registration = request::service_worker(&js::get(&options, "serviceWorker")).await?;
     let store = Store::open().await?;
     let paused = store.session(&tag).await?.is_some_and(|s| s.paused);
-    store.put_session(&SessionRecord { tag: tag.clone(), options: session_options.clone(), paused }).await?;
+    let page_url = js::get(&js::get(&js::global(), "location"), "href").as_string();
+    store.put_session(&SessionRecord { tag: tag.clone(), options: session_options.clone(), paused, page_url }).await?;
 
     let channel = web_sys::BroadcastChannel::new(&messaging::channel_name(&tag)).map_err(|e| js::storage_error("open channel", format!("{e:?}")))?;
     let inner = Rc::new(Inner {
@@ -73,7 +74,13 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
     });
     let weak = Rc::downgrade(&inner);
     let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-        let (Some(inner), Ok(ev)) = (weak.upgrade(), js::from_js::<FerryEvent>(e.data())) else { return };
+        let Some(inner) = weak.upgrade() else { return };
+        if js::get(&e.data(), "ferry").as_string().as_deref() == Some("ping") {
+            // The worker asks whether a page of the tag is open (launch events): this one is.
+            let _ = inner.channel.post_message(&messaging::message("pong", Some(&inner.tag), None));
+            return;
+        }
+        let Ok(ev) = js::from_js::<FerryEvent>(e.data()) else { return };
         if let Some(buffer) = inner.pending.borrow_mut().as_mut() {
             buffer.push(ev);
             return;
@@ -334,5 +341,6 @@ fn tell(inner: &Inner, msg: JsValue) {
 
 async fn set_paused(inner: &Inner, paused: bool) -> Result<(), Error> {
     open(inner)?;
-    inner.store.put_session(&SessionRecord { tag: inner.tag.clone(), options: inner.options.clone(), paused }).await
+    let page_url = js::get(&js::get(&js::global(), "location"), "href").as_string();
+    inner.store.put_session(&SessionRecord { tag: inner.tag.clone(), options: inner.options.clone(), paused, page_url }).await
 }

@@ -4,7 +4,7 @@
 use crate::core::{self, Error, Input, Task, Transport};
 use crate::web::js::{self, core_error, now_ms, random_u64};
 use crate::web::store::{SessionRecord, Store};
-use crate::web::{bgfetch, externs, messaging, transport};
+use crate::web::{bgfetch, externs, launch, messaging, transport};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
@@ -78,6 +78,27 @@ pub async fn worker_event(kind: String, event: JsValue) -> Result<(), JsValue> {
         "message" => on_message(&store, &js::get(&event, "data")).await,
         "sync" => on_sync(&store, event.unchecked_ref()).await,
         "backgroundfetchsuccess" | "backgroundfetchfail" => on_bgfetch_done(&store, event.unchecked_ref()).await,
+        "notificationclick" => {
+            let notification = js::get(&event, "notification");
+            match js::get(&js::get(&notification, "data"), "ferryTag").as_string() {
+                Some(tag) => {
+                    let _ = js_sys::Reflect::get(&notification, &"close".into())
+                        .ok()
+                        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+                        .map(|f| f.call0(&notification));
+                    launch::open_page(&store, &tag).await;
+                    Ok(())
+                }
+                None => Ok(()),
+            }
+        }
+        "backgroundfetchclick" => {
+            let id = event.unchecked_ref::<externs::BackgroundFetchEvent>().registration().id();
+            if let Some(task) = store.get(&id).await.map_err(|e| core_error(&e))? {
+                launch::open_page(&store, &task.tag).await;
+            }
+            Ok(())
+        }
         "backgroundfetchabort" => {
             let id = event.unchecked_ref::<externs::BackgroundFetchEvent>().registration().id();
             settle(&store, &id, Input::Cancel, None).await
@@ -100,6 +121,7 @@ async fn settle(store: &Store, id: &str, input: Input, response: Option<core::Re
     match store.transition(id, input, now_ms(), random_u64(), response).await {
         Ok((_, events)) => {
             messaging::broadcast(&events);
+            launch::task_events(store, &events).await;
             Ok(())
         }
         Err(Error::IllegalTransition { .. } | Error::UnknownTask { .. }) => Ok(()),
@@ -255,7 +277,10 @@ async fn attempt(store: &Store, task: &Task, via: Transport) -> Result<bool, Err
         None => (core::Outcome::NetworkError("the stored payload is missing".into()), None),
     };
     match store.transition(&leased.id, Input::Outcome(outcome), now_ms(), random_u64(), response).await {
-        Ok((_, events)) => messaging::broadcast(&events),
+        Ok((_, events)) => {
+            messaging::broadcast(&events);
+            launch::task_events(store, &events).await;
+        }
         // Cancelled or cleared while it was sending: the page already recorded that.
         Err(Error::IllegalTransition { .. } | Error::UnknownTask { .. }) => {}
         Err(e) => return Err(e),

@@ -8,7 +8,9 @@ use std::process::Command;
 
 pub fn run() -> Result<(), String> {
     let root = util::root();
-    let pkg = root.join("pkg");
+    // Built beside, then swapped in: a server running on pkg/ never serves a half-written package.
+    let pkg = root.join("target/pkg-staging");
+    let live = root.join("pkg");
     eprintln!("build: wasm (release) and the reference server");
     util::run(util::cargo().current_dir(&root).args([
         "build", "--quiet", "--release", "-p", "ferry", "--lib", "--target", "wasm32-unknown-unknown",
@@ -46,6 +48,13 @@ pub fn run() -> Result<(), String> {
     let text = fs::read_to_string(&glue).map_err(|e| format!("read worker.js: {e}"))?;
     fs::write(&glue, text.replace("__FERRY_BUILD__", &format!("{hash:016x}"))).map_err(|e| format!("write worker.js: {e}"))?;
     let size = fs::metadata(&bg).map(|m| m.len()).unwrap_or(0);
+    let old = root.join("target/pkg-old");
+    let _ = fs::remove_dir_all(&old);
+    if live.exists() {
+        fs::rename(&live, &old).map_err(|e| format!("move old pkg/: {e}"))?;
+    }
+    fs::rename(&pkg, &live).map_err(|e| format!("move new pkg/ in place: {e}"))?;
+    let _ = fs::remove_dir_all(&old);
     eprintln!("build: pkg/ ready (ferry_bg.wasm {} KiB)", size / 1024);
     Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod bgfetch;
 pub mod externs;
 pub mod js;
+pub mod launch;
 pub mod messaging;
 pub mod request;
 pub mod store;

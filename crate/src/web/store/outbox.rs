@@ -18,6 +18,9 @@ pub struct SessionRecord {
     pub options: SessionOptions,
     /// A paused tag queues but sends nothing, across restarts.
     pub paused: bool,
+    /// The page that registered the session last: what `launch: 'open'` opens.
+    #[serde(default)]
+    pub page_url: Option<String>,
 }
 
 impl Store {

@@ -1,0 +1,116 @@
+//! Launch events, the web's `sessionSendsLaunchEvents`: when a task of a session ends and no page of
+//! its tag is open, `launch: 'notify' | 'open'` shows a notification; clicking it (or the Background
+//! Fetch UI) focuses or opens the page that registered the session.
+
+use crate::core::{EventKind, FerryEvent, Launch};
+use crate::web::js;
+use crate::web::messaging::channel_name;
+use crate::web::store::Store;
+use std::cell::Cell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+/// How long the worker waits for an open page of the tag to answer its ping.
+const PING_MS: i32 = 300;
+
+/// Shows a notification for each task that just ended, if its session asked for launch events and
+/// no page of the tag is listening.
+pub async fn task_events(store: &Store, events: &[FerryEvent]) {
+    for ev in events.iter().filter(|e| matches!(e.kind, EventKind::Completed | EventKind::Failed | EventKind::Expired)) {
+        let Ok(Some(session)) = store.session(&ev.tag).await else { continue };
+        if session.options.launch == Launch::None || page_open(&ev.tag).await {
+            decided(&ev.tag, &ev.task_id, false);
+            continue;
+        }
+        let title = match ev.kind {
+            EventKind::Completed => "Upload complete",
+            EventKind::Failed => "Upload failed",
+            _ => "Upload expired",
+        };
+        let name = store.get(&ev.task_id).await.ok().flatten().and_then(|t| t.body.name).unwrap_or_else(|| "Your file".into());
+        let options = web_sys::NotificationOptions::new();
+        options.set_body(&match &ev.reason {
+            Some(reason) => format!("{name}: {reason}"),
+            None => format!("{name} was delivered."),
+        });
+        options.set_tag(&channel_name(&ev.tag));
+        let data = js_sys::Object::new();
+        js::set(&data, "ferryTag", &JsValue::from_str(&ev.tag));
+        js::set(&data, "taskId", &JsValue::from_str(&ev.task_id));
+        options.set_data(&data);
+        let shown = match registration().show_notification_with_options(title, &options) {
+            Ok(p) => JsFuture::from(p).await.is_ok(),
+            // No permission: nothing to show; the outbox still holds the event for the next page.
+            Err(_) => false,
+        };
+        decided(&ev.tag, &ev.task_id, shown);
+    }
+}
+
+/// Tells listeners of the tag's channel what was decided for a finished task (`{ferry: 'launch',
+/// taskId, notified}`): sessions ignore it; it makes the decision observable to tools and tests.
+fn decided(tag: &str, task_id: &str, notified: bool) {
+    let Ok(channel) = web_sys::BroadcastChannel::new(&channel_name(tag)) else { return };
+    let msg = js_sys::Object::new();
+    js::set(&msg, "ferry", &JsValue::from_str("launch"));
+    js::set(&msg, "taskId", &JsValue::from_str(task_id));
+    js::set(&msg, "notified", &JsValue::from_bool(notified));
+    let _ = channel.post_message(&msg);
+    channel.close();
+}
+
+/// Whether a page with a session of `tag` answers a ping on the tag's channel.
+async fn page_open(tag: &str) -> bool {
+    let Ok(channel) = web_sys::BroadcastChannel::new(&channel_name(tag)) else { return false };
+    let answered = Rc::new(Cell::new(false));
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let flag = answered.clone();
+        let done = resolve.clone();
+        let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            if js::get(&e.data(), "ferry").as_string().as_deref() == Some("pong") {
+                flag.set(true);
+                let _ = done.call0(&JsValue::UNDEFINED);
+            }
+        });
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+        let set_timeout: js_sys::Function = js::get(&js::global(), "setTimeout").unchecked_into();
+        let _ = set_timeout.call2(&js::global(), &resolve, &JsValue::from(PING_MS));
+    });
+    let ping = js_sys::Object::new();
+    js::set(&ping, "ferry", &JsValue::from_str("ping"));
+    let _ = channel.post_message(&ping);
+    let _ = JsFuture::from(promise).await;
+    channel.set_onmessage(None);
+    channel.close();
+    answered.get()
+}
+
+/// A click on a Ferry notification, or on a Background Fetch's UI: focus the session's page, or open it.
+pub async fn open_page(store: &Store, tag: &str) {
+    let Ok(Some(session)) = store.session(tag).await else { return };
+    if session.options.launch != Launch::Open {
+        return;
+    }
+    let Some(url) = session.page_url else { return };
+    let clients: web_sys::Clients = js::get(&js::global(), "clients").unchecked_into();
+    let options = web_sys::ClientQueryOptions::new();
+    options.set_type(web_sys::ClientType::Window);
+    if let Ok(list) = JsFuture::from(clients.match_all_with_options(&options)).await {
+        for client in js_sys::Array::from(&list).iter() {
+            if js::get(&client, "url").as_string().as_deref() == Some(url.as_str()) {
+                if let Ok(p) = client.unchecked_into::<web_sys::WindowClient>().focus() {
+                    let _ = JsFuture::from(p).await;
+                }
+                return;
+            }
+        }
+    }
+    let _ = JsFuture::from(clients.open_window(&url)).await;
+}
+
+fn registration() -> web_sys::ServiceWorkerRegistration {
+    js::get(&js::global(), "registration").unchecked_into()
+}
