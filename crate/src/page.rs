@@ -32,6 +32,8 @@ pub struct Session {
     inner: Rc<Inner>,
 }
 
+type MessageHandler = Closure<dyn FnMut(web_sys::MessageEvent)>;
+
 struct Inner {
     tag: String,
     store: Store,
@@ -45,7 +47,9 @@ struct Inner {
     /// Live events held back until the replay (started by the first listener) has run.
     pending: RefCell<Option<Vec<FerryEvent>>>,
     replay_scheduled: Cell<bool>,
-    on_message: RefCell<Option<Closure<dyn FnMut(web_sys::MessageEvent)>>>,
+    on_message: RefCell<Option<MessageHandler>>,
+    /// The page's header provider, asked by the worker at send time.
+    provider: Option<js_sys::Function>,
 }
 
 async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
@@ -56,7 +60,8 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
     let store = Store::open().await?;
     let paused = store.session(&tag).await?.is_some_and(|s| s.paused);
     let page_url = js::get(&js::get(&js::global(), "location"), "href").as_string();
-    store.put_session(&SessionRecord { tag: tag.clone(), options: session_options.clone(), paused, page_url }).await?;
+    let last_headers = store.session(&tag).await?.and_then(|s| s.last_headers);
+    store.put_session(&SessionRecord { tag: tag.clone(), options: session_options, paused, page_url, last_headers }).await?;
 
     let channel = web_sys::BroadcastChannel::new(&messaging::channel_name(&tag)).map_err(|e| js::storage_error("open channel", format!("{e:?}")))?;
     let inner = Rc::new(Inner {
@@ -71,14 +76,25 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
         pending: RefCell::new(Some(Vec::new())),
         replay_scheduled: Cell::new(false),
         on_message: RefCell::new(None),
+        provider: request::provider(&options)?,
     });
     let weak = Rc::downgrade(&inner);
     let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
         let Some(inner) = weak.upgrade() else { return };
-        if js::get(&e.data(), "ferry").as_string().as_deref() == Some("ping") {
-            // The worker asks whether a page of the tag is open (launch events): this one is.
-            let _ = inner.channel.post_message(&messaging::message("pong", Some(&inner.tag), None));
-            return;
+        match js::get(&e.data(), "ferry").as_string().as_deref() {
+            Some("ping") => {
+                // The worker asks whether a page of the tag is open (launch events): this one is.
+                let pong = messaging::message("pong", Some(&inner.tag), None);
+                js::set(&pong, "requestId", &js::get(&e.data(), "requestId"));
+                let _ = inner.channel.post_message(&pong);
+                return;
+            }
+            Some("headers?") => {
+                answer_headers(&inner, e.data());
+                return;
+            }
+            Some(_) => return,
+            None => {}
         }
         let Ok(ev) = js::from_js::<FerryEvent>(e.data()) else { return };
         if let Some(buffer) = inner.pending.borrow_mut().as_mut() {
@@ -118,6 +134,33 @@ fn deliver(inner: &Rc<Inner>, mut events: Vec<FerryEvent>) {
     }
 }
 
+/// The worker is about to send a task of this tag and asks for fresh headers: call the page's
+/// provider with the task and answer `{ferry: 'headers', requestId, headers}` or `{..., error}`.
+fn answer_headers(inner: &Rc<Inner>, question: JsValue) {
+    let Some(provider) = inner.provider.clone() else { return };
+    let inner = inner.clone();
+    spawn_local(async move {
+        let reply = messaging::message("headers", Some(&inner.tag), None);
+        js::set(&reply, "requestId", &js::get(&question, "requestId"));
+        let result: Result<Vec<(String, String)>, Error> = async {
+            let id = js::get(&question, "taskId").as_string().unwrap_or_default();
+            let task = own(&inner, inner.store.get(&id).await?).ok_or(Error::UnknownTask { id })?;
+            let given = provider.call1(&JsValue::NULL, &js::to_js(&task)?).map_err(|e| Error::options("headerProvider", format!("threw {e:?}")))?;
+            let given = match given.dyn_into::<js_sys::Promise>() {
+                Ok(p) => JsFuture::from(p).await.map_err(|e| Error::options("headerProvider", format!("rejected {e:?}")))?,
+                Err(v) => v,
+            };
+            core::validate_provided_headers(&request::header_pairs(&given)?, &task.request.protocol)
+        }
+        .await;
+        match result {
+            Ok(headers) => js::set(&reply, "headers", &js::to_js(&headers).unwrap_or(JsValue::NULL)),
+            Err(e) => js::set(&reply, "error", &JsValue::from_str(&e.to_string())),
+        }
+        let _ = inner.channel.post_message(&reply);
+    });
+}
+
 /// Replays the outbox once the page has had a chance to add its listeners, then goes live.
 fn schedule_replay(inner: &Rc<Inner>) {
     if inner.replay_scheduled.replace(true) {
@@ -153,7 +196,8 @@ async fn wake(inner: &Inner) {
 /// for that transport (so the worker leaves it alone), then start the fetch. If it cannot start, the
 /// attempt is recorded as failed and the queue retries it by the other transports.
 async fn background_fetch(inner: &Inner, task: &Task, blob: &web_sys::Blob) -> Result<(), Error> {
-    if !inner.options.background_fetch || inner.store.session(&inner.tag).await?.is_some_and(|s| s.paused) {
+    // Headers from a provider must be fresh at each send; a Background Fetch would fix them at its start.
+    if !inner.options.background_fetch || inner.options.header_provider || inner.store.session(&inner.tag).await?.is_some_and(|s| s.paused) {
         return Ok(());
     }
     let Some(manager) = externs::background_fetch(&inner.registration).await else { return Ok(()) };
@@ -342,5 +386,6 @@ fn tell(inner: &Inner, msg: JsValue) {
 async fn set_paused(inner: &Inner, paused: bool) -> Result<(), Error> {
     open(inner)?;
     let page_url = js::get(&js::get(&js::global(), "location"), "href").as_string();
-    inner.store.put_session(&SessionRecord { tag: inner.tag.clone(), options: inner.options.clone(), paused, page_url }).await
+    let last_headers = inner.store.session(&inner.tag).await?.and_then(|s| s.last_headers);
+    inner.store.put_session(&SessionRecord { tag: inner.tag.clone(), options: inner.options, paused, page_url, last_headers }).await
 }

@@ -17,6 +17,8 @@ const LEASE_MS: u64 = 10 * 60 * 1000;
 const SYNC_BUDGET_MS: u64 = 150_000;
 /// Other events (message, activate, online) drain what is due without waiting for later retries.
 const EVENT_BUDGET_MS: u64 = 60_000;
+/// How long the worker waits for an open page's header provider.
+const HEADER_WAIT_MS: i32 = 5_000;
 /// Tasks read from the due index per round.
 const BATCH: u32 = 16;
 /// Attempts running at once in one worker, whatever the sessions ask (browsers open about 6
@@ -246,8 +248,9 @@ async fn drain(store: &Store, via: Transport, budget_ms: u64) -> Result<u32, Err
             }
             *n += 1;
             let store = store.clone();
+            let session = session(&store, &mut sessions, &task.tag).await?;
             batch.push(&wasm_bindgen_futures::future_to_promise(async move {
-                attempt(&store, &task, via).await.map(JsValue::from).map_err(|e| core_error(&e))
+                attempt(&store, &task, session, via).await.map(JsValue::from).map_err(|e| core_error(&e))
             }));
         }
         let results = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::all(&batch))
@@ -261,8 +264,10 @@ async fn drain(store: &Store, via: Transport, budget_ms: u64) -> Result<u32, Err
     }
 }
 
-/// One attempt: lease, send the stored Blob, record the outcome. `false` if another drain had it.
-async fn attempt(store: &Store, task: &Task, via: Transport) -> Result<bool, Error> {
+/// One attempt: lease, send the stored Blob, record the outcome. `false` if another drain had it, or
+/// if its session's header provider could not be asked and the session waits for a page.
+async fn attempt(store: &Store, task: &Task, session: Option<SessionRecord>, via: Transport) -> Result<bool, Error> {
+    let Some(extra) = headers_for(store, task, session).await? else { return Ok(false) };
     let lease = Input::Lease { lease_ms: LEASE_MS, transport: via };
     let leased = match store.transition(&task.id, lease, now_ms(), 0, None).await {
         Ok((t, events)) => {
@@ -273,7 +278,7 @@ async fn attempt(store: &Store, task: &Task, via: Transport) -> Result<bool, Err
         Err(e) => return Err(e),
     };
     let (outcome, response) = match store.blob(&leased.id).await? {
-        Some(blob) => transport::send(&leased, &blob).await,
+        Some(blob) => transport::send(&leased, &blob, &extra).await,
         None => (core::Outcome::NetworkError("the stored payload is missing".into()), None),
     };
     match store.transition(&leased.id, Input::Outcome(outcome), now_ms(), random_u64(), response).await {
@@ -286,6 +291,28 @@ async fn attempt(store: &Store, task: &Task, via: Transport) -> Result<bool, Err
         Err(e) => return Err(e),
     }
     Ok(true)
+}
+
+/// Headers to add to this attempt: the session's header provider, asked through an open page of the
+/// tag; without one, the last headers given (`headerFallback: 'last'`) or `None` (wait for a page).
+async fn headers_for(store: &Store, task: &Task, session: Option<SessionRecord>) -> Result<Option<Vec<(String, String)>>, Error> {
+    let Some(mut session) = session.filter(|s| s.options.header_provider) else { return Ok(Some(Vec::new())) };
+    let question = messaging::message("headers?", Some(&task.tag), Some(&task.id));
+    js::set(&question, "taskId", &JsValue::from_str(&task.id));
+    let reply = messaging::ask(&task.tag, &question, HEADER_WAIT_MS).await;
+    let given = reply.as_ref().and_then(|r| js::from_js::<Vec<(String, String)>>(js::get(r, "headers")).ok());
+    match (given, session.options.header_fallback) {
+        (Some(headers), core::HeaderFallback::Last) => {
+            // The caller opted in to keeping them: the next send without a page uses them.
+            let fresh = store.session(&task.tag).await?.unwrap_or(session.clone());
+            session = SessionRecord { last_headers: Some(headers.clone()), ..fresh };
+            store.put_session(&session).await?;
+            Ok(Some(headers))
+        }
+        (Some(headers), core::HeaderFallback::Wait) => Ok(Some(headers)),
+        (None, core::HeaderFallback::Last) => Ok(session.last_headers),
+        (None, core::HeaderFallback::Wait) => Ok(None),
+    }
 }
 
 /// A tag's session record, read once per drain.

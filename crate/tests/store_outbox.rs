@@ -123,7 +123,7 @@ async fn session_records_round_trip_per_tag() {
     let f = Fixture::new("session").await;
     assert_eq!(f.store.session(A).await.unwrap(), None);
     let options = SessionOptions { concurrency: 3, launch: Launch::Notify, manual_ack: true, ..Default::default() };
-    let paused = SessionRecord { tag: A.into(), options, paused: true, page_url: Some("http://127.0.0.1/app".into()) };
+    let paused = SessionRecord { tag: A.into(), options, paused: true, page_url: Some("http://127.0.0.1/app".into()), last_headers: Some(vec![("authorization".into(), "Bearer t".into())]) };
     f.store.put_session(&paused).await.unwrap();
     assert_eq!(f.store.session(A).await.unwrap(), Some(paused.clone()));
     assert_eq!(f.store.session(B).await.unwrap(), None, "sessions are per tag");
@@ -132,7 +132,7 @@ async fn session_records_round_trip_per_tag() {
     f.store.put_session(&resumed).await.unwrap();
     assert_eq!(f.store.session(A).await.unwrap(), Some(resumed.clone()), "the latest write wins");
 
-    let other = SessionRecord { tag: B.into(), options: SessionOptions::default(), paused: true, page_url: None };
+    let other = SessionRecord { tag: B.into(), options: SessionOptions::default(), paused: true, page_url: None, last_headers: None };
     f.store.put_session(&other).await.unwrap();
     assert_eq!(f.store.session(A).await.unwrap(), Some(resumed));
     assert_eq!(f.store.session(B).await.unwrap(), Some(other));

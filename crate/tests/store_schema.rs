@@ -108,7 +108,7 @@ async fn seed_through_store(store: &Store) -> Seeded {
     store.transition("p3", Input::Outcome(Outcome::Response { status: 201, retry_after: None }), T0 + 6, 0, None).await.unwrap(); // done
     store.transition("d2", lease(), T0 + 5, 0, None).await.unwrap();
     store.transition("d2", Input::Outcome(Outcome::Response { status: 503, retry_after: None }), T0 + 6, u64::MAX, None).await.unwrap(); // retrying
-    let session = SessionRecord { tag: "photos".into(), options: Default::default(), paused: true, page_url: None };
+    let session = SessionRecord { tag: "photos".into(), options: Default::default(), paused: true, page_url: None, last_headers: None };
     store.put_session(&session).await.unwrap();
     Seeded {
         photos: store.list("photos").await.unwrap(),

@@ -11,7 +11,7 @@ mod protocol;
 mod request;
 
 pub use options::{
-    validate_retry, validate_session_options, Launch, RetryInput, SessionOptions,
+    validate_retry, validate_session_options, HeaderFallback, Launch, RetryInput, SessionOptions,
     SessionOptionsInput,
 };
 
@@ -115,6 +115,13 @@ pub const TAG_MAX_LEN: usize = 64;
 ///
 /// Tags name IndexedDB keys, BroadcastChannels and Background Sync registrations, so they are kept
 /// to a charset that is safe in all of them and readable in devtools.
+/// Validates the headers a session's header provider returned at send time: the same rules as the
+/// headers given to `upload` (forbidden names, Ferry's own, CR/LF/NUL, duplicates).
+pub fn validate_provided_headers(headers: &[(String, String)], protocol: &crate::core::task::Protocol) -> Result<Vec<(String, String)>> {
+    request::validate_headers(headers, protocol)
+}
+
+/// Validates a session tag.
 pub fn validate_tag(tag: &str) -> Result<()> {
     const RULE: &str = "use 1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit";
     let bad = |what: &str| {

@@ -11,7 +11,7 @@ use wasm_bindgen_futures::JsFuture;
 
 /// Starts the browser-owned fetch of a task (id = task id). Only possible from a page.
 pub async fn start(manager: &BackgroundFetchManager, task: &Task, blob: &web_sys::Blob) -> Result<(), JsValue> {
-    let request = transport::request(task, blob, None)?;
+    let request = transport::request(task, blob, None, &[])?;
     let options = js_sys::Object::new();
     let title = task.body.name.clone().unwrap_or_else(|| "Upload".into());
     js::set(&options, "title", &JsValue::from_str(&title));

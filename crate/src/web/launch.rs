@@ -6,9 +6,7 @@ use crate::core::{EventKind, FerryEvent, Launch};
 use crate::web::js;
 use crate::web::messaging::channel_name;
 use crate::web::store::Store;
-use std::cell::Cell;
-use std::rc::Rc;
-use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsValue;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
@@ -63,29 +61,8 @@ fn decided(tag: &str, task_id: &str, notified: bool) {
 
 /// Whether a page with a session of `tag` answers a ping on the tag's channel.
 async fn page_open(tag: &str) -> bool {
-    let Ok(channel) = web_sys::BroadcastChannel::new(&channel_name(tag)) else { return false };
-    let answered = Rc::new(Cell::new(false));
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let flag = answered.clone();
-        let done = resolve.clone();
-        let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-            if js::get(&e.data(), "ferry").as_string().as_deref() == Some("pong") {
-                flag.set(true);
-                let _ = done.call0(&JsValue::UNDEFINED);
-            }
-        });
-        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        on_message.forget();
-        let set_timeout: js_sys::Function = js::get(&js::global(), "setTimeout").unchecked_into();
-        let _ = set_timeout.call2(&js::global(), &resolve, &JsValue::from(PING_MS));
-    });
-    let ping = js_sys::Object::new();
-    js::set(&ping, "ferry", &JsValue::from_str("ping"));
-    let _ = channel.post_message(&ping);
-    let _ = JsFuture::from(promise).await;
-    channel.set_onmessage(None);
-    channel.close();
-    answered.get()
+    let ping = crate::web::messaging::message("ping", Some(tag), None);
+    crate::web::messaging::ask(tag, &ping, PING_MS).await.is_some()
 }
 
 /// A click on a Ferry notification, or on a Background Fetch's UI: focus the session's page, or open it.

@@ -78,7 +78,25 @@ pub fn session_options(options: &JsValue) -> Result<SessionOptionsInput, Error> 
         retry: retry(options, "retry")?,
         ack: string(options, "ack", "ack")?,
         background_fetch: boolean(options, "backgroundFetch", "backgroundFetch")?,
+        header_provider: provider(options)?.map(|_| true),
+        header_fallback: string(options, "headerFallback", "headerFallback")?,
     })
+}
+
+/// The `headerProvider` option: a function the worker asks (through an open page) for headers at send time.
+pub fn provider(options: &JsValue) -> Result<Option<js_sys::Function>, Error> {
+    let v = js::get(options, "headerProvider");
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.dyn_into::<js_sys::Function>().map(Some).map_err(|_| Error::options("headerProvider", "must be a function returning headers (or a Promise of them)"))
+}
+
+/// Header pairs from what a header provider returned (a plain object or a `Headers`).
+pub fn header_pairs(value: &JsValue) -> Result<Vec<(String, String)>, Error> {
+    let holder = js_sys::Object::new();
+    js::set(&holder, "headers", value);
+    pairs(&holder, "headers", "headers", |n, r| Error::header(n, r))
 }
 
 /// `upload(blob, request)` arguments.

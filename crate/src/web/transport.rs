@@ -22,16 +22,16 @@ pub fn abort(task_id: &str) -> bool {
 }
 
 /// Sends one attempt and reports its outcome; never panics on odd responses.
-pub async fn send(task: &Task, blob: &web_sys::Blob) -> (Outcome, Option<ResponseInfo>) {
-    match try_send(task, blob).await {
+pub async fn send(task: &Task, blob: &web_sys::Blob, extra: &[(String, String)]) -> (Outcome, Option<ResponseInfo>) {
+    match try_send(task, blob, extra).await {
         Ok(r) => r,
         Err(e) => (Outcome::NetworkError(describe(&e)), None),
     }
 }
 
-async fn try_send(task: &Task, blob: &web_sys::Blob) -> Result<(Outcome, Option<ResponseInfo>), JsValue> {
+async fn try_send(task: &Task, blob: &web_sys::Blob, extra: &[(String, String)]) -> Result<(Outcome, Option<ResponseInfo>), JsValue> {
     let controller = web_sys::AbortController::new()?;
-    let request = request(task, blob, Some(&controller.signal()))?;
+    let request = request(task, blob, Some(&controller.signal()), extra)?;
     RUNNING.with(|r| r.borrow_mut().insert(task.id.clone(), controller));
     let fetched = JsFuture::from(fetch(&request)).await;
     let response = match fetched {
@@ -48,10 +48,14 @@ async fn try_send(task: &Task, blob: &web_sys::Blob) -> Result<(Outcome, Option<
 
 /// The request of one attempt: the task's headers, its `Idempotency-Key`, and the Blob as the body
 /// (or inside a FormData for multipart), so the browser streams it from disk.
-pub fn request(task: &Task, blob: &web_sys::Blob, signal: Option<&web_sys::AbortSignal>) -> Result<web_sys::Request, JsValue> {
+/// `extra` (fresh headers from a header provider) replaces task headers of the same name.
+pub fn request(task: &Task, blob: &web_sys::Blob, signal: Option<&web_sys::AbortSignal>, extra: &[(String, String)]) -> Result<web_sys::Request, JsValue> {
     let headers = web_sys::Headers::new()?;
     for (name, value) in &task.request.headers {
         headers.append(name, value)?;
+    }
+    for (name, value) in extra {
+        headers.set(name, value)?;
     }
     headers.set("Idempotency-Key", &task.idempotency_key)?;
     let init = web_sys::RequestInit::new();

@@ -78,6 +78,22 @@ pub struct SessionOptionsInput {
     pub ack: Option<String>,
     /// Whether a page may hand tasks to the browser's Background Fetch (default true where granted).
     pub background_fetch: Option<bool>,
+    /// Whether the page gave a header provider (a function the worker asks at send time).
+    pub header_provider: Option<bool>,
+    /// Without an open page to ask: `"wait"` (default) or `"last"` (reuse the last headers given,
+    /// which are then kept in IndexedDB: the caller's opt-in to storing them).
+    pub header_fallback: Option<String>,
+}
+
+/// What the worker does when a session has a header provider but no page is open to ask.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeaderFallback {
+    /// Leave the task queued until a page of the tag can answer.
+    #[default]
+    Wait,
+    /// Send with the last headers a page gave (stored for that purpose).
+    Last,
 }
 
 /// What to do when a session's uploads finish and no page of the origin is open.
@@ -108,6 +124,12 @@ pub struct SessionOptions {
     /// Whether a page may hand tasks to the browser's Background Fetch.
     #[serde(default = "yes")]
     pub background_fetch: bool,
+    /// Whether the worker asks an open page for headers at send time.
+    #[serde(default)]
+    pub header_provider: bool,
+    /// What to do when it cannot ask.
+    #[serde(default)]
+    pub header_fallback: HeaderFallback,
 }
 
 fn yes() -> bool {
@@ -122,6 +144,8 @@ impl Default for SessionOptions {
             retry: RetryPolicy::default(),
             manual_ack: false,
             background_fetch: true,
+            header_provider: false,
+            header_fallback: HeaderFallback::Wait,
         }
     }
 }
@@ -154,6 +178,16 @@ pub fn validate_session_options(input: &SessionOptionsInput) -> Result<SessionOp
             ))
         }
     };
+    let header_fallback = match input.header_fallback.as_deref() {
+        None | Some("wait") => HeaderFallback::Wait,
+        Some("last") => HeaderFallback::Last,
+        Some(other) => {
+            return Err(Error::options("headerFallback", format!("{other:?} is not \"wait\" or \"last\"; pass one of them")))
+        }
+    };
+    if input.header_fallback.is_some() && input.header_provider != Some(true) {
+        return Err(Error::options("headerFallback", "only means something with a headerProvider; pass both or neither"));
+    }
     let retry = match &input.retry {
         Some(r) => validate_retry(r, &defaults.retry)?,
         None => defaults.retry,
@@ -164,5 +198,7 @@ pub fn validate_session_options(input: &SessionOptionsInput) -> Result<SessionOp
         retry,
         manual_ack,
         background_fetch: input.background_fetch.unwrap_or(defaults.background_fetch),
+        header_provider: input.header_provider.unwrap_or(false),
+        header_fallback,
     })
 }

@@ -168,6 +168,8 @@ fn session_defaults() {
             retry: RetryPolicy::default(),
             manual_ack: false,
             background_fetch: true,
+            header_provider: false,
+            header_fallback: HeaderFallback::Wait,
         }
     );
 }
@@ -183,6 +185,8 @@ fn session_options_are_parsed() {
         }),
         ack: Some("manual".into()),
         background_fetch: Some(false),
+        header_provider: Some(true),
+        header_fallback: Some("last".into()),
     })
     .unwrap();
     assert_eq!(
@@ -243,4 +247,16 @@ fn session_input_deserializes_from_partial_js_object() {
         serde_json::from_str(r#"{"concurrency": 3, "retry": {"maxAttempts": 4}}"#).unwrap();
     assert_eq!(i.concurrency, Some(3.0));
     assert_eq!(i.retry.unwrap().max_attempts, Some(4.0));
+}
+
+#[test]
+fn header_fallback_without_a_provider_is_a_contradiction() {
+    let e = validate_session_options(&SessionOptionsInput { header_fallback: Some("last".into()), ..Default::default() }).unwrap_err();
+    assert_eq!(e.name(), "FerryInvalidOptions");
+}
+
+#[test]
+fn unknown_header_fallback_is_refused() {
+    let e = validate_session_options(&SessionOptionsInput { header_provider: Some(true), header_fallback: Some("never".into()), ..Default::default() }).unwrap_err();
+    assert_eq!(e.name(), "FerryInvalidOptions");
 }

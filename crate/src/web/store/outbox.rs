@@ -21,6 +21,9 @@ pub struct SessionRecord {
     /// The page that registered the session last: what `launch: 'open'` opens.
     #[serde(default)]
     pub page_url: Option<String>,
+    /// The last headers the header provider gave, kept only with `headerFallback: 'last'`.
+    #[serde(default)]
+    pub last_headers: Option<Vec<(String, String)>>,
 }
 
 impl Store {

@@ -1,0 +1,87 @@
+// Auth refresh at send time: the worker asks an open page's header provider for fresh headers before
+// each send (a rotating token never goes stale in IndexedDB); with headerFallback 'last' and no page
+// open, it reuses the last headers given, which is the caller's opt-in to storing them.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, profileDir, launchChromium, uploadRandom, until, settled, eventOf } from './harness.mjs';
+
+const server = await startServer();
+after(() => server.stop());
+
+const auth = (token) => fetch(new URL('/__ferry/auth', server.url), { method: 'POST', body: JSON.stringify({ token }) });
+
+async function providerPage(ctx, options = {}) {
+  const page = await ctx.newPage();
+  await page.goto(new URL('/harness.html', server.url).href);
+  await page.evaluate(async (options) => {
+    const { Ferry } = await import('/ferry/index.js');
+    window.token = 't1';
+    window.asked = 0;
+    window.ferrySession = await Ferry.register('auth', {
+      serviceWorker: '/sw.js',
+      headerProvider: async (task) => { window.asked++; return { Authorization: `Bearer ${window.token}`, 'X-Task': task.id }; },
+      ...options,
+    });
+    window.ferryEvents = [];
+    for (const kind of ['queued', 'started', 'retrying', 'completed', 'failed']) {
+      window.ferrySession.addEventListener(kind, (e) => window.ferryEvents.push(e.detail));
+    }
+    await navigator.serviceWorker.ready;
+  }, options);
+  return page;
+}
+
+test('a rotating token: each send gets the page\'s current headers, and none are stored', async () => {
+  await server.reset();
+  const ctx = await launchChromium(await profileDir());
+  try {
+    await auth('t1');
+    const page = await providerPage(ctx);
+    const first = await uploadRandom(page, 2000, { url: '/upload/auth' });
+    assert.equal((await eventOf(page, first.id, 'completed')).response.status, 201);
+    await auth('t2');
+    await page.evaluate(() => { window.token = 't2'; });
+    const second = await uploadRandom(page, 2000, { url: '/upload/auth' });
+    assert.equal((await eventOf(page, second.id, 'completed')).response.status, 201);
+    const records = await settled(server, 2);
+    assert.deepEqual(records.map((r) => [r.headers.authorization, r.status]), [['Bearer t1', 201], ['Bearer t2', 201]]);
+    assert.deepEqual(records.map((r) => r.headers['x-task']), [first.id, second.id], 'the provider was asked for each task');
+    const stored = await page.evaluate(async () => {
+      const db = await new Promise((r) => { const q = indexedDB.open('ferry'); q.onsuccess = () => r(q.result); });
+      const all = await new Promise((r) => { const q = db.transaction(['tasks', 'meta']).objectStore('meta').getAll(); q.onsuccess = () => r(q.result); });
+      const tasks = await new Promise((r) => { const q = db.transaction('tasks').objectStore('tasks').getAll(); q.onsuccess = () => r(q.result); });
+      db.close();
+      return JSON.stringify([all, tasks]);
+    });
+    assert.ok(!stored.includes('Bearer'), 'no token in IndexedDB');
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('headerFallback \'last\': with no page open the worker sends with the last headers given', async () => {
+  await server.reset();
+  const ctx = await launchChromium(await profileDir());
+  try {
+    await auth('t1');
+    const page = await providerPage(ctx, { headerFallback: 'last', backgroundFetch: false });
+    const first = await uploadRandom(page, 1000, { url: '/upload/auth' });
+    await eventOf(page, first.id, 'completed');
+    const due = Date.now() + 1500;
+    const later = await uploadRandom(page, 1000, { url: '/upload/auth/later', earliestBegin: due });
+    await page.close();
+    await until(() => Date.now() >= due, { what: 'the due time' });
+    // A page of another tag wakes the worker; nobody can answer for 'auth', so the last headers go.
+    const other = await ctx.newPage();
+    await other.goto(new URL('/harness.html', server.url).href);
+    await other.evaluate(async () => { const { Ferry } = await import('/ferry/index.js'); await Ferry.register('other', { serviceWorker: '/sw.js' }); });
+    const records = await settled(server, 2, { timeout: 30000 });
+    assert.equal(records[1].path, '/upload/auth/later');
+    assert.equal(records[1].headers.authorization, 'Bearer t1');
+    assert.equal(records[1].applied, true);
+    assert.equal(records[1].idempotencyKey.length > 0, true);
+    assert.ok(later.id);
+  } finally {
+    await ctx.close();
+  }
+});

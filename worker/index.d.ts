@@ -1,0 +1,17 @@
+// Page entry of ferry-upload: the wasm is loaded before this module resolves.
+export { Ferry, Session } from './ferry.js';
+
+/** An event of a session: `e.detail` of every event a Session dispatches. */
+export interface FerryEvent {
+  kind: 'queued' | 'started' | 'progress' | 'retrying' | 'completed' | 'failed' | 'cancelled' | 'expired';
+  taskId: string;
+  tag: string;
+  seq: number;
+  attempt?: number;
+  bytesSent?: number;
+  bytesTotal?: number;
+  delayMs?: number;
+  reason?: string;
+  transport?: 'backgroundFetch' | 'backgroundSync' | 'fallback';
+  response?: { status: number; headers: Record<string, string>; body: string };
+}
