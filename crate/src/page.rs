@@ -197,7 +197,9 @@ async fn wake(inner: &Inner) {
 /// attempt is recorded as failed and the queue retries it by the other transports.
 async fn background_fetch(inner: &Inner, task: &Task, blob: &web_sys::Blob) -> Result<(), Error> {
     // Headers from a provider must be fresh at each send; a Background Fetch would fix them at its start.
-    if !inner.options.background_fetch || inner.options.header_provider || inner.store.session(&inner.tag).await?.is_some_and(|s| s.paused) {
+    // tus needs several requests per attempt, which one Background Fetch cannot make.
+    let tus = matches!(task.request.protocol, core::Protocol::Tus { .. });
+    if tus || !inner.options.background_fetch || inner.options.header_provider || inner.store.session(&inner.tag).await?.is_some_and(|s| s.paused) {
         return Ok(());
     }
     let Some(manager) = externs::background_fetch(&inner.registration).await else { return Ok(()) };
@@ -252,9 +254,6 @@ impl Session {
             let input = request::upload_input(&blob, &request)?;
             let limits = core::Limits { quota_available: request::quota_available().await, ..core::Limits::default() };
             let valid = core::validate_upload(&input, &inner.options.retry, &limits, now_ms())?;
-            if let core::Protocol::Tus { .. } = valid.request.protocol {
-                return Err(Error::protocol("tus", "tus uploads are not available in this version yet; use 'http' or 'multipart'"));
-            }
             let task = request::new_task(&inner.tag, valid);
             let blob: web_sys::Blob = blob.unchecked_into();
             let (task, events) = inner.store.enqueue(&task, &blob).await?;

@@ -4,7 +4,7 @@
 use crate::core::{self, Error, Input, Task, Transport};
 use crate::web::js::{self, core_error, now_ms, random_u64};
 use crate::web::store::{SessionRecord, Store};
-use crate::web::{bgfetch, externs, launch, messaging, transport};
+use crate::web::{bgfetch, externs, launch, messaging, transport, tus};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
@@ -138,6 +138,9 @@ async fn on_message(store: &Store, data: &JsValue) -> Result<(), Error> {
             if let Some(id) = js::get(data, "id").as_string() {
                 transport::abort(&id);
                 bgfetch::abort(&registration(), &id).await;
+                if let Ok(Some(task)) = store.get(&id).await {
+                    tus::terminate(&task).await;
+                }
             }
             Ok(())
         }
@@ -278,6 +281,7 @@ async fn attempt(store: &Store, task: &Task, session: Option<SessionRecord>, via
         Err(e) => return Err(e),
     };
     let (outcome, response) = match store.blob(&leased.id).await? {
+        Some(blob) if matches!(leased.request.protocol, core::Protocol::Tus { .. }) => tus::send(store, &leased, &blob, &extra).await,
         Some(blob) => transport::send(&leased, &blob, &extra).await,
         None => (core::Outcome::NetworkError("the stored payload is missing".into()), None),
     };

@@ -9,3 +9,4 @@ pub mod messaging;
 pub mod request;
 pub mod store;
 pub mod transport;
+pub mod tus;

@@ -16,6 +16,16 @@ thread_local! {
     static RUNNING: RefCell<HashMap<String, web_sys::AbortController>> = RefCell::new(HashMap::new());
 }
 
+/// Registers the abort handle of a running attempt (so `cancel` can stop it); `untrack` when done.
+pub fn track(task_id: &str, controller: web_sys::AbortController) {
+    RUNNING.with(|r| r.borrow_mut().insert(task_id.to_string(), controller));
+}
+
+/// Forgets the abort handle of a finished attempt.
+pub fn untrack(task_id: &str) {
+    RUNNING.with(|r| r.borrow_mut().remove(task_id));
+}
+
 /// Aborts the running attempt of a task, if this worker has one. Returns whether it did.
 pub fn abort(task_id: &str) -> bool {
     RUNNING.with(|r| r.borrow_mut().remove(task_id)).map(|c| c.abort()).is_some()
@@ -101,12 +111,13 @@ pub async fn read_response(response: &web_sys::Response) -> (Outcome, ResponseIn
 }
 
 /// `fetch` on whatever global this runs in (worker or window).
-fn fetch(request: &web_sys::Request) -> js_sys::Promise {
+pub fn fetch(request: &web_sys::Request) -> js_sys::Promise {
     let global = js::global();
     let f: js_sys::Function = js::get(&global, "fetch").unchecked_into();
     f.call1(&global, request).map(|p| p.unchecked_into()).unwrap_or_else(|e| js_sys::Promise::reject(&e))
 }
 
-fn describe(e: &JsValue) -> String {
+/// A JS error as `Name: message`.
+pub fn describe(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>().map(|e| format!("{}: {}", String::from(e.name()), String::from(e.message()))).unwrap_or_else(|| format!("{e:?}"))
 }

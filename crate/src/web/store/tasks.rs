@@ -122,6 +122,26 @@ impl Store {
         Ok((next, events))
     }
 
+    /// Changes a task in ONE transaction with the events the change produces (no Blob deletion: for
+    /// records that do not end a task, such as a tus upload URL or confirmed progress).
+    pub async fn modify(
+        &self,
+        id: &str,
+        change: impl FnOnce(&Task) -> Result<(Task, Vec<FerryEvent>), Error>,
+    ) -> Result<(Task, Vec<FerryEvent>), Error> {
+        let tx = self.tx(&[TASKS, OUTBOX, META], true)?;
+        let tasks = tx.object_store(TASKS).map_err(|e| storage_error("modify", e))?;
+        let current = tasks.get(Query::Key(id.into())).map_err(|e| storage_error("modify", e))?.await;
+        let Some(current) = current.map_err(|e| storage_error("read task", e))? else {
+            return Err(Error::UnknownTask { id: id.to_string() });
+        };
+        let (next, events) = change(&task_of(current)?)?;
+        tasks.put(&js::to_js(&next)?, None).map_err(|e| storage_error("modify", e))?.await.map_err(|e| storage_error("write task", e))?;
+        let events = self.append_events(&tx, &next.tag, events).await?;
+        commit(tx, "modify").await?;
+        Ok((next, events))
+    }
+
     /// Tasks in flight (any lease), through the `by_lease` index.
     pub async fn in_flight(&self) -> Result<Vec<Task>, Error> {
         let range = state_range(State::InFlight, MAX_KEY as u64)?;
