@@ -256,7 +256,13 @@ impl Session {
             let valid = core::validate_upload(&input, &inner.options.retry, &limits, now_ms())?;
             let task = request::new_task(&inner.tag, valid);
             let blob: web_sys::Blob = blob.unchecked_into();
-            let (task, events) = inner.store.enqueue(&task, &blob).await?;
+            let (task, events) = match inner.store.enqueue(&task, &blob).await {
+                // The write itself hit the quota (the estimate is coarse): say how much is free now.
+                Err(Error::QuotaExceeded { size, .. }) => {
+                    return Err(Error::QuotaExceeded { size, available: request::quota_available().await.unwrap_or(0) });
+                }
+                other => other?,
+            };
             messaging::broadcast(&events);
             if task.is_due(now_ms()) {
                 background_fetch(&inner, &task, &blob).await?;

@@ -31,7 +31,11 @@ impl Store {
                 _ => storage_error("write task", e),
             });
         }
-        blobs.put(blob, Some(&JsValue::from_str(&task.id))).map_err(|e| storage_error("enqueue", e))?.await.map_err(|e| storage_error("write blob", e))?;
+        let quota = |e: idb::Error| match dom_of(&e) {
+            Some((name, _)) if name == "QuotaExceededError" => Error::QuotaExceeded { size: task.body.size, available: 0 },
+            _ => storage_error("write blob", e),
+        };
+        blobs.put(blob, Some(&JsValue::from_str(&task.id))).map_err(|e| storage_error("enqueue", e))?.await.map_err(quota)?;
         meta.put(&JsValue::from_f64(seq as f64), Some(&seq_key)).map_err(|e| storage_error("enqueue", e))?.await.map_err(|e| storage_error("write task sequence", e))?;
         let queued = core::queued_event(&task);
         let events = self.append_events(&tx, &task.tag, vec![queued]).await?;
