@@ -7,6 +7,7 @@ import { cp, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pageUploadRandom } from './harness.mjs';
 
 const ROOT = process.env.FERRY_ROOT || path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -176,14 +177,7 @@ export async function backgroundApis(page) {
 
 /** Uploads `size` random bytes from the page; returns the task id and the bytes' SHA-256 (hex). */
 export async function uploadRandom(page, size, request) {
-  return page.evaluate(async (size, request) => {
-    const bytes = new Uint8Array(size);
-    for (let off = 0; off < size; off += 65536) crypto.getRandomValues(bytes.subarray(off, Math.min(size, off + 65536)));
-    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-    const sha256 = [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
-    const id = await window.ferrySession.upload(new Blob([bytes], { type: 'application/octet-stream' }), request);
-    return { id, sha256 };
-  }, size, request);
+  return page.evaluate(pageUploadRandom, { size, request });
 }
 
 /** Resolves with the page's first event of `kind` for task `id` (already received or still to come). */

@@ -160,16 +160,22 @@ export async function openSession(ctx, serverUrl, tag, options = {}) {
   return page;
 }
 
+/**
+ * Runs in the page (Playwright and Puppeteer alike pass it one argument): uploads `size` random bytes
+ * through the page's session; returns the task id and the bytes' SHA-256 (hex).
+ */
+export async function pageUploadRandom({ size, request }) {
+  const bytes = new Uint8Array(size);
+  for (let off = 0; off < size; off += 65536) crypto.getRandomValues(bytes.subarray(off, Math.min(size, off + 65536)));
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  const sha256 = [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
+  const id = await window.ferrySession.upload(new Blob([bytes], { type: 'application/octet-stream' }), request);
+  return { id, sha256 };
+}
+
 /** Uploads `size` random bytes from the page; returns the task id and the bytes' SHA-256 (hex). */
 export async function uploadRandom(page, size, request) {
-  return page.evaluate(async ({ size, request }) => {
-    const bytes = new Uint8Array(size);
-    for (let off = 0; off < size; off += 65536) crypto.getRandomValues(bytes.subarray(off, Math.min(size, off + 65536)));
-    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-    const sha256 = [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
-    const id = await window.ferrySession.upload(new Blob([bytes], { type: 'application/octet-stream' }), request);
-    return { id, sha256 };
-  }, { size, request });
+  return page.evaluate(pageUploadRandom, { size, request });
 }
 
 /** Record counts of every Ferry object store, read straight from IndexedDB in the page. */

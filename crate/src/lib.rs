@@ -13,3 +13,5 @@ pub mod web;
 pub mod worker;
 #[cfg(target_arch = "wasm32")]
 pub mod page;
+#[cfg(all(target_arch = "wasm32", feature = "bench"))]
+pub mod bench;

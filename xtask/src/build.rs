@@ -7,19 +7,29 @@ use std::fs;
 use std::process::Command;
 
 pub fn run() -> Result<(), String> {
+    package(&[], &util::root().join("pkg"))
+}
+
+/// Builds the package with extra cargo `features` into `live` (pkg/ for the real one).
+pub fn package(features: &[&str], live: &std::path::Path) -> Result<(), String> {
     let root = util::root();
     // Built beside, then swapped in: a server running on pkg/ never serves a half-written package.
     let pkg = root.join("target/pkg-staging");
-    let live = root.join("pkg");
+    let live = live.to_path_buf();
     eprintln!("build: wasm (release) and the reference server");
-    util::run(util::cargo().current_dir(&root).args([
-        "build", "--quiet", "--release", "-p", "ferry", "--lib", "--target", "wasm32-unknown-unknown",
-    ]))?;
+    let mut wasm = util::cargo();
+    wasm.current_dir(&root).args(["build", "--quiet", "--release", "-p", "ferry", "--lib", "--target", "wasm32-unknown-unknown"]);
+    if !features.is_empty() {
+        // A separate target dir keeps the feature build from invalidating the real one.
+        wasm.args(["--features", &features.join(","), "--target-dir"]).arg(root.join("target/bench"));
+    }
+    util::run(&mut wasm)?;
     util::run(util::cargo().current_dir(&root).args(["build", "--quiet", "--release", "-p", "ferry-server"]))?;
 
     let _ = fs::remove_dir_all(&pkg);
     fs::create_dir_all(&pkg).map_err(|e| format!("create pkg/: {e}"))?;
-    let wasm = root.join("target/wasm32-unknown-unknown/release/ferry.wasm");
+    let target = if features.is_empty() { root.join("target") } else { root.join("target/bench") };
+    let wasm = target.join("wasm32-unknown-unknown/release/ferry.wasm");
     let bindgen = which("wasm-bindgen").ok_or("wasm-bindgen not found: run `cargo xtask setup`")?;
     util::run(Command::new(bindgen).arg("--target").arg("web").arg("--out-dir").arg(&pkg).args(["--out-name", "ferry"]).arg(&wasm))?;
 

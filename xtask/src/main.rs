@@ -1,4 +1,4 @@
-//! `cargo xtask setup|build|demo|test|soak`: the one entry point for people and CI.
+//! `cargo xtask setup|build|demo|test|soak|bench`: the one entry point for people and CI.
 //!
 //! Std only, so that this builds in seconds on a fresh machine before anything else is installed.
 
@@ -17,6 +17,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   demo [--port N]  setup + build, then serve the demo PWA and accept uploads (Ctrl-C stops)
   test [LAYER..]   setup + build, then run every test layer: native, sw (service worker, Chromium
                    and Firefox), wasm-pack, e2e; closes with `N passed, N failed`
+  bench            benchmarks, Ferry side by side with the index-less approach, as ratios
   soak --kills N   SIGKILL the browser N times at random points mid-upload; prints
                    `uploads U, kills K, lost L, applied twice D` (non-zero exit unless both are 0)
 ";
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         "build" => build::run(),
         "demo" => setup::run().and_then(|_| build::run()).and_then(|_| demo(rest)),
         "test" => setup::run().and_then(|_| build::run()).and_then(|_| test::run(rest)),
+        "bench" => setup::run().and_then(|_| build::run()).and_then(|_| test::bench()),
         "soak" => setup::run().and_then(|_| build::run()).and_then(|_| test::soak(rest)),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");

@@ -185,3 +185,17 @@ pub fn soak(args: &[String]) -> Result<(), String> {
         .env("TMPDIR", util::scratch("soak"));
     util::run(&mut cmd)
 }
+
+/// `cargo xtask bench`: builds the package with its bench entry points and runs `tests/bench.mjs`.
+pub fn bench() -> Result<(), String> {
+    let root = util::root();
+    let pkg = root.join("target/bench-pkg");
+    crate::build::package(&["bench"], &pkg)?;
+    let mut cmd = Command::new("node");
+    cmd.current_dir(root.join("tests"))
+        .arg("bench.mjs")
+        .env("FERRY_SERVER_BIN", root.join("target/release/ferry-server"))
+        .env("FERRY_BENCH_PKG", &pkg)
+        .env("TMPDIR", util::scratch("bench"));
+    util::run(&mut cmd)
+}
