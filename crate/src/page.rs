@@ -254,7 +254,7 @@ impl Session {
             let input = request::upload_input(&blob, &request)?;
             let limits = core::Limits { quota_available: request::quota_available().await, ..core::Limits::default() };
             let valid = core::validate_upload(&input, &inner.options.retry, &limits, now_ms())?;
-            let task = request::new_task(&inner.tag, valid);
+            let task = request::new_task(&inner.tag, valid, inner.options.batch_window_ms);
             let blob: web_sys::Blob = blob.unchecked_into();
             let (task, events) = match inner.store.enqueue(&task, &blob).await {
                 // The write itself hit the quota (the estimate is coarse): say how much is free now.

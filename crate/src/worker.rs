@@ -225,13 +225,15 @@ async fn drain(store: &Store, via: Transport, budget_ms: u64) -> Result<u32, Err
         if now >= deadline || offline() {
             return Ok(attempts);
         }
-        // Read past tasks of paused tags: a paused tag must not stall the others behind it.
+        // Read past tasks of paused tags (and discretionary ones under Save-Data): they must not stall
+        // the others behind them.
+        let save_data = save_data();
         let mut limit = BATCH;
         let mut due = loop {
             let due = store.next_due(now, limit).await?;
             let mut eligible = Vec::new();
             for task in &due {
-                if !session(store, &mut sessions, &task.tag).await?.is_some_and(|s| s.paused) {
+                if !core::discretionary::held_back(task, save_data) && !session(store, &mut sessions, &task.tag).await?.is_some_and(|s| s.paused) {
                     eligible.push(task.clone());
                 }
             }
@@ -332,6 +334,12 @@ async fn session(store: &Store, cache: &mut HashMap<String, Option<SessionRecord
 /// This worker's registration (`self.registration`).
 fn registration() -> web_sys::ServiceWorkerRegistration {
     js::get(&js::global(), "registration").unchecked_into()
+}
+
+/// `navigator.connection.saveData`: the user asked to save data (discretionary uploads wait).
+fn save_data() -> bool {
+    let nav = js::get(&js::global(), "navigator");
+    js::get(&js::get(&nav, "connection"), "saveData").as_bool() == Some(true)
 }
 
 /// `navigator.onLine === false`: attempts would only burn retries.

@@ -6,6 +6,7 @@
 //! random source: time arrives as `now_ms: u64` and randomness as a `u64` argument, which keeps every
 //! function deterministic and replayable.
 
+pub mod discretionary;
 pub mod error;
 pub mod event;
 pub mod retry;

@@ -148,6 +148,7 @@ pub fn new_task(n: NewTask) -> Task {
         transport: None,
         retry: n.retry,
         bytes_confirmed: 0,
+        discretionary: false,
     }
 }
 

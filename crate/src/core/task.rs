@@ -50,6 +50,10 @@ pub struct Task {
     pub retry: RetryPolicy,
     /// Bytes the server has confirmed (the tus offset); only ever grows.
     pub bytes_confirmed: u64,
+    /// A deferrable upload (iOS `isDiscretionary`): sent in batches, held back while the user asks
+    /// to save data.
+    #[serde(default)]
+    pub discretionary: bool,
 }
 
 impl Task {

@@ -91,6 +91,8 @@ pub struct UploadInput {
     pub earliest_begin: Option<f64>,
     /// Per-upload overrides of the session's retry policy.
     pub retry: Option<RetryInput>,
+    /// A deferrable upload (`discretionary: true`): batched and held back under Save-Data.
+    pub discretionary: Option<bool>,
 }
 
 /// A validated upload, ready to become a task.
@@ -106,6 +108,8 @@ pub struct ValidUpload {
     pub earliest_begin: Option<u64>,
     /// The effective retry policy (session policy with per-upload overrides).
     pub retry: RetryPolicy,
+    /// Deferrable: see [`crate::core::discretionary`].
+    pub discretionary: bool,
 }
 
 /// Longest tag accepted.
@@ -179,6 +183,7 @@ pub fn validate_upload(
         expires_at,
         earliest_begin,
         retry,
+        discretionary: input.discretionary.unwrap_or(false),
     })
 }
 

@@ -80,6 +80,7 @@ pub fn session_options(options: &JsValue) -> Result<SessionOptionsInput, Error> 
         background_fetch: boolean(options, "backgroundFetch", "backgroundFetch")?,
         header_provider: provider(options)?.map(|_| true),
         header_fallback: string(options, "headerFallback", "headerFallback")?,
+        batch_window_ms: number(options, "batchWindowMs", "batchWindowMs")?,
     })
 }
 
@@ -131,6 +132,7 @@ pub fn upload_input(blob: &JsValue, request: &JsValue) -> Result<UploadInput, Er
         expires_at: number(request, "expiresAt", "expiresAt")?,
         earliest_begin: number(request, "earliestBegin", "earliestBegin")?,
         retry: retry(request, "retry")?,
+        discretionary: boolean(request, "discretionary", "discretionary")?,
     })
 }
 
@@ -152,20 +154,30 @@ pub async fn quota_available() -> Option<u64> {
     Some((quota - usage).max(0.0) as u64)
 }
 
-/// A new queued task for a validated upload: fresh id and idempotency key.
-pub fn new_task(tag: &str, valid: ValidUpload) -> Task {
-    core::new_task(core::NewTask {
+/// A new queued task for a validated upload: fresh id and idempotency key; a discretionary one
+/// starts with its session's next batch window.
+pub fn new_task(tag: &str, valid: ValidUpload, batch_window_ms: u64) -> Task {
+    let now = now_ms();
+    let discretionary = valid.discretionary;
+    let earliest_begin = if discretionary {
+        Some(core::discretionary::batch_begin(now, batch_window_ms).max(valid.earliest_begin.unwrap_or(0)))
+    } else {
+        valid.earliest_begin
+    };
+    let mut task = core::new_task(core::NewTask {
         id: uuid(),
         tag: tag.to_string(),
         seq: 0,
         request: valid.request,
         body: valid.body,
         idempotency_key: uuid(),
-        now_ms: now_ms(),
+        now_ms: now,
         expires_at: valid.expires_at,
-        earliest_begin: valid.earliest_begin,
+        earliest_begin,
         retry: valid.retry,
-    })
+    });
+    task.discretionary = discretionary;
+    task
 }
 
 /// The `serviceWorker` option: a registration, a URL (registered as a module worker) or `{ url, type }`.

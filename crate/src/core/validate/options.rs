@@ -83,6 +83,9 @@ pub struct SessionOptionsInput {
     /// Without an open page to ask: `"wait"` (default) or `"last"` (reuse the last headers given,
     /// which are then kept in IndexedDB: the caller's opt-in to storing them).
     pub header_fallback: Option<String>,
+    /// Discretionary uploads become due at the next multiple of this many milliseconds (default one
+    /// minute; 0 sends them as soon as they are due).
+    pub batch_window_ms: Option<f64>,
 }
 
 /// What the worker does when a session has a header provider but no page is open to ask.
@@ -130,6 +133,18 @@ pub struct SessionOptions {
     /// What to do when it cannot ask.
     #[serde(default)]
     pub header_fallback: HeaderFallback,
+    /// The batch window of discretionary uploads, in milliseconds.
+    #[serde(default = "default_batch_window")]
+    pub batch_window_ms: u64,
+}
+
+/// Default batch window of discretionary uploads: one minute.
+pub const DEFAULT_BATCH_WINDOW_MS: u64 = 60_000;
+/// Longest batch window: a day.
+pub const MAX_BATCH_WINDOW_MS: u64 = 86_400_000;
+
+fn default_batch_window() -> u64 {
+    DEFAULT_BATCH_WINDOW_MS
 }
 
 fn yes() -> bool {
@@ -146,6 +161,7 @@ impl Default for SessionOptions {
             background_fetch: true,
             header_provider: false,
             header_fallback: HeaderFallback::Wait,
+            batch_window_ms: DEFAULT_BATCH_WINDOW_MS,
         }
     }
 }
@@ -178,6 +194,10 @@ pub fn validate_session_options(input: &SessionOptionsInput) -> Result<SessionOp
             ))
         }
     };
+    let batch_window_ms = match input.batch_window_ms {
+        Some(v) => u64::from(int_in("batchWindowMs", v, 0, MAX_BATCH_WINDOW_MS as u32)?),
+        None => DEFAULT_BATCH_WINDOW_MS,
+    };
     let header_fallback = match input.header_fallback.as_deref() {
         None | Some("wait") => HeaderFallback::Wait,
         Some("last") => HeaderFallback::Last,
@@ -200,5 +220,6 @@ pub fn validate_session_options(input: &SessionOptionsInput) -> Result<SessionOp
         background_fetch: input.background_fetch.unwrap_or(defaults.background_fetch),
         header_provider: input.header_provider.unwrap_or(false),
         header_fallback,
+        batch_window_ms,
     })
 }

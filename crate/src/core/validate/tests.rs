@@ -25,6 +25,7 @@ pub(super) fn input() -> UploadInput {
         expires_at: None,
         earliest_begin: None,
         retry: None,
+        discretionary: None,
     }
 }
 
@@ -393,4 +394,10 @@ fn chunk_size_without_tus_is_invalid_protocol() {
         matches!(&e, Error::InvalidProtocol { reason, .. } if reason.contains("chunkSize")),
         "{e}"
     );
+}
+
+#[test]
+fn discretionary_is_carried_through_validation() {
+    assert!(!run(&input()).unwrap().discretionary);
+    assert!(run(&with(|i| i.discretionary = Some(true))).unwrap().discretionary);
 }

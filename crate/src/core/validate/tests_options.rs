@@ -170,6 +170,7 @@ fn session_defaults() {
             background_fetch: true,
             header_provider: false,
             header_fallback: HeaderFallback::Wait,
+            batch_window_ms: 60_000,
         }
     );
 }
@@ -187,6 +188,7 @@ fn session_options_are_parsed() {
         background_fetch: Some(false),
         header_provider: Some(true),
         header_fallback: Some("last".into()),
+        batch_window_ms: Some(0.0),
     })
     .unwrap();
     assert_eq!(
@@ -259,4 +261,14 @@ fn header_fallback_without_a_provider_is_a_contradiction() {
 fn unknown_header_fallback_is_refused() {
     let e = validate_session_options(&SessionOptionsInput { header_provider: Some(true), header_fallback: Some("never".into()), ..Default::default() }).unwrap_err();
     assert_eq!(e.name(), "FerryInvalidOptions");
+}
+
+#[test]
+fn batch_window_must_be_a_whole_number_of_ms_up_to_a_day() {
+    for bad in [-1.0, 0.5, f64::NAN, 86_400_001.0] {
+        let e = validate_session_options(&SessionOptionsInput { batch_window_ms: Some(bad), ..Default::default() }).unwrap_err();
+        assert_eq!(e.name(), "FerryInvalidOptions", "{bad}");
+    }
+    let ok = validate_session_options(&SessionOptionsInput { batch_window_ms: Some(5000.0), ..Default::default() }).unwrap();
+    assert_eq!(ok.batch_window_ms, 5000);
 }
