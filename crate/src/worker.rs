@@ -43,7 +43,9 @@ async fn store() -> Result<Store, Error> {
 pub async fn worker_start(_scope: JsValue, _options: JsValue) -> Result<(), JsValue> {
     console_error_panic_hook::set_once();
     let store = store().await.map_err(|e| core_error(&e))?;
-    recover(&store).await.map_err(|e| core_error(&e))
+    recover(&store).await.map_err(|e| core_error(&e))?;
+    // Finished tasks past their retention leave with their unacknowledged events.
+    store.sweep(now_ms()).await.map(|_| ()).map_err(|e| core_error(&e))
 }
 
 /// Every in-flight task belonged to a previous instance of this worker, whose fetches died with it.

@@ -138,3 +138,26 @@ async fn session_records_round_trip_per_tag() {
     assert_eq!(f.store.session(B).await.unwrap(), Some(other));
     f.finish().await;
 }
+
+#[wasm_bindgen_test]
+async fn sweep_removes_finished_tasks_past_retention_with_their_unacknowledged_events() {
+    let f = Fixture::new("sweep").await;
+    two_tags(&f.store).await; // a1 done at T0 + 2 with events 1, 4, 5 for it; others queued
+    let a1 = f.store.get("a1").await.unwrap().unwrap();
+    let retention_end = a1.deadline();
+
+    // Before the retention ends nothing leaves, not even acknowledged-or-not events.
+    assert_eq!(f.store.sweep(retention_end - 1).await.unwrap(), 0);
+    assert!(f.store.get("a1").await.unwrap().is_some());
+
+    assert_eq!(f.store.sweep(retention_end).await.unwrap(), 1, "the finished task past its retention");
+    assert!(f.store.get("a1").await.unwrap().is_none());
+    let left: Vec<(String, u64)> = f.store.events(A, 0).await.unwrap().into_iter().map(|e| (e.task_id, e.seq)).collect();
+    assert!(left.iter().all(|(id, _)| id != "a1"), "a1's events left with it: {left:?}");
+    assert_eq!(left.len(), 2, "a2's and a3's queued events stay");
+    // Queued tasks are never swept, whatever their age: expiry is the state machine's to decide.
+    assert_eq!(f.store.list(A).await.unwrap().len(), 2);
+    assert_eq!(f.store.list(B).await.unwrap().len(), 2);
+    assert_eq!(count(&f.name, "outbox").await, 4);
+    f.finish().await;
+}

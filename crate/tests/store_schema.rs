@@ -29,7 +29,23 @@ const SCHEMA_V1: &[StoreSpec] = &[
         &[("by_due", "state,nextAttemptAt", false), ("by_lease", "state,leaseUntil", false), ("by_tag_seq", "tag,seq", true)],
     ),
 ];
-const SCHEMA_HISTORY: &[(u32, &[StoreSpec])] = &[(1, SCHEMA_V1)];
+/// v2 adds `tasks.by_state` (retention sweep) and `outbox.by_task` (a task's events leave with it).
+const SCHEMA_V2: &[StoreSpec] = &[
+    ("blobs", "null", &[]),
+    ("meta", "null", &[]),
+    ("outbox", "tag,seq", &[("by_task", "taskId", false)]),
+    (
+        "tasks",
+        "id",
+        &[
+            ("by_due", "state,nextAttemptAt", false),
+            ("by_lease", "state,leaseUntil", false),
+            ("by_state", "state,createdAt", false),
+            ("by_tag_seq", "tag,seq", true),
+        ],
+    ),
+];
+const SCHEMA_HISTORY: &[(u32, &[StoreSpec])] = &[(1, SCHEMA_V1), (2, SCHEMA_V2)];
 
 /// The schema the current code must produce.
 fn current_schema() -> &'static [StoreSpec] {
@@ -201,7 +217,7 @@ async fn seed_v1(name: &str) {
 }
 
 #[wasm_bindgen_test]
-async fn a_database_written_by_schema_v1_opens_with_every_record() {
+async fn a_schema_v1_database_upgraded_to_v2_keeps_every_task_blob_and_event() {
     let name = unique_name("v1");
     seed_v1(&name).await;
     let store = Store::open_named(&name).await.expect("open a v1 database with the current code");

@@ -1,11 +1,16 @@
 //! The IndexedDB store: the only IndexedDB code in Ferry.
 //!
-//! Schema v1 (database `ferry`):
+//! Schema v2 (database `ferry`):
 //! - `tasks`  keyPath `id`; indexes `by_tag_seq` [tag, seq] (unique), `by_due` [state, nextAttemptAt]
-//!   (the scheduler's index: only queued tasks have `nextAttemptAt`), `by_lease` [state, leaseUntil].
+//!   (the scheduler's index: only queued tasks have `nextAttemptAt`), `by_lease` [state, leaseUntil],
+//!   and since v2 `by_state` [state, createdAt] (the retention sweep).
 //! - `blobs`  out-of-line key = task id; value = the Blob itself (the browser keeps it on disk).
-//! - `outbox` keyPath [tag, seq]: events not yet acknowledged by a page of the tag.
+//! - `outbox` keyPath [tag, seq]: events not yet acknowledged by a page of the tag; since v2 index
+//!   `by_task` (taskId), so a task's events leave with it when its retention ends.
 //! - `meta`   out-of-line keys: per-tag counters and session settings.
+//!
+//! Upgrades are declarative (the builder adds what a version adds and keeps every record): v1 → v2
+//! only adds the two indexes.
 //!
 //! Every change that must be seen whole (enqueue; a transition with its events and Blob deletion) is
 //! one transaction with `durability: 'strict'`, so a kill at any point leaves either before or after.
@@ -25,7 +30,7 @@ use wasm_bindgen::{JsCast, JsValue};
 /// The database every page and the service worker of an origin share.
 pub const DB_NAME: &str = "ferry";
 /// The schema this code writes; opening an older database upgrades it in place.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 pub(crate) const TASKS: &str = "tasks";
 pub(crate) const BLOBS: &str = "blobs";
@@ -91,18 +96,23 @@ impl Store {
     }
 }
 
-/// Schema v1. Kept as a builder so a later version adds to it and the upgrade keeps existing records.
+/// The current schema. Kept as a builder so a later version adds to it and the upgrade keeps existing records.
 fn schema(name: &str) -> DatabaseBuilder {
     let tasks = ObjectStoreBuilder::new(TASKS)
         .key_path(Some(KeyPath::new_single("id")))
         .add_index(IndexBuilder::new("by_tag_seq".into(), KeyPath::new_array(["tag", "seq"])).unique(true))
         .add_index(IndexBuilder::new("by_due".into(), KeyPath::new_array(["state", "nextAttemptAt"])))
-        .add_index(IndexBuilder::new("by_lease".into(), KeyPath::new_array(["state", "leaseUntil"])));
+        .add_index(IndexBuilder::new("by_lease".into(), KeyPath::new_array(["state", "leaseUntil"])))
+        .add_index(IndexBuilder::new("by_state".into(), KeyPath::new_array(["state", "createdAt"])));
     DatabaseBuilder::new(name)
         .version(SCHEMA_VERSION)
         .add_object_store(tasks)
         .add_object_store(ObjectStoreBuilder::new(BLOBS))
-        .add_object_store(ObjectStoreBuilder::new(OUTBOX).key_path(Some(KeyPath::new_array(["tag", "seq"]))))
+        .add_object_store(
+            ObjectStoreBuilder::new(OUTBOX)
+                .key_path(Some(KeyPath::new_array(["tag", "seq"])))
+                .add_index(IndexBuilder::new("by_task".into(), KeyPath::new_single("taskId"))),
+        )
         .add_object_store(ObjectStoreBuilder::new(META))
 }
 

@@ -155,6 +155,37 @@ impl Store {
         all.map_err(|e| storage_error("in flight", e))?.into_iter().map(task_of).collect()
     }
 
+    /// Retention: finished tasks whose retention ended leave with their events (acknowledged or not)
+    /// and any Blob. Returns how many tasks were removed. Reads only finished tasks, by `by_state`.
+    pub async fn sweep(&self, now_ms: u64) -> Result<u32, Error> {
+        let mut removed = 0;
+        for state in [State::Done, State::Failed, State::Cancelled, State::Expired] {
+            let range = state_range(state, now_ms)?;
+            let tx = self.tx(&[TASKS, BLOBS, OUTBOX], true)?;
+            let tasks = tx.object_store(TASKS).map_err(|e| storage_error("sweep", e))?;
+            let blobs = tx.object_store(BLOBS).map_err(|e| storage_error("sweep", e))?;
+            let by_task = tx.object_store(OUTBOX).and_then(|s| s.index("by_task")).map_err(|e| storage_error("sweep", e))?;
+            let outbox = tx.object_store(OUTBOX).map_err(|e| storage_error("sweep", e))?;
+            let old = tasks.index("by_state").and_then(|i| i.get_all(Some(Query::KeyRange(range)), None)).map_err(|e| storage_error("sweep", e))?.await;
+            for task in old.map_err(|e| storage_error("sweep", e))?.into_iter().map(task_of) {
+                let task = task?;
+                if !task.is_expired_at(now_ms) {
+                    continue;
+                }
+                let id = JsValue::from_str(&task.id);
+                let keys = by_task.get_all_keys(Some(Query::Key(id.clone())), None).map_err(|e| storage_error("sweep", e))?.await;
+                for key in keys.map_err(|e| storage_error("sweep", e))? {
+                    outbox.delete(Query::Key(key)).map_err(|e| storage_error("sweep", e))?.await.map_err(|e| storage_error("sweep", e))?;
+                }
+                blobs.delete(Query::Key(id.clone())).map_err(|e| storage_error("sweep", e))?.await.map_err(|e| storage_error("sweep", e))?;
+                tasks.delete(Query::Key(id)).map_err(|e| storage_error("sweep", e))?.await.map_err(|e| storage_error("sweep", e))?;
+                removed += 1;
+            }
+            commit(tx, "sweep").await?;
+        }
+        Ok(removed)
+    }
+
     /// Removes every task, Blob and outbox event of a tag (logout leaves nothing behind); returns how
     /// many tasks were removed. Counters stay, so sequence numbers never repeat for the tag.
     pub async fn clear(&self, tag: &str) -> Result<u32, Error> {
