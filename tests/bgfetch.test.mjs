@@ -26,6 +26,10 @@ test('Background Fetch: the page starts it, closes, the upload completes and the
     const { id, sha256 } = await uploadRandom(page, 4 * 1024 * 1024, { url: '/upload/bgf' });
     const started = await eventOf(page, id, 'started');
     assert.equal(started.transport, 'backgroundFetch');
+    // While the page that started it is open, the browser's upload progress becomes `progress` events.
+    const progress = await eventOf(page, id, 'progress');
+    assert.equal(progress.bytesTotal, 4 * 1024 * 1024);
+    assert.ok(progress.bytesSent > 0 && progress.bytesSent <= progress.bytesTotal, JSON.stringify(progress));
     await page.close();
     const [record] = await settled(server, 1);
     assert.equal(record.sha256, sha256);
@@ -36,6 +40,8 @@ test('Background Fetch: the page starts it, closes, the upload completes and the
     assert.equal(completed.response.status, 201);
     const task = await later.evaluate((id) => window.ferrySession.get(id), id);
     assert.equal(task.state, 'done');
+    const sent = (await later.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id && e.kind === 'progress'), id)).map((e) => e.bytesSent);
+    assert.deepEqual(sent, [...sent].sort((a, b) => a - b), 'progress is monotonic');
     assert.equal(task.transport, 'backgroundFetch');
   });
 });

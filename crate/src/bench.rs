@@ -17,17 +17,23 @@ pub async fn bench_fill(name: String, n: u32) -> Result<(), JsValue> {
     let mut i = 0;
     while i < n {
         let tx = store.tx(&["tasks"], true).map_err(|e| core_error(&e))?;
-        let tasks = tx.object_store("tasks").map_err(|e| JsValue::from_str(&e.to_string()))?;
+        let tasks = tx
+            .object_store("tasks")
+            .map_err(|e| JsValue::from_str(&e.to_string()))?;
         for _ in 0..1000.min(n - i) {
             let mut t = task(i, now + 60_000 + rng.below(86_400_000));
             if i % 10 == 0 {
                 t.state = State::Done;
                 t.next_attempt_at = None;
             }
-            tasks.put(&js::to_js(&t).map_err(|e| core_error(&e))?, None).map_err(|e| JsValue::from_str(&e.to_string()))?;
+            tasks
+                .put(&js::to_js(&t).map_err(|e| core_error(&e))?, None)
+                .map_err(|e| JsValue::from_str(&e.to_string()))?;
             i += 1;
         }
-        crate::web::store::commit(tx, "bench fill").await.map_err(|e| core_error(&e))?;
+        crate::web::store::commit(tx, "bench fill")
+            .await
+            .map_err(|e| core_error(&e))?;
     }
     store.close();
     Ok(())
@@ -41,7 +47,11 @@ pub async fn bench_next_due(name: String, reps: u32) -> Result<f64, JsValue> {
     let start = js_sys::Date::now();
     let mut found = 0;
     for _ in 0..reps {
-        found += store.next_due(at, 1).await.map_err(|e| core_error(&e))?.len();
+        found += store
+            .next_due(at, 1)
+            .await
+            .map_err(|e| core_error(&e))?
+            .len();
     }
     let per = (js_sys::Date::now() - start) / f64::from(reps);
     store.close();
@@ -60,7 +70,10 @@ pub async fn bench_scan(name: String, reps: u32) -> Result<f64, JsValue> {
     let start = js_sys::Date::now();
     for _ in 0..reps {
         let tx = store.tx(&["tasks"], false).map_err(|e| core_error(&e))?;
-        let all = tx.object_store("tasks").and_then(|s| s.get_all(None, None)).map_err(|e| JsValue::from_str(&e.to_string()))?;
+        let all = tx
+            .object_store("tasks")
+            .and_then(|s| s.get_all(None, None))
+            .map_err(|e| JsValue::from_str(&e.to_string()))?;
         let all = all.await.map_err(|e| JsValue::from_str(&e.to_string()))?;
         let first = all
             .into_iter()
@@ -81,8 +94,17 @@ fn task(i: u32, due: u64) -> Task {
         id: format!("bench-{i:08}"),
         tag: format!("tag-{}", i % 8),
         seq: u64::from(i),
-        request: Request { url: "http://127.0.0.1/upload".into(), method: Method::Post, headers: Vec::new(), protocol: Protocol::Http },
-        body: BodyMeta { size: 1024, mime: "application/octet-stream".into(), name: None },
+        request: Request {
+            url: "http://127.0.0.1/upload".into(),
+            method: Method::Post,
+            headers: Vec::new(),
+            protocol: Protocol::Http,
+        },
+        body: BodyMeta {
+            size: 1024,
+            mime: "application/octet-stream".into(),
+            name: None,
+        },
         idempotency_key: format!("key-{i}"),
         now_ms: due - 60_000,
         expires_at: None,

@@ -7,11 +7,11 @@
 
 pub mod core;
 
+#[cfg(all(target_arch = "wasm32", feature = "bench"))]
+pub mod bench;
+#[cfg(target_arch = "wasm32")]
+pub mod page;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;
-#[cfg(target_arch = "wasm32")]
-pub mod page;
-#[cfg(all(target_arch = "wasm32", feature = "bench"))]
-pub mod bench;

@@ -53,7 +53,10 @@ struct Inner {
 }
 
 async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
-    let tag = tag.as_string().ok_or_else(|| Error::InvalidTag { tag: format!("{tag:?}"), reason: "the tag must be a string".into() })?;
+    let tag = tag.as_string().ok_or_else(|| Error::InvalidTag {
+        tag: format!("{tag:?}"),
+        reason: "the tag must be a string".into(),
+    })?;
     core::validate_tag(&tag)?;
     let session_options = core::validate_session_options(&request::session_options(&options)?)?;
     let registration = request::service_worker(&js::get(&options, "serviceWorker")).await?;
@@ -61,15 +64,25 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
     let paused = store.session(&tag).await?.is_some_and(|s| s.paused);
     let page_url = js::get(&js::get(&js::global(), "location"), "href").as_string();
     let last_headers = store.session(&tag).await?.and_then(|s| s.last_headers);
-    store.put_session(&SessionRecord { tag: tag.clone(), options: session_options, paused, page_url, last_headers }).await?;
+    store
+        .put_session(&SessionRecord {
+            tag: tag.clone(),
+            options: session_options,
+            paused,
+            page_url,
+            last_headers,
+        })
+        .await?;
 
-    let channel = web_sys::BroadcastChannel::new(&messaging::channel_name(&tag)).map_err(|e| js::storage_error("open channel", format!("{e:?}")))?;
+    let channel = web_sys::BroadcastChannel::new(&messaging::channel_name(&tag))
+        .map_err(|e| js::storage_error("open channel", format!("{e:?}")))?;
     let inner = Rc::new(Inner {
         tag,
         store,
         registration,
         options: session_options,
-        target: web_sys::EventTarget::new().map_err(|e| js::storage_error("create EventTarget", format!("{e:?}")))?,
+        target: web_sys::EventTarget::new()
+            .map_err(|e| js::storage_error("create EventTarget", format!("{e:?}")))?,
         channel,
         closed: Cell::new(false),
         delivered: Cell::new(0),
@@ -79,31 +92,36 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
         provider: request::provider(&options)?,
     });
     let weak = Rc::downgrade(&inner);
-    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-        let Some(inner) = weak.upgrade() else { return };
-        match js::get(&e.data(), "ferry").as_string().as_deref() {
-            Some("ping") => {
-                // The worker asks whether a page of the tag is open (launch events): this one is.
-                let pong = messaging::message("pong", Some(&inner.tag), None);
-                js::set(&pong, "requestId", &js::get(&e.data(), "requestId"));
-                let _ = inner.channel.post_message(&pong);
+    let on_message =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            let Some(inner) = weak.upgrade() else { return };
+            match js::get(&e.data(), "ferry").as_string().as_deref() {
+                Some("ping") => {
+                    // The worker asks whether a page of the tag is open (launch events): this one is.
+                    let pong = messaging::message("pong", Some(&inner.tag), None);
+                    js::set(&pong, "requestId", &js::get(&e.data(), "requestId"));
+                    let _ = inner.channel.post_message(&pong);
+                    return;
+                }
+                Some("headers?") => {
+                    answer_headers(&inner, e.data());
+                    return;
+                }
+                Some(_) => return,
+                None => {}
+            }
+            let Ok(ev) = js::from_js::<FerryEvent>(e.data()) else {
+                return;
+            };
+            if let Some(buffer) = inner.pending.borrow_mut().as_mut() {
+                buffer.push(ev);
                 return;
             }
-            Some("headers?") => {
-                answer_headers(&inner, e.data());
-                return;
-            }
-            Some(_) => return,
-            None => {}
-        }
-        let Ok(ev) = js::from_js::<FerryEvent>(e.data()) else { return };
-        if let Some(buffer) = inner.pending.borrow_mut().as_mut() {
-            buffer.push(ev);
-            return;
-        }
-        deliver(&inner, vec![ev]);
-    });
-    inner.channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+            deliver(&inner, vec![ev]);
+        });
+    inner
+        .channel
+        .set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     *inner.on_message.borrow_mut() = Some(on_message);
     wake(&inner).await;
     Ok(Session { inner })
@@ -118,7 +136,12 @@ fn deliver(inner: &Rc<Inner>, mut events: Vec<FerryEvent>) {
             continue;
         }
         inner.delivered.set(ev.seq);
-        let (Ok(detail), Some(kind)) = (js::to_js(&ev), js::to_js(&ev.kind).ok().and_then(|k| k.as_string())) else { continue };
+        let (Ok(detail), Some(kind)) = (
+            js::to_js(&ev),
+            js::to_js(&ev.kind).ok().and_then(|k| k.as_string()),
+        ) else {
+            continue;
+        };
         let init = web_sys::CustomEventInit::new();
         init.set_detail(&detail);
         if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(&kind, &init) {
@@ -137,7 +160,9 @@ fn deliver(inner: &Rc<Inner>, mut events: Vec<FerryEvent>) {
 /// The worker is about to send a task of this tag and asks for fresh headers: call the page's
 /// provider with the task and answer `{ferry: 'headers', requestId, headers}` or `{..., error}`.
 fn answer_headers(inner: &Rc<Inner>, question: JsValue) {
-    let Some(provider) = inner.provider.clone() else { return };
+    let Some(provider) = inner.provider.clone() else {
+        return;
+    };
     let inner = inner.clone();
     spawn_local(async move {
         let reply = messaging::message("headers", Some(&inner.tag), None);
@@ -145,16 +170,24 @@ fn answer_headers(inner: &Rc<Inner>, question: JsValue) {
         let result: Result<Vec<(String, String)>, Error> = async {
             let id = js::get(&question, "taskId").as_string().unwrap_or_default();
             let task = own(&inner, inner.store.get(&id).await?).ok_or(Error::UnknownTask { id })?;
-            let given = provider.call1(&JsValue::NULL, &js::to_js(&task)?).map_err(|e| Error::options("headerProvider", format!("threw {e:?}")))?;
+            let given = provider
+                .call1(&JsValue::NULL, &js::to_js(&task)?)
+                .map_err(|e| Error::options("headerProvider", format!("threw {e:?}")))?;
             let given = match given.dyn_into::<js_sys::Promise>() {
-                Ok(p) => JsFuture::from(p).await.map_err(|e| Error::options("headerProvider", format!("rejected {e:?}")))?,
+                Ok(p) => JsFuture::from(p)
+                    .await
+                    .map_err(|e| Error::options("headerProvider", format!("rejected {e:?}")))?,
                 Err(v) => v,
             };
             core::validate_provided_headers(&request::header_pairs(&given)?, &task.request.protocol)
         }
         .await;
         match result {
-            Ok(headers) => js::set(&reply, "headers", &js::to_js(&headers).unwrap_or(JsValue::NULL)),
+            Ok(headers) => js::set(
+                &reply,
+                "headers",
+                &js::to_js(&headers).unwrap_or(JsValue::NULL),
+            ),
             Err(e) => js::set(&reply, "error", &JsValue::from_str(&e.to_string())),
         }
         let _ = inner.channel.post_message(&reply);
@@ -175,7 +208,11 @@ fn schedule_replay(inner: &Rc<Inner>) {
             let _ = set_timeout.call2(&global, &resolve, &JsValue::from_f64(0.0));
         }))
         .await;
-        let replay = inner.store.events(&inner.tag, inner.delivered.get()).await.unwrap_or_default();
+        let replay = inner
+            .store
+            .events(&inner.tag, inner.delivered.get())
+            .await
+            .unwrap_or_default();
         deliver(&inner, replay);
         let live = inner.pending.borrow_mut().take().unwrap_or_default();
         deliver(&inner, live);
@@ -186,7 +223,11 @@ fn schedule_replay(inner: &Rc<Inner>) {
 /// sync where Background Sync exists, so the work survives this page closing.
 async fn wake(inner: &Inner) {
     let reg = &inner.registration;
-    if let Some(worker) = reg.active().or_else(|| reg.waiting()).or_else(|| reg.installing()) {
+    if let Some(worker) = reg
+        .active()
+        .or_else(|| reg.waiting())
+        .or_else(|| reg.installing())
+    {
         let _ = worker.post_message(&messaging::message("wake", Some(&inner.tag), None));
     }
     externs::register_sync(reg, "ferry").await;
@@ -199,12 +240,29 @@ async fn background_fetch(inner: &Inner, task: &Task, blob: &web_sys::Blob) -> R
     // Headers from a provider must be fresh at each send; a Background Fetch would fix them at its start.
     // tus needs several requests per attempt, which one Background Fetch cannot make.
     let tus = matches!(task.request.protocol, core::Protocol::Tus { .. });
-    if tus || !inner.options.background_fetch || inner.options.header_provider || inner.store.session(&inner.tag).await?.is_some_and(|s| s.paused) {
+    if tus
+        || !inner.options.background_fetch
+        || inner.options.header_provider
+        || inner
+            .store
+            .session(&inner.tag)
+            .await?
+            .is_some_and(|s| s.paused)
+    {
         return Ok(());
     }
-    let Some(manager) = externs::background_fetch(&inner.registration).await else { return Ok(()) };
-    let lease = core::Input::Lease { lease_ms: BACKGROUND_FETCH_LEASE_MS, transport: core::Transport::BackgroundFetch };
-    let leased = match inner.store.transition(&task.id, lease, now_ms(), 0, None).await {
+    let Some(manager) = externs::background_fetch(&inner.registration).await else {
+        return Ok(());
+    };
+    let lease = core::Input::Lease {
+        lease_ms: BACKGROUND_FETCH_LEASE_MS,
+        transport: core::Transport::BackgroundFetch,
+    };
+    let leased = match inner
+        .store
+        .transition(&task.id, lease, now_ms(), 0, None)
+        .await
+    {
         Ok((t, events)) => {
             messaging::broadcast(&events);
             t
@@ -212,10 +270,23 @@ async fn background_fetch(inner: &Inner, task: &Task, blob: &web_sys::Blob) -> R
         Err(Error::IllegalTransition { .. }) => return Ok(()),
         Err(e) => return Err(e),
     };
-    if let Err(e) = bgfetch::start(&manager, &leased, blob).await {
-        let outcome = core::Outcome::NetworkError(format!("background fetch did not start: {e:?}"));
-        let (_, events) = inner.store.transition(&task.id, core::Input::Outcome(outcome), now_ms(), js::random_u64(), None).await?;
-        messaging::broadcast(&events);
+    match bgfetch::start(&manager, &leased, blob).await {
+        Ok(registration) => bgfetch::relay_progress(&inner.store, &leased, registration),
+        Err(e) => {
+            let outcome =
+                core::Outcome::NetworkError(format!("background fetch did not start: {e:?}"));
+            let (_, events) = inner
+                .store
+                .transition(
+                    &task.id,
+                    core::Input::Outcome(outcome),
+                    now_ms(),
+                    js::random_u64(),
+                    None,
+                )
+                .await?;
+            messaging::broadcast(&events);
+        }
     }
     Ok(())
 }
@@ -234,7 +305,9 @@ where
 
 fn open(inner: &Inner) -> Result<(), Error> {
     if inner.closed.get() {
-        return Err(Error::Closed { what: format!("session {:?}", inner.tag) });
+        return Err(Error::Closed {
+            what: format!("session {:?}", inner.tag),
+        });
     }
     Ok(())
 }
@@ -252,14 +325,20 @@ impl Session {
         promise(&self.inner, |inner| async move {
             open(&inner)?;
             let input = request::upload_input(&blob, &request)?;
-            let limits = core::Limits { quota_available: request::quota_available().await, ..core::Limits::default() };
+            let limits = core::Limits {
+                quota_available: request::quota_available().await,
+                ..core::Limits::default()
+            };
             let valid = core::validate_upload(&input, &inner.options.retry, &limits, now_ms())?;
             let task = request::new_task(&inner.tag, valid, inner.options.batch_window_ms);
             let blob: web_sys::Blob = blob.unchecked_into();
             let (task, events) = match inner.store.enqueue(&task, &blob).await {
                 // The write itself hit the quota (the estimate is coarse): say how much is free now.
                 Err(Error::QuotaExceeded { size, .. }) => {
-                    return Err(Error::QuotaExceeded { size, available: request::quota_available().await.unwrap_or(0) });
+                    return Err(Error::QuotaExceeded {
+                        size,
+                        available: request::quota_available().await.unwrap_or(0),
+                    });
                 }
                 other => other?,
             };
@@ -291,7 +370,9 @@ impl Session {
                 Some(id) => own(&inner, inner.store.get(&id).await?),
                 None => None,
             };
-            task.map(|t| js::to_js(&t)).transpose().map(|v| v.unwrap_or(JsValue::NULL))
+            task.map(|t| js::to_js(&t))
+                .transpose()
+                .map(|v| v.unwrap_or(JsValue::NULL))
         })
     }
 
@@ -305,7 +386,10 @@ impl Session {
             if task.state.is_terminal() {
                 return Ok(JsValue::FALSE);
             }
-            let (_, events) = inner.store.transition(&id, core::Input::Cancel, now_ms(), 0, None).await?;
+            let (_, events) = inner
+                .store
+                .transition(&id, core::Input::Cancel, now_ms(), 0, None)
+                .await?;
             messaging::broadcast(&events);
             stop_attempt(&inner, &task).await;
             Ok(JsValue::TRUE)
@@ -315,7 +399,13 @@ impl Session {
     /// Removes every task, payload and pending event of the tag; resolves with the number of tasks removed.
     pub fn clear(&self) -> js_sys::Promise {
         promise(&self.inner, |inner| async move {
-            let running: Vec<Task> = inner.store.list(&inner.tag).await?.into_iter().filter(|t| t.state == core::State::InFlight).collect();
+            let running: Vec<Task> = inner
+                .store
+                .list(&inner.tag)
+                .await?
+                .into_iter()
+                .filter(|t| t.state == core::State::InFlight)
+                .collect();
             let n = inner.store.clear(&inner.tag).await?;
             for t in running {
                 stop_attempt(&inner, &t).await;
@@ -326,7 +416,9 @@ impl Session {
 
     /// Stops new attempts for the tag (in-flight ones finish); survives restarts.
     pub fn pause(&self) -> js_sys::Promise {
-        promise(&self.inner, |inner| async move { set_paused(&inner, true).await.map(|_| JsValue::UNDEFINED) })
+        promise(&self.inner, |inner| async move {
+            set_paused(&inner, true).await.map(|_| JsValue::UNDEFINED)
+        })
     }
 
     /// Sends again at once.
@@ -344,7 +436,11 @@ impl Session {
             if !(seq.is_finite() && seq >= 0.0) {
                 return Err(Error::options("seq", "pass the seq of a delivered event"));
             }
-            inner.store.ack(&inner.tag, seq as u64).await.map(|_| JsValue::UNDEFINED)
+            inner
+                .store
+                .ack(&inner.tag, seq as u64)
+                .await
+                .map(|_| JsValue::UNDEFINED)
         })
     }
 
@@ -358,16 +454,28 @@ impl Session {
     /// `EventTarget.addEventListener`; the first listener starts the replay of missed events.
     #[wasm_bindgen(js_name = addEventListener)]
     pub fn add_event_listener(&self, kind: &str, listener: &JsValue, options: &JsValue) {
-        let add: js_sys::Function = js::get(self.inner.target.as_ref(), "addEventListener").unchecked_into();
-        let _ = add.call3(self.inner.target.as_ref(), &JsValue::from_str(kind), listener, options);
+        let add: js_sys::Function =
+            js::get(self.inner.target.as_ref(), "addEventListener").unchecked_into();
+        let _ = add.call3(
+            self.inner.target.as_ref(),
+            &JsValue::from_str(kind),
+            listener,
+            options,
+        );
         schedule_replay(&self.inner);
     }
 
     /// `EventTarget.removeEventListener`.
     #[wasm_bindgen(js_name = removeEventListener)]
     pub fn remove_event_listener(&self, kind: &str, listener: &JsValue, options: &JsValue) {
-        let remove: js_sys::Function = js::get(self.inner.target.as_ref(), "removeEventListener").unchecked_into();
-        let _ = remove.call3(self.inner.target.as_ref(), &JsValue::from_str(kind), listener, options);
+        let remove: js_sys::Function =
+            js::get(self.inner.target.as_ref(), "removeEventListener").unchecked_into();
+        let _ = remove.call3(
+            self.inner.target.as_ref(),
+            &JsValue::from_str(kind),
+            listener,
+            options,
+        );
     }
 }
 
@@ -379,7 +487,10 @@ fn own(inner: &Inner, task: Option<Task>) -> Option<Task> {
 /// Stops a task's running attempt wherever it runs (the worker aborts its fetch or the task's
 /// Background Fetch).
 async fn stop_attempt(inner: &Inner, task: &Task) {
-    tell(inner, messaging::message("cancel", Some(&inner.tag), Some(&task.id)));
+    tell(
+        inner,
+        messaging::message("cancel", Some(&inner.tag), Some(&task.id)),
+    );
 }
 
 fn tell(inner: &Inner, msg: JsValue) {
@@ -391,6 +502,19 @@ fn tell(inner: &Inner, msg: JsValue) {
 async fn set_paused(inner: &Inner, paused: bool) -> Result<(), Error> {
     open(inner)?;
     let page_url = js::get(&js::get(&js::global(), "location"), "href").as_string();
-    let last_headers = inner.store.session(&inner.tag).await?.and_then(|s| s.last_headers);
-    inner.store.put_session(&SessionRecord { tag: inner.tag.clone(), options: inner.options, paused, page_url, last_headers }).await
+    let last_headers = inner
+        .store
+        .session(&inner.tag)
+        .await?
+        .and_then(|s| s.last_headers);
+    inner
+        .store
+        .put_session(&SessionRecord {
+            tag: inner.tag.clone(),
+            options: inner.options,
+            paused,
+            page_url,
+            last_headers,
+        })
+        .await
 }

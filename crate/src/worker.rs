@@ -30,7 +30,10 @@ thread_local! {
 }
 
 async fn store() -> Result<Store, Error> {
-    if let Some(s) = STORE.with(|s| s.borrow().clone()).filter(|s| !s.is_closed()) {
+    if let Some(s) = STORE
+        .with(|s| s.borrow().clone())
+        .filter(|s| !s.is_closed())
+    {
         return Ok(s);
     }
     let s = Store::open().await?;
@@ -45,7 +48,11 @@ pub async fn worker_start(_scope: JsValue, _options: JsValue) -> Result<(), JsVa
     let store = store().await.map_err(|e| core_error(&e))?;
     recover(&store).await.map_err(|e| core_error(&e))?;
     // Finished tasks past their retention leave with their unacknowledged events.
-    store.sweep(now_ms()).await.map(|_| ()).map_err(|e| core_error(&e))
+    store
+        .sweep(now_ms())
+        .await
+        .map(|_| ())
+        .map_err(|e| core_error(&e))
 }
 
 /// Every in-flight task belonged to a previous instance of this worker, whose fetches died with it.
@@ -54,10 +61,15 @@ async fn recover(store: &Store) -> Result<(), Error> {
     let registration = registration();
     for task in store.in_flight().await? {
         // A Background Fetch outlives the worker (and the browser): the browser still owns it.
-        if task.transport == Some(Transport::BackgroundFetch) && bgfetch::alive(&registration, &task.id).await {
+        if task.transport == Some(Transport::BackgroundFetch)
+            && bgfetch::alive(&registration, &task.id).await
+        {
             continue;
         }
-        match store.transition(&task.id, Input::Abandoned, now, 0, None).await {
+        match store
+            .transition(&task.id, Input::Abandoned, now, 0, None)
+            .await
+        {
             Ok((_, events)) => messaging::broadcast(&events),
             Err(Error::IllegalTransition { .. } | Error::UnknownTask { .. }) => {}
             Err(e) => return Err(e),
@@ -81,7 +93,9 @@ pub async fn worker_event(kind: String, event: JsValue) -> Result<(), JsValue> {
         "online" => pump(&store, Transport::Fallback, EVENT_BUDGET_MS).await,
         "message" => on_message(&store, &js::get(&event, "data")).await,
         "sync" => on_sync(&store, event.unchecked_ref()).await,
-        "backgroundfetchsuccess" | "backgroundfetchfail" => on_bgfetch_done(&store, event.unchecked_ref()).await,
+        "backgroundfetchsuccess" | "backgroundfetchfail" => {
+            on_bgfetch_done(&store, event.unchecked_ref()).await
+        }
         "notificationclick" => {
             let notification = js::get(&event, "notification");
             match js::get(&js::get(&notification, "data"), "ferryTag").as_string() {
@@ -97,14 +111,20 @@ pub async fn worker_event(kind: String, event: JsValue) -> Result<(), JsValue> {
             }
         }
         "backgroundfetchclick" => {
-            let id = event.unchecked_ref::<externs::BackgroundFetchEvent>().registration().id();
+            let id = event
+                .unchecked_ref::<externs::BackgroundFetchEvent>()
+                .registration()
+                .id();
             if let Some(task) = store.get(&id).await.map_err(|e| core_error(&e))? {
                 launch::open_page(&store, &task.tag).await;
             }
             Ok(())
         }
         "backgroundfetchabort" => {
-            let id = event.unchecked_ref::<externs::BackgroundFetchEvent>().registration().id();
+            let id = event
+                .unchecked_ref::<externs::BackgroundFetchEvent>()
+                .registration()
+                .id();
             settle(&store, &id, Input::Cancel, None).await
         }
         _ => Ok(()),
@@ -113,7 +133,10 @@ pub async fn worker_event(kind: String, event: JsValue) -> Result<(), JsValue> {
 }
 
 /// A browser-owned fetch ended: record its outcome like any attempt's; a retry goes to the queue.
-async fn on_bgfetch_done(store: &Store, event: &externs::BackgroundFetchEvent) -> Result<(), Error> {
+async fn on_bgfetch_done(
+    store: &Store,
+    event: &externs::BackgroundFetchEvent,
+) -> Result<(), Error> {
     let (id, outcome, response) = bgfetch::outcome(event).await;
     settle(store, &id, Input::Outcome(outcome), response).await?;
     pump_expecting(store, Transport::Fallback, EVENT_BUDGET_MS, true).await
@@ -121,8 +144,16 @@ async fn on_bgfetch_done(store: &Store, event: &externs::BackgroundFetchEvent) -
 
 /// Applies an input to a task and broadcasts its events; a task that is gone or already moved on
 /// (cancelled, cleared) is not an error here.
-async fn settle(store: &Store, id: &str, input: Input, response: Option<core::ResponseInfo>) -> Result<(), Error> {
-    match store.transition(id, input, now_ms(), random_u64(), response).await {
+async fn settle(
+    store: &Store,
+    id: &str,
+    input: Input,
+    response: Option<core::ResponseInfo>,
+) -> Result<(), Error> {
+    match store
+        .transition(id, input, now_ms(), random_u64(), response)
+        .await
+    {
         Ok((_, events)) => {
             messaging::broadcast(&events);
             launch::task_events(store, &events).await;
@@ -158,7 +189,10 @@ async fn on_sync(store: &Store, event: &externs::SyncEvent) -> Result<(), Error>
     }
     pump(store, Transport::BackgroundSync, SYNC_BUDGET_MS).await?;
     match store.next_wake().await? {
-        Some(wake) if !event.last_chance() => Err(Error::Storage { op: "sync".into(), message: format!("work left for later (next at {wake})") }),
+        Some(wake) if !event.last_chance() => Err(Error::Storage {
+            op: "sync".into(),
+            message: format!("work left for later (next at {wake})"),
+        }),
         _ => Ok(()),
     }
 }
@@ -179,7 +213,12 @@ async fn pump(store: &Store, via: Transport, budget_ms: u64) -> Result<(), Error
 }
 
 /// `pump`, told that an attempt made elsewhere (a Background Fetch) may have queued a retry to wait for.
-async fn pump_expecting(store: &Store, via: Transport, budget_ms: u64, expect_retry: bool) -> Result<(), Error> {
+async fn pump_expecting(
+    store: &Store,
+    via: Transport,
+    budget_ms: u64,
+    expect_retry: bool,
+) -> Result<(), Error> {
     if let Some(running) = PUMP.with(|p| p.borrow().clone()) {
         AGAIN.with(|a| a.set(true));
         if let Some(wake) = WAKER.with(|w| w.borrow_mut().take()) {
@@ -192,13 +231,26 @@ async fn pump_expecting(store: &Store, via: Transport, budget_ms: u64, expect_re
     let promise = wasm_bindgen_futures::future_to_promise(async move {
         let result = run(&store, via, budget_ms, expect_retry).await;
         PUMP.with(|p| *p.borrow_mut() = None);
-        result.map(|_| JsValue::UNDEFINED).map_err(|e| core_error(&e))
+        result
+            .map(|_| JsValue::UNDEFINED)
+            .map_err(|e| core_error(&e))
     });
     PUMP.with(|p| *p.borrow_mut() = Some(promise.clone()));
-    wasm_bindgen_futures::JsFuture::from(promise).await.map(|_| ()).map_err(|e| Error::Storage { op: "pump".into(), message: format!("{e:?}") })
+    wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::Storage {
+            op: "pump".into(),
+            message: format!("{e:?}"),
+        })
 }
 
-async fn run(store: &Store, via: Transport, budget_ms: u64, mut expect_retry: bool) -> Result<(), Error> {
+async fn run(
+    store: &Store,
+    via: Transport,
+    budget_ms: u64,
+    mut expect_retry: bool,
+) -> Result<(), Error> {
     let deadline = now_ms() + budget_ms;
     loop {
         AGAIN.with(|a| a.set(false));
@@ -235,7 +287,11 @@ async fn drain(store: &Store, via: Transport, budget_ms: u64) -> Result<u32, Err
             let due = store.next_due(now, limit).await?;
             let mut eligible = Vec::new();
             for task in &due {
-                if !core::discretionary::held_back(task, save_data) && !session(store, &mut sessions, &task.tag).await?.is_some_and(|s| s.paused) {
+                if !core::discretionary::held_back(task, save_data)
+                    && !session(store, &mut sessions, &task.tag)
+                        .await?
+                        .is_some_and(|s| s.paused)
+                {
                     eligible.push(task.clone());
                 }
             }
@@ -248,7 +304,10 @@ async fn drain(store: &Store, via: Transport, budget_ms: u64) -> Result<u32, Err
         let mut started: HashMap<String, u32> = HashMap::new();
         let batch = js_sys::Array::new();
         for task in due.into_iter().filter(|t| t.is_due(now)) {
-            let allowed = session(store, &mut sessions, &task.tag).await?.map_or(2, |s| s.options.concurrency).min(MAX_PARALLEL);
+            let allowed = session(store, &mut sessions, &task.tag)
+                .await?
+                .map_or(2, |s| s.options.concurrency)
+                .min(MAX_PARALLEL);
             let n = started.entry(task.tag.clone()).or_default();
             if *n >= allowed || batch.length() >= MAX_PARALLEL {
                 continue;
@@ -257,13 +316,22 @@ async fn drain(store: &Store, via: Transport, budget_ms: u64) -> Result<u32, Err
             let store = store.clone();
             let session = session(&store, &mut sessions, &task.tag).await?;
             batch.push(&wasm_bindgen_futures::future_to_promise(async move {
-                attempt(&store, &task, session, via).await.map(JsValue::from).map_err(|e| core_error(&e))
+                attempt(&store, &task, session, via)
+                    .await
+                    .map(JsValue::from)
+                    .map_err(|e| core_error(&e))
             }));
         }
         let results = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::all(&batch))
             .await
-            .map_err(|e| Error::Storage { op: "attempt".into(), message: format!("{e:?}") })?;
-        let made = js_sys::Array::from(&results).iter().filter(|r| r.as_bool() == Some(true)).count() as u32;
+            .map_err(|e| Error::Storage {
+                op: "attempt".into(),
+                message: format!("{e:?}"),
+            })?;
+        let made = js_sys::Array::from(&results)
+            .iter()
+            .filter(|r| r.as_bool() == Some(true))
+            .count() as u32;
         attempts += made;
         if made == 0 {
             return Ok(attempts);
@@ -273,9 +341,19 @@ async fn drain(store: &Store, via: Transport, budget_ms: u64) -> Result<u32, Err
 
 /// One attempt: lease, send the stored Blob, record the outcome. `false` if another drain had it, or
 /// if its session's header provider could not be asked and the session waits for a page.
-async fn attempt(store: &Store, task: &Task, session: Option<SessionRecord>, via: Transport) -> Result<bool, Error> {
-    let Some(extra) = headers_for(store, task, session).await? else { return Ok(false) };
-    let lease = Input::Lease { lease_ms: LEASE_MS, transport: via };
+async fn attempt(
+    store: &Store,
+    task: &Task,
+    session: Option<SessionRecord>,
+    via: Transport,
+) -> Result<bool, Error> {
+    let Some(extra) = headers_for(store, task, session).await? else {
+        return Ok(false);
+    };
+    let lease = Input::Lease {
+        lease_ms: LEASE_MS,
+        transport: via,
+    };
     let leased = match store.transition(&task.id, lease, now_ms(), 0, None).await {
         Ok((t, events)) => {
             messaging::broadcast(&events);
@@ -285,11 +363,25 @@ async fn attempt(store: &Store, task: &Task, session: Option<SessionRecord>, via
         Err(e) => return Err(e),
     };
     let (outcome, response) = match store.blob(&leased.id).await? {
-        Some(blob) if matches!(leased.request.protocol, core::Protocol::Tus { .. }) => tus::send(store, &leased, &blob, &extra).await,
+        Some(blob) if matches!(leased.request.protocol, core::Protocol::Tus { .. }) => {
+            tus::send(store, &leased, &blob, &extra).await
+        }
         Some(blob) => transport::send(&leased, &blob, &extra).await,
-        None => (core::Outcome::NetworkError("the stored payload is missing".into()), None),
+        None => (
+            core::Outcome::NetworkError("the stored payload is missing".into()),
+            None,
+        ),
     };
-    match store.transition(&leased.id, Input::Outcome(outcome), now_ms(), random_u64(), response).await {
+    match store
+        .transition(
+            &leased.id,
+            Input::Outcome(outcome),
+            now_ms(),
+            random_u64(),
+            response,
+        )
+        .await
+    {
         Ok((_, events)) => {
             messaging::broadcast(&events);
             launch::task_events(store, &events).await;
@@ -303,17 +395,28 @@ async fn attempt(store: &Store, task: &Task, session: Option<SessionRecord>, via
 
 /// Headers to add to this attempt: the session's header provider, asked through an open page of the
 /// tag; without one, the last headers given (`headerFallback: 'last'`) or `None` (wait for a page).
-async fn headers_for(store: &Store, task: &Task, session: Option<SessionRecord>) -> Result<Option<Vec<(String, String)>>, Error> {
-    let Some(mut session) = session.filter(|s| s.options.header_provider) else { return Ok(Some(Vec::new())) };
+async fn headers_for(
+    store: &Store,
+    task: &Task,
+    session: Option<SessionRecord>,
+) -> Result<Option<Vec<(String, String)>>, Error> {
+    let Some(mut session) = session.filter(|s| s.options.header_provider) else {
+        return Ok(Some(Vec::new()));
+    };
     let question = messaging::message("headers?", Some(&task.tag), Some(&task.id));
     js::set(&question, "taskId", &JsValue::from_str(&task.id));
     let reply = messaging::ask(&task.tag, &question, HEADER_WAIT_MS).await;
-    let given = reply.as_ref().and_then(|r| js::from_js::<Vec<(String, String)>>(js::get(r, "headers")).ok());
+    let given = reply
+        .as_ref()
+        .and_then(|r| js::from_js::<Vec<(String, String)>>(js::get(r, "headers")).ok());
     match (given, session.options.header_fallback) {
         (Some(headers), core::HeaderFallback::Last) => {
             // The caller opted in to keeping them: the next send without a page uses them.
             let fresh = store.session(&task.tag).await?.unwrap_or(session.clone());
-            session = SessionRecord { last_headers: Some(headers.clone()), ..fresh };
+            session = SessionRecord {
+                last_headers: Some(headers.clone()),
+                ..fresh
+            };
             store.put_session(&session).await?;
             Ok(Some(headers))
         }
@@ -324,7 +427,11 @@ async fn headers_for(store: &Store, task: &Task, session: Option<SessionRecord>)
 }
 
 /// A tag's session record, read once per drain.
-async fn session(store: &Store, cache: &mut HashMap<String, Option<SessionRecord>>, tag: &str) -> Result<Option<SessionRecord>, Error> {
+async fn session(
+    store: &Store,
+    cache: &mut HashMap<String, Option<SessionRecord>>,
+    tag: &str,
+) -> Result<Option<SessionRecord>, Error> {
     if let Some(s) = cache.get(tag) {
         return Ok(s.clone());
     }

@@ -23,8 +23,32 @@ async fn two_tags(store: &Store) {
     for (id, tag) in [("a1", A), ("b1", B), ("a2", A), ("a3", A), ("b2", B)] {
         enqueue(store, &task(id, tag)).await;
     }
-    store.transition("a1", Input::Lease { lease_ms: 60_000, transport: Transport::Fallback }, T0 + 1, 0, None).await.unwrap();
-    store.transition("a1", Input::Outcome(Outcome::Response { status: 201, retry_after: None }), T0 + 2, 0, None).await.unwrap();
+    store
+        .transition(
+            "a1",
+            Input::Lease {
+                lease_ms: 60_000,
+                transport: Transport::Fallback,
+            },
+            T0 + 1,
+            0,
+            None,
+        )
+        .await
+        .unwrap();
+    store
+        .transition(
+            "a1",
+            Input::Outcome(Outcome::Response {
+                status: 201,
+                retry_after: None,
+            }),
+            T0 + 2,
+            0,
+            None,
+        )
+        .await
+        .unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -34,10 +58,26 @@ async fn events_returns_one_tags_events_in_order_after_a_seq() {
     let a = f.store.events(A, 0).await.unwrap();
     assert_eq!(seqs(&a), [1, 2, 3, 4, 5]);
     assert!(a.iter().all(|e| e.tag == A), "only {A}'s events: {a:?}");
-    assert_eq!(a.iter().map(|e| e.kind).collect::<Vec<_>>(), [EventKind::Queued, EventKind::Queued, EventKind::Queued, EventKind::Started, EventKind::Completed]);
-    assert_eq!(a.iter().map(|e| e.task_id.as_str()).collect::<Vec<_>>(), ["a1", "a2", "a3", "a1", "a1"]);
+    assert_eq!(
+        a.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [
+            EventKind::Queued,
+            EventKind::Queued,
+            EventKind::Queued,
+            EventKind::Started,
+            EventKind::Completed
+        ]
+    );
+    assert_eq!(
+        a.iter().map(|e| e.task_id.as_str()).collect::<Vec<_>>(),
+        ["a1", "a2", "a3", "a1", "a1"]
+    );
 
-    assert_eq!(f.store.events(A, 2).await.unwrap(), a[2..].to_vec(), "strictly after seq 2");
+    assert_eq!(
+        f.store.events(A, 2).await.unwrap(),
+        a[2..].to_vec(),
+        "strictly after seq 2"
+    );
     assert_eq!(f.store.events(A, 4).await.unwrap(), a[4..].to_vec());
     assert!(f.store.events(A, 5).await.unwrap().is_empty());
     assert!(f.store.events(A, 1_000).await.unwrap().is_empty());
@@ -45,9 +85,18 @@ async fn events_returns_one_tags_events_in_order_after_a_seq() {
     let b = f.store.events(B, 0).await.unwrap();
     assert_eq!(seqs(&b), [1, 2]);
     assert!(b.iter().all(|e| e.tag == B && e.kind == EventKind::Queued));
-    assert!(f.store.events("photo", 0).await.unwrap().is_empty(), "a prefix of a tag is another tag");
+    assert!(
+        f.store.events("photo", 0).await.unwrap().is_empty(),
+        "a prefix of a tag is another tag"
+    );
     assert!(f.store.events("nobody", 0).await.unwrap().is_empty());
-    assert_eq!((f.store.outbox_len(A).await.unwrap(), f.store.outbox_len(B).await.unwrap()), (5, 2));
+    assert_eq!(
+        (
+            f.store.outbox_len(A).await.unwrap(),
+            f.store.outbox_len(B).await.unwrap()
+        ),
+        (5, 2)
+    );
     f.finish().await;
 }
 
@@ -59,12 +108,24 @@ async fn ack_drops_events_up_to_n_of_that_tag_only() {
     let all_b = f.store.events(B, 0).await.unwrap();
 
     f.store.ack(A, 0).await.unwrap();
-    assert_eq!(f.store.events(A, 0).await.unwrap(), all_a, "ack 0 drops nothing");
+    assert_eq!(
+        f.store.events(A, 0).await.unwrap(),
+        all_a,
+        "ack 0 drops nothing"
+    );
 
     f.store.ack(A, 3).await.unwrap();
-    assert_eq!(f.store.events(A, 0).await.unwrap(), all_a[3..].to_vec(), "events <= 3 are gone, the rest kept");
+    assert_eq!(
+        f.store.events(A, 0).await.unwrap(),
+        all_a[3..].to_vec(),
+        "events <= 3 are gone, the rest kept"
+    );
     assert_eq!(f.store.outbox_len(A).await.unwrap(), 2);
-    assert_eq!(f.store.events(B, 0).await.unwrap(), all_b, "another tag is untouched");
+    assert_eq!(
+        f.store.events(B, 0).await.unwrap(),
+        all_b,
+        "another tag is untouched"
+    );
     assert_eq!(f.store.outbox_len(B).await.unwrap(), 2);
 
     f.store.ack(A, 2).await.unwrap(); // an older ack arriving late changes nothing
@@ -75,7 +136,11 @@ async fn ack_drops_events_up_to_n_of_that_tag_only() {
     assert_eq!(f.store.outbox_len(B).await.unwrap(), 2);
 
     // Acknowledging never resets numbering: the next event continues after the last one.
-    let (_, events) = f.store.transition("a2", Input::Cancel, T0 + 3, 0, None).await.unwrap();
+    let (_, events) = f
+        .store
+        .transition("a2", Input::Cancel, T0 + 3, 0, None)
+        .await
+        .unwrap();
     assert_eq!(seqs(&events), [6]);
     assert_eq!(f.store.events(A, 0).await.unwrap(), events);
     f.finish().await;
@@ -85,20 +150,43 @@ async fn ack_drops_events_up_to_n_of_that_tag_only() {
 async fn clear_removes_one_tags_tasks_blobs_and_events() {
     let f = Fixture::new("clear").await;
     two_tags(&f.store).await;
-    f.store.transition("a2", Input::Lease { lease_ms: 60_000, transport: Transport::Fallback }, T0 + 3, 0, None).await.unwrap();
+    f.store
+        .transition(
+            "a2",
+            Input::Lease {
+                lease_ms: 60_000,
+                transport: Transport::Fallback,
+            },
+            T0 + 3,
+            0,
+            None,
+        )
+        .await
+        .unwrap();
     let b_tasks = f.store.list(B).await.unwrap();
     let b_events = f.store.events(B, 0).await.unwrap();
 
-    assert_eq!(f.store.clear(A).await.unwrap(), 3, "a1 (done), a2 (in flight), a3 (queued)");
+    assert_eq!(
+        f.store.clear(A).await.unwrap(),
+        3,
+        "a1 (done), a2 (in flight), a3 (queued)"
+    );
     assert!(f.store.list(A).await.unwrap().is_empty());
     for id in ["a1", "a2", "a3"] {
         assert_eq!(f.store.get(id).await.unwrap(), None);
-        assert!(f.store.blob(id).await.unwrap().is_none(), "Blob of {id} removed");
+        assert!(
+            f.store.blob(id).await.unwrap().is_none(),
+            "Blob of {id} removed"
+        );
     }
     assert_eq!(f.store.outbox_len(A).await.unwrap(), 0);
     assert!(f.store.in_flight().await.unwrap().is_empty());
 
-    assert_eq!(f.store.list(B).await.unwrap(), b_tasks, "the other tag survives");
+    assert_eq!(
+        f.store.list(B).await.unwrap(),
+        b_tasks,
+        "the other tag survives"
+    );
     assert_eq!(f.store.events(B, 0).await.unwrap(), b_events);
     for id in ["b1", "b2"] {
         assert_blob_intact(&f.store, id).await;
@@ -112,7 +200,11 @@ async fn clear_removes_one_tags_tasks_blobs_and_events() {
     assert_eq!(f.store.clear("nobody").await.unwrap(), 0);
 
     // Counters stay, so numbers never repeat for the tag.
-    let (t, events) = f.store.enqueue(&task("a4", A), &blob(&bytes_for("a4"))).await.unwrap();
+    let (t, events) = f
+        .store
+        .enqueue(&task("a4", A), &blob(&bytes_for("a4")))
+        .await
+        .unwrap();
     assert_eq!(t.seq, 4);
     assert_eq!(seqs(&events), [7]);
     f.finish().await;
@@ -122,17 +214,45 @@ async fn clear_removes_one_tags_tasks_blobs_and_events() {
 async fn session_records_round_trip_per_tag() {
     let f = Fixture::new("session").await;
     assert_eq!(f.store.session(A).await.unwrap(), None);
-    let options = SessionOptions { concurrency: 3, launch: Launch::Notify, manual_ack: true, ..Default::default() };
-    let paused = SessionRecord { tag: A.into(), options, paused: true, page_url: Some("http://127.0.0.1/app".into()), last_headers: Some(vec![("authorization".into(), "Bearer t".into())]) };
+    let options = SessionOptions {
+        concurrency: 3,
+        launch: Launch::Notify,
+        manual_ack: true,
+        ..Default::default()
+    };
+    let paused = SessionRecord {
+        tag: A.into(),
+        options,
+        paused: true,
+        page_url: Some("http://127.0.0.1/app".into()),
+        last_headers: Some(vec![("authorization".into(), "Bearer t".into())]),
+    };
     f.store.put_session(&paused).await.unwrap();
     assert_eq!(f.store.session(A).await.unwrap(), Some(paused.clone()));
-    assert_eq!(f.store.session(B).await.unwrap(), None, "sessions are per tag");
+    assert_eq!(
+        f.store.session(B).await.unwrap(),
+        None,
+        "sessions are per tag"
+    );
 
-    let resumed = SessionRecord { paused: false, ..paused.clone() };
+    let resumed = SessionRecord {
+        paused: false,
+        ..paused.clone()
+    };
     f.store.put_session(&resumed).await.unwrap();
-    assert_eq!(f.store.session(A).await.unwrap(), Some(resumed.clone()), "the latest write wins");
+    assert_eq!(
+        f.store.session(A).await.unwrap(),
+        Some(resumed.clone()),
+        "the latest write wins"
+    );
 
-    let other = SessionRecord { tag: B.into(), options: SessionOptions::default(), paused: true, page_url: None, last_headers: None };
+    let other = SessionRecord {
+        tag: B.into(),
+        options: SessionOptions::default(),
+        paused: true,
+        page_url: None,
+        last_headers: None,
+    };
     f.store.put_session(&other).await.unwrap();
     assert_eq!(f.store.session(A).await.unwrap(), Some(resumed));
     assert_eq!(f.store.session(B).await.unwrap(), Some(other));
@@ -150,10 +270,24 @@ async fn sweep_removes_finished_tasks_past_retention_with_their_unacknowledged_e
     assert_eq!(f.store.sweep(retention_end - 1).await.unwrap(), 0);
     assert!(f.store.get("a1").await.unwrap().is_some());
 
-    assert_eq!(f.store.sweep(retention_end).await.unwrap(), 1, "the finished task past its retention");
+    assert_eq!(
+        f.store.sweep(retention_end).await.unwrap(),
+        1,
+        "the finished task past its retention"
+    );
     assert!(f.store.get("a1").await.unwrap().is_none());
-    let left: Vec<(String, u64)> = f.store.events(A, 0).await.unwrap().into_iter().map(|e| (e.task_id, e.seq)).collect();
-    assert!(left.iter().all(|(id, _)| id != "a1"), "a1's events left with it: {left:?}");
+    let left: Vec<(String, u64)> = f
+        .store
+        .events(A, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.task_id, e.seq))
+        .collect();
+    assert!(
+        left.iter().all(|(id, _)| id != "a1"),
+        "a1's events left with it: {left:?}"
+    );
     assert_eq!(left.len(), 2, "a2's and a3's queued events stay");
     // Queued tasks are never swept, whatever their age: expiry is the state machine's to decide.
     assert_eq!(f.store.list(A).await.unwrap().len(), 2);

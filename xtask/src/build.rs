@@ -18,26 +18,69 @@ pub fn package(features: &[&str], live: &std::path::Path) -> Result<(), String> 
     let live = live.to_path_buf();
     eprintln!("build: wasm (release) and the reference server");
     let mut wasm = util::cargo();
-    wasm.current_dir(&root).args(["build", "--quiet", "--release", "-p", "ferry", "--lib", "--target", "wasm32-unknown-unknown"]);
+    wasm.current_dir(&root).args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "ferry",
+        "--lib",
+        "--target",
+        "wasm32-unknown-unknown",
+    ]);
     if !features.is_empty() {
         // A separate target dir keeps the feature build from invalidating the real one.
-        wasm.args(["--features", &features.join(","), "--target-dir"]).arg(root.join("target/bench"));
+        wasm.args(["--features", &features.join(","), "--target-dir"])
+            .arg(root.join("target/bench"));
     }
     util::run(&mut wasm)?;
-    util::run(util::cargo().current_dir(&root).args(["build", "--quiet", "--release", "-p", "ferry-server"]))?;
+    util::run(util::cargo().current_dir(&root).args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "ferry-server",
+    ]))?;
 
     let _ = fs::remove_dir_all(&pkg);
     fs::create_dir_all(&pkg).map_err(|e| format!("create pkg/: {e}"))?;
-    let target = if features.is_empty() { root.join("target") } else { root.join("target/bench") };
+    let target = if features.is_empty() {
+        root.join("target")
+    } else {
+        root.join("target/bench")
+    };
     let wasm = target.join("wasm32-unknown-unknown/release/ferry.wasm");
     let bindgen = which("wasm-bindgen").ok_or("wasm-bindgen not found: run `cargo xtask setup`")?;
-    util::run(Command::new(bindgen).arg("--target").arg("web").arg("--out-dir").arg(&pkg).args(["--out-name", "ferry"]).arg(&wasm))?;
+    util::run(
+        Command::new(bindgen)
+            .arg("--target")
+            .arg("web")
+            .arg("--out-dir")
+            .arg(&pkg)
+            .args(["--out-name", "ferry"])
+            .arg(&wasm),
+    )?;
 
     let bg = pkg.join("ferry_bg.wasm");
     let wasm_opt = root.join("tests/node_modules/.bin/wasm-opt");
     if wasm_opt.is_file() {
-        let features = ["--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int", "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue"];
-        let ok = Command::new(&wasm_opt).arg("-Os").args(features).arg(&bg).arg("-o").arg(&bg).status().map(|s| s.success()).unwrap_or(false);
+        let features = [
+            "--enable-bulk-memory",
+            "--enable-sign-ext",
+            "--enable-nontrapping-float-to-int",
+            "--enable-mutable-globals",
+            "--enable-reference-types",
+            "--enable-multivalue",
+        ];
+        let ok = Command::new(&wasm_opt)
+            .arg("-Os")
+            .args(features)
+            .arg(&bg)
+            .arg("-o")
+            .arg(&bg)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
         if !ok {
             eprintln!("build: wasm-opt failed; keeping the unoptimised wasm");
         }
@@ -53,10 +96,16 @@ pub fn package(features: &[&str], live: &std::path::Path) -> Result<(), String> 
     }
     // The worker caches the wasm under a name that changes with it, so a new build is never served stale.
     let bytes = fs::read(&bg).map_err(|e| format!("read wasm: {e}"))?;
-    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    });
     let glue = pkg.join("worker.js");
     let text = fs::read_to_string(&glue).map_err(|e| format!("read worker.js: {e}"))?;
-    fs::write(&glue, text.replace("__FERRY_BUILD__", &format!("{hash:016x}"))).map_err(|e| format!("write worker.js: {e}"))?;
+    fs::write(
+        &glue,
+        text.replace("__FERRY_BUILD__", &format!("{hash:016x}")),
+    )
+    .map_err(|e| format!("write worker.js: {e}"))?;
     let size = fs::metadata(&bg).map(|m| m.len()).unwrap_or(0);
     let old = root.join("target/pkg-old");
     let _ = fs::remove_dir_all(&old);

@@ -32,10 +32,18 @@ fn main() -> ExitCode {
     let result = match cmd.as_str() {
         "setup" => setup::run(),
         "build" => build::run(),
-        "demo" => setup::run().and_then(|_| build::run()).and_then(|_| demo(rest)),
-        "test" => setup::run().and_then(|_| build::run()).and_then(|_| test::run(rest)),
-        "bench" => setup::run().and_then(|_| build::run()).and_then(|_| test::bench()),
-        "soak" => setup::run().and_then(|_| build::run()).and_then(|_| test::soak(rest)),
+        "demo" => setup::run()
+            .and_then(|_| build::run())
+            .and_then(|_| demo(rest)),
+        "test" => setup::run()
+            .and_then(|_| build::run())
+            .and_then(|_| test::run(rest)),
+        "bench" => setup::run()
+            .and_then(|_| build::run())
+            .and_then(|_| test::bench()),
+        "soak" => setup::run()
+            .and_then(|_| build::run())
+            .and_then(|_| test::soak(rest)),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())
@@ -55,7 +63,8 @@ fn main() -> ExitCode {
 fn demo(rest: &[String]) -> Result<(), String> {
     let root = util::root();
     let mut cmd = util::cargo();
-    cmd.current_dir(&root).args(["run", "--quiet", "--release", "-p", "ferry-server", "--"]);
+    cmd.current_dir(&root)
+        .args(["run", "--quiet", "--release", "-p", "ferry-server", "--"]);
     let mut port = "8787".to_string();
     let mut it = rest.iter();
     while let Some(a) = it.next() {
@@ -65,7 +74,9 @@ fn demo(rest: &[String]) -> Result<(), String> {
         }
     }
     cmd.args(["--port", &port]);
-    let status = cmd.status().map_err(|e| format!("cannot start the server: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start the server: {e}"))?;
     // 130 = interrupted by Ctrl-C: a clean stop for a demo.
     if status.success() || status.code() == Some(130) || status.code().is_none() {
         Ok(())

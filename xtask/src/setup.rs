@@ -13,13 +13,20 @@ pub fn run() -> Result<(), String> {
     step("wasm32 target", &mut problems, wasm_target);
     step("Debian browsers", &mut problems, debian_packages);
     step("wasm-bindgen-cli", &mut problems, wasm_bindgen_cli);
-    step("wasm-pack", &mut problems, || cargo_tool("wasm-pack", "wasm-pack", &[]));
-    step("geckodriver", &mut problems, || cargo_tool("geckodriver", "geckodriver", &["--locked"]));
+    step("wasm-pack", &mut problems, || {
+        cargo_tool("wasm-pack", "wasm-pack", &[])
+    });
+    step("geckodriver", &mut problems, || {
+        cargo_tool("geckodriver", "geckodriver", &["--locked"])
+    });
     step("npm packages", &mut problems, npm_packages);
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!("setup could not install everything:\n  - {}", problems.join("\n  - ")))
+        Err(format!(
+            "setup could not install everything:\n  - {}",
+            problems.join("\n  - ")
+        ))
     }
 }
 
@@ -30,8 +37,12 @@ fn step(what: &str, problems: &mut Vec<String>, f: impl FnOnce() -> Result<(), S
 }
 
 fn wasm_target() -> Result<(), String> {
-    let installed = output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
-    if installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+    let installed =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if installed
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
         return Ok(());
     }
     eprintln!("setup: adding the wasm32-unknown-unknown target");
@@ -40,14 +51,28 @@ fn wasm_target() -> Result<(), String> {
 }
 
 fn debian_packages() -> Result<(), String> {
-    let wanted = [("chromium", CHROMIUM), ("chromium-driver", CHROMEDRIVER), ("firefox-esr", FIREFOX)];
-    let missing: Vec<&str> = wanted.iter().filter(|(_, bin)| !std::path::Path::new(bin).exists()).map(|(p, _)| *p).collect();
+    let wanted = [
+        ("chromium", CHROMIUM),
+        ("chromium-driver", CHROMEDRIVER),
+        ("firefox-esr", FIREFOX),
+    ];
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(_, bin)| !std::path::Path::new(bin).exists())
+        .map(|(p, _)| *p)
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    let by_hand = format!("by hand: sudo apt-get update && sudo apt-get install -y {}", missing.join(" "));
+    let by_hand = format!(
+        "by hand: sudo apt-get update && sudo apt-get install -y {}",
+        missing.join(" ")
+    );
     if which("apt-get").is_none() {
-        return Err(format!("not a Debian/Ubuntu machine (no apt-get); install {} yourself", missing.join(", ")));
+        return Err(format!(
+            "not a Debian/Ubuntu machine (no apt-get); install {} yourself",
+            missing.join(", ")
+        ));
     }
     let root = output(Command::new("id").arg("-u")).as_deref() == Some("0");
     let sudo = !root && which("sudo").is_some();
@@ -55,7 +80,11 @@ fn debian_packages() -> Result<(), String> {
         return Err(format!("need root or sudo; {by_hand}"));
     }
     let apt = |args: &[&str]| {
-        let mut c = if sudo { Command::new("sudo") } else { Command::new("apt-get") };
+        let mut c = if sudo {
+            Command::new("sudo")
+        } else {
+            Command::new("apt-get")
+        };
         if sudo {
             c.arg("apt-get");
         }
@@ -71,14 +100,23 @@ fn debian_packages() -> Result<(), String> {
 
 fn wasm_bindgen_cli() -> Result<(), String> {
     let want = locked_version("wasm-bindgen").ok_or("wasm-bindgen is not in Cargo.lock")?;
-    let have = which("wasm-bindgen").and_then(|p| output(Command::new(p).arg("--version"))).unwrap_or_default();
+    let have = which("wasm-bindgen")
+        .and_then(|p| output(Command::new(p).arg("--version")))
+        .unwrap_or_default();
     if have.split_whitespace().nth(1) == Some(want.as_str()) {
         return Ok(());
     }
     eprintln!("setup: installing wasm-bindgen-cli {want} (about 2 minutes)");
     // No --locked: its lock file names a crate version the registry no longer serves.
-    util::run(util::cargo().args(["install", "--quiet", "--force", "wasm-bindgen-cli", "--version", &want]))
-        .map_err(|e| format!("{e}; by hand: cargo install wasm-bindgen-cli --version {want}"))
+    util::run(util::cargo().args([
+        "install",
+        "--quiet",
+        "--force",
+        "wasm-bindgen-cli",
+        "--version",
+        &want,
+    ]))
+    .map_err(|e| format!("{e}; by hand: cargo install wasm-bindgen-cli --version {want}"))
 }
 
 fn cargo_tool(bin: &str, krate: &str, extra: &[&str]) -> Result<(), String> {
@@ -86,8 +124,12 @@ fn cargo_tool(bin: &str, krate: &str, extra: &[&str]) -> Result<(), String> {
         return Ok(());
     }
     eprintln!("setup: installing {krate} (about 2 minutes)");
-    util::run(util::cargo().args(["install", "--quiet", krate]).args(extra))
-        .map_err(|e| format!("{e}; by hand: cargo install {krate} {}", extra.join(" ")))
+    util::run(
+        util::cargo()
+            .args(["install", "--quiet", krate])
+            .args(extra),
+    )
+    .map_err(|e| format!("{e}; by hand: cargo install {krate} {}", extra.join(" ")))
 }
 
 fn npm_packages() -> Result<(), String> {
@@ -97,7 +139,10 @@ fn npm_packages() -> Result<(), String> {
     }
     let lock = tests.join("package-lock.json");
     let stamp = tests.join("node_modules/.package-lock.json");
-    let fresh = match (std::fs::metadata(&lock).and_then(|m| m.modified()), std::fs::metadata(&stamp).and_then(|m| m.modified())) {
+    let fresh = match (
+        std::fs::metadata(&lock).and_then(|m| m.modified()),
+        std::fs::metadata(&stamp).and_then(|m| m.modified()),
+    ) {
         (Ok(l), Ok(s)) => s >= l,
         _ => false,
     };
@@ -105,6 +150,10 @@ fn npm_packages() -> Result<(), String> {
         return Ok(());
     }
     eprintln!("setup: npm ci in tests/");
-    util::run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&tests))
-        .map_err(|e| format!("{e}; by hand: cd tests && npm ci"))
+    util::run(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&tests),
+    )
+    .map_err(|e| format!("{e}; by hand: cd tests && npm ci"))
 }

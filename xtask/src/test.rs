@@ -21,7 +21,10 @@ struct Count {
 pub fn run(args: &[String]) -> Result<(), String> {
     for a in args {
         if !LAYERS.contains(&a.as_str()) {
-            return Err(format!("unknown layer `{a}`; layers: {}", LAYERS.join(", ")));
+            return Err(format!(
+                "unknown layer `{a}`; layers: {}",
+                LAYERS.join(", ")
+            ));
         }
     }
     let wanted = |l: &str| args.is_empty() || args.iter().any(|a| a == l);
@@ -54,7 +57,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
 fn native() -> Count {
     let mut cmd = util::cargo();
-    cmd.current_dir(util::root()).args(["test", "--workspace", "--exclude", "xtask"]);
+    cmd.current_dir(util::root())
+        .args(["test", "--workspace", "--exclude", "xtask"]);
     run_counted(cmd, Parse::Cargo)
 }
 
@@ -91,10 +95,19 @@ fn service_worker(browser: Browser) -> Count {
 }
 
 fn wasm_pack() -> Count {
-    let Some(wp) = which("wasm-pack") else { return missing("wasm-pack") };
+    let Some(wp) = which("wasm-pack") else {
+        return missing("wasm-pack");
+    };
     let mut cmd = Command::new(wp);
     cmd.current_dir(util::root())
-        .args(["test", "--headless", "--chrome", "--chromedriver", CHROMEDRIVER, "crate"])
+        .args([
+            "test",
+            "--headless",
+            "--chrome",
+            "--chromedriver",
+            CHROMEDRIVER,
+            "crate",
+        ])
         .env("WASM_BINDGEN_TEST_TIMEOUT", "180")
         .env("TMPDIR", util::scratch("wasm-pack"));
     run_counted(cmd, Parse::Cargo)
@@ -105,22 +118,42 @@ fn e2e() -> Count {
     let tap = util::scratch("e2e").join("report.tap");
     let mut cmd = Command::new("node");
     cmd.current_dir(root.join("tests"))
-        .args(["--test", "--test-concurrency=1", "--test-reporter=spec", "--test-reporter-destination=stdout", "--test-reporter=tap"])
+        .args([
+            "--test",
+            "--test-concurrency=1",
+            "--test-reporter=spec",
+            "--test-reporter-destination=stdout",
+            "--test-reporter=tap",
+        ])
         .arg(format!("--test-reporter-destination={}", tap.display()))
         .env("FERRY_SERVER_BIN", root.join("target/release/ferry-server"))
         .env("FERRY_ROOT", &root)
         .env("TMPDIR", util::scratch("e2e-profiles"));
-    let test_files = std::fs::read_dir(root.join("tests")).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(".test.mjs"));
+    let test_files = std::fs::read_dir(root.join("tests"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".test.mjs"));
     let mut files: Vec<_> = test_files.collect();
     files.sort();
     cmd.args(&files);
     let mut count = run_counted(cmd, Parse::None);
     let report = std::fs::read_to_string(&tap).unwrap_or_default();
-    let field = |name: &str| report.lines().rev().find_map(|l| l.strip_prefix(&format!("# {name} "))).and_then(|n| n.trim().parse::<u64>().ok());
+    let field = |name: &str| {
+        report
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix(&format!("# {name} ")))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+    };
     match (field("pass"), field("fail")) {
         (Some(p), Some(f)) => {
             // The runner's exit code still counts when the report shows no failure (e.g. a crash in a hook).
-            count = Count { passed: p, failed: if f == 0 { count.failed } else { f } };
+            count = Count {
+                passed: p,
+                failed: if f == 0 { count.failed } else { f },
+            };
         }
         _ => count.failed = count.failed.max(1),
     }
@@ -129,7 +162,10 @@ fn e2e() -> Count {
 
 fn missing(what: &str) -> Count {
     eprintln!("{what} is not installed (run `cargo xtask setup`): counted as a failure");
-    Count { passed: 0, failed: 1 }
+    Count {
+        passed: 0,
+        failed: 1,
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -147,7 +183,10 @@ fn run_counted(mut cmd: Command, parse: Parse) -> Count {
         Ok(c) => c,
         Err(e) => {
             eprintln!("cannot start {cmd:?}: {e}");
-            return Count { passed: 0, failed: 1 };
+            return Count {
+                passed: 0,
+                failed: 1,
+            };
         }
     };
     let stdout = child.stdout.take().expect("piped stdout");
@@ -156,7 +195,10 @@ fn run_counted(mut cmd: Command, parse: Parse) -> Count {
         if let (Parse::Cargo, Some(rest)) = (parse, line.trim().strip_prefix("test result: ")) {
             for part in rest.split(['.', ';']) {
                 let mut words = part.split_whitespace();
-                if let (Some(n), Some(what)) = (words.next().and_then(|n| n.parse::<u64>().ok()), words.next()) {
+                if let (Some(n), Some(what)) = (
+                    words.next().and_then(|n| n.parse::<u64>().ok()),
+                    words.next(),
+                ) {
                     match what {
                         "passed" => count.passed += n,
                         "failed" => count.failed += n,

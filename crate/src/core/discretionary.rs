@@ -30,8 +30,17 @@ mod tests {
             id: "t".into(),
             tag: "photos".into(),
             seq: 1,
-            request: Request { url: "https://example.com/u".into(), method: Method::Post, headers: vec![], protocol: Protocol::Http },
-            body: BodyMeta { size: 1, mime: String::new(), name: None },
+            request: Request {
+                url: "https://example.com/u".into(),
+                method: Method::Post,
+                headers: vec![],
+                protocol: Protocol::Http,
+            },
+            body: BodyMeta {
+                size: 1,
+                mime: String::new(),
+                name: None,
+            },
             idempotency_key: "k".into(),
             now_ms: 1_000,
             expires_at: None,
@@ -43,9 +52,16 @@ mod tests {
     #[test]
     fn tasks_enqueued_within_one_window_share_its_end() {
         let w = 60_000;
-        let starts: Vec<u64> = [120_001, 150_000, 179_999, 180_000].iter().map(|&t| batch_begin(t, w)).collect();
+        let starts: Vec<u64> = [120_001, 150_000, 179_999, 180_000]
+            .iter()
+            .map(|&t| batch_begin(t, w))
+            .collect();
         assert_eq!(starts, [180_000, 180_000, 180_000, 180_000]);
-        assert_eq!(batch_begin(180_001, w), 240_000, "the next window starts a new batch");
+        assert_eq!(
+            batch_begin(180_001, w),
+            240_000,
+            "the next window starts a new batch"
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub use rng::Rng;
 pub use state::{apply, check_invariants, new_task, record_upload_url, Effect, Input, NewTask};
 pub use task::{BodyMeta, Method, Protocol, Request, State, Task, Transport};
 pub use validate::{
-    validate_provided_headers, validate_retry, validate_session_options, validate_tag, validate_upload, BodyInput, HeaderFallback, Launch,
-    Limits, RetryInput, SessionOptions, SessionOptionsInput, UploadInput, ValidUpload,
+    validate_provided_headers, validate_retry, validate_session_options, validate_tag,
+    validate_upload, BodyInput, HeaderFallback, Launch, Limits, RetryInput, SessionOptions,
+    SessionOptionsInput, UploadInput, ValidUpload,
 };

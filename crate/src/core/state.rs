@@ -203,8 +203,19 @@ pub fn apply(task: &Task, input: Input, now_ms: u64, rand: u64) -> Result<(Task,
         }
         Input::LeaseExpired => lease_expired(task, &input, now_ms),
         Input::Abandoned => {
-            require(task, input.name(), State::InFlight, "only a running attempt can be abandoned")?;
-            Ok(retry_or_fail(task, "the worker running it stopped".into(), None, now_ms, 0))
+            require(
+                task,
+                input.name(),
+                State::InFlight,
+                "only a running attempt can be abandoned",
+            )?;
+            Ok(retry_or_fail(
+                task,
+                "the worker running it stopped".into(),
+                None,
+                now_ms,
+                0,
+            ))
         }
         Input::Cancel => Ok((
             settle(task, State::Cancelled),

@@ -121,7 +121,10 @@ pub const TAG_MAX_LEN: usize = 64;
 /// to a charset that is safe in all of them and readable in devtools.
 /// Validates the headers a session's header provider returned at send time: the same rules as the
 /// headers given to `upload` (forbidden names, Ferry's own, CR/LF/NUL, duplicates).
-pub fn validate_provided_headers(headers: &[(String, String)], protocol: &crate::core::task::Protocol) -> Result<Vec<(String, String)>> {
+pub fn validate_provided_headers(
+    headers: &[(String, String)],
+    protocol: &crate::core::task::Protocol,
+) -> Result<Vec<(String, String)>> {
     request::validate_headers(headers, protocol)
 }
 

@@ -47,7 +47,9 @@ extern "C" {
 pub async fn register_sync(registration: &web_sys::ServiceWorkerRegistration, tag: &str) -> bool {
     let ext: &RegistrationExt = registration.unchecked_ref();
     let has = js_sys::Reflect::has(registration, &JsValue::from_str("sync")).unwrap_or(false);
-    let Some(manager) = has.then(|| ext.sync()).flatten() else { return false };
+    let Some(manager) = has.then(|| ext.sync()).flatten() else {
+        return false;
+    };
     match manager.register(tag) {
         Ok(p) => wasm_bindgen_futures::JsFuture::from(p).await.is_ok(),
         Err(_) => false,
@@ -67,7 +69,12 @@ extern "C" {
     pub type BackgroundFetchManager;
     /// `fetch(id, requests, options)`: only allowed from a page (a worker gets NotAllowedError).
     #[wasm_bindgen(method, catch)]
-    pub fn fetch(this: &BackgroundFetchManager, id: &str, requests: &JsValue, options: &JsValue) -> Result<js_sys::Promise, JsValue>;
+    pub fn fetch(
+        this: &BackgroundFetchManager,
+        id: &str,
+        requests: &JsValue,
+        options: &JsValue,
+    ) -> Result<js_sys::Promise, JsValue>;
     /// `get(id)`: the registration, or `undefined` once it ended.
     #[wasm_bindgen(method, catch)]
     pub fn get(this: &BackgroundFetchManager, id: &str) -> Result<js_sys::Promise, JsValue>;
@@ -101,13 +108,37 @@ extern "C" {
 
 /// The Background Fetch manager of a registration, when the API exists and its permission is granted
 /// (otherwise starting one would fail or prompt): Ferry then uses its other transports.
-pub async fn background_fetch(registration: &web_sys::ServiceWorkerRegistration) -> Option<BackgroundFetchManager> {
-    let has = js_sys::Reflect::has(registration, &JsValue::from_str("backgroundFetch")).unwrap_or(false);
-    let manager = has.then(|| registration.unchecked_ref::<BackgroundFetchHost>().background_fetch()).flatten()?;
-    let permissions = js_sys::Reflect::get(&js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).ok()?, &"permissions".into()).ok()?;
-    let query: js_sys::Function = js_sys::Reflect::get(&permissions, &"query".into()).ok()?.dyn_into().ok()?;
+pub async fn background_fetch(
+    registration: &web_sys::ServiceWorkerRegistration,
+) -> Option<BackgroundFetchManager> {
+    let has =
+        js_sys::Reflect::has(registration, &JsValue::from_str("backgroundFetch")).unwrap_or(false);
+    let manager = has
+        .then(|| {
+            registration
+                .unchecked_ref::<BackgroundFetchHost>()
+                .background_fetch()
+        })
+        .flatten()?;
+    let permissions = js_sys::Reflect::get(
+        &js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).ok()?,
+        &"permissions".into(),
+    )
+    .ok()?;
+    let query: js_sys::Function = js_sys::Reflect::get(&permissions, &"query".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
     let desc = js_sys::Object::new();
     js_sys::Reflect::set(&desc, &"name".into(), &"background-fetch".into()).ok()?;
-    let status = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(query.call1(&permissions, &desc).ok()?)).await.ok()?;
-    (js_sys::Reflect::get(&status, &"state".into()).ok()?.as_string()? == "granted").then_some(manager)
+    let status = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(
+        query.call1(&permissions, &desc).ok()?,
+    ))
+    .await
+    .ok()?;
+    (js_sys::Reflect::get(&status, &"state".into())
+        .ok()?
+        .as_string()?
+        == "granted")
+        .then_some(manager)
 }

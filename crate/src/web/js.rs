@@ -18,7 +18,10 @@ pub fn core_error(e: &core::Error) -> JsValue {
 
 /// A failed storage operation, named after what was being done.
 pub fn storage_error(operation: &str, cause: impl std::fmt::Display) -> core::Error {
-    core::Error::Storage { op: operation.to_string(), message: cause.to_string() }
+    core::Error::Storage {
+        op: operation.to_string(),
+        message: cause.to_string(),
+    }
 }
 
 /// Milliseconds since the Unix epoch (the only clock the layer reads; core takes it as an argument).

@@ -6,8 +6,8 @@ use crate::core::{EventKind, FerryEvent, Launch};
 use crate::web::js;
 use crate::web::messaging::channel_name;
 use crate::web::store::Store;
-use wasm_bindgen::JsValue;
 use wasm_bindgen::JsCast;
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
 /// How long the worker waits for an open page of the tag to answer its ping.
@@ -16,8 +16,15 @@ const PING_MS: i32 = 300;
 /// Shows a notification for each task that just ended, if its session asked for launch events and
 /// no page of the tag is listening.
 pub async fn task_events(store: &Store, events: &[FerryEvent]) {
-    for ev in events.iter().filter(|e| matches!(e.kind, EventKind::Completed | EventKind::Failed | EventKind::Expired)) {
-        let Ok(Some(session)) = store.session(&ev.tag).await else { continue };
+    for ev in events.iter().filter(|e| {
+        matches!(
+            e.kind,
+            EventKind::Completed | EventKind::Failed | EventKind::Expired
+        )
+    }) {
+        let Ok(Some(session)) = store.session(&ev.tag).await else {
+            continue;
+        };
         if session.options.launch == Launch::None || page_open(&ev.tag).await {
             decided(&ev.tag, &ev.task_id, false);
             continue;
@@ -27,7 +34,13 @@ pub async fn task_events(store: &Store, events: &[FerryEvent]) {
             EventKind::Failed => "Upload failed",
             _ => "Upload expired",
         };
-        let name = store.get(&ev.task_id).await.ok().flatten().and_then(|t| t.body.name).unwrap_or_else(|| "Your file".into());
+        let name = store
+            .get(&ev.task_id)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|t| t.body.name)
+            .unwrap_or_else(|| "Your file".into());
         let options = web_sys::NotificationOptions::new();
         options.set_body(&match &ev.reason {
             Some(reason) => format!("{name}: {reason}"),
@@ -50,7 +63,9 @@ pub async fn task_events(store: &Store, events: &[FerryEvent]) {
 /// Tells listeners of the tag's channel what was decided for a finished task (`{ferry: 'launch',
 /// taskId, notified}`): sessions ignore it; it makes the decision observable to tools and tests.
 fn decided(tag: &str, task_id: &str, notified: bool) {
-    let Ok(channel) = web_sys::BroadcastChannel::new(&channel_name(tag)) else { return };
+    let Ok(channel) = web_sys::BroadcastChannel::new(&channel_name(tag)) else {
+        return;
+    };
     let msg = js_sys::Object::new();
     js::set(&msg, "ferry", &JsValue::from_str("launch"));
     js::set(&msg, "taskId", &JsValue::from_str(task_id));
@@ -62,12 +77,16 @@ fn decided(tag: &str, task_id: &str, notified: bool) {
 /// Whether a page with a session of `tag` answers a ping on the tag's channel.
 async fn page_open(tag: &str) -> bool {
     let ping = crate::web::messaging::message("ping", Some(tag), None);
-    crate::web::messaging::ask(tag, &ping, PING_MS).await.is_some()
+    crate::web::messaging::ask(tag, &ping, PING_MS)
+        .await
+        .is_some()
 }
 
 /// A click on a Ferry notification, or on a Background Fetch's UI: focus the session's page, or open it.
 pub async fn open_page(store: &Store, tag: &str) {
-    let Ok(Some(session)) = store.session(tag).await else { return };
+    let Ok(Some(session)) = store.session(tag).await else {
+        return;
+    };
     if session.options.launch != Launch::Open {
         return;
     }

@@ -14,7 +14,9 @@ pub fn channel_name(tag: &str) -> String {
 /// outbox until acknowledged, so a page that is not open hears them when it registers.
 pub fn broadcast(events: &[FerryEvent]) {
     let Some(first) = events.first() else { return };
-    let Ok(channel) = web_sys::BroadcastChannel::new(&channel_name(&first.tag)) else { return };
+    let Ok(channel) = web_sys::BroadcastChannel::new(&channel_name(&first.tag)) else {
+        return;
+    };
     for ev in events {
         if ev.tag != first.tag {
             broadcast(std::slice::from_ref(ev));
@@ -51,15 +53,23 @@ pub async fn ask(tag: &str, question: &JsValue, timeout_ms: i32) -> Option<JsVal
     let kind = js::get(question, "ferry").as_string();
     let answer = std::rc::Rc::new(std::cell::RefCell::new(None::<JsValue>));
     let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let (slot, done, id, kind) = (answer.clone(), resolve.clone(), request_id.clone(), kind.clone());
-        let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-            let data = e.data();
-            // A reply carries the question's id under another kind (other workers' questions are skipped).
-            if js::get(&data, "requestId").as_string().as_deref() == Some(id.as_str()) && js::get(&data, "ferry").as_string() != kind {
-                slot.borrow_mut().get_or_insert(data);
-                let _ = done.call0(&JsValue::UNDEFINED);
-            }
-        });
+        let (slot, done, id, kind) = (
+            answer.clone(),
+            resolve.clone(),
+            request_id.clone(),
+            kind.clone(),
+        );
+        let on_message =
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+                let data = e.data();
+                // A reply carries the question's id under another kind (other workers' questions are skipped).
+                if js::get(&data, "requestId").as_string().as_deref() == Some(id.as_str())
+                    && js::get(&data, "ferry").as_string() != kind
+                {
+                    slot.borrow_mut().get_or_insert(data);
+                    let _ = done.call0(&JsValue::UNDEFINED);
+                }
+            });
         channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         on_message.forget();
         let set_timeout: js_sys::Function = js::get(&js::global(), "setTimeout").unchecked_into();

@@ -1,7 +1,9 @@
 //! Reading what a page passes (any JS value) into core's validation inputs. Type mismatches are typed
 //! errors here; everything else is judged by `core::validate`.
 
-use crate::core::{self, BodyInput, Error, RetryInput, SessionOptionsInput, Task, UploadInput, ValidUpload};
+use crate::core::{
+    self, BodyInput, Error, RetryInput, SessionOptionsInput, Task, UploadInput, ValidUpload,
+};
 use crate::web::js::{self, now_ms, uuid};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -11,7 +13,9 @@ fn number(obj: &JsValue, key: &str, option: &str) -> Result<Option<f64>, Error> 
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    v.as_f64().map(Some).ok_or_else(|| Error::options(option, "must be a number"))
+    v.as_f64()
+        .map(Some)
+        .ok_or_else(|| Error::options(option, "must be a number"))
 }
 
 fn string(obj: &JsValue, key: &str, option: &str) -> Result<Option<String>, Error> {
@@ -19,7 +23,9 @@ fn string(obj: &JsValue, key: &str, option: &str) -> Result<Option<String>, Erro
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    v.as_string().map(Some).ok_or_else(|| Error::options(option, "must be a string"))
+    v.as_string()
+        .map(Some)
+        .ok_or_else(|| Error::options(option, "must be a string"))
 }
 
 fn boolean(obj: &JsValue, key: &str, option: &str) -> Result<Option<bool>, Error> {
@@ -27,11 +33,18 @@ fn boolean(obj: &JsValue, key: &str, option: &str) -> Result<Option<bool>, Error
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    v.as_bool().map(Some).ok_or_else(|| Error::options(option, "must be true or false"))
+    v.as_bool()
+        .map(Some)
+        .ok_or_else(|| Error::options(option, "must be true or false"))
 }
 
 /// String pairs from a plain object (or a `Headers`/`Map`-like with `entries()`).
-fn pairs(obj: &JsValue, key: &str, option: &str, err: fn(&str, &str) -> Error) -> Result<Vec<(String, String)>, Error> {
+fn pairs(
+    obj: &JsValue,
+    key: &str,
+    option: &str,
+    err: fn(&str, &str) -> Error,
+) -> Result<Vec<(String, String)>, Error> {
     let v = js::get(obj, key);
     if v.is_undefined() || v.is_null() {
         return Ok(Vec::new());
@@ -39,13 +52,19 @@ fn pairs(obj: &JsValue, key: &str, option: &str, err: fn(&str, &str) -> Error) -
     if !v.is_object() {
         return Err(err(option, "must be an object of string values"));
     }
-    let entries = if v.has_type::<web_sys::Headers>() { js_sys::Array::from(&v) } else { js_sys::Object::entries(v.unchecked_ref()) };
+    let entries = if v.has_type::<web_sys::Headers>() {
+        js_sys::Array::from(&v)
+    } else {
+        js_sys::Object::entries(v.unchecked_ref())
+    };
     let mut out = Vec::new();
     for entry in entries.iter() {
         let entry: js_sys::Array = entry.unchecked_into();
         let (k, val) = (entry.get(0), entry.get(1));
         let k = k.as_string().unwrap_or_default();
-        let val = val.as_string().ok_or_else(|| err(&k, "has a value that is not a string; pass strings"))?;
+        let val = val
+            .as_string()
+            .ok_or_else(|| err(&k, "has a value that is not a string; pass strings"))?;
         out.push((k, val));
     }
     Ok(out)
@@ -57,7 +76,10 @@ fn retry(obj: &JsValue, prefix: &str) -> Result<Option<RetryInput>, Error> {
         return Ok(None);
     }
     if !r.is_object() {
-        return Err(Error::options(prefix, "must be an object like { maxAttempts, baseMs, capMs }"));
+        return Err(Error::options(
+            prefix,
+            "must be an object like { maxAttempts, baseMs, capMs }",
+        ));
     }
     Ok(Some(RetryInput {
         max_attempts: number(&r, "maxAttempts", "retry.maxAttempts")?,
@@ -90,7 +112,12 @@ pub fn provider(options: &JsValue) -> Result<Option<js_sys::Function>, Error> {
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    v.dyn_into::<js_sys::Function>().map(Some).map_err(|_| Error::options("headerProvider", "must be a function returning headers (or a Promise of them)"))
+    v.dyn_into::<js_sys::Function>().map(Some).map_err(|_| {
+        Error::options(
+            "headerProvider",
+            "must be a function returning headers (or a Promise of them)",
+        )
+    })
 }
 
 /// Header pairs from what a header provider returned (a plain object or a `Headers`).
@@ -103,19 +130,34 @@ pub fn header_pairs(value: &JsValue) -> Result<Vec<(String, String)>, Error> {
 /// `upload(blob, request)` arguments.
 pub fn upload_input(blob: &JsValue, request: &JsValue) -> Result<UploadInput, Error> {
     if !request.is_object() {
-        return Err(Error::options("request", "pass an object like { url: '/upload' }"));
+        return Err(Error::options(
+            "request",
+            "pass an object like { url: '/upload' }",
+        ));
     }
     let raw = js::get(request, "url");
-    let raw_url = raw.as_string().ok_or_else(|| Error::InvalidUrl { url: format!("{raw:?}"), reason: "url must be a string".into() })?;
-    let base = js::get(&js::get(&js::global(), "location"), "href").as_string().unwrap_or_default();
-    let resolved_url = web_sys::Url::new_with_base(&raw_url, &base).ok().map(|u| u.href());
+    let raw_url = raw.as_string().ok_or_else(|| Error::InvalidUrl {
+        url: format!("{raw:?}"),
+        reason: "url must be a string".into(),
+    })?;
+    let base = js::get(&js::get(&js::global(), "location"), "href")
+        .as_string()
+        .unwrap_or_default();
+    let resolved_url = web_sys::Url::new_with_base(&raw_url, &base)
+        .ok()
+        .map(|u| u.href());
     let body = match blob.dyn_ref::<web_sys::Blob>() {
         Some(b) => BodyInput::Blob {
             size: b.size(),
             mime: b.type_(),
-            name: b.dyn_ref::<web_sys::File>().map(|f| f.name()).filter(|n| !n.is_empty()),
+            name: b
+                .dyn_ref::<web_sys::File>()
+                .map(|f| f.name())
+                .filter(|n| !n.is_empty()),
         },
-        None => BodyInput::NotABlob { js_type: js_type(blob) },
+        None => BodyInput::NotABlob {
+            js_type: js_type(blob),
+        },
     };
     Ok(UploadInput {
         raw_url,
@@ -141,7 +183,8 @@ fn js_type(v: &JsValue) -> String {
         return "null".into();
     }
     let ctor = js::get(&js::get(v, "constructor"), "name").as_string();
-    ctor.filter(|_| v.is_object()).unwrap_or_else(|| v.js_typeof().as_string().unwrap_or_default())
+    ctor.filter(|_| v.is_object())
+        .unwrap_or_else(|| v.js_typeof().as_string().unwrap_or_default())
 }
 
 /// Free storage for this origin (`quota - usage`), when the browser tells.
@@ -160,7 +203,10 @@ pub fn new_task(tag: &str, valid: ValidUpload, batch_window_ms: u64) -> Task {
     let now = now_ms();
     let discretionary = valid.discretionary;
     let earliest_begin = if discretionary {
-        Some(core::discretionary::batch_begin(now, batch_window_ms).max(valid.earliest_begin.unwrap_or(0)))
+        Some(
+            core::discretionary::batch_begin(now, batch_window_ms)
+                .max(valid.earliest_begin.unwrap_or(0)),
+        )
     } else {
         valid.earliest_begin
     };
@@ -188,26 +234,48 @@ pub async fn service_worker(option: &JsValue) -> Result<web_sys::ServiceWorkerRe
     let (url, kind) = if let Some(url) = option.as_string() {
         (url, "module".to_string())
     } else if option.is_object() {
-        let url = string(option, "url", "serviceWorker.url")?.ok_or_else(|| Error::options("serviceWorker.url", "is required"))?;
-        (url, string(option, "type", "serviceWorker.type")?.unwrap_or_else(|| "module".into()))
+        let url = string(option, "url", "serviceWorker.url")?
+            .ok_or_else(|| Error::options("serviceWorker.url", "is required"))?;
+        (
+            url,
+            string(option, "type", "serviceWorker.type")?.unwrap_or_else(|| "module".into()),
+        )
     } else {
-        return Err(Error::options("serviceWorker", "pass the worker's URL (e.g. '/sw.js') or a ServiceWorkerRegistration"));
+        return Err(Error::options(
+            "serviceWorker",
+            "pass the worker's URL (e.g. '/sw.js') or a ServiceWorkerRegistration",
+        ));
     };
     if kind != "module" && kind != "classic" {
-        return Err(Error::options("serviceWorker.type", "must be 'module' or 'classic'"));
+        return Err(Error::options(
+            "serviceWorker.type",
+            "must be 'module' or 'classic'",
+        ));
     }
     let container = js::get(&js::get(&js::global(), "navigator"), "serviceWorker");
     let container = container
         .dyn_into::<web_sys::ServiceWorkerContainer>()
-        .map_err(|_| Error::options("serviceWorker", "service workers are not available here (a secure context is needed)"))?;
+        .map_err(|_| {
+            Error::options(
+                "serviceWorker",
+                "service workers are not available here (a secure context is needed)",
+            )
+        })?;
     let opts = web_sys::RegistrationOptions::new();
     opts.set_type(&kind);
     let reg = JsFuture::from(container.register_with_options(&url, &opts))
         .await
-        .map_err(|e| Error::options("serviceWorker", format!("registering {url:?} failed: {}", js_message(&e))))?;
+        .map_err(|e| {
+            Error::options(
+                "serviceWorker",
+                format!("registering {url:?} failed: {}", js_message(&e)),
+            )
+        })?;
     Ok(reg.unchecked_into())
 }
 
 fn js_message(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{e:?}"))
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .unwrap_or_else(|| format!("{e:?}"))
 }

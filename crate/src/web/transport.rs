@@ -9,7 +9,14 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 /// Response headers worth keeping in a `completed` event (the body excerpt is bounded separately).
-const KEPT_HEADERS: [&str; 6] = ["content-type", "location", "etag", "last-modified", "x-request-id", "retry-after"];
+const KEPT_HEADERS: [&str; 6] = [
+    "content-type",
+    "location",
+    "etag",
+    "last-modified",
+    "x-request-id",
+    "retry-after",
+];
 
 thread_local! {
     /// Abort handles of the attempts running in this worker, by task id (`cancel` aborts them).
@@ -28,18 +35,29 @@ pub fn untrack(task_id: &str) {
 
 /// Aborts the running attempt of a task, if this worker has one. Returns whether it did.
 pub fn abort(task_id: &str) -> bool {
-    RUNNING.with(|r| r.borrow_mut().remove(task_id)).map(|c| c.abort()).is_some()
+    RUNNING
+        .with(|r| r.borrow_mut().remove(task_id))
+        .map(|c| c.abort())
+        .is_some()
 }
 
 /// Sends one attempt and reports its outcome; never panics on odd responses.
-pub async fn send(task: &Task, blob: &web_sys::Blob, extra: &[(String, String)]) -> (Outcome, Option<ResponseInfo>) {
+pub async fn send(
+    task: &Task,
+    blob: &web_sys::Blob,
+    extra: &[(String, String)],
+) -> (Outcome, Option<ResponseInfo>) {
     match try_send(task, blob, extra).await {
         Ok(r) => r,
         Err(e) => (Outcome::NetworkError(describe(&e)), None),
     }
 }
 
-async fn try_send(task: &Task, blob: &web_sys::Blob, extra: &[(String, String)]) -> Result<(Outcome, Option<ResponseInfo>), JsValue> {
+async fn try_send(
+    task: &Task,
+    blob: &web_sys::Blob,
+    extra: &[(String, String)],
+) -> Result<(Outcome, Option<ResponseInfo>), JsValue> {
     let controller = web_sys::AbortController::new()?;
     let request = request(task, blob, Some(&controller.signal()), extra)?;
     RUNNING.with(|r| r.borrow_mut().insert(task.id.clone(), controller));
@@ -59,7 +77,12 @@ async fn try_send(task: &Task, blob: &web_sys::Blob, extra: &[(String, String)])
 /// The request of one attempt: the task's headers, its `Idempotency-Key`, and the Blob as the body
 /// (or inside a FormData for multipart), so the browser streams it from disk.
 /// `extra` (fresh headers from a header provider) replaces task headers of the same name.
-pub fn request(task: &Task, blob: &web_sys::Blob, signal: Option<&web_sys::AbortSignal>, extra: &[(String, String)]) -> Result<web_sys::Request, JsValue> {
+pub fn request(
+    task: &Task,
+    blob: &web_sys::Blob,
+    signal: Option<&web_sys::AbortSignal>,
+    extra: &[(String, String)],
+) -> Result<web_sys::Request, JsValue> {
     let headers = web_sys::Headers::new()?;
     for (name, value) in &task.request.headers {
         headers.append(name, value)?;
@@ -72,12 +95,22 @@ pub fn request(task: &Task, blob: &web_sys::Blob, signal: Option<&web_sys::Abort
     init.set_method(task.request.method.as_str());
     match &task.request.protocol {
         Protocol::Http => {
-            if !task.request.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) && !task.body.mime.is_empty() {
+            if !task
+                .request
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+                && !task.body.mime.is_empty()
+            {
                 headers.set("Content-Type", &task.body.mime)?;
             }
             init.set_body(blob);
         }
-        Protocol::Multipart { field, filename, fields } => {
+        Protocol::Multipart {
+            field,
+            filename,
+            fields,
+        } => {
             // FormData keeps a reference to the Blob: still streamed from disk, never copied.
             let form = web_sys::FormData::new()?;
             for (k, v) in fields {
@@ -86,7 +119,12 @@ pub fn request(task: &Task, blob: &web_sys::Blob, signal: Option<&web_sys::Abort
             form.append_with_blob_and_filename(field, blob, filename)?;
             init.set_body(&form);
         }
-        Protocol::Tus { .. } => return Err(js::error("FerryInvalidProtocol", "tus uploads are not available in this version yet")),
+        Protocol::Tus { .. } => {
+            return Err(js::error(
+                "FerryInvalidProtocol",
+                "tus uploads are not available in this version yet",
+            ))
+        }
     }
     init.set_headers(&headers);
     if let Some(signal) = signal {
@@ -100,24 +138,49 @@ pub async fn read_response(response: &web_sys::Response) -> (Outcome, ResponseIn
     let status = response.status();
     let kept: Vec<(String, String)> = KEPT_HEADERS
         .iter()
-        .filter_map(|h| response.headers().get(h).ok().flatten().map(|v| (h.to_string(), v)))
+        .filter_map(|h| {
+            response
+                .headers()
+                .get(h)
+                .ok()
+                .flatten()
+                .map(|v| (h.to_string(), v))
+        })
         .collect();
     let retry_after = response.headers().get("retry-after").ok().flatten();
     let body = match response.text() {
-        Ok(p) => JsFuture::from(p).await.ok().and_then(|t| t.as_string()).unwrap_or_default(),
+        Ok(p) => JsFuture::from(p)
+            .await
+            .ok()
+            .and_then(|t| t.as_string())
+            .unwrap_or_default(),
         Err(_) => String::new(),
     };
-    (Outcome::Response { status, retry_after }, ResponseInfo { status, headers: kept, body: core::excerpt(&body) })
+    (
+        Outcome::Response {
+            status,
+            retry_after,
+        },
+        ResponseInfo {
+            status,
+            headers: kept,
+            body: core::excerpt(&body),
+        },
+    )
 }
 
 /// `fetch` on whatever global this runs in (worker or window).
 pub fn fetch(request: &web_sys::Request) -> js_sys::Promise {
     let global = js::global();
     let f: js_sys::Function = js::get(&global, "fetch").unchecked_into();
-    f.call1(&global, request).map(|p| p.unchecked_into()).unwrap_or_else(|e| js_sys::Promise::reject(&e))
+    f.call1(&global, request)
+        .map(|p| p.unchecked_into())
+        .unwrap_or_else(|e| js_sys::Promise::reject(&e))
 }
 
 /// A JS error as `Name: message`.
 pub fn describe(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>().map(|e| format!("{}: {}", String::from(e.name()), String::from(e.message()))).unwrap_or_else(|| format!("{e:?}"))
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| format!("{}: {}", String::from(e.name()), String::from(e.message())))
+        .unwrap_or_else(|| format!("{e:?}"))
 }

@@ -16,7 +16,9 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbTransactionMode};
+use web_sys::{
+    IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbTransactionMode,
+};
 
 /// A fixed "now" for tests: times are explicit arguments of the store, so tests use a synthetic
 /// clock and stay deterministic (tasks are created at `T0`; retention is 7 days after that).
@@ -46,7 +48,11 @@ impl Fixture {
     pub async fn finish(self) {
         self.store.close();
         let outcome = delete_db(&self.name).await;
-        assert!(matches!(outcome, Finished::Success(_)), "deleting {} after the test: {outcome:?}", self.name);
+        assert!(
+            matches!(outcome, Finished::Success(_)),
+            "deleting {} after the test: {outcome:?}",
+            self.name
+        );
     }
 }
 
@@ -71,7 +77,11 @@ pub fn task_due(id: &str, tag: &str, due: Option<u64>, size: u64) -> Task {
         tag: tag.into(),
         seq: 0,
         request: request(),
-        body: BodyMeta { size, mime: "application/octet-stream".into(), name: Some(format!("{id}.bin")) },
+        body: BodyMeta {
+            size,
+            mime: "application/octet-stream".into(),
+            name: Some(format!("{id}.bin")),
+        },
         idempotency_key: format!("idem-{id}"),
         now_ms: T0,
         expires_at: None,
@@ -102,21 +112,34 @@ pub fn blob(bytes: &[u8]) -> web_sys::Blob {
 
 /// The bytes of a Blob (reading it back is fine in tests; the library never does this).
 pub async fn bytes_of(blob: &web_sys::Blob) -> Vec<u8> {
-    let buf = JsFuture::from(blob.array_buffer()).await.expect("blob.arrayBuffer()");
+    let buf = JsFuture::from(blob.array_buffer())
+        .await
+        .expect("blob.arrayBuffer()");
     Uint8Array::new(&buf).to_vec()
 }
 
 /// Enqueues `task` with the Blob `bytes_for(task.id)`; returns the stored task.
 pub async fn enqueue(store: &Store, t: &Task) -> Task {
-    let (stored, events) = store.enqueue(t, &blob(&bytes_for(&t.id))).await.expect("enqueue");
+    let (stored, events) = store
+        .enqueue(t, &blob(&bytes_for(&t.id)))
+        .await
+        .expect("enqueue");
     assert_eq!(events.len(), 1, "enqueue appends exactly one event");
     stored
 }
 
 /// Asserts the stored Blob of `id` holds exactly `bytes_for(id)`.
 pub async fn assert_blob_intact(store: &Store, id: &str) {
-    let b = store.blob(id).await.expect("read blob").unwrap_or_else(|| panic!("Blob of {id} is missing"));
-    assert_eq!(bytes_of(&b).await, bytes_for(id), "Blob of {id} holds other bytes");
+    let b = store
+        .blob(id)
+        .await
+        .expect("read blob")
+        .unwrap_or_else(|| panic!("Blob of {id} is missing"));
+    assert_eq!(
+        bytes_of(&b).await,
+        bytes_for(id),
+        "Blob of {id} holds other bytes"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -134,14 +157,19 @@ pub enum Finished {
 /// The worker's `indexedDB`.
 pub fn factory() -> IdbFactory {
     let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    scope.indexed_db().expect("indexedDB access").expect("indexedDB exists")
+    scope
+        .indexed_db()
+        .expect("indexedDB access")
+        .expect("indexedDB exists")
 }
 
 /// A promise that resolves with `value` after `ms`.
 pub fn delay(ms: u32, value: JsValue) -> Promise {
     Promise::new(&mut |resolve, _| {
         let global = js_sys::global();
-        let set_timeout: js_sys::Function = js_sys::Reflect::get(&global, &"setTimeout".into()).unwrap().unchecked_into();
+        let set_timeout: js_sys::Function = js_sys::Reflect::get(&global, &"setTimeout".into())
+            .unwrap()
+            .unchecked_into();
         let _ = set_timeout.call3(&global, &resolve, &JsValue::from(ms), &value);
     })
 }
@@ -169,14 +197,25 @@ pub async fn await_request(request: &IdbRequest, timeout_ms: u32) -> Finished {
         let err = Closure::once_into_js(move |e: web_sys::Event| {
             // Keep the failed request from aborting anything else the test is doing.
             e.prevent_default();
-            let msg = r_err.error().ok().flatten().map(|d| format!("{}: {}", d.name(), d.message())).unwrap_or_default();
+            let msg = r_err
+                .error()
+                .ok()
+                .flatten()
+                .map(|d| format!("{}: {}", d.name(), d.message()))
+                .unwrap_or_default();
             let _ = resolve2.call1(&JsValue::NULL, &Array::of2(&"error".into(), &msg.into()));
         });
         req.set_onsuccess(Some(ok.unchecked_ref()));
         req.set_onerror(Some(err.unchecked_ref()));
     });
-    let timeout = delay(timeout_ms, Array::of2(&"timeout".into(), &JsValue::UNDEFINED).into());
-    let winner: Array = JsFuture::from(Promise::race(&Array::of2(&done, &timeout))).await.expect("race").unchecked_into();
+    let timeout = delay(
+        timeout_ms,
+        Array::of2(&"timeout".into(), &JsValue::UNDEFINED).into(),
+    );
+    let winner: Array = JsFuture::from(Promise::race(&Array::of2(&done, &timeout)))
+        .await
+        .expect("race")
+        .unchecked_into();
     match winner.get(0).as_string().as_deref() {
         Some("ok") => Finished::Success(winner.get(1)),
         Some("error") => Finished::Error(winner.get(1).as_string().unwrap_or_default()),
@@ -234,8 +273,13 @@ pub async fn raw_open(name: &str, version: Option<u32>, upgrade: Option<Upgrade>
 /// A raw transaction.
 pub fn raw_tx(db: &IdbDatabase, stores: &[&str], write: bool) -> IdbTransaction {
     let names: Array = stores.iter().map(|s| JsValue::from_str(s)).collect();
-    let mode = if write { IdbTransactionMode::Readwrite } else { IdbTransactionMode::Readonly };
-    db.transaction_with_str_sequence_and_mode(&names, mode).expect("raw transaction")
+    let mode = if write {
+        IdbTransactionMode::Readwrite
+    } else {
+        IdbTransactionMode::Readonly
+    };
+    db.transaction_with_str_sequence_and_mode(&names, mode)
+        .expect("raw transaction")
 }
 
 /// Waits until `tx` commits (`complete`) or fails; `true` on commit.
@@ -252,7 +296,10 @@ pub async fn tx_done(tx: &IdbTransaction) -> bool {
         t.set_oncomplete(Some(ok.unchecked_ref()));
         t.set_onabort(Some(fail.unchecked_ref()));
     });
-    JsFuture::from(p).await.map(|v| v.is_truthy()).unwrap_or(false)
+    JsFuture::from(p)
+        .await
+        .map(|v| v.is_truthy())
+        .unwrap_or(false)
 }
 
 /// Number of records in `store_name`, through a separate raw connection.
@@ -295,6 +342,10 @@ pub fn key_path_string(kp: &JsValue) -> String {
     } else if let Some(s) = kp.as_string() {
         s
     } else {
-        Array::from(kp).iter().filter_map(|v| v.as_string()).collect::<Vec<_>>().join(",")
+        Array::from(kp)
+            .iter()
+            .filter_map(|v| v.as_string())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }

@@ -152,7 +152,9 @@ fn expect_live(state: State, label: &str) -> Expect {
         (State::Queued, _) => Illegal,
         (State::InFlight, "lease") => Illegal,
         (State::InFlight, "ok") => To(State::Done, DONE),
-        (State::InFlight, "503" | "net" | "timeout" | "leaseExpired" | "abandoned") => To(State::Queued, RETRY),
+        (State::InFlight, "503" | "net" | "timeout" | "leaseExpired" | "abandoned") => {
+            To(State::Queued, RETRY)
+        }
         (State::InFlight, "400") => To(State::Failed, FAILED),
         (State::InFlight, "progress+") => To(State::InFlight, NONE),
         (State::InFlight, "progress=" | "expire") => Same,

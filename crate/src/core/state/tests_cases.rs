@@ -292,7 +292,10 @@ fn abandoned_requeues_due_now_even_inside_the_lease() {
     let now = T0 + 1;
     assert!(t.lease_until.unwrap() > now);
     let (t, eff) = apply(&t, Input::Abandoned, now, 0).unwrap();
-    assert_eq!((t.state, t.next_attempt_at, t.attempt), (State::Queued, Some(now), 1));
+    assert_eq!(
+        (t.state, t.next_attempt_at, t.attempt),
+        (State::Queued, Some(now), 1)
+    );
     assert_eq!(effect_names(&eff), ["retryAt"]);
 }
 

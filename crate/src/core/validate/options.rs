@@ -202,11 +202,17 @@ pub fn validate_session_options(input: &SessionOptionsInput) -> Result<SessionOp
         None | Some("wait") => HeaderFallback::Wait,
         Some("last") => HeaderFallback::Last,
         Some(other) => {
-            return Err(Error::options("headerFallback", format!("{other:?} is not \"wait\" or \"last\"; pass one of them")))
+            return Err(Error::options(
+                "headerFallback",
+                format!("{other:?} is not \"wait\" or \"last\"; pass one of them"),
+            ))
         }
     };
     if input.header_fallback.is_some() && input.header_provider != Some(true) {
-        return Err(Error::options("headerFallback", "only means something with a headerProvider; pass both or neither"));
+        return Err(Error::options(
+            "headerFallback",
+            "only means something with a headerProvider; pass both or neither",
+        ));
     }
     let retry = match &input.retry {
         Some(r) => validate_retry(r, &defaults.retry)?,

@@ -399,5 +399,9 @@ fn chunk_size_without_tus_is_invalid_protocol() {
 #[test]
 fn discretionary_is_carried_through_validation() {
     assert!(!run(&input()).unwrap().discretionary);
-    assert!(run(&with(|i| i.discretionary = Some(true))).unwrap().discretionary);
+    assert!(
+        run(&with(|i| i.discretionary = Some(true)))
+            .unwrap()
+            .discretionary
+    );
 }

@@ -192,7 +192,13 @@ fn session_options_are_parsed() {
     })
     .unwrap();
     assert_eq!(
-        (s.concurrency, s.launch, s.retry.max_attempts, s.manual_ack, s.background_fetch),
+        (
+            s.concurrency,
+            s.launch,
+            s.retry.max_attempts,
+            s.manual_ack,
+            s.background_fetch
+        ),
         (16, Launch::Open, 2, true, false)
     );
 }
@@ -253,22 +259,39 @@ fn session_input_deserializes_from_partial_js_object() {
 
 #[test]
 fn header_fallback_without_a_provider_is_a_contradiction() {
-    let e = validate_session_options(&SessionOptionsInput { header_fallback: Some("last".into()), ..Default::default() }).unwrap_err();
+    let e = validate_session_options(&SessionOptionsInput {
+        header_fallback: Some("last".into()),
+        ..Default::default()
+    })
+    .unwrap_err();
     assert_eq!(e.name(), "FerryInvalidOptions");
 }
 
 #[test]
 fn unknown_header_fallback_is_refused() {
-    let e = validate_session_options(&SessionOptionsInput { header_provider: Some(true), header_fallback: Some("never".into()), ..Default::default() }).unwrap_err();
+    let e = validate_session_options(&SessionOptionsInput {
+        header_provider: Some(true),
+        header_fallback: Some("never".into()),
+        ..Default::default()
+    })
+    .unwrap_err();
     assert_eq!(e.name(), "FerryInvalidOptions");
 }
 
 #[test]
 fn batch_window_must_be_a_whole_number_of_ms_up_to_a_day() {
     for bad in [-1.0, 0.5, f64::NAN, 86_400_001.0] {
-        let e = validate_session_options(&SessionOptionsInput { batch_window_ms: Some(bad), ..Default::default() }).unwrap_err();
+        let e = validate_session_options(&SessionOptionsInput {
+            batch_window_ms: Some(bad),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert_eq!(e.name(), "FerryInvalidOptions", "{bad}");
     }
-    let ok = validate_session_options(&SessionOptionsInput { batch_window_ms: Some(5000.0), ..Default::default() }).unwrap();
+    let ok = validate_session_options(&SessionOptionsInput {
+        batch_window_ms: Some(5000.0),
+        ..Default::default()
+    })
+    .unwrap();
     assert_eq!(ok.batch_window_ms, 5000);
 }

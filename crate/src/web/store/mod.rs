@@ -52,7 +52,11 @@ impl Store {
 
     /// Opens a database of another name: tests use one fresh database each.
     pub async fn open_named(name: &str) -> Result<Store, Error> {
-        let db: web_sys::IdbDatabase = schema(name).build().await.map_err(|e| storage_error("open database", e))?.into();
+        let db: web_sys::IdbDatabase = schema(name)
+            .build()
+            .await
+            .map_err(|e| storage_error("open database", e))?
+            .into();
         // A newer schema opened elsewhere (a page of an updated app) must not wait for this connection:
         // close it on `versionchange`; the owner sees `is_closed` and opens again.
         let closed = std::rc::Rc::new(std::cell::Cell::new(false));
@@ -88,9 +92,15 @@ impl Store {
     pub(crate) fn tx(&self, stores: &[&str], write: bool) -> Result<idb::Transaction, Error> {
         let names: js_sys::Array = stores.iter().map(|s| JsValue::from_str(s)).collect();
         let options = js_sys::Object::new();
-        js::set(&options, "durability", &JsValue::from_str(if write { "strict" } else { "default" }));
+        js::set(
+            &options,
+            "durability",
+            &JsValue::from_str(if write { "strict" } else { "default" }),
+        );
         let mode = if write { "readwrite" } else { "readonly" };
-        self.db.unchecked_ref::<externs::DatabaseExt>().transaction_with_options(&names, mode, &options)
+        self.db
+            .unchecked_ref::<externs::DatabaseExt>()
+            .transaction_with_options(&names, mode, &options)
             .map(idb::Transaction::from)
             .map_err(|e| storage_error("begin transaction", js_message(&e)))
     }
@@ -100,10 +110,21 @@ impl Store {
 fn schema(name: &str) -> DatabaseBuilder {
     let tasks = ObjectStoreBuilder::new(TASKS)
         .key_path(Some(KeyPath::new_single("id")))
-        .add_index(IndexBuilder::new("by_tag_seq".into(), KeyPath::new_array(["tag", "seq"])).unique(true))
-        .add_index(IndexBuilder::new("by_due".into(), KeyPath::new_array(["state", "nextAttemptAt"])))
-        .add_index(IndexBuilder::new("by_lease".into(), KeyPath::new_array(["state", "leaseUntil"])))
-        .add_index(IndexBuilder::new("by_state".into(), KeyPath::new_array(["state", "createdAt"])));
+        .add_index(
+            IndexBuilder::new("by_tag_seq".into(), KeyPath::new_array(["tag", "seq"])).unique(true),
+        )
+        .add_index(IndexBuilder::new(
+            "by_due".into(),
+            KeyPath::new_array(["state", "nextAttemptAt"]),
+        ))
+        .add_index(IndexBuilder::new(
+            "by_lease".into(),
+            KeyPath::new_array(["state", "leaseUntil"]),
+        ))
+        .add_index(IndexBuilder::new(
+            "by_state".into(),
+            KeyPath::new_array(["state", "createdAt"]),
+        ));
     DatabaseBuilder::new(name)
         .version(SCHEMA_VERSION)
         .add_object_store(tasks)
@@ -111,7 +132,10 @@ fn schema(name: &str) -> DatabaseBuilder {
         .add_object_store(
             ObjectStoreBuilder::new(OUTBOX)
                 .key_path(Some(KeyPath::new_array(["tag", "seq"])))
-                .add_index(IndexBuilder::new("by_task".into(), KeyPath::new_single("taskId"))),
+                .add_index(IndexBuilder::new(
+                    "by_task".into(),
+                    KeyPath::new_single("taskId"),
+                )),
         )
         .add_object_store(ObjectStoreBuilder::new(META))
 }
@@ -124,14 +148,20 @@ pub(crate) async fn commit(tx: idb::Transaction, op: &str) -> Result<(), Error> 
     let result = tx.commit().map_err(|e| storage_error(op, e))?.await;
     match result {
         Ok(TransactionResult::Committed) => Ok(()),
-        Ok(TransactionResult::Aborted) | Err(_) => Err(abort_error(op, raw.error().map(|d| (d.name(), d.message())))),
+        Ok(TransactionResult::Aborted) | Err(_) => Err(abort_error(
+            op,
+            raw.error().map(|d| (d.name(), d.message())),
+        )),
     }
 }
 
 /// The error a failed request or aborted transaction stands for.
 pub(crate) fn abort_error(op: &str, dom: Option<(String, String)>) -> Error {
     match dom {
-        Some((name, _)) if name == "QuotaExceededError" => Error::QuotaExceeded { size: 0, available: 0 },
+        Some((name, _)) if name == "QuotaExceededError" => Error::QuotaExceeded {
+            size: 0,
+            available: 0,
+        },
         Some((name, message)) => storage_error(op, format!("{name}: {message}")),
         None => storage_error(op, "transaction aborted"),
     }
@@ -146,7 +176,9 @@ pub(crate) fn dom_of(e: &idb::Error) -> Option<(String, String)> {
 }
 
 fn js_message(v: &JsValue) -> String {
-    v.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{v:?}"))
+    v.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .unwrap_or_else(|| format!("{v:?}"))
 }
 
 /// Key helpers: IndexedDB keys are JS values.

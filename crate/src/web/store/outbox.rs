@@ -28,21 +28,43 @@ pub struct SessionRecord {
 
 impl Store {
     /// Appends events to the tag's outbox inside `tx`, giving each the tag's next sequence number.
-    pub(crate) async fn append_events(&self, tx: &idb::Transaction, tag: &str, mut events: Vec<FerryEvent>) -> Result<Vec<FerryEvent>, Error> {
+    pub(crate) async fn append_events(
+        &self,
+        tx: &idb::Transaction,
+        tag: &str,
+        mut events: Vec<FerryEvent>,
+    ) -> Result<Vec<FerryEvent>, Error> {
         if events.is_empty() {
             return Ok(events);
         }
-        let meta = tx.object_store(META).map_err(|e| storage_error("append events", e))?;
-        let outbox = tx.object_store(OUTBOX).map_err(|e| storage_error("append events", e))?;
+        let meta = tx
+            .object_store(META)
+            .map_err(|e| storage_error("append events", e))?;
+        let outbox = tx
+            .object_store(OUTBOX)
+            .map_err(|e| storage_error("append events", e))?;
         let seq_key = JsValue::from_str(&format!("eventseq:{tag}"));
-        let last = meta.get(Query::Key(seq_key.clone())).map_err(|e| storage_error("append events", e))?.await;
-        let mut seq = last.map_err(|e| storage_error("read event sequence", e))?.and_then(|v| v.as_f64()).unwrap_or(0.0) as u64;
+        let last = meta
+            .get(Query::Key(seq_key.clone()))
+            .map_err(|e| storage_error("append events", e))?
+            .await;
+        let mut seq = last
+            .map_err(|e| storage_error("read event sequence", e))?
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0) as u64;
         for ev in events.iter_mut() {
             seq += 1;
             ev.seq = seq;
-            outbox.add(&js::to_js(ev)?, None).map_err(|e| storage_error("append events", e))?.await.map_err(|e| storage_error("write event", e))?;
+            outbox
+                .add(&js::to_js(ev)?, None)
+                .map_err(|e| storage_error("append events", e))?
+                .await
+                .map_err(|e| storage_error("write event", e))?;
         }
-        meta.put(&JsValue::from_f64(seq as f64), Some(&seq_key)).map_err(|e| storage_error("append events", e))?.await.map_err(|e| storage_error("write event sequence", e))?;
+        meta.put(&JsValue::from_f64(seq as f64), Some(&seq_key))
+            .map_err(|e| storage_error("append events", e))?
+            .await
+            .map_err(|e| storage_error("write event sequence", e))?;
         Ok(events)
     }
 
@@ -50,46 +72,79 @@ impl Store {
     pub async fn events(&self, tag: &str, after: u64) -> Result<Vec<FerryEvent>, Error> {
         let lower = key(&[tag.into(), JsValue::from_f64(after as f64)]);
         let upper = key(&[tag.into(), JsValue::from_f64(MAX_KEY)]);
-        let range = KeyRange::bound(&lower, &upper, Some(true), None).map_err(|e| storage_error("key range", e))?;
+        let range = KeyRange::bound(&lower, &upper, Some(true), None)
+            .map_err(|e| storage_error("key range", e))?;
         let tx = self.tx(&[OUTBOX], false)?;
-        let outbox = tx.object_store(OUTBOX).map_err(|e| storage_error("read outbox", e))?;
-        let all = outbox.get_all(Some(Query::KeyRange(range)), None).map_err(|e| storage_error("read outbox", e))?.await;
-        all.map_err(|e| storage_error("read outbox", e))?.into_iter().map(js::from_js).collect()
+        let outbox = tx
+            .object_store(OUTBOX)
+            .map_err(|e| storage_error("read outbox", e))?;
+        let all = outbox
+            .get_all(Some(Query::KeyRange(range)), None)
+            .map_err(|e| storage_error("read outbox", e))?
+            .await;
+        all.map_err(|e| storage_error("read outbox", e))?
+            .into_iter()
+            .map(js::from_js)
+            .collect()
     }
 
     /// Drops the tag's events with `seq <= upto`: a page has handled them.
     pub async fn ack(&self, tag: &str, upto: u64) -> Result<(), Error> {
         let lower = key(&[tag.into(), JsValue::from_f64(0.0)]);
         let upper = key(&[tag.into(), JsValue::from_f64(upto as f64)]);
-        let range = KeyRange::bound(&lower, &upper, None, None).map_err(|e| storage_error("key range", e))?;
+        let range = KeyRange::bound(&lower, &upper, None, None)
+            .map_err(|e| storage_error("key range", e))?;
         let tx = self.tx(&[OUTBOX], true)?;
-        let outbox = tx.object_store(OUTBOX).map_err(|e| storage_error("ack", e))?;
-        outbox.delete(Query::KeyRange(range)).map_err(|e| storage_error("ack", e))?.await.map_err(|e| storage_error("ack", e))?;
+        let outbox = tx
+            .object_store(OUTBOX)
+            .map_err(|e| storage_error("ack", e))?;
+        outbox
+            .delete(Query::KeyRange(range))
+            .map_err(|e| storage_error("ack", e))?
+            .await
+            .map_err(|e| storage_error("ack", e))?;
         commit(tx, "ack").await
     }
 
     /// How many events a tag has waiting (for tests and diagnostics).
     pub async fn outbox_len(&self, tag: &str) -> Result<u32, Error> {
         let tx = self.tx(&[OUTBOX], false)?;
-        let outbox = tx.object_store(OUTBOX).map_err(|e| storage_error("count outbox", e))?;
-        let n = outbox.count(Some(Query::KeyRange(tag_range(tag)?))).map_err(|e| storage_error("count outbox", e))?.await;
+        let outbox = tx
+            .object_store(OUTBOX)
+            .map_err(|e| storage_error("count outbox", e))?;
+        let n = outbox
+            .count(Some(Query::KeyRange(tag_range(tag)?)))
+            .map_err(|e| storage_error("count outbox", e))?
+            .await;
         n.map_err(|e| storage_error("count outbox", e))
     }
 
     /// The session record of a tag, if a page ever registered it.
     pub async fn session(&self, tag: &str) -> Result<Option<SessionRecord>, Error> {
         let tx = self.tx(&[META], false)?;
-        let meta = tx.object_store(META).map_err(|e| storage_error("read session", e))?;
-        let v = meta.get(Query::Key(format!("session:{tag}").into())).map_err(|e| storage_error("read session", e))?.await;
-        v.map_err(|e| storage_error("read session", e))?.map(js::from_js).transpose()
+        let meta = tx
+            .object_store(META)
+            .map_err(|e| storage_error("read session", e))?;
+        let v = meta
+            .get(Query::Key(format!("session:{tag}").into()))
+            .map_err(|e| storage_error("read session", e))?
+            .await;
+        v.map_err(|e| storage_error("read session", e))?
+            .map(js::from_js)
+            .transpose()
     }
 
     /// Writes a tag's session record.
     pub async fn put_session(&self, record: &SessionRecord) -> Result<(), Error> {
         let tx = self.tx(&[META], true)?;
-        let meta = tx.object_store(META).map_err(|e| storage_error("write session", e))?;
+        let meta = tx
+            .object_store(META)
+            .map_err(|e| storage_error("write session", e))?;
         let k = JsValue::from_str(&format!("session:{}", record.tag));
-        meta.put(&js::to_js(record)?, Some(&k)).map_err(|e| storage_error("write session", e))?.await.map_err(|e| storage_error("write session", e))?;
+        meta.put(&js::to_js(record)?, Some(&k))
+            .map_err(|e| storage_error("write session", e))?
+            .await
+            .map_err(|e| storage_error("write session", e))?;
         commit(tx, "write session").await
     }
 }

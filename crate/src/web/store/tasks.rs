@@ -12,35 +12,71 @@ pub(crate) const MAX_KEY: f64 = 9_007_199_254_740_991.0;
 impl Store {
     /// Writes the task and its Blob in ONE transaction, allocating the task's per-tag sequence and
     /// appending its `queued` event. Nothing is visible before the commit; on any failure nothing is.
-    pub async fn enqueue(&self, task: &Task, blob: &web_sys::Blob) -> Result<(Task, Vec<FerryEvent>), Error> {
+    pub async fn enqueue(
+        &self,
+        task: &Task,
+        blob: &web_sys::Blob,
+    ) -> Result<(Task, Vec<FerryEvent>), Error> {
         let tx = self.tx(&[TASKS, BLOBS, OUTBOX, META], true)?;
-        let tasks = tx.object_store(TASKS).map_err(|e| storage_error("enqueue", e))?;
-        let blobs = tx.object_store(BLOBS).map_err(|e| storage_error("enqueue", e))?;
-        let meta = tx.object_store(META).map_err(|e| storage_error("enqueue", e))?;
+        let tasks = tx
+            .object_store(TASKS)
+            .map_err(|e| storage_error("enqueue", e))?;
+        let blobs = tx
+            .object_store(BLOBS)
+            .map_err(|e| storage_error("enqueue", e))?;
+        let meta = tx
+            .object_store(META)
+            .map_err(|e| storage_error("enqueue", e))?;
 
         let seq_key = JsValue::from_str(&format!("taskseq:{}", task.tag));
-        let next = meta.get(Query::Key(seq_key.clone())).map_err(|e| storage_error("enqueue", e))?.await;
-        let seq = next.map_err(|e| storage_error("read task sequence", e))?.and_then(|v| v.as_f64()).unwrap_or(0.0) as u64 + 1;
+        let next = meta
+            .get(Query::Key(seq_key.clone()))
+            .map_err(|e| storage_error("enqueue", e))?
+            .await;
+        let seq = next
+            .map_err(|e| storage_error("read task sequence", e))?
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0) as u64
+            + 1;
         let mut task = task.clone();
         task.seq = seq;
 
         let record = js::to_js(&task)?;
-        if let Err(e) = tasks.add(&record, None).map_err(|e| storage_error("enqueue", e))?.await {
+        if let Err(e) = tasks
+            .add(&record, None)
+            .map_err(|e| storage_error("enqueue", e))?
+            .await
+        {
             return Err(match dom_of(&e) {
-                Some((name, _)) if name == "ConstraintError" => Error::DuplicateTask { id: task.id.clone() },
+                Some((name, _)) if name == "ConstraintError" => Error::DuplicateTask {
+                    id: task.id.clone(),
+                },
                 _ => storage_error("write task", e),
             });
         }
         let quota = |e: idb::Error| match dom_of(&e) {
-            Some((name, _)) if name == "QuotaExceededError" => Error::QuotaExceeded { size: task.body.size, available: 0 },
+            Some((name, _)) if name == "QuotaExceededError" => Error::QuotaExceeded {
+                size: task.body.size,
+                available: 0,
+            },
             _ => storage_error("write blob", e),
         };
-        blobs.put(blob, Some(&JsValue::from_str(&task.id))).map_err(|e| storage_error("enqueue", e))?.await.map_err(quota)?;
-        meta.put(&JsValue::from_f64(seq as f64), Some(&seq_key)).map_err(|e| storage_error("enqueue", e))?.await.map_err(|e| storage_error("write task sequence", e))?;
+        blobs
+            .put(blob, Some(&JsValue::from_str(&task.id)))
+            .map_err(|e| storage_error("enqueue", e))?
+            .await
+            .map_err(quota)?;
+        meta.put(&JsValue::from_f64(seq as f64), Some(&seq_key))
+            .map_err(|e| storage_error("enqueue", e))?
+            .await
+            .map_err(|e| storage_error("write task sequence", e))?;
         let queued = core::queued_event(&task);
         let events = self.append_events(&tx, &task.tag, vec![queued]).await?;
         commit(tx, "enqueue").await.map_err(|e| match e {
-            Error::QuotaExceeded { .. } => Error::QuotaExceeded { size: task.body.size, available: 0 },
+            Error::QuotaExceeded { .. } => Error::QuotaExceeded {
+                size: task.body.size,
+                available: 0,
+            },
             other => other,
         })?;
         Ok((task, events))
@@ -49,26 +85,48 @@ impl Store {
     /// One task by id.
     pub async fn get(&self, id: &str) -> Result<Option<Task>, Error> {
         let tx = self.tx(&[TASKS], false)?;
-        let store = tx.object_store(TASKS).map_err(|e| storage_error("get task", e))?;
-        let v = store.get(Query::Key(id.into())).map_err(|e| storage_error("get task", e))?.await;
-        v.map_err(|e| storage_error("get task", e))?.map(task_of).transpose()
+        let store = tx
+            .object_store(TASKS)
+            .map_err(|e| storage_error("get task", e))?;
+        let v = store
+            .get(Query::Key(id.into()))
+            .map_err(|e| storage_error("get task", e))?
+            .await;
+        v.map_err(|e| storage_error("get task", e))?
+            .map(task_of)
+            .transpose()
     }
 
     /// The stored Blob of a task (absent once the task finished).
     pub async fn blob(&self, id: &str) -> Result<Option<web_sys::Blob>, Error> {
         let tx = self.tx(&[BLOBS], false)?;
-        let store = tx.object_store(BLOBS).map_err(|e| storage_error("read blob", e))?;
-        let v = store.get(Query::Key(id.into())).map_err(|e| storage_error("read blob", e))?.await;
-        Ok(v.map_err(|e| storage_error("read blob", e))?.and_then(|b| b.dyn_into::<web_sys::Blob>().ok()))
+        let store = tx
+            .object_store(BLOBS)
+            .map_err(|e| storage_error("read blob", e))?;
+        let v = store
+            .get(Query::Key(id.into()))
+            .map_err(|e| storage_error("read blob", e))?
+            .await;
+        Ok(v.map_err(|e| storage_error("read blob", e))?
+            .and_then(|b| b.dyn_into::<web_sys::Blob>().ok()))
     }
 
     /// A tag's tasks in enqueue order (through the `by_tag_seq` index).
     pub async fn list(&self, tag: &str) -> Result<Vec<Task>, Error> {
         let tx = self.tx(&[TASKS], false)?;
-        let index = tx.object_store(TASKS).and_then(|s| s.index("by_tag_seq")).map_err(|e| storage_error("list tasks", e))?;
+        let index = tx
+            .object_store(TASKS)
+            .and_then(|s| s.index("by_tag_seq"))
+            .map_err(|e| storage_error("list tasks", e))?;
         let range = tag_range(tag)?;
-        let all = index.get_all(Some(Query::KeyRange(range)), None).map_err(|e| storage_error("list tasks", e))?.await;
-        all.map_err(|e| storage_error("list tasks", e))?.into_iter().map(task_of).collect()
+        let all = index
+            .get_all(Some(Query::KeyRange(range)), None)
+            .map_err(|e| storage_error("list tasks", e))?
+            .await;
+        all.map_err(|e| storage_error("list tasks", e))?
+            .into_iter()
+            .map(task_of)
+            .collect()
     }
 
     /// Queued tasks whose next attempt is due by `now`, oldest due first, at most `limit`: one range
@@ -80,18 +138,38 @@ impl Store {
         }
         let range = state_range(State::Queued, now_ms)?;
         let tx = self.tx(&[TASKS], false)?;
-        let index = tx.object_store(TASKS).and_then(|s| s.index("by_due")).map_err(|e| storage_error("next due", e))?;
-        let all = index.get_all(Some(Query::KeyRange(range)), Some(limit)).map_err(|e| storage_error("next due", e))?.await;
-        all.map_err(|e| storage_error("next due", e))?.into_iter().map(task_of).collect()
+        let index = tx
+            .object_store(TASKS)
+            .and_then(|s| s.index("by_due"))
+            .map_err(|e| storage_error("next due", e))?;
+        let all = index
+            .get_all(Some(Query::KeyRange(range)), Some(limit))
+            .map_err(|e| storage_error("next due", e))?
+            .await;
+        all.map_err(|e| storage_error("next due", e))?
+            .into_iter()
+            .map(task_of)
+            .collect()
     }
 
     /// The earliest `nextAttemptAt` of any queued task (when the scheduler should look again).
     pub async fn next_wake(&self) -> Result<Option<u64>, Error> {
         let range = state_range(State::Queued, MAX_KEY as u64)?;
         let tx = self.tx(&[TASKS], false)?;
-        let index = tx.object_store(TASKS).and_then(|s| s.index("by_due")).map_err(|e| storage_error("next wake", e))?;
-        let first = index.get_all(Some(Query::KeyRange(range)), Some(1)).map_err(|e| storage_error("next wake", e))?.await;
-        let first = first.map_err(|e| storage_error("next wake", e))?.into_iter().next().map(task_of).transpose()?;
+        let index = tx
+            .object_store(TASKS)
+            .and_then(|s| s.index("by_due"))
+            .map_err(|e| storage_error("next wake", e))?;
+        let first = index
+            .get_all(Some(Query::KeyRange(range)), Some(1))
+            .map_err(|e| storage_error("next wake", e))?
+            .await;
+        let first = first
+            .map_err(|e| storage_error("next wake", e))?
+            .into_iter()
+            .next()
+            .map(task_of)
+            .transpose()?;
         Ok(first.and_then(|t| t.next_attempt_at))
     }
 
@@ -106,8 +184,13 @@ impl Store {
         response: Option<ResponseInfo>,
     ) -> Result<(Task, Vec<FerryEvent>), Error> {
         let tx = self.tx(&[TASKS, BLOBS, OUTBOX, META], true)?;
-        let tasks = tx.object_store(TASKS).map_err(|e| storage_error("transition", e))?;
-        let current = tasks.get(Query::Key(id.into())).map_err(|e| storage_error("transition", e))?.await;
+        let tasks = tx
+            .object_store(TASKS)
+            .map_err(|e| storage_error("transition", e))?;
+        let current = tasks
+            .get(Query::Key(id.into()))
+            .map_err(|e| storage_error("transition", e))?
+            .await;
         let Some(current) = current.map_err(|e| storage_error("read task", e))? else {
             return Err(Error::UnknownTask { id: id.to_string() });
         };
@@ -116,12 +199,27 @@ impl Store {
         if next == current && effects.is_empty() {
             return Ok((next, Vec::new()));
         }
-        tasks.put(&js::to_js(&next)?, None).map_err(|e| storage_error("transition", e))?.await.map_err(|e| storage_error("write task", e))?;
-        if effects.iter().any(|e| matches!(e, core::Effect::DeleteBlob)) {
-            let blobs = tx.object_store(BLOBS).map_err(|e| storage_error("transition", e))?;
-            blobs.delete(Query::Key(id.into())).map_err(|e| storage_error("transition", e))?.await.map_err(|e| storage_error("delete blob", e))?;
+        tasks
+            .put(&js::to_js(&next)?, None)
+            .map_err(|e| storage_error("transition", e))?
+            .await
+            .map_err(|e| storage_error("write task", e))?;
+        if effects
+            .iter()
+            .any(|e| matches!(e, core::Effect::DeleteBlob))
+        {
+            let blobs = tx
+                .object_store(BLOBS)
+                .map_err(|e| storage_error("transition", e))?;
+            blobs
+                .delete(Query::Key(id.into()))
+                .map_err(|e| storage_error("transition", e))?
+                .await
+                .map_err(|e| storage_error("delete blob", e))?;
         }
-        let events = self.append_events(&tx, &next.tag, core::events_for(&next, &effects, response)).await?;
+        let events = self
+            .append_events(&tx, &next.tag, core::events_for(&next, &effects, response))
+            .await?;
         commit(tx, "transition").await?;
         Ok((next, events))
     }
@@ -134,13 +232,22 @@ impl Store {
         change: impl FnOnce(&Task) -> Result<(Task, Vec<FerryEvent>), Error>,
     ) -> Result<(Task, Vec<FerryEvent>), Error> {
         let tx = self.tx(&[TASKS, OUTBOX, META], true)?;
-        let tasks = tx.object_store(TASKS).map_err(|e| storage_error("modify", e))?;
-        let current = tasks.get(Query::Key(id.into())).map_err(|e| storage_error("modify", e))?.await;
+        let tasks = tx
+            .object_store(TASKS)
+            .map_err(|e| storage_error("modify", e))?;
+        let current = tasks
+            .get(Query::Key(id.into()))
+            .map_err(|e| storage_error("modify", e))?
+            .await;
         let Some(current) = current.map_err(|e| storage_error("read task", e))? else {
             return Err(Error::UnknownTask { id: id.to_string() });
         };
         let (next, events) = change(&task_of(current)?)?;
-        tasks.put(&js::to_js(&next)?, None).map_err(|e| storage_error("modify", e))?.await.map_err(|e| storage_error("write task", e))?;
+        tasks
+            .put(&js::to_js(&next)?, None)
+            .map_err(|e| storage_error("modify", e))?
+            .await
+            .map_err(|e| storage_error("write task", e))?;
         let events = self.append_events(&tx, &next.tag, events).await?;
         commit(tx, "modify").await?;
         Ok((next, events))
@@ -150,9 +257,18 @@ impl Store {
     pub async fn in_flight(&self) -> Result<Vec<Task>, Error> {
         let range = state_range(State::InFlight, MAX_KEY as u64)?;
         let tx = self.tx(&[TASKS], false)?;
-        let index = tx.object_store(TASKS).and_then(|s| s.index("by_lease")).map_err(|e| storage_error("in flight", e))?;
-        let all = index.get_all(Some(Query::KeyRange(range)), None).map_err(|e| storage_error("in flight", e))?.await;
-        all.map_err(|e| storage_error("in flight", e))?.into_iter().map(task_of).collect()
+        let index = tx
+            .object_store(TASKS)
+            .and_then(|s| s.index("by_lease"))
+            .map_err(|e| storage_error("in flight", e))?;
+        let all = index
+            .get_all(Some(Query::KeyRange(range)), None)
+            .map_err(|e| storage_error("in flight", e))?
+            .await;
+        all.map_err(|e| storage_error("in flight", e))?
+            .into_iter()
+            .map(task_of)
+            .collect()
     }
 
     /// Retention: finished tasks whose retention ended leave with their events (acknowledged or not)
@@ -162,23 +278,55 @@ impl Store {
         for state in [State::Done, State::Failed, State::Cancelled, State::Expired] {
             let range = state_range(state, now_ms)?;
             let tx = self.tx(&[TASKS, BLOBS, OUTBOX], true)?;
-            let tasks = tx.object_store(TASKS).map_err(|e| storage_error("sweep", e))?;
-            let blobs = tx.object_store(BLOBS).map_err(|e| storage_error("sweep", e))?;
-            let by_task = tx.object_store(OUTBOX).and_then(|s| s.index("by_task")).map_err(|e| storage_error("sweep", e))?;
-            let outbox = tx.object_store(OUTBOX).map_err(|e| storage_error("sweep", e))?;
-            let old = tasks.index("by_state").and_then(|i| i.get_all(Some(Query::KeyRange(range)), None)).map_err(|e| storage_error("sweep", e))?.await;
-            for task in old.map_err(|e| storage_error("sweep", e))?.into_iter().map(task_of) {
+            let tasks = tx
+                .object_store(TASKS)
+                .map_err(|e| storage_error("sweep", e))?;
+            let blobs = tx
+                .object_store(BLOBS)
+                .map_err(|e| storage_error("sweep", e))?;
+            let by_task = tx
+                .object_store(OUTBOX)
+                .and_then(|s| s.index("by_task"))
+                .map_err(|e| storage_error("sweep", e))?;
+            let outbox = tx
+                .object_store(OUTBOX)
+                .map_err(|e| storage_error("sweep", e))?;
+            let old = tasks
+                .index("by_state")
+                .and_then(|i| i.get_all(Some(Query::KeyRange(range)), None))
+                .map_err(|e| storage_error("sweep", e))?
+                .await;
+            for task in old
+                .map_err(|e| storage_error("sweep", e))?
+                .into_iter()
+                .map(task_of)
+            {
                 let task = task?;
                 if !task.is_expired_at(now_ms) {
                     continue;
                 }
                 let id = JsValue::from_str(&task.id);
-                let keys = by_task.get_all_keys(Some(Query::Key(id.clone())), None).map_err(|e| storage_error("sweep", e))?.await;
+                let keys = by_task
+                    .get_all_keys(Some(Query::Key(id.clone())), None)
+                    .map_err(|e| storage_error("sweep", e))?
+                    .await;
                 for key in keys.map_err(|e| storage_error("sweep", e))? {
-                    outbox.delete(Query::Key(key)).map_err(|e| storage_error("sweep", e))?.await.map_err(|e| storage_error("sweep", e))?;
+                    outbox
+                        .delete(Query::Key(key))
+                        .map_err(|e| storage_error("sweep", e))?
+                        .await
+                        .map_err(|e| storage_error("sweep", e))?;
                 }
-                blobs.delete(Query::Key(id.clone())).map_err(|e| storage_error("sweep", e))?.await.map_err(|e| storage_error("sweep", e))?;
-                tasks.delete(Query::Key(id)).map_err(|e| storage_error("sweep", e))?.await.map_err(|e| storage_error("sweep", e))?;
+                blobs
+                    .delete(Query::Key(id.clone()))
+                    .map_err(|e| storage_error("sweep", e))?
+                    .await
+                    .map_err(|e| storage_error("sweep", e))?;
+                tasks
+                    .delete(Query::Key(id))
+                    .map_err(|e| storage_error("sweep", e))?
+                    .await
+                    .map_err(|e| storage_error("sweep", e))?;
                 removed += 1;
             }
             commit(tx, "sweep").await?;
@@ -190,18 +338,45 @@ impl Store {
     /// many tasks were removed. Counters stay, so sequence numbers never repeat for the tag.
     pub async fn clear(&self, tag: &str) -> Result<u32, Error> {
         let tx = self.tx(&[TASKS, BLOBS, OUTBOX], true)?;
-        let tasks = tx.object_store(TASKS).map_err(|e| storage_error("clear", e))?;
-        let blobs = tx.object_store(BLOBS).map_err(|e| storage_error("clear", e))?;
-        let outbox = tx.object_store(OUTBOX).map_err(|e| storage_error("clear", e))?;
-        let index = tasks.index("by_tag_seq").map_err(|e| storage_error("clear", e))?;
-        let ids = index.get_all(Some(Query::KeyRange(tag_range(tag)?)), None).map_err(|e| storage_error("clear", e))?.await;
-        let ids: Vec<Task> = ids.map_err(|e| storage_error("clear", e))?.into_iter().map(task_of).collect::<Result<_, _>>()?;
+        let tasks = tx
+            .object_store(TASKS)
+            .map_err(|e| storage_error("clear", e))?;
+        let blobs = tx
+            .object_store(BLOBS)
+            .map_err(|e| storage_error("clear", e))?;
+        let outbox = tx
+            .object_store(OUTBOX)
+            .map_err(|e| storage_error("clear", e))?;
+        let index = tasks
+            .index("by_tag_seq")
+            .map_err(|e| storage_error("clear", e))?;
+        let ids = index
+            .get_all(Some(Query::KeyRange(tag_range(tag)?)), None)
+            .map_err(|e| storage_error("clear", e))?
+            .await;
+        let ids: Vec<Task> = ids
+            .map_err(|e| storage_error("clear", e))?
+            .into_iter()
+            .map(task_of)
+            .collect::<Result<_, _>>()?;
         for t in &ids {
             let id = JsValue::from_str(&t.id);
-            tasks.delete(Query::Key(id.clone())).map_err(|e| storage_error("clear", e))?.await.map_err(|e| storage_error("delete task", e))?;
-            blobs.delete(Query::Key(id)).map_err(|e| storage_error("clear", e))?.await.map_err(|e| storage_error("delete blob", e))?;
+            tasks
+                .delete(Query::Key(id.clone()))
+                .map_err(|e| storage_error("clear", e))?
+                .await
+                .map_err(|e| storage_error("delete task", e))?;
+            blobs
+                .delete(Query::Key(id))
+                .map_err(|e| storage_error("clear", e))?
+                .await
+                .map_err(|e| storage_error("delete blob", e))?;
         }
-        outbox.delete(Query::KeyRange(tag_range(tag)?)).map_err(|e| storage_error("clear", e))?.await.map_err(|e| storage_error("clear outbox", e))?;
+        outbox
+            .delete(Query::KeyRange(tag_range(tag)?))
+            .map_err(|e| storage_error("clear", e))?
+            .await
+            .map_err(|e| storage_error("clear outbox", e))?;
         commit(tx, "clear").await?;
         Ok(ids.len() as u32)
     }
