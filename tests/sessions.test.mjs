@@ -52,7 +52,9 @@ test('a page of another tag receives nothing of it; two tabs of the tag both see
     const { id } = await uploadRandom(tab1, 64 * 1024, { url: '/upload/photos' });
     for (const tab of [tab1, tab2]) {
       const kinds = (await eventOf(tab, id, 'completed'), await eventsOf(tab, id)).map((e) => e.kind);
-      assert.deepEqual(kinds, ['queued', 'started', 'completed']);
+      // `progress` appears when the browser's Background Fetch carried it (headless Chromium grants it).
+      assert.deepEqual(kinds.filter((k) => k !== 'progress'), ['queued', 'started', 'completed']);
+      assert.ok(kinds.lastIndexOf('progress') < kinds.indexOf('completed'), JSON.stringify(kinds));
     }
     const mine = await uploadRandom(docs, 1000, { url: '/upload/docs' });
     await eventOf(docs, mine.id, 'completed');
