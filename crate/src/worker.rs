@@ -249,18 +249,22 @@ async fn run(
     store: &Store,
     via: Transport,
     budget_ms: u64,
-    mut expect_retry: bool,
+    expect_retry: bool,
 ) -> Result<(), Error> {
     let deadline = now_ms() + budget_ms;
+    // Once this pump made an attempt, it stays for the retries due within its budget, even when a
+    // newcomer interrupts its wait (a round that finds nothing due yet must not drop them).
+    let mut waiting = expect_retry;
     loop {
         AGAIN.with(|a| a.set(false));
         let attempts = drain(store, via, deadline.saturating_sub(now_ms())).await?;
+        waiting |= attempts > 0;
+        let wake = store.next_wake().await?;
+        // Decided with no await before returning: a caller that joined meanwhile (and set AGAIN)
+        // is either seen here or finds no pump running and starts its own.
         let again = AGAIN.with(|a| a.get());
-        match store.next_wake().await? {
-            Some(wake) if (attempts > 0 || expect_retry) && wake + 1000 < deadline => {
-                expect_retry = false;
-                sleep(wake.saturating_sub(now_ms())).await
-            }
+        match wake {
+            Some(wake) if waiting && wake + 1000 < deadline => sleep(wake.saturating_sub(now_ms())).await,
             _ if again && now_ms() < deadline => {}
             _ => return Ok(()),
         }
