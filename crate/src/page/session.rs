@@ -1,0 +1,206 @@
+//! The `Session` methods pages call: upload, list, get, cancel, clear, pause/resume, ack, close and the
+//! EventTarget surface.
+
+use super::*;
+
+#[wasm_bindgen]
+impl Session {
+    /// The session's tag.
+    #[wasm_bindgen(getter)]
+    pub fn tag(&self) -> String {
+        self.inner.tag.clone()
+    }
+
+    /// Stores `blob` with `request` and resolves with the task id once both are committed to IndexedDB.
+    pub fn upload(&self, blob: JsValue, request: JsValue) -> js_sys::Promise {
+        promise(&self.inner, |inner| async move {
+            open(&inner)?;
+            let input = request::upload_input(&blob, &request)?;
+            let limits = core::Limits {
+                quota_available: request::quota_available().await,
+                ..core::Limits::default()
+            };
+            let valid = core::validate_upload(&input, &inner.options.retry, &limits, now_ms())?;
+            let task = request::new_task(&inner.tag, valid, inner.options.batch_window_ms);
+            let blob: web_sys::Blob = blob.unchecked_into();
+            let (task, events) = match inner.store.enqueue(&task, &blob).await {
+                // The write itself hit the quota (the estimate is coarse): say how much is free now.
+                Err(Error::QuotaExceeded { size, .. }) => {
+                    return Err(Error::QuotaExceeded {
+                        size,
+                        available: request::quota_available().await.unwrap_or(0),
+                    });
+                }
+                other => other?,
+            };
+            messaging::broadcast(&events);
+            if task.is_due(now_ms()) {
+                background_fetch(&inner, &task, &blob).await?;
+            }
+            wake(&inner).await;
+            Ok(JsValue::from_str(&task.id))
+        })
+    }
+
+    /// The tag's tasks in enqueue order.
+    pub fn list(&self) -> js_sys::Promise {
+        promise(&self.inner, |inner| async move {
+            let tasks = inner.store.list(&inner.tag).await?;
+            let out = js_sys::Array::new();
+            for t in &tasks {
+                out.push(&js::to_js(t)?);
+            }
+            Ok(out.into())
+        })
+    }
+
+    /// One task of this tag, or `null`.
+    pub fn get(&self, id: JsValue) -> js_sys::Promise {
+        promise(&self.inner, |inner| async move {
+            let task = match id.as_string() {
+                Some(id) => own(&inner, inner.store.get(&id).await?),
+                None => None,
+            };
+            task.map(|t| js::to_js(&t))
+                .transpose()
+                .map(|v| v.unwrap_or(JsValue::NULL))
+        })
+    }
+
+    /// Cancels a task: `true` if it was still pending, `false` if it had already ended.
+    pub fn cancel(&self, id: JsValue) -> js_sys::Promise {
+        promise(&self.inner, |inner| async move {
+            let id = id.as_string().unwrap_or_default();
+            let Some(task) = own(&inner, inner.store.get(&id).await?) else {
+                return Err(Error::UnknownTask { id });
+            };
+            if task.state.is_terminal() {
+                return Ok(JsValue::FALSE);
+            }
+            let (_, events) = inner
+                .store
+                .transition(&id, core::Input::Cancel, now_ms(), 0, None)
+                .await?;
+            messaging::broadcast(&events);
+            stop_attempt(&inner, &task).await;
+            Ok(JsValue::TRUE)
+        })
+    }
+
+    /// Removes every task, payload and pending event of the tag; resolves with the number of tasks removed.
+    pub fn clear(&self) -> js_sys::Promise {
+        promise(&self.inner, |inner| async move {
+            let running: Vec<Task> = inner
+                .store
+                .list(&inner.tag)
+                .await?
+                .into_iter()
+                .filter(|t| t.state == core::State::InFlight)
+                .collect();
+            let n = inner.store.clear(&inner.tag).await?;
+            for t in running {
+                stop_attempt(&inner, &t).await;
+            }
+            Ok(JsValue::from(n))
+        })
+    }
+
+    /// Stops new attempts for the tag (in-flight ones finish); survives restarts.
+    pub fn pause(&self) -> js_sys::Promise {
+        promise(&self.inner, |inner| async move {
+            set_paused(&inner, true).await.map(|_| JsValue::UNDEFINED)
+        })
+    }
+
+    /// Sends again at once.
+    pub fn resume(&self) -> js_sys::Promise {
+        promise(&self.inner, |inner| async move {
+            set_paused(&inner, false).await?;
+            wake(&inner).await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Acknowledges events up to `seq` (with `ack: 'manual'`): they will not be replayed again.
+    pub fn ack(&self, seq: f64) -> js_sys::Promise {
+        promise(&self.inner, |inner| async move {
+            if !(seq.is_finite() && seq >= 0.0) {
+                return Err(Error::options("seq", "pass the seq of a delivered event"));
+            }
+            inner
+                .store
+                .ack(&inner.tag, seq as u64)
+                .await
+                .map(|_| JsValue::UNDEFINED)
+        })
+    }
+
+    /// Stops delivering events to this page; uploads go on in the worker.
+    pub fn close(&self) {
+        self.inner.closed.set(true);
+        self.inner.channel.set_onmessage(None);
+        self.inner.channel.close();
+    }
+
+    /// `EventTarget.addEventListener`; the first listener starts the replay of missed events.
+    #[wasm_bindgen(js_name = addEventListener)]
+    pub fn add_event_listener(&self, kind: &str, listener: &JsValue, options: &JsValue) {
+        let add: js_sys::Function =
+            js::get(self.inner.target.as_ref(), "addEventListener").unchecked_into();
+        let _ = add.call3(
+            self.inner.target.as_ref(),
+            &JsValue::from_str(kind),
+            listener,
+            options,
+        );
+        schedule_replay(&self.inner);
+    }
+
+    /// `EventTarget.removeEventListener`.
+    #[wasm_bindgen(js_name = removeEventListener)]
+    pub fn remove_event_listener(&self, kind: &str, listener: &JsValue, options: &JsValue) {
+        let remove: js_sys::Function =
+            js::get(self.inner.target.as_ref(), "removeEventListener").unchecked_into();
+        let _ = remove.call3(
+            self.inner.target.as_ref(),
+            &JsValue::from_str(kind),
+            listener,
+            options,
+        );
+    }
+}
+
+/// Stops a task's running attempt wherever it runs (the worker aborts its fetch or the task's
+/// Background Fetch).
+async fn stop_attempt(inner: &Inner, task: &Task) {
+    tell(
+        inner,
+        messaging::message("cancel", Some(&inner.tag), Some(&task.id)),
+    );
+}
+
+fn tell(inner: &Inner, msg: JsValue) {
+    if let Some(worker) = inner.registration.active() {
+        let _ = worker.post_message(&msg);
+    }
+}
+
+async fn set_paused(inner: &Inner, paused: bool) -> Result<(), Error> {
+    open(inner)?;
+    let page_url = js::get(&js::get(&js::global(), "location"), "href").as_string();
+    let last_headers = inner
+        .store
+        .session(&inner.tag)
+        .await?
+        .and_then(|s| s.last_headers);
+    inner
+        .store
+        .put_session(&SessionRecord {
+            tag: inner.tag.clone(),
+            options: inner.options,
+            paused,
+            page_url,
+            last_headers,
+        })
+        .await
+}
