@@ -140,6 +140,28 @@ fn schema(name: &str) -> DatabaseBuilder {
         .add_object_store(ObjectStoreBuilder::new(META))
 }
 
+/// An object store of `tx`; the error names the operation.
+pub(crate) fn open_store(
+    tx: &idb::Transaction,
+    name: &str,
+    op: &str,
+) -> Result<idb::ObjectStore, Error> {
+    tx.object_store(name).map_err(|e| storage_error(op, e))
+}
+
+/// Deletes what `query` selects in `store` and waits for it; the error names the operation.
+pub(crate) async fn delete(
+    store: &idb::ObjectStore,
+    query: idb::Query,
+    op: &str,
+) -> Result<(), Error> {
+    store
+        .delete(query)
+        .map_err(|e| storage_error(op, e))?
+        .await
+        .map_err(|e| storage_error(op, e))
+}
+
 /// Waits for a transaction to commit; an abort becomes a typed error (quota, constraint, storage).
 pub(crate) async fn commit(tx: idb::Transaction, op: &str) -> Result<(), Error> {
     let js: JsValue = tx.into();

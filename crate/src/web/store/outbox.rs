@@ -1,7 +1,7 @@
 //! The per-tag outbox of events and the per-tag session record.
 
 use super::tasks::{tag_range, MAX_KEY};
-use super::{commit, key, Store, META, OUTBOX};
+use super::{commit, delete, key, open_store, Store, META, OUTBOX};
 use crate::core::{Error, FerryEvent, SessionOptions};
 use crate::web::js::{self, storage_error};
 use idb::{KeyRange, Query};
@@ -37,12 +37,8 @@ impl Store {
         if events.is_empty() {
             return Ok(events);
         }
-        let meta = tx
-            .object_store(META)
-            .map_err(|e| storage_error("append events", e))?;
-        let outbox = tx
-            .object_store(OUTBOX)
-            .map_err(|e| storage_error("append events", e))?;
+        let meta = open_store(tx, META, "append events")?;
+        let outbox = open_store(tx, OUTBOX, "append events")?;
         let seq_key = JsValue::from_str(&format!("eventseq:{tag}"));
         let last = meta
             .get(Query::Key(seq_key.clone()))
@@ -75,9 +71,7 @@ impl Store {
         let range = KeyRange::bound(&lower, &upper, Some(true), None)
             .map_err(|e| storage_error("key range", e))?;
         let tx = self.tx(&[OUTBOX], false)?;
-        let outbox = tx
-            .object_store(OUTBOX)
-            .map_err(|e| storage_error("read outbox", e))?;
+        let outbox = open_store(&tx, OUTBOX, "read outbox")?;
         let all = outbox
             .get_all(Some(Query::KeyRange(range)), None)
             .map_err(|e| storage_error("read outbox", e))?
@@ -95,23 +89,15 @@ impl Store {
         let range = KeyRange::bound(&lower, &upper, None, None)
             .map_err(|e| storage_error("key range", e))?;
         let tx = self.tx(&[OUTBOX], true)?;
-        let outbox = tx
-            .object_store(OUTBOX)
-            .map_err(|e| storage_error("ack", e))?;
-        outbox
-            .delete(Query::KeyRange(range))
-            .map_err(|e| storage_error("ack", e))?
-            .await
-            .map_err(|e| storage_error("ack", e))?;
+        let outbox = open_store(&tx, OUTBOX, "ack")?;
+        delete(&outbox, Query::KeyRange(range), "ack").await?;
         commit(tx, "ack").await
     }
 
     /// How many events a tag has waiting (for tests and diagnostics).
     pub async fn outbox_len(&self, tag: &str) -> Result<u32, Error> {
         let tx = self.tx(&[OUTBOX], false)?;
-        let outbox = tx
-            .object_store(OUTBOX)
-            .map_err(|e| storage_error("count outbox", e))?;
+        let outbox = open_store(&tx, OUTBOX, "count outbox")?;
         let n = outbox
             .count(Some(Query::KeyRange(tag_range(tag)?)))
             .map_err(|e| storage_error("count outbox", e))?
@@ -122,9 +108,7 @@ impl Store {
     /// The session record of a tag, if a page ever registered it.
     pub async fn session(&self, tag: &str) -> Result<Option<SessionRecord>, Error> {
         let tx = self.tx(&[META], false)?;
-        let meta = tx
-            .object_store(META)
-            .map_err(|e| storage_error("read session", e))?;
+        let meta = open_store(&tx, META, "read session")?;
         let v = meta
             .get(Query::Key(format!("session:{tag}").into()))
             .map_err(|e| storage_error("read session", e))?
@@ -137,9 +121,7 @@ impl Store {
     /// Writes a tag's session record.
     pub async fn put_session(&self, record: &SessionRecord) -> Result<(), Error> {
         let tx = self.tx(&[META], true)?;
-        let meta = tx
-            .object_store(META)
-            .map_err(|e| storage_error("write session", e))?;
+        let meta = open_store(&tx, META, "write session")?;
         let k = JsValue::from_str(&format!("session:{}", record.tag));
         meta.put(&js::to_js(record)?, Some(&k))
             .map_err(|e| storage_error("write session", e))?

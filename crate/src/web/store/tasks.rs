@@ -1,6 +1,6 @@
 //! Tasks and their Blobs: enqueue, transitions, and the scheduler's indexed queries.
 
-use super::{commit, dom_of, key, task_of, Store, BLOBS, META, OUTBOX, TASKS};
+use super::{commit, delete, dom_of, key, open_store, task_of, Store, BLOBS, META, OUTBOX, TASKS};
 use crate::core::{self, Error, FerryEvent, Input, ResponseInfo, State, Task};
 use crate::web::js::{self, storage_error};
 use idb::{KeyRange, Query};
@@ -18,15 +18,9 @@ impl Store {
         blob: &web_sys::Blob,
     ) -> Result<(Task, Vec<FerryEvent>), Error> {
         let tx = self.tx(&[TASKS, BLOBS, OUTBOX, META], true)?;
-        let tasks = tx
-            .object_store(TASKS)
-            .map_err(|e| storage_error("enqueue", e))?;
-        let blobs = tx
-            .object_store(BLOBS)
-            .map_err(|e| storage_error("enqueue", e))?;
-        let meta = tx
-            .object_store(META)
-            .map_err(|e| storage_error("enqueue", e))?;
+        let tasks = open_store(&tx, TASKS, "enqueue")?;
+        let blobs = open_store(&tx, BLOBS, "enqueue")?;
+        let meta = open_store(&tx, META, "enqueue")?;
 
         let seq_key = JsValue::from_str(&format!("taskseq:{}", task.tag));
         let next = meta
@@ -85,9 +79,7 @@ impl Store {
     /// One task by id.
     pub async fn get(&self, id: &str) -> Result<Option<Task>, Error> {
         let tx = self.tx(&[TASKS], false)?;
-        let store = tx
-            .object_store(TASKS)
-            .map_err(|e| storage_error("get task", e))?;
+        let store = open_store(&tx, TASKS, "get task")?;
         let v = store
             .get(Query::Key(id.into()))
             .map_err(|e| storage_error("get task", e))?
@@ -100,9 +92,7 @@ impl Store {
     /// The stored Blob of a task (absent once the task finished).
     pub async fn blob(&self, id: &str) -> Result<Option<web_sys::Blob>, Error> {
         let tx = self.tx(&[BLOBS], false)?;
-        let store = tx
-            .object_store(BLOBS)
-            .map_err(|e| storage_error("read blob", e))?;
+        let store = open_store(&tx, BLOBS, "read blob")?;
         let v = store
             .get(Query::Key(id.into()))
             .map_err(|e| storage_error("read blob", e))?
@@ -184,9 +174,7 @@ impl Store {
         response: Option<ResponseInfo>,
     ) -> Result<(Task, Vec<FerryEvent>), Error> {
         let tx = self.tx(&[TASKS, BLOBS, OUTBOX, META], true)?;
-        let tasks = tx
-            .object_store(TASKS)
-            .map_err(|e| storage_error("transition", e))?;
+        let tasks = open_store(&tx, TASKS, "transition")?;
         let current = tasks
             .get(Query::Key(id.into()))
             .map_err(|e| storage_error("transition", e))?
@@ -208,14 +196,8 @@ impl Store {
             .iter()
             .any(|e| matches!(e, core::Effect::DeleteBlob))
         {
-            let blobs = tx
-                .object_store(BLOBS)
-                .map_err(|e| storage_error("transition", e))?;
-            blobs
-                .delete(Query::Key(id.into()))
-                .map_err(|e| storage_error("transition", e))?
-                .await
-                .map_err(|e| storage_error("delete blob", e))?;
+            let blobs = open_store(&tx, BLOBS, "transition")?;
+            delete(&blobs, Query::Key(id.into()), "delete blob").await?;
         }
         let events = self
             .append_events(&tx, &next.tag, core::events_for(&next, &effects, response))
@@ -232,9 +214,7 @@ impl Store {
         change: impl FnOnce(&Task) -> Result<(Task, Vec<FerryEvent>), Error>,
     ) -> Result<(Task, Vec<FerryEvent>), Error> {
         let tx = self.tx(&[TASKS, OUTBOX, META], true)?;
-        let tasks = tx
-            .object_store(TASKS)
-            .map_err(|e| storage_error("modify", e))?;
+        let tasks = open_store(&tx, TASKS, "modify")?;
         let current = tasks
             .get(Query::Key(id.into()))
             .map_err(|e| storage_error("modify", e))?
@@ -278,19 +258,13 @@ impl Store {
         for state in [State::Done, State::Failed, State::Cancelled, State::Expired] {
             let range = state_range(state, now_ms)?;
             let tx = self.tx(&[TASKS, BLOBS, OUTBOX], true)?;
-            let tasks = tx
-                .object_store(TASKS)
-                .map_err(|e| storage_error("sweep", e))?;
-            let blobs = tx
-                .object_store(BLOBS)
-                .map_err(|e| storage_error("sweep", e))?;
+            let tasks = open_store(&tx, TASKS, "sweep")?;
+            let blobs = open_store(&tx, BLOBS, "sweep")?;
             let by_task = tx
                 .object_store(OUTBOX)
                 .and_then(|s| s.index("by_task"))
                 .map_err(|e| storage_error("sweep", e))?;
-            let outbox = tx
-                .object_store(OUTBOX)
-                .map_err(|e| storage_error("sweep", e))?;
+            let outbox = open_store(&tx, OUTBOX, "sweep")?;
             let old = tasks
                 .index("by_state")
                 .and_then(|i| i.get_all(Some(Query::KeyRange(range)), None))
@@ -311,22 +285,10 @@ impl Store {
                     .map_err(|e| storage_error("sweep", e))?
                     .await;
                 for key in keys.map_err(|e| storage_error("sweep", e))? {
-                    outbox
-                        .delete(Query::Key(key))
-                        .map_err(|e| storage_error("sweep", e))?
-                        .await
-                        .map_err(|e| storage_error("sweep", e))?;
+                    delete(&outbox, Query::Key(key), "sweep").await?;
                 }
-                blobs
-                    .delete(Query::Key(id.clone()))
-                    .map_err(|e| storage_error("sweep", e))?
-                    .await
-                    .map_err(|e| storage_error("sweep", e))?;
-                tasks
-                    .delete(Query::Key(id))
-                    .map_err(|e| storage_error("sweep", e))?
-                    .await
-                    .map_err(|e| storage_error("sweep", e))?;
+                delete(&blobs, Query::Key(id.clone()), "sweep").await?;
+                delete(&tasks, Query::Key(id), "sweep").await?;
                 removed += 1;
             }
             commit(tx, "sweep").await?;
@@ -338,15 +300,9 @@ impl Store {
     /// many tasks were removed. Counters stay, so sequence numbers never repeat for the tag.
     pub async fn clear(&self, tag: &str) -> Result<u32, Error> {
         let tx = self.tx(&[TASKS, BLOBS, OUTBOX], true)?;
-        let tasks = tx
-            .object_store(TASKS)
-            .map_err(|e| storage_error("clear", e))?;
-        let blobs = tx
-            .object_store(BLOBS)
-            .map_err(|e| storage_error("clear", e))?;
-        let outbox = tx
-            .object_store(OUTBOX)
-            .map_err(|e| storage_error("clear", e))?;
+        let tasks = open_store(&tx, TASKS, "clear")?;
+        let blobs = open_store(&tx, BLOBS, "clear")?;
+        let outbox = open_store(&tx, OUTBOX, "clear")?;
         let index = tasks
             .index("by_tag_seq")
             .map_err(|e| storage_error("clear", e))?;
@@ -361,22 +317,10 @@ impl Store {
             .collect::<Result<_, _>>()?;
         for t in &ids {
             let id = JsValue::from_str(&t.id);
-            tasks
-                .delete(Query::Key(id.clone()))
-                .map_err(|e| storage_error("clear", e))?
-                .await
-                .map_err(|e| storage_error("delete task", e))?;
-            blobs
-                .delete(Query::Key(id))
-                .map_err(|e| storage_error("clear", e))?
-                .await
-                .map_err(|e| storage_error("delete blob", e))?;
+            delete(&tasks, Query::Key(id.clone()), "delete task").await?;
+            delete(&blobs, Query::Key(id), "delete blob").await?;
         }
-        outbox
-            .delete(Query::KeyRange(tag_range(tag)?))
-            .map_err(|e| storage_error("clear", e))?
-            .await
-            .map_err(|e| storage_error("clear outbox", e))?;
+        delete(&outbox, Query::KeyRange(tag_range(tag)?), "clear outbox").await?;
         commit(tx, "clear").await?;
         Ok(ids.len() as u32)
     }
