@@ -10,12 +10,12 @@ after(() => server.stop());
 
 const auth = (token) => fetch(new URL('/__ferry/auth', server.url), { method: 'POST', body: JSON.stringify({ token }) });
 
-async function providerPage(ctx, options = {}) {
+async function providerPage(ctx, options = {}, token = 't1') {
   const page = await ctx.newPage();
   await page.goto(new URL('/harness.html', server.url).href);
-  await page.evaluate(async (options) => {
+  await page.evaluate(async ({ options, token }) => {
     const { Ferry } = await import('/ferry/index.js');
-    window.token = 't1';
+    window.token = token;
     window.asked = 0;
     window.ferrySession = await Ferry.register('auth', {
       serviceWorker: '/sw.js',
@@ -27,7 +27,7 @@ async function providerPage(ctx, options = {}) {
       window.ferrySession.addEventListener(kind, (e) => window.ferryEvents.push(e.detail));
     }
     await navigator.serviceWorker.ready;
-  }, options);
+  }, { options, token });
   return page;
 }
 
@@ -81,6 +81,53 @@ test('headerFallback \'last\': with no page open the worker sends with the last 
     assert.equal(records[1].applied, true);
     assert.equal(records[1].idempotencyKey.length > 0, true);
     assert.ok(later.id);
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('headerFallback \'wait\' (the default): with no page to answer, the task stays queued and goes once a page answers', async () => {
+  await server.reset();
+  const ctx = await launchChromium(await profileDir());
+  try {
+    await auth('t1');
+    const page = await providerPage(ctx, { backgroundFetch: false });
+    const due = Date.now() + 1500;
+    const task = await uploadRandom(page, 1000, { url: '/upload/auth/waited', earliestBegin: due });
+    await page.close();
+    await until(() => Date.now() >= due, { what: 'the due time' });
+    // A page of another tag overhears the worker asking on the 'auth' channel, and never answers.
+    const other = await ctx.newPage();
+    await other.goto(new URL('/harness.html', server.url).href);
+    await other.evaluate(async () => {
+      window.questions = [];
+      const channel = new BroadcastChannel('ferry:auth');
+      channel.onmessage = (e) => { if (e.data?.ferry === 'headers?') window.questions.push(e.data); };
+      const { Ferry } = await import('/ferry/index.js');
+      await Ferry.register('other', { serviceWorker: '/sw.js' });
+    });
+    await until(() => other.evaluate(() => window.questions.length >= 1), { what: 'the worker asking for headers' });
+    // One pump runs per worker: a second question about the same task comes only after the first went
+    // unanswered and the worker decided what to do without headers.
+    await other.evaluate(async () => (await navigator.serviceWorker.ready).active.postMessage({ ferry: 'wake' }));
+    const questions = await until(() => other.evaluate(() => (window.questions.length >= 2 ? window.questions : null)),
+      { what: 'a second question' });
+    assert.deepEqual(questions.slice(0, 2).map((q) => q.taskId), [task.id, task.id]);
+    assert.notEqual(questions[0].requestId, questions[1].requestId);
+    assert.deepEqual(await server.uploads(), [], 'nothing was sent without fresh headers');
+    const stored = await other.evaluate(async (id) => {
+      const db = await new Promise((r) => { const q = indexedDB.open('ferry'); q.onsuccess = () => r(q.result); });
+      const t = await new Promise((r) => { const q = db.transaction('tasks').objectStore('tasks').get(id); q.onsuccess = () => r(q.result); });
+      db.close();
+      return { state: t.state, attempt: t.attempt };
+    }, task.id);
+    assert.deepEqual(stored, { state: 'queued', attempt: 0 }, 'still queued, no attempt used');
+    // A page of the tag opens with a new token: the waiting task goes with it.
+    await auth('t2');
+    const later = await providerPage(ctx, { backgroundFetch: false }, 't2');
+    assert.equal((await eventOf(later, task.id, 'completed')).response.status, 201);
+    const records = await settled(server, 1);
+    assert.deepEqual(records.map((r) => [r.path, r.headers.authorization, r.status]), [['/upload/auth/waited', 'Bearer t2', 201]]);
   } finally {
     await ctx.close();
   }
