@@ -42,6 +42,8 @@ test('Background Fetch: the page starts it, closes, the upload completes and the
     assert.equal(task.state, 'done');
     const sent = (await later.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id && e.kind === 'progress'), id)).map((e) => e.bytesSent);
     assert.deepEqual(sent, [...sent].sort((a, b) => a - b), 'progress is monotonic');
+    assert.equal(sent.at(-1), 4 * 1024 * 1024, 'and ends at the total');
+    assert.equal(sent.indexOf(4 * 1024 * 1024), sent.length - 1, 'once');
     assert.equal(task.transport, 'backgroundFetch');
   });
 });

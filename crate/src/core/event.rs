@@ -11,7 +11,7 @@ pub use throttle::ProgressThrottle;
 use serde::{Deserialize, Serialize};
 
 use crate::core::state::Effect;
-use crate::core::task::{Task, Transport};
+use crate::core::task::{Protocol, Task, Transport};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -127,58 +127,71 @@ pub fn progress_event(task: &Task, bytes_sent: u64) -> FerryEvent {
 /// `response` is attached to `Completed` and `Failed` (a 4xx body often says why). When a task
 /// completes without one, a bare `ResponseInfo` carrying the status is synthesised so pages can always
 /// read `event.response.status`. `DeleteBlob` is housekeeping and produces no event. `seq` is 0.
+///
+/// A successful single-request upload also reports `progress` at the total just before `completed`:
+/// every byte was sent once the server answered success. That final report is the only one a
+/// worker `fetch` can give (fetch has no upload progress) and it ends every upload's progress at the
+/// total; tus reports its own after each chunk, so it gets none here.
 pub fn events_for(
     task_after: &Task,
     effects: &[Effect],
     response: Option<ResponseInfo>,
 ) -> Vec<FerryEvent> {
     let t = task_after;
-    effects
-        .iter()
-        .filter_map(|effect| {
-            let base = |kind| FerryEvent::new(kind, t);
-            Some(match effect {
-                Effect::Send => FerryEvent {
-                    attempt: Some(t.attempt),
-                    transport: t.transport,
-                    bytes_total: Some(t.body.size),
-                    ..base(EventKind::Started)
-                },
-                Effect::RetryAt {
-                    delay_ms, reason, ..
-                } => FerryEvent {
-                    attempt: Some(t.attempt),
-                    delay_ms: Some(*delay_ms),
-                    reason: Some(reason.clone()),
-                    ..base(EventKind::Retrying)
-                },
-                Effect::Completed { status } => FerryEvent {
-                    attempt: Some(t.attempt),
-                    response: Some(response.clone().unwrap_or_else(|| ResponseInfo {
-                        status: *status,
-                        headers: Vec::new(),
-                        body: String::new(),
-                    })),
-                    ..base(EventKind::Completed)
-                },
-                Effect::Failed { reason } => FerryEvent {
-                    attempt: Some(t.attempt),
-                    reason: Some(reason.clone()),
-                    response: response.clone(),
-                    ..base(EventKind::Failed)
-                },
-                Effect::Cancelled => base(EventKind::Cancelled),
-                Effect::Expired => FerryEvent {
-                    reason: Some(match &t.last_error {
-                        Some(last) => format!("deadline passed; last error: {last}"),
-                        None => "deadline passed".to_string(),
-                    }),
-                    ..base(EventKind::Expired)
-                },
-                Effect::DeleteBlob => return None,
-            })
-        })
-        .collect()
+    let single_request = !matches!(t.request.protocol, Protocol::Tus { .. });
+    let mut events = Vec::with_capacity(effects.len() + 1);
+    for effect in effects {
+        if matches!(effect, Effect::Completed { .. }) && single_request {
+            events.push(progress_event(t, t.body.size));
+        }
+        events.extend(event_for(t, effect, &response));
+    }
+    events
+}
+
+/// The event of one effect, if it makes one.
+fn event_for(t: &Task, effect: &Effect, response: &Option<ResponseInfo>) -> Option<FerryEvent> {
+    let base = |kind| FerryEvent::new(kind, t);
+    Some(match effect {
+        Effect::Send => FerryEvent {
+            attempt: Some(t.attempt),
+            transport: t.transport,
+            bytes_total: Some(t.body.size),
+            ..base(EventKind::Started)
+        },
+        Effect::RetryAt {
+            delay_ms, reason, ..
+        } => FerryEvent {
+            attempt: Some(t.attempt),
+            delay_ms: Some(*delay_ms),
+            reason: Some(reason.clone()),
+            ..base(EventKind::Retrying)
+        },
+        Effect::Completed { status } => FerryEvent {
+            attempt: Some(t.attempt),
+            response: Some(response.clone().unwrap_or_else(|| ResponseInfo {
+                status: *status,
+                headers: Vec::new(),
+                body: String::new(),
+            })),
+            ..base(EventKind::Completed)
+        },
+        Effect::Failed { reason } => FerryEvent {
+            attempt: Some(t.attempt),
+            reason: Some(reason.clone()),
+            response: response.clone(),
+            ..base(EventKind::Failed)
+        },
+        Effect::Cancelled => base(EventKind::Cancelled),
+        Effect::Expired => FerryEvent {
+            reason: Some(match &t.last_error {
+                Some(last) => format!("deadline passed; last error: {last}"),
+                None => "deadline passed".to_string(),
+            }),
+            ..base(EventKind::Expired)
+        },
+        Effect::DeleteBlob => return None,
+    })
 }
 
 /// Upper bound, in bytes, of a response body kept in an event.

@@ -92,11 +92,51 @@ fn completion_carries_the_response_and_skips_delete_blob() {
         body: "{}".into(),
     };
     let ev = events_for(&t, &eff, Some(resp.clone()));
-    assert_eq!(ev.len(), 1, "DeleteBlob makes no event");
+    assert_eq!(ev.len(), 2, "DeleteBlob makes no event");
     assert_eq!(
-        (ev[0].kind, ev[0].response.as_ref()),
+        (ev[1].kind, ev[1].response.as_ref()),
         (EventKind::Completed, Some(&resp))
     );
+}
+
+#[test]
+fn a_single_request_success_reports_progress_at_the_total_just_before_completed() {
+    let ok = Input::Outcome(Outcome::Response {
+        status: 201,
+        retry_after: None,
+    });
+    let (t, eff) = apply(&leased(), ok, 5, 0).unwrap();
+    let ev = events_for(&t, &eff, None);
+    let kinds: Vec<_> = ev.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EventKind::Progress, EventKind::Completed]);
+    assert_eq!((ev[0].bytes_sent, ev[0].bytes_total), (Some(42), Some(42)));
+    assert_eq!(ev[0].attempt, ev[1].attempt);
+}
+
+#[test]
+fn tus_success_gets_no_extra_progress_and_failures_get_none() {
+    let mut tus = leased();
+    tus.request.protocol = Protocol::Tus {
+        chunk_size: 1024,
+        metadata: vec![],
+        upload_url: None,
+    };
+    let ok = Input::Outcome(Outcome::Response {
+        status: 204,
+        retry_after: None,
+    });
+    let (t, eff) = apply(&tus, ok, 5, 0).unwrap();
+    let kinds: Vec<_> = events_for(&t, &eff, None).iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EventKind::Completed]);
+    for status in [400, 503] {
+        let bad = Input::Outcome(Outcome::Response {
+            status,
+            retry_after: None,
+        });
+        let (t, eff) = apply(&leased(), bad, 5, 0).unwrap();
+        let ev = events_for(&t, &eff, None);
+        assert!(ev.iter().all(|e| e.kind != EventKind::Progress), "{status}");
+    }
 }
 
 #[test]
@@ -112,7 +152,7 @@ fn completion_without_response_still_reports_status() {
     )
     .unwrap();
     let ev = events_for(&t, &eff, None);
-    assert_eq!(ev[0].response.as_ref().map(|r| r.status), Some(204));
+    assert_eq!(ev[1].response.as_ref().map(|r| r.status), Some(204));
 }
 
 #[test]
