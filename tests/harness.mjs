@@ -90,8 +90,10 @@ export async function profileDir() {
 }
 
 /** Headless Chromium with a persistent profile (what survives a kill lives there). */
-export async function launchChromium(dir, { args = [] } = {}) {
-  return chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...args] });
+export async function launchChromium(dir, { args = [], env = {} } = {}) {
+  return chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...args], env: { ...process.env, ...env },
+  });
 }
 
 /** The browser process's PID, from the browser itself. */

@@ -1,22 +1,51 @@
 // Launch events: `launch: 'notify'` shows a notification when a task ends with no page of its tag open;
 // with a page open (it answers the worker's ping), or with `launch: 'none'`, nothing is shown.
+// `launch: 'open'`: the user's click on that notification opens the page that registered the session,
+// or focuses it when it is open. The click is a real one: Chromium shows its notifications through a
+// stand-in desktop notification server (tests/notifications.mjs) whose click Chromium treats as the user's.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, serviceWorker } from './harness.mjs';
+import { startNotificationServer } from './notifications.mjs';
 
 const server = await startServer();
 after(() => server.stop());
 
 async function withNotifications(fn) {
   await server.reset();
-  const ctx = await launchChromium(await profileDir());
+  const desktop = await startNotificationServer();
+  const ctx = await launchChromium(await profileDir(), { env: { DBUS_SESSION_BUS_ADDRESS: desktop.address } });
   try {
     const cdp = await ctx.browser().newBrowserCDPSession();
     await cdp.send('Browser.grantPermissions', { origin: new URL(server.url).origin, permissions: ['notifications'] });
-    return await fn(ctx);
+    return await fn(ctx, desktop);
   } finally {
     await ctx.close();
+    await desktop.stop();
   }
+}
+
+/** A plain listener on the tag's channel (not a session: it does not answer the worker's ping) that
+ * records the worker's launch decisions; its URL differs from the session page's. */
+async function launchListener(ctx, tag) {
+  const listener = await ctx.newPage();
+  await listener.goto(new URL('/harness.html?listener', server.url).href);
+  await listener.evaluate((tag) => {
+    window.decisions = [];
+    new BroadcastChannel(`ferry:${tag}`).onmessage = (e) => { if (e.data.ferry === 'launch') window.decisions.push(e.data); };
+  }, tag);
+  return (id, key) => until(() => listener.evaluate(({ id, key }) => window.decisions.find((d) => d.taskId === id && key in d), { id, key }),
+    { what: `the launch decision (${key})` });
+}
+
+/** A session page uploads and closes; resolves once the server has the upload, with the task id. */
+async function uploadAndClose(ctx, options) {
+  const page = await openSession(ctx, server.url, 'launch', { backgroundFetch: false, ...options });
+  const pageUrl = page.url();
+  const { id } = await uploadRandom(page, 64 * 1024, { url: '/upload/launch' });
+  await page.close();
+  await settled(server, 1);
+  return { id, pageUrl };
 }
 
 const notifications = (sw) => sw.evaluate(async () => (await self.registration.getNotifications())
@@ -24,17 +53,10 @@ const notifications = (sw) => sw.evaluate(async () => (await self.registration.g
 
 for (const [launch, pageOpen, expected] of [['notify', false, 1], ['notify', true, 0], ['none', false, 0]]) {
   test(`launch '${launch}', ${pageOpen ? 'a page of the tag open' : 'no page open'}: ${expected ? 'a notification' : 'no notification'}`, async () => {
-    await withNotifications(async (ctx) => {
+    await withNotifications(async (ctx, desktop) => {
       const page = await openSession(ctx, server.url, 'launch', { launch, backgroundFetch: false });
       const sw = await serviceWorker(ctx);
-      // A plain listener on the tag's channel (not a session: it does not answer the worker's ping)
-      // hears the worker's decision for the task.
-      const listener = await ctx.newPage();
-      await listener.goto(new URL('/harness.html', server.url).href);
-      await listener.evaluate(() => {
-        window.decisions = [];
-        new BroadcastChannel('ferry:launch').onmessage = (e) => { if (e.data.ferry === 'launch') window.decisions.push(e.data); };
-      });
+      const decision = await launchListener(ctx, 'launch');
       await server.fault({ count: 1, slowBytesPerSec: 512 * 1024 });
       const { id } = await uploadRandom(page, 1024 * 1024, { url: '/upload/launch' });
       if (pageOpen) {
@@ -43,15 +65,58 @@ for (const [launch, pageOpen, expected] of [['notify', false, 1], ['notify', tru
         await page.close();
         await settled(server, 1);
       }
-      const decision = await until(() => listener.evaluate((id) => window.decisions.find((d) => d.taskId === id), id), { what: 'the launch decision' });
-      assert.equal(decision.notified, expected === 1);
+      assert.equal((await decision(id, 'notified')).notified, expected === 1);
       const shown = await notifications(sw);
       assert.equal(shown.length, expected, JSON.stringify(shown));
       if (expected) {
         assert.equal(shown[0].title, 'Upload complete');
         assert.equal(shown[0].tag, 'ferry:launch');
         assert.deepEqual(shown[0].data, { ferryTag: 'launch', taskId: id });
+        // The desktop showed it; with 'notify' a click only dismisses it: nothing opens.
+        const note = await desktop.shown();
+        assert.equal(note.summary, 'Upload complete');
+        const pages = ctx.pages().length;
+        desktop.click(note.id);
+        assert.equal((await decision(id, 'clicked')).clicked, 'none');
+        assert.equal(ctx.pages().length, pages);
+        await until(() => desktop.closed.includes(note.id), { what: 'the notification closed' });
       }
     });
   });
 }
+
+test('launch \'open\': clicking the notification opens the page that registered the session', async () => {
+  await withNotifications(async (ctx, desktop) => {
+    const decision = await launchListener(ctx, 'launch');
+    const { id, pageUrl } = await uploadAndClose(ctx, { launch: 'open' });
+    assert.equal((await decision(id, 'notified')).notified, true);
+    const note = await desktop.shown();
+    assert.match(note.body, /delivered/);
+    const opened = ctx.waitForEvent('page');
+    desktop.click(note.id);
+    const page = await opened;
+    await page.waitForLoadState('domcontentloaded');
+    assert.equal(page.url(), pageUrl);
+    assert.equal((await decision(id, 'clicked')).clicked, 'opened');
+    await until(() => desktop.closed.includes(note.id), { what: 'the notification closed' });
+    // The page it opened registers the tag and learns how the upload ended.
+    const session = await openSession(ctx, server.url, 'launch');
+    assert.equal((await eventOf(session, id, 'completed')).response.status, 201);
+  });
+});
+
+test('launch \'open\': with the session\'s page open in a window, the click focuses it instead', async () => {
+  await withNotifications(async (ctx, desktop) => {
+    const decision = await launchListener(ctx, 'launch');
+    const { id, pageUrl } = await uploadAndClose(ctx, { launch: 'open' });
+    const note = await desktop.shown();
+    // The user opened the page meanwhile (it has not registered the tag yet).
+    const page = await ctx.newPage();
+    await page.goto(pageUrl);
+    const pages = ctx.pages().length;
+    desktop.click(note.id);
+    assert.equal((await decision(id, 'clicked')).clicked, 'focused');
+    assert.equal(ctx.pages().length, pages, 'no second window');
+    assert.equal(await page.evaluate(() => document.visibilityState), 'visible');
+  });
+});

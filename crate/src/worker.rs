@@ -88,16 +88,20 @@ pub async fn worker_event(kind: String, event: JsValue) -> Result<(), JsValue> {
         }
         "notificationclick" => {
             let notification = js::get(&event, "notification");
-            match js::get(&js::get(&notification, "data"), "ferryTag").as_string() {
-                Some(tag) => {
+            let data = js::get(&notification, "data");
+            let tag = js::get(&data, "ferryTag").as_string();
+            let task_id = js::get(&data, "taskId").as_string();
+            match (tag, task_id) {
+                (Some(tag), Some(task_id)) => {
                     let _ = js_sys::Reflect::get(&notification, &"close".into())
                         .ok()
                         .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
                         .map(|f| f.call0(&notification));
-                    launch::open_page(&store, &tag).await;
+                    launch::open_page(&store, &tag, &task_id).await;
                     Ok(())
                 }
-                None => Ok(()),
+                // Not one of Ferry's notifications.
+                _ => Ok(()),
             }
         }
         "backgroundfetchclick" => {
@@ -106,7 +110,7 @@ pub async fn worker_event(kind: String, event: JsValue) -> Result<(), JsValue> {
                 .registration()
                 .id();
             if let Some(task) = store.get(&id).await.map_err(|e| core_error(&e))? {
-                launch::open_page(&store, &task.tag).await;
+                launch::open_page(&store, &task.tag, &task.id).await;
             }
             Ok(())
         }

@@ -7,6 +7,8 @@ use std::process::Command;
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub const FIREFOX: &str = "/usr/bin/firefox-esr";
+/// A private session bus for the launch tests' stand-in desktop notification server.
+const DBUS_DAEMON: &str = "/usr/bin/dbus-daemon";
 
 pub fn run() -> Result<(), String> {
     let mut problems = Vec::new();
@@ -55,6 +57,7 @@ fn debian_packages() -> Result<(), String> {
         ("chromium", CHROMIUM),
         ("chromium-driver", CHROMEDRIVER),
         ("firefox-esr", FIREFOX),
+        ("dbus-daemon", DBUS_DAEMON),
     ];
     let missing: Vec<&str> = wanted
         .iter()

@@ -63,13 +63,18 @@ pub async fn task_events(store: &Store, events: &[FerryEvent]) {
 /// Tells listeners of the tag's channel what was decided for a finished task (`{ferry: 'launch',
 /// taskId, notified}`): sessions ignore it; it makes the decision observable to tools and tests.
 fn decided(tag: &str, task_id: &str, notified: bool) {
+    tell(tag, task_id, "notified", &JsValue::from_bool(notified));
+}
+
+/// Posts `{ferry: 'launch', taskId, [key]: value}` on the tag's channel.
+fn tell(tag: &str, task_id: &str, key: &str, value: &JsValue) {
     let Ok(channel) = web_sys::BroadcastChannel::new(&channel_name(tag)) else {
         return;
     };
     let msg = js_sys::Object::new();
     js::set(&msg, "ferry", &JsValue::from_str("launch"));
     js::set(&msg, "taskId", &JsValue::from_str(task_id));
-    js::set(&msg, "notified", &JsValue::from_bool(notified));
+    js::set(&msg, key, value);
     let _ = channel.post_message(&msg);
     channel.close();
 }
@@ -82,29 +87,40 @@ async fn page_open(tag: &str) -> bool {
         .is_some()
 }
 
-/// A click on a Ferry notification, or on a Background Fetch's UI: focus the session's page, or open it.
-pub async fn open_page(store: &Store, tag: &str) {
-    let Ok(Some(session)) = store.session(tag).await else {
-        return;
+/// A click on a Ferry notification, or on a Background Fetch's UI, about `task_id`: with `launch:
+/// 'open'`, focus the window showing the page that registered the session, or open that page. Tells the
+/// tag's channel what it did (`{ferry: 'launch', taskId, clicked: 'focused' | 'opened' | 'none' |
+/// 'refused'}`; `refused` when the browser did not allow it).
+pub async fn open_page(store: &Store, tag: &str, task_id: &str) {
+    let clicked = match store.session(tag).await {
+        Ok(Some(session)) if session.options.launch == Launch::Open => match session.page_url {
+            Some(url) => focus_or_open(&url).await,
+            None => "none",
+        },
+        _ => "none",
     };
-    if session.options.launch != Launch::Open {
-        return;
-    }
-    let Some(url) = session.page_url else { return };
+    tell(tag, task_id, "clicked", &JsValue::from_str(clicked));
+}
+
+async fn focus_or_open(url: &str) -> &'static str {
     let clients: web_sys::Clients = js::get(&js::global(), "clients").unchecked_into();
     let options = web_sys::ClientQueryOptions::new();
     options.set_type(web_sys::ClientType::Window);
     if let Ok(list) = JsFuture::from(clients.match_all_with_options(&options)).await {
         for client in js_sys::Array::from(&list).iter() {
-            if js::get(&client, "url").as_string().as_deref() == Some(url.as_str()) {
-                if let Ok(p) = client.unchecked_into::<web_sys::WindowClient>().focus() {
-                    let _ = JsFuture::from(p).await;
-                }
-                return;
+            if js::get(&client, "url").as_string().as_deref() == Some(url) {
+                let focused = match client.unchecked_into::<web_sys::WindowClient>().focus() {
+                    Ok(p) => JsFuture::from(p).await.is_ok(),
+                    Err(_) => false,
+                };
+                return if focused { "focused" } else { "refused" };
             }
         }
     }
-    let _ = JsFuture::from(clients.open_window(&url)).await;
+    match JsFuture::from(clients.open_window(url)).await {
+        Ok(_) => "opened",
+        Err(_) => "refused",
+    }
 }
 
 fn registration() -> web_sys::ServiceWorkerRegistration {
