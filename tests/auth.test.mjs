@@ -10,6 +10,15 @@ after(() => server.stop());
 
 const auth = (token) => fetch(new URL('/__ferry/auth', server.url), { method: 'POST', body: JSON.stringify({ token }) });
 
+/** Every record of Ferry's task and meta stores, as text (to look for tokens). */
+const storedText = (page) => page.evaluate(async () => {
+  const db = await new Promise((r) => { const q = indexedDB.open('ferry'); q.onsuccess = () => r(q.result); });
+  const all = (name) => new Promise((r) => { const q = db.transaction(name).objectStore(name).getAll(); q.onsuccess = () => r(q.result); });
+  const text = JSON.stringify([await all('meta'), await all('tasks')]);
+  db.close();
+  return text;
+});
+
 async function providerPage(ctx, options = {}, token = 't1') {
   const page = await ctx.newPage();
   await page.goto(new URL('/harness.html', server.url).href);
@@ -46,14 +55,7 @@ test('a rotating token: each send gets the page\'s current headers, and none are
     const records = await settled(server, 2);
     assert.deepEqual(records.map((r) => [r.headers.authorization, r.status]), [['Bearer t1', 201], ['Bearer t2', 201]]);
     assert.deepEqual(records.map((r) => r.headers['x-task']), [first.id, second.id], 'the provider was asked for each task');
-    const stored = await page.evaluate(async () => {
-      const db = await new Promise((r) => { const q = indexedDB.open('ferry'); q.onsuccess = () => r(q.result); });
-      const all = await new Promise((r) => { const q = db.transaction(['tasks', 'meta']).objectStore('meta').getAll(); q.onsuccess = () => r(q.result); });
-      const tasks = await new Promise((r) => { const q = db.transaction('tasks').objectStore('tasks').getAll(); q.onsuccess = () => r(q.result); });
-      db.close();
-      return JSON.stringify([all, tasks]);
-    });
-    assert.ok(!stored.includes('Bearer'), 'no token in IndexedDB');
+    assert.ok(!(await storedText(page)).includes('Bearer'), 'no token in IndexedDB');
   } finally {
     await ctx.close();
   }
@@ -81,6 +83,15 @@ test('headerFallback \'last\': with no page open the worker sends with the last 
     assert.equal(records[1].applied, true);
     assert.equal(records[1].idempotencyKey.length > 0, true);
     assert.ok(later.id);
+    // Kept because the session opted in; registering without the opt-in, or a logout, removes them.
+    assert.ok((await storedText(other)).includes('Bearer t1'), 'kept while opted in');
+    const waiting = await providerPage(ctx, { backgroundFetch: false });
+    assert.ok(!(await storedText(waiting)).includes('Bearer'), 'dropped without the opt-in');
+    const logout = await providerPage(ctx, { headerFallback: 'last', backgroundFetch: false });
+    await uploadRandom(logout, 10, { url: '/upload/auth' }).then(({ id }) => eventOf(logout, id, 'completed'));
+    assert.ok((await storedText(logout)).includes('Bearer t1'));
+    await logout.evaluate(() => window.ferrySession.clear());
+    assert.ok(!(await storedText(logout)).includes('Bearer'), 'a logout leaves no token behind');
   } finally {
     await ctx.close();
   }

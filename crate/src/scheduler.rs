@@ -231,7 +231,7 @@ async fn headers_for(
     task: &Task,
     session: Option<SessionRecord>,
 ) -> Result<Option<Vec<(String, String)>>, Error> {
-    let Some(mut session) = session.filter(|s| s.options.header_provider) else {
+    let Some(session) = session.filter(|s| s.options.header_provider) else {
         return Ok(Some(Vec::new()));
     };
     let question = messaging::message("headers?", Some(&task.tag), Some(&task.id));
@@ -242,13 +242,9 @@ async fn headers_for(
         .and_then(|r| js::from_js::<Vec<(String, String)>>(js::get(r, "headers")).ok());
     match (given, session.options.header_fallback) {
         (Some(headers), core::HeaderFallback::Last) => {
-            // The caller opted in to keeping them: the next send without a page uses them.
-            let fresh = store.session(&task.tag).await?.unwrap_or(session.clone());
-            session = SessionRecord {
-                last_headers: Some(headers.clone()),
-                ..fresh
-            };
-            store.put_session(&session).await?;
+            // The caller opted in to keeping them: the next send without a page uses them. A record
+            // gone meanwhile was cleared (a logout): the headers are not written back.
+            store.keep_headers(&task.tag, &headers).await?;
             Ok(Some(headers))
         }
         (Some(headers), core::HeaderFallback::Wait) => Ok(Some(headers)),

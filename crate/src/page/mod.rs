@@ -41,7 +41,8 @@ struct Inner {
     options: SessionOptions,
     target: web_sys::EventTarget,
     channel: web_sys::BroadcastChannel,
-    closed: Cell<bool>,
+    /// Why the session ended, if it did: `close()` here, or `clear()` in any page of the tag.
+    closed: Cell<Option<Ended>>,
     /// Highest seq dispatched: replay and live delivery overlap, each event is dispatched once.
     delivered: Cell<u64>,
     /// Live events held back until the replay (started by the first listener) has run.
@@ -61,9 +62,13 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
     let session_options = core::validate_session_options(&request::session_options(&options)?)?;
     let registration = request::service_worker(&js::get(&options, "serviceWorker")).await?;
     let store = Store::open().await?;
-    let paused = store.session(&tag).await?.is_some_and(|s| s.paused);
+    let previous = store.session(&tag).await?;
+    let paused = previous.as_ref().is_some_and(|s| s.paused);
     let page_url = js::get(&js::get(&js::global(), "location"), "href").as_string();
-    let last_headers = store.session(&tag).await?.and_then(|s| s.last_headers);
+    // Headers are kept only while the session opts in to it.
+    let last_headers = previous
+        .and_then(|s| s.last_headers)
+        .filter(|_| session_options.header_fallback == core::HeaderFallback::Last);
     store
         .put_session(&SessionRecord {
             tag: tag.clone(),
@@ -84,7 +89,7 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
         target: web_sys::EventTarget::new()
             .map_err(|e| js::storage_error("create EventTarget", format!("{e:?}")))?,
         channel,
-        closed: Cell::new(false),
+        closed: Cell::new(None),
         delivered: Cell::new(0),
         pending: RefCell::new(Some(Vec::new())),
         replay_scheduled: Cell::new(false),
@@ -105,6 +110,11 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
                 }
                 Some("headers?") => {
                     answer_headers(&inner, e.data());
+                    return;
+                }
+                // Another page of the tag cleared it (a logout): this session ends too.
+                Some("cleared") => {
+                    shut(&inner, Ended::Cleared);
                     return;
                 }
                 Some(_) => return,
@@ -132,7 +142,7 @@ fn deliver(inner: &Rc<Inner>, mut events: Vec<FerryEvent>) {
     events.sort_by_key(|e| e.seq);
     let mut last = None;
     for ev in events {
-        if ev.seq <= inner.delivered.get() || inner.closed.get() {
+        if ev.seq <= inner.delivered.get() || inner.closed.get().is_some() {
             continue;
         }
         inner.delivered.set(ev.seq);
@@ -303,13 +313,31 @@ where
     future_to_promise(async move { fut.await.map_err(|e| core_error(&e)) })
 }
 
+/// How a session ended.
+#[derive(Clone, Copy)]
+enum Ended {
+    Closed,
+    Cleared,
+}
+
+/// Every call on an ended session is refused (a typed error, never a silent no-op).
 fn open(inner: &Inner) -> Result<(), Error> {
-    if inner.closed.get() {
-        return Err(Error::Closed {
+    match inner.closed.get() {
+        None => Ok(()),
+        Some(Ended::Closed) => Err(Error::Closed {
             what: format!("session {:?}", inner.tag),
-        });
+        }),
+        Some(Ended::Cleared) => Err(Error::Closed {
+            what: format!("session {:?} was cleared and", inner.tag),
+        }),
     }
-    Ok(())
+}
+
+/// Ends the session: no more events or calls.
+fn shut(inner: &Inner, why: Ended) {
+    inner.closed.set(Some(why));
+    inner.channel.set_onmessage(None);
+    inner.channel.close();
 }
 
 /// A task only belongs to the session of its tag.

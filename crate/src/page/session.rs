@@ -45,6 +45,7 @@ impl Session {
     /// The tag's tasks in enqueue order.
     pub fn list(&self) -> js_sys::Promise {
         promise(&self.inner, |inner| async move {
+            open(&inner)?;
             let tasks = inner.store.list(&inner.tag).await?;
             let out = js_sys::Array::new();
             for t in &tasks {
@@ -57,6 +58,7 @@ impl Session {
     /// One task of this tag, or `null`.
     pub fn get(&self, id: JsValue) -> js_sys::Promise {
         promise(&self.inner, |inner| async move {
+            open(&inner)?;
             let task = match id.as_string() {
                 Some(id) => own(&inner, inner.store.get(&id).await?),
                 None => None,
@@ -70,6 +72,7 @@ impl Session {
     /// Cancels a task: `true` if it was still pending, `false` if it had already ended.
     pub fn cancel(&self, id: JsValue) -> js_sys::Promise {
         promise(&self.inner, |inner| async move {
+            open(&inner)?;
             let id = id.as_string().unwrap_or_default();
             let Some(task) = own(&inner, inner.store.get(&id).await?) else {
                 return Err(Error::UnknownTask { id });
@@ -87,9 +90,12 @@ impl Session {
         })
     }
 
-    /// Removes every task, payload and pending event of the tag; resolves with the number of tasks removed.
+    /// Removes every task, payload and pending event of the tag and its session record (a logout leaves
+    /// nothing behind); resolves with the number of tasks removed. The session ends, in every page of
+    /// the tag: register the tag again to go on.
     pub fn clear(&self) -> js_sys::Promise {
         promise(&self.inner, |inner| async move {
+            open(&inner)?;
             let running: Vec<Task> = inner
                 .store
                 .list(&inner.tag)
@@ -101,6 +107,12 @@ impl Session {
             for t in running {
                 stop_attempt(&inner, &t).await;
             }
+            // Logout: every session of the tag ends, here and in the other pages.
+            let _ =
+                inner
+                    .channel
+                    .post_message(&messaging::message("cleared", Some(&inner.tag), None));
+            shut(&inner, Ended::Cleared);
             Ok(JsValue::from(n))
         })
     }
@@ -124,6 +136,7 @@ impl Session {
     /// Acknowledges events up to `seq` (with `ack: 'manual'`): they will not be replayed again.
     pub fn ack(&self, seq: f64) -> js_sys::Promise {
         promise(&self.inner, |inner| async move {
+            open(&inner)?;
             if !(seq.is_finite() && seq >= 0.0) {
                 return Err(Error::options("seq", "pass the seq of a delivered event"));
             }
@@ -137,9 +150,7 @@ impl Session {
 
     /// Stops delivering events to this page; uploads go on in the worker.
     pub fn close(&self) {
-        self.inner.closed.set(true);
-        self.inner.channel.set_onmessage(None);
-        self.inner.channel.close();
+        shut(&self.inner, Ended::Closed);
     }
 
     /// `EventTarget.addEventListener`; the first listener starts the replay of missed events.

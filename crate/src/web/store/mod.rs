@@ -37,6 +37,11 @@ pub(crate) const BLOBS: &str = "blobs";
 pub(crate) const OUTBOX: &str = "outbox";
 pub(crate) const META: &str = "meta";
 
+/// The `meta` key of a tag's session record.
+pub(crate) fn session_key(tag: &str) -> String {
+    format!("session:{tag}")
+}
+
 /// An open connection to the Ferry database.
 #[derive(Clone)]
 pub struct Store {

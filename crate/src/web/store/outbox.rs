@@ -110,7 +110,7 @@ impl Store {
         let tx = self.tx(&[META], false)?;
         let meta = open_store(&tx, META, "read session")?;
         let v = meta
-            .get(Query::Key(format!("session:{tag}").into()))
+            .get(Query::Key(super::session_key(tag).into()))
             .map_err(|e| storage_error("read session", e))?
             .await;
         v.map_err(|e| storage_error("read session", e))?
@@ -118,11 +118,35 @@ impl Store {
             .transpose()
     }
 
+    /// Keeps `headers` as the tag's last given headers (`headerFallback: 'last'`), in one transaction
+    /// with reading the record: a record cleared meanwhile (a logout) stays gone.
+    pub async fn keep_headers(&self, tag: &str, headers: &[(String, String)]) -> Result<(), Error> {
+        let tx = self.tx(&[META], true)?;
+        let meta = open_store(&tx, META, "keep headers")?;
+        let k = JsValue::from_str(&super::session_key(tag));
+        let v = meta
+            .get(Query::Key(k.clone()))
+            .map_err(|e| storage_error("keep headers", e))?
+            .await
+            .map_err(|e| storage_error("keep headers", e))?;
+        if let Some(v) = v {
+            let record = SessionRecord {
+                last_headers: Some(headers.to_vec()),
+                ..js::from_js(v)?
+            };
+            meta.put(&js::to_js(&record)?, Some(&k))
+                .map_err(|e| storage_error("keep headers", e))?
+                .await
+                .map_err(|e| storage_error("keep headers", e))?;
+        }
+        commit(tx, "keep headers").await
+    }
+
     /// Writes a tag's session record.
     pub async fn put_session(&self, record: &SessionRecord) -> Result<(), Error> {
         let tx = self.tx(&[META], true)?;
         let meta = open_store(&tx, META, "write session")?;
-        let k = JsValue::from_str(&format!("session:{}", record.tag));
+        let k = JsValue::from_str(&super::session_key(&record.tag));
         meta.put(&js::to_js(record)?, Some(&k))
             .map_err(|e| storage_error("write session", e))?
             .await

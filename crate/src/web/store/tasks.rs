@@ -299,10 +299,11 @@ impl Store {
     /// Removes every task, Blob and outbox event of a tag (logout leaves nothing behind); returns how
     /// many tasks were removed. Counters stay, so sequence numbers never repeat for the tag.
     pub async fn clear(&self, tag: &str) -> Result<u32, Error> {
-        let tx = self.tx(&[TASKS, BLOBS, OUTBOX], true)?;
+        let tx = self.tx(&[TASKS, BLOBS, OUTBOX, META], true)?;
         let tasks = open_store(&tx, TASKS, "clear")?;
         let blobs = open_store(&tx, BLOBS, "clear")?;
         let outbox = open_store(&tx, OUTBOX, "clear")?;
+        let meta = open_store(&tx, META, "clear")?;
         let index = tasks
             .index("by_tag_seq")
             .map_err(|e| storage_error("clear", e))?;
@@ -321,6 +322,10 @@ impl Store {
             delete(&blobs, Query::Key(id), "delete blob").await?;
         }
         delete(&outbox, Query::KeyRange(tag_range(tag)?), "clear outbox").await?;
+        // The session record too: its options, its page and any headers kept for `headerFallback:
+        // 'last'`. The tag's sequence counters stay, so seq never goes back for pages still listening.
+        let record = JsValue::from_str(&super::session_key(tag));
+        delete(&meta, Query::Key(record), "delete session").await?;
         commit(tx, "clear").await?;
         Ok(ids.len() as u32)
     }
