@@ -18,7 +18,8 @@ fn seqs(events: &[FerryEvent]) -> Vec<u64> {
     events.iter().map(|e| e.seq).collect()
 }
 
-/// A: a1..a3 queued (events 1-3), a1 leased (4) and completed (5). B: b1, b2 queued (events 1-2).
+/// A: a1..a3 queued (events 1-3), a1 leased (4) and completed (progress at the total 5, completed 6).
+/// B: b1, b2 queued (events 1-2).
 async fn two_tags(store: &Store) {
     for (id, tag) in [("a1", A), ("b1", B), ("a2", A), ("a3", A), ("b2", B)] {
         enqueue(store, &task(id, tag)).await;
@@ -56,7 +57,7 @@ async fn events_returns_one_tags_events_in_order_after_a_seq() {
     let f = Fixture::new("events").await;
     two_tags(&f.store).await;
     let a = f.store.events(A, 0).await.unwrap();
-    assert_eq!(seqs(&a), [1, 2, 3, 4, 5]);
+    assert_eq!(seqs(&a), [1, 2, 3, 4, 5, 6]);
     assert!(a.iter().all(|e| e.tag == A), "only {A}'s events: {a:?}");
     assert_eq!(
         a.iter().map(|e| e.kind).collect::<Vec<_>>(),
@@ -65,12 +66,13 @@ async fn events_returns_one_tags_events_in_order_after_a_seq() {
             EventKind::Queued,
             EventKind::Queued,
             EventKind::Started,
+            EventKind::Progress,
             EventKind::Completed
         ]
     );
     assert_eq!(
         a.iter().map(|e| e.task_id.as_str()).collect::<Vec<_>>(),
-        ["a1", "a2", "a3", "a1", "a1"]
+        ["a1", "a2", "a3", "a1", "a1", "a1"]
     );
 
     assert_eq!(
@@ -79,7 +81,7 @@ async fn events_returns_one_tags_events_in_order_after_a_seq() {
         "strictly after seq 2"
     );
     assert_eq!(f.store.events(A, 4).await.unwrap(), a[4..].to_vec());
-    assert!(f.store.events(A, 5).await.unwrap().is_empty());
+    assert!(f.store.events(A, 6).await.unwrap().is_empty());
     assert!(f.store.events(A, 1_000).await.unwrap().is_empty());
 
     let b = f.store.events(B, 0).await.unwrap();
@@ -95,7 +97,7 @@ async fn events_returns_one_tags_events_in_order_after_a_seq() {
             f.store.outbox_len(A).await.unwrap(),
             f.store.outbox_len(B).await.unwrap()
         ),
-        (5, 2)
+        (6, 2)
     );
     f.finish().await;
 }
@@ -120,7 +122,7 @@ async fn ack_drops_events_up_to_n_of_that_tag_only() {
         all_a[3..].to_vec(),
         "events <= 3 are gone, the rest kept"
     );
-    assert_eq!(f.store.outbox_len(A).await.unwrap(), 2);
+    assert_eq!(f.store.outbox_len(A).await.unwrap(), 3);
     assert_eq!(
         f.store.events(B, 0).await.unwrap(),
         all_b,
@@ -129,7 +131,7 @@ async fn ack_drops_events_up_to_n_of_that_tag_only() {
     assert_eq!(f.store.outbox_len(B).await.unwrap(), 2);
 
     f.store.ack(A, 2).await.unwrap(); // an older ack arriving late changes nothing
-    assert_eq!(seqs(&f.store.events(A, 0).await.unwrap()), [4, 5]);
+    assert_eq!(seqs(&f.store.events(A, 0).await.unwrap()), [4, 5, 6]);
 
     f.store.ack(A, 99).await.unwrap();
     assert_eq!(f.store.outbox_len(A).await.unwrap(), 0);
@@ -141,7 +143,7 @@ async fn ack_drops_events_up_to_n_of_that_tag_only() {
         .transition("a2", Input::Cancel, T0 + 3, 0, None)
         .await
         .unwrap();
-    assert_eq!(seqs(&events), [6]);
+    assert_eq!(seqs(&events), [7]);
     assert_eq!(f.store.events(A, 0).await.unwrap(), events);
     f.finish().await;
 }
@@ -206,7 +208,7 @@ async fn clear_removes_one_tags_tasks_blobs_and_events() {
         .await
         .unwrap();
     assert_eq!(t.seq, 4);
-    assert_eq!(seqs(&events), [7]);
+    assert_eq!(seqs(&events), [8]);
     f.finish().await;
 }
 
@@ -254,7 +256,31 @@ async fn session_records_round_trip_per_tag() {
         last_headers: None,
     };
     f.store.put_session(&other).await.unwrap();
-    assert_eq!(f.store.session(A).await.unwrap(), Some(resumed));
+    assert_eq!(f.store.session(A).await.unwrap(), Some(resumed.clone()));
+    assert_eq!(f.store.session(B).await.unwrap(), Some(other.clone()));
+
+    // Kept headers replace the previous ones; a cleared tag's record stays gone.
+    let fresh = vec![("authorization".to_string(), "Bearer t2".to_string())];
+    f.store.keep_headers(A, &fresh).await.unwrap();
+    assert_eq!(
+        f.store.session(A).await.unwrap(),
+        Some(SessionRecord {
+            last_headers: Some(fresh.clone()),
+            ..resumed
+        })
+    );
+    f.store.clear(A).await.unwrap();
+    assert_eq!(
+        f.store.session(A).await.unwrap(),
+        None,
+        "a logout removes it"
+    );
+    f.store.keep_headers(A, &fresh).await.unwrap();
+    assert_eq!(
+        f.store.session(A).await.unwrap(),
+        None,
+        "and nothing brings it back"
+    );
     assert_eq!(f.store.session(B).await.unwrap(), Some(other));
     f.finish().await;
 }

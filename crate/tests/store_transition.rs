@@ -120,13 +120,17 @@ async fn outcome_201_completes_deletes_the_blob_and_reports_the_response() {
     );
     assert_eq!(count(&f.name, "blobs").await, 0);
 
-    assert_eq!(events.len(), 1);
+    assert_eq!(events.len(), 2, "progress at the total, then completed");
     assert_eq!(
-        (events[0].kind, events[0].seq, events[0].attempt),
-        (EventKind::Completed, 3, Some(1))
+        (events[0].kind, events[0].seq, events[0].bytes_sent),
+        (EventKind::Progress, 3, events[0].bytes_total)
     );
     assert_eq!(
-        events[0].response,
+        (events[1].kind, events[1].seq, events[1].attempt),
+        (EventKind::Completed, 4, Some(1))
+    );
+    assert_eq!(
+        events[1].response,
         Some(response),
         "the completed event carries the response"
     );
