@@ -120,3 +120,26 @@ test('launch \'open\': with the session\'s page open in a window, the click focu
     assert.equal(await page.evaluate(() => document.visibilityState), 'visible');
   });
 });
+
+// Headless Chromium has no Background Fetch UI to click. A synthetic `backgroundfetchclick` (built in the
+// worker around the real registration) proves the event reaches the same launch path; being synthetic,
+// it carries no permission to open windows, so with 'open' the worker's attempt is `refused`.
+for (const [launch, clicked] of [['open', 'refused'], ['notify', 'none']]) {
+  test(`backgroundfetchclick with launch '${launch}': the worker ${launch === 'open' ? 'tries to open the session\'s page' : 'does nothing'}`, async () => {
+    await withNotifications(async (ctx) => {
+      const cdp = await ctx.browser().newBrowserCDPSession();
+      await cdp.send('Browser.grantPermissions', { origin: new URL(server.url).origin, permissions: ['backgroundFetch'] });
+      const decision = await launchListener(ctx, 'launch');
+      const page = await openSession(ctx, server.url, 'launch', { launch });
+      await server.fault({ count: 1, slowBytesPerSec: 64 * 1024 });
+      const { id } = await uploadRandom(page, 1024 * 1024, { url: '/upload/launch' });
+      assert.equal((await eventOf(page, id, 'started')).transport, 'backgroundFetch');
+      const sw = await serviceWorker(ctx);
+      await sw.evaluate(async (id) => {
+        const registration = await self.registration.backgroundFetch.get(id);
+        self.dispatchEvent(new BackgroundFetchEvent('backgroundfetchclick', { registration }));
+      }, id);
+      assert.equal((await decision(id, 'clicked')).clicked, clicked);
+    });
+  });
+}

@@ -95,16 +95,13 @@ test('pause survives a browser restart; resume sends at once', async () => {
 
 // Only the worker-fetch path: aborting an uploading Background Fetch closes headless Chromium 156 (seen with
 // the bare API, without Ferry), so that path cannot be tested here.
-for (const backgroundFetch of [false]) test(`cancel aborts the running upload (${backgroundFetch ? 'Background Fetch' : 'worker fetch'}), deletes the payload, emits \`cancelled\``, async () => {
+// The Background Fetch case is in bgfetch.test.mjs.
+test('cancel aborts the running upload (worker fetch), deletes the payload, emits `cancelled`', async () => {
   await withBrowser(async (ctx) => {
-    if (backgroundFetch) {
-      const cdp = await ctx.browser().newBrowserCDPSession();
-      await cdp.send('Browser.grantPermissions', { origin: new URL(server.url).origin, permissions: ['backgroundFetch'] });
-    }
-    const page = await openSession(ctx, server.url, 'cancel', { backgroundFetch });
+    const page = await openSession(ctx, server.url, 'cancel', { backgroundFetch: false });
     await server.fault({ count: 1, slowBytesPerSec: 256 * 1024 });
     const { id } = await uploadRandom(page, 4 * 1024 * 1024, { url: '/upload/cancel' });
-    assert.equal((await eventOf(page, id, 'started')).transport, backgroundFetch ? 'backgroundFetch' : 'fallback');
+    assert.equal((await eventOf(page, id, 'started')).transport, 'fallback');
     await until(async () => (await server.uploads()).some((r) => r.rawBytes > 0), { what: 'the body to be in flight' });
     assert.equal(await page.evaluate((id) => window.ferrySession.cancel(id), id), true);
     const cancelled = await eventOf(page, id, 'cancelled');

@@ -131,7 +131,8 @@ pub fn progress_event(task: &Task, bytes_sent: u64) -> FerryEvent {
 /// A successful single-request upload also reports `progress` at the total just before `completed`:
 /// every byte was sent once the server answered success. That final report is the only one a
 /// worker `fetch` can give (fetch has no upload progress) and it ends every upload's progress at the
-/// total; tus reports its own after each chunk, so it gets none here.
+/// total (a Background Fetch relayed by its page may have reported the total already); tus reports
+/// its own after each chunk, so it gets none here.
 pub fn events_for(
     task_after: &Task,
     effects: &[Effect],

@@ -41,16 +41,15 @@ pub async fn start(
 /// events (throttled, monotonic), persisted and broadcast like any other event. The worker cannot see
 /// this progress: only a page holds the registration's `progress` events.
 pub fn relay_progress(store: &Store, task: &Task, registration: BackgroundFetchRegistration) {
-    let total = task.body.size;
-    let throttle = RefCell::new(core::ProgressThrottle::with_defaults(total));
+    let throttle = RefCell::new(core::ProgressThrottle::with_defaults(task.body.size));
     let (store, id) = (store.clone(), task.id.clone());
     let watched: BackgroundFetchRegistration = JsValue::from(&registration).unchecked_into();
     let on_progress = Closure::<dyn FnMut()>::new(move || {
-        // The report at the total comes with the success (`core::events_for`), once the server answered.
+        // Chromium reports coarsely: often one report at the total as soon as the body is in the
+        // socket buffers, well before the server answers (the success repeats the total then).
         let Some(bytes) = throttle
             .borrow_mut()
             .offer(watched.uploaded() as u64, js::now_ms())
-            .filter(|&b| b < total)
         else {
             return;
         };
