@@ -20,8 +20,7 @@ test('the demo page gets an active service worker and a ready session', async ()
     });
     assert.equal(state, 'activated');
     await until(async () => (await page.textContent('#status')) === 'ready', { what: 'the demo session' });
-    // A picked file goes up and its row says so; clear empties the list and the demo goes on with a
-    // fresh session.
+    // A picked file goes up and its row says so; clear empties the list and the session goes on.
     const pick = (name) => page.setInputFiles('#files', { name, mimeType: 'text/plain', buffer: Buffer.from(`demo ${name}`) });
     const states = () => page.$$eval('#tasks tbody tr', (trs) => trs.map((tr) => [tr.querySelector('.name').textContent, tr.querySelector('.state').textContent]));
     await pick('one.txt');

@@ -117,15 +117,20 @@ test('cancel of an unknown task rejects with FerryUnknownTask; get resolves null
   assert.deepEqual(got, { get: null, name: 'FerryUnknownTask' });
 });
 
-test('upload after close rejects with FerryClosed and writes nothing', async () => {
+test('every call after close rejects with FerryClosed and writes nothing', async () => {
   const before = await dbCounts(page);
-  const name = await page.evaluate(async () => {
+  const names = await page.evaluate(async () => {
     const { Ferry } = await import('/ferry/index.js');
     const s = await Ferry.register('closing', { serviceWorker: '/sw.js' });
     s.close();
-    try { await s.upload(new Blob(['x']), { url: '/u' }); } catch (e) { return e.name; }
+    const names = [];
+    for (const call of [() => s.upload(new Blob(['x']), { url: '/u' }), () => s.list(), () => s.get('x'), () => s.cancel('x'),
+      () => s.clear(), () => s.pause(), () => s.resume(), () => s.ack(1)]) {
+      try { await call(); names.push('resolved'); } catch (e) { names.push(e.name); }
+    }
+    return names;
   });
-  assert.equal(name, 'FerryClosed');
+  assert.deepEqual(names, Array(8).fill('FerryClosed'));
   const after = await dbCounts(page);
   assert.equal(after.tasks, before.tasks);
   assert.equal(after.blobs, before.blobs);

@@ -25,27 +25,21 @@ function show(task) {
   if (task.state === 'done') tr.querySelector('progress').value = 1;
 }
 
-let session;
-
-/** Registers the demo's tag (again after a clear, which ends a session) and shows its tasks and events. */
-async function start() {
-  session = await Ferry.register('demo', { serviceWorker: '/sw.js' });
-  for (const task of await session.list()) show(task);
-  for (const kind of ['queued', 'started', 'progress', 'retrying', 'completed', 'failed', 'cancelled', 'expired']) {
-    session.addEventListener(kind, async (e) => {
-      const ev = e.detail;
-      const li = document.createElement('li');
-      li.textContent = `#${ev.seq} ${ev.kind} ${ev.taskId.slice(0, 8)}${ev.response ? ` → ${ev.response.status}` : ''}${ev.reason ? ` (${ev.reason})` : ''}`;
-      $('#events').append(li);
-      if (ev.kind === 'progress' && ev.bytesTotal) row(ev.taskId).querySelector('progress').value = ev.bytesSent / ev.bytesTotal;
-      const task = await session.get(ev.taskId);
-      if (task) show(task);
-    });
-  }
-}
-
-await start();
+const session = await Ferry.register('demo', { serviceWorker: '/sw.js' });
 status('ready');
+for (const task of await session.list()) show(task);
+
+for (const kind of ['queued', 'started', 'progress', 'retrying', 'completed', 'failed', 'cancelled', 'expired']) {
+  session.addEventListener(kind, async (e) => {
+    const ev = e.detail;
+    const li = document.createElement('li');
+    li.textContent = `#${ev.seq} ${ev.kind} ${ev.taskId.slice(0, 8)}${ev.response ? ` → ${ev.response.status}` : ''}${ev.reason ? ` (${ev.reason})` : ''}`;
+    $('#events').append(li);
+    if (ev.kind === 'progress' && ev.bytesTotal) row(ev.taskId).querySelector('progress').value = ev.bytesSent / ev.bytesTotal;
+    const task = await session.get(ev.taskId);
+    if (task) show(task);
+  });
+}
 
 $('#files').onchange = async (e) => {
   for (const file of e.target.files) {
@@ -60,11 +54,4 @@ $('#files').onchange = async (e) => {
 };
 $('#pause').onclick = () => session.pause().then(() => status('paused'));
 $('#resume').onclick = () => session.resume().then(() => status('sending'));
-$('#clear').onclick = async () => {
-  const n = await session.clear();
-  rows.clear();
-  $('#tasks tbody').textContent = '';
-  $('#events').textContent = '';
-  await start();
-  status(`cleared ${n}`);
-};
+$('#clear').onclick = () => session.clear().then((n) => { rows.clear(); $('#tasks tbody').textContent = ''; status(`cleared ${n}`); });

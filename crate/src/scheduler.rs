@@ -242,9 +242,8 @@ async fn headers_for(
         .and_then(|r| js::from_js::<Vec<(String, String)>>(js::get(r, "headers")).ok());
     match (given, session.options.header_fallback) {
         (Some(headers), core::HeaderFallback::Last) => {
-            // The caller opted in to keeping them: the next send without a page uses them. A record
-            // gone meanwhile was cleared (a logout): the headers are not written back.
-            store.keep_headers(&task.tag, &headers).await?;
+            // The caller opted in to keeping them: the next send without a page uses them.
+            store.keep_headers(&task.tag, &task.id, &headers).await?;
             Ok(Some(headers))
         }
         (Some(headers), core::HeaderFallback::Wait) => Ok(Some(headers)),

@@ -259,27 +259,33 @@ async fn session_records_round_trip_per_tag() {
     assert_eq!(f.store.session(A).await.unwrap(), Some(resumed.clone()));
     assert_eq!(f.store.session(B).await.unwrap(), Some(other.clone()));
 
-    // Kept headers replace the previous ones; a cleared tag's record stays gone.
+    // Kept headers replace the previous ones, only while the task they were asked for is there; a
+    // clear drops them and keeps the rest of the record.
+    enqueue(&f.store, &task("a1", A)).await;
     let fresh = vec![("authorization".to_string(), "Bearer t2".to_string())];
-    f.store.keep_headers(A, &fresh).await.unwrap();
+    f.store.keep_headers(A, "a1", &fresh).await.unwrap();
     assert_eq!(
         f.store.session(A).await.unwrap(),
         Some(SessionRecord {
             last_headers: Some(fresh.clone()),
-            ..resumed
+            ..resumed.clone()
         })
     );
     f.store.clear(A).await.unwrap();
+    let forgotten = SessionRecord {
+        last_headers: None,
+        ..resumed
+    };
     assert_eq!(
         f.store.session(A).await.unwrap(),
-        None,
-        "a logout removes it"
+        Some(forgotten.clone()),
+        "a logout drops them"
     );
-    f.store.keep_headers(A, &fresh).await.unwrap();
+    f.store.keep_headers(A, "a1", &fresh).await.unwrap();
     assert_eq!(
         f.store.session(A).await.unwrap(),
-        None,
-        "and nothing brings it back"
+        Some(forgotten),
+        "headers asked for a cleared task are not written back"
     );
     assert_eq!(f.store.session(B).await.unwrap(), Some(other));
     f.finish().await;

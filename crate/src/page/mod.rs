@@ -41,8 +41,8 @@ struct Inner {
     options: SessionOptions,
     target: web_sys::EventTarget,
     channel: web_sys::BroadcastChannel,
-    /// Why the session ended, if it did: `close()` here, or `clear()` in any page of the tag.
-    closed: Cell<Option<Ended>>,
+    /// `close()` was called: every later call is refused.
+    closed: Cell<bool>,
     /// Highest seq dispatched: replay and live delivery overlap, each event is dispatched once.
     delivered: Cell<u64>,
     /// Live events held back until the replay (started by the first listener) has run.
@@ -89,7 +89,7 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
         target: web_sys::EventTarget::new()
             .map_err(|e| js::storage_error("create EventTarget", format!("{e:?}")))?,
         channel,
-        closed: Cell::new(None),
+        closed: Cell::new(false),
         delivered: Cell::new(0),
         pending: RefCell::new(Some(Vec::new())),
         replay_scheduled: Cell::new(false),
@@ -110,11 +110,6 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
                 }
                 Some("headers?") => {
                     answer_headers(&inner, e.data());
-                    return;
-                }
-                // Another page of the tag cleared it (a logout): this session ends too.
-                Some("cleared") => {
-                    shut(&inner, Ended::Cleared);
                     return;
                 }
                 Some(_) => return,
@@ -142,7 +137,7 @@ fn deliver(inner: &Rc<Inner>, mut events: Vec<FerryEvent>) {
     events.sort_by_key(|e| e.seq);
     let mut last = None;
     for ev in events {
-        if ev.seq <= inner.delivered.get() || inner.closed.get().is_some() {
+        if ev.seq <= inner.delivered.get() || inner.closed.get() {
             continue;
         }
         inner.delivered.set(ev.seq);
@@ -313,31 +308,14 @@ where
     future_to_promise(async move { fut.await.map_err(|e| core_error(&e)) })
 }
 
-/// How a session ended.
-#[derive(Clone, Copy)]
-enum Ended {
-    Closed,
-    Cleared,
-}
-
-/// Every call on an ended session is refused (a typed error, never a silent no-op).
+/// Every call on a closed session is refused (a typed error, never a silent no-op).
 fn open(inner: &Inner) -> Result<(), Error> {
-    match inner.closed.get() {
-        None => Ok(()),
-        Some(Ended::Closed) => Err(Error::Closed {
+    if inner.closed.get() {
+        return Err(Error::Closed {
             what: format!("session {:?}", inner.tag),
-        }),
-        Some(Ended::Cleared) => Err(Error::Closed {
-            what: format!("session {:?} was cleared and", inner.tag),
-        }),
+        });
     }
-}
-
-/// Ends the session: no more events or calls.
-fn shut(inner: &Inner, why: Ended) {
-    inner.closed.set(Some(why));
-    inner.channel.set_onmessage(None);
-    inner.channel.close();
+    Ok(())
 }
 
 /// A task only belongs to the session of its tag.

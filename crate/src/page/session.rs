@@ -90,9 +90,8 @@ impl Session {
         })
     }
 
-    /// Removes every task, payload and pending event of the tag and its session record (a logout leaves
-    /// nothing behind); resolves with the number of tasks removed. The session ends, in every page of
-    /// the tag: register the tag again to go on.
+    /// Removes every task, payload and pending event of the tag, and any headers kept for it (a logout
+    /// leaves nothing behind); resolves with the number of tasks removed. The session stays usable.
     pub fn clear(&self) -> js_sys::Promise {
         promise(&self.inner, |inner| async move {
             open(&inner)?;
@@ -107,12 +106,6 @@ impl Session {
             for t in running {
                 stop_attempt(&inner, &t).await;
             }
-            // Logout: every session of the tag ends, here and in the other pages.
-            let _ =
-                inner
-                    .channel
-                    .post_message(&messaging::message("cleared", Some(&inner.tag), None));
-            shut(&inner, Ended::Cleared);
             Ok(JsValue::from(n))
         })
     }
@@ -150,7 +143,9 @@ impl Session {
 
     /// Stops delivering events to this page; uploads go on in the worker.
     pub fn close(&self) {
-        shut(&self.inner, Ended::Closed);
+        self.inner.closed.set(true);
+        self.inner.channel.set_onmessage(None);
+        self.inner.channel.close();
     }
 
     /// `EventTarget.addEventListener`; the first listener starts the replay of missed events.

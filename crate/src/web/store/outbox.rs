@@ -1,7 +1,7 @@
 //! The per-tag outbox of events and the per-tag session record.
 
 use super::tasks::{tag_range, MAX_KEY};
-use super::{commit, delete, key, open_store, Store, META, OUTBOX};
+use super::{commit, delete, key, open_store, Store, META, OUTBOX, TASKS};
 use crate::core::{Error, FerryEvent, SessionOptions};
 use crate::web::js::{self, storage_error};
 use idb::{KeyRange, Query};
@@ -118,18 +118,30 @@ impl Store {
             .transpose()
     }
 
-    /// Keeps `headers` as the tag's last given headers (`headerFallback: 'last'`), in one transaction
-    /// with reading the record: a record cleared meanwhile (a logout) stays gone.
-    pub async fn keep_headers(&self, tag: &str, headers: &[(String, String)]) -> Result<(), Error> {
-        let tx = self.tx(&[META], true)?;
+    /// Keeps `headers` as the tag's last given headers (`headerFallback: 'last'`), given for task
+    /// `task_id`, in one transaction with checking that the task is still there: headers asked for a
+    /// task that a `clear()` (a logout) removed meanwhile are not written back.
+    pub async fn keep_headers(
+        &self,
+        tag: &str,
+        task_id: &str,
+        headers: &[(String, String)],
+    ) -> Result<(), Error> {
+        let tx = self.tx(&[META, TASKS], true)?;
         let meta = open_store(&tx, META, "keep headers")?;
+        let tasks = open_store(&tx, TASKS, "keep headers")?;
+        let task = tasks
+            .get(Query::Key(task_id.into()))
+            .map_err(|e| storage_error("keep headers", e))?
+            .await
+            .map_err(|e| storage_error("keep headers", e))?;
         let k = JsValue::from_str(&super::session_key(tag));
         let v = meta
             .get(Query::Key(k.clone()))
             .map_err(|e| storage_error("keep headers", e))?
             .await
             .map_err(|e| storage_error("keep headers", e))?;
-        if let Some(v) = v {
+        if let (Some(_), Some(v)) = (task, v) {
             let record = SessionRecord {
                 last_headers: Some(headers.to_vec()),
                 ..js::from_js(v)?
@@ -153,4 +165,25 @@ impl Store {
             .map_err(|e| storage_error("write session", e))?;
         commit(tx, "write session").await
     }
+}
+
+/// Drops the headers kept in a tag's session record, inside `meta`'s transaction.
+pub(super) async fn forget_headers(meta: &idb::ObjectStore, tag: &str) -> Result<(), Error> {
+    let k = JsValue::from_str(&super::session_key(tag));
+    let v = meta
+        .get(Query::Key(k.clone()))
+        .map_err(|e| storage_error("forget headers", e))?
+        .await
+        .map_err(|e| storage_error("forget headers", e))?;
+    if let Some(v) = v {
+        let record = SessionRecord {
+            last_headers: None,
+            ..js::from_js(v)?
+        };
+        meta.put(&js::to_js(&record)?, Some(&k))
+            .map_err(|e| storage_error("forget headers", e))?
+            .await
+            .map_err(|e| storage_error("forget headers", e))?;
+    }
+    Ok(())
 }

@@ -322,10 +322,10 @@ impl Store {
             delete(&blobs, Query::Key(id), "delete blob").await?;
         }
         delete(&outbox, Query::KeyRange(tag_range(tag)?), "clear outbox").await?;
-        // The session record too: its options, its page and any headers kept for `headerFallback:
-        // 'last'`. The tag's sequence counters stay, so seq never goes back for pages still listening.
-        let record = JsValue::from_str(&super::session_key(tag));
-        delete(&meta, Query::Key(record), "delete session").await?;
+        // Headers kept for `headerFallback: 'last'` (a token) go too; the session record stays (its
+        // options and pause flag are not the user's data, and the session stays usable), and so do
+        // the tag's sequence counters, so seq never goes back for pages still listening.
+        super::outbox::forget_headers(&meta, tag).await?;
         commit(tx, "clear").await?;
         Ok(ids.len() as u32)
     }
