@@ -233,11 +233,15 @@ pub fn bench() -> Result<(), String> {
     let root = util::root();
     let pkg = root.join("target/bench-pkg");
     crate::build::package(&["bench"], &pkg)?;
-    let mut cmd = Command::new("node");
-    cmd.current_dir(root.join("tests"))
-        .arg("bench.mjs")
-        .env("FERRY_SERVER_BIN", root.join("target/release/ferry-server"))
-        .env("FERRY_BENCH_PKG", &pkg)
-        .env("TMPDIR", util::scratch("bench"));
-    util::run(&mut cmd)
+    // The queue's own scaling, then Ferry next to its peer (Workbox background-sync).
+    for script in ["bench.mjs", "bench-peers.mjs"] {
+        let mut cmd = Command::new("node");
+        cmd.current_dir(root.join("tests"))
+            .arg(script)
+            .env("FERRY_SERVER_BIN", root.join("target/release/ferry-server"))
+            .env("FERRY_BENCH_PKG", &pkg)
+            .env("TMPDIR", util::scratch("bench"));
+        util::run(&mut cmd)?;
+    }
+    Ok(())
 }
