@@ -135,21 +135,8 @@ impl Store {
             .map_err(|e| storage_error("keep headers", e))?
             .await
             .map_err(|e| storage_error("keep headers", e))?;
-        let k = JsValue::from_str(&super::session_key(tag));
-        let v = meta
-            .get(Query::Key(k.clone()))
-            .map_err(|e| storage_error("keep headers", e))?
-            .await
-            .map_err(|e| storage_error("keep headers", e))?;
-        if let (Some(_), Some(v)) = (task, v) {
-            let record = SessionRecord {
-                last_headers: Some(headers.to_vec()),
-                ..js::from_js(v)?
-            };
-            meta.put(&js::to_js(&record)?, Some(&k))
-                .map_err(|e| storage_error("keep headers", e))?
-                .await
-                .map_err(|e| storage_error("keep headers", e))?;
+        if task.is_some() {
+            set_headers(&meta, tag, Some(headers.to_vec())).await?;
         }
         commit(tx, "keep headers").await
     }
@@ -167,23 +154,28 @@ impl Store {
     }
 }
 
-/// Drops the headers kept in a tag's session record, inside `meta`'s transaction.
-pub(super) async fn forget_headers(meta: &idb::ObjectStore, tag: &str) -> Result<(), Error> {
+/// Sets (or with `None` drops) the headers kept in a tag's session record, if it has one, inside
+/// `meta`'s transaction.
+pub(super) async fn set_headers(
+    meta: &idb::ObjectStore,
+    tag: &str,
+    headers: Option<Vec<(String, String)>>,
+) -> Result<(), Error> {
     let k = JsValue::from_str(&super::session_key(tag));
     let v = meta
         .get(Query::Key(k.clone()))
-        .map_err(|e| storage_error("forget headers", e))?
+        .map_err(|e| storage_error("keep headers", e))?
         .await
-        .map_err(|e| storage_error("forget headers", e))?;
+        .map_err(|e| storage_error("keep headers", e))?;
     if let Some(v) = v {
         let record = SessionRecord {
-            last_headers: None,
+            last_headers: headers,
             ..js::from_js(v)?
         };
         meta.put(&js::to_js(&record)?, Some(&k))
-            .map_err(|e| storage_error("forget headers", e))?
+            .map_err(|e| storage_error("keep headers", e))?
             .await
-            .map_err(|e| storage_error("forget headers", e))?;
+            .map_err(|e| storage_error("keep headers", e))?;
     }
     Ok(())
 }

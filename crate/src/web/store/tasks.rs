@@ -325,7 +325,7 @@ impl Store {
         // Headers kept for `headerFallback: 'last'` (a token) go too; the session record stays (its
         // options and pause flag are not the user's data, and the session stays usable), and so do
         // the tag's sequence counters, so seq never goes back for pages still listening.
-        super::outbox::forget_headers(&meta, tag).await?;
+        super::outbox::set_headers(&meta, tag, None).await?;
         commit(tx, "clear").await?;
         Ok(ids.len() as u32)
     }
