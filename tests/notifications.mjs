@@ -82,7 +82,12 @@ export async function startNotificationServer() {
   const daemon = spawn('dbus-daemon', [`--config-file=${config}`, '--nofork', '--nopidfile', '--print-address=1'],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   // It cannot raise its fd limit without privileges, and says so; anything else is worth seeing.
-  daemon.stderr.on('data', (d) => { if (!/fd limit/.test(d)) process.stderr.write(d); });
+  let pending = '';
+  daemon.stderr.on('data', (d) => {
+    const lines = (pending + d).split('\n');
+    pending = lines.pop();
+    for (const line of lines) if (line && !/fd limit/.test(line)) process.stderr.write(`${line}\n`);
+  });
   const address = await new Promise((resolve, reject) => {
     let out = '';
     daemon.stdout.on('data', (d) => {
