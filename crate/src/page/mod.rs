@@ -300,10 +300,14 @@ async fn background_fetch(inner: &Inner, task: &Task, blob: &web_sys::Blob) -> R
 /// restart); the worker checks with the browser before taking such a task back.
 const BACKGROUND_FETCH_LEASE_MS: u64 = 24 * 60 * 60 * 1000;
 
+/// Runs a Session method as a Promise; on a closed session it rejects with `FerryClosed` at once.
 fn promise<F>(inner: &Rc<Inner>, f: impl FnOnce(Rc<Inner>) -> F) -> js_sys::Promise
 where
     F: std::future::Future<Output = Result<JsValue, Error>> + 'static,
 {
+    if let Err(e) = open(inner) {
+        return js_sys::Promise::reject(&core_error(&e));
+    }
     let fut = f(inner.clone());
     future_to_promise(async move { fut.await.map_err(|e| core_error(&e)) })
 }

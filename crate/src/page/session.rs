@@ -14,7 +14,6 @@ impl Session {
     /// Stores `blob` with `request` and resolves with the task id once both are committed to IndexedDB.
     pub fn upload(&self, blob: JsValue, request: JsValue) -> js_sys::Promise {
         promise(&self.inner, |inner| async move {
-            open(&inner)?;
             let input = request::upload_input(&blob, &request)?;
             let limits = core::Limits {
                 quota_available: request::quota_available().await,
@@ -45,7 +44,6 @@ impl Session {
     /// The tag's tasks in enqueue order.
     pub fn list(&self) -> js_sys::Promise {
         promise(&self.inner, |inner| async move {
-            open(&inner)?;
             let tasks = inner.store.list(&inner.tag).await?;
             let out = js_sys::Array::new();
             for t in &tasks {
@@ -58,7 +56,6 @@ impl Session {
     /// One task of this tag, or `null`.
     pub fn get(&self, id: JsValue) -> js_sys::Promise {
         promise(&self.inner, |inner| async move {
-            open(&inner)?;
             let task = match id.as_string() {
                 Some(id) => own(&inner, inner.store.get(&id).await?),
                 None => None,
@@ -72,7 +69,6 @@ impl Session {
     /// Cancels a task: `true` if it was still pending, `false` if it had already ended.
     pub fn cancel(&self, id: JsValue) -> js_sys::Promise {
         promise(&self.inner, |inner| async move {
-            open(&inner)?;
             let id = id.as_string().unwrap_or_default();
             let Some(task) = own(&inner, inner.store.get(&id).await?) else {
                 return Err(Error::UnknownTask { id });
@@ -94,7 +90,6 @@ impl Session {
     /// leaves nothing behind); resolves with the number of tasks removed. The session stays usable.
     pub fn clear(&self) -> js_sys::Promise {
         promise(&self.inner, |inner| async move {
-            open(&inner)?;
             let running: Vec<Task> = inner
                 .store
                 .list(&inner.tag)
@@ -129,7 +124,6 @@ impl Session {
     /// Acknowledges events up to `seq` (with `ack: 'manual'`): they will not be replayed again.
     pub fn ack(&self, seq: f64) -> js_sys::Promise {
         promise(&self.inner, |inner| async move {
-            open(&inner)?;
             if !(seq.is_finite() && seq >= 0.0) {
                 return Err(Error::options("seq", "pass the seq of a delivered event"));
             }
@@ -192,7 +186,6 @@ fn tell(inner: &Inner, msg: JsValue) {
 }
 
 async fn set_paused(inner: &Inner, paused: bool) -> Result<(), Error> {
-    open(inner)?;
     let page_url = js::get(&js::get(&js::global(), "location"), "href").as_string();
     let last_headers = inner
         .store
