@@ -11,8 +11,10 @@ pub mod error;
 pub mod event;
 pub mod retry;
 pub mod rng;
+pub mod scheduler;
 pub mod state;
 pub mod task;
+pub mod tus;
 pub mod validate;
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

@@ -51,6 +51,9 @@ pub enum Outcome {
     NetworkError(String),
     /// The attempt took longer than Ferry allows.
     Timeout,
+    /// The endpoint answered in a way that can never work (e.g. it does not speak the protocol);
+    /// the message says why. Final.
+    Refused(String),
 }
 
 /// What an [`Outcome`] means for the task.
@@ -77,6 +80,7 @@ pub enum Class {
 pub fn classify(o: &Outcome) -> Class {
     match o {
         Outcome::NetworkError(_) | Outcome::Timeout => Class::Retryable,
+        Outcome::Refused(_) => Class::Final,
         Outcome::Response { status, .. } => match status {
             200..=299 => Class::Success,
             408 | 425 | 429 | 500 | 502 | 503 | 504 => Class::Retryable,
@@ -95,6 +99,7 @@ pub fn describe(o: &Outcome) -> String {
         Outcome::NetworkError(msg) if msg.is_empty() => "network error".to_string(),
         Outcome::NetworkError(msg) => format!("network error: {msg}"),
         Outcome::Timeout => "timeout".to_string(),
+        Outcome::Refused(msg) => msg.clone(),
     }
 }
 

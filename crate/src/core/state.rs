@@ -47,6 +47,14 @@ pub enum Input {
     /// browser runs one instance of a service worker at a time, so an `InFlight` task found by a new
     /// instance was held by a dead one. Requeues due now, or fails the task if that was its last attempt.
     Abandoned,
+    /// The `InFlight` attempt never reached the network (a Background Fetch the browser refused to
+    /// start): the task is queued again, due now, and the attempt is not counted. No event.
+    Release,
+    /// The lease holder is still working: the lease now runs until `until` (`InFlight` only).
+    Renew {
+        /// The new end of the lease (ms since epoch).
+        until: u64,
+    },
     /// The page cancelled the task.
     Cancel,
     /// Explicit expiry check by a sweeper: at or past the deadline the task expires; before it,
@@ -63,6 +71,8 @@ impl Input {
             Input::Progress { .. } => "progress",
             Input::LeaseExpired => "leaseExpired",
             Input::Abandoned => "abandoned",
+            Input::Release => "release",
+            Input::Renew { .. } => "renew",
             Input::Cancel => "cancel",
             Input::Expire => "expire",
         }
@@ -149,6 +159,8 @@ pub fn new_task(n: NewTask) -> Task {
         retry: n.retry,
         bytes_confirmed: 0,
         discretionary: false,
+        lease_no: 0,
+        holder: None,
     }
 }
 
@@ -216,6 +228,32 @@ pub fn apply(task: &Task, input: Input, now_ms: u64, rand: u64) -> Result<(Task,
                 now_ms,
                 0,
             ))
+        }
+        Input::Release => {
+            require(
+                task,
+                input.name(),
+                State::InFlight,
+                "only a running attempt can be released",
+            )?;
+            let mut t = task.clone();
+            t.state = State::Queued;
+            t.attempt = t.attempt.saturating_sub(1);
+            t.next_attempt_at = Some(now_ms);
+            t.lease_until = None;
+            t.holder = None;
+            Ok((t, Vec::new()))
+        }
+        Input::Renew { until } => {
+            require(
+                task,
+                input.name(),
+                State::InFlight,
+                "only a running attempt holds a lease",
+            )?;
+            let mut t = task.clone();
+            t.lease_until = Some(until);
+            Ok((t, Vec::new()))
         }
         Input::Cancel => Ok((
             settle(task, State::Cancelled),
@@ -289,6 +327,8 @@ fn lease(
     t.next_attempt_at = None;
     t.lease_until = Some(now_ms.saturating_add(lease_ms));
     t.transport = Some(transport);
+    t.lease_no = t.lease_no.saturating_add(1);
+    t.holder = None;
     Ok((t, vec![Effect::Send]))
 }
 
@@ -344,6 +384,7 @@ fn retry_or_fail(
     t.state = State::Queued;
     t.next_attempt_at = Some(at);
     t.lease_until = None;
+    t.holder = None;
     t.last_status = status;
     t.last_error = Some(reason.clone());
     (
@@ -415,6 +456,7 @@ fn settle(task: &Task, state: State) -> Task {
     t.state = state;
     t.next_attempt_at = None;
     t.lease_until = None;
+    t.holder = None;
     t
 }
 

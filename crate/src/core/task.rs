@@ -54,6 +54,13 @@ pub struct Task {
     /// to save data.
     #[serde(default)]
     pub discretionary: bool,
+    /// Numbers the task's leases: each lease takes the next one, and an outcome carries the number of
+    /// the lease it belongs to, so an outcome of an attempt that is no longer current changes nothing.
+    #[serde(default)]
+    pub lease_no: u64,
+    /// Which worker instance holds the current lease (`None` for a Background Fetch: the browser does).
+    #[serde(default)]
+    pub holder: Option<String>,
 }
 
 impl Task {

@@ -103,6 +103,7 @@ pub fn session_options(options: &JsValue) -> Result<SessionOptionsInput, Error> 
         header_provider: provider(options)?.map(|_| true),
         header_fallback: string(options, "headerFallback", "headerFallback")?,
         batch_window_ms: number(options, "batchWindowMs", "batchWindowMs")?,
+        attempt_timeout_ms: number(options, "attemptTimeoutMs", "attemptTimeoutMs")?,
     })
 }
 

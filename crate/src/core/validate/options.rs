@@ -86,6 +86,8 @@ pub struct SessionOptionsInput {
     /// Discretionary uploads become due at the next multiple of this many milliseconds (default one
     /// minute; 0 sends them as soon as they are due).
     pub batch_window_ms: Option<f64>,
+    /// How long one request of an attempt may take before it counts as a (retryable) timeout, in ms.
+    pub attempt_timeout_ms: Option<f64>,
 }
 
 /// What the worker does when a session has a header provider but no page is open to ask.
@@ -136,10 +138,18 @@ pub struct SessionOptions {
     /// The batch window of discretionary uploads, in milliseconds.
     #[serde(default = "default_batch_window")]
     pub batch_window_ms: u64,
+    /// A fixed bound for one request of an attempt, in ms; `None` scales it with the bytes sent
+    /// (see [`crate::core::scheduler::attempt_timeout_ms`]).
+    #[serde(default)]
+    pub attempt_timeout_ms: Option<u64>,
 }
 
 /// Default batch window of discretionary uploads: one minute.
 pub const DEFAULT_BATCH_WINDOW_MS: u64 = 60_000;
+/// Shortest attempt timeout a session may ask for (below it, a healthy server looks hung).
+pub const MIN_ATTEMPT_TIMEOUT_MS: u32 = 100;
+/// Longest attempt timeout a session may ask for: a day.
+pub const MAX_ATTEMPT_TIMEOUT_MS: u32 = 86_400_000;
 /// Longest batch window: a day.
 pub const MAX_BATCH_WINDOW_MS: u64 = 86_400_000;
 
@@ -162,6 +172,7 @@ impl Default for SessionOptions {
             header_provider: false,
             header_fallback: HeaderFallback::Wait,
             batch_window_ms: DEFAULT_BATCH_WINDOW_MS,
+            attempt_timeout_ms: None,
         }
     }
 }
@@ -198,6 +209,15 @@ pub fn validate_session_options(input: &SessionOptionsInput) -> Result<SessionOp
         Some(v) => u64::from(int_in("batchWindowMs", v, 0, MAX_BATCH_WINDOW_MS as u32)?),
         None => DEFAULT_BATCH_WINDOW_MS,
     };
+    let attempt_timeout_ms = match input.attempt_timeout_ms {
+        Some(v) => Some(u64::from(int_in(
+            "attemptTimeoutMs",
+            v,
+            MIN_ATTEMPT_TIMEOUT_MS,
+            MAX_ATTEMPT_TIMEOUT_MS,
+        )?)),
+        None => None,
+    };
     let header_fallback = match input.header_fallback.as_deref() {
         None | Some("wait") => HeaderFallback::Wait,
         Some("last") => HeaderFallback::Last,
@@ -227,5 +247,6 @@ pub fn validate_session_options(input: &SessionOptionsInput) -> Result<SessionOp
         header_provider: input.header_provider.unwrap_or(false),
         header_fallback,
         batch_window_ms,
+        attempt_timeout_ms,
     })
 }

@@ -171,6 +171,7 @@ fn session_defaults() {
             header_provider: false,
             header_fallback: HeaderFallback::Wait,
             batch_window_ms: 60_000,
+            attempt_timeout_ms: None,
         }
     );
 }
@@ -189,8 +190,10 @@ fn session_options_are_parsed() {
         header_provider: Some(true),
         header_fallback: Some("last".into()),
         batch_window_ms: Some(0.0),
+        attempt_timeout_ms: Some(2500.0),
     })
     .unwrap();
+    assert_eq!(s.attempt_timeout_ms, Some(2500));
     assert_eq!(
         (
             s.concurrency,
@@ -294,4 +297,16 @@ fn batch_window_must_be_a_whole_number_of_ms_up_to_a_day() {
     })
     .unwrap();
     assert_eq!(ok.batch_window_ms, 5000);
+}
+
+#[test]
+fn attempt_timeout_must_be_a_whole_number_in_range() {
+    for bad in [0.0, 99.0, 1.5, f64::NAN, 86_400_001.0] {
+        let e = validate_session_options(&SessionOptionsInput {
+            attempt_timeout_ms: Some(bad),
+            ..SessionOptionsInput::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("attemptTimeoutMs"), "{bad}: {e}");
+    }
 }

@@ -1,0 +1,388 @@
+//! The scheduler's decisions: what to start, what to hold back, when to wake, which transport a task
+//! may use, when an attempt times out, what worker start does with tasks it finds in flight, and
+//! whether a sync event must be rejected.
+//!
+//! Every function here is a pure function of (now, tasks, sessions, what is in flight). The web layer
+//! reads the records, calls these, and carries out what they return; `sim` (tests) drives them through
+//! random schedules of enqueues, pauses, worker stops, updates and late Background Fetch outcomes and
+//! checks the invariants after every step.
+//!
+//! Ownership of an attempt: each lease takes the next `lease_no`, and outcomes are applied through
+//! [`settle`], which refuses an outcome whose lease is not the task's current one. A worker instance
+//! records itself as the lease `holder` and renews the lease while its attempt runs; another instance
+//! (an update installing while the old version uploads) leaves a task alone while its holder answers
+//! and its lease runs.
+
+use crate::core::error::{Error, Result};
+use crate::core::state::{apply, Effect, Input};
+use crate::core::task::{Protocol, State, Task, Transport};
+use crate::core::validate::{HeaderFallback, SessionOptions};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How long a worker's attempt holds its task without a renewal.
+pub const LEASE_MS: u64 = 60_000;
+/// How often a running attempt renews its lease.
+pub const RENEW_EVERY_MS: u64 = 15_000;
+/// A Background Fetch's lease: the browser owns the attempt (it survives restarts and resends after
+/// dropped connections); worker start asks the browser about it before taking it back.
+pub const BACKGROUND_FETCH_LEASE_MS: u64 = 24 * 60 * 60 * 1000;
+/// How long a Background Fetch the browser no longer lists may still settle: the spec removes the id
+/// from `getIds()` before it fires `backgroundfetchsuccess`/`fail`, so "not listed" is not "gone".
+pub const SETTLE_GRACE_MS: u64 = 60_000;
+/// Attempts running at once in one worker, whatever the sessions ask.
+pub const MAX_PARALLEL: u32 = 6;
+/// Default attempt timeout: this long for the answer, plus the time to send the body at the
+/// slowest rate Ferry still calls progress.
+pub const TIMEOUT_BASE_MS: u64 = 30_000;
+/// The slowest upload rate Ferry waits for under the default timeout (bytes per second).
+pub const TIMEOUT_MIN_BYTES_PER_SEC: u64 = 64 * 1024;
+
+/// What the scheduler needs to know of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionView {
+    /// `pause()`d: nothing new starts.
+    pub paused: bool,
+    /// Attempts of the tag at once, whatever transport carries them.
+    pub concurrency: u32,
+    /// Pages of the tag may hand tasks to Background Fetch.
+    pub background_fetch: bool,
+    /// Headers come from an open page at send time.
+    pub header_provider: bool,
+    /// What to do when no page answers for headers.
+    pub header_fallback: HeaderFallback,
+    /// A fixed attempt timeout, if the session set one.
+    pub attempt_timeout_ms: Option<u64>,
+}
+
+impl Default for SessionView {
+    /// A tag with no session record (its tasks came from a worker-side enqueue): the defaults.
+    fn default() -> Self {
+        SessionView::of(&SessionOptions::default(), false)
+    }
+}
+
+impl SessionView {
+    /// The view of stored session options.
+    pub fn of(options: &SessionOptions, paused: bool) -> SessionView {
+        SessionView {
+            paused,
+            concurrency: options.concurrency.max(1),
+            background_fetch: options.background_fetch,
+            header_provider: options.header_provider,
+            header_fallback: options.header_fallback,
+            attempt_timeout_ms: options.attempt_timeout_ms,
+        }
+    }
+}
+
+/// The world outside the records, as the worker sees it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Env {
+    /// Now, in ms since the Unix epoch.
+    pub now_ms: u64,
+    /// `navigator.onLine` (false: attempts would only burn retries).
+    pub online: bool,
+    /// `navigator.connection.saveData` (discretionary tasks wait).
+    pub save_data: bool,
+}
+
+/// Why a task that is queued does not start now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Its tag is paused.
+    Paused,
+    /// Discretionary, and the user asks to save data.
+    SaveData,
+    /// Not due before this time.
+    NotDue(u64),
+    /// The browser is offline.
+    Offline,
+    /// Its headers must come from a page and none answered.
+    AwaitingHeaders,
+    /// Not queued.
+    NotQueued,
+}
+
+/// Whether `task` must wait now, and why (concurrency is [`plan`]'s business).
+pub fn hold(task: &Task, session: &SessionView, env: &Env, awaiting_headers: bool) -> Option<Hold> {
+    if task.state != State::Queued {
+        return Some(Hold::NotQueued);
+    }
+    if session.paused {
+        return Some(Hold::Paused);
+    }
+    if crate::core::discretionary::held_back(task, env.save_data) {
+        return Some(Hold::SaveData);
+    }
+    if !task.is_due(env.now_ms) {
+        return Some(Hold::NotDue(due_at(task)));
+    }
+    if !env.online {
+        return Some(Hold::Offline);
+    }
+    if awaiting_headers {
+        return Some(Hold::AwaitingHeaders);
+    }
+    None
+}
+
+/// When a queued task becomes due.
+pub fn due_at(task: &Task) -> u64 {
+    task.next_attempt_at
+        .unwrap_or(u64::MAX)
+        .max(task.earliest_begin.unwrap_or(0))
+}
+
+/// What to do now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Plan {
+    /// Tasks to lease and send now, in this order.
+    pub start: Vec<String>,
+    /// When to look again if nothing else happens first; always later than now.
+    pub wake_at: Option<u64>,
+    /// Queued tasks that will want a send later (not held by a pause or a missing page): a sync
+    /// event must not report success while there are some.
+    pub work_left: bool,
+}
+
+/// Decides what to start: each tag's due tasks in enqueue order, as many as its concurrency leaves
+/// once every attempt in flight (any transport, any worker instance) is counted, and no more than
+/// `MAX_PARALLEL` running in this worker. `queued` are the queued tasks read (due ones and the next
+/// not yet due), `in_flight` every in-flight task, `running_here` this worker's running attempts.
+pub fn plan(
+    env: &Env,
+    queued: &[Task],
+    in_flight: &[Task],
+    sessions: &BTreeMap<String, SessionView>,
+    awaiting_headers: &BTreeSet<String>,
+    running_here: u32,
+) -> Plan {
+    let view = |tag: &str| sessions.get(tag).copied().unwrap_or_default();
+    let mut busy: BTreeMap<&str, u32> = BTreeMap::new();
+    for t in in_flight.iter().filter(|t| t.state == State::InFlight) {
+        *busy.entry(t.tag.as_str()).or_default() += 1;
+    }
+    let mut wake: Option<u64> = None;
+    let mut later = |at: u64| {
+        if at > env.now_ms {
+            wake = Some(wake.map_or(at, |w: u64| w.min(at)));
+        }
+    };
+    let mut work_left = false;
+    // Per tag, the startable tasks in enqueue order.
+    let mut ready: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
+    for t in queued {
+        match hold(t, &view(&t.tag), env, awaiting_headers.contains(&t.id)) {
+            None => ready.entry(t.tag.as_str()).or_default().push(t),
+            Some(Hold::NotDue(at)) => {
+                work_left = true;
+                later(at);
+            }
+            Some(Hold::Offline) | Some(Hold::SaveData) => work_left = true,
+            Some(Hold::Paused | Hold::AwaitingHeaders | Hold::NotQueued) => {}
+        }
+    }
+    // An in-flight task whose lease ends may have to be taken back then (its holder died).
+    for t in in_flight {
+        if let Some(until) = t.lease_until {
+            later(until);
+        }
+    }
+    let mut slots = MAX_PARALLEL.saturating_sub(running_here);
+    let mut queues: Vec<(&str, std::collections::VecDeque<&Task>)> = ready
+        .into_iter()
+        .map(|(tag, mut ts)| {
+            ts.sort_by_key(|t| t.seq);
+            (tag, ts.into())
+        })
+        .collect();
+    // Round-robin over tags so one busy tag does not starve another.
+    let mut start = Vec::new();
+    loop {
+        let mut progressed = false;
+        for (tag, q) in queues.iter_mut() {
+            if slots == 0 {
+                break;
+            }
+            let used = busy.entry(tag).or_default();
+            if *used >= view(tag).concurrency || q.is_empty() {
+                continue;
+            }
+            let t = q.pop_front().expect("not empty");
+            *used += 1;
+            slots -= 1;
+            start.push(t.id.clone());
+            progressed = true;
+        }
+        if !progressed {
+            break;
+        }
+    }
+    // Due tasks left waiting for a slot start when an attempt ends; that is work left too.
+    if queues.iter().any(|(_, q)| !q.is_empty()) {
+        work_left = true;
+    }
+    Plan {
+        start,
+        wake_at: wake,
+        work_left,
+    }
+}
+
+/// Leases `task` for an attempt, re-checking at the moment of the lease (inside the transaction that
+/// writes it) everything that may have changed since the plan: the tag may have been paused, or filled
+/// by another instance or a Background Fetch. `in_flight_of_tag` counts the tag's in-flight tasks.
+/// `Ok(None)`: not now (the task stays as it is).
+pub fn lease(
+    task: &Task,
+    session: &SessionView,
+    in_flight_of_tag: u32,
+    env: &Env,
+    transport: Transport,
+    holder: Option<&str>,
+) -> Result<Option<(Task, Vec<Effect>)>> {
+    if hold(task, session, env, false).is_some() || in_flight_of_tag >= session.concurrency {
+        return Ok(None);
+    }
+    let lease_ms = match transport {
+        Transport::BackgroundFetch => BACKGROUND_FETCH_LEASE_MS,
+        _ => LEASE_MS,
+    };
+    let (mut t, effects) = apply(
+        task,
+        Input::Lease {
+            lease_ms,
+            transport,
+        },
+        env.now_ms,
+        0,
+    )?;
+    t.holder = holder.map(str::to_string);
+    Ok(Some((t, effects)))
+}
+
+/// Applies an input that belongs to an attempt (an outcome, progress, a renewal, a release) only if
+/// `lease_no` is the task's current lease and the task is still in flight; an outcome of an older
+/// attempt changes nothing and is an `IllegalTransition`.
+pub fn settle(
+    task: &Task,
+    lease_no: u64,
+    input: Input,
+    now_ms: u64,
+    rand: u64,
+) -> Result<(Task, Vec<Effect>)> {
+    if task.state != State::InFlight || task.lease_no != lease_no {
+        return Err(Error::IllegalTransition {
+            task_id: task.id.clone(),
+            state: task.state,
+            attempt: task.attempt,
+            input: input.name().to_string(),
+            reason: format!(
+                "it belongs to lease {lease_no}, and the task is {} on lease {}",
+                task.state, task.lease_no
+            ),
+        });
+    }
+    apply(task, input, now_ms, rand)
+}
+
+/// What worker start (or any later look) does with a task it finds in flight. `live_holders` are
+/// the worker instances that answered (this one included); `browser_has_it` whether the browser
+/// still lists the task's Background Fetch (`None` where there is no Background Fetch).
+pub fn recover(
+    task: &Task,
+    now_ms: u64,
+    live_holders: &BTreeSet<String>,
+    browser_has_it: Option<bool>,
+) -> Option<Input> {
+    if task.state != State::InFlight {
+        return None;
+    }
+    let until = task.lease_until.unwrap_or(0);
+    if task.transport == Some(Transport::BackgroundFetch) {
+        if browser_has_it == Some(true) {
+            return None;
+        }
+        // Not listed: it may be settling right now. Wait a grace period for its event.
+        return if until <= now_ms {
+            Some(Input::LeaseExpired)
+        } else if until > now_ms.saturating_add(SETTLE_GRACE_MS) {
+            Some(Input::Renew {
+                until: now_ms + SETTLE_GRACE_MS,
+            })
+        } else {
+            None
+        };
+    }
+    if until <= now_ms {
+        return Some(Input::LeaseExpired);
+    }
+    match &task.holder {
+        Some(h) if live_holders.contains(h) => None,
+        // Its holder did not answer: that worker instance is gone, and its fetch with it.
+        _ => Some(Input::Abandoned),
+    }
+}
+
+/// Whether a Background Fetch may carry `task` now (decided by a page, the only place one can
+/// start): the session allows it, its headers are not asked fresh at each send, it is one request
+/// (not tus), and no other Background Fetch of the origin is in flight (Chromium runs them one at a
+/// time per origin: a second would only wait, and hold back everything queued behind it).
+pub fn background_fetch_fits(task: &Task, session: &SessionView, in_flight: &[Task]) -> bool {
+    session.background_fetch
+        && !session.header_provider
+        && !matches!(task.request.protocol, Protocol::Tus { .. })
+        && !in_flight.iter().any(|t| {
+            t.state == State::InFlight && t.transport == Some(Transport::BackgroundFetch)
+        })
+}
+
+/// How long one request of an attempt may take: the session's fixed timeout, or a base plus the time
+/// to send `bytes` at the slowest rate Ferry waits for.
+pub fn attempt_timeout_ms(session: &SessionView, bytes: u64) -> u64 {
+    session.attempt_timeout_ms.unwrap_or_else(|| {
+        TIMEOUT_BASE_MS.saturating_add(bytes.saturating_mul(1000) / TIMEOUT_MIN_BYTES_PER_SEC)
+    })
+}
+
+/// What to send with an attempt of a session with a header provider, given the page's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderPlan {
+    /// Send with these headers (possibly none).
+    Send(Vec<(String, String)>),
+    /// Send with these and keep them for the next send without a page (`headerFallback: 'last'`).
+    SendAndKeep(Vec<(String, String)>),
+    /// Leave the task queued until a page of the tag can answer.
+    Wait,
+}
+
+/// Decides the headers of an attempt from the session and what a page answered (`None`: no answer).
+pub fn headers(
+    session: &SessionView,
+    answer: Option<Vec<(String, String)>>,
+    last: Option<Vec<(String, String)>>,
+) -> HeaderPlan {
+    if !session.header_provider {
+        return HeaderPlan::Send(Vec::new());
+    }
+    match (answer, session.header_fallback) {
+        (Some(h), HeaderFallback::Last) => HeaderPlan::SendAndKeep(h),
+        (Some(h), HeaderFallback::Wait) => HeaderPlan::Send(h),
+        (None, HeaderFallback::Last) => match last {
+            Some(h) => HeaderPlan::Send(h),
+            None => HeaderPlan::Wait,
+        },
+        (None, HeaderFallback::Wait) => HeaderPlan::Wait,
+    }
+}
+
+/// Whether a `sync` event may resolve: only when nothing is left for later (then the browser need
+/// not fire it again), or when it is the browser's last try anyway.
+pub fn sync_resolves(plan: &Plan, last_chance: bool) -> bool {
+    !plan.work_left || last_chance
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod sim;

@@ -1,0 +1,239 @@
+use super::*;
+use crate::core::retry::{Outcome, RetryPolicy};
+use crate::core::state::{new_task, NewTask};
+use crate::core::task::{BodyMeta, Method, Request};
+
+const NOW: u64 = 1_700_000_000_000;
+
+fn task(id: &str, tag: &str, seq: u64) -> Task {
+    new_task(NewTask {
+        id: id.into(),
+        tag: tag.into(),
+        seq,
+        request: Request {
+            url: "https://example.com/u".into(),
+            method: Method::Post,
+            headers: vec![],
+            protocol: Protocol::Http,
+        },
+        body: BodyMeta {
+            size: 10,
+            mime: String::new(),
+            name: None,
+        },
+        idempotency_key: format!("k{id}"),
+        now_ms: NOW,
+        expires_at: None,
+        earliest_begin: None,
+        retry: RetryPolicy::default(),
+    })
+}
+
+fn env() -> Env {
+    Env {
+        now_ms: NOW,
+        online: true,
+        save_data: false,
+    }
+}
+
+fn leased(t: &Task, transport: Transport, holder: Option<&str>) -> Task {
+    lease(t, &SessionView::default(), 0, &env(), transport, holder)
+        .unwrap()
+        .unwrap()
+        .0
+}
+
+fn sessions(pairs: &[(&str, SessionView)]) -> BTreeMap<String, SessionView> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+#[test]
+fn a_paused_tag_starts_nothing_and_never_makes_the_wake_time_now() {
+    let paused = SessionView {
+        paused: true,
+        ..SessionView::default()
+    };
+    let q = [task("1", "a", 1), task("2", "b", 1)];
+    let p = plan(&env(), &q, &[], &sessions(&[("a", paused)]), &BTreeSet::new(), 0);
+    assert_eq!(p.start, vec!["2".to_string()]);
+    assert_eq!(p.wake_at, None);
+    let p = plan(&env(), &q[..1], &[], &sessions(&[("a", paused)]), &BTreeSet::new(), 0);
+    assert!(p.start.is_empty() && p.wake_at.is_none() && !p.work_left);
+}
+
+#[test]
+fn tasks_awaiting_headers_are_held_without_a_wake_loop() {
+    let q = [task("1", "a", 1)];
+    let waiting: BTreeSet<String> = ["1".to_string()].into();
+    let p = plan(&env(), &q, &[], &BTreeMap::new(), &waiting, 0);
+    assert!(p.start.is_empty() && p.wake_at.is_none());
+}
+
+#[test]
+fn concurrency_counts_every_transport_and_other_instances() {
+    let two = SessionView {
+        concurrency: 2,
+        ..SessionView::default()
+    };
+    let q = [task("3", "a", 3), task("4", "a", 4)];
+    let flying = [
+        leased(&task("1", "a", 1), Transport::BackgroundFetch, None),
+        leased(&task("2", "x", 1), Transport::Fallback, Some("other")),
+    ];
+    let p = plan(&env(), &q, &flying, &sessions(&[("a", two)]), &BTreeSet::new(), 0);
+    assert_eq!(p.start, vec!["3".to_string()], "one slot left for tag a");
+    // The lease itself re-checks: a full tag refuses.
+    assert!(lease(&q[1], &two, 2, &env(), Transport::Fallback, Some("w"))
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn each_tag_starts_in_enqueue_order_and_tags_share_the_worker() {
+    let one = SessionView {
+        concurrency: 1,
+        ..SessionView::default()
+    };
+    let q = [task("a2", "a", 2), task("b1", "b", 1), task("a1", "a", 1)];
+    let p = plan(&env(), &q, &[], &sessions(&[("a", one)]), &BTreeSet::new(), 0);
+    assert_eq!(p.start, vec!["a1".to_string(), "b1".to_string()]);
+    let p = plan(&env(), &q, &[], &BTreeMap::new(), &BTreeSet::new(), MAX_PARALLEL);
+    assert!(p.start.is_empty(), "no slot left in this worker");
+}
+
+#[test]
+fn the_wake_time_is_the_next_due_task_or_lease_end() {
+    let mut later = task("1", "a", 1);
+    later.next_attempt_at = Some(NOW + 5_000);
+    let flying = [leased(&task("2", "a", 2), Transport::Fallback, Some("w"))];
+    let p = plan(&env(), &[later], &flying, &BTreeMap::new(), &BTreeSet::new(), 0);
+    assert_eq!(p.wake_at, Some(NOW + 5_000));
+    assert!(p.work_left);
+    assert!(!sync_resolves(&p, false) && sync_resolves(&p, true));
+}
+
+#[test]
+fn pause_between_plan_and_lease_wins() {
+    let t = task("1", "a", 1);
+    let paused = SessionView {
+        paused: true,
+        ..SessionView::default()
+    };
+    assert_eq!(lease(&t, &paused, 0, &env(), Transport::Fallback, Some("w")).unwrap(), None);
+}
+
+#[test]
+fn an_outcome_of_an_older_lease_changes_nothing() {
+    let t = leased(&task("1", "a", 1), Transport::Fallback, Some("w"));
+    assert_eq!(t.lease_no, 1);
+    let ok = Input::Outcome(Outcome::Response {
+        status: 201,
+        retry_after: None,
+    });
+    let (requeued, _) = settle(&t, 1, Input::Abandoned, NOW, 0).unwrap();
+    let again = leased(&requeued, Transport::Fallback, Some("w2"));
+    assert_eq!(again.lease_no, 2);
+    assert!(settle(&again, 1, ok.clone(), NOW, 0).is_err());
+    let (done, _) = settle(&again, 2, ok.clone(), NOW, 0).unwrap();
+    assert_eq!(done.state, State::Done);
+    assert!(settle(&done, 2, ok, NOW, 0).is_err(), "applied once");
+}
+
+#[test]
+fn recovery_leaves_a_live_holder_alone_and_takes_back_a_dead_ones_task() {
+    let t = leased(&task("1", "a", 1), Transport::Fallback, Some("old"));
+    let live: BTreeSet<String> = ["old".to_string(), "new".to_string()].into();
+    assert_eq!(recover(&t, NOW + 1, &live, None), None);
+    let only_new: BTreeSet<String> = ["new".to_string()].into();
+    assert_eq!(recover(&t, NOW + 1, &only_new, None), Some(Input::Abandoned));
+    assert_eq!(
+        recover(&t, NOW + LEASE_MS, &live, None),
+        Some(Input::LeaseExpired),
+        "a holder that stopped renewing is stuck"
+    );
+}
+
+#[test]
+fn a_background_fetch_the_browser_no_longer_lists_gets_a_grace_period() {
+    let t = leased(&task("1", "a", 1), Transport::BackgroundFetch, None);
+    let none = BTreeSet::new();
+    assert_eq!(recover(&t, NOW + 1, &none, Some(true)), None);
+    let Some(Input::Renew { until }) = recover(&t, NOW + 1, &none, Some(false)) else {
+        panic!("the long lease shrinks to the grace period")
+    };
+    assert_eq!(until, NOW + 1 + SETTLE_GRACE_MS);
+    let (shrunk, _) = settle(&t, t.lease_no, Input::Renew { until }, NOW + 1, 0).unwrap();
+    assert_eq!(recover(&shrunk, NOW + 2, &none, Some(false)), None);
+    assert_eq!(
+        recover(&shrunk, until, &none, Some(false)),
+        Some(Input::LeaseExpired)
+    );
+}
+
+#[test]
+fn background_fetch_is_one_per_origin_and_never_for_tus_or_fresh_headers() {
+    let s = SessionView::default();
+    let t = task("1", "a", 1);
+    assert!(background_fetch_fits(&t, &s, &[]));
+    let other = leased(&task("2", "b", 1), Transport::BackgroundFetch, None);
+    assert!(!background_fetch_fits(&t, &s, &[other]));
+    let worker = leased(&task("3", "b", 2), Transport::Fallback, Some("w"));
+    assert!(background_fetch_fits(&t, &s, &[worker]));
+    let provider = SessionView {
+        header_provider: true,
+        ..s
+    };
+    assert!(!background_fetch_fits(&t, &provider, &[]));
+    let mut tus = task("4", "a", 2);
+    tus.request.protocol = Protocol::Tus {
+        chunk_size: 5,
+        metadata: vec![],
+        upload_url: None,
+    };
+    assert!(!background_fetch_fits(&tus, &s, &[]));
+}
+
+#[test]
+fn a_release_is_not_an_attempt() {
+    let t = leased(&task("1", "a", 1), Transport::BackgroundFetch, None);
+    assert_eq!(t.attempt, 1);
+    let (back, effects) = settle(&t, t.lease_no, Input::Release, NOW, 0).unwrap();
+    assert_eq!((back.state, back.attempt, back.next_attempt_at), (State::Queued, 0, Some(NOW)));
+    assert!(effects.is_empty());
+}
+
+#[test]
+fn attempt_timeouts_scale_with_the_body_unless_fixed() {
+    let s = SessionView::default();
+    assert_eq!(attempt_timeout_ms(&s, 0), TIMEOUT_BASE_MS);
+    assert_eq!(
+        attempt_timeout_ms(&s, 64 * 1024 * 10),
+        TIMEOUT_BASE_MS + 10_000
+    );
+    let fixed = SessionView {
+        attempt_timeout_ms: Some(1234),
+        ..s
+    };
+    assert_eq!(attempt_timeout_ms(&fixed, 1 << 30), 1234);
+}
+
+#[test]
+fn header_decisions() {
+    let h = vec![("authorization".to_string(), "Bearer t".to_string())];
+    let plain = SessionView::default();
+    assert_eq!(headers(&plain, None, None), HeaderPlan::Send(vec![]));
+    let wait = SessionView {
+        header_provider: true,
+        ..plain
+    };
+    assert_eq!(headers(&wait, None, Some(h.clone())), HeaderPlan::Wait);
+    assert_eq!(headers(&wait, Some(h.clone()), None), HeaderPlan::Send(h.clone()));
+    let last = SessionView {
+        header_fallback: HeaderFallback::Last,
+        ..wait
+    };
+    assert_eq!(headers(&last, None, Some(h.clone())), HeaderPlan::Send(h.clone()));
+    assert_eq!(headers(&last, None, None), HeaderPlan::Wait);
+    assert_eq!(headers(&last, Some(h.clone()), None), HeaderPlan::SendAndKeep(h));
+}

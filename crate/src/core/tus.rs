@@ -1,0 +1,146 @@
+//! What a tus 1.0 server's answers mean (<https://tus.io/protocols/resumable-upload>). The web layer
+//! makes the requests; every decision about an answer is here.
+
+use crate::core::retry::{classify, Class, Outcome};
+
+/// What to do after a tus answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The upload resource exists at this URL (relative URLs still to be resolved); send from 0.
+    Created(String),
+    /// The server holds this many bytes: send from there.
+    Resume(u64),
+    /// The server forgot the upload: create a new one.
+    Restart,
+    /// The attempt ends with this outcome.
+    End(Outcome),
+}
+
+fn response(status: u16, retry_after: Option<String>) -> Outcome {
+    Outcome::Response {
+        status,
+        retry_after,
+    }
+}
+
+/// The creation `POST` (Creation extension: "The Server MUST acknowledge a successful upload creation
+/// with the `201 Created` status. The Server MUST set the `Location` header"). Anything else that is not
+/// a "try again later" status is a server that does not speak tus at this URL: a final failure, since
+/// treating a plain endpoint's `200` as success would report an upload of which no byte was sent.
+pub fn on_create(status: u16, location: Option<&str>, retry_after: Option<String>) -> Step {
+    let answer = response(status, retry_after);
+    match (status, location.map(str::trim).filter(|l| !l.is_empty())) {
+        (201, Some(loc)) => Step::Created(loc.to_string()),
+        _ if classify(&answer) == Class::Retryable => Step::End(answer),
+        (201, None) => Step::End(Outcome::Refused(
+            "the tus endpoint answered 201 without a Location header; it is not a tus server"
+                .into(),
+        )),
+        _ => Step::End(Outcome::Refused(format!(
+            "the upload endpoint answered {status} to a tus creation request (tus needs 201 with a \
+             Location); it is not a tus server, or the request was refused"
+        ))),
+    }
+}
+
+/// The `HEAD` that learns the offset of an upload created earlier (core protocol, "HEAD": the Server
+/// MUST include `Upload-Offset`; "If the resource is not found, the Server SHOULD return either the
+/// `404 Not Found`, `410 Gone` or `403 Forbidden` status without the `Upload-Offset` header").
+/// 404 and 410 mean the server forgot the upload (expired, or restarted without storage): Ferry starts
+/// a new one instead of failing a task whose bytes it still holds.
+pub fn on_head(status: u16, offset: Option<u64>, size: u64, retry_after: Option<String>) -> Step {
+    match (status, offset) {
+        (200..=299, Some(o)) if o <= size => Step::Resume(o),
+        (200..=299, _) => Step::End(Outcome::Refused(format!(
+            "the tus server's HEAD answer has no valid Upload-Offset (size {size})"
+        ))),
+        (404 | 410, _) => Step::Restart,
+        _ => Step::End(response(status, retry_after)),
+    }
+}
+
+/// A `PATCH` of the bytes `[from, to)` (core protocol, "PATCH": the Server MUST acknowledge successful
+/// PATCH requests with `204 No Content` and the new `Upload-Offset`; "If the offsets do not match, the
+/// Server MUST respond with the `409 Conflict` status"). 423 Locked: the server still holds an earlier
+/// PATCH of ours. Both go back through HEAD on the next attempt.
+pub fn on_patch(
+    status: u16,
+    from: u64,
+    to: u64,
+    reported: Option<u64>,
+    retry_after: Option<String>,
+) -> Step {
+    match status {
+        200..=299 => {
+            let confirmed = reported.unwrap_or(to);
+            if confirmed <= from || confirmed > to {
+                Step::End(Outcome::NetworkError(format!(
+                    "tus server reported offset {confirmed} after a PATCH of bytes {from}..{to}"
+                )))
+            } else {
+                Step::Resume(confirmed)
+            }
+        }
+        409 => Step::End(Outcome::NetworkError(
+            "tus offset mismatch; resuming from the server's offset".into(),
+        )),
+        423 => Step::End(Outcome::NetworkError(
+            "tus upload locked by an earlier request; retrying".into(),
+        )),
+        404 | 410 => Step::Restart,
+        _ => Step::End(response(status, retry_after)),
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::core::retry::{classify, Class};
+
+    #[test]
+    fn creation_needs_201_and_a_location() {
+        assert_eq!(
+            on_create(201, Some("/files/1"), None),
+            Step::Created("/files/1".into())
+        );
+        for (status, loc) in [(200, Some("/x")), (204, None), (201, None), (201, Some(" "))] {
+            let Step::End(o) = on_create(status, loc, None) else {
+                panic!("{status} {loc:?} must end the attempt")
+            };
+            assert_eq!(classify(&o), Class::Final, "{status}");
+            assert!(crate::core::describe(&o).contains("not a tus server"));
+        }
+    }
+
+    #[test]
+    fn creation_retries_what_a_plain_upload_retries() {
+        let Step::End(o) = on_create(503, None, Some("3".into())) else {
+            panic!()
+        };
+        assert_eq!(classify(&o), Class::Retryable);
+        let Step::End(o) = on_create(403, None, None) else {
+            panic!()
+        };
+        assert_eq!(classify(&o), Class::Final);
+    }
+
+    #[test]
+    fn a_forgotten_upload_restarts() {
+        assert_eq!(on_head(404, None, 10, None), Step::Restart);
+        assert_eq!(on_head(410, None, 10, None), Step::Restart);
+        assert_eq!(on_head(200, Some(4), 10, None), Step::Resume(4));
+        assert!(matches!(on_head(200, None, 10, None), Step::End(_)));
+        assert!(matches!(on_head(200, Some(11), 10, None), Step::End(_)));
+        assert!(matches!(on_head(503, None, 10, None), Step::End(Outcome::Response { status: 503, .. })));
+    }
+
+    #[test]
+    fn patch_answers() {
+        assert_eq!(on_patch(204, 0, 5, Some(5), None), Step::Resume(5));
+        assert_eq!(on_patch(204, 0, 5, None, None), Step::Resume(5));
+        assert!(matches!(on_patch(204, 5, 10, Some(5), None), Step::End(_)));
+        assert!(matches!(on_patch(409, 0, 5, None, None), Step::End(Outcome::NetworkError(_))));
+        assert_eq!(on_patch(404, 0, 5, None, None), Step::Restart);
+        assert!(matches!(on_patch(500, 0, 5, None, None), Step::End(Outcome::Response { status: 500, .. })));
+    }
+}
