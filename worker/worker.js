@@ -21,12 +21,26 @@ const EVENTS = ['install', 'activate', 'message', 'sync', 'backgroundfetchsucces
 
 /** Installs Ferry in a service worker: call it synchronously at the top of the worker script. */
 export function installFerry(scope, options = {}) {
-  const ready = load().then(() => wasm.worker_start(scope, options));
+  // A start that failed (storage briefly unavailable, say) is tried again by the next event.
+  let ready;
+  const start = () => (ready = load().then(() => wasm.worker_start(scope, options)).catch((e) => {
+    ready = null;
+    throw e;
+  }));
+  start();
   for (const type of EVENTS) {
     scope.addEventListener(type, (event) => {
-      const done = ready.then(() => wasm.worker_event(type, event));
+      const done = (ready || start()).then(() => wasm.worker_event(type, event));
+      if (type === 'activate') done.then(dropOldCaches, () => {});
       if (typeof event.waitUntil === 'function') event.waitUntil(done);
     });
   }
   return ready;
+}
+
+/** Caches of earlier Ferry builds' wasm go when this version activates. */
+async function dropOldCaches() {
+  for (const name of await caches.keys()) {
+    if (name.startsWith('ferry-wasm-') && name !== CACHE) await caches.delete(name);
+  }
 }

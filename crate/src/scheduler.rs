@@ -1,38 +1,51 @@
-//! The scheduler: one pump per worker instance drains due tasks (FIFO per tag, up to each session's
-//! concurrency), waits inside its event for its own retries, and records every outcome. It only
-//! sequences I/O; every decision is `core`'s.
+//! The pump: one per worker instance. It reads what `core::scheduler` needs, asks it what to do, and
+//! carries that out: leases and starts attempts (each runs on its own, so one that hangs holds back
+//! nothing but its own slot), renews their leases, records their outcomes, and sleeps until an attempt
+//! ends, the next task is due, or new work arrives. Every decision is `core`'s.
 
+use crate::core::scheduler::{self as decide, Env, HeaderPlan, Plan, SessionView};
 use crate::core::{self, Error, Input, Task, Transport};
 use crate::web::js::{self, core_error, now_ms, random_u64};
-use crate::web::store::{SessionRecord, Store};
-use crate::web::{launch, messaging, transport, tus};
-use std::cell::RefCell;
-use std::collections::HashMap;
+use crate::web::store::Store;
+use crate::web::{bgfetch, launch, messaging, transport, tus};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-/// How long an attempt holds its task. Only one worker instance runs per registration, so a new
-/// instance takes every in-flight task back at start; the lease bounds overlapping drains.
-const LEASE_MS: u64 = 10 * 60 * 1000;
 /// How long the worker waits for an open page's header provider.
 const HEADER_WAIT_MS: i32 = 5_000;
+/// How long worker instances have to answer "who is alive?" before their leases count as orphaned.
+const PING_MS: i32 = 1_000;
 /// Tasks read from the due index per round.
-const BATCH: u32 = 16;
-/// Attempts running at once in one worker, whatever the sessions ask (browsers open about 6
-/// connections per host anyway).
-const MAX_PARALLEL: u32 = 6;
+const BATCH: u32 = 32;
 
 thread_local! {
-    /// The running pump of this worker instance: events that arrive meanwhile wait for it instead of
+    /// The running pump of this worker instance: events that arrive meanwhile join it instead of
     /// draining beside it, so one instance never runs two schedulers.
     static PUMP: RefCell<Option<js_sys::Promise>> = const { RefCell::new(None) };
-    static AGAIN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    /// Resolves the pump's current wait early when new work arrives.
+    static AGAIN: Cell<bool> = const { Cell::new(false) };
+    /// Resolves the pump's current wait early (new work, or an attempt ended).
     static WAKER: RefCell<Option<js_sys::Function>> = const { RefCell::new(None) };
+    /// Attempts this instance runs: task id -> lease number.
+    static RUNNING: RefCell<BTreeMap<String, u64>> = const { RefCell::new(BTreeMap::new()) };
+    /// Attempt futures spawned and not yet ended (leased or not).
+    static ACTIVE: Cell<u32> = const { Cell::new(0) };
+    /// Tasks this pump run could not start (no page gave headers, the lease was refused): not
+    /// offered again until the next run, so a refusal never spins.
+    static SKIP: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
+    /// This worker instance's name as a lease holder.
+    static INSTANCE: String = js::uuid();
 }
 
-/// Runs the scheduler until nothing is due, waiting inside the event for retries of its own attempts
-/// that fall due within `budget_ms`; joins the running pump if there is one (and asks it to look again).
+/// This worker instance's name as a lease holder.
+pub(crate) fn instance_id() -> String {
+    INSTANCE.with(|i| i.clone())
+}
+
+/// Runs the scheduler until nothing is due and no attempt of this instance runs, waiting inside the
+/// event for retries of its own attempts due within `budget_ms`; joins the running pump if there is
+/// one (and asks it to look again).
 pub(crate) async fn pump(store: &Store, via: Transport, budget_ms: u64) -> Result<(), Error> {
     pump_expecting(store, via, budget_ms, false).await
 }
@@ -46,9 +59,7 @@ pub(crate) async fn pump_expecting(
 ) -> Result<(), Error> {
     if let Some(running) = PUMP.with(|p| p.borrow().clone()) {
         AGAIN.with(|a| a.set(true));
-        if let Some(wake) = WAKER.with(|w| w.borrow_mut().take()) {
-            let _ = wake.call0(&JsValue::UNDEFINED);
-        }
+        wake();
         let _ = wasm_bindgen_futures::JsFuture::from(running).await;
         return Ok(());
     }
@@ -70,6 +81,11 @@ pub(crate) async fn pump_expecting(
         })
 }
 
+/// Whether work is left for later (a `sync` event then rejects so the browser fires it again).
+pub(crate) async fn work_left(store: &Store) -> Result<bool, Error> {
+    Ok(look(store).await?.work_left)
+}
+
 async fn run(
     store: &Store,
     via: Transport,
@@ -77,215 +93,275 @@ async fn run(
     expect_retry: bool,
 ) -> Result<(), Error> {
     let deadline = now_ms() + budget_ms;
-    // Once this pump made an attempt, it stays for the retries due within its budget, even when a
-    // newcomer interrupts its wait (a round that finds nothing due yet must not drop them).
+    SKIP.with(|s| s.borrow_mut().clear());
+    // Once this pump made an attempt, it stays for the retries due within its budget.
     let mut waiting = expect_retry;
     loop {
         AGAIN.with(|a| a.set(false));
-        let attempts = drain(store, via, deadline.saturating_sub(now_ms())).await?;
-        waiting |= attempts > 0;
-        let wake = store.next_wake().await?;
+        let plan = if now_ms() < deadline {
+            look(store).await?
+        } else {
+            Plan::default()
+        };
+        waiting |= !plan.start.is_empty();
+        for id in plan.start {
+            start(store, id, via);
+        }
+        let now = now_ms();
         // Decided with no await before returning: a caller that joined meanwhile (and set AGAIN)
         // is either seen here or finds no pump running and starts its own.
         let again = AGAIN.with(|a| a.get());
-        match wake {
-            Some(wake) if waiting && wake + 1000 < deadline => {
-                sleep(wake.saturating_sub(now_ms())).await
-            }
-            _ if again && now_ms() < deadline => {}
+        if ACTIVE.with(|a| a.get()) > 0 {
+            // An attempt ending wakes this; so does new work. Past the budget, only the attempts'
+            // own timeouts end them: the event must not end before they record their outcome.
+            let until = match plan.wake_at {
+                Some(w) if now < deadline => w.min(deadline),
+                _ => now + decide::RENEW_EVERY_MS,
+            };
+            sleep(until.saturating_sub(now)).await;
+            continue;
+        }
+        match plan.wake_at {
+            Some(wake) if waiting && wake + 1000 < deadline => sleep(wake.saturating_sub(now)).await,
+            _ if again && now < deadline => {}
             _ => return Ok(()),
         }
     }
 }
 
-/// Sends the due tasks of unpaused tags, up to each session's `concurrency` at once per tag, starting
-/// each tag's tasks in enqueue order (FIFO per tag), until nothing is due or the budget is spent.
-/// Returns how many attempts it made.
-async fn drain(store: &Store, via: Transport, budget_ms: u64) -> Result<u32, Error> {
-    let deadline = now_ms() + budget_ms;
-    let mut attempts = 0;
-    let mut sessions: HashMap<String, Option<SessionRecord>> = HashMap::new();
-    loop {
-        let now = now_ms();
-        if now >= deadline || offline() {
-            return Ok(attempts);
-        }
-        // Read past tasks of paused tags (and discretionary ones under Save-Data): they must not stall
-        // the others behind them.
-        let save_data = save_data();
-        let mut limit = BATCH;
-        let mut due = loop {
-            let due = store.next_due(now, limit).await?;
-            let mut eligible = Vec::new();
-            for task in &due {
-                if !core::discretionary::held_back(task, save_data)
-                    && !session(store, &mut sessions, &task.tag)
-                        .await?
-                        .is_some_and(|s| s.paused)
-                {
-                    eligible.push(task.clone());
-                }
-            }
-            if !eligible.is_empty() || (due.len() as u32) < limit {
-                break eligible;
-            }
-            limit = limit.saturating_mul(4);
-        };
-        due.sort_by(|a, b| (&a.tag, a.seq).cmp(&(&b.tag, b.seq)));
-        let mut started: HashMap<String, u32> = HashMap::new();
-        let batch = js_sys::Array::new();
-        for task in due.into_iter().filter(|t| t.is_due(now)) {
-            let allowed = session(store, &mut sessions, &task.tag)
-                .await?
-                .map_or(2, |s| s.options.concurrency)
-                .min(MAX_PARALLEL);
-            let n = started.entry(task.tag.clone()).or_default();
-            if *n >= allowed || batch.length() >= MAX_PARALLEL {
-                continue;
-            }
-            *n += 1;
-            let store = store.clone();
-            let session = session(&store, &mut sessions, &task.tag).await?;
-            batch.push(&wasm_bindgen_futures::future_to_promise(async move {
-                attempt(&store, &task, session, via)
-                    .await
-                    .map(JsValue::from)
-                    .map_err(|e| core_error(&e))
-            }));
-        }
-        let results = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::all(&batch))
-            .await
-            .map_err(|e| Error::Storage {
-                op: "attempt".into(),
-                message: format!("{e:?}"),
-            })?;
-        let made = js_sys::Array::from(&results)
-            .iter()
-            .filter(|r| r.as_bool() == Some(true))
-            .count() as u32;
-        attempts += made;
-        if made == 0 {
-            return Ok(attempts);
-        }
+/// One look: takes back what dead instances left in flight, then asks `core` what to start.
+async fn look(store: &Store) -> Result<Plan, Error> {
+    let env = env();
+    let mut in_flight = store.in_flight().await?;
+    if recover(store, &in_flight, env.now_ms).await? {
+        in_flight = store.in_flight().await?;
     }
+    let skip = SKIP.with(|s| s.borrow().clone());
+    let here = ACTIVE.with(|a| a.get());
+    let mut sessions = BTreeMap::new();
+    let mut limit = BATCH;
+    // Read past held tasks (a paused tag's, say): they must not hide the others behind them.
+    let mut queued = loop {
+        let due = store.next_due(env.now_ms, limit).await?;
+        load_sessions(store, &mut sessions, &due).await?;
+        let p = decide::plan(&env, &due, &in_flight, &sessions, &skip, here);
+        if !p.start.is_empty() || (due.len() as u32) < limit {
+            break due;
+        }
+        limit = limit.saturating_mul(4);
+    };
+    queued.extend(store.next_later(env.now_ms).await?);
+    load_sessions(store, &mut sessions, &queued).await?;
+    Ok(decide::plan(&env, &queued, &in_flight, &sessions, &skip, here))
 }
 
-/// One attempt: lease, send the stored Blob, record the outcome. `false` if another drain had it, or
-/// if its session's header provider could not be asked and the session waits for a page.
-async fn attempt(
+async fn load_sessions(
     store: &Store,
-    task: &Task,
-    session: Option<SessionRecord>,
-    via: Transport,
-) -> Result<bool, Error> {
-    let Some(extra) = headers_for(store, task, session).await? else {
+    sessions: &mut BTreeMap<String, SessionView>,
+    tasks: &[Task],
+) -> Result<(), Error> {
+    for t in tasks {
+        if !sessions.contains_key(&t.tag) {
+            let view = store
+                .session(&t.tag)
+                .await?
+                .map(|s| SessionView::of(&s.options, s.paused))
+                .unwrap_or_default();
+            sessions.insert(t.tag.clone(), view);
+        }
+    }
+    Ok(())
+}
+
+/// Applies `core::scheduler::recover` to the in-flight tasks this instance does not run: a task
+/// whose holder (another instance) answers is left alone; one whose holder is gone goes back to the
+/// queue; a Background Fetch the browser no longer lists gets time to settle. Returns whether it
+/// changed anything.
+async fn recover(store: &Store, in_flight: &[Task], now: u64) -> Result<bool, Error> {
+    let mine = RUNNING.with(|r| r.borrow().clone());
+    let others: Vec<&Task> = in_flight
+        .iter()
+        .filter(|t| mine.get(&t.id) != Some(&t.lease_no))
+        .collect();
+    if others.is_empty() {
         return Ok(false);
+    }
+    let me = instance_id();
+    let ask = others.iter().any(|t| {
+        t.transport != Some(Transport::BackgroundFetch)
+            && t.holder.as_deref().is_some_and(|h| h != me)
+            && t.lease_until.is_some_and(|u| u > now)
+    });
+    let mut live = if ask {
+        messaging::live_workers(PING_MS).await
+    } else {
+        BTreeSet::new()
     };
-    let lease = Input::Lease {
-        lease_ms: LEASE_MS,
-        transport: via,
-    };
-    let leased = match store.transition(&task.id, lease, now_ms(), 0, None).await {
-        Ok((t, events)) => {
-            messaging::broadcast(&events);
-            t
+    live.insert(me);
+    let registration = registration();
+    let mut changed = false;
+    for t in others {
+        let listed = if t.transport == Some(Transport::BackgroundFetch) {
+            Some(bgfetch::alive(&registration, &t.id).await)
+        } else {
+            None
+        };
+        let Some(input) = decide::recover(t, now, &live, listed) else {
+            continue;
+        };
+        match store.settle(&t.id, t.lease_no, input, now, random_u64(), None).await {
+            Ok((_, events)) => {
+                changed = true;
+                messaging::broadcast(&events);
+                launch::task_events(store, &events).await;
+            }
+            Err(Error::IllegalTransition { .. } | Error::UnknownTask { .. }) => {}
+            Err(e) => return Err(e),
         }
-        Err(Error::IllegalTransition { .. } | Error::UnknownTask { .. }) => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    let (outcome, response) = match store.blob(&leased.id).await? {
-        Some(blob) if matches!(leased.request.protocol, core::Protocol::Tus { .. }) => {
-            tus::send(store, &leased, &blob, &extra).await
+    }
+    Ok(changed)
+}
+
+/// Starts one attempt on its own: the pump does not wait for it, only wakes when it ends.
+fn start(store: &Store, id: String, via: Transport) {
+    ACTIVE.with(|a| a.set(a.get() + 1));
+    let store = store.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Err(e) = attempt(&store, &id, via).await {
+            web_sys::console::warn_1(&format!("ferry: attempt of {id}: {e}").into());
+            SKIP.with(|s| s.borrow_mut().insert(id.clone()));
         }
-        Some(blob) => transport::send(&leased, &blob, &extra).await,
-        None => (
-            core::Outcome::NetworkError("the stored payload is missing".into()),
-            None,
-        ),
+        ACTIVE.with(|a| a.set(a.get().saturating_sub(1)));
+        wake();
+    });
+}
+
+/// One attempt: headers, lease (re-checked in its transaction), send with a timeout while renewing
+/// the lease, record the outcome for this lease only.
+async fn attempt(store: &Store, id: &str, via: Transport) -> Result<(), Error> {
+    let skip = || SKIP.with(|s| s.borrow_mut().insert(id.to_string()));
+    let Some(task) = store.get(id).await? else {
+        skip();
+        return Ok(());
     };
-    match store
-        .transition(
-            &leased.id,
-            Input::Outcome(outcome),
-            now_ms(),
-            random_u64(),
-            response,
-        )
-        .await
-    {
+    let record = store.session(&task.tag).await?;
+    let view = record
+        .as_ref()
+        .map(|s| SessionView::of(&s.options, s.paused))
+        .unwrap_or_default();
+    let answer = if view.header_provider {
+        ask_headers(&task).await
+    } else {
+        None
+    };
+    let extra = match decide::headers(&view, answer, record.and_then(|r| r.last_headers)) {
+        HeaderPlan::Wait => {
+            skip();
+            return Ok(());
+        }
+        HeaderPlan::Send(h) => h,
+        HeaderPlan::SendAndKeep(h) => {
+            store.keep_headers(&task.tag, &task.id, &h).await?;
+            h
+        }
+    };
+    let Some(leased) = store.lease(id, via, Some(&instance_id()), env()).await? else {
+        skip();
+        return Ok(());
+    };
+    messaging::broadcast(&leased.events);
+    let task = leased.task;
+    let lease_no = task.lease_no;
+    RUNNING.with(|r| r.borrow_mut().insert(task.id.clone(), lease_no));
+    let renewal = renew_while_running(store, &task.id, lease_no);
+    let timeout = decide::attempt_timeout_ms(&view, task.body.size);
+    let (outcome, response) = match task.request.protocol {
+        core::Protocol::Tus { .. } => tus::send(store, &task, &leased.blob, &extra, &view).await,
+        _ => transport::send(&task, &leased.blob, &extra, timeout).await,
+    };
+    drop(renewal);
+    let settled = store
+        .settle(&task.id, lease_no, Input::Outcome(outcome), now_ms(), random_u64(), response)
+        .await;
+    // Only now: until the outcome is written, a look must see this attempt as running.
+    RUNNING.with(|r| r.borrow_mut().remove(&task.id));
+    match settled {
         Ok((_, events)) => {
             messaging::broadcast(&events);
             launch::task_events(store, &events).await;
+            Ok(())
         }
-        // Cancelled or cleared while it was sending: the page already recorded that.
-        Err(Error::IllegalTransition { .. } | Error::UnknownTask { .. }) => {}
-        Err(e) => return Err(e),
+        // Cancelled, cleared, or taken back meanwhile: this attempt's outcome changes nothing.
+        Err(Error::IllegalTransition { .. } | Error::UnknownTask { .. }) => Ok(()),
+        Err(e) => Err(e),
     }
-    Ok(true)
 }
 
-/// Headers to add to this attempt: the session's header provider, asked through an open page of the
-/// tag; without one, the last headers given (`headerFallback: 'last'`) or `None` (wait for a page).
-async fn headers_for(
-    store: &Store,
-    task: &Task,
-    session: Option<SessionRecord>,
-) -> Result<Option<Vec<(String, String)>>, Error> {
-    let Some(session) = session.filter(|s| s.options.header_provider) else {
-        return Ok(Some(Vec::new()));
-    };
+/// Renews the attempt's lease every `RENEW_EVERY_MS` while the returned timer lives; a renewal that
+/// finds the lease gone (cancelled, cleared) aborts the attempt's fetch.
+fn renew_while_running(store: &Store, id: &str, lease_no: u64) -> gloo_timers::callback::Interval {
+    let (store, id) = (store.clone(), id.to_string());
+    gloo_timers::callback::Interval::new(decide::RENEW_EVERY_MS as u32, move || {
+        let (store, id) = (store.clone(), id.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let until = now_ms() + decide::LEASE_MS;
+            let renewed = store
+                .settle(&id, lease_no, Input::Renew { until }, now_ms(), 0, None)
+                .await;
+            if let Err(Error::IllegalTransition { .. } | Error::UnknownTask { .. }) = renewed {
+                transport::abort(&id);
+            }
+        });
+    })
+}
+
+/// Asks an open page of the task's tag for headers (`None`: no page answered in time).
+async fn ask_headers(task: &Task) -> Option<Vec<(String, String)>> {
     let question = messaging::message("headers?", Some(&task.tag), Some(&task.id));
     js::set(&question, "taskId", &JsValue::from_str(&task.id));
     let reply = messaging::ask(&task.tag, &question, HEADER_WAIT_MS).await;
-    let given = reply
+    reply
         .as_ref()
-        .and_then(|r| js::from_js::<Vec<(String, String)>>(js::get(r, "headers")).ok());
-    match (given, session.options.header_fallback) {
-        (Some(headers), core::HeaderFallback::Last) => {
-            // The caller opted in to keeping them: the next send without a page uses them.
-            store.keep_headers(&task.tag, &task.id, &headers).await?;
-            Ok(Some(headers))
-        }
-        (Some(headers), core::HeaderFallback::Wait) => Ok(Some(headers)),
-        (None, core::HeaderFallback::Last) => Ok(session.last_headers),
-        (None, core::HeaderFallback::Wait) => Ok(None),
+        .and_then(|r| js::from_js::<Vec<(String, String)>>(js::get(r, "headers")).ok())
+}
+
+fn env() -> Env {
+    let nav = js::get(&js::global(), "navigator");
+    Env {
+        now_ms: now_ms(),
+        // `navigator.onLine === false`: attempts would only burn retries.
+        online: js::get(&nav, "onLine").as_bool() != Some(false),
+        // `navigator.connection.saveData`: discretionary uploads wait.
+        save_data: js::get(&js::get(&nav, "connection"), "saveData").as_bool() == Some(true),
     }
 }
 
-/// A tag's session record, read once per drain.
-async fn session(
-    store: &Store,
-    cache: &mut HashMap<String, Option<SessionRecord>>,
-    tag: &str,
-) -> Result<Option<SessionRecord>, Error> {
-    if let Some(s) = cache.get(tag) {
-        return Ok(s.clone());
+/// This worker's registration (`self.registration`).
+pub(crate) fn registration() -> web_sys::ServiceWorkerRegistration {
+    js::get(&js::global(), "registration").unchecked_into()
+}
+
+/// Ends the pump's current wait early.
+fn wake() {
+    if let Some(wake) = WAKER.with(|w| w.borrow_mut().take()) {
+        let _ = wake.call0(&JsValue::UNDEFINED);
     }
-    let s = store.session(tag).await?;
-    cache.insert(tag.to_string(), s.clone());
-    Ok(s)
 }
 
-/// `navigator.connection.saveData`: the user asked to save data (discretionary uploads wait).
-fn save_data() -> bool {
-    let nav = js::get(&js::global(), "navigator");
-    js::get(&js::get(&nav, "connection"), "saveData").as_bool() == Some(true)
-}
-
-/// `navigator.onLine === false`: attempts would only burn retries.
-fn offline() -> bool {
-    let nav = js::get(&js::global(), "navigator");
-    js::get(&nav, "onLine").as_bool() == Some(false)
-}
-
-/// Waits `ms`, or less if `pump` is called meanwhile.
+/// Waits `ms`, or less if `wake` is called meanwhile.
 async fn sleep(ms: u64) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        WAKER.with(|w| *w.borrow_mut() = Some(resolve.clone()));
-        let global = js::global();
-        let set_timeout: js_sys::Function = js::get(&global, "setTimeout").unchecked_into();
-        let _ = set_timeout.call2(&global, &resolve, &JsValue::from_f64(ms as f64));
+    let (tx, rx) = futures_channel();
+    WAKER.with(|w| *w.borrow_mut() = Some(tx.clone()));
+    let _timer = gloo_timers::callback::Timeout::new(ms.min(i32::MAX as u64) as u32, move || {
+        let _ = tx.call0(&JsValue::UNDEFINED);
     });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    let _ = wasm_bindgen_futures::JsFuture::from(rx).await;
     WAKER.with(|w| *w.borrow_mut() = None);
+}
+
+/// A promise and the function that resolves it.
+fn futures_channel() -> (js_sys::Function, js_sys::Promise) {
+    let mut resolve = None;
+    let promise = js_sys::Promise::new(&mut |r, _| resolve = Some(r));
+    (resolve.expect("the executor runs at once"), promise)
 }

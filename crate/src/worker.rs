@@ -2,7 +2,7 @@
 //! `worker_event` for every event. The scheduler here only sequences I/O; every decision is `core`'s.
 
 use crate::core::{self, Error, Input, Transport};
-use crate::scheduler::{pump, pump_expecting};
+use crate::scheduler::{pump, pump_expecting, registration};
 use crate::web::js::{self, core_error, now_ms, random_u64};
 use crate::web::store::Store;
 use crate::web::{bgfetch, externs, launch, messaging, transport, tus};
@@ -31,40 +31,21 @@ async fn store() -> Result<Store, Error> {
     Ok(s)
 }
 
-/// Called by the glue once the wasm is loaded: takes back the tasks a dead worker left in flight.
+/// Called by the glue once the wasm is loaded. It assumes nothing about other instances (during an
+/// update the old version may still be uploading): what it finds in flight, the pump's recovery
+/// decides on (`core::scheduler::recover`). It answers other instances' "who is alive?", sweeps
+/// finished tasks past retention, and drains what is due (Firefox starts a worker on a page's
+/// message only; a plain start must not leave due work waiting for the next event).
 #[wasm_bindgen]
 pub async fn worker_start(_scope: JsValue, _options: JsValue) -> Result<(), JsValue> {
     console_error_panic_hook::set_once();
+    messaging::answer_alive(crate::scheduler::instance_id());
     let store = store().await.map_err(|e| core_error(&e))?;
-    recover(&store).await.map_err(|e| core_error(&e))?;
     // Finished tasks past their retention leave with their unacknowledged events.
-    store
-        .sweep(now_ms())
-        .await
-        .map(|_| ())
-        .map_err(|e| core_error(&e))
-}
-
-/// Every in-flight task belonged to a previous instance of this worker, whose fetches died with it.
-async fn recover(store: &Store) -> Result<(), Error> {
-    let now = now_ms();
-    let registration = registration();
-    for task in store.in_flight().await? {
-        // A Background Fetch outlives the worker (and the browser): the browser still owns it.
-        if task.transport == Some(Transport::BackgroundFetch)
-            && bgfetch::alive(&registration, &task.id).await
-        {
-            continue;
-        }
-        match store
-            .transition(&task.id, Input::Abandoned, now, 0, None)
-            .await
-        {
-            Ok((_, events)) => messaging::broadcast(&events),
-            Err(Error::IllegalTransition { .. } | Error::UnknownTask { .. }) => {}
-            Err(e) => return Err(e),
-        }
-    }
+    store.sweep(now_ms()).await.map_err(|e| core_error(&e))?;
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = pump(&store, Transport::Fallback, EVENT_BUDGET_MS).await;
+    });
     Ok(())
 }
 
@@ -119,35 +100,48 @@ pub async fn worker_event(kind: String, event: JsValue) -> Result<(), JsValue> {
                 .unchecked_ref::<externs::BackgroundFetchEvent>()
                 .registration()
                 .id();
-            settle(&store, &id, Input::Cancel, None).await
+            cancel(&store, &id).await
         }
         _ => Ok(()),
     };
     result.map_err(|e| core_error(&e))
 }
 
-/// A browser-owned fetch ended: record its outcome like any attempt's; a retry goes to the queue.
+/// A browser-owned fetch ended: its outcome is applied to the task's Background Fetch lease, once
+/// (a task that moved on, or whose attempt went another way, is left as it is); a retry goes to the
+/// queue. This may run in a worker instance started for the event, long after the one that saw it begin.
 async fn on_bgfetch_done(
     store: &Store,
     event: &externs::BackgroundFetchEvent,
 ) -> Result<(), Error> {
     let (id, outcome, response) = bgfetch::outcome(event).await;
-    settle(store, &id, Input::Outcome(outcome), response).await?;
+    if let Some(task) = store.get(&id).await? {
+        if task.transport == Some(Transport::BackgroundFetch) {
+            let input = Input::Outcome(outcome);
+            let result = store
+                .settle(&id, task.lease_no, input, now_ms(), random_u64(), response)
+                .await;
+            record(store, result).await?;
+        }
+    }
     pump_expecting(store, Transport::Fallback, EVENT_BUDGET_MS, true).await
 }
 
-/// Applies an input to a task and broadcasts its events; a task that is gone or already moved on
-/// (cancelled, cleared) is not an error here.
-async fn settle(
+/// The browser aborted a Background Fetch (the user, or a `cancel()`): the task is cancelled.
+async fn cancel(store: &Store, id: &str) -> Result<(), Error> {
+    let result = store
+        .transition(id, Input::Cancel, now_ms(), 0, None)
+        .await;
+    record(store, result).await
+}
+
+/// Broadcasts a transition's events (and any launch they call for); a task that is gone or already
+/// moved on (cancelled, cleared, another lease) is not an error here.
+async fn record(
     store: &Store,
-    id: &str,
-    input: Input,
-    response: Option<core::ResponseInfo>,
+    result: Result<(core::Task, Vec<core::FerryEvent>), Error>,
 ) -> Result<(), Error> {
-    match store
-        .transition(id, input, now_ms(), random_u64(), response)
-        .await
-    {
+    match result {
         Ok((_, events)) => {
             messaging::broadcast(&events);
             launch::task_events(store, &events).await;
@@ -182,16 +176,17 @@ async fn on_sync(store: &Store, event: &externs::SyncEvent) -> Result<(), Error>
         return Ok(());
     }
     pump(store, Transport::BackgroundSync, SYNC_BUDGET_MS).await?;
-    match store.next_wake().await? {
-        Some(wake) if !event.last_chance() => Err(Error::Storage {
+    let left = crate::scheduler::work_left(store).await?;
+    let plan = crate::core::scheduler::Plan {
+        work_left: left,
+        ..Default::default()
+    };
+    if crate::core::scheduler::sync_resolves(&plan, event.last_chance()) {
+        Ok(())
+    } else {
+        Err(Error::Storage {
             op: "sync".into(),
-            message: format!("work left for later (next at {wake})"),
-        }),
-        _ => Ok(()),
+            message: "work left for later; the browser fires this sync again".into(),
+        })
     }
-}
-
-/// This worker's registration (`self.registration`).
-fn registration() -> web_sys::ServiceWorkerRegistration {
-    js::get(&js::global(), "registration").unchecked_into()
 }

@@ -140,8 +140,8 @@ pub struct Plan {
     pub start: Vec<String>,
     /// When to look again if nothing else happens first; always later than now.
     pub wake_at: Option<u64>,
-    /// Queued tasks that will want a send later (not held by a pause or a missing page): a sync
-    /// event must not report success while there are some.
+    /// Queued tasks that will want a send later (not held by a pause): a sync event must not report
+    /// success while there are some.
     pub work_left: bool,
 }
 
@@ -178,8 +178,10 @@ pub fn plan(
                 work_left = true;
                 later(at);
             }
-            Some(Hold::Offline) | Some(Hold::SaveData) => work_left = true,
-            Some(Hold::Paused | Hold::AwaitingHeaders | Hold::NotQueued) => {}
+            // Offline, saving data, or waiting for a page to give headers: the browser's next
+            // chance (a sync retry, `online`, a page's message) looks again; no timer does.
+            Some(Hold::Offline | Hold::SaveData | Hold::AwaitingHeaders) => work_left = true,
+            Some(Hold::Paused | Hold::NotQueued) => {}
         }
     }
     // An in-flight task whose lease ends may have to be taken back then (its holder died).

@@ -451,12 +451,15 @@ fn expire(task: &Task, input: &Input) -> (Task, Vec<Effect>) {
 }
 
 /// A copy of `task` in terminal `state`, with scheduling fields cleared.
+/// Credentials at rest live only as long as the task needs them: a finished task drops its
+/// request headers (an `Authorization` given at enqueue, say).
 fn settle(task: &Task, state: State) -> Task {
     let mut t = task.clone();
     t.state = state;
     t.next_attempt_at = None;
     t.lease_until = None;
     t.holder = None;
+    t.request.headers.clear();
     t
 }
 

@@ -1,6 +1,7 @@
 //! The page API: `Ferry.register(tag, options)` returns a `Session` (an EventTarget) that first replays
 //! the tag's unacknowledged events, then delivers live ones; `upload` resolves once the Blob is committed.
 
+use crate::core::scheduler::{Env, SessionView};
 use crate::core::{self, Error, FerryEvent, SessionOptions, Task};
 use crate::web::js::{self, core_error, now_ms};
 use crate::web::store::{SessionRecord, Store};
@@ -48,6 +49,13 @@ struct Inner {
     /// Live events held back until the replay (started by the first listener) has run.
     pending: RefCell<Option<Vec<FerryEvent>>>,
     replay_scheduled: Cell<bool>,
+    /// Set by every listener wrapper when it runs: whether a listener heard the event dispatched.
+    heard: Rc<Cell<bool>>,
+    /// The page's listeners, each wrapped so a dispatch knows whether one ran.
+    listeners: RefCell<Vec<delivery::Listener>>,
+    /// Events dispatched when no listener of their kind was there: kept (and not acknowledged) for a
+    /// listener added later.
+    unheard: RefCell<Vec<FerryEvent>>,
     on_message: RefCell<Option<MessageHandler>>,
     /// The page's header provider, asked by the worker at send time.
     provider: Option<js_sys::Function>,
@@ -62,20 +70,22 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
     let session_options = core::validate_session_options(&request::session_options(&options)?)?;
     let registration = request::service_worker(&js::get(&options, "serviceWorker")).await?;
     let store = Store::open().await?;
-    let previous = store.session(&tag).await?;
-    let paused = previous.as_ref().is_some_and(|s| s.paused);
-    let page_url = js::get(&js::get(&js::global(), "location"), "href").as_string();
-    // Headers are kept only while the session opts in to it.
-    let last_headers = previous
-        .and_then(|s| s.last_headers)
-        .filter(|_| session_options.header_fallback == core::HeaderFallback::Last);
+    let page_url = page_url();
+    // One transaction: a `clear()` elsewhere cannot slip between reading and writing the record.
     store
-        .put_session(&SessionRecord {
-            tag: tag.clone(),
-            options: session_options,
-            paused,
-            page_url,
-            last_headers,
+        .update_session(&tag, |previous| {
+            let paused = previous.as_ref().is_some_and(|s| s.paused);
+            // Headers are kept only while the session opts in to it.
+            let last_headers = previous
+                .and_then(|s| s.last_headers)
+                .filter(|_| session_options.header_fallback == core::HeaderFallback::Last);
+            Some(SessionRecord {
+                tag: tag.clone(),
+                options: session_options,
+                paused,
+                page_url,
+                last_headers,
+            })
         })
         .await?;
 
@@ -93,6 +103,9 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
         delivered: Cell::new(0),
         pending: RefCell::new(Some(Vec::new())),
         replay_scheduled: Cell::new(false),
+        heard: Rc::new(Cell::new(false)),
+        listeners: RefCell::new(Vec::new()),
+        unheard: RefCell::new(Vec::new()),
         on_message: RefCell::new(None),
         provider: request::provider(&options)?,
     });
@@ -118,11 +131,7 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
             let Ok(ev) = js::from_js::<FerryEvent>(e.data()) else {
                 return;
             };
-            if let Some(buffer) = inner.pending.borrow_mut().as_mut() {
-                buffer.push(ev);
-                return;
-            }
-            deliver(&inner, vec![ev]);
+            delivery::live(&inner, ev);
         });
     inner
         .channel
@@ -130,36 +139,6 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
     *inner.on_message.borrow_mut() = Some(on_message);
     wake(&inner).await;
     Ok(Session { inner })
-}
-
-/// Dispatches events not yet dispatched, in seq order, then acknowledges them unless `ack: 'manual'`.
-fn deliver(inner: &Rc<Inner>, mut events: Vec<FerryEvent>) {
-    events.sort_by_key(|e| e.seq);
-    let mut last = None;
-    for ev in events {
-        if ev.seq <= inner.delivered.get() || inner.closed.get() {
-            continue;
-        }
-        inner.delivered.set(ev.seq);
-        let (Ok(detail), Some(kind)) = (
-            js::to_js(&ev),
-            js::to_js(&ev.kind).ok().and_then(|k| k.as_string()),
-        ) else {
-            continue;
-        };
-        let init = web_sys::CustomEventInit::new();
-        init.set_detail(&detail);
-        if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(&kind, &init) {
-            let _ = inner.target.dispatch_event(&event);
-        }
-        last = Some(ev.seq);
-    }
-    if let (Some(seq), false) = (last, inner.options.manual_ack) {
-        let (store, tag) = (inner.store.clone(), inner.tag.clone());
-        spawn_local(async move {
-            let _ = store.ack(&tag, seq).await;
-        });
-    }
 }
 
 /// The worker is about to send a task of this tag and asks for fresh headers: call the page's
@@ -199,31 +178,6 @@ fn answer_headers(inner: &Rc<Inner>, question: JsValue) {
     });
 }
 
-/// Replays the outbox once the page has had a chance to add its listeners, then goes live.
-fn schedule_replay(inner: &Rc<Inner>) {
-    if inner.replay_scheduled.replace(true) {
-        return;
-    }
-    let inner = inner.clone();
-    spawn_local(async move {
-        // A macrotask: listeners added right after the first one (same task) hear the replay too.
-        let _ = JsFuture::from(js_sys::Promise::new(&mut |resolve, _| {
-            let global = js::global();
-            let set_timeout: js_sys::Function = js::get(&global, "setTimeout").unchecked_into();
-            let _ = set_timeout.call2(&global, &resolve, &JsValue::from_f64(0.0));
-        }))
-        .await;
-        let replay = inner
-            .store
-            .events(&inner.tag, inner.delivered.get())
-            .await
-            .unwrap_or_default();
-        deliver(&inner, replay);
-        let live = inner.pending.borrow_mut().take().unwrap_or_default();
-        deliver(&inner, live);
-    });
-}
-
 /// Tells the worker there is work (wakes it where nothing else would, e.g. Firefox) and asks for a
 /// sync where Background Sync exists, so the work survives this page closing.
 async fn wake(inner: &Inner) {
@@ -238,55 +192,46 @@ async fn wake(inner: &Inner) {
     externs::register_sync(reg, "ferry").await;
 }
 
-/// With a page present and Background Fetch granted, the browser itself carries the task: lease it
-/// for that transport (so the worker leaves it alone), then start the fetch. If it cannot start, the
-/// attempt is recorded as failed and the queue retries it by the other transports.
+/// With a page present and Background Fetch granted, the browser itself may carry the task, when
+/// `core::scheduler::background_fetch_fits` says so (one at a time per origin, never tus or headers
+/// asked at each send). The lease is taken in the transaction that re-checks pause and concurrency; a
+/// fetch the browser refuses to start is released: it was not an attempt, and the worker sends it.
 async fn background_fetch(inner: &Inner, task: &Task, blob: &web_sys::Blob) -> Result<(), Error> {
-    // Headers from a provider must be fresh at each send; a Background Fetch would fix them at its start.
-    // tus needs several requests per attempt, which one Background Fetch cannot make.
-    let tus = matches!(task.request.protocol, core::Protocol::Tus { .. });
-    if tus
-        || !inner.options.background_fetch
-        || inner.options.header_provider
-        || inner
-            .store
-            .session(&inner.tag)
-            .await?
-            .is_some_and(|s| s.paused)
-    {
+    let view = match inner.store.session(&inner.tag).await? {
+        Some(s) => SessionView::of(&s.options, s.paused),
+        None => return Ok(()),
+    };
+    let in_flight = inner.store.in_flight().await?;
+    if !core::scheduler::background_fetch_fits(task, &view, &in_flight) {
         return Ok(());
     }
     let Some(manager) = externs::background_fetch(&inner.registration).await else {
         return Ok(());
     };
-    let lease = core::Input::Lease {
-        lease_ms: BACKGROUND_FETCH_LEASE_MS,
-        transport: core::Transport::BackgroundFetch,
+    let env = Env {
+        now_ms: now_ms(),
+        online: true,
+        save_data: false,
     };
-    let leased = match inner
+    let Some(leased) = inner
         .store
-        .transition(&task.id, lease, now_ms(), 0, None)
-        .await
-    {
-        Ok((t, events)) => {
-            messaging::broadcast(&events);
-            t
-        }
-        Err(Error::IllegalTransition { .. }) => return Ok(()),
-        Err(e) => return Err(e),
+        .lease(&task.id, core::Transport::BackgroundFetch, None, env)
+        .await?
+    else {
+        return Ok(());
     };
-    match bgfetch::start(&manager, &leased, blob).await {
-        Ok(registration) => bgfetch::relay_progress(&inner.store, &leased, registration),
-        Err(e) => {
-            let outcome =
-                core::Outcome::NetworkError(format!("background fetch did not start: {e:?}"));
+    messaging::broadcast(&leased.events);
+    match bgfetch::start(&manager, &leased.task, blob).await {
+        Ok(registration) => bgfetch::relay_progress(&inner.store, &leased.task, registration),
+        Err(_) => {
             let (_, events) = inner
                 .store
-                .transition(
+                .settle(
                     &task.id,
-                    core::Input::Outcome(outcome),
+                    leased.task.lease_no,
+                    core::Input::Release,
                     now_ms(),
-                    js::random_u64(),
+                    0,
                     None,
                 )
                 .await?;
@@ -296,9 +241,14 @@ async fn background_fetch(inner: &Inner, task: &Task, blob: &web_sys::Blob) -> R
     Ok(())
 }
 
-/// A Background Fetch may take long (the browser retries dropped connections and resumes after a
-/// restart); the worker checks with the browser before taking such a task back.
-const BACKGROUND_FETCH_LEASE_MS: u64 = 24 * 60 * 60 * 1000;
+/// The page's address without its fragment (what `launch: 'open'` opens; a fragment is page state).
+fn page_url() -> Option<String> {
+    let href = js::get(&js::get(&js::global(), "location"), "href").as_string()?;
+    Some(match href.split_once('#') {
+        Some((url, _)) => url.to_string(),
+        None => href,
+    })
+}
 
 /// Runs a Session method as a Promise; on a closed session it rejects with `FerryClosed` at once.
 fn promise<F>(inner: &Rc<Inner>, f: impl FnOnce(Rc<Inner>) -> F) -> js_sys::Promise
@@ -327,4 +277,5 @@ fn own(inner: &Inner, task: Option<Task>) -> Option<Task> {
     task.filter(|t| t.tag == inner.tag)
 }
 
+mod delivery;
 mod session;

@@ -33,8 +33,12 @@ impl Session {
                 other => other?,
             };
             messaging::broadcast(&events);
+            // Committed: from here on the upload is the worker's, and this call resolves whatever
+            // happens to the Background Fetch start (the task stays queued for the worker).
             if task.is_due(now_ms()) {
-                background_fetch(&inner, &task, &blob).await?;
+                if let Err(e) = background_fetch(&inner, &task, &blob).await {
+                    web_sys::console::warn_1(&format!("ferry: Background Fetch not started: {e}").into());
+                }
             }
             wake(&inner).await;
             Ok(JsValue::from_str(&task.id))
@@ -142,31 +146,17 @@ impl Session {
         self.inner.channel.close();
     }
 
-    /// `EventTarget.addEventListener`; the first listener starts the replay of missed events.
+    /// `EventTarget.addEventListener` (options optional); the first listener starts the replay of
+    /// missed events.
     #[wasm_bindgen(js_name = addEventListener)]
     pub fn add_event_listener(&self, kind: &str, listener: &JsValue, options: &JsValue) {
-        let add: js_sys::Function =
-            js::get(self.inner.target.as_ref(), "addEventListener").unchecked_into();
-        let _ = add.call3(
-            self.inner.target.as_ref(),
-            &JsValue::from_str(kind),
-            listener,
-            options,
-        );
-        schedule_replay(&self.inner);
+        delivery::add(&self.inner, kind, listener, options);
     }
 
     /// `EventTarget.removeEventListener`.
     #[wasm_bindgen(js_name = removeEventListener)]
     pub fn remove_event_listener(&self, kind: &str, listener: &JsValue, options: &JsValue) {
-        let remove: js_sys::Function =
-            js::get(self.inner.target.as_ref(), "removeEventListener").unchecked_into();
-        let _ = remove.call3(
-            self.inner.target.as_ref(),
-            &JsValue::from_str(kind),
-            listener,
-            options,
-        );
+        delivery::remove(&self.inner, kind, listener, options);
     }
 }
 
@@ -185,21 +175,21 @@ fn tell(inner: &Inner, msg: JsValue) {
     }
 }
 
+/// Pauses or resumes the tag in one transaction with reading its record (a `clear()` racing it never
+/// gets dropped headers written back).
 async fn set_paused(inner: &Inner, paused: bool) -> Result<(), Error> {
-    let page_url = js::get(&js::get(&js::global(), "location"), "href").as_string();
-    let last_headers = inner
-        .store
-        .session(&inner.tag)
-        .await?
-        .and_then(|s| s.last_headers);
+    let page_url = page_url();
+    let (tag, options) = (inner.tag.clone(), inner.options);
     inner
         .store
-        .put_session(&SessionRecord {
-            tag: inner.tag.clone(),
-            options: inner.options,
-            paused,
-            page_url,
-            last_headers,
+        .update_session(&inner.tag, move |previous| {
+            Some(SessionRecord {
+                tag,
+                options,
+                paused,
+                page_url,
+                last_headers: previous.and_then(|s| s.last_headers),
+            })
         })
         .await
 }

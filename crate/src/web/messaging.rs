@@ -3,7 +3,11 @@
 
 use crate::core::FerryEvent;
 use crate::web::js;
-use wasm_bindgen::JsValue;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// The channel name of a tag.
 pub fn channel_name(tag: &str) -> String {
@@ -45,40 +49,91 @@ pub fn message(kind: &str, tag: Option<&str>, id: Option<&str>) -> JsValue {
 /// Asks the pages of a tag over its channel and resolves with the first reply carrying the same
 /// `requestId`, or `None` after `timeout_ms` (no page of the tag open, or none answered).
 pub async fn ask(tag: &str, question: &JsValue, timeout_ms: i32) -> Option<JsValue> {
-    use wasm_bindgen::closure::Closure;
-    use wasm_bindgen::JsCast;
-    let channel = web_sys::BroadcastChannel::new(&channel_name(tag)).ok()?;
+    let mut replies = gather(&channel_name(tag), question, timeout_ms, true).await;
+    (!replies.is_empty()).then(|| replies.swap_remove(0))
+}
+
+/// The channel on which worker instances of the origin (an old version still running beside a new
+/// one) say they are alive.
+const WORKERS: &str = "ferry:workers";
+
+/// The lease holders of the worker instances that answer within `timeout_ms` (this one excluded).
+pub async fn live_workers(timeout_ms: i32) -> BTreeSet<String> {
+    let question = message("alive?", None, None);
+    gather(WORKERS, &question, timeout_ms, false)
+        .await
+        .iter()
+        .filter_map(|r| js::get(r, "holder").as_string())
+        .collect()
+}
+
+thread_local! {
+    /// This instance's answer to `alive?`: the channel and its handler live as long as the instance.
+    static RESPONDER: RefCell<Option<(web_sys::BroadcastChannel, MessageHandler)>> =
+        const { RefCell::new(None) };
+}
+
+type MessageHandler = Closure<dyn FnMut(web_sys::MessageEvent)>;
+
+/// Makes this worker instance answer `alive?` with its lease holder name (once per instance).
+pub fn answer_alive(holder: String) {
+    if RESPONDER.with(|r| r.borrow().is_some()) {
+        return;
+    }
+    let Ok(channel) = web_sys::BroadcastChannel::new(WORKERS) else {
+        return;
+    };
+    let reply_on = channel.clone();
+    let handler = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+        let data = e.data();
+        if js::get(&data, "ferry").as_string().as_deref() != Some("alive?") {
+            return;
+        }
+        let reply = message("alive", None, None);
+        js::set(&reply, "requestId", &js::get(&data, "requestId"));
+        js::set(&reply, "holder", &JsValue::from_str(&holder));
+        let _ = reply_on.post_message(&reply);
+    });
+    channel.set_onmessage(Some(handler.as_ref().unchecked_ref()));
+    RESPONDER.with(|r| *r.borrow_mut() = Some((channel, handler)));
+}
+
+/// Posts `question` on `channel` with a fresh `requestId` and collects the replies carrying it (of
+/// another kind than the question) for `timeout_ms`, or until the first one when `first` is set.
+async fn gather(channel: &str, question: &JsValue, timeout_ms: i32, first: bool) -> Vec<JsValue> {
+    let Ok(channel) = web_sys::BroadcastChannel::new(channel) else {
+        return Vec::new();
+    };
     let request_id = js::uuid();
     js::set(question, "requestId", &JsValue::from_str(&request_id));
     let kind = js::get(question, "ferry").as_string();
-    let answer = std::rc::Rc::new(std::cell::RefCell::new(None::<JsValue>));
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let (slot, done, id, kind) = (
-            answer.clone(),
-            resolve.clone(),
-            request_id.clone(),
-            kind.clone(),
-        );
-        let on_message =
-            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-                let data = e.data();
-                // A reply carries the question's id under another kind (other workers' questions are skipped).
-                if js::get(&data, "requestId").as_string().as_deref() == Some(id.as_str())
-                    && js::get(&data, "ferry").as_string() != kind
-                {
-                    slot.borrow_mut().get_or_insert(data);
-                    let _ = done.call0(&JsValue::UNDEFINED);
-                }
-            });
-        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        on_message.forget();
-        let set_timeout: js_sys::Function = js::get(&js::global(), "setTimeout").unchecked_into();
-        let _ = set_timeout.call2(&js::global(), &resolve, &JsValue::from(timeout_ms));
+    let replies = Rc::new(RefCell::new(Vec::<JsValue>::new()));
+    let mut resolve = None;
+    let done = js_sys::Promise::new(&mut |r, _| resolve = Some(r));
+    let resolve = resolve.expect("the executor runs at once");
+    let (slot, early) = (replies.clone(), resolve.clone());
+    let handler = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+        let data = e.data();
+        // A reply carries the question's id under another kind (other questions are skipped).
+        if js::get(&data, "requestId").as_string().as_deref() == Some(request_id.as_str())
+            && js::get(&data, "ferry").as_string() != kind
+        {
+            slot.borrow_mut().push(data);
+            if first {
+                let _ = early.call0(&JsValue::UNDEFINED);
+            }
+        }
+    });
+    channel.set_onmessage(Some(handler.as_ref().unchecked_ref()));
+    let _timer = gloo_timers::callback::Timeout::new(timeout_ms.max(0) as u32, move || {
+        let _ = resolve.call0(&JsValue::UNDEFINED);
     });
     let _ = channel.post_message(question);
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    let _ = wasm_bindgen_futures::JsFuture::from(done).await;
     channel.set_onmessage(None);
     channel.close();
-    let reply = answer.borrow_mut().take();
-    reply
+    // The handler is dropped here, after the channel stopped calling it: nothing leaks per question.
+    drop(handler);
+    let out = replies.borrow_mut().drain(..).collect();
+    out
 }

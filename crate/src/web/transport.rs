@@ -41,37 +41,62 @@ pub fn abort(task_id: &str) -> bool {
         .is_some()
 }
 
-/// Sends one attempt and reports its outcome; never panics on odd responses.
+/// Sends one attempt and reports its outcome; never panics on odd responses. An attempt that has
+/// no answer (and body excerpt) within `timeout_ms` is aborted and reported as `Timeout`.
 pub async fn send(
     task: &Task,
     blob: &web_sys::Blob,
     extra: &[(String, String)],
+    timeout_ms: u64,
 ) -> (Outcome, Option<ResponseInfo>) {
-    match try_send(task, blob, extra).await {
+    let Ok(controller) = web_sys::AbortController::new() else {
+        return (Outcome::NetworkError("AbortController is missing".into()), None);
+    };
+    track(&task.id, controller.clone());
+    let deadline = Deadline::new(&controller, timeout_ms);
+    let result = async {
+        let request = request(task, blob, Some(&controller.signal()), extra)?;
+        let response = JsFuture::from(fetch(&request))
+            .await?
+            .dyn_into::<web_sys::Response>()?;
+        let (outcome, info) = read_response(&response).await;
+        Ok::<_, JsValue>((outcome, Some(info)))
+    }
+    .await;
+    untrack(&task.id);
+    match result {
+        // An answer counts even if the time ran out while its body was read.
         Ok(r) => r,
+        Err(_) if deadline.passed() => (Outcome::Timeout, None),
         Err(e) => (Outcome::NetworkError(describe(&e)), None),
     }
 }
 
-async fn try_send(
-    task: &Task,
-    blob: &web_sys::Blob,
-    extra: &[(String, String)],
-) -> Result<(Outcome, Option<ResponseInfo>), JsValue> {
-    let controller = web_sys::AbortController::new()?;
-    let request = request(task, blob, Some(&controller.signal()), extra)?;
-    RUNNING.with(|r| r.borrow_mut().insert(task.id.clone(), controller));
-    let fetched = JsFuture::from(fetch(&request)).await;
-    let response = match fetched {
-        Ok(r) => r.dyn_into::<web_sys::Response>()?,
-        Err(e) => {
-            RUNNING.with(|r| r.borrow_mut().remove(&task.id));
-            return Ok((Outcome::NetworkError(describe(&e)), None));
+/// Aborts a request when its time is up; dropping it cancels the timer.
+pub struct Deadline {
+    passed: std::rc::Rc<std::cell::Cell<bool>>,
+    _timer: gloo_timers::callback::Timeout,
+}
+
+impl Deadline {
+    /// Aborts `controller` after `ms`.
+    pub fn new(controller: &web_sys::AbortController, ms: u64) -> Deadline {
+        let passed = std::rc::Rc::new(std::cell::Cell::new(false));
+        let (flag, controller) = (passed.clone(), controller.clone());
+        let timer = gloo_timers::callback::Timeout::new(ms.min(i32::MAX as u64) as u32, move || {
+            flag.set(true);
+            controller.abort();
+        });
+        Deadline {
+            passed,
+            _timer: timer,
         }
-    };
-    let (outcome, info) = read_response(&response).await;
-    RUNNING.with(|r| r.borrow_mut().remove(&task.id));
-    Ok((outcome, Some(info)))
+    }
+
+    /// Whether the time ran out (and the request was aborted for it).
+    pub fn passed(&self) -> bool {
+        self.passed.get()
+    }
 }
 
 /// The request of one attempt: the task's headers, its `Idempotency-Key`, and the Blob as the body
@@ -148,14 +173,7 @@ pub async fn read_response(response: &web_sys::Response) -> (Outcome, ResponseIn
         })
         .collect();
     let retry_after = response.headers().get("retry-after").ok().flatten();
-    let body = match response.text() {
-        Ok(p) => JsFuture::from(p)
-            .await
-            .ok()
-            .and_then(|t| t.as_string())
-            .unwrap_or_default(),
-        Err(_) => String::new(),
-    };
+    let body = read_excerpt(response).await;
     (
         Outcome::Response {
             status,
@@ -167,6 +185,44 @@ pub async fn read_response(response: &web_sys::Response) -> (Outcome, ResponseIn
             body: core::excerpt(&body),
         },
     )
+}
+
+/// The start of a response body, reading no more than the excerpt keeps (a server that answers with
+/// gigabytes, or never ends its body, costs nothing beyond that); the rest is cancelled.
+async fn read_excerpt(response: &web_sys::Response) -> String {
+    let Some(body) = response.body() else {
+        return String::new();
+    };
+    let reader = js::get(&body, "getReader");
+    let Ok(reader) = reader
+        .dyn_into::<js_sys::Function>()
+        .and_then(|f| f.call0(&body))
+    else {
+        return String::new();
+    };
+    let read: js_sys::Function = js::get(&reader, "read").unchecked_into();
+    let mut bytes: Vec<u8> = Vec::new();
+    while bytes.len() <= core::BODY_EXCERPT_MAX {
+        let Ok(next) = read.call0(&reader).map(js_sys::Promise::from) else {
+            break;
+        };
+        let Ok(chunk) = JsFuture::from(next).await else {
+            break;
+        };
+        if js::get(&chunk, "done").as_bool() == Some(true) {
+            break;
+        }
+        let value = js_sys::Uint8Array::new(&js::get(&chunk, "value"));
+        let room = core::BODY_EXCERPT_MAX + 1 - bytes.len();
+        let take = (value.length() as usize).min(room);
+        let start = bytes.len();
+        bytes.resize(start + take, 0);
+        value.subarray(0, take as u32).copy_to(&mut bytes[start..]);
+    }
+    if let Ok(cancel) = js::get(&reader, "cancel").dyn_into::<js_sys::Function>() {
+        let _ = cancel.call0(&reader);
+    }
+    core::excerpt(&String::from_utf8_lossy(&bytes))
 }
 
 /// `fetch` on whatever global this runs in (worker or window).

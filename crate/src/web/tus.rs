@@ -3,6 +3,8 @@
 //! fit a sync event; every confirmed offset is persisted (it resets the attempt budget) and becomes a
 //! `progress` event.
 
+use crate::core::scheduler::SessionView;
+use crate::core::tus::Step;
 use crate::core::{self, Outcome, Protocol, ResponseInfo, Task};
 use crate::web::store::Store;
 use crate::web::{js, messaging, transport};
@@ -11,23 +13,37 @@ use wasm_bindgen_futures::JsFuture;
 
 const TUS_VERSION: &str = "1.0.0";
 
-/// One attempt of a tus task: create the upload if it has none, learn the server's offset, send the rest.
+/// One attempt of a tus task: create the upload if it has none, learn the server's offset, send the
+/// rest. Each request has its own timeout (`core::scheduler::attempt_timeout_ms` of its body).
 pub async fn send(
     store: &Store,
     task: &Task,
     blob: &web_sys::Blob,
     extra: &[(String, String)],
+    view: &SessionView,
 ) -> (Outcome, Option<ResponseInfo>) {
     let controller = match web_sys::AbortController::new() {
         Ok(c) => c,
         Err(e) => return (Outcome::NetworkError(transport::describe(&e)), None),
     };
     transport::track(&task.id, controller.clone());
-    let result = run(store, task, blob, extra, &controller.signal()).await;
+    let result = run(store, task, blob, extra, &controller, view).await;
     transport::untrack(&task.id);
     match result {
         Ok(r) => r,
-        Err(e) => (Outcome::NetworkError(transport::describe(&e)), None),
+        Err(Failure::Timeout) => (Outcome::Timeout, None),
+        Err(Failure::Js(e)) => (Outcome::NetworkError(transport::describe(&e)), None),
+    }
+}
+
+enum Failure {
+    Timeout,
+    Js(JsValue),
+}
+
+impl From<JsValue> for Failure {
+    fn from(e: JsValue) -> Self {
+        Failure::Js(e)
     }
 }
 
@@ -36,25 +52,39 @@ async fn run(
     task: &Task,
     blob: &web_sys::Blob,
     extra: &[(String, String)],
-    signal: &web_sys::AbortSignal,
-) -> Result<(Outcome, Option<ResponseInfo>), JsValue> {
+    controller: &web_sys::AbortController,
+    view: &SessionView,
+) -> Result<(Outcome, Option<ResponseInfo>), Failure> {
     let Protocol::Tus {
         chunk_size,
         metadata,
         upload_url,
     } = &task.request.protocol
     else {
-        return Err(js::error("FerryInvalidProtocol", "not a tus task"));
+        return Err(js::error("FerryInvalidProtocol", "not a tus task").into());
     };
     let size = task.body.size;
-    let (url, mut offset) = match upload_url {
+    let call = |method: &'static str, url: String, headers: Vec<(String, String)>, body: Option<web_sys::Blob>| {
+        let bytes = body.as_ref().map_or(0, |b| b.size() as u64);
+        let timeout = core::scheduler::attempt_timeout_ms(view, bytes);
+        async move { timed(task, method, &url, &headers, extra, body.as_ref(), controller, timeout).await }
+    };
+    let resumed = match upload_url {
         Some(url) => {
-            let head = call(task, "HEAD", url, &[], extra, None, signal).await?;
-            if !(200..300).contains(&head.status()) {
-                return Ok(answer(&head).await);
+            let head = call("HEAD", url.clone(), Vec::new(), None).await?;
+            let offset = header_u64(&head, "upload-offset");
+            match core::tus::on_head(head.status(), offset, size, retry_after(&head)) {
+                Step::Resume(offset) => Some((url.clone(), offset)),
+                // Forgotten (404/410): create a new upload below, in this same attempt.
+                Step::Restart => None,
+                Step::End(outcome) => return Ok(ended(outcome, &head).await),
+                Step::Created(_) => unreachable!("HEAD never creates"),
             }
-            (url.clone(), header_u64(&head, "upload-offset").unwrap_or(0))
         }
+        None => None,
+    };
+    let (url, mut offset) = match resumed {
+        Some(r) => r,
         None => {
             let mut headers = vec![
                 ("Upload-Length".to_string(), size.to_string()),
@@ -63,76 +93,56 @@ async fn run(
             if !metadata.is_empty() {
                 headers.push(("Upload-Metadata".into(), encode_metadata(metadata)));
             }
-            let created = call(
-                task,
-                "POST",
-                &task.request.url,
-                &headers,
-                extra,
-                None,
-                signal,
-            )
-            .await?;
+            let created = call("POST", task.request.url.clone(), headers, None).await?;
             let location = created.headers().get("location").ok().flatten();
-            let (201, Some(location)) = (created.status(), location) else {
-                return Ok(answer(&created).await);
-            };
-            let url = web_sys::Url::new_with_base(&location, &task.request.url)?.href();
-            let recorded = store
-                .modify(&task.id, |t| {
-                    Ok((core::state::record_upload_url(t, &url)?, Vec::new()))
-                })
-                .await;
-            recorded.map_err(|e| js::core_error(&e))?;
-            (url, 0)
+            match core::tus::on_create(created.status(), location.as_deref(), retry_after(&created)) {
+                Step::Created(location) => {
+                    let url = web_sys::Url::new_with_base(&location, &task.request.url)?.href();
+                    let recorded = store
+                        .modify(&task.id, |t| {
+                            Ok((core::state::record_upload_url(t, &url)?, Vec::new()))
+                        })
+                        .await;
+                    recorded.map_err(|e| js::core_error(&e))?;
+                    (url, 0)
+                }
+                Step::End(outcome) => return Ok(ended(outcome, &created).await),
+                Step::Resume(_) | Step::Restart => unreachable!("creation only creates or ends"),
+            }
         }
     };
     let mut last = None;
     while offset < size {
         let end = (offset + chunk_size).min(size);
         let chunk = blob.slice_with_f64_and_f64(offset as f64, end as f64)?;
-        let headers = [
+        let headers = vec![
             ("Upload-Offset".to_string(), offset.to_string()),
             (
                 "Content-Type".to_string(),
                 "application/offset+octet-stream".to_string(),
             ),
         ];
-        let patched = call(task, "PATCH", &url, &headers, extra, Some(&chunk), signal).await?;
-        match patched.status() {
-            204 | 200 => {}
-            // Someone else's bytes or a lost answer: the next attempt asks the server (HEAD) again.
-            409 => {
-                return Ok((
-                    Outcome::NetworkError(
-                        "tus offset mismatch; resuming from the server's offset".into(),
-                    ),
-                    None,
-                ))
+        let patched = call("PATCH", url.clone(), headers, Some(chunk)).await?;
+        let reported = header_u64(&patched, "upload-offset");
+        match core::tus::on_patch(patched.status(), offset, end, reported, retry_after(&patched)) {
+            Step::Resume(confirmed) => {
+                offset = confirmed;
+                progress(store, task, offset).await;
+                last = Some(patched);
             }
-            // The server still holds a previous PATCH of ours (its connection died with a killed worker).
-            423 => {
+            // The server forgot the upload mid-way: the next attempt creates a new one.
+            Step::Restart => {
+                let _ = store
+                    .modify(&task.id, |t| Ok((forget_upload_url(t), Vec::new())))
+                    .await;
                 return Ok((
-                    Outcome::NetworkError(
-                        "tus upload locked by an earlier request; retrying".into(),
-                    ),
+                    Outcome::NetworkError("the tus server forgot the upload; starting a new one".into()),
                     None,
-                ))
+                ));
             }
-            _ => return Ok(answer(&patched).await),
+            Step::End(outcome) => return Ok(ended(outcome, &patched).await),
+            Step::Created(_) => unreachable!("PATCH never creates"),
         }
-        let confirmed = header_u64(&patched, "upload-offset").unwrap_or(end);
-        if confirmed <= offset {
-            return Ok((
-                Outcome::NetworkError(format!(
-                    "tus server did not advance the offset past {offset}"
-                )),
-                None,
-            ));
-        }
-        offset = confirmed;
-        progress(store, task, offset).await;
-        last = Some(patched);
     }
     match last {
         Some(r) => Ok(answer(&r).await),
@@ -151,12 +161,32 @@ async fn run(
     }
 }
 
+/// The task without its tus upload URL (the next attempt creates a new upload).
+fn forget_upload_url(task: &Task) -> Task {
+    let mut t = task.clone();
+    if let Protocol::Tus { upload_url, .. } = &mut t.request.protocol {
+        *upload_url = None;
+    }
+    t
+}
+
+/// An outcome `core` decided, with what the response said attached for the event.
+async fn ended(outcome: Outcome, response: &web_sys::Response) -> (Outcome, Option<ResponseInfo>) {
+    let (_, info) = transport::read_response(response).await;
+    (outcome, Some(info))
+}
+
+fn retry_after(response: &web_sys::Response) -> Option<String> {
+    response.headers().get("retry-after").ok().flatten()
+}
+
 /// Persists the confirmed offset (which resets the attempt budget) and tells the pages.
 async fn progress(store: &Store, task: &Task, offset: u64) {
     let result = store
         .modify(&task.id, |t| {
-            let (next, _) = core::apply(
+            let (next, _) = core::scheduler::settle(
                 t,
+                task.lease_no,
                 core::Input::Progress {
                     bytes_confirmed: offset,
                 },
@@ -189,6 +219,25 @@ pub async fn terminate(task: &Task) {
 async fn answer(response: &web_sys::Response) -> (Outcome, Option<ResponseInfo>) {
     let (outcome, info) = transport::read_response(response).await;
     (outcome, Some(info))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn timed(
+    task: &Task,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    extra: &[(String, String)],
+    body: Option<&web_sys::Blob>,
+    controller: &web_sys::AbortController,
+    timeout_ms: u64,
+) -> Result<web_sys::Response, Failure> {
+    let deadline = transport::Deadline::new(controller, timeout_ms);
+    match call(task, method, url, headers, extra, body, &controller.signal()).await {
+        Ok(r) => Ok(r),
+        Err(_) if deadline.passed() => Err(Failure::Timeout),
+        Err(e) => Err(Failure::Js(e)),
+    }
 }
 
 async fn call(

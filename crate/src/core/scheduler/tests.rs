@@ -68,6 +68,7 @@ fn tasks_awaiting_headers_are_held_without_a_wake_loop() {
     let waiting: BTreeSet<String> = ["1".to_string()].into();
     let p = plan(&env(), &q, &[], &BTreeMap::new(), &waiting, 0);
     assert!(p.start.is_empty() && p.wake_at.is_none());
+    assert!(p.work_left, "a sync event is rejected, so the browser asks again later");
 }
 
 #[test]

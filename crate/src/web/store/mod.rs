@@ -15,9 +15,11 @@
 //! Every change that must be seen whole (enqueue; a transition with its events and Blob deletion) is
 //! one transaction with `durability: 'strict'`, so a kill at any point leaves either before or after.
 
+mod lease;
 mod outbox;
 mod tasks;
 
+pub use lease::Leased;
 pub use outbox::SessionRecord;
 
 use crate::core::{self, Error};

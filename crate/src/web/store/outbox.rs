@@ -94,6 +94,17 @@ impl Store {
         commit(tx, "ack").await
     }
 
+    /// Drops exactly these events of the tag (a page's listeners heard them), in one transaction.
+    pub async fn ack_each(&self, tag: &str, seqs: &[u64]) -> Result<(), Error> {
+        let tx = self.tx(&[OUTBOX], true)?;
+        let outbox = open_store(&tx, OUTBOX, "ack")?;
+        for seq in seqs {
+            let k = key(&[tag.into(), JsValue::from_f64(*seq as f64)]);
+            delete(&outbox, Query::Key(k), "ack").await?;
+        }
+        commit(tx, "ack").await
+    }
+
     /// How many events a tag has waiting (for tests and diagnostics).
     pub async fn outbox_len(&self, tag: &str) -> Result<u32, Error> {
         let tx = self.tx(&[OUTBOX], false)?;

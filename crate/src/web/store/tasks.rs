@@ -173,6 +173,35 @@ impl Store {
         rand: u64,
         response: Option<ResponseInfo>,
     ) -> Result<(Task, Vec<FerryEvent>), Error> {
+        self.apply_with(id, |t| core::apply(t, input, now_ms, rand), response)
+            .await
+    }
+
+    /// `transition` for an input that belongs to an attempt (an outcome, progress, renewal, release):
+    /// applied only while `lease_no` is the task's current lease (`core::scheduler::settle`).
+    pub async fn settle(
+        &self,
+        id: &str,
+        lease_no: u64,
+        input: Input,
+        now_ms: u64,
+        rand: u64,
+        response: Option<ResponseInfo>,
+    ) -> Result<(Task, Vec<FerryEvent>), Error> {
+        self.apply_with(
+            id,
+            |t| core::scheduler::settle(t, lease_no, input, now_ms, rand),
+            response,
+        )
+        .await
+    }
+
+    async fn apply_with(
+        &self,
+        id: &str,
+        decide: impl FnOnce(&Task) -> Result<(Task, Vec<core::Effect>), Error>,
+        response: Option<ResponseInfo>,
+    ) -> Result<(Task, Vec<FerryEvent>), Error> {
         let tx = self.tx(&[TASKS, BLOBS, OUTBOX, META], true)?;
         let tasks = open_store(&tx, TASKS, "transition")?;
         let current = tasks
@@ -183,7 +212,7 @@ impl Store {
             return Err(Error::UnknownTask { id: id.to_string() });
         };
         let current = task_of(current)?;
-        let (next, effects) = core::apply(&current, input, now_ms, rand)?;
+        let (next, effects) = decide(&current)?;
         if next == current && effects.is_empty() {
             return Ok((next, Vec::new()));
         }
@@ -231,24 +260,6 @@ impl Store {
         let events = self.append_events(&tx, &next.tag, events).await?;
         commit(tx, "modify").await?;
         Ok((next, events))
-    }
-
-    /// Tasks in flight (any lease), through the `by_lease` index.
-    pub async fn in_flight(&self) -> Result<Vec<Task>, Error> {
-        let range = state_range(State::InFlight, MAX_KEY as u64)?;
-        let tx = self.tx(&[TASKS], false)?;
-        let index = tx
-            .object_store(TASKS)
-            .and_then(|s| s.index("by_lease"))
-            .map_err(|e| storage_error("in flight", e))?;
-        let all = index
-            .get_all(Some(Query::KeyRange(range)), None)
-            .map_err(|e| storage_error("in flight", e))?
-            .await;
-        all.map_err(|e| storage_error("in flight", e))?
-            .into_iter()
-            .map(task_of)
-            .collect()
     }
 
     /// Retention: finished tasks whose retention ended leave with their events (acknowledged or not)
@@ -339,7 +350,7 @@ pub(crate) fn tag_range(tag: &str) -> Result<KeyRange, Error> {
 }
 
 /// All keys `[state, t]` with t <= `upto`.
-fn state_range(state: State, upto: u64) -> Result<KeyRange, Error> {
+pub(crate) fn state_range(state: State, upto: u64) -> Result<KeyRange, Error> {
     let lower = key(&[state.as_str().into(), JsValue::from_f64(0.0)]);
     let upper = key(&[state.as_str().into(), JsValue::from_f64(upto as f64)]);
     KeyRange::bound(&lower, &upper, None, None).map_err(|e| storage_error("key range", e))

@@ -1,0 +1,219 @@
+//! Event delivery in a page: replay of the outbox, then live events, each dispatched once and in
+//! `seq` order. With `ack: 'auto'`, an event is acknowledged only once a listener of its kind ran for
+//! it; an event nobody listened to stays in the outbox (and is dispatched again to a listener of its
+//! kind added later). A live event past a gap in `seq` (events come from the worker and from pages)
+//! waits until the missing ones are read from the outbox.
+
+use super::Inner;
+use crate::core::FerryEvent;
+use crate::web::js;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+
+/// A page's listener and the wrapper registered in its place.
+pub(super) struct Listener {
+    kind: String,
+    listener: JsValue,
+    capture: bool,
+    wrapper: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+fn capture_of(options: &JsValue) -> bool {
+    options
+        .as_bool()
+        .unwrap_or_else(|| js::get(options, "capture").as_bool() == Some(true))
+}
+
+/// Adds `listener` for `kind`: a wrapper marks the dispatch as heard, then calls it (a function, or
+/// an object's `handleEvent`). The first listener starts the replay; a later one hears the events of
+/// its kind that nobody heard yet.
+pub(super) fn add(inner: &Rc<Inner>, kind: &str, listener: &JsValue, options: &JsValue) {
+    if listener.is_null() || listener.is_undefined() {
+        return;
+    }
+    let capture = capture_of(options);
+    let exists = inner
+        .listeners
+        .borrow()
+        .iter()
+        .any(|l| l.kind == kind && l.capture == capture && l.listener == *listener);
+    if exists {
+        return;
+    }
+    let (heard, target) = (inner.heard.clone(), listener.clone());
+    let wrapper = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+        heard.set(true);
+        let result = match target.dyn_ref::<js_sys::Function>() {
+            Some(f) => f.call1(&JsValue::UNDEFINED, &e),
+            None => js::get(&target, "handleEvent")
+                .dyn_into::<js_sys::Function>()
+                .and_then(|f| f.call1(&target, &e)),
+        };
+        if let Err(err) = result {
+            // A throwing listener still heard the event; report the error like the platform does.
+            web_sys::console::error_1(&err);
+        }
+    });
+    let add: js_sys::Function = js::get(inner.target.as_ref(), "addEventListener").unchecked_into();
+    let _ = add.call3(
+        inner.target.as_ref(),
+        &JsValue::from_str(kind),
+        wrapper.as_ref(),
+        options,
+    );
+    inner.listeners.borrow_mut().push(Listener {
+        kind: kind.to_string(),
+        listener: listener.clone(),
+        capture,
+        wrapper,
+    });
+    if inner.replay_scheduled.get() {
+        redeliver(inner, kind);
+    }
+    schedule_replay(inner);
+}
+
+/// Removes a listener added with `add`.
+pub(super) fn remove(inner: &Rc<Inner>, kind: &str, listener: &JsValue, options: &JsValue) {
+    let capture = capture_of(options);
+    let mut list = inner.listeners.borrow_mut();
+    let Some(i) = list
+        .iter()
+        .position(|l| l.kind == kind && l.capture == capture && l.listener == *listener)
+    else {
+        return;
+    };
+    let gone = list.remove(i);
+    let remove: js_sys::Function =
+        js::get(inner.target.as_ref(), "removeEventListener").unchecked_into();
+    let _ = remove.call3(
+        inner.target.as_ref(),
+        &JsValue::from_str(kind),
+        gone.wrapper.as_ref(),
+        options,
+    );
+}
+
+/// A live event from the channel: held while the replay has not run; past a gap, the outbox is read
+/// first.
+pub(super) fn live(inner: &Rc<Inner>, ev: FerryEvent) {
+    if let Some(buffer) = inner.pending.borrow_mut().as_mut() {
+        buffer.push(ev);
+        return;
+    }
+    if ev.seq <= inner.delivered.get() + 1 {
+        deliver(inner, vec![ev]);
+        return;
+    }
+    // A gap: buffer live events until the outbox read fills it.
+    *inner.pending.borrow_mut() = Some(vec![ev]);
+    let inner = inner.clone();
+    spawn_local(async move { catch_up(&inner).await });
+}
+
+async fn catch_up(inner: &Rc<Inner>) {
+    let missed = inner
+        .store
+        .events(&inner.tag, inner.delivered.get())
+        .await
+        .unwrap_or_default();
+    deliver(inner, missed);
+    let live = inner.pending.borrow_mut().take().unwrap_or_default();
+    deliver(inner, live);
+}
+
+/// Replays the outbox once the page has had a chance to add its listeners, then goes live.
+pub(super) fn schedule_replay(inner: &Rc<Inner>) {
+    if inner.replay_scheduled.replace(true) {
+        return;
+    }
+    let inner = inner.clone();
+    spawn_local(async move {
+        // A macrotask: listeners added right after the first one (same task) hear the replay too.
+        let _ = JsFuture::from(js_sys::Promise::new(&mut |resolve, _| {
+            let global = js::global();
+            let set_timeout: js_sys::Function = js::get(&global, "setTimeout").unchecked_into();
+            let _ = set_timeout.call2(&global, &resolve, &JsValue::from_f64(0.0));
+        }))
+        .await;
+        catch_up(&inner).await;
+    });
+}
+
+/// Dispatches events not yet dispatched, in seq order; acknowledges (auto mode) those a listener heard.
+fn deliver(inner: &Rc<Inner>, mut events: Vec<FerryEvent>) {
+    events.sort_by_key(|e| e.seq);
+    let mut heard = Vec::new();
+    for ev in events {
+        if ev.seq <= inner.delivered.get() || inner.closed.get() {
+            continue;
+        }
+        inner.delivered.set(ev.seq);
+        if dispatch(inner, &ev) {
+            heard.push(ev.seq);
+        } else {
+            inner.unheard.borrow_mut().push(ev);
+        }
+    }
+    acknowledge(inner, heard);
+}
+
+/// Dispatches one event; whether a listener ran for it.
+fn dispatch(inner: &Inner, ev: &FerryEvent) -> bool {
+    let (Ok(detail), Some(kind)) = (
+        js::to_js(ev),
+        js::to_js(&ev.kind).ok().and_then(|k| k.as_string()),
+    ) else {
+        return false;
+    };
+    let init = web_sys::CustomEventInit::new();
+    init.set_detail(&detail);
+    let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(&kind, &init) else {
+        return false;
+    };
+    inner.heard.set(false);
+    let _ = inner.target.dispatch_event(&event);
+    inner.heard.replace(false)
+}
+
+/// Events of `kind` nobody heard, dispatched again now that a listener of that kind exists (after a
+/// macrotask, like the replay).
+fn redeliver(inner: &Rc<Inner>, kind: &str) {
+    let inner = inner.clone();
+    let kind = kind.to_string();
+    spawn_local(async move {
+        let _ = JsFuture::from(js_sys::Promise::resolve(&JsValue::UNDEFINED)).await;
+        let waiting: Vec<FerryEvent> = {
+            let mut unheard = inner.unheard.borrow_mut();
+            let (of_kind, rest): (Vec<_>, Vec<_>) = unheard.drain(..).partition(|e| {
+                js::to_js(&e.kind).ok().and_then(|k| k.as_string()).as_deref() == Some(&kind)
+            });
+            *unheard = rest;
+            of_kind
+        };
+        let mut heard = Vec::new();
+        for ev in waiting {
+            if inner.closed.get() {
+                break;
+            }
+            if dispatch(&inner, &ev) {
+                heard.push(ev.seq);
+            } else {
+                inner.unheard.borrow_mut().push(ev);
+            }
+        }
+        acknowledge(&inner, heard);
+    });
+}
+
+fn acknowledge(inner: &Inner, seqs: Vec<u64>) {
+    if seqs.is_empty() || inner.options.manual_ack {
+        return;
+    }
+    let (store, tag) = (inner.store.clone(), inner.tag.clone());
+    spawn_local(async move {
+        let _ = store.ack_each(&tag, &seqs).await;
+    });
+}
