@@ -196,7 +196,7 @@ async fn wake(inner: &Inner) {
 /// `core::scheduler::background_fetch_fits` says so (one at a time per origin, never tus or headers
 /// asked at each send). The lease is taken in the transaction that re-checks pause and concurrency; a
 /// fetch the browser refuses to start is released: it was not an attempt, and the worker sends it.
-async fn background_fetch(inner: &Inner, task: &Task, blob: &web_sys::Blob) -> Result<(), Error> {
+async fn background_fetch(inner: &Inner, task: &Task) -> Result<(), Error> {
     let view = match inner.store.session(&inner.tag).await? {
         Some(s) => SessionView::of(&s.options, s.paused),
         None => return Ok(()),
@@ -221,7 +221,9 @@ async fn background_fetch(inner: &Inner, task: &Task, blob: &web_sys::Blob) -> R
         return Ok(());
     };
     messaging::broadcast(&leased.events);
-    match bgfetch::start(&manager, &leased.task, blob).await {
+    // The Blob read back from IndexedDB, not the page's: Chromium's Background Fetch sends an empty
+    // body for a File picked through <input type=file>, while the stored copy streams in full.
+    match bgfetch::start(&manager, &leased.task, &leased.blob).await {
         Ok(registration) => bgfetch::relay_progress(&inner.store, &leased.task, registration),
         Err(_) => {
             let (_, events) = inner

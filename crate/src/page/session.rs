@@ -36,7 +36,7 @@ impl Session {
             // Committed: from here on the upload is the worker's, and this call resolves whatever
             // happens to the Background Fetch start (the task stays queued for the worker).
             if task.is_due(now_ms()) {
-                if let Err(e) = background_fetch(&inner, &task, &blob).await {
+                if let Err(e) = background_fetch(&inner, &task).await {
                     web_sys::console::warn_1(&format!("ferry: Background Fetch not started: {e}").into());
                 }
             }
