@@ -116,11 +116,7 @@ fn native() -> Count {
             .args(["test", "--workspace", "--exclude", "xtask"]);
         cmd
     };
-    let binaries = match test_binaries(cargo_test()) {
-        Ok(b) => b,
-        Err(c) => return c,
-    };
-    let mut count = Count::default();
+    let (binaries, mut count) = test_binaries(cargo_test());
     for bin in &binaries {
         // As cargo runs it: from its package's folder.
         let mut cmd = Command::new(&bin.executable);
@@ -172,11 +168,7 @@ fn service_worker(browser: Browser) -> Count {
     };
     let mut build = cargo_test();
     build.args(["--test", "*"]);
-    let binaries = match test_binaries(build) {
-        Ok(b) => b,
-        Err(c) => return c,
-    };
-    let mut count = Count::default();
+    let (binaries, mut count) = test_binaries(build);
     for bin in &binaries {
         // Through cargo, which runs the wasm with its runner (wasm-bindgen-test-runner).
         let mut cmd = cargo_test();
@@ -214,15 +206,15 @@ fn wasm_pack() -> Count {
     build
         .current_dir(root.join("crate"))
         .args(["test", "--target", "wasm32-unknown-unknown"]);
-    let binaries = match test_binaries(build) {
-        Ok(b) => b,
-        Err(c) => return c,
-    };
-    let mut count = Count::default();
+    let (binaries, mut count) = test_binaries(build);
     for bin in &binaries {
         let select = bin.select();
         let select: Vec<&str> = select.iter().map(String::as_str).collect();
-        count.add(run_binary(&bin.name(), wasm_pack_test(&select), WASM_TIMEOUT));
+        count.add(run_binary(
+            &bin.name(),
+            wasm_pack_test(&select),
+            WASM_TIMEOUT,
+        ));
     }
     count
 }
@@ -410,25 +402,29 @@ impl TestBinary {
 }
 
 /// Builds what `cargo_test` (a `cargo test ...` command) would run, without running it, and lists the
-/// test binaries in a stable order. A build that fails or hangs is the layer's reason for not running.
-fn test_binaries(mut cargo_test: Command) -> Result<Vec<TestBinary>, Count> {
+/// test binaries that built, in a stable order. The build goes on past a target that does not compile
+/// (`--no-fail-fast`), so the others still run; a build that failed or hung is counted as not run.
+fn test_binaries(mut cargo_test: Command) -> (Vec<TestBinary>, Count) {
     eprintln!("--- build");
-    cargo_test.args(["--no-run", "--message-format=json-render-diagnostics"]);
+    cargo_test.args([
+        "--no-run",
+        "--no-fail-fast",
+        "--message-format=json-render-diagnostics",
+    ]);
     let ran = run_captured(cargo_test, BUILD_TIMEOUT, false);
-    match &ran.end {
-        End::Exited(status) if status.success() => {}
-        End::Exited(status) => {
-            return Err(Count::not_run("", format!("the build failed ({status})")))
-        }
-        end => return Err(Count::not_run("", format!("the build {}", end.why()))),
-    }
+    let count = match &ran.end {
+        End::Exited(status) if status.success() => Count::default(),
+        End::Exited(status) => Count::not_run(
+            "",
+            format!("test binaries that did not build ({status}; the errors are above)"),
+        ),
+        end => Count::not_run("", format!("the build {}", end.why())),
+    };
     let mut binaries: Vec<TestBinary> = ran.lines.iter().filter_map(|l| artifact(l)).collect();
-    binaries.sort_by(|a, b| (&a.package, &a.kind, &a.target).cmp(&(&b.package, &b.kind, &b.target)));
+    binaries
+        .sort_by(|a, b| (&a.package, &a.kind, &a.target).cmp(&(&b.package, &b.kind, &b.target)));
     binaries.dedup_by(|a, b| a.executable == b.executable);
-    if binaries.is_empty() {
-        return Err(Count::not_run("", "the build listed no test binary".into()));
-    }
-    Ok(binaries)
+    (binaries, count)
 }
 
 /// A test binary out of one line of `cargo test --no-run --message-format=json`, if it is one. (Read
@@ -548,7 +544,9 @@ fn run_captured(mut cmd: Command, timeout: Duration, echo: bool) -> Ran {
         let mut buf = Vec::new();
         // Bytes, not `lines()`: one line that is not UTF-8 must not stop the reading (and block the child).
         while matches!(reader.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
-            let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_string();
+            let line = String::from_utf8_lossy(&buf)
+                .trim_end_matches(['\n', '\r'])
+                .to_string();
             if echo {
                 println!("{line}");
             }
