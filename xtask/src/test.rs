@@ -347,11 +347,15 @@ fn run_binary(name: &str, cmd: Command, timeout: Duration) -> Count {
 }
 
 /// Sums the `test result:` lines of cargo's test harness (and wasm-bindgen-test-runner's); also returns
-/// how many there were.
+/// how many results there were (wasm-bindgen-test-runner's `no tests to run!` is one: zero tests).
 fn cargo_results(lines: &[String]) -> (Count, u64) {
     let mut count = Count::default();
     let mut results = 0;
     for line in lines {
+        if line.trim() == "no tests to run!" {
+            results += 1;
+            continue;
+        }
         let Some(rest) = line.trim().strip_prefix("test result: ") else {
             continue;
         };
