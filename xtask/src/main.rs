@@ -16,7 +16,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   build            build the wasm package into pkg/ (what www/ and tests/ load)
   demo [--port N]  setup + build, then serve the demo PWA and accept uploads (Ctrl-C stops)
   test [LAYER..]   setup + build, then run every test layer: native, sw (service worker, Chromium
-                   and Firefox), wasm-pack, e2e; closes with `N passed, N failed`
+                   and Firefox), wasm-pack, e2e; each test binary on its own, with a timeout;
+                   closes with `N passed, N failed, N did not run`
   bench            benchmarks, Ferry side by side with the index-less approach, as ratios
   soak --kills N   SIGKILL the browser N times at random points mid-upload; prints
                    `uploads U, kills K, lost L, applied twice D` (non-zero exit unless both are 0)
