@@ -45,6 +45,18 @@ export class Ferry {
   /** Registers a session for `tag` (same tag later = same session: missed events are replayed). */
   static async register(tag, options) {
     await load();
-    return WasmFerry.register(tag, options);
+    const session = await WasmFerry.register(tag, options);
+    const upload = session.upload;
+    session.upload = (body, request) => upload.call(session, reframe(body), request);
+    return session;
   }
+}
+
+// Chromium's Background Fetch sends an EMPTY body for the File object the browser makes for a picked file
+// (Chromium 156: 0 bytes sent, and the fetch reports success), while a File composed over it sends every
+// byte. Composing copies nothing (the new File refers to the same bytes) and keeps name, type and date.
+function reframe(body) {
+  return typeof File === 'function' && body instanceof File
+    ? new File([body], body.name, { type: body.type, lastModified: body.lastModified })
+    : body;
 }
