@@ -11,7 +11,8 @@
   // importScripts gives a script no `currentScript`: its own URL is the top frame of a stack trace taken
   // while it is being evaluated (Chromium, Firefox and Safari all print it).
   function ownUrl() {
-    const m = /((?:https?|file):\/\/[^\s()'"@]+?):\d+(?::\d+)?/.exec(String(new Error().stack));
+    // A frame ends with `<url>:<line>:<column>`, optionally inside parentheses (Chromium).
+    const m = /((?:https?|file):\/\/[^\s()'"]+?):\d+:\d+\)?$/m.exec(String(new Error().stack));
     return m ? m[1] : null;
   }
   const here = ownUrl();
