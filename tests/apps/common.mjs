@@ -37,8 +37,9 @@ export async function install(app, tarball) {
   await run('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', tarball], app);
 }
 
-/** The app's own `npm run build`. */
+/** The app's own `npm run build`, into a fresh dist/ (nothing left from an earlier build can help it). */
 export async function build(app) {
+  await rm(path.join(app, 'dist'), { recursive: true, force: true });
   return run('npm', ['run', '--silent', 'build'], app);
 }
 
