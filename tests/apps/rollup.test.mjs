@@ -2,11 +2,24 @@
 // (which emits the wasm named by `new URL(…, import.meta.url)`), as the README says.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { APPS, assertCompleted, build, inChromium, install, pack, pickPlaywright, uploadThroughPage } from './common.mjs';
+import { APPS, ROOT, assertCompleted, build, inChromium, install, pack, pickPlaywright, uploadThroughPage } from './common.mjs';
 
 const APP = path.join(APPS, 'rollup');
+
+test('the README names exactly the plugins and settings this app uses', async () => {
+  const config = await readFile(path.join(APP, 'rollup.config.js'), 'utf8');
+  for (const readme of ['README.md', 'worker/README.md']) {
+    const row = (await readFile(path.join(ROOT, readme), 'utf8')).split('\n').find((l) => l.startsWith('| Rollup'));
+    for (const setting of ['plugins: [nodeResolve(), importMetaAssets()]', "format: 'es'"]) {
+      assert.ok(config.includes(setting) && row.includes(setting), `${setting} in rollup.config.js and ${readme}`);
+    }
+    for (const plugin of ['@rollup/plugin-node-resolve', '@web/rollup-plugin-import-meta-assets']) {
+      assert.ok(config.includes(`from '${plugin}'`) && row.includes(plugin), `${plugin} in rollup.config.js and ${readme}`);
+    }
+  }
+});
 
 test('Rollup builds the page and the module worker; the page uploads a file to completed', { timeout: 300000 }, async () => {
   const { tarball, remove } = await pack();
