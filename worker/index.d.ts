@@ -1,4 +1,4 @@
-// Page entry of ferry-upload: the wasm is loaded before this module resolves.
+// Page entry of ferry-upload: importing it loads nothing; the wasm loads on the first `Ferry.register`.
 export { Ferry, Session } from './ferry.js';
 
 /** An event of a session: `e.detail` of every event a Session dispatches. */

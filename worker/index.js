@@ -1,6 +1,62 @@
-// Ferry page entry: loads the wasm once, then exposes the Rust `Ferry` API.
-import init from './ferry.js';
+// ferry-upload, page entry. Importing it fetches and compiles nothing (no top-level await): it is safe to
+// import during server-side rendering, and a wasm that cannot load never breaks the app's module graph.
+// The wasm loads on the first `Ferry.register`; a failed load rejects that call with `FerryWasmLoad`,
+// and the next call tries again.
+import init, { Ferry as WasmFerry } from './ferry.js';
 
-await init({ module_or_path: new URL('./ferry_bg.wasm', import.meta.url) });
+let loading = null;
 
-export { Ferry } from './ferry.js';
+function load() {
+  if (!loading) {
+    // Written as `new URL('./…wasm', import.meta.url)` so that Vite, webpack and Rollup emit the file.
+    const url = new URL('./ferry_bg.wasm', import.meta.url);
+    loading = init({ module_or_path: url }).then(
+      () => undefined,
+      (cause) => {
+        loading = null;
+        throw wasmLoadError(url, cause);
+      },
+    );
+  }
+  return loading;
+}
+
+function wasmLoadError(url, cause) {
+  const browser = typeof window !== 'undefined' && typeof navigator !== 'undefined';
+  const why = cause instanceof Error ? cause.message : String(cause);
+  const e = new Error(
+    browser
+      ? `Ferry could not load its WebAssembly from ${url} (${why}). Check that this URL serves ferry_bg.wasm ` +
+          "with Content-Type application/wasm (a bundler that does not emit it, like esbuild, needs it copied " +
+          "next to the bundle), and that the page's Content-Security-Policy allows 'wasm-unsafe-eval' in script-src."
+      : `Ferry runs in browsers only: call Ferry.register in the page, not during server-side rendering (${why}).`,
+    { cause },
+  );
+  e.name = 'FerryWasmLoad';
+  return e;
+}
+
+/** Entry point of the page API: `Ferry.register(tag, options)` resolves with the tag's session. */
+export class Ferry {
+  constructor() {
+    throw new TypeError('Ferry is not constructed: call Ferry.register(tag, options)');
+  }
+
+  /** Registers a session for `tag` (same tag later = same session: missed events are replayed). */
+  static async register(tag, options) {
+    await load();
+    const session = await WasmFerry.register(tag, options);
+    const upload = session.upload;
+    session.upload = (body, request) => upload.call(session, reframe(body), request);
+    return session;
+  }
+}
+
+// Chromium's Background Fetch sends an EMPTY body for the File object the browser makes for a picked file
+// (Chromium 156: 0 bytes sent, and the fetch reports success), while a File composed over it sends every
+// byte. Composing copies nothing (the new File refers to the same bytes) and keeps name, type and date.
+function reframe(body) {
+  return typeof File === 'function' && body instanceof File
+    ? new File([body], body.name, { type: body.type, lastModified: body.lastModified })
+    : body;
+}

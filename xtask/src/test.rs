@@ -18,7 +18,14 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const LAYERS: [&str; 5] = ["native", "sw-chromium", "sw-firefox", "wasm-pack", "e2e"];
+const LAYERS: [&str; 6] = [
+    "native",
+    "sw-chromium",
+    "sw-firefox",
+    "wasm-pack",
+    "e2e",
+    "bundlers",
+];
 
 /// Building a layer's test binaries (`cargo test --no-run`): a fresh machine compiles everything here.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -72,6 +79,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "sw-chromium" => service_worker(Browser::Chromium),
             "sw-firefox" => service_worker(Browser::Firefox),
             "wasm-pack" => wasm_pack(),
+            "bundlers" => bundlers(),
             _ => e2e(),
         };
         rows.push((layer, count));
@@ -666,4 +674,80 @@ pub fn bench() -> Result<(), String> {
         util::run(&mut cmd)?;
     }
     Ok(())
+}
+
+/// The npm tarball in the build tools people use: `npm ci` in each app of tests/apps/ (each pins its tool in
+/// its own package-lock.json; the npm cache makes re-runs quick), then node:test over tests/apps/*.test.mjs.
+fn bundlers() -> Count {
+    let root = util::root();
+    let apps = root.join("tests/apps");
+    let mut dirs: Vec<_> = std::fs::read_dir(&apps)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("package-lock.json").is_file())
+        .collect();
+    dirs.sort();
+    for dir in &dirs {
+        let npm_ci = Command::new("npm")
+            .args([
+                "ci",
+                "--no-audit",
+                "--no-fund",
+                "--prefer-offline",
+                "--loglevel=error",
+            ])
+            .current_dir(dir)
+            .status();
+        if !npm_ci.map(|s| s.success()).unwrap_or(false) {
+            eprintln!("npm ci failed in {}", dir.display());
+            return Count {
+                passed: 0,
+                failed: 1,
+            };
+        }
+    }
+    let mut files: Vec<_> = std::fs::read_dir(&apps)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".test.mjs"))
+        .collect();
+    files.sort();
+    let tap = util::scratch("bundlers").join("report.tap");
+    let mut cmd = Command::new("node");
+    cmd.current_dir(&apps)
+        .args([
+            "--test",
+            "--test-concurrency=1",
+            "--test-reporter=spec",
+            "--test-reporter-destination=stdout",
+            "--test-reporter=tap",
+        ])
+        .arg(format!("--test-reporter-destination={}", tap.display()))
+        .args(&files)
+        .env("FERRY_SERVER_BIN", root.join("target/release/ferry-server"))
+        .env("FERRY_ROOT", &root)
+        .env("TMPDIR", util::scratch("bundlers-tmp"));
+    let count = run_counted(cmd, Parse::None);
+    let report = std::fs::read_to_string(&tap).unwrap_or_default();
+    let field = |name: &str| {
+        report
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix(&format!("# {name} ")))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+    };
+    match (field("pass"), field("fail")) {
+        (Some(passed), Some(failed)) => Count {
+            passed,
+            failed: if failed == 0 { count.failed } else { failed },
+        },
+        _ => Count {
+            passed: count.passed,
+            failed: count.failed.max(1),
+        },
+    }
 }

@@ -1,0 +1,3 @@
+import { installFerry } from 'ferry-upload/worker';
+
+installFerry(self, {});

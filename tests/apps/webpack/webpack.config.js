@@ -1,0 +1,8 @@
+// Two entries, the page and its module service worker; webpack emits ferry_bg.wasm by itself (it
+// follows `new URL('./ferry_bg.wasm', import.meta.url)` in the package). No Ferry-specific setting.
+const path = require('node:path');
+
+module.exports = {
+  entry: { main: './src/main.js', sw: './src/sw.js' },
+  output: { path: path.resolve(__dirname, 'dist'), filename: '[name].js', clean: true },
+};

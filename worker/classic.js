@@ -1,0 +1,28 @@
+// ferry-upload, classic service-worker build (for `importScripts`):
+//   importScripts('/ferry/ferry-sw.js');
+//   ferry.installFerry(self, {});
+// Assembled by `cargo xtask build` from wasm-bindgen's no-modules glue and install.js; it defines one
+// global, `ferry`. The wasm is looked up next to this script (ferry_bg.wasm), or at `options.wasmUrl`.
+(function () {
+  'use strict';
+  /* __FERRY_GLUE__ */
+  /* __FERRY_INSTALL__ */
+
+  // importScripts gives a script no `currentScript`: its own URL is the top frame of a stack trace taken
+  // while it is being evaluated (Chromium, Firefox and Safari all print it).
+  function ownUrl() {
+    // A frame ends with `<url>:<line>:<column>`, optionally inside parentheses (Chromium).
+    const m = /((?:https?|file):\/\/[^\s()'"]+?):\d+:\d+\)?$/m.exec(String(new Error().stack));
+    return m ? m[1] : null;
+  }
+  const here = ownUrl();
+
+  /** Installs Ferry in a service worker: call it synchronously at the top of the worker script. */
+  function installFerry(scope, options = {}) {
+    const { wasmUrl, ...rest } = options || {};
+    const url = new URL(wasmUrl || 'ferry_bg.wasm', here || scope.location.href);
+    return install(scope, rest, wasm_bindgen, wasm_bindgen, url);
+  }
+
+  self.ferry = Object.freeze({ installFerry });
+})();

@@ -1,0 +1,63 @@
+// The service-worker half of Ferry, shared by the module entry (worker.js) and the classic build
+// (ferry-sw.js, which `cargo xtask build` assembles from this file, wasm-bindgen's no-modules glue and
+// classic.js). A service worker must add its listeners during its first evaluation, but the wasm loads
+// asynchronously: so every listener is added at once and forwards into Rust once the wasm is ready.
+
+const EVENTS = ['install', 'activate', 'message', 'sync', 'backgroundfetchsuccess', 'backgroundfetchfail',
+  'backgroundfetchabort', 'backgroundfetchclick', 'notificationclick', 'online'];
+
+// The wasm is kept in Cache Storage (a worker woken by a sync event is often offline), under a name that
+// changes with each build, so a new worker never runs an old wasm with new glue or the reverse.
+const CACHE_PREFIX = 'ferry-wasm-';
+const CACHE = `${CACHE_PREFIX}__FERRY_BUILD__`;
+
+function wasmLoadError(url, cause) {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  const e = new Error(`Ferry's service worker could not load its WebAssembly from ${url} (${why}). Check that ` +
+    'this URL serves ferry_bg.wasm with Content-Type application/wasm (a bundler that does not emit it, like ' +
+    "esbuild, needs it copied next to the worker bundle), and that the worker's Content-Security-Policy " +
+    "allows 'wasm-unsafe-eval'.", { cause });
+  e.name = 'FerryWasmLoad';
+  return e;
+}
+
+async function fetchWasm(url) {
+  // Cache Storage is best-effort: some private modes refuse it, and a full quota must not stop uploads.
+  const cache = await caches.open(CACHE).catch(() => null);
+  const hit = cache && await cache.match(url).catch(() => undefined);
+  if (hit) return hit;
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  if (cache) await cache.put(url, res.clone()).catch(() => {});
+  return res;
+}
+
+/** Once this version is active no older one runs again: drop the wasm caches of earlier builds. */
+async function dropOldCaches() {
+  const names = await caches.keys().catch(() => []);
+  await Promise.all(names.filter((n) => n.startsWith(CACHE_PREFIX) && n !== CACHE)
+    .map((n) => caches.delete(n).catch(() => false)));
+}
+
+/** Adds Ferry's listeners to `scope` now; `init` loads the wasm whose exports `wasm` holds. */
+export function install(scope, options, init, wasm, url) {
+  // A start that failed (the wasm URL briefly unreachable, storage busy) is tried again by the next
+  // event instead of failing every event until the worker dies.
+  let ready;
+  const start = () => {
+    ready = fetchWasm(url).then((res) => init({ module_or_path: res }))
+      .catch((cause) => { throw wasmLoadError(url, cause); })
+      .then(() => wasm.worker_start(scope, options));
+    ready.catch(() => { ready = null; });
+    return ready;
+  };
+  start();
+  for (const type of EVENTS) {
+    scope.addEventListener(type, (event) => {
+      const done = (ready || start()).then(() => wasm.worker_event(type, event));
+      const all = type === 'activate' ? Promise.all([done, dropOldCaches()]) : done;
+      if (typeof event.waitUntil === 'function') event.waitUntil(all);
+    });
+  }
+  return ready;
+}
