@@ -6,6 +6,13 @@ const WASM_URL = new URL('./ferry_bg.wasm', import.meta.url);
 // The wasm is kept in Cache Storage: a worker woken by a sync event is often offline.
 const CACHE = 'ferry-wasm-__FERRY_BUILD__';
 
+let loading;
+/** Loads the wasm once per worker instance (installFerry and enqueue share it). */
+function loaded() {
+  loading ??= load();
+  return loading;
+}
+
 async function load() {
   const cache = await caches.open(CACHE);
   let res = await cache.match(WASM_URL);
@@ -21,7 +28,7 @@ const EVENTS = ['install', 'activate', 'message', 'sync', 'backgroundfetchsucces
 
 /** Installs Ferry in a service worker: call it synchronously at the top of the worker script. */
 export function installFerry(scope, options = {}) {
-  const ready = load().then(() => wasm.worker_start(scope, options));
+  const ready = loaded().then(() => wasm.worker_start(scope, options));
   for (const type of EVENTS) {
     scope.addEventListener(type, (event) => {
       const done = ready.then(() => wasm.worker_event(type, event));
@@ -30,3 +37,24 @@ export function installFerry(scope, options = {}) {
   }
   return ready;
 }
+
+/**
+ * Hands a request to Ferry from the worker (e.g. one the app's own fetch failed to deliver): the body
+ * becomes a Blob stored with the task in one IndexedDB transaction (its bytes never enter wasm memory);
+ * resolves with the task id once stored. `options.tag` names the session whose pages hear the outcome.
+ */
+export async function enqueue(request, options) {
+  if (!(request instanceof Request)) {
+    throw Object.assign(new Error('enqueue(request, { tag }): pass a Request, e.g. event.request.clone()'),
+      { name: 'FerryInvalidOptions' });
+  }
+  const { tag, retry, expiresAt, earliestBegin, discretionary } = options ?? {};
+  const headers = {};
+  request.headers.forEach((value, name) => { headers[name] = value; });
+  const blob = await request.blob();
+  await loaded();
+  return wasm.worker_enqueue(tag, { url: request.url, method: request.method, headers, retry, expiresAt,
+    earliestBegin, discretionary }, blob);
+}
+
+export { FerryPlugin, ferryPlugin } from './workbox.js';

@@ -58,6 +58,8 @@ pub fn package(features: &[&str], live: &std::path::Path) -> Result<(), String> 
             .arg("--out-dir")
             .arg(&pkg)
             .args(["--out-name", "ferry"])
+            // The package's types are the hand-written worker/*.d.ts; the generated ones say `any`.
+            .arg("--no-typescript")
             .arg(&wasm),
     )?;
 

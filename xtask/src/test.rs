@@ -2,7 +2,7 @@
 //!
 //! Layers: `native` (cargo test), `sw-chromium` and `sw-firefox` (wasm-bindgen-test inside a real service
 //! worker), `wasm-pack` (the same suites the way Rust/wasm users run them), `e2e` (node:test driving
-//! headless browsers against the reference server).
+//! headless browsers against the reference server), `types` (tsc --strict over the package's declarations).
 
 use crate::setup::{CHROMEDRIVER, CHROMIUM, FIREFOX};
 use crate::util::{self, which};
@@ -10,7 +10,14 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-const LAYERS: [&str; 5] = ["native", "sw-chromium", "sw-firefox", "wasm-pack", "e2e"];
+const LAYERS: [&str; 6] = [
+    "native",
+    "sw-chromium",
+    "sw-firefox",
+    "wasm-pack",
+    "e2e",
+    "types",
+];
 
 #[derive(Default, Clone, Copy)]
 struct Count {
@@ -36,6 +43,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "sw-chromium" => service_worker(Browser::Chromium),
             "sw-firefox" => service_worker(Browser::Firefox),
             "wasm-pack" => wasm_pack(),
+            "types" => types(),
             _ => e2e(),
         };
         rows.push((layer, count));
@@ -160,6 +168,27 @@ fn e2e() -> Count {
     count
 }
 
+/// `types`: tsc --strict over the README's examples, a typed app and misuse (tests/types, its own npm
+/// folder, installed here), and the declared exports against the built package in Chromium.
+fn types() -> Count {
+    let dir = util::root().join("tests/types");
+    let mut ci = Command::new("npm");
+    ci.current_dir(&dir)
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
+    if let Err(e) = util::run(&mut ci) {
+        eprintln!("{e}");
+        return Count {
+            passed: 0,
+            failed: 1,
+        };
+    }
+    let mut cmd = Command::new("node");
+    cmd.current_dir(&dir)
+        .args(["--test", "--test-reporter=tap", "types.test.mjs"])
+        .env("TMPDIR", util::scratch("types"));
+    run_counted(cmd, Parse::Tap)
+}
+
 fn missing(what: &str) -> Count {
     eprintln!("{what} is not installed (run `cargo xtask setup`): counted as a failure");
     Count {
@@ -171,6 +200,8 @@ fn missing(what: &str) -> Count {
 #[derive(Clone, Copy)]
 enum Parse {
     Cargo,
+    /// node:test's TAP summary (`# pass N`, `# fail N`).
+    Tap,
     None,
 }
 
@@ -192,6 +223,17 @@ fn run_counted(mut cmd: Command, parse: Parse) -> Count {
     let stdout = child.stdout.take().expect("piped stdout");
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         println!("{line}");
+        if let Parse::Tap = parse {
+            for (prefix, n) in [
+                ("# pass ", &mut count.passed),
+                ("# fail ", &mut count.failed),
+            ] {
+                *n += line
+                    .strip_prefix(prefix)
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+            }
+        }
         if let (Parse::Cargo, Some(rest)) = (parse, line.trim().strip_prefix("test result: ")) {
             for part in rest.split(['.', ';']) {
                 let mut words = part.split_whitespace();

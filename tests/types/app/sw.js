@@ -1,0 +1,19 @@
+// The worker entry as a module service worker loads it; what it exports is read by types.test.mjs.
+import * as entry from '/ferry/worker.js';
+
+entry.installFerry(self, {});
+
+/** Every property name of `obj` and its prototypes (methods live on the prototype). */
+function members(obj) {
+  const names = new Set();
+  for (let o = obj; o && o !== Object.prototype && o !== Function.prototype; o = Object.getPrototypeOf(o)) {
+    for (const k of Object.getOwnPropertyNames(o)) names.add(k);
+  }
+  return [...names];
+}
+
+self.ferryRuntime = {
+  worker: Object.keys(entry),
+  FerryPlugin: members(new entry.FerryPlugin({ tag: 'types' })),
+  ferryPlugin: members(entry.ferryPlugin({ tag: 'types' })),
+};

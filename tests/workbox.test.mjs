@@ -1,0 +1,72 @@
+// Workbox users switch in one line: an app whose service worker routes uploads with workbox-routing and
+// workbox-strategies (NetworkOnly) adds `new FerryPlugin({ tag })` to that route. When the app's own
+// upload fails on the network, Ferry takes the request over, and the app's page, registered for the tag,
+// hears `completed` once the server has the bytes. The app is built with esbuild from npm packages
+// (tests/apps/workbox), against the built ferry-upload package.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { eventOf, launchChromium, profileDir, sha256, startServer } from './harness.mjs';
+
+const APP = path.join(path.dirname(fileURLToPath(import.meta.url)), 'apps/workbox');
+
+/** `npm ci` in the app's folder unless its node_modules matches its lock file. */
+function installApp() {
+  const mtime = (p) => { try { return statSync(p).mtimeMs; } catch { return -1; } };
+  if (mtime(path.join(APP, 'node_modules/.package-lock.json')) >= mtime(path.join(APP, 'package-lock.json'))) return;
+  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: APP, encoding: 'utf8' });
+  assert.equal(r.status, 0, `npm ci in ${APP} failed:\n${r.stdout}${r.stderr}`);
+}
+
+let server;
+let ctx;
+before(async () => {
+  installApp();
+  const { buildApp } = await import(path.join(APP, 'build.mjs'));
+  const dist = await buildApp();
+  server = await startServer({ args: ['--www', dist] });
+  ctx = await launchChromium(await profileDir());
+});
+after(async () => {
+  await ctx?.close();
+  await server?.stop();
+});
+
+test('a POST that fails under a Workbox NetworkOnly route is handed to Ferry and its page hears completed', async () => {
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.error('[page error]', e));
+  await page.goto(server.url);
+  await page.evaluate(() => window.appReady);
+
+  // The upload endpoint drops every connection until the test lifts the fault: the network is "down".
+  await server.fault({ count: 1000, dropAfter: 0, path: '/upload/album' });
+  const bytes = [...Array(200_000).keys()].map((i) => (i * 7 + 3) & 0xff);
+  const result = await page.evaluate((b) => window.appUpload(new Uint8Array(b)), bytes);
+  assert.match(result.error ?? '', /TypeError/, `the app's own fetch should fail: ${JSON.stringify(result)}`);
+
+  // fetchDidFail resolved before the app's fetch rejected: the task is already stored for the tag.
+  const [task] = await page.evaluate(() => window.ferrySession.list());
+  assert.ok(task, 'Ferry holds the failed upload as a task of the tag');
+  assert.equal(task.request.method, 'POST');
+  assert.equal(new URL(task.request.url).pathname, '/upload/album');
+  assert.equal(task.body.size, bytes.length);
+
+  // The network is back: Ferry's next attempt gets through.
+  const lifted = await fetch(new URL('/__ferry/faults', server.url), { method: 'DELETE' });
+  assert.equal(lifted.status, 204);
+  const completed = await eventOf(page, task.id, 'completed');
+  assert.equal(completed.tag, 'album');
+  assert.ok(completed.response.status >= 200 && completed.response.status < 300, JSON.stringify(completed));
+  const kinds = await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id).map((e) => e.kind), task.id);
+  assert.equal(kinds[0], 'queued', `events in order: ${kinds}`);
+
+  // The server has the app's bytes, its header, and Ferry's Idempotency-Key, applied once.
+  const applied = (await server.uploads()).filter((r) => r.applied);
+  assert.equal(applied.length, 1, JSON.stringify(applied));
+  assert.equal(applied[0].sha256, sha256(Buffer.from(bytes)));
+  assert.equal(applied[0].headers['x-album'], '7');
+  assert.equal(applied[0].idempotencyKey, task.idempotencyKey);
+});
