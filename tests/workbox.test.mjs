@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { eventOf, launchChromium, profileDir, sha256, startServer } from './harness.mjs';
+import { eventOf, launchChromium, payload, profileDir, settled, sha256, startServer } from './harness.mjs';
 
 const APP = path.join(path.dirname(fileURLToPath(import.meta.url)), 'apps/workbox');
 
@@ -29,13 +29,14 @@ before(async () => {
   const dist = await buildApp();
   server = await startServer({ args: ['--www', dist] });
   ctx = await launchChromium(await profileDir());
+  ctx.on('console', (m) => process.env.DEBUG_WB && console.log('[console]', m.text()));
 });
 after(async () => {
   await ctx?.close();
   await server?.stop();
 });
 
-test('a POST that fails under a Workbox NetworkOnly route is handed to Ferry and its page hears completed', async () => {
+test('POSTs that fail under a Workbox NetworkOnly route are handed to Ferry and their page hears completed', async () => {
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.error('[page error]', e));
   await page.goto(server.url);
@@ -43,30 +44,41 @@ test('a POST that fails under a Workbox NetworkOnly route is handed to Ferry and
 
   // The upload endpoint drops every connection until the test lifts the fault: the network is "down".
   await server.fault({ count: 1000, dropAfter: 0, path: '/upload/album' });
-  const bytes = [...Array(200_000).keys()].map((i) => (i * 7 + 3) & 0xff);
-  const result = await page.evaluate((b) => window.appUpload(new Uint8Array(b)), bytes);
-  assert.match(result.error ?? '', /TypeError/, `the app's own fetch should fail: ${JSON.stringify(result)}`);
+  const uploads = [
+    { bytes: payload(200_000, 1), key: undefined },
+    { bytes: payload(50_000, 2), key: 'album-7-photo-2' }, // the app's own Idempotency-Key, kept by Ferry
+  ];
+  const tasks = [];
+  for (const { bytes, key } of uploads) {
+    const result = await page.evaluate(({ b, key }) => window.appUpload(new Uint8Array(b), key), { b: [...bytes], key });
+    assert.match(result.error ?? '', /TypeError/, `the app's own fetch should fail: ${JSON.stringify(result)}`);
+    // fetchDidFail resolved before the app's fetch rejected: the task is already stored for the tag.
+    const listed = await page.evaluate(() => window.ferrySession.list());
+    assert.equal(listed.length, tasks.length + 1, 'Ferry holds each failed upload as a task of the tag');
+    const task = listed.at(-1);
+    assert.equal(task.request.method, 'POST');
+    assert.equal(new URL(task.request.url).pathname, '/upload/album');
+    assert.equal(task.body.size, bytes.length);
+    assert.deepEqual(task.request.headers.filter(([n]) => n.startsWith('sec-') || n === 'user-agent'), [],
+      'headers the browser set itself are left to the browser');
+    if (key) assert.equal(task.idempotencyKey, key);
+    tasks.push(task);
+  }
 
-  // fetchDidFail resolved before the app's fetch rejected: the task is already stored for the tag.
-  const [task] = await page.evaluate(() => window.ferrySession.list());
-  assert.ok(task, 'Ferry holds the failed upload as a task of the tag');
-  assert.equal(task.request.method, 'POST');
-  assert.equal(new URL(task.request.url).pathname, '/upload/album');
-  assert.equal(task.body.size, bytes.length);
-
-  // The network is back: Ferry's next attempt gets through.
+  // The network is back: Ferry's next attempts get through.
   const lifted = await fetch(new URL('/__ferry/faults', server.url), { method: 'DELETE' });
   assert.equal(lifted.status, 204);
-  const completed = await eventOf(page, task.id, 'completed');
-  assert.equal(completed.tag, 'album');
-  assert.ok(completed.response.status >= 200 && completed.response.status < 300, JSON.stringify(completed));
-  const kinds = await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id).map((e) => e.kind), task.id);
-  assert.equal(kinds[0], 'queued', `events in order: ${kinds}`);
-
-  // The server has the app's bytes, its header, and Ferry's Idempotency-Key, applied once.
-  const applied = (await server.uploads()).filter((r) => r.applied);
-  assert.equal(applied.length, 1, JSON.stringify(applied));
-  assert.equal(applied[0].sha256, sha256(Buffer.from(bytes)));
-  assert.equal(applied[0].headers['x-album'], '7');
-  assert.equal(applied[0].idempotencyKey, task.idempotencyKey);
+  const applied = await settled(server, uploads.length, { filter: (r) => r.applied });
+  for (const [i, task] of tasks.entries()) {
+    const completed = await eventOf(page, task.id, 'completed');
+    assert.equal(completed.tag, 'album');
+    assert.ok(completed.response.status >= 200 && completed.response.status < 300, JSON.stringify(completed));
+    const kinds = await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id).map((e) => e.kind), task.id);
+    assert.equal(kinds[0], 'queued', `events in order: ${kinds}`);
+    // The server has the app's bytes and header under the task's Idempotency-Key, applied once.
+    const records = applied.filter((r) => r.idempotencyKey === task.idempotencyKey);
+    assert.equal(records.length, 1, JSON.stringify(applied));
+    assert.equal(records[0].sha256, sha256(uploads[i].bytes));
+    assert.equal(records[0].headers['x-album'], '7');
+  }
 });

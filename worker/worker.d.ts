@@ -52,7 +52,9 @@ export interface EnqueueOptions {
  * IndexedDB transaction, then Ferry sends it (method POST, PUT or PATCH; its URL and headers as they are)
  * with retries, and the pages of `tag` hear how it ended. Resolves with the task id once stored; rejects
  * with a `FerryError` (e.g. `FerryInvalidMethod` for a GET, `FerryInvalidBody` for an empty body).
- * The request's body is read: pass a clone if it is still needed.
+ * Headers the browser set itself (`Sec-*`, `User-Agent`, `Origin`, ...) are left to the browser; an
+ * `Idempotency-Key` the request carries becomes the task's key, so the app's own attempt and Ferry's
+ * share it. The request's body is read: pass a clone if it is still needed.
  */
 export function enqueue(request: Request, options: EnqueueOptions): Promise<string>;
 

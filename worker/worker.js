@@ -50,11 +50,19 @@ export async function enqueue(request, options) {
   }
   const { tag, retry, expiresAt, earliestBegin, discretionary } = options ?? {};
   const headers = {};
-  request.headers.forEach((value, name) => { headers[name] = value; });
+  let idempotencyKey;
+  request.headers.forEach((value, name) => {
+    if (name === 'idempotency-key') idempotencyKey = value;
+    else if (!BROWSER_SET.test(name)) headers[name] = value;
+  });
   const blob = await request.blob();
   await loaded();
-  return wasm.worker_enqueue(tag, { url: request.url, method: request.method, headers, retry, expiresAt,
-    earliestBegin, discretionary }, blob);
+  return wasm.worker_enqueue(tag, { url: request.url, method: request.method, headers, idempotencyKey, retry,
+    expiresAt, earliestBegin, discretionary }, blob);
 }
+
+// Headers a worker sees on a page's request that the browser set itself (client hints, User-Agent, the
+// Fetch standard's forbidden names): the browser sets them again when Ferry sends, and refuses them from code.
+const BROWSER_SET = /^(sec-.*|proxy-.*|user-agent|accept-charset|accept-encoding|access-control-request-(headers|method)|connection|content-length|cookie2?|date|dnt|expect|host|keep-alive|origin|referer|set-cookie|te|trailer|transfer-encoding|upgrade|via)$/;
 
 export { FerryPlugin, ferryPlugin } from './workbox.js';

@@ -20,9 +20,9 @@ thread_local! {
     static STORE: RefCell<Option<Store>> = const { RefCell::new(None) };
 }
 
-/// Stores `blob` as a task of `tag` sent like `request` (`{ url, method, headers, retry?, expiresAt?,
-/// earliestBegin?, discretionary? }`), announces `queued` to the tag's pages and starts sending;
-/// resolves with the task id once the task and its Blob are committed.
+/// Stores `blob` as a task of `tag` sent like `request` (`{ url, method, headers, idempotencyKey?, retry?,
+/// expiresAt?, earliestBegin?, discretionary? }`), announces `queued` to the tag's pages and starts
+/// sending; resolves with the task id once the task and its Blob are committed.
 #[wasm_bindgen]
 pub async fn worker_enqueue(
     tag: JsValue,
@@ -55,7 +55,12 @@ async fn enqueue(tag: JsValue, req: JsValue, blob: web_sys::Blob) -> Result<Stri
         ..core::Limits::default()
     };
     let valid = core::validate_upload(&input, &options.retry, &limits, now_ms())?;
-    let task = request::new_task(&tag, valid, options.batch_window_ms);
+    let mut task = request::new_task(&tag, valid, options.batch_window_ms);
+    // The app's own attempt may have reached the server: Ferry's attempts carry the same key, so a
+    // server that honours it applies the upload once.
+    if let Some(key) = idempotency_key(&req)? {
+        task.idempotency_key = key;
+    }
     let (task, events) = match store.enqueue(&task, &blob).await {
         // The write itself hit the quota (the estimate is coarse): say how much is free now.
         Err(Error::QuotaExceeded { size, .. }) => {
@@ -76,6 +81,23 @@ async fn enqueue(tag: JsValue, req: JsValue, blob: web_sys::Blob) -> Result<Stri
         let _ = crate::scheduler::pump(&store, Transport::Fallback, PUMP_BUDGET_MS).await;
     });
     Ok(task.id)
+}
+
+/// The `Idempotency-Key` the app's request carried, if any: visible ASCII, 1 to 255 characters.
+fn idempotency_key(req: &JsValue) -> Result<Option<String>, Error> {
+    let v = js::get(req, "idempotencyKey");
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    match v.as_string() {
+        Some(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(key))
+        }
+        _ => Err(Error::header(
+            "idempotency-key",
+            "must be 1 to 255 visible ASCII characters to be reused for Ferry's attempts; fix or remove it",
+        )),
+    }
 }
 
 /// This worker instance's store, opened once.

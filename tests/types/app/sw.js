@@ -12,8 +12,10 @@ function members(obj) {
   return [...names];
 }
 
+// A missing export must show up as tsc's error naming it, not as a worker that fails to start.
+const make = (f) => (typeof f === 'function' ? members(f()) : []);
 self.ferryRuntime = {
   worker: Object.keys(entry),
-  FerryPlugin: members(new entry.FerryPlugin({ tag: 'types' })),
-  ferryPlugin: members(entry.ferryPlugin({ tag: 'types' })),
+  FerryPlugin: make(() => new entry.FerryPlugin({ tag: 'types' })),
+  ferryPlugin: make(entry.ferryPlugin && (() => entry.ferryPlugin({ tag: 'types' }))),
 };

@@ -19,12 +19,15 @@ async function start() {
   }
 }
 
-/** The app's existing upload: a POST of the bytes. Resolves with the status, or the error fetch threw. */
-window.appUpload = async (bytes) => {
+/**
+ * The app's existing upload: a POST of the bytes (with the app's own Idempotency-Key, if given). Resolves
+ * with the status, or the error fetch threw.
+ */
+window.appUpload = async (bytes, key) => {
+  const headers = { 'content-type': 'application/octet-stream', 'x-album': '7' };
+  if (key) headers['idempotency-key'] = key;
   try {
-    const res = await fetch('/upload/album', {
-      method: 'POST', body: new Blob([bytes]), headers: { 'content-type': 'application/octet-stream', 'x-album': '7' },
-    });
+    const res = await fetch('/upload/album', { method: 'POST', body: new Blob([bytes]), headers });
     return { status: res.status };
   } catch (e) {
     return { error: `${e.name}: ${e.message}` };
