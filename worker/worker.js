@@ -48,6 +48,10 @@ export async function enqueue(request, options) {
     throw Object.assign(new Error('enqueue(request, { tag }): pass a Request, e.g. event.request.clone()'),
       { name: 'FerryInvalidOptions' });
   }
+  if (request.bodyUsed) {
+    throw Object.assign(new Error('enqueue(request, { tag }): the body of this request was already read; pass request.clone() before reading it'),
+      { name: 'FerryInvalidBody' });
+  }
   const { tag, retry, expiresAt, earliestBegin, discretionary } = options ?? {};
   const headers = {};
   let idempotencyKey;

@@ -79,7 +79,7 @@ after(async () => {
   await server?.stop();
 });
 
-test('every export and member the declarations promise exists in the built package at run time', async () => {
+test('every declared export and member exists in the built package at run time, and Task has the declared fields', async () => {
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.error('[page error]', e));
   await page.goto(new URL('/index.html', server.url).href);
@@ -93,7 +93,18 @@ test('every export and member the declarations promise exists in the built packa
     };
     const entry = await import('/ferry/index.js');
     const session = await entry.Ferry.register('types', { serviceWorker: '/sw.js' });
-    const out = { page: Object.keys(entry), Ferry: members(entry.Ferry), Session: members(session) };
+    // A real task and a real event, to hold the declared shapes against.
+    const queued = new Promise((resolve) => session.addEventListener('queued', (e) => resolve(e.detail)));
+    await session.pause();
+    const id = await session.upload(new Blob(['types']), { url: '/upload' });
+    const task = await session.get(id);
+    const event = await queued;
+    await session.clear();
+    const out = {
+      page: Object.keys(entry), Ferry: members(entry.Ferry), Session: members(session),
+      task: Object.keys(task), taskRequest: Object.keys(task.request), taskBody: Object.keys(task.body),
+      taskRetry: Object.keys(task.retry), queued: Object.keys(event),
+    };
     session.close();
     return out;
   });
@@ -117,10 +128,41 @@ export const workerExportsDeclared: Undeclared<keyof typeof Worker, RuntimeWorke
 export const ferryMembersExist: Declared<keyof Page.FerryStatic, ${union(runtime.Ferry)}> = 'ok';
 export const sessionMembersExist: Declared<keyof Page.Session, ${union(runtime.Session)}> = 'ok';
 export const pluginMembersExist: Declared<keyof Worker.FerryPlugin, ${union(runtime.FerryPlugin)}> = 'ok';
+type Same<D, R> = [Exclude<D, R> | Exclude<R, D>] extends [never] ? 'ok' : Exclude<D, R> | Exclude<R, D>;
+export const taskFields: Same<keyof Page.Task, ${union(runtime.task)}> = 'ok';
+export const taskRequestFields: Same<keyof Page.Task['request'], ${union(runtime.taskRequest)}> = 'ok';
+export const taskBodyFields: Same<keyof Page.Task['body'], ${union(runtime.taskBody)}> = 'ok';
+export const taskRetryFields: Same<keyof Page.Task['retry'], ${union(runtime.taskRetry)}> = 'ok';
+export const queuedEventFields: Same<keyof Page.FerryQueuedEvent, ${union(runtime.queued)}> = 'ok';
 export const pluginFactoryMembersExist: Declared<keyof ReturnType<typeof Worker.ferryPlugin>, ${union(runtime.ferryPlugin)}> = 'ok';
 `;
   await mkdir(path.join(HERE, 'generated'), { recursive: true });
   await writeFile(path.join(HERE, 'generated/exports-check.ts'), check);
   assert.ok(runtime.page.includes('Ferry') && runtime.worker.includes('installFerry'), JSON.stringify(runtime));
   assertCompiles('tsconfig.exports.json');
+});
+
+test('the worker entry refuses at run time, with FerryError names, what its declarations refuse', async () => {
+  const sw = await serviceWorker(ctx);
+  await until(() => sw.evaluate(() => !!self.ferryEntry), { what: 'the worker entry loaded' });
+  const names = await sw.evaluate(async () => {
+    const { enqueue, FerryPlugin } = self.ferryEntry;
+    const post = () => new Request('/upload', { method: 'POST', body: 'x' });
+    const nameOf = async (f) => { try { await f(); return 'resolved'; } catch (e) { return e.name; } };
+    const used = post();
+    await used.text();
+    return {
+      notARequest: await nameOf(() => enqueue('/upload', { tag: 'types' })),
+      noTag: await nameOf(() => enqueue(post(), {})),
+      badTag: await nameOf(() => enqueue(post(), { tag: 'no spaces' })),
+      get: await nameOf(() => enqueue(new Request('/upload'), { tag: 'types' })),
+      bodyUsed: await nameOf(() => enqueue(used, { tag: 'types' })),
+      badRetry: await nameOf(() => enqueue(post(), { tag: 'types', retry: { maxAttempts: 0 } })),
+      pluginWithoutTag: await nameOf(() => new FerryPlugin()),
+    };
+  });
+  assert.deepEqual(names, {
+    notARequest: 'FerryInvalidOptions', noTag: 'FerryInvalidTag', badTag: 'FerryInvalidTag', get: 'FerryInvalidMethod',
+    bodyUsed: 'FerryInvalidBody', badRetry: 'FerryInvalidOptions', pluginWithoutTag: 'FerryInvalidOptions',
+  });
 });
