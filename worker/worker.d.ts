@@ -54,7 +54,7 @@ export interface EnqueueOptions {
  * with a `FerryError` (e.g. `FerryInvalidMethod` for a GET, `FerryInvalidBody` for an empty body).
  * Headers the browser set itself (`Sec-*`, `User-Agent`, `Origin`, ...) are left to the browser; an
  * `Idempotency-Key` the request carries becomes the task's key, so the app's own attempt and Ferry's
- * share it. The request's body is read: pass a clone if it is still needed.
+ * share it. The request's body is read: pass a clone if it is still needed. Call `installFerry` first.
  */
 export function enqueue(request: Request, options: EnqueueOptions): Promise<string>;
 

@@ -6,13 +6,6 @@ const WASM_URL = new URL('./ferry_bg.wasm', import.meta.url);
 // The wasm is kept in Cache Storage: a worker woken by a sync event is often offline.
 const CACHE = 'ferry-wasm-__FERRY_BUILD__';
 
-let loading;
-/** Loads the wasm once per worker instance (installFerry and enqueue share it). */
-function loaded() {
-  loading ??= load();
-  return loading;
-}
-
 async function load() {
   const cache = await caches.open(CACHE);
   let res = await cache.match(WASM_URL);
@@ -26,9 +19,12 @@ async function load() {
 const EVENTS = ['install', 'activate', 'message', 'sync', 'backgroundfetchsuccess', 'backgroundfetchfail',
   'backgroundfetchabort', 'backgroundfetchclick', 'notificationclick', 'online'];
 
+// Set by installFerry: what enqueue waits for.
+let ready = null;
+
 /** Installs Ferry in a service worker: call it synchronously at the top of the worker script. */
 export function installFerry(scope, options = {}) {
-  const ready = loaded().then(() => wasm.worker_start(scope, options));
+  ready = load().then(() => wasm.worker_start(scope, options));
   for (const type of EVENTS) {
     scope.addEventListener(type, (event) => {
       const done = ready.then(() => wasm.worker_event(type, event));
@@ -48,6 +44,10 @@ export async function enqueue(request, options) {
     throw Object.assign(new Error('enqueue(request, { tag }): pass a Request, e.g. event.request.clone()'),
       { name: 'FerryInvalidOptions' });
   }
+  if (!ready) {
+    throw Object.assign(new Error('enqueue(request, { tag }): call installFerry(self) at the top of the worker script first'),
+      { name: 'FerryInvalidOptions' });
+  }
   if (request.bodyUsed) {
     throw Object.assign(new Error('enqueue(request, { tag }): the body of this request was already read; pass request.clone() before reading it'),
       { name: 'FerryInvalidBody' });
@@ -60,7 +60,7 @@ export async function enqueue(request, options) {
     else if (!BROWSER_SET.test(name)) headers[name] = value;
   });
   const blob = await request.blob();
-  await loaded();
+  await ready;
   return wasm.worker_enqueue(tag, { url: request.url, method: request.method, headers, idempotencyKey, retry,
     expiresAt, earliestBegin, discretionary }, blob);
 }

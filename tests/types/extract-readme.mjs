@@ -1,4 +1,4 @@
-// Extracts the JavaScript examples of README.md's usage sections ("Use", "Usage", "Quickstart") into
+// Extracts the JavaScript examples of README.md's "Use" section (also found as "Usage") into
 // TypeScript files for tsc: one file per page or worker part, so each is checked against the lib it runs
 // with (DOM for pages, WebWorker for service workers). Fences are found by the CommonMark rules (``` or
 // ~~~, indented up to 3 spaces or inside list items), so a rewritten README keeps being extracted.
@@ -10,7 +10,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const README = path.resolve(HERE, '../../README.md');
 export const OUT = path.join(HERE, 'generated/readme');
 
-const SECTION = /^(#{1,6})\s+(use|usage|quick\s*start|getting started)\b/i;
+const SECTION = /^(#{1,6})\s+(use|usage)\s*$/i;
 const LANGS = new Set(['js', 'javascript', 'mjs', 'ts', 'typescript']);
 // A comment line that starts another file of the example ("// page", "// service worker (module)", "// sw.js").
 const PART = /^\s*\/\/\s*(page|main(\.[jt]s)?|app(\.[jt]s)?|index(\.[jt]s)?|(module |classic )?service[ -]worker|worker|sw(\.[jt]s)?)\b/i;

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { extract } from './extract-readme.mjs';
+import { codeBlocks, extract, parts } from './extract-readme.mjs';
 import { launchChromium, profileDir, serviceWorker, startServer, until } from '../harness.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -23,6 +23,26 @@ function assertCompiles(project) {
   const { code, out } = tsc(project);
   assert.equal(code, 0, `tsc --strict -p ${project} failed:\n${out}`);
 }
+
+test('README extraction takes the js/ts fences of the "Use" section only, and splits page from worker code', () => {
+  const md = [
+    '# Ferry', '```js', 'outside();', '```',
+    '## Use', 'Text.', '````javascript', 'a();', '```', 'still a();', '````',
+    '- a list item:', '  ```js', '  listed();', '  ```',
+    '~~~bash', 'not js', '~~~',
+    '### Worker', '```ts', "// page", "import { Ferry } from 'ferry-upload';", '// service worker (module)',
+    "import { installFerry } from 'ferry-upload/worker';", 'installFerry(self, {});', '```',
+    '## Quickstart', '```js', 'quick();', '```',
+    '## Layout', '```js', 'after();', '```',
+  ].join('\n');
+  const blocks = codeBlocks(md);
+  assert.deepEqual(blocks.map((b) => b.code.split('\n')[0]), ['a();', 'listed();', '// page']);
+  assert.equal(blocks[0].code, 'a();\n```\nstill a();');
+  assert.deepEqual(parts(blocks[2].code).map((p) => p.kind), ['page', 'worker']);
+  // Without marker comments, worker code that follows page code still becomes its own part.
+  assert.deepEqual(parts("import { Ferry } from 'ferry-upload';\nFerry;\nimport { installFerry } from 'ferry-upload/worker';\ninstallFerry(self);")
+    .map((p) => p.kind), ['page', 'worker']);
+});
 
 test("README's usage examples compile under tsc --strict (pages with DOM, workers with WebWorker)", async () => {
   const files = await extract();
