@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { eventOf, launchChromium, payload, profileDir, settled, sha256, startServer } from './harness.mjs';
@@ -23,23 +24,28 @@ function installApp() {
 
 let server;
 let ctx;
+let profile;
 before(async () => {
   installApp();
   const { buildApp } = await import(path.join(APP, 'build.mjs'));
   const dist = await buildApp();
   server = await startServer({ args: ['--www', dist] });
-  ctx = await launchChromium(await profileDir());
+  profile = await profileDir();
+  ctx = await launchChromium(profile);
   ctx.on('console', (m) => process.env.DEBUG_WB && console.log('[console]', m.text()));
 });
 after(async () => {
   await ctx?.close();
   await server?.stop();
+  if (profile) await rm(profile, { recursive: true, force: true });
 });
 
 test('POSTs that fail under a Workbox NetworkOnly route are handed to Ferry and their page hears completed', async () => {
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.error('[page error]', e));
   await page.goto(server.url);
+  // page.js runs once the package's module graph has loaded: wait for it to exist, then for the session.
+  await page.waitForFunction(() => window.appReady);
   await page.evaluate(() => window.appReady);
 
   // The upload endpoint drops every connection until the test lifts the fault: the network is "down".

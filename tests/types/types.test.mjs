@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { codeBlocks, extract, parts } from './extract-readme.mjs';
@@ -90,13 +90,16 @@ export const declaredAreThrown: [Exclude<FerryErrorName, Thrown>] extends [never
 
 let server;
 let ctx;
+let profile;
 before(async () => {
   server = await startServer({ args: ['--www', path.join(HERE, 'app')] });
-  ctx = await launchChromium(await profileDir());
+  profile = await profileDir();
+  ctx = await launchChromium(profile);
 });
 after(async () => {
   await ctx?.close();
   await server?.stop();
+  if (profile) await rm(profile, { recursive: true, force: true });
 });
 
 test('every declared export and member exists in the built package at run time, and Task has the declared fields', async () => {
