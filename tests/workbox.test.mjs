@@ -40,51 +40,76 @@ after(async () => {
   if (profile) await rm(profile, { recursive: true, force: true });
 });
 
-test('POSTs that fail under a Workbox NetworkOnly route are handed to Ferry and their page hears completed', async () => {
+/** Opens the app's page and waits for its session (page.js runs once the package's module graph has loaded). */
+async function openApp() {
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.error('[page error]', e));
   await page.goto(server.url);
-  // page.js runs once the package's module graph has loaded: wait for it to exist, then for the session.
   await page.waitForFunction(() => window.appReady);
   await page.evaluate(() => window.appReady);
+  return page;
+}
 
-  // The upload endpoint drops every connection until the test lifts the fault: the network is "down".
-  await server.fault({ count: 1000, dropAfter: 0, path: '/upload/album' });
-  const uploads = [
-    { bytes: payload(200_000, 1), key: undefined },
-    { bytes: payload(50_000, 2), key: 'album-7-photo-2' }, // the app's own Idempotency-Key, kept by Ferry
-  ];
-  const tasks = [];
-  for (const { bytes, key } of uploads) {
-    const result = await page.evaluate(({ b, key }) => window.appUpload(new Uint8Array(b), key), { b: [...bytes], key });
-    assert.match(result.error ?? '', /TypeError/, `the app's own fetch should fail: ${JSON.stringify(result)}`);
-    // fetchDidFail resolved before the app's fetch rejected: the task is already stored for the tag.
-    const listed = await page.evaluate(() => window.ferrySession.list());
-    assert.equal(listed.length, tasks.length + 1, 'Ferry holds each failed upload as a task of the tag');
-    const task = listed.at(-1);
-    assert.equal(task.request.method, 'POST');
-    assert.equal(new URL(task.request.url).pathname, '/upload/album');
-    assert.equal(task.body.size, bytes.length);
-    assert.deepEqual(task.request.headers.filter(([n]) => n.startsWith('sec-') || n === 'user-agent'), [],
-      'headers the browser set itself are left to the browser');
-    if (key) assert.equal(task.idempotencyKey, key);
-    tasks.push(task);
-  }
-
-  // The network is back: Ferry's next attempts get through.
+/** The network is "down" for the upload route: the server drops every connection until `networkBack`. */
+const networkDown = () => server.fault({ count: 1000, dropAfter: 0, path: '/upload/album' });
+async function networkBack() {
   const lifted = await fetch(new URL('/__ferry/faults', server.url), { method: 'DELETE' });
   assert.equal(lifted.status, 204);
-  const applied = await settled(server, uploads.length, { filter: (r) => r.applied });
-  for (const [i, task] of tasks.entries()) {
-    const completed = await eventOf(page, task.id, 'completed');
-    assert.equal(completed.tag, 'album');
-    assert.ok(completed.response.status >= 200 && completed.response.status < 300, JSON.stringify(completed));
-    const kinds = await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id).map((e) => e.kind), task.id);
-    assert.equal(kinds[0], 'queued', `events in order: ${kinds}`);
-    // The server has the app's bytes and header under the task's Idempotency-Key, applied once.
-    const records = applied.filter((r) => r.idempotencyKey === task.idempotencyKey);
-    assert.equal(records.length, 1, JSON.stringify(applied));
-    assert.equal(records[0].sha256, sha256(uploads[i].bytes));
-    assert.equal(records[0].headers['x-album'], '7');
-  }
+}
+
+/** The app uploads `bytes` with its own fetch, which fails; returns the task Ferry made of it. */
+async function failedUpload(page, bytes, key) {
+  const before = (await page.evaluate(() => window.ferrySession.list())).length;
+  const result = await page.evaluate(({ b, key }) => window.appUpload(new Uint8Array(b), key), { b: [...bytes], key });
+  assert.match(result.error ?? '', /TypeError/, `the app's own fetch should fail: ${JSON.stringify(result)}`);
+  // fetchDidFail resolved before the app's fetch rejected: the task is already stored for the tag.
+  const listed = await page.evaluate(() => window.ferrySession.list());
+  assert.equal(listed.length, before + 1, 'Ferry holds the failed upload as a task of the tag');
+  const task = listed.at(-1);
+  assert.equal(task.request.method, 'POST');
+  assert.equal(new URL(task.request.url).pathname, '/upload/album');
+  assert.equal(task.body.size, bytes.length);
+  assert.deepEqual(task.request.headers.filter(([n]) => n.startsWith('sec-') || n === 'user-agent'), [],
+    'headers the browser set itself are left to the browser');
+  if (key) assert.equal(task.idempotencyKey, key, "the app's Idempotency-Key is the task's");
+  return task;
+}
+
+/** The server applied `bytes` once, with the app's header, under the task's Idempotency-Key. */
+async function assertApplied(task, bytes) {
+  const applied = await settled(server, 1, { filter: (r) => r.applied && r.idempotencyKey === task.idempotencyKey });
+  assert.equal(applied.length, 1, JSON.stringify(applied));
+  assert.equal(applied[0].sha256, sha256(bytes));
+  assert.equal(applied[0].headers['x-album'], '7');
+}
+
+async function assertCompleted(page, task) {
+  const completed = await eventOf(page, task.id, 'completed');
+  assert.equal(completed.tag, 'album');
+  assert.ok(completed.response.status >= 200 && completed.response.status < 300, JSON.stringify(completed));
+}
+
+test('a POST that fails under a Workbox NetworkOnly route is handed to Ferry; the open page hears completed', async () => {
+  const page = await openApp();
+  await networkDown();
+  const bytes = payload(200_000, 1);
+  const task = await failedUpload(page, bytes);
+  await networkBack();
+  await assertCompleted(page, task);
+  const kinds = await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id).map((e) => e.kind), task.id);
+  assert.equal(kinds[0], 'queued', `events in order: ${kinds}`);
+  await assertApplied(task, bytes);
+  await page.close();
+});
+
+test('when the page that failed is closed, Ferry still delivers and the next page of the tag hears completed', async () => {
+  const page = await openApp();
+  await networkDown();
+  const bytes = payload(50_000, 2);
+  const task = await failedUpload(page, bytes, 'album-7-photo-2');
+  await page.close();
+  await networkBack();
+  await assertApplied(task, bytes);
+  const next = await openApp();
+  await assertCompleted(next, task);
 });
