@@ -102,7 +102,7 @@ after(async () => {
   if (profile) await rm(profile, { recursive: true, force: true });
 });
 
-test('every declared export and member exists in the built package at run time, and Task has the declared fields', async () => {
+test('every declared export and member exists in the built package at run time, Task has the declared fields, and every option the runtime reads is declared', async () => {
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.error('[page error]', e));
   await page.goto(new URL('/index.html', server.url).href);
@@ -114,12 +114,24 @@ test('every declared export and member exists in the built package at run time, 
       }
       return [...names];
     };
+    // Which option names the runtime reads: every one of them must be declared.
+    const reads = {};
+    const recorded = (name, target) => new Proxy(target, {
+      get(t, key, receiver) {
+        if (typeof key === 'string') (reads[name] ??= new Set()).add(key);
+        return Reflect.get(t, key, receiver);
+      },
+    });
     const entry = await import('/ferry/index.js');
-    const session = await entry.Ferry.register('types', { serviceWorker: '/sw.js' });
+    const session = await entry.Ferry.register('types', recorded('SessionOptions', {
+      serviceWorker: '/sw.js', retry: recorded('RetryOptions', {}),
+    }));
     // A real task and a real event, to hold the declared shapes against.
     const queued = new Promise((resolve) => session.addEventListener('queued', (e) => resolve(e.detail)));
     await session.pause();
-    const id = await session.upload(new Blob(['types']), { url: '/upload' });
+    const id = await session.upload(new Blob(['types']), recorded('UploadRequest', {
+      url: '/upload', retry: recorded('RetryOptions', {}),
+    }));
     const task = await session.get(id);
     const event = await queued;
     await session.clear();
@@ -127,6 +139,7 @@ test('every declared export and member exists in the built package at run time, 
       page: Object.keys(entry), Ferry: members(entry.Ferry), Session: members(session),
       task: Object.keys(task), taskRequest: Object.keys(task.request), taskBody: Object.keys(task.body),
       taskRetry: Object.keys(task.retry), queued: Object.keys(event),
+      reads: Object.fromEntries(Object.entries(reads).map(([k, v]) => [k, [...v]])),
     };
     session.close();
     return out;
@@ -157,6 +170,10 @@ export const taskRequestFields: Same<keyof Page.Task['request'], ${union(runtime
 export const taskBodyFields: Same<keyof Page.Task['body'], ${union(runtime.taskBody)}> = 'ok';
 export const taskRetryFields: Same<keyof Page.Task['retry'], ${union(runtime.taskRetry)}> = 'ok';
 export const queuedEventFields: Same<keyof Page.FerryQueuedEvent, ${union(runtime.queued)}> = 'ok';
+type AnyUploadRequest = Page.HttpUploadRequest & Page.MultipartUploadRequest & Page.TusUploadRequest;
+export const sessionOptionsRead: Declared<${union(runtime.reads.SessionOptions)}, keyof Page.SessionOptions> = 'ok';
+export const uploadRequestRead: Declared<${union(runtime.reads.UploadRequest)}, keyof AnyUploadRequest> = 'ok';
+export const retryOptionsRead: Declared<${union(runtime.reads.RetryOptions)}, keyof Page.RetryOptions> = 'ok';
 export const pluginFactoryMembersExist: Declared<keyof ReturnType<typeof Worker.ferryPlugin>, ${union(runtime.ferryPlugin)}> = 'ok';
 `;
   await mkdir(path.join(HERE, 'generated'), { recursive: true });
