@@ -1,12 +1,14 @@
 // ferry-upload, classic service-worker build (for `importScripts`):
 //   importScripts('/ferry/ferry-sw.js');
 //   ferry.installFerry(self, {});
-// Assembled by `cargo xtask build` from wasm-bindgen's no-modules glue and install.js; it defines one
-// global, `ferry`. The wasm is looked up next to this script (ferry_bg.wasm), or at `options.wasmUrl`.
+// Assembled by `cargo xtask build` from wasm-bindgen's no-modules glue, install.js and workbox.js; it
+// defines one global, `ferry` (`installFerry`, `enqueue`, `FerryPlugin`, `ferryPlugin`, as the module
+// entry exports them). The wasm is looked up next to this script (ferry_bg.wasm), or at `options.wasmUrl`.
 (function () {
   'use strict';
   /* __FERRY_GLUE__ */
   /* __FERRY_INSTALL__ */
+  /* __FERRY_WORKBOX__ */
 
   // importScripts gives a script no `currentScript`: its own URL is the top frame of a stack trace taken
   // while it is being evaluated (Chromium, Firefox and Safari all print it).
@@ -17,12 +19,21 @@
   }
   const here = ownUrl();
 
+  // Set by installFerry: what enqueue waits for (it starts Ferry again if the last start failed).
+  let started = null;
+
   /** Installs Ferry in a service worker: call it synchronously at the top of the worker script. */
   function installFerry(scope, options = {}) {
     const { wasmUrl, ...rest } = options || {};
     const url = new URL(wasmUrl || 'ferry_bg.wasm', here || scope.location.href);
-    return install(scope, rest, wasm_bindgen, wasm_bindgen, url);
+    started = install(scope, rest, wasm_bindgen, wasm_bindgen, url);
+    return started();
   }
 
-  self.ferry = Object.freeze({ installFerry });
+  /** Hands a request to Ferry from the worker; resolves with the task id once stored (see worker.js). */
+  function enqueue(request, options) {
+    return enqueueRequest(started, wasm_bindgen, request, options);
+  }
+
+  self.ferry = Object.freeze({ installFerry, enqueue, FerryPlugin, ferryPlugin });
 })();

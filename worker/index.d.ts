@@ -1,17 +1,358 @@
 // Page entry of ferry-upload: importing it loads nothing; the wasm loads on the first `Ferry.register`.
-export { Ferry, Session } from './ferry.js';
+// Hand-written: these types are the public contract (the generated wasm-bindgen glue is typed `any` and
+// is not part of it).
 
-/** An event of a session: `e.detail` of every event a Session dispatches. */
-export interface FerryEvent {
-  kind: 'queued' | 'started' | 'progress' | 'retrying' | 'completed' | 'failed' | 'cancelled' | 'expired';
+// ---------------------------------------------------------------------------------------------------
+// Session options
+
+/** Retry policy: exponential backoff with full jitter. Every field is optional; missing ones keep the default. */
+export interface RetryOptions {
+  /** Attempts that reach the network before the task fails (1..10000, default 8). */
+  maxAttempts?: number;
+  /** Backoff ceiling of the first retry in ms; doubles per attempt (default 1000). */
+  baseMs?: number;
+  /** Largest backoff ceiling in ms, at least `baseMs` (default 300000). */
+  capMs?: number;
+  /** A task expires this long after it was queued, whatever else happens (default 7 days, at most 365 days). */
+  maxRetentionMs?: number;
+}
+
+/** The service worker that carries a session's uploads. */
+export type ServiceWorkerOption =
+  /** Its script URL: Ferry registers it as a module service worker. */
+  | string
+  /** Its script URL and kind: `'classic'` for a worker that loads Ferry with `importScripts()`. */
+  | { url: string; type?: 'module' | 'classic' }
+  /** A registration the app made itself. */
+  | ServiceWorkerRegistration;
+
+/** Headers as a plain object of strings, or a `Headers`. */
+export type FerryHeaders = Record<string, string> | Headers;
+
+/** Options of `Ferry.register(tag, options)`; they live on the session (the tag) and persist with it. */
+export interface SessionOptions {
+  /** The worker that runs `installFerry` (required). */
+  serviceWorker: ServiceWorkerOption;
+  /** Default retry policy of the session's uploads (`upload` may override it per task). */
+  retry?: RetryOptions;
+  /** Uploads of this tag running at once, FIFO per tag (1..16, default 2). */
+  concurrency?: number;
+  /**
+   * When a task ends and no page of the tag is open: `'none'` (default; the outbox waits), `'notify'`
+   * (show a notification) or `'open'` (a click on it focuses or opens the page that registered the session).
+   */
+  launch?: 'none' | 'notify' | 'open';
+  /** `'auto'` (default): events are acknowledged once a listener of their kind ran; `'manual'`: call `session.ack(seq)`. */
+  ack?: 'auto' | 'manual';
+  /** Let the browser carry uploads with Background Fetch where it is granted (default true). */
+  backgroundFetch?: boolean;
+  /**
+   * Asked (through an open page of the tag) for fresh headers each time a task is sent, instead of
+   * storing a token with the task. Receives the task; returns headers or a Promise of them.
+   */
+  headerProvider?: (task: Task) => FerryHeaders | Promise<FerryHeaders>;
+  /**
+   * With a `headerProvider` and no page open to ask: `'wait'` (default; the task waits for a page) or
+   * `'last'` (send with the last headers given, which are then kept in IndexedDB).
+   */
+  headerFallback?: 'wait' | 'last';
+  /** Discretionary uploads start at the next multiple of this many ms (0..86400000, default 60000; 0 = at once). */
+  batchWindowMs?: number;
+  /** An attempt that has not ended after this many ms is aborted and counts as a retryable timeout. */
+  attemptTimeoutMs?: number;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Upload requests
+
+/** What every upload request has, whatever its protocol. */
+export interface UploadRequestBase {
+  /** Resolved like `fetch` resolves it (against the page's base URL); only http(s) after resolution. */
+  url: string;
+  /** Extra request headers. Forbidden headers, `Content-Length` and `Idempotency-Key` (Ferry sets it) are refused. */
+  headers?: FerryHeaders;
+  /** The task must not start before this time (ms since the epoch). */
+  earliestBegin?: number;
+  /** The task expires at this time (ms since the epoch) if it has not completed. */
+  expiresAt?: number;
+  /** Overrides the session's retry policy for this task. */
+  retry?: RetryOptions;
+  /** Deferrable: sent in the session's batch windows, held back while the user asks to save data. */
+  discretionary?: boolean;
+}
+
+/** The Blob is the request body, as is. */
+export interface HttpUploadRequest extends UploadRequestBase {
+  protocol?: 'http';
+  /** Default `'POST'`. */
+  method?: 'POST' | 'PUT' | 'PATCH';
+}
+
+/** The Blob is the file part of a `multipart/form-data` body (an HTML form upload). */
+export interface MultipartUploadRequest extends UploadRequestBase {
+  protocol: 'multipart';
+  method?: 'POST';
+  /** Form field of the file part (default `'file'`). */
+  field?: string;
+  /** File name of the part (default the File's name, else `'blob'`). */
+  filename?: string;
+  /** Text fields sent before the file. */
+  fields?: Record<string, string>;
+}
+
+/** tus 1.0 resumable upload: `url` is the creation endpoint; a killed upload resumes at the server's offset. */
+export interface TusUploadRequest extends UploadRequestBase {
+  protocol: 'tus';
+  method?: 'POST';
+  /** Bytes per PATCH (default 5 MiB). */
+  chunkSize?: number;
+  /** `Upload-Metadata` pairs. */
+  metadata?: Record<string, string>;
+}
+
+/** The second argument of `session.upload(blob, request)`. */
+export type UploadRequest = HttpUploadRequest | MultipartUploadRequest | TusUploadRequest;
+
+// ---------------------------------------------------------------------------------------------------
+// Tasks
+
+/** Where a task is in its life; the last four are final. */
+export type TaskState = 'queued' | 'inFlight' | 'done' | 'failed' | 'cancelled' | 'expired';
+
+/** The browser mechanism that carries an attempt. */
+export type FerryTransport = 'backgroundFetch' | 'backgroundSync' | 'fallback';
+
+/** How a task's body goes over the wire, as stored. */
+export type TaskProtocol =
+  | { kind: 'http' }
+  | { kind: 'multipart'; field: string; filename: string; fields: [name: string, value: string][] }
+  | { kind: 'tus'; chunkSize: number; metadata: [key: string, value: string][]; uploadUrl: string | null };
+
+/** The effective retry policy of a task (session policy with the upload's overrides). */
+export interface TaskRetry {
+  maxAttempts: number;
+  baseMs: number;
+  capMs: number;
+  maxRetentionMs: number;
+}
+
+/** One durable upload, as `list()`, `get()` and a `headerProvider` see it. Times are ms since the epoch. */
+export interface Task {
+  id: string;
+  tag: string;
+  /** Enqueue order within the tag. */
+  seq: number;
+  request: {
+    /** The resolved absolute URL. */
+    url: string;
+    method: 'POST' | 'PUT' | 'PATCH';
+    /** Header pairs, names lower-cased. */
+    headers: [name: string, value: string][];
+    protocol: TaskProtocol;
+  };
+  /** Facts about the stored Blob. */
+  body: { size: number; mime: string; name: string | null };
+  /** Sent as `Idempotency-Key` on every attempt. */
+  idempotencyKey: string;
+  state: TaskState;
+  /** Attempts started so far. */
+  attempt: number;
+  /** When it may next be sent (set while queued). */
+  nextAttemptAt: number | null;
+  /** When the running attempt's lease runs out (set while in flight). */
+  leaseUntil: number | null;
+  createdAt: number;
+  expiresAt: number | null;
+  earliestBegin: number | null;
+  /** What went wrong in the latest failed attempt. */
+  lastError: string | null;
+  /** HTTP status of the latest attempt that got a response. */
+  lastStatus: number | null;
+  /** How the latest attempt was carried. */
+  transport: FerryTransport | null;
+  retry: TaskRetry;
+  /** Bytes the server confirmed (tus). */
+  bytesConfirmed: number;
+  discretionary: boolean;
+  /** Numbers the task's leases: each attempt's lease takes the next one. */
+  leaseNo: number;
+  /** The worker instance holding the running attempt's lease (`null` when none, or Background Fetch carries it). */
+  holder: string | null;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Events
+
+/** The part of the server's answer an event carries. */
+export interface FerryResponse {
+  status: number;
+  /** Response headers by lower-case name. */
+  headers: Record<string, string>;
+  /** The start of the body (at most 4096 bytes). */
+  body: string;
+}
+
+/** Fields every event has. */
+export interface FerryEventBase {
   taskId: string;
   tag: string;
+  /** Per-tag sequence number: events arrive in `seq` order, at least once. */
   seq: number;
-  attempt?: number;
-  bytesSent?: number;
-  bytesTotal?: number;
-  delayMs?: number;
-  reason?: string;
-  transport?: 'backgroundFetch' | 'backgroundSync' | 'fallback';
-  response?: { status: number; headers: Record<string, string>; body: string };
 }
+
+/** The task and its Blob are stored. */
+export interface FerryQueuedEvent extends FerryEventBase {
+  kind: 'queued';
+  bytesTotal: number;
+}
+/** An attempt began. */
+export interface FerryStartedEvent extends FerryEventBase {
+  kind: 'started';
+  attempt: number;
+  transport: FerryTransport;
+  bytesTotal: number;
+}
+/** Bytes were sent (monotonic, throttled; a successful upload reports the total just before `completed`). */
+export interface FerryProgressEvent extends FerryEventBase {
+  kind: 'progress';
+  attempt: number;
+  bytesSent: number;
+  bytesTotal: number;
+}
+/** An attempt failed and another one is due after `delayMs`. */
+export interface FerryRetryingEvent extends FerryEventBase {
+  kind: 'retrying';
+  attempt: number;
+  delayMs: number;
+  reason: string;
+}
+/** The server accepted the upload. */
+export interface FerryCompletedEvent extends FerryEventBase {
+  kind: 'completed';
+  attempt: number;
+  response: FerryResponse;
+}
+/** Ferry gave up: a final answer, or the attempts ran out. */
+export interface FerryFailedEvent extends FerryEventBase {
+  kind: 'failed';
+  attempt: number;
+  reason: string;
+  /** The server's answer, when there was one. */
+  response?: FerryResponse;
+}
+/** The task was cancelled. */
+export interface FerryCancelledEvent extends FerryEventBase {
+  kind: 'cancelled';
+}
+/** The task's deadline passed first. */
+export interface FerryExpiredEvent extends FerryEventBase {
+  kind: 'expired';
+  reason: string;
+}
+
+/** Every event a session delivers, told apart by `kind`. */
+export type FerryEvent =
+  | FerryQueuedEvent
+  | FerryStartedEvent
+  | FerryProgressEvent
+  | FerryRetryingEvent
+  | FerryCompletedEvent
+  | FerryFailedEvent
+  | FerryCancelledEvent
+  | FerryExpiredEvent;
+
+/** The event kinds. */
+export type FerryEventKind = FerryEvent['kind'];
+
+/** Event name to `e.detail` type, for `session.addEventListener`. */
+export type FerryEventMap = { [K in FerryEventKind]: Extract<FerryEvent, { kind: K }> };
+
+// ---------------------------------------------------------------------------------------------------
+// Errors
+
+/** The `name` of every `Error` Ferry throws or rejects with. */
+export type FerryErrorName =
+  | 'FerryInvalidTag'
+  | 'FerryInvalidUrl'
+  | 'FerryInvalidMethod'
+  | 'FerryInvalidHeader'
+  | 'FerryInvalidBody'
+  | 'FerryBodyTooLarge'
+  | 'FerryQuotaExceeded'
+  | 'FerryInvalidOptions'
+  | 'FerryInvalidProtocol'
+  | 'FerryDuplicateTask'
+  | 'FerryUnknownTask'
+  | 'FerryClosed'
+  | 'FerryIllegalTransition'
+  | 'FerryStorage'
+  /** The wasm could not be fetched or compiled (in a page or the worker); the next call or event tries again. */
+  | 'FerryWasmLoad';
+
+/** An `Error` from Ferry; its `name` is stable, its message says what to do. */
+export interface FerryError extends Error {
+  name: FerryErrorName;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// API
+
+/** A listener of one event kind: a function or an object with `handleEvent`. */
+export type FerryListener<K extends FerryEventKind> =
+  | ((e: CustomEvent<FerryEventMap[K]>) => void)
+  | { handleEvent(e: CustomEvent<FerryEventMap[K]>): void };
+
+/**
+ * One tag's uploads and events. It dispatches events like an EventTarget, one type per
+ * `FerryEvent` kind, with the event as `e.detail`: first every event of the tag not yet acknowledged,
+ * in `seq` order, then live ones.
+ */
+export interface Session {
+  /** The session's tag. */
+  readonly tag: string;
+  /** Listens to one kind of event; the first listener starts the replay of missed events. */
+  addEventListener<K extends FerryEventKind>(
+    type: K,
+    listener: FerryListener<K> | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  removeEventListener<K extends FerryEventKind>(
+    type: K,
+    listener: FerryListener<K> | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  /**
+   * Stores `blob` with `request`; resolves with the task id once both are committed to IndexedDB.
+   * Rejects with `FerryInvalidBody` for anything but a Blob or File, and with the matching
+   * `FerryInvalid*` error for a bad request; a refused call writes nothing.
+   */
+  upload(blob: Blob, request: UploadRequest): Promise<string>;
+  /** The tag's tasks in enqueue order. */
+  list(): Promise<Task[]>;
+  /** One task of this tag, or `null`. */
+  get(id: string): Promise<Task | null>;
+  /** `true` if the task was still pending, `false` if it had already ended; `FerryUnknownTask` if there is none. */
+  cancel(id: string): Promise<boolean>;
+  /** Removes the tag's tasks, payloads, events and kept headers (a logout); resolves with the number of tasks removed. */
+  clear(): Promise<number>;
+  /** Holds back every attempt not yet started (persisted; in-flight ones finish). */
+  pause(): Promise<void>;
+  /** Sends again at once. */
+  resume(): Promise<void>;
+  /** With `ack: 'manual'`: events up to `seq` are handled and will not be replayed. */
+  ack(seq: number): Promise<void>;
+  /** Stops delivering events to this page (uploads go on); every later call rejects with `FerryClosed`. */
+  close(): void;
+}
+
+/** The entry point. */
+export interface FerryStatic {
+  /**
+   * Opens the session of `tag` (1..64 of `A-Z a-z 0-9 . _ -`): the same tag later is the same session,
+   * and the events it missed are replayed. Rejects with `FerryWasmLoad` when the wasm cannot be loaded
+   * (or outside a browser, e.g. during server-side rendering); the next call tries again.
+   */
+  register(tag: string, options: SessionOptions): Promise<Session>;
+}
+
+export declare const Ferry: FerryStatic;

@@ -1,6 +1,6 @@
 // The service-worker half of Ferry, shared by the module entry (worker.js) and the classic build
-// (ferry-sw.js, which `cargo xtask build` assembles from this file, wasm-bindgen's no-modules glue and
-// classic.js). A service worker must add its listeners during its first evaluation, but the wasm loads
+// (ferry-sw.js, which `cargo xtask build` assembles from this file, wasm-bindgen's no-modules glue,
+// workbox.js and classic.js). A service worker must add its listeners during its first evaluation, but the wasm loads
 // asynchronously: so every listener is added at once and forwards into Rust once the wasm is ready.
 
 const EVENTS = ['install', 'activate', 'message', 'sync', 'backgroundfetchsuccess', 'backgroundfetchfail',
@@ -39,10 +39,14 @@ async function dropOldCaches() {
     .map((n) => caches.delete(n).catch(() => false)));
 }
 
-/** Adds Ferry's listeners to `scope` now; `init` loads the wasm whose exports `wasm` holds. */
+/**
+ * Adds Ferry's listeners to `scope` now; `init` loads the wasm whose exports `wasm` holds. Returns
+ * `started`: a function whose promise resolves once Ferry runs in this worker (the first call's promise
+ * is what `installFerry` resolves with); after a failed start, the next call starts again.
+ */
 export function install(scope, options, init, wasm, url) {
   // A start that failed (the wasm URL briefly unreachable, storage busy) is tried again by the next
-  // event instead of failing every event until the worker dies.
+  // event (or enqueue) instead of failing every event until the worker dies.
   let ready;
   const start = () => {
     ready = fetchWasm(url).then((res) => init({ module_or_path: res }))
@@ -51,13 +55,52 @@ export function install(scope, options, init, wasm, url) {
     ready.catch(() => { ready = null; });
     return ready;
   };
+  const started = () => ready || start();
   start();
   for (const type of EVENTS) {
     scope.addEventListener(type, (event) => {
-      const done = (ready || start()).then(() => wasm.worker_event(type, event));
+      const done = started().then(() => wasm.worker_event(type, event));
       const all = type === 'activate' ? Promise.all([done, dropOldCaches()]) : done;
       if (typeof event.waitUntil === 'function') event.waitUntil(all);
     });
   }
-  return ready;
+  return started;
 }
+
+function invalid(name, message) {
+  return Object.assign(new Error(`enqueue(request, { tag }): ${message}`), { name });
+}
+
+/**
+ * `enqueue(request, options)` of both worker entries: hands a request to Ferry from the worker (e.g. one
+ * the app's own fetch failed to deliver). The body becomes a Blob stored with the task in one IndexedDB
+ * transaction (its bytes never enter wasm memory); resolves with the task id once stored.
+ * `options.tag` names the session whose pages hear the outcome. `started` is what `install` returned
+ * (null before `installFerry`).
+ */
+export async function enqueueRequest(started, wasm, request, options) {
+  if (!(typeof Request === 'function' && request instanceof Request)) {
+    throw invalid('FerryInvalidOptions', 'pass a Request, e.g. event.request.clone()');
+  }
+  if (!started) {
+    throw invalid('FerryInvalidOptions', 'call installFerry(self) at the top of the worker script first');
+  }
+  if (request.bodyUsed) {
+    throw invalid('FerryInvalidBody', 'the body of this request was already read; pass request.clone() before reading it');
+  }
+  const { tag, retry, expiresAt, earliestBegin, discretionary } = options ?? {};
+  const headers = {};
+  let idempotencyKey;
+  request.headers.forEach((value, name) => {
+    if (name === 'idempotency-key') idempotencyKey = value;
+    else if (!BROWSER_SET.test(name)) headers[name] = value;
+  });
+  const blob = await request.blob();
+  await started();
+  return wasm.worker_enqueue(tag, { url: request.url, method: request.method, headers, idempotencyKey, retry,
+    expiresAt, earliestBegin, discretionary }, blob);
+}
+
+// Headers a worker sees on a page's request that the browser set itself (client hints, User-Agent, the
+// Fetch standard's forbidden names): the browser sets them again when Ferry sends, and refuses them from code.
+const BROWSER_SET = /^(sec-.*|proxy-.*|user-agent|accept-charset|accept-encoding|access-control-request-(headers|method)|connection|content-length|cookie2?|date|dnt|expect|host|keep-alive|origin|referer|set-cookie|te|trailer|transfer-encoding|upgrade|via)$/;

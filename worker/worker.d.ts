@@ -1,3 +1,84 @@
-// Service-worker entry of ferry-upload.
-/** Adds Ferry's event listeners to the worker; call it synchronously at the top of the worker script. */
-export function installFerry(scope: ServiceWorkerGlobalScope, options?: Record<string, never>): Promise<void>;
+// Service-worker entry of ferry-upload (`import { installFerry } from 'ferry-upload/worker'`).
+// Hand-written: these types are the public contract.
+
+import type { RetryOptions } from './index.js';
+
+export type {
+  FerryErrorName,
+  FerryError,
+  FerryEvent,
+  FerryEventKind,
+  FerryEventMap,
+  FerryResponse,
+  FerryTransport,
+  RetryOptions,
+  Task,
+  TaskState,
+} from './index.js';
+
+/**
+ * The worker's global scope: `self` in a service worker. Declared as the `EventTarget` Ferry adds its
+ * listeners to, so that `installFerry(self)` compiles with the `WebWorker` lib as is (where `self` is a
+ * `WorkerGlobalScope`) and with `declare const self: ServiceWorkerGlobalScope` alike.
+ */
+export type FerryWorkerScope = EventTarget;
+
+/** Options of `installFerry`; none yet. */
+export type InstallOptions = Record<string, never>;
+
+/**
+ * Adds Ferry's event listeners to the worker: call it synchronously at the top of the worker script
+ * (a service worker must add its listeners during its first evaluation). Resolves once the wasm is
+ * loaded and tasks a previous worker left in flight are taken back.
+ */
+export function installFerry(scope: FerryWorkerScope, options?: InstallOptions): Promise<void>;
+
+/** Where and how `enqueue` files a request. */
+export interface EnqueueOptions {
+  /** The session tag whose pages hear how the upload ended (its session options apply, if a page registered it). */
+  tag: string;
+  /** Overrides the session's retry policy for this task. */
+  retry?: RetryOptions;
+  /** The task expires at this time (ms since the epoch). */
+  expiresAt?: number;
+  /** The task must not start before this time (ms since the epoch). */
+  earliestBegin?: number;
+  /** Deferrable: sent in the session's batch windows. */
+  discretionary?: boolean;
+}
+
+/**
+ * Hands a request to Ferry from the service worker: its body is stored as a Blob with the task in one
+ * IndexedDB transaction, then Ferry sends it (method POST, PUT or PATCH; its URL and headers as they are)
+ * with retries, and the pages of `tag` hear how it ended. Resolves with the task id once stored; rejects
+ * with a `FerryError` (e.g. `FerryInvalidMethod` for a GET, `FerryInvalidBody` for an empty body).
+ * Headers the browser set itself (`Sec-*`, `User-Agent`, `Origin`, ...) are left to the browser; an
+ * `Idempotency-Key` the request carries becomes the task's key, so the app's own attempt and Ferry's
+ * share it. The request's body is read: pass a clone if it is still needed. Call `installFerry` first.
+ */
+export function enqueue(request: Request, options: EnqueueOptions): Promise<string>;
+
+/** What Workbox passes to a plugin's `fetchDidFail`. */
+export interface FetchDidFailParam {
+  request: Request;
+  originalRequest?: Request;
+  error?: unknown;
+  /** The worker event being handled (an `ExtendableEvent`). */
+  event?: Event;
+}
+
+/**
+ * A Workbox plugin: a POST, PUT or PATCH whose fetch failed (no network, connection dropped) is handed to
+ * the Ferry session `tag` with `enqueue`; other requests are left alone.
+ *
+ * ```js
+ * registerRoute(/\/api\/upload/, new NetworkOnly({ plugins: [new FerryPlugin({ tag: 'photos' })] }), 'POST');
+ * ```
+ */
+export declare class FerryPlugin {
+  constructor(options: EnqueueOptions);
+  fetchDidFail(param: FetchDidFailParam): Promise<void>;
+}
+
+/** `new FerryPlugin(options)`. */
+export function ferryPlugin(options: EnqueueOptions): FerryPlugin;

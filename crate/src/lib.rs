@@ -17,3 +17,4 @@ mod scheduler;
 pub mod web;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;
+mod worker_enqueue;

@@ -5,7 +5,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { startServer } from '../harness.mjs';
+import { sha256, startServer } from '../harness.mjs';
 import { closeFirefox, firefoxProfile, launchFirefox } from '../firefox.mjs';
 import { APPS, assertCompleted, consoleOf, inChromium, install, pack, pickPlaywright, uploadThroughPage } from './common.mjs';
 
@@ -24,6 +24,15 @@ test('Chromium: a classic worker built with importScripts uploads a picked file 
     // The worker that did it is the classic one: the script defined `ferry` on its global.
     const [sw] = ctx.serviceWorkers();
     assert.equal(await sw.evaluate(() => typeof self.ferry?.installFerry), 'function');
+    // The global carries the worker-side API of the module entry too: a request enqueued in the worker is
+    // stored and delivered, and the page of its tag hears it completed; the Workbox plugin is there.
+    const body = 'enqueued by the classic worker';
+    const id = await sw.evaluate((body) => self.ferry.enqueue(new Request('/upload', { method: 'POST', body }),
+      { tag: 'uploads' }), body);
+    const done = await log.next(new RegExp(`^(completed|failed) ${id}`));
+    const records = (await server.uploads()).filter((r) => r.sha256 === sha256(Buffer.from(body)));
+    assertCompleted(assert, { id, done, records, lines: log.lines });
+    assert.equal(await sw.evaluate(() => typeof self.ferry.ferryPlugin({ tag: 'uploads' }).fetchDidFail), 'function');
   });
 });
 

@@ -74,7 +74,7 @@ test('importing the package in Node (server-side rendering) does not throw; Ferr
     console.log(JSON.stringify(out));`;
   const out = JSON.parse(await run(process.execPath, ['--input-type=module', '-e', script], APP));
   assert.deepEqual(out.page, ['Ferry']);
-  assert.deepEqual(out.worker, ['installFerry']);
+  assert.deepEqual(out.worker, ['FerryPlugin', 'enqueue', 'ferryPlugin', 'installFerry']);
   assert.equal(out.error.name, 'FerryWasmLoad');
   assert.match(out.error.message, /runs in browsers only/);
 });

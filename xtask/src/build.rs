@@ -107,7 +107,7 @@ pub fn package(features: &[&str], live: &Path) -> Result<(), String> {
     for name in ["LICENSE-MIT", "LICENSE-APACHE"] {
         fs::copy(root.join(name), pkg.join(name)).map_err(|e| format!("copy {name}: {e}"))?;
     }
-    let sw = classic_worker(&sources, &classic.join("ferry.js"), &pkg.join("install.js"))?;
+    let sw = classic_worker(&sources, &classic.join("ferry.js"), &pkg)?;
     write(&pkg.join("ferry-sw.js"), &sw)?;
     let _ = fs::remove_dir_all(&classic);
 
@@ -184,33 +184,55 @@ fn bindgen(wasm: &Path, target: &str, out: &Path) -> Result<(), String> {
         Command::new(bindgen)
             .args(["--target", target, "--out-name", "ferry", "--out-dir"])
             .arg(out)
+            // The package's types are the hand-written worker/*.d.ts; the generated ones say `any`.
+            .arg("--no-typescript")
             .arg(wasm),
     )
 }
 
-/// `ferry-sw.js`: one classic script (for `importScripts`) holding wasm-bindgen's no-modules glue and
-/// the worker half shared with the module entry, wrapped so that it defines only the global `ferry`.
-fn classic_worker(sources: &Path, glue: &Path, install: &Path) -> Result<String, String> {
+/// `ferry-sw.js`: one classic script (for `importScripts`) holding wasm-bindgen's no-modules glue, the
+/// worker half shared with the module entry (install.js) and the Workbox plugin (workbox.js), taken from
+/// the package folder `pkg`, wrapped so that it defines only the global `ferry`.
+fn classic_worker(sources: &Path, glue: &Path, pkg: &Path) -> Result<String, String> {
     let template = read_text(&sources.join("classic.js"))?;
     let glue = read_text(glue)?;
-    // install.js is an ES module only through its `export`s; inside the wrapper they are plain functions.
-    let install: String = read_text(install)?
+    let install = inlined(&pkg.join("install.js"), &[])?;
+    // workbox.js takes `enqueue` from the module entry; in the wrapper, classic.js defines it.
+    let workbox = inlined(
+        &pkg.join("workbox.js"),
+        &["import { enqueue } from './worker.js';"],
+    )?;
+    let slots = [
+        ("/* __FERRY_GLUE__ */", glue.trim_end()),
+        ("/* __FERRY_INSTALL__ */", install.trim_end()),
+        ("/* __FERRY_WORKBOX__ */", workbox.trim_end()),
+    ];
+    let mut out = template;
+    for (slot, text) in slots {
+        if !out.contains(slot) {
+            return Err(format!("worker/classic.js lost its {slot} slot"));
+        }
+        out = out.replace(slot, text);
+    }
+    Ok(out)
+}
+
+/// A module of worker/ as plain functions inside the classic wrapper: it is an ES module only through its
+/// `export`s and the lines of `imports` (which the wrapper provides), and must stay so.
+fn inlined(path: &Path, imports: &[&str]) -> Result<String, String> {
+    let text: String = read_text(path)?
         .lines()
+        .filter(|l| !imports.contains(&l.trim()))
         .map(|l| l.strip_prefix("export ").unwrap_or(l))
         .collect::<Vec<_>>()
         .join("\n");
-    if install.contains("import ") || install.contains("export ") || install.contains("import.meta")
-    {
-        return Err("worker/install.js must stay free of imports and import.meta (it is inlined into ferry-sw.js)".into());
+    if text.contains("import ") || text.contains("export ") || text.contains("import.meta") {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        return Err(format!(
+            "worker/{name} must stay free of imports and import.meta (it is inlined into ferry-sw.js)"
+        ));
     }
-    for slot in ["/* __FERRY_GLUE__ */", "/* __FERRY_INSTALL__ */"] {
-        if !template.contains(slot) {
-            return Err(format!("worker/classic.js lost its {slot} slot"));
-        }
-    }
-    Ok(template
-        .replace("/* __FERRY_GLUE__ */", glue.trim_end())
-        .replace("/* __FERRY_INSTALL__ */", install.trim_end()))
+    Ok(text)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {

@@ -2,7 +2,8 @@
 //!
 //! Layers: `native` (cargo test), `sw-chromium` and `sw-firefox` (wasm-bindgen-test inside a real service
 //! worker), `wasm-pack` (the same suites the way Rust/wasm users run them), `e2e` (node:test driving
-//! headless browsers against the reference server).
+//! headless browsers against the reference server), `bundlers` (the npm tarball in the build tools people
+//! use), `types` (tsc --strict over the package's declarations).
 //!
 //! A layer builds its test binaries once, then runs each binary (each e2e file) on its own, with its own
 //! timeout: one that fails, crashes or hangs never keeps the others from running. Whatever did not run to
@@ -18,13 +19,14 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const LAYERS: [&str; 6] = [
+const LAYERS: [&str; 7] = [
     "native",
     "sw-chromium",
     "sw-firefox",
     "wasm-pack",
     "e2e",
     "bundlers",
+    "types",
 ];
 
 /// Building a layer's test binaries (`cargo test --no-run`): a fresh machine compiles everything here.
@@ -80,6 +82,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "sw-firefox" => service_worker(Browser::Firefox),
             "wasm-pack" => wasm_pack(),
             "bundlers" => bundlers(),
+            "types" => types(),
             _ => e2e(),
         };
         rows.push((layer, count));
@@ -302,6 +305,32 @@ fn e2e() -> Count {
     count
 }
 
+/// `types`: tsc --strict over the README's examples, a typed app and misuse (tests/types, its own npm
+/// folder, installed here), and the declared exports against the built package in Chromium.
+fn types() -> Count {
+    let root = util::root();
+    let dir = root.join("tests/types");
+    let mut ci = Command::new("npm");
+    ci.current_dir(&dir).args([
+        "ci",
+        "--no-audit",
+        "--no-fund",
+        "--prefer-offline",
+        "--loglevel=error",
+    ]);
+    if let Err(e) = util::run(&mut ci) {
+        eprintln!("{e}");
+        return Count::not_run("", format!("npm ci in tests/types failed: {e}"));
+    }
+    let mut cmd = Command::new("node");
+    cmd.current_dir(&dir)
+        .args(["--test", "--test-reporter=tap", "types.test.mjs"])
+        .env("FERRY_SERVER_BIN", root.join("target/release/ferry-server"))
+        .env("FERRY_ROOT", &root)
+        .env("TMPDIR", util::scratch("types"));
+    run_counted(cmd, Parse::Tap)
+}
+
 fn missing(what: &str) -> Count {
     eprintln!("{what} is not installed (run `cargo xtask setup`): counted as not run");
     Count::not_run("", format!("{what} is not installed"))
@@ -312,6 +341,8 @@ fn missing(what: &str) -> Count {
 #[derive(Clone, Copy)]
 enum Parse {
     Cargo,
+    /// node:test's TAP reporter: its closing `# pass N` and `# fail N` lines.
+    Tap,
     None,
 }
 
@@ -323,6 +354,7 @@ fn run_counted(cmd: Command, parse: Parse) -> Count {
     let ran = run_captured(cmd, LAYER_TIMEOUT, true);
     let mut count = match parse {
         Parse::Cargo => cargo_results(&ran.lines).0,
+        Parse::Tap => tap_results(&ran.lines),
         Parse::None => Count::default(),
     };
     match &ran.end {
@@ -383,6 +415,24 @@ fn cargo_results(lines: &[String]) -> (Count, u64) {
         }
     }
     (count, results)
+}
+
+/// Sums node:test's TAP summary lines (`# pass N`, `# fail N`); a run that was cut short before its
+/// summary is named as not run by its caller.
+fn tap_results(lines: &[String]) -> Count {
+    let mut count = Count::default();
+    for line in lines {
+        for (prefix, n) in [
+            ("# pass ", &mut count.passed),
+            ("# fail ", &mut count.failed),
+        ] {
+            *n += line
+                .strip_prefix(prefix)
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    count
 }
 
 /// A test binary cargo built, from its `compiler-artifact` message.
@@ -702,10 +752,7 @@ fn bundlers() -> Count {
             .status();
         if !npm_ci.map(|s| s.success()).unwrap_or(false) {
             eprintln!("npm ci failed in {}", dir.display());
-            return Count {
-                passed: 0,
-                failed: 1,
-            };
+            return Count::not_run("", format!("npm ci failed in {}", dir.display()));
         }
     }
     let mut files: Vec<_> = std::fs::read_dir(&apps)
@@ -744,10 +791,13 @@ fn bundlers() -> Count {
         (Some(passed), Some(failed)) => Count {
             passed,
             failed: if failed == 0 { count.failed } else { failed },
+            not_run: count.not_run,
         },
+        // No summary: a run stopped by its timeout is already named as not run; otherwise it failed.
+        _ if !count.not_run.is_empty() => count,
         _ => Count {
-            passed: count.passed,
             failed: count.failed.max(1),
+            ..count
         },
     }
 }

@@ -1,0 +1,114 @@
+//! `enqueue(request, { tag })` from the service worker: a request the app's own fetch failed to deliver
+//! (a Workbox `fetchDidFail`) becomes a task of the session `tag`, validated exactly like a page's
+//! `upload`, so the pages of that tag hear how it ended. The body arrives as a Blob (the glue calls
+//! `request.blob()`), which goes into IndexedDB with the task in one transaction: its bytes never pass
+//! through wasm memory.
+#![cfg(target_arch = "wasm32")]
+
+use crate::core::{self, Error, Transport};
+use crate::web::js::{self, core_error, now_ms};
+use crate::web::store::Store;
+use crate::web::{externs, messaging, request};
+use std::cell::RefCell;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// How long the pump kicked after an enqueue may keep draining (the worker's event budget).
+const PUMP_BUDGET_MS: u64 = 60_000;
+
+thread_local! {
+    static STORE: RefCell<Option<Store>> = const { RefCell::new(None) };
+}
+
+/// Stores `blob` as a task of `tag` sent like `request` (`{ url, method, headers, idempotencyKey?, retry?,
+/// expiresAt?, earliestBegin?, discretionary? }`), announces `queued` to the tag's pages and starts
+/// sending; resolves with the task id once the task and its Blob are committed.
+#[wasm_bindgen]
+pub async fn worker_enqueue(
+    tag: JsValue,
+    request: JsValue,
+    blob: web_sys::Blob,
+) -> Result<JsValue, JsValue> {
+    console_error_panic_hook::set_once();
+    enqueue(tag, request, blob)
+        .await
+        .map(|id| JsValue::from_str(&id))
+        .map_err(|e| core_error(&e))
+}
+
+async fn enqueue(tag: JsValue, req: JsValue, blob: web_sys::Blob) -> Result<String, Error> {
+    let tag = tag.as_string().ok_or_else(|| Error::InvalidTag {
+        tag: format!("{tag:?}"),
+        reason: "the tag must be a string; pass enqueue(request, { tag: 'photos' })".into(),
+    })?;
+    core::validate_tag(&tag)?;
+    let input = request::upload_input(blob.as_ref(), &req)?;
+    let store = store().await?;
+    // The tag's session options (retry policy, batch window) apply once a page registered it.
+    let options = store
+        .session(&tag)
+        .await?
+        .map(|s| s.options)
+        .unwrap_or_default();
+    let limits = core::Limits {
+        quota_available: request::quota_available().await,
+        ..core::Limits::default()
+    };
+    let valid = core::validate_upload(&input, &options.retry, &limits, now_ms())?;
+    let mut task = request::new_task(&tag, valid, options.batch_window_ms);
+    // The app's own attempt may have reached the server: Ferry's attempts carry the same key, so a
+    // server that honours it applies the upload once.
+    if let Some(key) = idempotency_key(&req)? {
+        task.idempotency_key = key;
+    }
+    let (task, events) = match store.enqueue(&task, &blob).await {
+        // The write itself hit the quota (the estimate is coarse): say how much is free now.
+        Err(Error::QuotaExceeded { size, .. }) => {
+            return Err(Error::QuotaExceeded {
+                size,
+                available: request::quota_available().await.unwrap_or(0),
+            })
+        }
+        other => other?,
+    };
+    messaging::broadcast(&events);
+    // Send now from this worker, and ask for a sync where Background Sync exists, so the work is
+    // carried by an event of its own even if this worker is stopped once the failed fetch is answered.
+    let registration: web_sys::ServiceWorkerRegistration =
+        js::get(&js::global(), "registration").unchecked_into();
+    externs::register_sync(&registration, "ferry").await;
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = crate::scheduler::pump(&store, Transport::Fallback, PUMP_BUDGET_MS).await;
+    });
+    Ok(task.id)
+}
+
+/// The `Idempotency-Key` the app's request carried, if any: visible ASCII, 1 to 255 characters.
+fn idempotency_key(req: &JsValue) -> Result<Option<String>, Error> {
+    let v = js::get(req, "idempotencyKey");
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    match v.as_string() {
+        Some(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(key))
+        }
+        _ => Err(Error::header(
+            "idempotency-key",
+            "must be 1 to 255 visible ASCII characters to be reused for Ferry's attempts; fix or remove it",
+        )),
+    }
+}
+
+/// This worker instance's store, opened once.
+async fn store() -> Result<Store, Error> {
+    if let Some(s) = STORE
+        .with(|s| s.borrow().clone())
+        .filter(|s| !s.is_closed())
+    {
+        return Ok(s);
+    }
+    let s = Store::open().await?;
+    STORE.with(|slot| *slot.borrow_mut() = Some(s.clone()));
+    Ok(s)
+}

@@ -1,0 +1,26 @@
+// A typed module service worker: Ferry installed, a Workbox route handing failed uploads to Ferry with
+// the plugin, and `enqueue` called directly. Checked with tsc --strict against the WebWorker lib.
+import { installFerry, enqueue, FerryPlugin, ferryPlugin } from 'ferry-upload/worker';
+import type { EnqueueOptions, FerryEvent, Task } from 'ferry-upload/worker';
+import { registerRoute } from 'workbox-routing';
+import { NetworkOnly } from 'workbox-strategies';
+
+declare const self: ServiceWorkerGlobalScope;
+
+const ready: Promise<void> = installFerry(self, {});
+installFerry(self);
+
+registerRoute(({ url }) => url.pathname === '/api/upload', new NetworkOnly({ plugins: [new FerryPlugin({ tag: 'photos' })] }), 'POST');
+registerRoute(/\/api\/avatar/, new NetworkOnly({ plugins: [ferryPlugin({ tag: 'avatars', retry: { maxAttempts: 3 } })] }), 'PUT');
+
+const options: EnqueueOptions = { tag: 'photos', expiresAt: Date.now() + 3_600_000, earliestBegin: Date.now(), discretionary: false };
+self.addEventListener('fetch', (event: FetchEvent) => {
+  if (event.request.method !== 'POST' || !event.request.url.endsWith('/later')) return;
+  const id: Promise<string> = enqueue(event.request.clone(), options);
+  event.respondWith(id.then((taskId) => new Response(taskId, { status: 202 })));
+});
+
+function log(ev: FerryEvent, task?: Task) {
+  if (ev.kind === 'completed') console.log(ev.response.status, task?.id);
+}
+console.log(ready, log);
