@@ -27,6 +27,9 @@ struct Attempt {
 struct Instance {
     id: String,
     alive: bool,
+    /// Suspended by the browser (or a debugger): it neither renews, answers pings, nor acts; its
+    /// fetches' answers arrive when it thaws, possibly long after its leases ran out.
+    frozen: bool,
     running: Vec<Attempt>,
 }
 
@@ -76,6 +79,7 @@ impl World {
             instances: vec![Instance {
                 id: "w0".into(),
                 alive: true,
+                frozen: false,
                 running: Vec::new(),
             }],
             fetches: BTreeMap::new(),
@@ -98,7 +102,7 @@ impl World {
     fn live_holders(&self) -> BTreeSet<String> {
         self.instances
             .iter()
-            .filter(|i| i.alive)
+            .filter(|i| i.alive && !i.frozen)
             .map(|i| i.id.clone())
             .collect()
     }
@@ -162,7 +166,7 @@ impl World {
 
     /// One look of a worker instance: recovery of what it finds in flight, then the plan, then leases.
     fn pump(&mut self, i: usize) {
-        if !self.instances[i].alive {
+        if !self.instances[i].alive || self.instances[i].frozen {
             return;
         }
         let holder = self.instances[i].id.clone();
@@ -267,6 +271,12 @@ impl World {
         match settle(&t, lease_no, Input::Outcome(outcome.clone()), self.now, self.rng.next_u64()) {
             Ok((next, _)) => {
                 assert!(
+                    t.state == State::InFlight && t.lease_no == lease_no,
+                    "outcome of {task} #{lease_no} applied while the task is {} on lease {}",
+                    t.state,
+                    t.lease_no
+                );
+                assert!(
                     self.settled.insert((task.to_string(), lease_no)),
                     "outcome of {task} #{lease_no} applied twice"
                 );
@@ -286,6 +296,9 @@ impl World {
     /// The server answers one running attempt of instance `i` (a hung one only when `even_hung`).
     fn answer(&mut self, i: usize, even_hung: bool) {
         let inst = &mut self.instances[i];
+        if inst.frozen {
+            return;
+        }
         let open: Vec<usize> = (0..inst.running.len())
             .filter(|&k| even_hung || !inst.running[k].hung)
             .collect();
@@ -323,7 +336,7 @@ impl World {
     fn advance(&mut self) {
         self.now += 1 + self.rng.below(RENEW_EVERY_MS);
         for i in 0..self.instances.len() {
-            if !self.instances[i].alive {
+            if !self.instances[i].alive || self.instances[i].frozen {
                 continue;
             }
             let running = self.instances[i].running.clone();
@@ -381,11 +394,39 @@ impl World {
         self.apply_outcome(id, f.lease_no, outcome);
     }
 
+    /// A suspended instance runs again. Each attempt whose lease was taken back meanwhile ends now:
+    /// either its answer arrives first (an outcome of an old lease, which must change nothing) or its
+    /// renewal timer fires first, finds the lease gone and aborts the fetch.
+    fn thaw(&mut self, i: usize) {
+        self.instances[i].frozen = false;
+        let running = self.instances[i].running.clone();
+        for a in running {
+            let current = self
+                .tasks
+                .get(&a.task)
+                .is_some_and(|t| t.state == State::InFlight && t.lease_no == a.lease_no);
+            if current {
+                continue;
+            }
+            self.instances[i]
+                .running
+                .retain(|r| r.task != a.task || r.lease_no != a.lease_no);
+            if self.rng.below(2) == 0 {
+                let outcome = Outcome::Response {
+                    status: 201,
+                    retry_after: None,
+                };
+                self.apply_outcome(&a.task, a.lease_no, outcome);
+            }
+        }
+    }
+
     fn start_instance(&mut self) {
         let id = format!("w{}", self.instances.len());
         self.instances.push(Instance {
             id,
             alive: true,
+            frozen: false,
             running: Vec::new(),
         });
     }
@@ -486,6 +527,15 @@ impl World {
                     }
                 }
             }
+            18 if self.rng.below(3) == 0 => {
+                // The browser suspends a worker, or thaws one.
+                let i = self.rng.below(self.instances.len() as u64) as usize;
+                if self.instances[i].frozen {
+                    self.thaw(i);
+                } else {
+                    self.instances[i].frozen = true;
+                }
+            }
             17 => {
                 // A body arrives whole at the server (its answer is still on its way).
                 let i = self.alive_index();
@@ -501,7 +551,9 @@ impl World {
     fn check(&self) {
         // At most one live attempt per task: running in a live worker, or carried by the browser.
         let mut live: BTreeMap<&str, u32> = BTreeMap::new();
-        for i in self.instances.iter().filter(|i| i.alive) {
+        // A frozen instance's attempts are not counted: once its leases ran out they were taken back
+        // (that is the lease's purpose), and the Idempotency-Key covers a body it may still deliver.
+        for i in self.instances.iter().filter(|i| i.alive && !i.frozen) {
             for a in &i.running {
                 // Any attempt still on the network for a task that is not finished counts, current
                 // or not: a second one beside it would send the body twice.
@@ -545,6 +597,11 @@ impl World {
     fn quiesce(&mut self) {
         for s in self.sessions.values_mut() {
             s.paused = false;
+        }
+        for i in 0..self.instances.len() {
+            if self.instances[i].frozen {
+                self.thaw(i);
+            }
         }
         for _ in 0..2_000 {
             if self.tasks.values().all(|t| t.state.is_terminal()) {
