@@ -84,3 +84,23 @@ test('tus: cancel terminates the upload at the server', async () => {
     await ctx.close();
   }
 });
+
+test('tus to an endpoint that does not speak tus (creation answered 200): a final failure that says so, nothing reported sent', async () => {
+  await server.reset();
+  await server.fault({ count: 10, status: 200, path: '/upload/plain' });
+  const ctx = await launchChromium(await profileDir());
+  try {
+    const page = await openSession(ctx, server.url, 'nottus', { backgroundFetch: false });
+    const { id } = await uploadRandom(page, 64 * 1024, { url: '/upload/plain', protocol: 'tus', chunkSize: MiB });
+    const failed = await eventOf(page, id, 'failed');
+    assert.match(failed.reason, /not a tus server/);
+    assert.equal(failed.attempt, 1, 'no retry: the endpoint will not learn tus');
+    const kinds = await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id).map((e) => e.kind), id);
+    assert.deepEqual(kinds, ['queued', 'started', 'failed']);
+    const records = (await server.uploads()).filter((r) => r.path === '/upload/plain');
+    assert.equal(records.length, 1, 'only the creation request');
+    assert.equal(records[0].bytes, 0, 'no byte of the file was sent');
+  } finally {
+    await ctx.close();
+  }
+});

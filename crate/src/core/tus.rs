@@ -62,7 +62,7 @@ pub fn on_head(status: u16, offset: Option<u64>, size: u64, retry_after: Option<
 /// A `PATCH` of the bytes `[from, to)` (core protocol, "PATCH": the Server MUST acknowledge successful
 /// PATCH requests with `204 No Content` and the new `Upload-Offset`; "If the offsets do not match, the
 /// Server MUST respond with the `409 Conflict` status"). 423 Locked: the server still holds an earlier
-/// PATCH of ours. Both go back through HEAD on the next attempt.
+/// PATCH of ours. These, and a 404/410, go back through HEAD on the next attempt.
 pub fn on_patch(
     status: u16,
     from: u64,
@@ -87,7 +87,11 @@ pub fn on_patch(
         423 => Step::End(Outcome::NetworkError(
             "tus upload locked by an earlier request; retrying".into(),
         )),
-        404 | 410 => Step::Restart,
+        // The upload URL does not take PATCH (a plain endpoint's Location, or gone since the HEAD):
+        // the next attempt asks with HEAD, which restarts a forgotten upload.
+        404 | 410 => Step::End(Outcome::NetworkError(format!(
+            "the tus upload URL answered {status} to PATCH; asking the server again"
+        ))),
         _ => Step::End(response(status, retry_after)),
     }
 }
@@ -140,7 +144,7 @@ mod tests {
         assert_eq!(on_patch(204, 0, 5, None, None), Step::Resume(5));
         assert!(matches!(on_patch(204, 5, 10, Some(5), None), Step::End(_)));
         assert!(matches!(on_patch(409, 0, 5, None, None), Step::End(Outcome::NetworkError(_))));
-        assert_eq!(on_patch(404, 0, 5, None, None), Step::Restart);
+        assert!(matches!(on_patch(404, 0, 5, None, None), Step::End(Outcome::NetworkError(_))));
         assert!(matches!(on_patch(500, 0, 5, None, None), Step::End(Outcome::Response { status: 500, .. })));
     }
 }

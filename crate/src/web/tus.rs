@@ -130,18 +130,8 @@ async fn run(
                 progress(store, task, offset).await;
                 last = Some(patched);
             }
-            // The server forgot the upload mid-way: the next attempt creates a new one.
-            Step::Restart => {
-                let _ = store
-                    .modify(&task.id, |t| Ok((forget_upload_url(t), Vec::new())))
-                    .await;
-                return Ok((
-                    Outcome::NetworkError("the tus server forgot the upload; starting a new one".into()),
-                    None,
-                ));
-            }
             Step::End(outcome) => return Ok(ended(outcome, &patched).await),
-            Step::Created(_) => unreachable!("PATCH never creates"),
+            Step::Created(_) | Step::Restart => unreachable!("PATCH neither creates nor restarts"),
         }
     }
     match last {
@@ -159,15 +149,6 @@ async fn run(
             }),
         )),
     }
-}
-
-/// The task without its tus upload URL (the next attempt creates a new upload).
-fn forget_upload_url(task: &Task) -> Task {
-    let mut t = task.clone();
-    if let Protocol::Tus { upload_url, .. } = &mut t.request.protocol {
-        *upload_url = None;
-    }
-    t
 }
 
 /// An outcome `core` decided, with what the response said attached for the event.
