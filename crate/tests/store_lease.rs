@@ -1,0 +1,92 @@
+//! The lease transaction and attempt-owned outcomes inside a real service worker: the lease re-reads
+//! the session (a pause committed before it wins) and the tag's in-flight count, and an outcome is
+//! applied only for the task's current lease.
+#![cfg(target_arch = "wasm32")]
+
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_service_worker);
+
+mod common;
+
+use common::*;
+use ferry::core::scheduler::Env;
+use ferry::core::{Error, Input, Outcome, SessionOptions, State, Transport};
+use ferry::web::store::{SessionRecord, Store};
+use wasm_bindgen_test::*;
+
+fn env(now: u64) -> Env {
+    Env {
+        now_ms: now,
+        online: true,
+        save_data: false,
+    }
+}
+
+async fn session(store: &Store, tag: &str, concurrency: u32, paused: bool) {
+    let record = SessionRecord {
+        tag: tag.into(),
+        options: SessionOptions {
+            concurrency,
+            ..SessionOptions::default()
+        },
+        paused,
+        page_url: None,
+        last_headers: None,
+    };
+    store.put_session(&record).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_pause_committed_before_the_lease_wins() {
+    let f = Fixture::new("lease-pause").await;
+    enqueue(&f.store, &task_due("a", "photos", Some(T0), 3)).await;
+    session(&f.store, "photos", 2, true).await;
+    let leased = f.store.lease("a", Transport::Fallback, Some("w1"), env(T0)).await.unwrap();
+    assert!(leased.is_none(), "a paused tag leases nothing");
+    assert_eq!(f.store.get("a").await.unwrap().unwrap().state, State::Queued);
+    session(&f.store, "photos", 2, false).await;
+    let leased = f.store.lease("a", Transport::Fallback, Some("w1"), env(T0)).await.unwrap().unwrap();
+    assert_eq!(leased.task.state, State::InFlight);
+    assert_eq!(leased.task.holder.as_deref(), Some("w1"));
+    assert_eq!(bytes_of(&leased.blob).await, bytes_for("a"));
+    assert_eq!(leased.events.len(), 1, "its `started` event, in the outbox");
+    f.finish().await;
+}
+
+#[wasm_bindgen_test]
+async fn the_lease_counts_the_tags_attempts_in_flight_whatever_the_transport() {
+    let f = Fixture::new("lease-busy").await;
+    for id in ["a", "b", "c"] {
+        enqueue(&f.store, &task_due(id, "photos", Some(T0), 3)).await;
+    }
+    session(&f.store, "photos", 2, false).await;
+    let bg = f.store.lease("a", Transport::BackgroundFetch, None, env(T0)).await.unwrap();
+    assert!(bg.is_some());
+    assert!(f.store.lease("b", Transport::Fallback, Some("w1"), env(T0)).await.unwrap().is_some());
+    assert!(
+        f.store.lease("c", Transport::Fallback, Some("w2"), env(T0)).await.unwrap().is_none(),
+        "concurrency 2 is full"
+    );
+    f.finish().await;
+}
+
+#[wasm_bindgen_test]
+async fn an_outcome_of_an_old_lease_changes_nothing() {
+    let f = Fixture::new("lease-stale").await;
+    enqueue(&f.store, &task_due("a", "photos", Some(T0), 3)).await;
+    let first = f.store.lease("a", Transport::Fallback, Some("w1"), env(T0)).await.unwrap().unwrap();
+    // Its holder is gone: the task goes back and a second attempt leases it.
+    f.store
+        .settle("a", first.task.lease_no, Input::Abandoned, T0 + 1, 0, None)
+        .await
+        .unwrap();
+    let second = f.store.lease("a", Transport::Fallback, Some("w2"), env(T0 + 2)).await.unwrap().unwrap();
+    assert_eq!(second.task.lease_no, first.task.lease_no + 1);
+    let ok = || Input::Outcome(Outcome::Response { status: 201, retry_after: None });
+    let stale = f.store.settle("a", first.task.lease_no, ok(), T0 + 3, 0, None).await;
+    assert!(matches!(stale, Err(Error::IllegalTransition { .. })), "{stale:?}");
+    assert_eq!(f.store.get("a").await.unwrap().unwrap().state, State::InFlight);
+    let (done, _) = f.store.settle("a", second.task.lease_no, ok(), T0 + 3, 0, None).await.unwrap();
+    assert_eq!(done.state, State::Done);
+    assert!(f.store.blob("a").await.unwrap().is_none());
+    f.finish().await;
+}

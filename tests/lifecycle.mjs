@@ -1,0 +1,90 @@
+// Lifecycle scenarios shared by the Chromium and Firefox suites: pause during a drain, and a server that
+// never answers. Each takes the browser's page helpers, so both browsers walk the same steps.
+import assert from 'node:assert/strict';
+import { until, settled } from './harness.mjs';
+
+/** Registers a second session (`window.sessions[tag]`) in the page, recording its events. */
+export async function addSession(page, tag, options) {
+  await page.evaluate(async ({ tag, options }) => {
+    const { Ferry } = await import(new URL('/ferry/index.js', location.href).href);
+    window.sessions ??= {};
+    window.sessionEvents ??= {};
+    const s = await Ferry.register(tag, { serviceWorker: '/sw.js', ...options });
+    window.sessions[tag] = s;
+    window.sessionEvents[tag] = [];
+    for (const kind of ['started', 'retrying', 'completed', 'failed']) {
+      s.addEventListener(kind, (e) => window.sessionEvents[tag].push(e.detail));
+    }
+  }, { tag, options });
+}
+
+/** Uploads `size` zero bytes through session `tag` of the page and resolves when it `completed`. */
+export async function uploadAndComplete(page, tag, url, size = 1000, timeout = 60000) {
+  return page.evaluate(async ({ tag, url, size, timeout }) => {
+    const s = window.sessions[tag];
+    const id = await s.upload(new Blob([new Uint8Array(size)]), { url });
+    return new Promise((resolve, reject) => {
+      const seen = window.sessionEvents[tag].find((e) => e.taskId === id && e.kind === 'completed');
+      if (seen) return resolve(seen);
+      const timer = setTimeout(() => reject(new Error(`no completed for ${id} within ${timeout} ms`)), timeout);
+      s.addEventListener('completed', (e) => {
+        if (e.detail.taskId === id) { clearTimeout(timer); resolve(e.detail); }
+      });
+    });
+  }, { tag, url, size, timeout });
+}
+
+/**
+ * pause() during a drain: with concurrency 1 and four uploads queued behind a slow one, pause() resolves
+ * while the first is on the wire; that one finishes, and nothing else of the tag starts, even after the
+ * worker demonstrably looked again (another tag's upload completed after it). resume() sends the rest.
+ */
+export async function pauseDuringDrain({ server, page, uploadRandom, eventOf, eventsOf, prefix }) {
+  await server.reset();
+  const url = `/upload/${prefix}-pause`;
+  await server.fault({ count: 1, slowBytesPerSec: 256 * 1024, path: url });
+  const ids = [];
+  for (let i = 0; i < 4; i++) ids.push((await uploadRandom(page, 200 * 1024, { url })).id);
+  await eventOf(page, ids[0], 'started');
+  await page.evaluate(() => window.ferrySession.pause());
+  const first = await eventOf(page, ids[0], 'completed');
+  assert.equal(first.response.status, 201);
+  // Barrier: another tag's upload, sent by the same worker after the first one ended.
+  await addSession(page, `${prefix}-other`, { backgroundFetch: false });
+  await uploadAndComplete(page, `${prefix}-other`, `/upload/${prefix}-other`);
+  for (const id of ids.slice(1)) {
+    assert.deepEqual((await eventsOf(page, id)).map((e) => e.kind), ['queued'], `${id} must not start while paused`);
+  }
+  const paused = (await server.uploads()).filter((r) => r.path === url);
+  assert.equal(paused.length, 1, 'the server saw only the upload that was running when pause() resolved');
+  await page.evaluate(() => window.ferrySession.resume());
+  for (const id of ids.slice(1)) await eventOf(page, id, 'completed');
+  const all = await settled(server, 4, { filter: (r) => r.path === url });
+  assert.equal(all.filter((r) => r.applied).length, 4);
+}
+
+/**
+ * A server that never answers: the hung attempt holds back neither another tag nor, once its timeout
+ * ends it (a retryable `timeout`), its own task, which then goes through.
+ */
+export async function hungServer({ server, page, uploadRandom, eventOf, eventsOf, prefix }) {
+  await server.reset();
+  const url = `/upload/${prefix}-hang`;
+  await server.fault({ count: 1, hang: true, path: url });
+  const { id } = await uploadRandom(page, 64 * 1024, { url });
+  // The server has the whole body and holds its answer.
+  await until(async () => (await server.uploads()).find((r) => r.path === url && r.complete), { what: 'hung upload read' });
+  await addSession(page, `${prefix}-fresh`, { backgroundFetch: false });
+  const fresh = await uploadAndComplete(page, `${prefix}-fresh`, `/upload/${prefix}-fresh`);
+  assert.equal(fresh.response.status, 201);
+  const [hung] = (await server.uploads()).filter((r) => r.path === url);
+  assert.equal(hung.status, null, 'another tag completed while the first server still held its answer');
+  assert.deepEqual((await eventsOf(page, id)).map((e) => e.kind).filter((k) => k !== 'progress'), ['queued', 'started']);
+  const retrying = await eventOf(page, id, 'retrying');
+  assert.equal(retrying.reason, 'timeout');
+  assert.equal(retrying.attempt, 1);
+  const done = await eventOf(page, id, 'completed');
+  assert.equal(done.attempt, 2);
+  const records = (await server.uploads()).filter((r) => r.path === url);
+  assert.equal(records.filter((r) => r.applied).length, 1);
+}

@@ -1,0 +1,98 @@
+// Lifecycle paths real browsers walk daily, in Chromium: a worker stopped while Background Fetch carries
+// an upload, a new worker version installed mid-upload, pause() during a drain, a server that never
+// answers. Each ends in one complete arrival at the server (its own record) and the right events.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, swControl,
+} from './harness.mjs';
+import { pauseDuringDrain, hungServer, addSession, uploadAndComplete } from './lifecycle.mjs';
+
+const server = await startServer();
+after(() => server.stop());
+
+async function withBrowser(fn, { backgroundFetch = false } = {}) {
+  await server.reset();
+  const ctx = await launchChromium(await profileDir());
+  try {
+    if (backgroundFetch) {
+      const cdp = await ctx.browser().newBrowserCDPSession();
+      await cdp.send('Browser.grantPermissions', { origin: new URL(server.url).origin, permissions: ['backgroundFetch'] });
+    }
+    return await fn(ctx);
+  } finally {
+    await ctx.close();
+  }
+}
+
+const eventsOf = (page, id) => page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id), id);
+
+/** The server's records of one task's body (by its Idempotency-Key), after a barrier upload completed. */
+async function arrivalsAfterBarrier(page, key) {
+  await addSession(page, 'barrier', { backgroundFetch: false });
+  await uploadAndComplete(page, 'barrier', '/upload/barrier');
+  return (await server.uploads()).filter((r) => r.idempotencyKey === key);
+}
+
+test('a worker stopped mid-Background-Fetch: the browser finishes it, a new worker instance records it once', async () => {
+  await withBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'bgstop');
+    await server.fault({ count: 1, slowBytesPerSec: 1024 * 1024, path: '/upload/bgstop' });
+    const { id, sha256 } = await uploadRandom(page, 3 * 1024 * 1024, { url: '/upload/bgstop' });
+    assert.equal((await eventOf(page, id, 'started')).transport, 'backgroundFetch');
+    await until(async () => (await server.uploads()).find((r) => r.path === '/upload/bgstop' && r.bytes > 0),
+      { what: 'the body arriving' });
+    const { cdp } = await swControl(page);
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    const done = await eventOf(page, id, 'completed', { timeout: 60000 });
+    assert.equal(done.response.status, 201);
+    const task = await page.evaluate((id) => window.ferrySession.get(id), id);
+    assert.equal(task.state, 'done');
+    const arrivals = await arrivalsAfterBarrier(page, task.idempotencyKey);
+    assert.equal(arrivals.length, 1, `one arrival, not a re-send: ${JSON.stringify(arrivals.map((r) => r.outcome))}`);
+    assert.equal(arrivals[0].sha256, sha256);
+    assert.ok(arrivals[0].applied);
+  }, { backgroundFetch: true });
+});
+
+test('a new worker version installed mid-upload leaves the running upload to the old one: one arrival, `completed`', async () => {
+  await withBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'update', { backgroundFetch: false });
+    await server.fault({ count: 1, slowBytesPerSec: 256 * 1024, path: '/upload/update' });
+    const { id, sha256 } = await uploadRandom(page, 1024 * 1024, { url: '/upload/update' });
+    await eventOf(page, id, 'started');
+    await until(async () => (await server.uploads()).find((r) => r.path === '/upload/update' && r.bytes > 0),
+      { what: 'the body arriving' });
+    // The app ships a new version: another script URL for the same scope installs beside the running one.
+    const state = await page.evaluate(async () => {
+      const reg = await navigator.serviceWorker.register('/sw.js?v=2', { type: 'module' });
+      const fresh = reg.installing || reg.waiting;
+      if (fresh && fresh.state === 'installing') {
+        await new Promise((r) => fresh.addEventListener('statechange', () => fresh.state !== 'installing' && r()));
+      }
+      return fresh ? fresh.state : 'none';
+    });
+    assert.ok(['installed', 'activating', 'activated'].includes(state), `new version ${state}`);
+    const done = await eventOf(page, id, 'completed', { timeout: 60000 });
+    assert.equal(done.response.status, 201);
+    assert.equal(done.attempt, 1, 'the first attempt finished: no instance took it back');
+    const task = await page.evaluate((id) => window.ferrySession.get(id), id);
+    const arrivals = await arrivalsAfterBarrier(page, task.idempotencyKey);
+    assert.equal(arrivals.length, 1, `one arrival: ${JSON.stringify(arrivals.map((r) => r.outcome))}`);
+    assert.equal(arrivals[0].sha256, sha256);
+  });
+});
+
+test('Chromium: pause() during a drain stops new starts at once; resume() sends the rest', async () => {
+  await withBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'cr-pause', { backgroundFetch: false, concurrency: 1 });
+    await pauseDuringDrain({ server, page, uploadRandom, eventOf, eventsOf, prefix: 'cr' });
+  });
+});
+
+test('Chromium: a server that never answers costs one attempt (timeout) and holds back no other tag', async () => {
+  await withBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'cr-hang', { backgroundFetch: false, attemptTimeoutMs: 4000 });
+    await hungServer({ server, page, uploadRandom, eventOf, eventsOf, prefix: 'cr' });
+  });
+});
