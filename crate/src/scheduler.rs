@@ -83,7 +83,7 @@ pub(crate) async fn pump_expecting(
 
 /// Whether work is left for later (a `sync` event then rejects so the browser fires it again).
 pub(crate) async fn work_left(store: &Store) -> Result<bool, Error> {
-    Ok(look(store).await?.work_left)
+    Ok(look(store).await?.0.work_left)
 }
 
 async fn run(
@@ -98,14 +98,14 @@ async fn run(
     let mut waiting = expect_retry;
     loop {
         AGAIN.with(|a| a.set(false));
-        let plan = if now_ms() < deadline {
+        let (plan, sessions) = if now_ms() < deadline {
             look(store).await?
         } else {
-            Plan::default()
+            (Plan::default(), BTreeMap::new())
         };
         waiting |= !plan.start.is_empty();
         for id in plan.start {
-            start(store, id, via);
+            start(store, id, via, &sessions);
         }
         let now = now_ms();
         // Decided with no await before returning: a caller that joined meanwhile (and set AGAIN)
@@ -129,8 +129,9 @@ async fn run(
     }
 }
 
-/// One look: takes back what dead instances left in flight, then asks `core` what to start.
-async fn look(store: &Store) -> Result<Plan, Error> {
+/// One look: takes back what dead instances left in flight, then asks `core` what to start (with the
+/// session views it read, keyed by tag).
+async fn look(store: &Store) -> Result<(Plan, BTreeMap<String, SessionView>), Error> {
     let env = env();
     let mut in_flight = store.in_flight().await?;
     if recover(store, &in_flight, env.now_ms).await? {
@@ -152,7 +153,8 @@ async fn look(store: &Store) -> Result<Plan, Error> {
     };
     queued.extend(store.next_later(env.now_ms).await?);
     load_sessions(store, &mut sessions, &queued).await?;
-    Ok(decide::plan(&env, &queued, &in_flight, &sessions, &skip, here))
+    let plan = decide::plan(&env, &queued, &in_flight, &sessions, &skip, here);
+    Ok((plan, sessions))
 }
 
 async fn load_sessions(
@@ -223,11 +225,13 @@ async fn recover(store: &Store, in_flight: &[Task], now: u64) -> Result<bool, Er
 }
 
 /// Starts one attempt on its own: the pump does not wait for it, only wakes when it ends.
-fn start(store: &Store, id: String, via: Transport) {
+fn start(store: &Store, id: String, via: Transport, sessions: &BTreeMap<String, SessionView>) {
     ACTIVE.with(|a| a.set(a.get() + 1));
     let store = store.clone();
+    // Whether the plan saw a header provider for the task's tag (unknown: ask the records).
+    let asks = sessions.values().any(|v| v.header_provider);
     wasm_bindgen_futures::spawn_local(async move {
-        if let Err(e) = attempt(&store, &id, via).await {
+        if let Err(e) = attempt(&store, &id, via, asks).await {
             web_sys::console::warn_1(&format!("ferry: attempt of {id}: {e}").into());
             SKIP.with(|s| s.borrow_mut().insert(id.clone()));
         }
@@ -237,39 +241,44 @@ fn start(store: &Store, id: String, via: Transport) {
 }
 
 /// One attempt: headers, lease (re-checked in its transaction), send with a timeout while renewing
-/// the lease, record the outcome for this lease only.
-async fn attempt(store: &Store, id: &str, via: Transport) -> Result<(), Error> {
+/// the lease, record the outcome for this lease only. `asks`: a session of the plan has a header
+/// provider; without one, the task and session are read only by the lease transaction.
+async fn attempt(store: &Store, id: &str, via: Transport, asks: bool) -> Result<(), Error> {
     let skip = || SKIP.with(|s| s.borrow_mut().insert(id.to_string()));
-    let Some(task) = store.get(id).await? else {
-        skip();
-        return Ok(());
-    };
-    let record = store.session(&task.tag).await?;
-    let view = record
-        .as_ref()
-        .map(|s| SessionView::of(&s.options, s.paused))
-        .unwrap_or_default();
-    let answer = if view.header_provider {
-        ask_headers(&task).await
-    } else {
-        None
-    };
-    let extra = match decide::headers(&view, answer, record.and_then(|r| r.last_headers)) {
-        HeaderPlan::Wait => {
+    let mut extra = Vec::new();
+    if asks {
+        let Some(task) = store.get(id).await? else {
             skip();
             return Ok(());
-        }
-        HeaderPlan::Send(h) => h,
-        HeaderPlan::SendAndKeep(h) => {
-            store.keep_headers(&task.tag, &task.id, &h).await?;
-            h
-        }
-    };
+        };
+        let record = store.session(&task.tag).await?;
+        let view = record
+            .as_ref()
+            .map(|s| SessionView::of(&s.options, s.paused))
+            .unwrap_or_default();
+        let answer = if view.header_provider {
+            ask_headers(&task).await
+        } else {
+            None
+        };
+        extra = match decide::headers(&view, answer, record.and_then(|r| r.last_headers)) {
+            HeaderPlan::Wait => {
+                skip();
+                return Ok(());
+            }
+            HeaderPlan::Send(h) => h,
+            HeaderPlan::SendAndKeep(h) => {
+                store.keep_headers(&task.tag, &task.id, &h).await?;
+                h
+            }
+        };
+    }
     let Some(leased) = store.lease(id, via, Some(&instance_id()), env()).await? else {
         skip();
         return Ok(());
     };
     messaging::broadcast(&leased.events);
+    let view = leased.session;
     let task = leased.task;
     let lease_no = task.lease_no;
     RUNNING.with(|r| r.borrow_mut().insert(task.id.clone(), lease_no));

@@ -132,12 +132,15 @@ pub(super) fn schedule_replay(inner: &Rc<Inner>) {
     let inner = inner.clone();
     spawn_local(async move {
         // A macrotask: listeners added right after the first one (same task) hear the replay too.
-        let _ = JsFuture::from(js_sys::Promise::new(&mut |resolve, _| {
-            let global = js::global();
-            let set_timeout: js_sys::Function = js::get(&global, "setTimeout").unchecked_into();
-            let _ = set_timeout.call2(&global, &resolve, &JsValue::from_f64(0.0));
-        }))
-        .await;
+        let (resolve, later) = {
+            let mut resolve = None;
+            let p = js_sys::Promise::new(&mut |r, _| resolve = Some(r));
+            (resolve.expect("the executor runs at once"), p)
+        };
+        let _timer = gloo_timers::callback::Timeout::new(0, move || {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        });
+        let _ = JsFuture::from(later).await;
         catch_up(&inner).await;
     });
 }

@@ -57,6 +57,13 @@ struct Inner {
     /// listener added later.
     unheard: RefCell<Vec<FerryEvent>>,
     on_message: RefCell<Option<MessageHandler>>,
+    /// Wakes the worker when the page comes back online: Chromium fires no `online` event in a
+    /// service worker, so without this an upload held back offline waits for the next page call.
+    on_online: RefCell<Option<Closure<dyn FnMut()>>>,
+    /// A sync registration of this page is under way.
+    sync_pending: Cell<bool>,
+    /// The Background Fetch manager where granted, asked once per session (`None` inside: not granted).
+    bgfetch: RefCell<Option<Option<externs::BackgroundFetchManager>>>,
     /// The page's header provider, asked by the worker at send time.
     provider: Option<js_sys::Function>,
 }
@@ -107,6 +114,9 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
         listeners: RefCell::new(Vec::new()),
         unheard: RefCell::new(Vec::new()),
         on_message: RefCell::new(None),
+        on_online: RefCell::new(None),
+        sync_pending: Cell::new(false),
+        bgfetch: RefCell::new(None),
         provider: request::provider(&options)?,
     });
     let weak = Rc::downgrade(&inner);
@@ -137,6 +147,15 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
         .channel
         .set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     *inner.on_message.borrow_mut() = Some(on_message);
+    let weak = Rc::downgrade(&inner);
+    let on_online = Closure::<dyn FnMut()>::new(move || {
+        if let Some(inner) = weak.upgrade().filter(|i| !i.closed.get()) {
+            spawn_local(async move { wake(&inner).await });
+        }
+    });
+    let global: web_sys::EventTarget = js::global().unchecked_into();
+    let _ = global.add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref());
+    *inner.on_online.borrow_mut() = Some(on_online);
     wake(&inner).await;
     Ok(Session { inner })
 }
@@ -180,7 +199,7 @@ fn answer_headers(inner: &Rc<Inner>, question: JsValue) {
 
 /// Tells the worker there is work (wakes it where nothing else would, e.g. Firefox) and asks for a
 /// sync where Background Sync exists, so the work survives this page closing.
-async fn wake(inner: &Inner) {
+async fn wake(inner: &Rc<Inner>) {
     let reg = &inner.registration;
     if let Some(worker) = reg
         .active()
@@ -189,7 +208,15 @@ async fn wake(inner: &Inner) {
     {
         let _ = worker.post_message(&messaging::message("wake", Some(&inner.tag), None));
     }
-    externs::register_sync(reg, "ferry").await;
+    // One sync registration at a time per session: a burst of uploads shares it (the browser coalesces
+    // registrations of one tag anyway), and no upload waits for it.
+    if !inner.sync_pending.replace(true) {
+        let inner = inner.clone();
+        spawn_local(async move {
+            externs::register_sync(&inner.registration, "ferry").await;
+            inner.sync_pending.set(false);
+        });
+    }
 }
 
 /// With a page present and Background Fetch granted, the browser itself may carry the task, when
@@ -197,17 +224,27 @@ async fn wake(inner: &Inner) {
 /// asked at each send). The lease is taken in the transaction that re-checks pause and concurrency; a
 /// fetch the browser refuses to start is released: it was not an attempt, and the worker sends it.
 async fn background_fetch(inner: &Inner, task: &Task) -> Result<(), Error> {
-    let view = match inner.store.session(&inner.tag).await? {
-        Some(s) => SessionView::of(&s.options, s.paused),
-        None => return Ok(()),
+    // The options of this page's session; a pause is re-checked by the lease transaction.
+    let view = SessionView::of(&inner.options, false);
+    if !core::scheduler::background_fetch_fits(task, &view, &[]) {
+        return Ok(());
+    }
+    let known = inner.bgfetch.borrow().clone();
+    let manager = match known {
+        Some(m) => m,
+        None => {
+            let m = externs::background_fetch(&inner.registration).await;
+            *inner.bgfetch.borrow_mut() = Some(m.clone());
+            m
+        }
+    };
+    let Some(manager) = manager else {
+        return Ok(());
     };
     let in_flight = inner.store.in_flight().await?;
     if !core::scheduler::background_fetch_fits(task, &view, &in_flight) {
         return Ok(());
     }
-    let Some(manager) = externs::background_fetch(&inner.registration).await else {
-        return Ok(());
-    };
     let env = Env {
         now_ms: now_ms(),
         online: true,

@@ -15,8 +15,16 @@ impl Session {
     pub fn upload(&self, blob: JsValue, request: JsValue) -> js_sys::Promise {
         promise(&self.inner, |inner| async move {
             let input = request::upload_input(&blob, &request)?;
+            let size = blob
+                .dyn_ref::<web_sys::Blob>()
+                .map_or(0, |b| b.size() as u64);
+            let quota_available = if core::validate::wants_quota_estimate(size) {
+                request::quota_available().await
+            } else {
+                None
+            };
             let limits = core::Limits {
-                quota_available: request::quota_available().await,
+                quota_available,
                 ..core::Limits::default()
             };
             let valid = core::validate_upload(&input, &inner.options.retry, &limits, now_ms())?;
@@ -144,6 +152,11 @@ impl Session {
         self.inner.closed.set(true);
         self.inner.channel.set_onmessage(None);
         self.inner.channel.close();
+        if let Some(on_online) = self.inner.on_online.borrow_mut().take() {
+            let global: web_sys::EventTarget = js::global().unchecked_into();
+            let _ = global
+                .remove_event_listener_with_callback("online", on_online.as_ref().unchecked_ref());
+        }
     }
 
     /// `EventTarget.addEventListener` (options optional); the first listener starts the replay of

@@ -66,6 +66,7 @@ extern "C" {
     pub fn background_fetch(this: &BackgroundFetchHost) -> Option<BackgroundFetchManager>;
 
     /// Starts and finds browser-owned fetches.
+    #[derive(Clone)]
     pub type BackgroundFetchManager;
     /// `fetch(id, requests, options)`: only allowed from a page (a worker gets NotAllowedError).
     #[wasm_bindgen(method, catch)]

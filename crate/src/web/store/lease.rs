@@ -18,6 +18,8 @@ pub struct Leased {
     pub events: Vec<FerryEvent>,
     /// The stored payload.
     pub blob: web_sys::Blob,
+    /// The task's session as the lease saw it (defaults for a tag no page registered).
+    pub session: SessionView,
 }
 
 impl Store {
@@ -74,6 +76,7 @@ impl Store {
             task: next,
             events,
             blob,
+            session: view,
         }))
     }
 
