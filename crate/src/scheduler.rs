@@ -122,7 +122,9 @@ async fn run(
             continue;
         }
         match plan.wake_at {
-            Some(wake) if waiting && wake + 1000 < deadline => sleep(wake.saturating_sub(now)).await,
+            Some(wake) if waiting && wake + 1000 < deadline => {
+                sleep(wake.saturating_sub(now)).await
+            }
             _ if again && now < deadline => {}
             _ => return Ok(()),
         }
@@ -211,7 +213,10 @@ async fn recover(store: &Store, in_flight: &[Task], now: u64) -> Result<bool, Er
         let Some(input) = decide::recover(t, now, &live, listed) else {
             continue;
         };
-        match store.settle(&t.id, t.lease_no, input, now, random_u64(), None).await {
+        match store
+            .settle(&t.id, t.lease_no, input, now, random_u64(), None)
+            .await
+        {
             Ok((_, events)) => {
                 changed = true;
                 messaging::broadcast(&events);
@@ -290,7 +295,14 @@ async fn attempt(store: &Store, id: &str, via: Transport, asks: bool) -> Result<
     };
     drop(renewal);
     let settled = store
-        .settle(&task.id, lease_no, Input::Outcome(outcome), now_ms(), random_u64(), response)
+        .settle(
+            &task.id,
+            lease_no,
+            Input::Outcome(outcome),
+            now_ms(),
+            random_u64(),
+            response,
+        )
         .await;
     // Only now: until the outcome is written, a look must see this attempt as running.
     RUNNING.with(|r| r.borrow_mut().remove(&task.id));

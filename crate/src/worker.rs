@@ -19,7 +19,8 @@ thread_local! {
     static STORE: RefCell<Option<Store>> = const { RefCell::new(None) };
 }
 
-async fn store() -> Result<Store, Error> {
+/// This worker instance's store, opened once (and again after a newer schema closed it).
+pub(crate) async fn store() -> Result<Store, Error> {
     if let Some(s) = STORE
         .with(|s| s.borrow().clone())
         .filter(|s| !s.is_closed())
@@ -129,9 +130,7 @@ async fn on_bgfetch_done(
 
 /// The browser aborted a Background Fetch (the user, or a `cancel()`): the task is cancelled.
 async fn cancel(store: &Store, id: &str) -> Result<(), Error> {
-    let result = store
-        .transition(id, Input::Cancel, now_ms(), 0, None)
-        .await;
+    let result = store.transition(id, Input::Cancel, now_ms(), 0, None).await;
     record(store, result).await
 }
 

@@ -7,18 +7,14 @@
 
 use crate::core::{self, Error, Transport};
 use crate::web::js::{self, core_error, now_ms};
-use crate::web::store::Store;
 use crate::web::{externs, messaging, request};
-use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 /// How long the pump kicked after an enqueue may keep draining (the worker's event budget).
 const PUMP_BUDGET_MS: u64 = 60_000;
 
-thread_local! {
-    static STORE: RefCell<Option<Store>> = const { RefCell::new(None) };
-}
+thread_local! {}
 
 /// Stores `blob` as a task of `tag` sent like `request` (`{ url, method, headers, idempotencyKey?, retry?,
 /// expiresAt?, earliestBegin?, discretionary? }`), announces `queued` to the tag's pages and starts
@@ -43,7 +39,7 @@ async fn enqueue(tag: JsValue, req: JsValue, blob: web_sys::Blob) -> Result<Stri
     })?;
     core::validate_tag(&tag)?;
     let input = request::upload_input(blob.as_ref(), &req)?;
-    let store = store().await?;
+    let store = crate::worker::store().await?;
     // The tag's session options (retry policy, batch window) apply once a page registered it.
     let options = store
         .session(&tag)
@@ -98,17 +94,4 @@ fn idempotency_key(req: &JsValue) -> Result<Option<String>, Error> {
             "must be 1 to 255 visible ASCII characters to be reused for Ferry's attempts; fix or remove it",
         )),
     }
-}
-
-/// This worker instance's store, opened once.
-async fn store() -> Result<Store, Error> {
-    if let Some(s) = STORE
-        .with(|s| s.borrow().clone())
-        .filter(|s| !s.is_closed())
-    {
-        return Ok(s);
-    }
-    let s = Store::open().await?;
-    STORE.with(|slot| *slot.borrow_mut() = Some(s.clone()));
-    Ok(s)
 }

@@ -40,11 +40,23 @@ async fn a_pause_committed_before_the_lease_wins() {
     let f = Fixture::new("lease-pause").await;
     enqueue(&f.store, &task_due("a", "photos", Some(T0), 3)).await;
     session(&f.store, "photos", 2, true).await;
-    let leased = f.store.lease("a", Transport::Fallback, Some("w1"), env(T0)).await.unwrap();
+    let leased = f
+        .store
+        .lease("a", Transport::Fallback, Some("w1"), env(T0))
+        .await
+        .unwrap();
     assert!(leased.is_none(), "a paused tag leases nothing");
-    assert_eq!(f.store.get("a").await.unwrap().unwrap().state, State::Queued);
+    assert_eq!(
+        f.store.get("a").await.unwrap().unwrap().state,
+        State::Queued
+    );
     session(&f.store, "photos", 2, false).await;
-    let leased = f.store.lease("a", Transport::Fallback, Some("w1"), env(T0)).await.unwrap().unwrap();
+    let leased = f
+        .store
+        .lease("a", Transport::Fallback, Some("w1"), env(T0))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(leased.task.state, State::InFlight);
     assert_eq!(leased.task.holder.as_deref(), Some("w1"));
     assert_eq!(bytes_of(&leased.blob).await, bytes_for("a"));
@@ -59,11 +71,24 @@ async fn the_lease_counts_the_tags_attempts_in_flight_whatever_the_transport() {
         enqueue(&f.store, &task_due(id, "photos", Some(T0), 3)).await;
     }
     session(&f.store, "photos", 2, false).await;
-    let bg = f.store.lease("a", Transport::BackgroundFetch, None, env(T0)).await.unwrap();
+    let bg = f
+        .store
+        .lease("a", Transport::BackgroundFetch, None, env(T0))
+        .await
+        .unwrap();
     assert!(bg.is_some());
-    assert!(f.store.lease("b", Transport::Fallback, Some("w1"), env(T0)).await.unwrap().is_some());
+    assert!(f
+        .store
+        .lease("b", Transport::Fallback, Some("w1"), env(T0))
+        .await
+        .unwrap()
+        .is_some());
     assert!(
-        f.store.lease("c", Transport::Fallback, Some("w2"), env(T0)).await.unwrap().is_none(),
+        f.store
+            .lease("c", Transport::Fallback, Some("w2"), env(T0))
+            .await
+            .unwrap()
+            .is_none(),
         "concurrency 2 is full"
     );
     f.finish().await;
@@ -73,19 +98,47 @@ async fn the_lease_counts_the_tags_attempts_in_flight_whatever_the_transport() {
 async fn an_outcome_of_an_old_lease_changes_nothing() {
     let f = Fixture::new("lease-stale").await;
     enqueue(&f.store, &task_due("a", "photos", Some(T0), 3)).await;
-    let first = f.store.lease("a", Transport::Fallback, Some("w1"), env(T0)).await.unwrap().unwrap();
+    let first = f
+        .store
+        .lease("a", Transport::Fallback, Some("w1"), env(T0))
+        .await
+        .unwrap()
+        .unwrap();
     // Its holder is gone: the task goes back and a second attempt leases it.
     f.store
         .settle("a", first.task.lease_no, Input::Abandoned, T0 + 1, 0, None)
         .await
         .unwrap();
-    let second = f.store.lease("a", Transport::Fallback, Some("w2"), env(T0 + 2)).await.unwrap().unwrap();
+    let second = f
+        .store
+        .lease("a", Transport::Fallback, Some("w2"), env(T0 + 2))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(second.task.lease_no, first.task.lease_no + 1);
-    let ok = || Input::Outcome(Outcome::Response { status: 201, retry_after: None });
-    let stale = f.store.settle("a", first.task.lease_no, ok(), T0 + 3, 0, None).await;
-    assert!(matches!(stale, Err(Error::IllegalTransition { .. })), "{stale:?}");
-    assert_eq!(f.store.get("a").await.unwrap().unwrap().state, State::InFlight);
-    let (done, _) = f.store.settle("a", second.task.lease_no, ok(), T0 + 3, 0, None).await.unwrap();
+    let ok = || {
+        Input::Outcome(Outcome::Response {
+            status: 201,
+            retry_after: None,
+        })
+    };
+    let stale = f
+        .store
+        .settle("a", first.task.lease_no, ok(), T0 + 3, 0, None)
+        .await;
+    assert!(
+        matches!(stale, Err(Error::IllegalTransition { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(
+        f.store.get("a").await.unwrap().unwrap().state,
+        State::InFlight
+    );
+    let (done, _) = f
+        .store
+        .settle("a", second.task.lease_no, ok(), T0 + 3, 0, None)
+        .await
+        .unwrap();
     assert_eq!(done.state, State::Done);
     assert!(f.store.blob("a").await.unwrap().is_none());
     f.finish().await;

@@ -334,9 +334,9 @@ pub fn background_fetch_fits(task: &Task, session: &SessionView, in_flight: &[Ta
     session.background_fetch
         && !session.header_provider
         && !matches!(task.request.protocol, Protocol::Tus { .. })
-        && !in_flight.iter().any(|t| {
-            t.state == State::InFlight && t.transport == Some(Transport::BackgroundFetch)
-        })
+        && !in_flight
+            .iter()
+            .any(|t| t.state == State::InFlight && t.transport == Some(Transport::BackgroundFetch))
 }
 
 /// How long one request of an attempt may take: the session's fixed timeout, or a base plus the time
@@ -385,6 +385,6 @@ pub fn sync_resolves(plan: &Plan, last_chance: bool) -> bool {
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
-mod tests;
-#[cfg(all(test, not(target_arch = "wasm32")))]
 mod sim;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;

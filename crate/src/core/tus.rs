@@ -107,7 +107,12 @@ mod tests {
             on_create(201, Some("/files/1"), None),
             Step::Created("/files/1".into())
         );
-        for (status, loc) in [(200, Some("/x")), (204, None), (201, None), (201, Some(" "))] {
+        for (status, loc) in [
+            (200, Some("/x")),
+            (204, None),
+            (201, None),
+            (201, Some(" ")),
+        ] {
             let Step::End(o) = on_create(status, loc, None) else {
                 panic!("{status} {loc:?} must end the attempt")
             };
@@ -135,7 +140,10 @@ mod tests {
         assert_eq!(on_head(200, Some(4), 10, None), Step::Resume(4));
         assert!(matches!(on_head(200, None, 10, None), Step::End(_)));
         assert!(matches!(on_head(200, Some(11), 10, None), Step::End(_)));
-        assert!(matches!(on_head(503, None, 10, None), Step::End(Outcome::Response { status: 503, .. })));
+        assert!(matches!(
+            on_head(503, None, 10, None),
+            Step::End(Outcome::Response { status: 503, .. })
+        ));
     }
 
     #[test]
@@ -143,8 +151,17 @@ mod tests {
         assert_eq!(on_patch(204, 0, 5, Some(5), None), Step::Resume(5));
         assert_eq!(on_patch(204, 0, 5, None, None), Step::Resume(5));
         assert!(matches!(on_patch(204, 5, 10, Some(5), None), Step::End(_)));
-        assert!(matches!(on_patch(409, 0, 5, None, None), Step::End(Outcome::NetworkError(_))));
-        assert!(matches!(on_patch(404, 0, 5, None, None), Step::End(Outcome::NetworkError(_))));
-        assert!(matches!(on_patch(500, 0, 5, None, None), Step::End(Outcome::Response { status: 500, .. })));
+        assert!(matches!(
+            on_patch(409, 0, 5, None, None),
+            Step::End(Outcome::NetworkError(_))
+        ));
+        assert!(matches!(
+            on_patch(404, 0, 5, None, None),
+            Step::End(Outcome::NetworkError(_))
+        ));
+        assert!(matches!(
+            on_patch(500, 0, 5, None, None),
+            Step::End(Outcome::Response { status: 500, .. })
+        ));
     }
 }

@@ -191,7 +191,11 @@ fn redeliver(inner: &Rc<Inner>, kind: &str) {
         let waiting: Vec<FerryEvent> = {
             let mut unheard = inner.unheard.borrow_mut();
             let (of_kind, rest): (Vec<_>, Vec<_>) = unheard.drain(..).partition(|e| {
-                js::to_js(&e.kind).ok().and_then(|k| k.as_string()).as_deref() == Some(&kind)
+                js::to_js(&e.kind)
+                    .ok()
+                    .and_then(|k| k.as_string())
+                    .as_deref()
+                    == Some(&kind)
             });
             *unheard = rest;
             of_kind

@@ -45,7 +45,9 @@ impl Session {
             // happens to the Background Fetch start (the task stays queued for the worker).
             if task.is_due(now_ms()) {
                 if let Err(e) = background_fetch(&inner, &task).await {
-                    web_sys::console::warn_1(&format!("ferry: Background Fetch not started: {e}").into());
+                    web_sys::console::warn_1(
+                        &format!("ferry: Background Fetch not started: {e}").into(),
+                    );
                 }
             }
             wake(&inner).await;

@@ -84,16 +84,17 @@ pub fn answer_alive(holder: String) {
         return;
     };
     let reply_on = channel.clone();
-    let handler = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-        let data = e.data();
-        if js::get(&data, "ferry").as_string().as_deref() != Some("alive?") {
-            return;
-        }
-        let reply = message("alive", None, None);
-        js::set(&reply, "requestId", &js::get(&data, "requestId"));
-        js::set(&reply, "holder", &JsValue::from_str(&holder));
-        let _ = reply_on.post_message(&reply);
-    });
+    let handler =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            let data = e.data();
+            if js::get(&data, "ferry").as_string().as_deref() != Some("alive?") {
+                return;
+            }
+            let reply = message("alive", None, None);
+            js::set(&reply, "requestId", &js::get(&data, "requestId"));
+            js::set(&reply, "holder", &JsValue::from_str(&holder));
+            let _ = reply_on.post_message(&reply);
+        });
     channel.set_onmessage(Some(handler.as_ref().unchecked_ref()));
     RESPONDER.with(|r| *r.borrow_mut() = Some((channel, handler)));
 }
@@ -112,18 +113,19 @@ async fn gather(channel: &str, question: &JsValue, timeout_ms: i32, first: bool)
     let done = js_sys::Promise::new(&mut |r, _| resolve = Some(r));
     let resolve = resolve.expect("the executor runs at once");
     let (slot, early) = (replies.clone(), resolve.clone());
-    let handler = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-        let data = e.data();
-        // A reply carries the question's id under another kind (other questions are skipped).
-        if js::get(&data, "requestId").as_string().as_deref() == Some(request_id.as_str())
-            && js::get(&data, "ferry").as_string() != kind
-        {
-            slot.borrow_mut().push(data);
-            if first {
-                let _ = early.call0(&JsValue::UNDEFINED);
+    let handler =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            let data = e.data();
+            // A reply carries the question's id under another kind (other questions are skipped).
+            if js::get(&data, "requestId").as_string().as_deref() == Some(request_id.as_str())
+                && js::get(&data, "ferry").as_string() != kind
+            {
+                slot.borrow_mut().push(data);
+                if first {
+                    let _ = early.call0(&JsValue::UNDEFINED);
+                }
             }
-        }
-    });
+        });
     channel.set_onmessage(Some(handler.as_ref().unchecked_ref()));
     let _timer = gloo_timers::callback::Timeout::new(timeout_ms.max(0) as u32, move || {
         let _ = resolve.call0(&JsValue::UNDEFINED);

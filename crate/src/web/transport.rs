@@ -50,7 +50,10 @@ pub async fn send(
     timeout_ms: u64,
 ) -> (Outcome, Option<ResponseInfo>) {
     let Ok(controller) = web_sys::AbortController::new() else {
-        return (Outcome::NetworkError("AbortController is missing".into()), None);
+        return (
+            Outcome::NetworkError("AbortController is missing".into()),
+            None,
+        );
     };
     track(&task.id, controller.clone());
     let deadline = Deadline::new(&controller, timeout_ms);
@@ -83,10 +86,11 @@ impl Deadline {
     pub fn new(controller: &web_sys::AbortController, ms: u64) -> Deadline {
         let passed = std::rc::Rc::new(std::cell::Cell::new(false));
         let (flag, controller) = (passed.clone(), controller.clone());
-        let timer = gloo_timers::callback::Timeout::new(ms.min(i32::MAX as u64) as u32, move || {
-            flag.set(true);
-            controller.abort();
-        });
+        let timer =
+            gloo_timers::callback::Timeout::new(ms.min(i32::MAX as u64) as u32, move || {
+                flag.set(true);
+                controller.abort();
+            });
         Deadline {
             passed,
             _timer: timer,

@@ -64,10 +64,25 @@ async fn run(
         return Err(js::error("FerryInvalidProtocol", "not a tus task").into());
     };
     let size = task.body.size;
-    let call = |method: &'static str, url: String, headers: Vec<(String, String)>, body: Option<web_sys::Blob>| {
+    let call = |method: &'static str,
+                url: String,
+                headers: Vec<(String, String)>,
+                body: Option<web_sys::Blob>| {
         let bytes = body.as_ref().map_or(0, |b| b.size() as u64);
         let timeout = core::scheduler::attempt_timeout_ms(view, bytes);
-        async move { timed(task, method, &url, &headers, extra, body.as_ref(), controller, timeout).await }
+        async move {
+            timed(
+                task,
+                method,
+                &url,
+                &headers,
+                extra,
+                body.as_ref(),
+                controller,
+                timeout,
+            )
+            .await
+        }
     };
     let resumed = match upload_url {
         Some(url) => {
@@ -95,7 +110,8 @@ async fn run(
             }
             let created = call("POST", task.request.url.clone(), headers, None).await?;
             let location = created.headers().get("location").ok().flatten();
-            match core::tus::on_create(created.status(), location.as_deref(), retry_after(&created)) {
+            match core::tus::on_create(created.status(), location.as_deref(), retry_after(&created))
+            {
                 Step::Created(location) => {
                     let url = web_sys::Url::new_with_base(&location, &task.request.url)?.href();
                     let recorded = store
@@ -124,7 +140,13 @@ async fn run(
         ];
         let patched = call("PATCH", url.clone(), headers, Some(chunk)).await?;
         let reported = header_u64(&patched, "upload-offset");
-        match core::tus::on_patch(patched.status(), offset, end, reported, retry_after(&patched)) {
+        match core::tus::on_patch(
+            patched.status(),
+            offset,
+            end,
+            reported,
+            retry_after(&patched),
+        ) {
             Step::Resume(confirmed) => {
                 offset = confirmed;
                 progress(store, task, offset).await;
@@ -192,8 +214,9 @@ pub async fn terminate(task: &Task) {
     else {
         return;
     };
-    if let Ok(signal) = web_sys::AbortController::new().map(|c| c.signal()) {
-        let _ = call(task, "DELETE", url, &[], &[], None, &signal).await;
+    if let Ok(controller) = web_sys::AbortController::new() {
+        let timeout = core::scheduler::TIMEOUT_BASE_MS;
+        let _ = timed(task, "DELETE", url, &[], &[], None, &controller, timeout).await;
     }
 }
 
@@ -214,38 +237,29 @@ async fn timed(
     timeout_ms: u64,
 ) -> Result<web_sys::Response, Failure> {
     let deadline = transport::Deadline::new(controller, timeout_ms);
-    match call(task, method, url, headers, extra, body, &controller.signal()).await {
+    let sent = async {
+        let h = web_sys::Headers::new()?;
+        for (name, value) in task.request.headers.iter().chain(extra).chain(headers) {
+            h.set(name, value)?;
+        }
+        h.set("Tus-Resumable", TUS_VERSION)?;
+        let init = web_sys::RequestInit::new();
+        init.set_method(method);
+        init.set_headers(&h);
+        init.set_signal(Some(&controller.signal()));
+        if let Some(body) = body {
+            init.set_body(body);
+        }
+        let request = web_sys::Request::new_with_str_and_init(url, &init)?;
+        JsFuture::from(transport::fetch(&request))
+            .await?
+            .dyn_into::<web_sys::Response>()
+    };
+    match sent.await {
         Ok(r) => Ok(r),
         Err(_) if deadline.passed() => Err(Failure::Timeout),
         Err(e) => Err(Failure::Js(e)),
     }
-}
-
-async fn call(
-    task: &Task,
-    method: &str,
-    url: &str,
-    headers: &[(String, String)],
-    extra: &[(String, String)],
-    body: Option<&web_sys::Blob>,
-    signal: &web_sys::AbortSignal,
-) -> Result<web_sys::Response, JsValue> {
-    let h = web_sys::Headers::new()?;
-    for (name, value) in task.request.headers.iter().chain(extra).chain(headers) {
-        h.set(name, value)?;
-    }
-    h.set("Tus-Resumable", TUS_VERSION)?;
-    let init = web_sys::RequestInit::new();
-    init.set_method(method);
-    init.set_headers(&h);
-    init.set_signal(Some(signal));
-    if let Some(body) = body {
-        init.set_body(body);
-    }
-    let request = web_sys::Request::new_with_str_and_init(url, &init)?;
-    JsFuture::from(transport::fetch(&request))
-        .await?
-        .dyn_into::<web_sys::Response>()
 }
 
 fn header_u64(response: &web_sys::Response, name: &str) -> Option<u64> {

@@ -174,9 +174,11 @@ impl World {
         for t in self.in_flight() {
             let listed = self.fetches.get(&t.id).map(|f| f.listed);
             if let Some(input) = recover(&t, self.now, &live, Some(listed == Some(true))) {
-                let (next, _) = settle(&t, t.lease_no, input.clone(), self.now, self.rng.next_u64())
-                    .expect("recovery input fits");
-                self.log.push(format!("{holder} recovers {} with {input:?}", t.id));
+                let (next, _) =
+                    settle(&t, t.lease_no, input.clone(), self.now, self.rng.next_u64())
+                        .expect("recovery input fits");
+                self.log
+                    .push(format!("{holder} recovers {} with {input:?}", t.id));
                 self.write(next);
             }
         }
@@ -214,14 +216,26 @@ impl World {
             .values()
             .filter(|t| t.tag == task.tag && t.state == State::InFlight)
             .count() as u32;
-        let holder = (transport != Transport::BackgroundFetch).then(|| self.instances[i].id.clone());
-        let Ok(Some((t, _))) = lease(&task, &session, busy, &self.env(), transport, holder.as_deref())
-        else {
+        let holder =
+            (transport != Transport::BackgroundFetch).then(|| self.instances[i].id.clone());
+        let Ok(Some((t, _))) = lease(
+            &task,
+            &session,
+            busy,
+            &self.env(),
+            transport,
+            holder.as_deref(),
+        ) else {
             return false;
         };
         assert!(!session.paused, "started {id} while its tag is paused");
-        assert!(busy < session.concurrency, "tag {} over its concurrency", task.tag);
-        self.log.push(format!("lease {id} #{} via {transport:?}", t.lease_no));
+        assert!(
+            busy < session.concurrency,
+            "tag {} over its concurrency",
+            task.tag
+        );
+        self.log
+            .push(format!("lease {id} #{} via {transport:?}", t.lease_no));
         if transport == Transport::BackgroundFetch {
             self.fetches.insert(
                 id.to_string(),
@@ -253,8 +267,7 @@ impl World {
             .tasks
             .values()
             .find(|t| {
-                t.is_due(self.now)
-                    && background_fetch_fits(t, &self.sessions[&t.tag], &in_flight)
+                t.is_due(self.now) && background_fetch_fits(t, &self.sessions[&t.tag], &in_flight)
             })
             .map(|t| t.id.clone());
         if let Some(id) = candidate {
@@ -268,7 +281,13 @@ impl World {
         let Some(t) = self.tasks.get(task).cloned() else {
             return;
         };
-        match settle(&t, lease_no, Input::Outcome(outcome.clone()), self.now, self.rng.next_u64()) {
+        match settle(
+            &t,
+            lease_no,
+            Input::Outcome(outcome.clone()),
+            self.now,
+            self.rng.next_u64(),
+        ) {
             Ok((next, _)) => {
                 assert!(
                     t.state == State::InFlight && t.lease_no == lease_no,
@@ -286,10 +305,13 @@ impl World {
                         "{task} completed but the server has nothing"
                     );
                 }
-                self.log.push(format!("{task} #{lease_no}: {outcome:?} -> {}", next.state));
+                self.log
+                    .push(format!("{task} #{lease_no}: {outcome:?} -> {}", next.state));
                 self.write(next);
             }
-            Err(_) => self.log.push(format!("{task} #{lease_no}: stale {outcome:?} ignored")),
+            Err(_) => self
+                .log
+                .push(format!("{task} #{lease_no}: stale {outcome:?} ignored")),
         }
     }
 
@@ -342,7 +364,9 @@ impl World {
             let running = self.instances[i].running.clone();
             for a in running {
                 if a.deadline <= self.now {
-                    self.instances[i].running.retain(|r| r.task != a.task || r.lease_no != a.lease_no);
+                    self.instances[i]
+                        .running
+                        .retain(|r| r.task != a.task || r.lease_no != a.lease_no);
                     self.apply_outcome(&a.task, a.lease_no, Outcome::Timeout);
                     continue;
                 }
@@ -557,7 +581,10 @@ impl World {
             for a in &i.running {
                 // Any attempt still on the network for a task that is not finished counts, current
                 // or not: a second one beside it would send the body twice.
-                let open = self.tasks.get(&a.task).is_some_and(|t| !t.state.is_terminal());
+                let open = self
+                    .tasks
+                    .get(&a.task)
+                    .is_some_and(|t| !t.state.is_terminal());
                 if open {
                     *live.entry(&a.task).or_default() += 1;
                 }
@@ -576,7 +603,10 @@ impl World {
                 .values()
                 .filter(|t| t.tag == tag && t.state == State::InFlight)
                 .count() as u32;
-            assert!(n <= self.sessions[tag].concurrency, "tag {tag}: {n} in flight");
+            assert!(
+                n <= self.sessions[tag].concurrency,
+                "tag {tag}: {n} in flight"
+            );
         }
         // A live task keeps its Blob; a finished one lost it.
         for t in self.tasks.values() {

@@ -55,10 +55,24 @@ fn a_paused_tag_starts_nothing_and_never_makes_the_wake_time_now() {
         ..SessionView::default()
     };
     let q = [task("1", "a", 1), task("2", "b", 1)];
-    let p = plan(&env(), &q, &[], &sessions(&[("a", paused)]), &BTreeSet::new(), 0);
+    let p = plan(
+        &env(),
+        &q,
+        &[],
+        &sessions(&[("a", paused)]),
+        &BTreeSet::new(),
+        0,
+    );
     assert_eq!(p.start, vec!["2".to_string()]);
     assert_eq!(p.wake_at, None);
-    let p = plan(&env(), &q[..1], &[], &sessions(&[("a", paused)]), &BTreeSet::new(), 0);
+    let p = plan(
+        &env(),
+        &q[..1],
+        &[],
+        &sessions(&[("a", paused)]),
+        &BTreeSet::new(),
+        0,
+    );
     assert!(p.start.is_empty() && p.wake_at.is_none() && !p.work_left);
 }
 
@@ -68,7 +82,10 @@ fn tasks_awaiting_headers_are_held_without_a_wake_loop() {
     let waiting: BTreeSet<String> = ["1".to_string()].into();
     let p = plan(&env(), &q, &[], &BTreeMap::new(), &waiting, 0);
     assert!(p.start.is_empty() && p.wake_at.is_none());
-    assert!(p.work_left, "a sync event is rejected, so the browser asks again later");
+    assert!(
+        p.work_left,
+        "a sync event is rejected, so the browser asks again later"
+    );
 }
 
 #[test]
@@ -82,12 +99,21 @@ fn concurrency_counts_every_transport_and_other_instances() {
         leased(&task("1", "a", 1), Transport::BackgroundFetch, None),
         leased(&task("2", "x", 1), Transport::Fallback, Some("other")),
     ];
-    let p = plan(&env(), &q, &flying, &sessions(&[("a", two)]), &BTreeSet::new(), 0);
+    let p = plan(
+        &env(),
+        &q,
+        &flying,
+        &sessions(&[("a", two)]),
+        &BTreeSet::new(),
+        0,
+    );
     assert_eq!(p.start, vec!["3".to_string()], "one slot left for tag a");
     // The lease itself re-checks: a full tag refuses.
-    assert!(lease(&q[1], &two, 2, &env(), Transport::Fallback, Some("w"))
-        .unwrap()
-        .is_none());
+    assert!(
+        lease(&q[1], &two, 2, &env(), Transport::Fallback, Some("w"))
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]
@@ -97,9 +123,23 @@ fn each_tag_starts_in_enqueue_order_and_tags_share_the_worker() {
         ..SessionView::default()
     };
     let q = [task("a2", "a", 2), task("b1", "b", 1), task("a1", "a", 1)];
-    let p = plan(&env(), &q, &[], &sessions(&[("a", one)]), &BTreeSet::new(), 0);
+    let p = plan(
+        &env(),
+        &q,
+        &[],
+        &sessions(&[("a", one)]),
+        &BTreeSet::new(),
+        0,
+    );
     assert_eq!(p.start, vec!["a1".to_string(), "b1".to_string()]);
-    let p = plan(&env(), &q, &[], &BTreeMap::new(), &BTreeSet::new(), MAX_PARALLEL);
+    let p = plan(
+        &env(),
+        &q,
+        &[],
+        &BTreeMap::new(),
+        &BTreeSet::new(),
+        MAX_PARALLEL,
+    );
     assert!(p.start.is_empty(), "no slot left in this worker");
 }
 
@@ -108,7 +148,14 @@ fn the_wake_time_is_the_next_due_task_or_lease_end() {
     let mut later = task("1", "a", 1);
     later.next_attempt_at = Some(NOW + 5_000);
     let flying = [leased(&task("2", "a", 2), Transport::Fallback, Some("w"))];
-    let p = plan(&env(), &[later], &flying, &BTreeMap::new(), &BTreeSet::new(), 0);
+    let p = plan(
+        &env(),
+        &[later],
+        &flying,
+        &BTreeMap::new(),
+        &BTreeSet::new(),
+        0,
+    );
     assert_eq!(p.wake_at, Some(NOW + 5_000));
     assert!(p.work_left);
     assert!(!sync_resolves(&p, false) && sync_resolves(&p, true));
@@ -121,7 +168,10 @@ fn pause_between_plan_and_lease_wins() {
         paused: true,
         ..SessionView::default()
     };
-    assert_eq!(lease(&t, &paused, 0, &env(), Transport::Fallback, Some("w")).unwrap(), None);
+    assert_eq!(
+        lease(&t, &paused, 0, &env(), Transport::Fallback, Some("w")).unwrap(),
+        None
+    );
 }
 
 #[test]
@@ -147,7 +197,10 @@ fn recovery_leaves_a_live_holder_alone_and_takes_back_a_dead_ones_task() {
     let live: BTreeSet<String> = ["old".to_string(), "new".to_string()].into();
     assert_eq!(recover(&t, NOW + 1, &live, None), None);
     let only_new: BTreeSet<String> = ["new".to_string()].into();
-    assert_eq!(recover(&t, NOW + 1, &only_new, None), Some(Input::Abandoned));
+    assert_eq!(
+        recover(&t, NOW + 1, &only_new, None),
+        Some(Input::Abandoned)
+    );
     assert_eq!(
         recover(&t, NOW + LEASE_MS, &live, None),
         Some(Input::LeaseExpired),
@@ -200,7 +253,10 @@ fn a_release_is_not_an_attempt() {
     let t = leased(&task("1", "a", 1), Transport::BackgroundFetch, None);
     assert_eq!(t.attempt, 1);
     let (back, effects) = settle(&t, t.lease_no, Input::Release, NOW, 0).unwrap();
-    assert_eq!((back.state, back.attempt, back.next_attempt_at), (State::Queued, 0, Some(NOW)));
+    assert_eq!(
+        (back.state, back.attempt, back.next_attempt_at),
+        (State::Queued, 0, Some(NOW))
+    );
     assert!(effects.is_empty());
 }
 
@@ -229,12 +285,21 @@ fn header_decisions() {
         ..plain
     };
     assert_eq!(headers(&wait, None, Some(h.clone())), HeaderPlan::Wait);
-    assert_eq!(headers(&wait, Some(h.clone()), None), HeaderPlan::Send(h.clone()));
+    assert_eq!(
+        headers(&wait, Some(h.clone()), None),
+        HeaderPlan::Send(h.clone())
+    );
     let last = SessionView {
         header_fallback: HeaderFallback::Last,
         ..wait
     };
-    assert_eq!(headers(&last, None, Some(h.clone())), HeaderPlan::Send(h.clone()));
+    assert_eq!(
+        headers(&last, None, Some(h.clone())),
+        HeaderPlan::Send(h.clone())
+    );
     assert_eq!(headers(&last, None, None), HeaderPlan::Wait);
-    assert_eq!(headers(&last, Some(h.clone()), None), HeaderPlan::SendAndKeep(h));
+    assert_eq!(
+        headers(&last, Some(h.clone()), None),
+        HeaderPlan::SendAndKeep(h)
+    );
 }

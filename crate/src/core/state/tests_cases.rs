@@ -373,7 +373,11 @@ fn a_finished_task_drops_its_request_headers() {
     t.request.headers = vec![("authorization".into(), "Bearer secret".into())];
     let now = t.created_at;
     let flying = step(&t, lease_input(), now);
-    assert_eq!(flying.request.headers.len(), 1, "kept while the task needs them");
+    assert_eq!(
+        flying.request.headers.len(),
+        1,
+        "kept while the task needs them"
+    );
     assert!(step(&flying, resp(201), now).request.headers.is_empty());
     assert!(step(&flying, resp(400), now).request.headers.is_empty());
     assert!(step(&t, Input::Cancel, now).request.headers.is_empty());

@@ -58,8 +58,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let Some((next, effects)) =
-            scheduler::lease(&task, &view, busy, &env, transport, holder)?
+        let Some((next, effects)) = scheduler::lease(&task, &view, busy, &env, transport, holder)?
         else {
             return Ok(None);
         };
@@ -89,7 +88,10 @@ impl Store {
     /// The first queued task due after `now` (when the scheduler looks next), skipping none: a task
     /// due by `now` is `next_due`'s.
     pub async fn next_later(&self, now_ms: u64) -> Result<Option<Task>, Error> {
-        let lower = super::key(&[State::Queued.as_str().into(), JsValue::from_f64(now_ms as f64)]);
+        let lower = super::key(&[
+            State::Queued.as_str().into(),
+            JsValue::from_f64(now_ms as f64),
+        ]);
         let upper = super::key(&[State::Queued.as_str().into(), JsValue::from_f64(MAX_KEY)]);
         let range = KeyRange::bound(&lower, &upper, Some(true), None)
             .map_err(|e| storage_error("key range", e))?;
