@@ -27,6 +27,8 @@ thread_local! {
     static AGAIN: Cell<bool> = const { Cell::new(false) };
     /// Resolves the pump's current wait early (new work, or an attempt ended).
     static WAKER: RefCell<Option<js_sys::Function>> = const { RefCell::new(None) };
+    /// A wake that came while the pump was not waiting (it was looking): its next wait ends at once.
+    static WOKEN: Cell<bool> = const { Cell::new(false) };
     /// Attempts this instance runs: task id -> lease number.
     static RUNNING: RefCell<BTreeMap<String, u64>> = const { RefCell::new(BTreeMap::new()) };
     /// Attempt futures spawned and not yet ended (leased or not).
@@ -362,15 +364,22 @@ pub(crate) fn registration() -> web_sys::ServiceWorkerRegistration {
     js::get(&js::global(), "registration").unchecked_into()
 }
 
-/// Ends the pump's current wait early.
+/// Ends the pump's current wait early, or its next one if it is not waiting now (an attempt that ends
+/// while the pump reads the store must not leave it asleep).
 fn wake() {
-    if let Some(wake) = WAKER.with(|w| w.borrow_mut().take()) {
-        let _ = wake.call0(&JsValue::UNDEFINED);
+    match WAKER.with(|w| w.borrow_mut().take()) {
+        Some(wake) => {
+            let _ = wake.call0(&JsValue::UNDEFINED);
+        }
+        None => WOKEN.with(|w| w.set(true)),
     }
 }
 
-/// Waits `ms`, or less if `wake` is called meanwhile.
+/// Waits `ms`, or less if `wake` is called meanwhile (or was, since the last wait).
 async fn sleep(ms: u64) {
+    if WOKEN.with(|w| w.replace(false)) {
+        return;
+    }
     let (tx, rx) = futures_channel();
     WAKER.with(|w| *w.borrow_mut() = Some(tx.clone()));
     let _timer = gloo_timers::callback::Timeout::new(ms.min(i32::MAX as u64) as u32, move || {
