@@ -1,135 +1,124 @@
-// `cargo xtask bench`, peers: Ferry side by side with Workbox background-sync (the web's usual answer to
-// "send this upload later"), in one browser against one server, in one run. Each stores the same
-// payloads with sending held back (Ferry's session paused, Workbox's queue not replayed), then delivers
-// them when told (`resume()`, `replayRequests()`). Reported: time until stored, time until the server
-// answered every upload, and the peak growth of the browser's memory (RSS of all its processes) in
-// each phase, with Workbox/Ferry ratios. Asserts nothing.
+// `cargo xtask bench`, peers: Ferry side by side with raw `idb`, a bare fetch loop in a worker and Workbox
+// background-sync, in one headless Chromium against one reference server build, in one run, each
+// repetition in a fresh origin. Measures enqueue (1000 x 64 KiB, 100 x 1 MiB), drain (1000 x 1 KiB after
+// a CDP-dispatched sync), service-worker wake, the memory of a 256 MiB upload and the bytes shipped; writes
+// bench/RESULTS.md with each target of issue 11 met or missed. Asserts nothing.
+//
+// FERRY_BENCH_REPS (default 3) repetitions; FERRY_BENCH_DRAIN_CAP_S (default 45) bounds each drain;
+// FERRY_BENCH_ONLY=drain,wake runs only those scenarios and prints their figures instead of writing the file.
 import { build } from 'esbuild';
-import { cp, mkdtemp, readFile, readdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServer, profileDir, launchChromium, browserPid, until } from './harness.mjs';
+import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from './harness.mjs';
+import { CONTENDERS, runQueue } from './peers/contenders.mjs';
+import { report } from './peers/report.mjs';
+import { sizes as measureSizes } from './peers/sizes.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = process.env.FERRY_ROOT || path.resolve(here, '..');
+const PKG = process.env.FERRY_PKG || path.join(ROOT, 'pkg');
+const REPS = Number(process.env.FERRY_BENCH_REPS || 3);
+const DRAIN_CAP_S = Number(process.env.FERRY_BENCH_DRAIN_CAP_S || 45);
+const STARTED = Number(process.env.FERRY_BENCH_STARTED || Date.now());
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+// The demo origin's files, plus the peers bundled from npm.
 const www = await mkdtemp(path.join(tmpdir(), 'ferry-bench-www-'));
-await cp(path.join(here, '../www'), www, { recursive: true });
-await build({
-  entryPoints: [path.join(here, 'peers/workbox-sw.js')], bundle: true, format: 'iife', minify: true,
-  outfile: path.join(www, 'wb/sw.js'), logLevel: 'warning',
+await cp(path.join(ROOT, 'www'), www, { recursive: true });
+const bundle = (entry, outfile, format) => build({
+  entryPoints: [path.join(here, 'peers', entry)], bundle: true, format, minify: true,
+  outfile: path.join(www, outfile), logLevel: 'warning', define: { 'process.env.NODE_ENV': '"production"' },
 });
+await bundle('workbox-sw.js', 'wb-sw.js', 'iife');
+await bundle('raw-sw.js', 'raw-sw.js', 'iife');
+await bundle('idb-page.js', 'peers/idb.js', 'esm');
+const env = { www, pkg: PKG };
 
-const MiB = 1024 * 1024;
-const CASES = [{ name: '20 x 1 MiB', slug: 'small', count: 20, size: MiB }, { name: '1 x 256 MiB', slug: 'large', count: 1, size: 256 * MiB }];
+/** Each repetition runs the contenders in a rotated order, so a drift in the machine favours nobody. */
+const rotate = (keys, rep) => keys.map((_, i) => keys[(i + rep) % keys.length]);
+const results = { enqueue64: {}, enqueue1m: {}, drain: {}, wake: {}, rss: {} };
+const SCENARIOS = [
+  ['enqueue64', ['ferry', 'idb-default', 'idb-strict', 'workbox'], { n: 1000, size: 64 * KiB }],
+  ['enqueue1m', ['ferry', 'idb-default', 'idb-strict', 'workbox'], { n: 100, size: MiB }],
+  ['drain', ['ferry', 'fetch-1', 'fetch-4', 'workbox'], { n: 1000, size: KiB, drain: true, capMs: DRAIN_CAP_S * 1000, concurrency: 4 }],
+  ['wake', ['ferry', 'workbox', 'fetch-1'], { n: 1, size: KiB, drain: true, capMs: 30000 }],
+  ['rss', ['ferry', 'workbox'], { n: 1, size: 256 * MiB, drain: true, stop: false, rss: true, capMs: 120000 }],
+];
+for (const [name, keys] of SCENARIOS) for (const k of keys) results[name][k] = [];
+const ONLY = process.env.FERRY_BENCH_ONLY?.split(',');
 
-/** Resident memory (KiB) of a process and all its descendants, read from /proc. */
-async function treeRss(root) {
-  const parent = new Map();
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch { /* gone meanwhile */ }
-  }
-  const pids = [root];
-  for (let i = 0; i < pids.length; i++) for (const [pid, ppid] of parent) if (ppid === pids[i]) pids.push(pid);
-  let kib = 0;
-  for (const pid of pids) {
-    try {
-      const m = (await readFile(`/proc/${pid}/status`, 'utf8')).match(/VmRSS:\s+(\d+)/);
-      if (m) kib += Number(m[1]);
-    } catch { /* gone meanwhile */ }
-  }
-  return kib;
-}
-
-/** Runs `fn`, sampling the browser's memory meanwhile; resolves with its time and peak RSS growth. */
-async function measured(pid, fn) {
-  const base = await treeRss(pid);
-  let peak = base;
-  let running = true;
-  const sampler = (async () => {
-    while (running) {
-      peak = Math.max(peak, await treeRss(pid));
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  })();
-  const t0 = performance.now();
-  await fn();
-  const ms = performance.now() - t0;
-  running = false;
-  await sampler;
-  return { ms, peakMiB: (peak - base) / 1024 };
-}
-
-const server = await startServer({ args: ['--www', www, '--pkg', process.env.FERRY_BENCH_PKG] });
-const ctx = await launchChromium(await profileDir());
-const rows = [];
 try {
-  const pid = await browserPid(ctx);
-  const page = await ctx.newPage();
-  await page.goto(new URL('/harness.html', server.url).href);
-  await page.evaluate(async () => {
-    const { Ferry } = await import('/ferry/index.js');
-    window.session = await Ferry.register('bench', { serviceWorker: '/sw.js', backgroundFetch: false });
-    const wb = await navigator.serviceWorker.register('/wb/sw.js', { scope: '/wb/' });
-    const worker = wb.installing || wb.waiting || wb.active;
-    if (worker.state !== 'activated') await new Promise((r) => worker.addEventListener('statechange', () => worker.state === 'activated' && r()));
-    window.workbox = (msg) => new Promise((resolve, reject) => {
-      const channel = new MessageChannel();
-      channel.port1.onmessage = (e) => (e.data.error ? reject(new Error(e.data.error)) : resolve(e.data.ms));
-      worker.postMessage(msg, [channel.port2]);
-    });
-  });
-  // Delivered = the server answered, with every byte there.
-  const answered = async (prefix, n, size) => until(async () => (await server.uploads())
-    .filter((r) => r.path === prefix && r.outcome === 'answered' && r.status === 201 && r.bytes === size).length >= n,
-  { timeout: 120000, what: `${n} uploads at ${prefix}` });
-
-  for (const { name, slug, count, size } of CASES) {
-    await page.evaluate(async ({ count, size }) => {
-      window.blobs = [];
-      for (let i = 0; i < count; i++) {
-        const bytes = new Uint8Array(size);
-        for (let off = 0; off < size; off += 65536) crypto.getRandomValues(bytes.subarray(off, Math.min(size, off + 65536)));
-        window.blobs.push(new Blob([bytes], { type: 'application/octet-stream' }));
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const [name, keys, opts] of SCENARIOS) {
+      if (ONLY && !ONLY.includes(name)) continue;
+      for (const key of rotate(keys, rep)) {
+        const t = Date.now();
+        const r = await runQueue(env, key, opts);
+        results[name][key].push(r);
+        const shown = opts.drain ? `all ${r.allMs ?? `not delivered (${r.delivered}/${opts.n})`} ms, first byte ${r.firstByteMs} ms` : `${r.opsPerSec.toFixed(1)} ops/s`;
+        console.log(`bench ${rep + 1}/${REPS} ${name.padEnd(9)} ${key.padEnd(11)} store ${r.fillMs.toFixed(0)} ms; ${shown} (${((Date.now() - t) / 1000).toFixed(1)} s)`);
       }
-    }, { count, size });
-    const row = { name, payloadMiB: (count * size) / MiB };
-    await page.evaluate(() => window.session.pause());
-    row.wbStore = await measured(pid, () => page.evaluate(async (slug) => {
-      for (const blob of window.blobs) await window.workbox({ op: 'push', blob, url: `/upload/wb/${slug}` });
-    }, slug));
-    row.ferryStore = await measured(pid, () => page.evaluate(async (slug) => {
-      for (const blob of window.blobs) await window.session.upload(blob, { url: `/upload/ferry/${slug}` });
-    }, slug));
-    row.wbSend = await measured(pid, async () => {
-      await page.evaluate(() => window.workbox({ op: 'replay' }));
-      await answered(`/upload/wb/${slug}`, count, size);
-    });
-    row.ferrySend = await measured(pid, async () => {
-      await page.evaluate(() => window.session.resume());
-      await answered(`/upload/ferry/${slug}`, count, size);
-    });
-    rows.push(row);
-    await page.evaluate(() => { window.blobs = []; });
+    }
   }
 } finally {
-  await ctx.close();
-  await server.stop();
+  await rm(www, { recursive: true, force: true });
 }
 
-const pad = (s, n) => String(s).padStart(n);
-const ms = (v) => pad(`${v.ms.toFixed(0)} ms`, 9);
-const mem = (v, payloadMiB) => pad(`${Math.max(v.peakMiB, 0).toFixed(0)} MiB (${(Math.max(v.peakMiB, 0) / payloadMiB).toFixed(2)}x)`, 18);
-console.log('\nFerry and Workbox background-sync, same browser, same server (store with sending held back, then deliver)');
-console.log('case         phase        workbox: time  memory (x payload)   ferry: time  memory (x payload)   time workbox/ferry');
-for (const r of rows) {
-  for (const [phase, wb, fe] of [['store', r.wbStore, r.ferryStore], ['deliver', r.wbSend, r.ferrySend]]) {
-    console.log(`${r.name.padEnd(12)} ${phase.padEnd(8)} ${ms(wb)} ${mem(wb, r.payloadMiB)}   ${ms(fe)} ${mem(fe, r.payloadMiB)}   ${pad(`${(wb.ms / fe.ms).toFixed(2)}x`, 8)}`);
-  }
+if (ONLY) {
+  console.log(JSON.stringify(results, null, 1));
+  process.exit(0);
 }
-console.log('memory: peak growth of the resident memory of all the browser\'s processes during the phase, and that');
-console.log('growth divided by the payload\'s size. Ferry runs after Workbox in the same browser; each delivers with');
-console.log('its defaults (Workbox one request at a time, Ferry up to the session\'s concurrency).');
+const sizes = await measureSizes({ pkg: PKG, tests: here });
+const nextDue = await readFile(path.join(process.env.FERRY_BENCH_OUT || '/nonexistent', 'next-due.json'), 'utf8')
+  .then(JSON.parse, () => null);
+const sizeNotes = await readFile(path.join(ROOT, 'bench/wasm-size.md'), 'utf8').catch(() => null);
+
+const cmd = (bin, args) => {
+  try {
+    return execFileSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+};
+const npmVersion = async (name) => JSON.parse(await readFile(path.join(here, 'node_modules', name, 'package.json'), 'utf8')).version;
+const cpuinfo = await readFile('/proc/cpuinfo', 'utf8');
+const meminfo = await readFile('/proc/meminfo', 'utf8');
+const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+const chromiumVersion = browser.version();
+await browser.close();
+const dirty = cmd('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no']) ? ' (with uncommitted changes)' : '';
+const info = {
+  date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+  runSeconds: (Date.now() - STARTED) / 1000,
+  reps: REPS,
+  drainCapS: DRAIN_CAP_S,
+  cpu: (cpuinfo.match(/^model name\s*:\s*(.+)$/m) || [, 'unknown CPU'])[1],
+  cores: (cpuinfo.match(/^processor\s*:/gm) || []).length,
+  memGiB: (Number((meminfo.match(/MemTotal:\s+(\d+)/) || [, 0])[1]) / MiB).toFixed(1),
+  os: `${os.type()} ${os.release()}`,
+  versions: {
+    Ferry: `${cmd('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])}${dirty}`,
+    rustc: cmd('rustc', ['--version']),
+    'wasm-bindgen': cmd('wasm-bindgen', ['--version']),
+    'wasm-opt': cmd(path.join(here, 'node_modules/.bin/wasm-opt'), ['--version']),
+    Chromium: chromiumVersion,
+    Node: process.version,
+    'playwright-core': await npmVersion('playwright-core'),
+    esbuild: await npmVersion('esbuild'),
+    idb: await npmVersion('idb'),
+    'workbox-background-sync': await npmVersion('workbox-background-sync'),
+  },
+};
+const labels = Object.fromEntries(Object.entries(CONTENDERS).map(([k, c]) => [k, c.label]));
+const text = report({ info, results, sizes, nextDue, sizeNotes, labels });
+await mkdir(path.join(ROOT, 'bench'), { recursive: true });
+await writeFile(path.join(ROOT, 'bench/RESULTS.md'), `${text}\n`);
+await writeFile(path.join(process.env.FERRY_BENCH_OUT || tmpdir(), 'peers.json'), JSON.stringify({ info, results, sizes }, null, 1));
+const targetsStart = text.indexOf('## Targets');
+console.log(`\n${text.slice(targetsStart, text.indexOf('\n## ', targetsStart + 1))}`);
+console.log(`wrote ${path.join(ROOT, 'bench/RESULTS.md')}`);

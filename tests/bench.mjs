@@ -1,5 +1,8 @@
 // `cargo xtask bench`: next-due selection in a real browser, Ferry's `by_due` index side by side with an
-// index-less scan of the same database, at 1k and 100k tasks. Reports times and ratios; asserts nothing.
+// index-less scan of the same database, at 1k and 100k tasks. Reports times and ratios (and writes them to
+// $FERRY_BENCH_OUT/next-due.json for bench/RESULTS.md); asserts nothing.
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { startServer, profileDir, launchChromium } from './harness.mjs';
 
 const server = await startServer({ args: ['--pkg', process.env.FERRY_BENCH_PKG] });
@@ -35,3 +38,4 @@ console.log(`ferry: by_due index range, limit 1    ${ms(a.ferry)}  ${ms(b.ferry)
 console.log(`index-less: read all, filter, sort    ${ms(a.scan)}  ${ms(b.scan)}  ${x(b.scan / a.scan)}`);
 console.log(`index-less / ferry                     ${x(a.scan / a.ferry)}    ${x(b.scan / b.ferry)}`);
 console.log(`(fill: ${(a.fillMs / 1000).toFixed(1)} s for 1k, ${(b.fillMs / 1000).toFixed(1)} s for 100k)`);
+if (process.env.FERRY_BENCH_OUT) await writeFile(path.join(process.env.FERRY_BENCH_OUT, 'next-due.json'), JSON.stringify(rows));

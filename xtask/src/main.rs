@@ -16,9 +16,10 @@ const USAGE: &str = "usage: cargo xtask <command>
   build            build the wasm package into pkg/ (what www/ and tests/ load)
   demo [--port N]  setup + build, then serve the demo PWA and accept uploads (Ctrl-C stops)
   test [LAYER..]   setup + build, then run every test layer: native, sw (service worker, Chromium
-                   and Firefox), wasm-pack, e2e; each test binary on its own, with a timeout;
-                   closes with `N passed, N failed, N did not run`
-  bench            benchmarks, Ferry side by side with the index-less approach, as ratios
+                   and Firefox), wasm-pack, e2e, bundlers, types; each test binary on its own, with a
+                   timeout; closes with `N passed, N failed, N did not run`
+  bench [--reps N] benchmarks, Ferry side by side with raw idb, a fetch loop in a worker and Workbox
+                   (enqueue, drain, wake, memory, bytes), as ratios; writes bench/RESULTS.md
   soak --kills N   SIGKILL the browser N times at random points mid-upload; prints
                    `uploads U, kills K, lost L, applied twice D` (non-zero exit unless both are 0)
 ";
@@ -39,9 +40,15 @@ fn main() -> ExitCode {
         "test" => setup::run()
             .and_then(|_| build::run())
             .and_then(|_| test::run(rest)),
-        "bench" => setup::run()
-            .and_then(|_| build::run())
-            .and_then(|_| test::bench()),
+        "bench" => {
+            let started = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0);
+            setup::run()
+                .and_then(|_| build::run())
+                .and_then(|_| test::bench(rest, started))
+        }
         "soak" => setup::run()
             .and_then(|_| build::run())
             .and_then(|_| test::soak(rest)),

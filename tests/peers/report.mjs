@@ -1,0 +1,189 @@
+// Writes bench/RESULTS.md from one `cargo xtask bench` run: where and with what it ran, every figure
+// (median and each repetition), and each target of issue 11 met or missed.
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+export function median(values) {
+  const v = values.map((x) => (x == null ? Infinity : x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+const fmt = {
+  ms: (v) => (v == null ? '–' : Number.isFinite(v) ? `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ms` : 'not all delivered'),
+  ops: (v) => (v == null ? '–' : `${v >= 100 ? v.toFixed(0) : v.toFixed(1)}/s`),
+  x: (v) => (v == null || !Number.isFinite(v) ? '–' : `${v.toFixed(2)}x`),
+  mib: (v) => (v == null ? '–' : `${v.toFixed(1)} MiB`),
+  kb: (bytes) => `${(bytes / 1000).toFixed(1)} KB`,
+  size: (bytes) => (bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / KiB} KiB`),
+};
+
+const runsOf = (runs, f, unit) => runs.map((r) => unit(f(r))).join(', ');
+
+/** Median figures of one scenario's contenders: `{ key: { fillMs, opsPerSec, allMs, firstByteMs, ... } }`. */
+export function medians(scenario) {
+  const out = {};
+  for (const [key, runs] of Object.entries(scenario)) {
+    const m = {};
+    for (const f of ['fillMs', 'opsPerSec', 'allMs', 'firstByteMs', 'fillRssMiB', 'sendRssMiB']) {
+      if (runs.some((r) => f in r)) m[f] = median(runs.map((r) => r[f]));
+    }
+    out[key] = m;
+  }
+  return out;
+}
+
+/** The issue's targets, each with Ferry's figure, the peer's and whether it is met. */
+export function targets(results, sizes) {
+  const e64 = medians(results.enqueue64);
+  const e1m = medians(results.enqueue1m);
+  const dr = medians(results.drain);
+  const mem = medians(results.rss);
+  const up = (a, b) => a / b;
+  const rows = [
+    ['enqueue 1000 x 64 KiB: ops/s, Ferry / raw `idb` put (strict durability)', up(e64.ferry.opsPerSec, e64['idb-strict'].opsPerSec), '>= 1.0x', (v) => v >= 1],
+    ['enqueue 1000 x 64 KiB: ops/s, Ferry / Workbox `Queue.pushRequest`', up(e64.ferry.opsPerSec, e64.workbox.opsPerSec), '>= 2x', (v) => v >= 2],
+    ['enqueue 100 x 1 MiB: ops/s, Ferry / Workbox', up(e1m.ferry.opsPerSec, e1m.workbox.opsPerSec), '>= 2.5x', (v) => v >= 2.5],
+    ['drain 1000 x 1 KiB: time, Ferry / raw fetch loop in a worker, 4 concurrent', up(dr.ferry.allMs, dr['fetch-4'].allMs), '<= 1.1x', (v) => v <= 1.1],
+    ['drain 1000 x 1 KiB: time, Ferry / Workbox `replayRequests`', up(dr.ferry.allMs, dr.workbox.allMs), '<= 0.5x', (v) => v <= 0.5],
+  ].map(([what, v, target, ok]) => ({ what, figure: fmt.x(v), target, met: Number.isFinite(v) && ok(v) }));
+  const ferryMem = Math.max(mem.ferry.fillRssMiB, mem.ferry.sendRssMiB);
+  const wbMem = Math.max(mem.workbox.fillRssMiB, mem.workbox.sendRssMiB);
+  rows.push({ what: '256 MiB upload: peak RSS rise of the browser (store or deliver)', figure: `${fmt.mib(ferryMem)} (Workbox ${fmt.mib(wbMem)})`, target: '<= 2 MiB', met: ferryMem <= 2 });
+  const f = sizes.ferry;
+  rows.push({
+    what: 'shipped .js + .wasm, gzip -9 (every file of the package)',
+    figure: `${fmt.kb(f.shipped.gzip)} (Workbox queue ${fmt.kb(sizes.workbox.gzip)}, idb ${fmt.kb(sizes.idb.gzip)})`,
+    target: '<= 100 KB', met: f.shipped.gzip <= 100000,
+  });
+  rows.push({ what: 'page entry (.js + .wasm a page downloads), gzip -9', figure: fmt.kb(f.page.gzip), target: '<= 15 KB', met: f.page.gzip <= 15000 });
+  return rows;
+}
+
+export function report({ info, results, sizes, nextDue, sizeNotes, labels }) {
+  const L = [];
+  const p = (s = '') => L.push(s);
+  p('# Ferry benchmark results');
+  p();
+  p(`Written by \`cargo xtask bench\` on ${info.date} (run took ${(info.runSeconds / 60).toFixed(1)} min). Figures are medians of`);
+  p(`${info.reps} repetitions, each in a fresh origin (new server port, new browser profile); every repetition is listed.`);
+  p('Ratios compare figures of the same run. Targets are those of issue 11; they live here, never in tests.');
+  p();
+  p('| | |');
+  p('|---|---|');
+  p(`| machine | ${info.cpu} (${info.cores} logical CPUs), ${info.memGiB} GiB RAM, ${info.os} |`);
+  for (const [k, v] of Object.entries(info.versions)) p(`| ${k} | ${v} |`);
+  p();
+  p('## Targets');
+  p();
+  p('| figure | this run | target | |');
+  p('|---|---|---|---|');
+  for (const t of targets(results, sizes)) p(`| ${t.what} | ${t.figure} | ${t.target} | ${t.met ? 'met' : 'missed'} |`);
+  p();
+
+  for (const [key, title] of [['enqueue64', 'Enqueue 1000 x 64 KiB'], ['enqueue1m', 'Enqueue 100 x 1 MiB']]) {
+    const runs = results[key];
+    const m = medians(runs);
+    p(`## ${title}`);
+    p();
+    p('Time until the last of the N calls resolved (each call committed before the next begins), in the page');
+    p('(Ferry, `idb`) or in the worker (Workbox), with sending held back. Ratio: Ferry ops/s over the row\'s.');
+    p();
+    p('| contender | median | ops/s | Ferry / this | each run |');
+    p('|---|---|---|---|---|');
+    for (const k of Object.keys(runs)) {
+      p(`| ${labels[k]} | ${fmt.ms(m[k].fillMs)} | ${fmt.ops(m[k].opsPerSec)} | ${fmt.x(m.ferry.opsPerSec / m[k].opsPerSec)} | ${runsOf(runs[k], (r) => r.fillMs, fmt.ms)} |`);
+    }
+    p();
+  }
+
+  const dr = results.drain;
+  const dm = medians(dr);
+  p('## Drain 1000 x 1 KiB queued uploads');
+  p();
+  p('The queue is filled with sending held back, the service workers are stopped (CDP');
+  p('`ServiceWorker.stopAllWorkers`), then a `sync` event is dispatched (CDP `ServiceWorker.dispatchSyncEvent`).');
+  p('Times are the server\'s: first request received and last answer sent, from just before the dispatch.');
+  p(`A run that had not delivered everything after ${info.drainCapS} s counts as not delivered.`);
+  p();
+  p('| contender | all delivered (median) | Ferry / this | first byte (median) | each run: all (delivered) | storing the 1000 |');
+  p('|---|---|---|---|---|---|');
+  for (const k of Object.keys(dr)) {
+    p(`| ${labels[k]} | ${fmt.ms(dm[k].allMs)} | ${fmt.x(dm.ferry.allMs / dm[k].allMs)} | ${fmt.ms(dm[k].firstByteMs)} | ${dr[k].map((r) => `${fmt.ms(r.allMs)} (${r.delivered})`).join(', ')} | ${fmt.ms(dm[k].fillMs)} |`);
+  }
+  p();
+
+  const wk = results.wake;
+  const wm = medians(wk);
+  p('## Service-worker wake');
+  p();
+  p('One queued 1 KiB upload; the worker is stopped, a `sync` is dispatched; time until the server received');
+  p('the request (its first byte).');
+  p();
+  p('| contender | first byte (median) | Ferry / this | each run |');
+  p('|---|---|---|---|');
+  for (const k of Object.keys(wk)) {
+    p(`| ${labels[k]} | ${fmt.ms(wm[k].firstByteMs)} | ${fmt.x(wm.ferry.firstByteMs / wm[k].firstByteMs)} | ${runsOf(wk[k], (r) => r.firstByteMs, fmt.ms)} |`);
+  }
+  p();
+
+  const rs = results.rss;
+  const rm = medians(rs);
+  p('## 256 MiB upload: memory');
+  p();
+  p('Peak rise of the resident memory of all the browser\'s processes (sampled every ~20 ms from /proc) while');
+  p('storing one 256 MiB Blob, and while delivering it (sync dispatched to the running worker).');
+  p();
+  p('| contender | store: peak rise | store: time | deliver: peak rise | deliver: all | each run (store / deliver rise) |');
+  p('|---|---|---|---|---|---|');
+  for (const k of Object.keys(rs)) {
+    p(`| ${labels[k]} | ${fmt.mib(rm[k].fillRssMiB)} | ${fmt.ms(rm[k].fillMs)} | ${fmt.mib(rm[k].sendRssMiB)} | ${fmt.ms(rm[k].allMs)} | ${rs[k].map((r) => `${fmt.mib(r.fillRssMiB)} / ${fmt.mib(r.sendRssMiB)}`).join(', ')} |`);
+  }
+  p();
+
+  const f = sizes.ferry;
+  p('## Bytes shipped (gzip -9)');
+  p();
+  p('| what | raw | gzip -9 |');
+  p('|---|---|---|');
+  for (const [name, s] of Object.entries(sizes.files)) p(`| Ferry \`${name}\` | ${fmt.kb(s.raw)} | ${fmt.kb(s.gzip)} |`);
+  p(`| Ferry page entry: index.js + ferry.js + ferry_bg.wasm | ${fmt.kb(f.page.raw)} | ${fmt.kb(f.page.gzip)} |`);
+  p(`| Ferry worker entry: worker.js + ferry.js + ferry_bg.wasm | ${fmt.kb(f.worker.raw)} | ${fmt.kb(f.worker.gzip)} |`);
+  p(`| Ferry page entry, JS bundled and minified by esbuild, + .wasm | ${fmt.kb(f.pageMinified.raw)} | ${fmt.kb(f.pageMinified.gzip)} (JS ${fmt.kb(f.pageMinified.js)}) |`);
+  p(`| Ferry worker entry, JS bundled and minified by esbuild, + .wasm | ${fmt.kb(f.workerMinified.raw)} | ${fmt.kb(f.workerMinified.gzip)} (JS ${fmt.kb(f.workerMinified.js)}) |`);
+  p(`| Ferry, every file of the package | ${fmt.kb(f.shipped.raw)} | ${fmt.kb(f.shipped.gzip)} |`);
+  p(`| Workbox \`Queue\` (workbox-background-sync, with its idb and workbox-core), esbuild minified | ${fmt.kb(sizes.workbox.raw)} | ${fmt.kb(sizes.workbox.gzip)} |`);
+  p(`| \`idb\` \`openDB\`, esbuild minified | ${fmt.kb(sizes.idb.raw)} | ${fmt.kb(sizes.idb.gzip)} |`);
+  p();
+
+  if (nextDue) {
+    p('## Next-due selection (IndexedDB, in the page)');
+    p();
+    p('| | 1k tasks | 100k tasks | 100k / 1k |');
+    p('|---|---|---|---|');
+    const [a, b] = [nextDue[1000], nextDue[100000]];
+    p(`| Ferry: \`by_due\` index range, limit 1 | ${fmt.ms(a.ferry)} | ${fmt.ms(b.ferry)} | ${fmt.x(b.ferry / a.ferry)} |`);
+    p(`| index-less: read all, filter, sort | ${fmt.ms(a.scan)} | ${fmt.ms(b.scan)} | ${fmt.x(b.scan / a.scan)} |`);
+    p(`| index-less / Ferry | ${fmt.x(a.scan / a.ferry)} | ${fmt.x(b.scan / b.ferry)} | |`);
+    p();
+  }
+
+  p('## How it is measured');
+  p();
+  p('- Sending is held back while a queue is filled: Ferry\'s by the browser being offline (CDP network');
+  p('  emulation; Ferry\'s worker makes no attempt offline), Workbox\'s by an `onSync` that replays nothing until');
+  p('  the worker is restarted; the raw `idb` queue has nothing that sends. Payloads are random bytes made in the');
+  p('  page before the clock starts; Workbox\'s Blobs are handed to its worker in one message, untimed.');
+  p('- Ferry runs with its defaults (drain: `concurrency: 4`, to match the 4-lane fetch loop). Workbox runs with');
+  p('  its defaults (`replayRequests` sends one request at a time). The fetch loop reads every record in one');
+  p('  transaction and POSTs each stored Blob; it keeps no state and retries nothing.');
+  p('- Bundles of the peers are made by esbuild from the npm packages pinned in tests/package-lock.json.');
+  p();
+  if (sizeNotes) {
+    p(sizeNotes.trim());
+    p();
+  }
+  return L.join('\n');
+}

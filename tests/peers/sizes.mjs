@@ -1,0 +1,48 @@
+// Bytes shipped, gzip -9 (zlib level 9: the same deflate stream as `gzip -9`, without gzip's file name):
+// Ferry's package files as `cargo xtask build` writes them, what its page entry and worker entry each make
+// a browser download, and the peers bundled and minified by esbuild (what an app would ship).
+import { build } from 'esbuild';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+
+const gzip = (bytes) => gzipSync(bytes, { level: 9 }).length;
+
+/** Bundles `source` (ES module text resolved from `dir`) with esbuild, minified for production. */
+async function bundle(source, dir) {
+  const out = await build({
+    stdin: { contents: source, resolveDir: dir, loader: 'js' }, bundle: true, format: 'esm', minify: true,
+    write: false, logLevel: 'warning', define: { 'process.env.NODE_ENV': '"production"' },
+  });
+  return out.outputFiles[0].contents;
+}
+
+export async function sizes({ pkg, tests }) {
+  const files = {};
+  for (const name of ['index.js', 'worker.js', 'ferry.js', 'ferry_bg.wasm']) {
+    const bytes = await readFile(path.join(pkg, name));
+    files[name] = { raw: bytes.length, gzip: gzip(bytes) };
+  }
+  const sum = (names) => names.reduce((a, n) => ({ raw: a.raw + files[n].raw, gzip: a.gzip + files[n].gzip }), { raw: 0, gzip: 0 });
+  // What an app's bundler makes of the JS (esbuild leaves the .wasm URL alone: the .wasm ships as is).
+  const minified = async (entry) => {
+    const js = await bundle(`export * from ${JSON.stringify(path.join(pkg, entry))};`, pkg);
+    return { raw: js.length + files['ferry_bg.wasm'].raw, gzip: gzip(js) + files['ferry_bg.wasm'].gzip, js: gzip(js) };
+  };
+  const peer = async (source) => {
+    const js = await bundle(source, tests);
+    return { raw: js.length, gzip: gzip(js) };
+  };
+  return {
+    files,
+    ferry: {
+      page: sum(['index.js', 'ferry.js', 'ferry_bg.wasm']),
+      worker: sum(['worker.js', 'ferry.js', 'ferry_bg.wasm']),
+      shipped: sum(Object.keys(files)),
+      pageMinified: await minified('index.js'),
+      workerMinified: await minified('worker.js'),
+    },
+    workbox: await peer("export { Queue } from 'workbox-background-sync';"),
+    idb: await peer("export { openDB } from 'idb';"),
+  };
+}
