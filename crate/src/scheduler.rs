@@ -31,8 +31,10 @@ thread_local! {
     static WOKEN: Cell<bool> = const { Cell::new(false) };
     /// Attempts this instance runs: task id -> lease number.
     static RUNNING: RefCell<BTreeMap<String, u64>> = const { RefCell::new(BTreeMap::new()) };
-    /// Attempt futures spawned and not yet ended (leased or not).
-    static ACTIVE: Cell<u32> = const { Cell::new(0) };
+    /// Attempt futures spawned and not yet ended (leased or not), with the task as the plan saw it:
+    /// until its lease commits, the store still shows it queued, and the next look must neither offer
+    /// it again nor count its slot as free.
+    static STARTED: RefCell<BTreeMap<String, Task>> = const { RefCell::new(BTreeMap::new()) };
     /// Tasks this pump run could not start (no page gave headers, the lease was refused): not
     /// offered again until the next run, so a refusal never spins.
     static SKIP: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
@@ -100,20 +102,22 @@ async fn run(
     let mut waiting = expect_retry;
     loop {
         AGAIN.with(|a| a.set(false));
-        let (plan, sessions) = if now_ms() < deadline {
+        let (plan, sessions, queued) = if now_ms() < deadline {
             look(store).await?
         } else {
-            (Plan::default(), BTreeMap::new())
+            (Plan::default(), BTreeMap::new(), Vec::new())
         };
         waiting |= !plan.start.is_empty();
-        for id in plan.start {
-            start(store, id, via, &sessions);
+        for id in &plan.start {
+            if let Some(task) = queued.iter().find(|t| &t.id == id) {
+                start(store, task.clone(), via, &sessions);
+            }
         }
         let now = now_ms();
         // Decided with no await before returning: a caller that joined meanwhile (and set AGAIN)
         // is either seen here or finds no pump running and starts its own.
         let again = AGAIN.with(|a| a.get());
-        if ACTIVE.with(|a| a.get()) > 0 {
+        if active() > 0 {
             // An attempt ending wakes this; so does new work. Past the budget, only the attempts'
             // own timeouts end them: the event must not end before they record their outcome.
             let until = match plan.wake_at {
@@ -123,26 +127,50 @@ async fn run(
             sleep(until.saturating_sub(now)).await;
             continue;
         }
+        // An attempt that ended while this look read the store (its wake found no one waiting) may
+        // have freed a slot the look did not see: look again rather than end.
+        let woken = WOKEN.with(|w| w.replace(false));
         match plan.wake_at {
             Some(wake) if waiting && wake + 1000 < deadline => {
                 sleep(wake.saturating_sub(now)).await
             }
-            _ if again && now < deadline => {}
+            _ if (again || woken) && now < deadline => {}
             _ => return Ok(()),
         }
     }
 }
 
+fn active() -> u32 {
+    STARTED.with(|s| s.borrow().len() as u32)
+}
+
+type Look = (Plan, BTreeMap<String, SessionView>, Vec<Task>);
+
 /// One look: takes back what dead instances left in flight, then asks `core` what to start (with the
-/// session views it read, keyed by tag).
-async fn look(store: &Store) -> Result<(Plan, BTreeMap<String, SessionView>), Error> {
+/// session views it read, keyed by tag, and the queued tasks it saw).
+async fn look(store: &Store) -> Result<Look, Error> {
     let env = env();
     let mut in_flight = store.in_flight().await?;
     if recover(store, &in_flight, env.now_ms).await? {
         in_flight = store.in_flight().await?;
     }
-    let skip = SKIP.with(|s| s.borrow().clone());
-    let here = ACTIVE.with(|a| a.get());
+    // Attempts spawned whose lease is not committed yet hold their slot already.
+    let starting: Vec<Task> = STARTED.with(|s| {
+        s.borrow()
+            .values()
+            .filter(|t| !in_flight.iter().any(|f| f.id == t.id))
+            .map(|t| {
+                let mut t = t.clone();
+                t.state = core::State::InFlight;
+                t.lease_until = None;
+                t
+            })
+            .collect()
+    });
+    let mut skip = SKIP.with(|s| s.borrow().clone());
+    skip.extend(STARTED.with(|s| s.borrow().keys().cloned().collect::<Vec<_>>()));
+    in_flight.extend(starting);
+    let here = active();
     let mut sessions = BTreeMap::new();
     let mut limit = BATCH;
     // Read past held tasks (a paused tag's, say): they must not hide the others behind them.
@@ -158,7 +186,7 @@ async fn look(store: &Store) -> Result<(Plan, BTreeMap<String, SessionView>), Er
     queued.extend(store.next_later(env.now_ms).await?);
     load_sessions(store, &mut sessions, &queued).await?;
     let plan = decide::plan(&env, &queued, &in_flight, &sessions, &skip, here);
-    Ok((plan, sessions))
+    Ok((plan, sessions, queued))
 }
 
 async fn load_sessions(
@@ -232,8 +260,9 @@ async fn recover(store: &Store, in_flight: &[Task], now: u64) -> Result<bool, Er
 }
 
 /// Starts one attempt on its own: the pump does not wait for it, only wakes when it ends.
-fn start(store: &Store, id: String, via: Transport, sessions: &BTreeMap<String, SessionView>) {
-    ACTIVE.with(|a| a.set(a.get() + 1));
+fn start(store: &Store, task: Task, via: Transport, sessions: &BTreeMap<String, SessionView>) {
+    let id = task.id.clone();
+    STARTED.with(|s| s.borrow_mut().insert(id.clone(), task));
     let store = store.clone();
     // Whether the plan saw a header provider for the task's tag (unknown: ask the records).
     let asks = sessions.values().any(|v| v.header_provider);
@@ -242,7 +271,7 @@ fn start(store: &Store, id: String, via: Transport, sessions: &BTreeMap<String, 
             web_sys::console::warn_1(&format!("ferry: attempt of {id}: {e}").into());
             SKIP.with(|s| s.borrow_mut().insert(id.clone()));
         }
-        ACTIVE.with(|a| a.set(a.get().saturating_sub(1)));
+        STARTED.with(|s| s.borrow_mut().remove(&id));
         wake();
     });
 }
@@ -280,8 +309,8 @@ async fn attempt(store: &Store, id: &str, via: Transport, asks: bool) -> Result<
             }
         };
     }
+    // Not now (paused meanwhile, or the tag filled up): offered again when the plan says so.
     let Some(leased) = store.lease(id, via, Some(&instance_id()), env()).await? else {
-        skip();
         return Ok(());
     };
     messaging::broadcast(&leased.events);
@@ -291,9 +320,15 @@ async fn attempt(store: &Store, id: &str, via: Transport, asks: bool) -> Result<
     RUNNING.with(|r| r.borrow_mut().insert(task.id.clone(), lease_no));
     let renewal = renew_while_running(store, &task.id, lease_no);
     let timeout = decide::attempt_timeout_ms(&view, task.body.size);
-    let (outcome, response) = match task.request.protocol {
-        core::Protocol::Tus { .. } => tus::send(store, &task, &leased.blob, &extra, &view).await,
-        _ => transport::send(&task, &leased.blob, &extra, timeout).await,
+    let (outcome, response) = match (&leased.blob, &task.request.protocol) {
+        (None, _) => (
+            core::Outcome::NetworkError("the stored payload is missing".into()),
+            None,
+        ),
+        (Some(blob), core::Protocol::Tus { .. }) => {
+            tus::send(store, &task, blob, &extra, &view).await
+        }
+        (Some(blob), _) => transport::send(&task, blob, &extra, timeout).await,
     };
     drop(renewal);
     let settled = store

@@ -59,7 +59,10 @@ async fn a_pause_committed_before_the_lease_wins() {
         .unwrap();
     assert_eq!(leased.task.state, State::InFlight);
     assert_eq!(leased.task.holder.as_deref(), Some("w1"));
-    assert_eq!(bytes_of(&leased.blob).await, bytes_for("a"));
+    assert_eq!(
+        bytes_of(leased.blob.as_ref().unwrap()).await,
+        bytes_for("a")
+    );
     assert_eq!(leased.events.len(), 1, "its `started` event, in the outbox");
     f.finish().await;
 }

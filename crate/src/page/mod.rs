@@ -260,7 +260,11 @@ async fn background_fetch(inner: &Inner, task: &Task) -> Result<(), Error> {
     messaging::broadcast(&leased.events);
     // The Blob read back from IndexedDB, not the page's: Chromium's Background Fetch sends an empty
     // body for a File picked through <input type=file>, while the stored copy streams in full.
-    match bgfetch::start(&manager, &leased.task, &leased.blob).await {
+    let started = match &leased.blob {
+        Some(blob) => bgfetch::start(&manager, &leased.task, blob).await,
+        None => Err(JsValue::from_str("the stored payload is missing")),
+    };
+    match started {
         Ok(registration) => bgfetch::relay_progress(&inner.store, &leased.task, registration),
         Err(_) => {
             let (_, events) = inner

@@ -16,8 +16,8 @@ pub struct Leased {
     pub task: Task,
     /// Its `started` event, already in the outbox.
     pub events: Vec<FerryEvent>,
-    /// The stored payload.
-    pub blob: web_sys::Blob,
+    /// The stored payload (`None`: it is missing from the store).
+    pub blob: Option<web_sys::Blob>,
     /// The task's session as the lease saw it (defaults for a tag no page registered).
     pub session: SessionView,
 }
@@ -33,7 +33,7 @@ impl Store {
         holder: Option<&str>,
         env: Env,
     ) -> Result<Option<Leased>, Error> {
-        let tx = self.tx(&[TASKS, BLOBS, OUTBOX, META], true)?;
+        let tx = self.tx_relaxed(&[TASKS, BLOBS, OUTBOX, META])?;
         let tasks = open_store(&tx, TASKS, "lease")?;
         let Some(task) = get(&tasks, id, "lease").await?.map(task_of).transpose()? else {
             return Ok(None);
@@ -52,12 +52,11 @@ impl Store {
             .filter(|t| t.tag == task.tag)
             .count() as u32;
         let blobs = open_store(&tx, BLOBS, "lease")?;
-        let Some(blob) = get(&blobs, id, "lease")
+        // A queued task without its Blob cannot be sent; the attempt says so (and the retry policy
+        // ends it) instead of the task being offered again and again.
+        let blob = get(&blobs, id, "lease")
             .await?
-            .and_then(|b| b.dyn_into::<web_sys::Blob>().ok())
-        else {
-            return Ok(None);
-        };
+            .and_then(|b| b.dyn_into::<web_sys::Blob>().ok());
         let Some((next, effects)) = scheduler::lease(&task, &view, busy, &env, transport, holder)?
         else {
             return Ok(None);

@@ -97,13 +97,27 @@ impl Store {
     /// A transaction over `stores`; read-write ones ask for strict durability (flushed to disk before
     /// `complete`), which browsers without the option simply ignore.
     pub(crate) fn tx(&self, stores: &[&str], write: bool) -> Result<idb::Transaction, Error> {
+        let durability = if write { "strict" } else { "default" };
+        self.tx_with(stores, write, durability)
+    }
+
+    /// A read-write transaction whose loss in a crash costs nothing but a repeat: a lease or its
+    /// renewal (the task stays queued, or its lease runs out, and the Idempotency-Key covers a body
+    /// sent again). `relaxed` lets it commit without waiting for the disk, so attempts do not queue
+    /// behind each other's flushes.
+    pub(crate) fn tx_relaxed(&self, stores: &[&str]) -> Result<idb::Transaction, Error> {
+        self.tx_with(stores, true, "relaxed")
+    }
+
+    fn tx_with(
+        &self,
+        stores: &[&str],
+        write: bool,
+        durability: &str,
+    ) -> Result<idb::Transaction, Error> {
         let names: js_sys::Array = stores.iter().map(|s| JsValue::from_str(s)).collect();
         let options = js_sys::Object::new();
-        js::set(
-            &options,
-            "durability",
-            &JsValue::from_str(if write { "strict" } else { "default" }),
-        );
+        js::set(&options, "durability", &JsValue::from_str(durability));
         let mode = if write { "readwrite" } else { "readonly" };
         self.db
             .unchecked_ref::<externs::DatabaseExt>()
