@@ -50,7 +50,18 @@ impl Session {
                     );
                 }
             }
-            wake(&inner).await;
+            // A paused tag sends nothing: waking the worker would only have it read past the tag's
+            // queue; `resume()` wakes it.
+            let paused = inner
+                .store
+                .session(&inner.tag)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.paused);
+            if !paused {
+                wake(&inner).await;
+            }
             Ok(JsValue::from_str(&task.id))
         })
     }
