@@ -94,8 +94,8 @@ const fetchPeer = (lanes) => ({
 
 /**
  * Each contender: `setup(page, options)`, `hold(page)` (sending held back while it stores), `fill(page, url)`
- * (stores `window.blobs`; resolves with ms), `settle(page)` (held-back work has finished), `release(page)`
- * (with its worker stopped, the hold lifted) and the `sync` its worker drains on.
+ * (stores `window.blobs`; resolves with ms), `settle(page)` (held-back work has finished), `release(page,
+ * { stopped })` (the hold lifted, its worker stopped or not) and the `sync` its worker drains on.
  */
 export const CONTENDERS = {
   ferry: {
@@ -131,11 +131,18 @@ export const CONTENDERS = {
   'idb-strict': { label: 'raw `idb` put, strict durability', ...idbPeer('strict') },
   workbox: {
     label: 'Workbox `Queue.pushRequest`',
-    setup: (page) => page.evaluate(pageRegister, { url: '/wb-sw.js', scope: '/' }),
+    setup: (page) => page.evaluate(pageRegister, { url: '/wb/sw.js', scope: '/wb/' }),
     hold: (page) => page.evaluate(() => window.peer({ op: 'hold' })),
-    fill: (page, url) => page.evaluate((url) => window.peer({ op: 'push', blobs: window.blobs, url }), url),
+    // One message per Blob; the worker times its own pushRequest calls.
+    fill: (page, url) => page.evaluate(async (url) => {
+      let ms = 0;
+      for (const blob of window.blobs) ms += await window.peer({ op: 'push', blobs: [blob], url });
+      return ms;
+    }, url),
     settle: (page) => page.evaluate(() => window.peer({ op: 'settle' })),
-    sync: { scope: '/', tag: 'workbox-background-sync:bench' },
+    // A running worker (not stopped first) is told; a stopped one restarts without the hold.
+    release: (page, { stopped }) => (stopped ? undefined : page.evaluate(() => window.peer({ op: 'release' }))),
+    sync: { scope: '/wb/', tag: 'workbox-background-sync:bench' },
   },
   'fetch-1': { label: 'raw fetch loop in a worker, sequential', ...fetchPeer(1) },
   'fetch-4': { label: 'raw fetch loop in a worker, 4 concurrent', ...fetchPeer(4) },
@@ -178,7 +185,7 @@ export async function runQueue(env, key, { n, size, drain = false, stop = true, 
     if (c.settle) await c.settle(page);
     if (stop) await ctl.stopWorkers();
     step('workers stopped');
-    if (c.release) await c.release(page);
+    if (c.release) await c.release(page, { stopped: stop });
     const sendMem = rss ? await sampleRss(pid) : null;
     const t0 = Date.now();
     await ctl.dispatchSync(new URL(c.sync.scope, server.url).href, c.sync.tag);

@@ -25,6 +25,10 @@ self.addEventListener('message', (event) => {
       hold = true;
       return 0;
     }
+    if (op === 'release') {
+      hold = false;
+      return 0;
+    }
     if (op === 'push') {
       // What an app using Workbox does with an upload to send later: hand the request to the queue.
       const t0 = performance.now();

@@ -18,13 +18,17 @@ pub fn package(features: &[&str], live: &std::path::Path) -> Result<(), String> 
     let live = live.to_path_buf();
     eprintln!("build: wasm (release) and the reference server");
     let mut wasm = util::cargo();
+    // `rustc --crate-type cdylib`: the profile's LTO applies to the wasm (cargo skips it for a cdylib+rlib).
     wasm.current_dir(&root).args([
-        "build",
+        "rustc",
         "--quiet",
-        "--release",
+        "--profile",
+        "wasm-release",
         "-p",
         "ferry",
         "--lib",
+        "--crate-type",
+        "cdylib",
         "--target",
         "wasm32-unknown-unknown",
     ]);
@@ -49,7 +53,7 @@ pub fn package(features: &[&str], live: &std::path::Path) -> Result<(), String> 
     } else {
         root.join("target/bench")
     };
-    let wasm = target.join("wasm32-unknown-unknown/release/ferry.wasm");
+    let wasm = target.join("wasm32-unknown-unknown/wasm-release/ferry.wasm");
     let bindgen = which("wasm-bindgen").ok_or("wasm-bindgen not found: run `cargo xtask setup`")?;
     util::run(
         Command::new(bindgen)
