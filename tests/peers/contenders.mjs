@@ -131,7 +131,7 @@ export const CONTENDERS = {
   'idb-strict': { label: 'raw `idb` put, strict durability', ...idbPeer('strict') },
   workbox: {
     label: 'Workbox `Queue.pushRequest`',
-    setup: (page) => page.evaluate(pageRegister, { url: '/wb/sw.js', scope: '/wb/' }),
+    setup: (page) => page.evaluate(pageRegister, { url: '/wb-sw.js', scope: '/' }),
     hold: (page) => page.evaluate(() => window.peer({ op: 'hold' })),
     // One message per Blob; the worker times its own pushRequest calls.
     fill: (page, url) => page.evaluate(async (url) => {
@@ -142,7 +142,7 @@ export const CONTENDERS = {
     settle: (page) => page.evaluate(() => window.peer({ op: 'settle' })),
     // A running worker (not stopped first) is told; a stopped one restarts without the hold.
     release: (page, { stopped }) => (stopped ? undefined : page.evaluate(() => window.peer({ op: 'release' }))),
-    sync: { scope: '/wb/', tag: 'workbox-background-sync:bench' },
+    sync: { scope: '/', tag: 'workbox-background-sync:bench' },
   },
   'fetch-1': { label: 'raw fetch loop in a worker, sequential', ...fetchPeer(1) },
   'fetch-4': { label: 'raw fetch loop in a worker, 4 concurrent', ...fetchPeer(4) },
