@@ -99,7 +99,7 @@ const fetchPeer = (lanes) => ({
  */
 export const CONTENDERS = {
   ferry: {
-    label: 'Ferry `await session.upload()`',
+    label: 'Ferry',
     setup: (page, { concurrency = 2 } = {}) => page.evaluate(async (concurrency) => {
       const { Ferry } = await import('/ferry/index.js');
       window.session = await Ferry.register('bench', { serviceWorker: '/sw.js', concurrency });
@@ -130,7 +130,7 @@ export const CONTENDERS = {
   'idb-default': { label: 'raw `idb` put, default durability', ...idbPeer('default') },
   'idb-strict': { label: 'raw `idb` put, strict durability', ...idbPeer('strict') },
   workbox: {
-    label: 'Workbox `Queue.pushRequest`',
+    label: 'Workbox background-sync `Queue`',
     setup: (page) => page.evaluate(pageRegister, { url: '/wb-sw.js', scope: '/' }),
     hold: (page) => page.evaluate(() => window.peer({ op: 'hold' })),
     // One message per Blob; the worker times its own pushRequest calls.
@@ -173,6 +173,7 @@ export async function runQueue(env, key, { n, size, drain = false, stop = true, 
     step('set up');
     await page.evaluate(makeBlobs, { n, size });
     const pid = rss ? await browserPid(ctx) : null;
+    if (rss) await settleMemory(page, pid);
     const url = `/upload/${key}`;
     if (c.hold) await c.hold(page);
     const fillMem = rss ? await sampleRss(pid) : null;
@@ -238,6 +239,23 @@ async function treeRss(root) {
     } catch { /* gone meanwhile */ }
   }
   return kib;
+}
+
+/**
+ * After a large Blob was made: the page's garbage collected and the browser's memory steady (two readings
+ * 500 ms apart within 2 MiB, at most 15 s), so the phase measured next is not charged with making it.
+ */
+async function settleMemory(page, pid) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('HeapProfiler.collectGarbage');
+  await cdp.detach();
+  let last = await treeRss(pid);
+  for (let i = 0; i < 30; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    const now = await treeRss(pid);
+    if (Math.abs(now - last) < 2048) return;
+    last = now;
+  }
 }
 
 /** Samples the browser's memory from now until `stop()`, which resolves with the peak rise (MiB). */

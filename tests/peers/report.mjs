@@ -176,10 +176,15 @@ export function report({ info, results, sizes, nextDue, sizeNotes, labels }) {
 
   p('## How it is measured');
   p();
-  p('- Sending is held back while a queue is filled: Ferry\'s by the browser being offline (CDP network');
-  p('  emulation; Ferry\'s worker makes no attempt offline), Workbox\'s by an `onSync` that replays nothing until');
-  p('  the worker is restarted; the raw `idb` queue has nothing that sends. Payloads are random bytes made in the');
-  p('  page before the clock starts; Workbox\'s Blobs are handed to its worker in one message, untimed.');
+  p('- Sending is held back while a queue is filled: Ferry\'s by `session.pause()` (persisted), lifted while its');
+  p('  worker is stopped by writing what `resume()` writes (the session record\'s `paused: false`) without the message');
+  p('  `resume()` also posts, so the dispatched `sync` is what wakes it; Workbox\'s by an `onSync` that replays');
+  p('  nothing until its worker restarts (or is told, when not stopped); the raw queues have nothing that sends.');
+  p('  Payloads are random bytes made in the page before the clock starts; Workbox gets one Blob per message and');
+  p('  times its own `pushRequest` calls. Enqueue: Ferry `await session.upload()`, Workbox `pushRequest`; drain:');
+  p('  Ferry\'s sync handler, Workbox `replayRequests`.');
+  p('- 256 MiB: the page\'s garbage is collected and the browser\'s memory left to settle after the Blob is made,');
+  p('  before the store phase starts.');
   p('- Ferry runs with its defaults (drain: `concurrency: 4`, to match the 4-lane fetch loop). Workbox runs with');
   p('  its defaults (`replayRequests` sends one request at a time). The fetch loop reads every record in one');
   p('  transaction and POSTs each stored Blob; it keeps no state and retries nothing.');
