@@ -58,10 +58,16 @@ try {
       if (ONLY && !ONLY.includes(name)) continue;
       for (const key of rotate(keys, rep)) {
         const t = Date.now();
-        const r = await runQueue(env, key, opts);
+        let r;
+        try {
+          r = await runQueue(env, key, opts);
+        } catch (e) {
+          // Recorded and reported: a peer that cannot do the work is a figure too.
+          r = { error: String(e.message || e).split('\n')[0] };
+        }
         results[name][key].push(r);
-        const shown = opts.drain ? `all ${r.allMs ?? `not delivered (${r.delivered}/${opts.n})`} ms, first byte ${r.firstByteMs} ms` : `${r.opsPerSec.toFixed(1)} ops/s`;
-        console.log(`bench ${rep + 1}/${REPS} ${name.padEnd(9)} ${key.padEnd(11)} store ${r.fillMs.toFixed(0)} ms; ${shown} (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+        const shown = r.error ? `failed: ${r.error}` : opts.drain ? `all ${r.allMs ?? `not delivered (${r.delivered}/${opts.n})`} ms, first byte ${r.firstByteMs} ms` : `${r.opsPerSec.toFixed(1)} ops/s`;
+        console.log(`bench ${rep + 1}/${REPS} ${name.padEnd(9)} ${key.padEnd(11)} store ${r.fillMs?.toFixed(0)} ms; ${shown} (${((Date.now() - t) / 1000).toFixed(1)} s)`);
       }
     }
   }

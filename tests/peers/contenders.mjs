@@ -94,12 +94,12 @@ const fetchPeer = (lanes) => ({
 
 /**
  * Each contender: `setup(page, options)`, `hold(page)` (sending held back while it stores), `fill(page, url)`
- * (stores `window.blobs`; resolves with ms), `settle(page)` (held-back work has finished), `release(page)`
- * (with its worker stopped, the hold lifted) and the `sync` its worker drains on.
+ * (stores `window.blobs`; resolves with ms), `settle(page)` (held-back work has finished), `release(page,
+ * { stopped })` (the hold lifted, its worker stopped or not) and the `sync` its worker drains on.
  */
 export const CONTENDERS = {
   ferry: {
-    label: 'Ferry `await session.upload()`',
+    label: 'Ferry',
     setup: (page, { concurrency = 2 } = {}) => page.evaluate(async (concurrency) => {
       const { Ferry } = await import('/ferry/index.js');
       window.session = await Ferry.register('bench', { serviceWorker: '/sw.js', concurrency });
@@ -130,11 +130,18 @@ export const CONTENDERS = {
   'idb-default': { label: 'raw `idb` put, default durability', ...idbPeer('default') },
   'idb-strict': { label: 'raw `idb` put, strict durability', ...idbPeer('strict') },
   workbox: {
-    label: 'Workbox `Queue.pushRequest`',
+    label: 'Workbox background-sync `Queue`',
     setup: (page) => page.evaluate(pageRegister, { url: '/wb-sw.js', scope: '/' }),
     hold: (page) => page.evaluate(() => window.peer({ op: 'hold' })),
-    fill: (page, url) => page.evaluate((url) => window.peer({ op: 'push', blobs: window.blobs, url }), url),
+    // One message per Blob; the worker times its own pushRequest calls.
+    fill: (page, url) => page.evaluate(async (url) => {
+      let ms = 0;
+      for (const blob of window.blobs) ms += await window.peer({ op: 'push', blobs: [blob], url });
+      return ms;
+    }, url),
     settle: (page) => page.evaluate(() => window.peer({ op: 'settle' })),
+    // A running worker (not stopped first) is told; a stopped one restarts without the hold.
+    release: (page, { stopped }) => (stopped ? undefined : page.evaluate(() => window.peer({ op: 'release' }))),
     sync: { scope: '/', tag: 'workbox-background-sync:bench' },
   },
   'fetch-1': { label: 'raw fetch loop in a worker, sequential', ...fetchPeer(1) },
@@ -166,6 +173,7 @@ export async function runQueue(env, key, { n, size, drain = false, stop = true, 
     step('set up');
     await page.evaluate(makeBlobs, { n, size });
     const pid = rss ? await browserPid(ctx) : null;
+    if (rss) await settleMemory(page, pid);
     const url = `/upload/${key}`;
     if (c.hold) await c.hold(page);
     const fillMem = rss ? await sampleRss(pid) : null;
@@ -178,7 +186,7 @@ export async function runQueue(env, key, { n, size, drain = false, stop = true, 
     if (c.settle) await c.settle(page);
     if (stop) await ctl.stopWorkers();
     step('workers stopped');
-    if (c.release) await c.release(page);
+    if (c.release) await c.release(page, { stopped: stop });
     const sendMem = rss ? await sampleRss(pid) : null;
     const t0 = Date.now();
     await ctl.dispatchSync(new URL(c.sync.scope, server.url).href, c.sync.tag);
@@ -231,6 +239,23 @@ async function treeRss(root) {
     } catch { /* gone meanwhile */ }
   }
   return kib;
+}
+
+/**
+ * After a large Blob was made: the page's garbage collected and the browser's memory steady (two readings
+ * 500 ms apart within 2 MiB, at most 15 s), so the phase measured next is not charged with making it.
+ */
+async function settleMemory(page, pid) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('HeapProfiler.collectGarbage');
+  await cdp.detach();
+  let last = await treeRss(pid);
+  for (let i = 0; i < 30; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    const now = await treeRss(pid);
+    if (Math.abs(now - last) < 2048) return;
+    last = now;
+  }
 }
 
 /** Samples the browser's memory from now until `stop()`, which resolves with the peak rise (MiB). */

@@ -1,5 +1,5 @@
-// The floor in `cargo xtask bench`: a bare fetch loop in a service worker (scope /raw/). The page stores
-// `{ blob, url }` records with npm `idb` (see raw-page.js); a `sync` event tagged `raw-<n>` reads them all
+// The floor in `cargo xtask bench`: a bare fetch loop in a service worker. The page stores
+// `{ blob, url }` records with npm `idb` (see idb-page.js); a `sync` event tagged `raw-<n>` reads them all
 // and POSTs each stored Blob with `fetch`, `n` at a time. No retries, no bookkeeping: the speed of fetch.
 import { openDB } from 'idb';
 

@@ -1,6 +1,6 @@
 // The Workbox peer in `cargo xtask bench`: background-sync's Queue with its defaults (a `sync` registration
-// per push; the `sync` event replays the queue with `replayRequests`), in its own service worker (scope
-// /wb/), driven by messages from the bench page. Bundled by bench-peers.mjs with esbuild.
+// per push; the `sync` event replays the queue with `replayRequests`), in its own service worker (its
+// origin's only one), driven by messages from the bench page. Bundled by bench-peers.mjs with esbuild.
 import { Queue } from 'workbox-background-sync';
 
 const TAG = 'workbox-background-sync:bench';
@@ -23,6 +23,10 @@ self.addEventListener('message', (event) => {
   const run = async () => {
     if (op === 'hold') {
       hold = true;
+      return 0;
+    }
+    if (op === 'release') {
+      hold = false;
       return 0;
     }
     if (op === 'push') {
