@@ -37,7 +37,11 @@ thread_local! {
     static STARTED: RefCell<BTreeMap<String, Task>> = const { RefCell::new(BTreeMap::new()) };
     /// Tasks this pump run could not start (no page gave headers, the lease was refused): not
     /// offered again until the next run, so a refusal never spins.
-    static SKIP: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
+    /// (Each with the time its attempt began: news that arrives after that, a page's message say,
+    /// may change the answer, so the task is offered again.)
+    static SKIP: RefCell<BTreeMap<String, u64>> = const { RefCell::new(BTreeMap::new()) };
+    /// When an event last brought news to the running pump (it joined it).
+    static NEWS: Cell<u64> = const { Cell::new(0) };
     /// This worker instance's name as a lease holder.
     static INSTANCE: String = js::uuid();
 }
@@ -63,6 +67,7 @@ pub(crate) async fn pump_expecting(
 ) -> Result<(), Error> {
     if let Some(running) = PUMP.with(|p| p.borrow().clone()) {
         AGAIN.with(|a| a.set(true));
+        NEWS.with(|n| n.set(now_ms()));
         wake();
         let _ = wasm_bindgen_futures::JsFuture::from(running).await;
         return Ok(());
@@ -167,7 +172,12 @@ async fn look(store: &Store) -> Result<Look, Error> {
             })
             .collect()
     });
-    let mut skip = SKIP.with(|s| s.borrow().clone());
+    let news = NEWS.with(|n| n.get());
+    let mut skip: BTreeSet<String> = SKIP.with(|s| {
+        let mut s = s.borrow_mut();
+        s.retain(|_, began| *began >= news);
+        s.keys().cloned().collect()
+    });
     skip.extend(STARTED.with(|s| s.borrow().keys().cloned().collect::<Vec<_>>()));
     in_flight.extend(starting);
     let here = active();
@@ -267,9 +277,10 @@ fn start(store: &Store, task: Task, via: Transport, sessions: &BTreeMap<String, 
     // Whether the plan saw a header provider for the task's tag (unknown: ask the records).
     let asks = sessions.values().any(|v| v.header_provider);
     wasm_bindgen_futures::spawn_local(async move {
+        let began = now_ms();
         if let Err(e) = attempt(&store, &id, via, asks).await {
             web_sys::console::warn_1(&format!("ferry: attempt of {id}: {e}").into());
-            SKIP.with(|s| s.borrow_mut().insert(id.clone()));
+            SKIP.with(|s| s.borrow_mut().insert(id.clone(), began));
         }
         STARTED.with(|s| s.borrow_mut().remove(&id));
         wake();
@@ -280,7 +291,8 @@ fn start(store: &Store, task: Task, via: Transport, sessions: &BTreeMap<String, 
 /// the lease, record the outcome for this lease only. `asks`: a session of the plan has a header
 /// provider; without one, the task and session are read only by the lease transaction.
 async fn attempt(store: &Store, id: &str, via: Transport, asks: bool) -> Result<(), Error> {
-    let skip = || SKIP.with(|s| s.borrow_mut().insert(id.to_string()));
+    let began = now_ms();
+    let skip = || SKIP.with(|s| s.borrow_mut().insert(id.to_string(), began));
     let mut extra = Vec::new();
     if asks {
         let Some(task) = store.get(id).await? else {
