@@ -7,16 +7,17 @@ use crate::core::scheduler::{self as decide, Env, HeaderPlan, Plan, SessionView}
 use crate::core::{self, Error, Input, Task, Transport};
 use crate::web::js::{self, core_error, now_ms, random_u64};
 use crate::web::store::Store;
-use crate::web::{bgfetch, launch, messaging, transport, tus};
+use crate::web::{launch, messaging, transport, tus};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+mod recover;
+use recover::recover;
+
 /// How long the worker waits for an open page's header provider.
 const HEADER_WAIT_MS: i32 = 5_000;
-/// How long worker instances have to answer "who is alive?" before their leases count as orphaned.
-const PING_MS: i32 = 1_000;
 /// Tasks read from the due index per round.
 const BATCH: u32 = 32;
 
@@ -215,58 +216,6 @@ async fn load_sessions(
         }
     }
     Ok(())
-}
-
-/// Applies `core::scheduler::recover` to the in-flight tasks this instance does not run: a task
-/// whose holder (another instance) answers is left alone; one whose holder is gone goes back to the
-/// queue; a Background Fetch the browser no longer lists gets time to settle. Returns whether it
-/// changed anything.
-async fn recover(store: &Store, in_flight: &[Task], now: u64) -> Result<bool, Error> {
-    let mine = RUNNING.with(|r| r.borrow().clone());
-    let others: Vec<&Task> = in_flight
-        .iter()
-        .filter(|t| mine.get(&t.id) != Some(&t.lease_no))
-        .collect();
-    if others.is_empty() {
-        return Ok(false);
-    }
-    let me = instance_id();
-    let ask = others.iter().any(|t| {
-        t.transport != Some(Transport::BackgroundFetch)
-            && t.holder.as_deref().is_some_and(|h| h != me)
-            && t.lease_until.is_some_and(|u| u > now)
-    });
-    let mut live = if ask {
-        messaging::live_workers(PING_MS).await
-    } else {
-        BTreeSet::new()
-    };
-    live.insert(me);
-    let registration = registration();
-    let mut changed = false;
-    for t in others {
-        let listed = if t.transport == Some(Transport::BackgroundFetch) {
-            Some(bgfetch::alive(&registration, &t.id).await)
-        } else {
-            None
-        };
-        let Some(input) = decide::recover(t, now, &live, listed) else {
-            continue;
-        };
-        match store
-            .settle(&t.id, t.lease_no, input, now, random_u64(), None)
-            .await
-        {
-            Ok((_, events)) => {
-                changed = true;
-                messaging::broadcast(&events);
-                launch::task_events(store, &events).await;
-            }
-            Err(Error::IllegalTransition { .. } | Error::UnknownTask { .. }) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(changed)
 }
 
 /// Starts one attempt on its own: the pump does not wait for it, only wakes when it ends.

@@ -252,20 +252,8 @@ fn e2e() -> Count {
         eprintln!("\n--- e2e: {name}");
         let tap = reports.join(format!("{name}.tap"));
         let _ = std::fs::remove_file(&tap);
-        let mut cmd = Command::new("node");
-        cmd.current_dir(root.join("tests"))
-            .args([
-                "--test",
-                "--test-concurrency=1",
-                "--test-reporter=spec",
-                "--test-reporter-destination=stdout",
-                "--test-reporter=tap",
-            ])
-            .arg(format!("--test-reporter-destination={}", tap.display()))
-            .arg(&file)
-            .env("FERRY_SERVER_BIN", root.join("target/release/ferry-server"))
-            .env("FERRY_ROOT", &root)
-            .env("TMPDIR", &profiles);
+        let mut cmd = node_test(&root.join("tests"), &tap);
+        cmd.arg(&file).env("TMPDIR", &profiles);
         let ran = run_captured(cmd, E2E_TIMEOUT, true);
         let report = std::fs::read_to_string(&tap).unwrap_or_default();
         let field = |name: &str| {
@@ -785,19 +773,8 @@ fn bundlers() -> Count {
         .collect();
     files.sort();
     let tap = util::scratch("bundlers").join("report.tap");
-    let mut cmd = Command::new("node");
-    cmd.current_dir(&apps)
-        .args([
-            "--test",
-            "--test-concurrency=1",
-            "--test-reporter=spec",
-            "--test-reporter-destination=stdout",
-            "--test-reporter=tap",
-        ])
-        .arg(format!("--test-reporter-destination={}", tap.display()))
-        .args(&files)
-        .env("FERRY_SERVER_BIN", root.join("target/release/ferry-server"))
-        .env("FERRY_ROOT", &root)
+    let mut cmd = node_test(&apps, &tap);
+    cmd.args(&files)
         .env("TMPDIR", util::scratch("bundlers-tmp"));
     let count = run_counted(cmd, Parse::None);
     let report = std::fs::read_to_string(&tap).unwrap_or_default();
@@ -821,4 +798,23 @@ fn bundlers() -> Count {
             ..count
         },
     }
+}
+
+/// `node --test` in `dir`, one file at a time, the spec report on stdout and a TAP report in `tap` (what
+/// the counts are read from), against the reference server this workspace built.
+fn node_test(dir: &Path, tap: &Path) -> Command {
+    let root = util::root();
+    let mut cmd = Command::new("node");
+    cmd.current_dir(dir)
+        .args([
+            "--test",
+            "--test-concurrency=1",
+            "--test-reporter=spec",
+            "--test-reporter-destination=stdout",
+            "--test-reporter=tap",
+        ])
+        .arg(format!("--test-reporter-destination={}", tap.display()))
+        .env("FERRY_SERVER_BIN", root.join("target/release/ferry-server"))
+        .env("FERRY_ROOT", &root);
+    cmd
 }
