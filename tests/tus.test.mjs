@@ -76,7 +76,8 @@ test('tus: cancel terminates the upload at the server', async () => {
     const page = await openSession(ctx, server.url, 'tuscancel');
     await server.fault({ count: 100, slowBytesPerSec: MiB, path: '/tus/' });
     const { id } = await uploadRandom(page, 4 * MiB, { url: '/tus', protocol: 'tus', chunkSize: MiB });
-    await until(async () => (await tusUploads()).length === 1, { what: 'the tus upload to be created' });
+    // Once a PATCH has arrived the worker has recorded the upload URL, so the cancel knows what to end.
+    await until(async () => (await tusUploads())[0]?.patches >= 1, { what: 'a first PATCH to arrive' });
     assert.equal(await page.evaluate((id) => window.ferrySession.cancel(id), id), true);
     await eventOf(page, id, 'cancelled');
     await until(async () => (await tusUploads()).length === 0, { what: 'the termination (DELETE)' });

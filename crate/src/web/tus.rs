@@ -119,7 +119,12 @@ async fn run(
                             Ok((core::state::record_upload_url(t, &url)?, Vec::new()))
                         })
                         .await;
-                    recorded.map_err(|e| js::core_error(&e))?;
+                    if let Err(e) = recorded {
+                        // Cancelled (or cleared) while the creation was being answered: the cancel did
+                        // not know this URL yet, so the upload is ended here (Termination extension).
+                        end_if_gone(store, task, &url).await;
+                        return Err(js::core_error(&e).into());
+                    }
                     (url, 0)
                 }
                 Step::End(outcome) => return Ok(ended(outcome, &created).await),
@@ -205,15 +210,32 @@ async fn progress(store: &Store, task: &Task, offset: u64) {
     }
 }
 
-/// Ends a cancelled tus upload at the server (termination), so it does not keep the partial bytes.
+/// Ends a cancelled tus upload at the server (Termination extension: "`DELETE` ... the Server SHOULD
+/// free any resources"), so it does not keep the partial bytes.
 pub async fn terminate(task: &Task) {
-    let Protocol::Tus {
+    if let Protocol::Tus {
         upload_url: Some(url),
         ..
     } = &task.request.protocol
-    else {
-        return;
+    {
+        delete(task, url).await;
+    }
+}
+
+/// After an upload URL could not be recorded: ends the upload at the server if its task is gone or
+/// cancelled (not if the lease only moved on, since another attempt may resume it).
+async fn end_if_gone(store: &Store, task: &Task, url: &str) {
+    let gone = match store.get(&task.id).await {
+        Ok(None) => true,
+        Ok(Some(t)) => t.state == core::State::Cancelled,
+        Err(_) => false,
     };
+    if gone {
+        delete(task, url).await;
+    }
+}
+
+async fn delete(task: &Task, url: &str) {
     if let Ok(controller) = web_sys::AbortController::new() {
         let timeout = core::scheduler::TIMEOUT_BASE_MS;
         let _ = timed(task, "DELETE", url, &[], &[], None, &controller, timeout).await;
