@@ -166,3 +166,40 @@ test('concurrency: a session with concurrency 2 runs two uploads at once, starte
     assert.deepEqual(firstTwo, ['/upload/parallel/0', '/upload/parallel/1']);
   });
 });
+
+test('uploadAll: many uploads in one commit, ids in order, each delivered once; a bad item stores nothing and is named by index', async () => {
+  await withBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'batch', { backgroundFetch: false, concurrency: 4 });
+    const before = await dbCounts(page);
+    const refused = await page.evaluate(async () => {
+      const items = Array.from({ length: 5 }, (_, i) => ({ blob: new Blob([`item ${i}`]), request: { url: '/upload/batch' } }));
+      items[3].request = { url: '/upload/batch', method: 'DELETE' };
+      try {
+        await window.ferrySession.uploadAll(items);
+        return null;
+      } catch (e) {
+        return { name: e.name, index: e.index, message: e.message };
+      }
+    });
+    assert.equal(refused?.name, 'FerryInvalidMethod', JSON.stringify(refused));
+    assert.equal(refused.index, 3);
+    assert.deepEqual(await dbCounts(page), before, 'a refused batch writes nothing');
+    const notArray = await page.evaluate(() => window.ferrySession.uploadAll('x').then(() => null, (e) => e.name));
+    assert.equal(notArray, 'FerryInvalidOptions');
+
+    const n = 30;
+    const ids = await page.evaluate(async (n) => {
+      const items = Array.from({ length: n }, (_, i) => ({ blob: new Blob([`item ${i}`]), request: { url: `/upload/batch/${i}` } }));
+      return window.ferrySession.uploadAll(items);
+    }, n);
+    assert.equal(ids.length, n);
+    assert.equal(new Set(ids).size, n);
+    const listed = await page.evaluate(() => window.ferrySession.list());
+    assert.deepEqual(listed.map((t) => t.id), ids, 'list() shows the batch in the order given');
+    assert.deepEqual(listed.map((t) => t.request.url.replace(/^.*\/upload\/batch\//, '')), ids.map((_, i) => String(i)));
+    for (const id of ids) await eventOf(page, id, 'completed');
+    const records = await settled(server, n);
+    assert.equal(records.length, n, 'each delivered once');
+    assert.equal((await dbCounts(page)).blobs, 0);
+  });
+});

@@ -110,6 +110,12 @@ export interface TusUploadRequest extends UploadRequestBase {
   metadata?: Record<string, string>;
 }
 
+/** One item of `session.uploadAll(items)`. */
+export interface UploadItem {
+  blob: Blob;
+  request: UploadRequest;
+}
+
 /** The second argument of `session.upload(blob, request)`. */
 export type UploadRequest = HttpUploadRequest | MultipartUploadRequest | TusUploadRequest;
 
@@ -292,6 +298,8 @@ export type FerryErrorName =
 /** An `Error` from Ferry; its `name` is stable, its message says what to do. */
 export interface FerryError extends Error {
   name: FerryErrorName;
+  /** `uploadAll`: which item (0-based) was refused. */
+  index?: number;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -327,6 +335,12 @@ export interface Session {
    * `FerryInvalid*` error for a bad request; a refused call writes nothing.
    */
   upload(blob: Blob, request: UploadRequest): Promise<string>;
+  /**
+   * Stores many uploads in ONE IndexedDB transaction; resolves with their task ids, in order, once all
+   * are committed (a folder of photos costs one commit, not hundreds). Every item is checked first: a bad
+   * one rejects the call with its error, whose `index` names the item, and nothing is stored.
+   */
+  uploadAll(items: ReadonlyArray<UploadItem>): Promise<string[]>;
   /** The tag's tasks in enqueue order. */
   list(): Promise<Task[]>;
   /** One task of this tag, or `null`. */

@@ -48,6 +48,9 @@ export class Ferry {
     const session = await WasmFerry.register(tag, options);
     const upload = session.upload;
     session.upload = (body, request) => upload.call(session, reframe(body), request);
+    const uploadAll = session.uploadAll;
+    session.uploadAll = (items) =>
+      uploadAll.call(session, Array.isArray(items) ? items.map((i) => (i && typeof i === 'object' ? { ...i, blob: reframe(i.blob) } : i)) : items);
     return session;
   }
 }

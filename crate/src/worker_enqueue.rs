@@ -57,7 +57,7 @@ async fn enqueue(tag: JsValue, req: JsValue, blob: web_sys::Blob) -> Result<Stri
     if let Some(key) = idempotency_key(&req)? {
         task.idempotency_key = key;
     }
-    let (task, events) = match store.enqueue(&task, &blob).await {
+    let done = match store.enqueue_all(&[(task, blob)]).await {
         // The write itself hit the quota (the estimate is coarse): say how much is free now.
         Err(Error::QuotaExceeded { size, .. }) => {
             return Err(Error::QuotaExceeded {
@@ -67,7 +67,12 @@ async fn enqueue(tag: JsValue, req: JsValue, blob: web_sys::Blob) -> Result<Stri
         }
         other => other?,
     };
-    messaging::broadcast(&events);
+    messaging::broadcast(&done.events);
+    let id = done.tasks.into_iter().next().map(|t| t.id).unwrap_or_default();
+    if done.paused {
+        // `resume()` wakes the worker for a paused tag.
+        return Ok(id);
+    }
     // Send now from this worker, and ask for a sync where Background Sync exists, so the work is
     // carried by an event of its own even if this worker is stopped once the failed fetch is answered.
     let registration: web_sys::ServiceWorkerRegistration =
@@ -76,7 +81,7 @@ async fn enqueue(tag: JsValue, req: JsValue, blob: web_sys::Blob) -> Result<Stri
     wasm_bindgen_futures::spawn_local(async move {
         let _ = crate::scheduler::pump(&store, Transport::Fallback, PUMP_BUDGET_MS).await;
     });
-    Ok(task.id)
+    Ok(id)
 }
 
 /// The `Idempotency-Key` the app's request carried, if any: visible ASCII, 1 to 255 characters.

@@ -146,3 +146,46 @@ async fn an_outcome_of_an_old_lease_changes_nothing() {
     assert!(f.store.blob("a").await.unwrap().is_none());
     f.finish().await;
 }
+
+#[wasm_bindgen_test]
+async fn a_batch_commits_in_order_or_not_at_all_and_reports_pause_and_background_fetch() {
+    let f = Fixture::new("enqueue-all").await;
+    let batch: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|id| (task_due(id, "photos", Some(T0), 3), blob(&bytes_for(id))))
+        .collect();
+    let done = f.store.enqueue_all(&batch).await.unwrap();
+    let seqs: Vec<_> = done.tasks.iter().map(|t| (t.id.as_str(), t.seq)).collect();
+    assert_eq!(seqs, vec![("a", 1), ("b", 2), ("c", 3)]);
+    let events: Vec<_> = done.events.iter().map(|e| (e.task_id.as_str(), e.seq)).collect();
+    assert_eq!(events, vec![("a", 1), ("b", 2), ("c", 3)]);
+    assert!(!done.paused && !done.background_fetch_busy);
+    for id in ["a", "b", "c"] {
+        assert_blob_intact(&f.store, id).await;
+    }
+
+    // "b" exists: the whole batch is refused, "d" included.
+    let again: Vec<_> = ["d", "b"]
+        .iter()
+        .map(|id| (task_due(id, "photos", Some(T0), 3), blob(&bytes_for(id))))
+        .collect();
+    let err = f.store.enqueue_all(&again).await.unwrap_err();
+    assert!(matches!(err, Error::DuplicateTask { ref id } if id == "b"), "{err:?}");
+    assert_eq!(f.store.get("d").await.unwrap(), None);
+    assert_eq!(count(&f.name, "blobs").await, 3);
+
+    // What the same transaction saw: a Background Fetch in flight, then a paused tag.
+    f.store
+        .lease("a", Transport::BackgroundFetch, None, env(T0))
+        .await
+        .unwrap()
+        .expect("leased");
+    let one = |id: &str| vec![(task_due(id, "photos", Some(T0), 3), blob(&bytes_for(id)))];
+    let done = f.store.enqueue_all(&one("e")).await.unwrap();
+    assert!(done.background_fetch_busy && !done.paused);
+    session(&f.store, "photos", 2, true).await;
+    let done = f.store.enqueue_all(&one("f")).await.unwrap();
+    assert!(done.paused);
+    assert_eq!(done.tasks[0].seq, 5);
+    f.finish().await;
+}

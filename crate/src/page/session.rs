@@ -14,55 +14,61 @@ impl Session {
     /// Stores `blob` with `request` and resolves with the task id once both are committed to IndexedDB.
     pub fn upload(&self, blob: JsValue, request: JsValue) -> js_sys::Promise {
         promise(&self.inner, |inner| async move {
-            let input = request::upload_input(&blob, &request)?;
-            let size = blob
-                .dyn_ref::<web_sys::Blob>()
-                .map_or(0, |b| b.size() as u64);
-            let quota_available = if core::validate::wants_quota_estimate(size) {
-                request::quota_available().await
-            } else {
-                None
-            };
-            let limits = core::Limits {
-                quota_available,
-                ..core::Limits::default()
-            };
-            let valid = core::validate_upload(&input, &inner.options.retry, &limits, now_ms())?;
-            let task = request::new_task(&inner.tag, valid, inner.options.batch_window_ms);
-            let blob: web_sys::Blob = blob.unchecked_into();
-            let (task, events) = match inner.store.enqueue(&task, &blob).await {
-                // The write itself hit the quota (the estimate is coarse): say how much is free now.
-                Err(Error::QuotaExceeded { size, .. }) => {
-                    return Err(Error::QuotaExceeded {
-                        size,
-                        available: request::quota_available().await.unwrap_or(0),
-                    });
+            let task = prepare(&inner, &blob, &request, None).await?;
+            let ids = commit(&inner, vec![(task, blob.unchecked_into())]).await?;
+            Ok(JsValue::from_str(&ids[0]))
+        })
+    }
+
+    /// Stores many uploads (`[{ blob, request }, ...]`, all of this tag) in ONE transaction and
+    /// resolves with their ids, in order, once all are committed. Every item is checked first: one bad
+    /// item rejects the call with its error (its `index` says which) and stores nothing.
+    #[wasm_bindgen(js_name = uploadAll)]
+    pub fn upload_all(&self, items: JsValue) -> js_sys::Promise {
+        if let Err(e) = open(&self.inner) {
+            return js_sys::Promise::reject(&core_error(&e));
+        }
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let items = items.dyn_into::<js_sys::Array>().map_err(|_| {
+                core_error(&Error::options(
+                    "uploadAll",
+                    "pass an array of { blob, request } items",
+                ))
+            })?;
+            let available = {
+                let total: u64 = items
+                    .iter()
+                    .filter_map(|i| js::get(&i, "blob").dyn_into::<web_sys::Blob>().ok())
+                    .map(|b| b.size() as u64)
+                    .sum();
+                if core::validate::wants_quota_estimate(total) {
+                    request::quota_available().await
+                } else {
+                    None
                 }
-                other => other?,
             };
-            messaging::broadcast(&events);
-            // Committed: from here on the upload is the worker's, and this call resolves whatever
-            // happens to the Background Fetch start (the task stays queued for the worker).
-            if task.is_due(now_ms()) {
-                if let Err(e) = background_fetch(&inner, &task).await {
-                    web_sys::console::warn_1(
-                        &format!("ferry: Background Fetch not started: {e}").into(),
-                    );
-                }
+            let mut batch = Vec::with_capacity(items.length() as usize);
+            let mut used = 0u64;
+            for (index, item) in items.iter().enumerate() {
+                let blob = js::get(&item, "blob");
+                let left = available.map(|a| a.saturating_sub(used));
+                let task = prepare(&inner, &blob, &js::get(&item, "request"), Some(left))
+                    .await
+                    .map_err(|e| {
+                        let err = core_error(&e);
+                        js::set(&err, "index", &JsValue::from(index as u32));
+                        err
+                    })?;
+                used += task.body.size;
+                batch.push((task, blob.unchecked_into()));
             }
-            // A paused tag sends nothing: waking the worker would only have it read past the tag's
-            // queue; `resume()` wakes it.
-            let paused = inner
-                .store
-                .session(&inner.tag)
-                .await
-                .ok()
-                .flatten()
-                .is_some_and(|s| s.paused);
-            if !paused {
-                wake(&inner).await;
-            }
-            Ok(JsValue::from_str(&task.id))
+            let ids = commit(&inner, batch).await.map_err(|e| core_error(&e))?;
+            Ok(ids
+                .iter()
+                .map(|id| JsValue::from_str(id))
+                .collect::<js_sys::Array>()
+                .into())
         })
     }
 
@@ -218,4 +224,60 @@ async fn set_paused(inner: &Inner, paused: bool) -> Result<(), Error> {
             })
         })
         .await
+}
+
+/// Validates one upload into a task of this session. `quota`: the free space already estimated for a
+/// batch (`None`: estimate here if the body is large enough to be worth it).
+async fn prepare(
+    inner: &Inner,
+    blob: &JsValue,
+    request: &JsValue,
+    quota: Option<Option<u64>>,
+) -> Result<Task, Error> {
+    let input = request::upload_input(blob, request)?;
+    let size = blob
+        .dyn_ref::<web_sys::Blob>()
+        .map_or(0, |b| b.size() as u64);
+    let quota_available = match quota {
+        Some(known) => known,
+        None if core::validate::wants_quota_estimate(size) => request::quota_available().await,
+        None => None,
+    };
+    let limits = core::Limits {
+        quota_available,
+        ..core::Limits::default()
+    };
+    let valid = core::validate_upload(&input, &inner.options.retry, &limits, now_ms())?;
+    Ok(request::new_task(&inner.tag, valid, inner.options.batch_window_ms))
+}
+
+/// Commits validated uploads in one transaction, tells the pages, then gets them sending: a
+/// Background Fetch for the first due task when one fits, and a wake for the worker; neither for a
+/// paused tag (`resume()` wakes it). Resolves once committed, whatever the Background Fetch start does.
+async fn commit(inner: &Rc<Inner>, batch: Vec<(Task, web_sys::Blob)>) -> Result<Vec<String>, Error> {
+    let size: u64 = batch.iter().map(|(t, _)| t.body.size).sum();
+    let done = match inner.store.enqueue_all(&batch).await {
+        // The write itself hit the quota (the estimate is coarse): say how much is free now.
+        Err(Error::QuotaExceeded { .. }) => {
+            return Err(Error::QuotaExceeded {
+                size,
+                available: request::quota_available().await.unwrap_or(0),
+            });
+        }
+        other => other?,
+    };
+    messaging::broadcast(&done.events);
+    let ids = done.tasks.iter().map(|t| t.id.clone()).collect();
+    if done.paused {
+        return Ok(ids);
+    }
+    if !done.background_fetch_busy {
+        if let Some(task) = done.tasks.iter().find(|t| t.is_due(now_ms())) {
+            if let Err(e) = background_fetch(inner, task).await {
+                web_sys::console::warn_1(&format!("ferry: Background Fetch not started: {e}").into());
+            }
+        }
+    }
+    wake(inner).await;
+    Ok(ids)
 }

@@ -130,7 +130,7 @@ impl Store {
     }
 }
 
-async fn get(store: &idb::ObjectStore, key: &str, op: &str) -> Result<Option<JsValue>, Error> {
+pub(super) async fn get(store: &idb::ObjectStore, key: &str, op: &str) -> Result<Option<JsValue>, Error> {
     store
         .get(Query::Key(key.into()))
         .map_err(|e| storage_error(op, e))?
@@ -138,7 +138,7 @@ async fn get(store: &idb::ObjectStore, key: &str, op: &str) -> Result<Option<JsV
         .map_err(|e| storage_error(op, e))
 }
 
-async fn in_flight_in(tasks: &idb::ObjectStore) -> Result<Vec<Task>, Error> {
+pub(super) async fn in_flight_in(tasks: &idb::ObjectStore) -> Result<Vec<Task>, Error> {
     let range = state_range(State::InFlight, MAX_KEY as u64)?;
     let all = tasks
         .index("by_lease")

@@ -20,6 +20,7 @@ mod outbox;
 mod tasks;
 
 pub use lease::Leased;
+pub use tasks::Enqueued;
 pub use outbox::SessionRecord;
 
 use crate::core::{self, Error};

@@ -10,70 +10,111 @@ use wasm_bindgen::{JsCast, JsValue};
 pub(crate) const MAX_KEY: f64 = 9_007_199_254_740_991.0;
 
 impl Store {
-    /// Writes the task and its Blob in ONE transaction, allocating the task's per-tag sequence and
-    /// appending its `queued` event. Nothing is visible before the commit; on any failure nothing is.
-    pub async fn enqueue(
-        &self,
-        task: &Task,
-        blob: &web_sys::Blob,
-    ) -> Result<(Task, Vec<FerryEvent>), Error> {
+    /// Writes the tasks and their Blobs (all of one tag) in ONE transaction, allocating each task's
+    /// per-tag sequence and appending its `queued` event. Nothing is visible before the commit; on any
+    /// failure nothing is. The same transaction reads what the caller decides next with: whether the
+    /// tag is paused and whether a Background Fetch is in flight (no further reads per upload).
+    pub async fn enqueue_all(&self, batch: &[(Task, web_sys::Blob)]) -> Result<Enqueued, Error> {
+        let Some((first, _)) = batch.first() else {
+            return Ok(Enqueued::default());
+        };
+        let tag = first.tag.clone();
+        let total: u64 = batch.iter().map(|(t, _)| t.body.size).sum();
         let tx = self.tx(&[TASKS, BLOBS, OUTBOX, META], true)?;
         let tasks = open_store(&tx, TASKS, "enqueue")?;
         let blobs = open_store(&tx, BLOBS, "enqueue")?;
         let meta = open_store(&tx, META, "enqueue")?;
 
-        let seq_key = JsValue::from_str(&format!("taskseq:{}", task.tag));
+        let seq_key = JsValue::from_str(&format!("taskseq:{tag}"));
         let next = meta
             .get(Query::Key(seq_key.clone()))
             .map_err(|e| storage_error("enqueue", e))?
             .await;
-        let seq = next
+        let mut seq = next
             .map_err(|e| storage_error("read task sequence", e))?
             .and_then(|v| v.as_f64())
-            .unwrap_or(0.0) as u64
-            + 1;
-        let mut task = task.clone();
-        task.seq = seq;
-
-        let record = js::to_js(&task)?;
-        if let Err(e) = tasks
-            .add(&record, None)
-            .map_err(|e| storage_error("enqueue", e))?
-            .await
-        {
-            return Err(match dom_of(&e) {
-                Some((name, _)) if name == "ConstraintError" => Error::DuplicateTask {
-                    id: task.id.clone(),
-                },
-                _ => storage_error("write task", e),
-            });
-        }
+            .unwrap_or(0.0) as u64;
         let quota = |e: idb::Error| match dom_of(&e) {
             Some((name, _)) if name == "QuotaExceededError" => Error::QuotaExceeded {
-                size: task.body.size,
+                size: total,
                 available: 0,
             },
             _ => storage_error("write blob", e),
         };
-        blobs
-            .put(blob, Some(&JsValue::from_str(&task.id)))
-            .map_err(|e| storage_error("enqueue", e))?
-            .await
-            .map_err(quota)?;
+        let mut written = Vec::with_capacity(batch.len());
+        // Every request is issued before any is awaited: IndexedDB runs them in order in this
+        // transaction, and the batch costs one round trip instead of one per record.
+        let mut pending = Vec::with_capacity(batch.len() * 2);
+        for (task, blob) in batch {
+            if task.tag != tag {
+                return Err(Error::InvalidTag {
+                    tag: task.tag.clone(),
+                    reason: "one enqueue holds tasks of one tag".into(),
+                });
+            }
+            seq += 1;
+            let mut task = task.clone();
+            task.seq = seq;
+            let record = js::to_js(&task)?;
+            let added = tasks
+                .add(&record, None)
+                .map_err(|e| storage_error("enqueue", e))?;
+            let put = blobs
+                .put(blob, Some(&JsValue::from_str(&task.id)))
+                .map_err(|e| storage_error("enqueue", e))?;
+            pending.push((task.id.clone(), added, put));
+            written.push(task);
+        }
+        for (id, added, put) in pending {
+            if let Err(e) = added.await {
+                return Err(match dom_of(&e) {
+                    Some((name, _)) if name == "ConstraintError" => Error::DuplicateTask { id },
+                    _ => storage_error("write task", e),
+                });
+            }
+            put.await.map_err(quota)?;
+        }
         meta.put(&JsValue::from_f64(seq as f64), Some(&seq_key))
             .map_err(|e| storage_error("enqueue", e))?
             .await
             .map_err(|e| storage_error("write task sequence", e))?;
-        let queued = core::queued_event(&task);
-        let events = self.append_events(&tx, &task.tag, vec![queued]).await?;
+        let queued = written.iter().map(core::queued_event).collect();
+        let events = self.append_events(&tx, &tag, queued).await?;
+        let paused = super::lease::get(&meta, &super::session_key(&tag), "enqueue")
+            .await?
+            .map(js::from_js::<super::SessionRecord>)
+            .transpose()?
+            .is_some_and(|s| s.paused);
+        let background_fetch_busy = super::lease::in_flight_in(&tasks)
+            .await?
+            .iter()
+            .any(|t| t.transport == Some(core::Transport::BackgroundFetch));
         commit(tx, "enqueue").await.map_err(|e| match e {
             Error::QuotaExceeded { .. } => Error::QuotaExceeded {
-                size: task.body.size,
+                size: total,
                 available: 0,
             },
             other => other,
         })?;
-        Ok((task, events))
+        Ok(Enqueued {
+            tasks: written,
+            events,
+            paused,
+            background_fetch_busy,
+        })
+    }
+
+    /// `enqueue_all` of one task: the task as stored and its `queued` event.
+    pub async fn enqueue(
+        &self,
+        task: &Task,
+        blob: &web_sys::Blob,
+    ) -> Result<(Task, Vec<FerryEvent>), Error> {
+        let done = self.enqueue_all(&[(task.clone(), blob.clone())]).await?;
+        let task = done.tasks.into_iter().next().ok_or_else(|| Error::UnknownTask {
+            id: task.id.clone(),
+        })?;
+        Ok((task, done.events))
     }
 
     /// One task by id.
@@ -354,4 +395,17 @@ pub(crate) fn state_range(state: State, upto: u64) -> Result<KeyRange, Error> {
     let lower = key(&[state.as_str().into(), JsValue::from_f64(0.0)]);
     let upper = key(&[state.as_str().into(), JsValue::from_f64(upto as f64)]);
     KeyRange::bound(&lower, &upper, None, None).map_err(|e| storage_error("key range", e))
+}
+
+/// What one `enqueue` committed, and what its transaction saw.
+#[derive(Default, Debug)]
+pub struct Enqueued {
+    /// The tasks as stored (with their sequence numbers), in the order given.
+    pub tasks: Vec<Task>,
+    /// Their `queued` events (with their outbox sequence numbers).
+    pub events: Vec<FerryEvent>,
+    /// The tag is paused: nothing is to be started or woken for it.
+    pub paused: bool,
+    /// A Background Fetch of the origin is in flight (a second one would only wait behind it).
+    pub background_fetch_busy: bool,
 }
