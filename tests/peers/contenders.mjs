@@ -127,6 +127,17 @@ export const CONTENDERS = {
     }),
     sync: { scope: '/', tag: 'ferry' },
   },
+  // The same, every Blob in one `uploadAll` call (one transaction): what an app picking 500 photos does.
+  'ferry-all': {
+    label: 'Ferry `uploadAll` (one call)',
+    setup: (page, options) => CONTENDERS.ferry.setup(page, options),
+    hold: (page) => CONTENDERS.ferry.hold(page),
+    fill: (page, url) => page.evaluate(async (url) => {
+      const t0 = performance.now();
+      await window.session.uploadAll(window.blobs.map((blob) => ({ blob, request: { url } })));
+      return performance.now() - t0;
+    }, url),
+  },
   'idb-default': { label: 'raw `idb` put, default durability', ...idbPeer('default') },
   'idb-strict': { label: 'raw `idb` put, strict durability', ...idbPeer('strict') },
   workbox: {

@@ -14,23 +14,33 @@ pub fn channel_name(tag: &str) -> String {
     format!("ferry:{tag}")
 }
 
+thread_local! {
+    /// One sending channel per tag, kept open: a burst of uploads does not open and close a channel
+    /// for each event.
+    static SENDERS: RefCell<std::collections::BTreeMap<String, web_sys::BroadcastChannel>> =
+        const { RefCell::new(std::collections::BTreeMap::new()) };
+}
+
 /// Posts events, in order, to the pages of their tag that are open now. Persisted copies stay in the
 /// outbox until acknowledged, so a page that is not open hears them when it registers.
 pub fn broadcast(events: &[FerryEvent]) {
-    let Some(first) = events.first() else { return };
-    let Ok(channel) = web_sys::BroadcastChannel::new(&channel_name(&first.tag)) else {
-        return;
-    };
     for ev in events {
-        if ev.tag != first.tag {
-            broadcast(std::slice::from_ref(ev));
-            continue;
-        }
-        if let Ok(v) = js::to_js(ev) {
-            let _ = channel.post_message(&v);
-        }
+        let Ok(v) = js::to_js(ev) else { continue };
+        SENDERS.with(|senders| {
+            let mut senders = senders.borrow_mut();
+            if !senders.contains_key(&ev.tag) {
+                match web_sys::BroadcastChannel::new(&channel_name(&ev.tag)) {
+                    Ok(c) => {
+                        senders.insert(ev.tag.clone(), c);
+                    }
+                    Err(_) => return,
+                }
+            }
+            if let Some(channel) = senders.get(&ev.tag) {
+                let _ = channel.post_message(&v);
+            }
+        });
     }
-    channel.close();
 }
 
 /// A message from a page to the worker: `{ ferry: kind, tag?, id? }`.

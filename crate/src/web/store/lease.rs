@@ -138,6 +138,18 @@ pub(super) async fn get(store: &idb::ObjectStore, key: &str, op: &str) -> Result
         .map_err(|e| storage_error(op, e))
 }
 
+/// The request behind `in_flight_in`, issued and not yet awaited (to share a round trip).
+pub(super) fn in_flight_request(
+    tasks: &idb::ObjectStore,
+) -> Result<idb::request::GetAllStoreRequest, Error> {
+    let range = state_range(State::InFlight, MAX_KEY as u64)?;
+    tasks
+        .index("by_lease")
+        .map_err(|e| storage_error("in flight", e))?
+        .get_all(Some(Query::KeyRange(range)), None)
+        .map_err(|e| storage_error("in flight", e))
+}
+
 pub(super) async fn in_flight_in(tasks: &idb::ObjectStore) -> Result<Vec<Task>, Error> {
     let range = state_range(State::InFlight, MAX_KEY as u64)?;
     let all = tasks

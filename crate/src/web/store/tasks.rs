@@ -4,6 +4,7 @@ use super::{commit, delete, dom_of, key, open_store, task_of, Store, BLOBS, META
 use crate::core::{self, Error, FerryEvent, Input, ResponseInfo, State, Task};
 use crate::web::js::{self, storage_error};
 use idb::{KeyRange, Query};
+use std::future::IntoFuture;
 use wasm_bindgen::{JsCast, JsValue};
 
 /// The largest integer IndexedDB range bounds may use without losing precision.
@@ -19,21 +20,87 @@ impl Store {
             return Ok(Enqueued::default());
         };
         let tag = first.tag.clone();
+        if let Some((t, _)) = batch.iter().find(|(t, _)| t.tag != tag) {
+            return Err(Error::InvalidTag {
+                tag: t.tag.clone(),
+                reason: "one enqueue holds tasks of one tag".into(),
+            });
+        }
         let total: u64 = batch.iter().map(|(t, _)| t.body.size).sum();
+        let failed = |what: &'static str| move |e: idb::Error| storage_error(what, e);
         let tx = self.tx(&[TASKS, BLOBS, OUTBOX, META], true)?;
         let tasks = open_store(&tx, TASKS, "enqueue")?;
         let blobs = open_store(&tx, BLOBS, "enqueue")?;
+        let outbox = open_store(&tx, OUTBOX, "enqueue")?;
         let meta = open_store(&tx, META, "enqueue")?;
 
-        let seq_key = JsValue::from_str(&format!("taskseq:{tag}"));
-        let next = meta
-            .get(Query::Key(seq_key.clone()))
-            .map_err(|e| storage_error("enqueue", e))?
-            .await;
-        let mut seq = next
-            .map_err(|e| storage_error("read task sequence", e))?
-            .and_then(|v| v.as_f64())
-            .unwrap_or(0.0) as u64;
+        // IndexedDB runs a transaction's requests in the order they were made, so each phase issues
+        // all its requests before awaiting any: the whole enqueue costs two round trips and the commit.
+        // Phase 1: what the writes depend on, and what the caller decides next with.
+        let task_seq_key = JsValue::from_str(&format!("taskseq:{tag}"));
+        let event_seq_key = JsValue::from_str(&format!("eventseq:{tag}"));
+        let session_key = JsValue::from_str(&super::session_key(&tag));
+        // `into_future` at once: it attaches the request's listeners, so a result that arrives before
+        // its turn to be awaited is kept, not missed.
+        let read = |k: &JsValue| {
+            meta.get(Query::Key(k.clone()))
+                .map(IntoFuture::into_future)
+                .map_err(failed("enqueue"))
+        };
+        let (task_seq, event_seq, session) = (read(&task_seq_key)?, read(&event_seq_key)?, read(&session_key)?);
+        let in_flight = super::lease::in_flight_request(&tasks)?.into_future();
+        let number = |v: Option<JsValue>| v.and_then(|v| v.as_f64()).unwrap_or(0.0) as u64;
+        let mut seq = number(task_seq.await.map_err(failed("read task sequence"))?);
+        let mut event_seq = number(event_seq.await.map_err(failed("read event sequence"))?);
+        let paused = session
+            .await
+            .map_err(failed("read session"))?
+            .map(js::from_js::<super::SessionRecord>)
+            .transpose()?
+            .is_some_and(|s| s.paused);
+        let background_fetch_busy = in_flight
+            .await
+            .map_err(failed("in flight"))?
+            .into_iter()
+            .map(task_of)
+            .collect::<Result<Vec<_>, _>>()?
+            .iter()
+            .any(|t| t.transport == Some(core::Transport::BackgroundFetch));
+
+        // Phase 2: every write.
+        let mut written = Vec::with_capacity(batch.len());
+        let mut events = Vec::with_capacity(batch.len());
+        let mut pending = Vec::with_capacity(batch.len());
+        let mut pending_events = Vec::with_capacity(batch.len());
+        for (task, blob) in batch {
+            seq += 1;
+            let mut task = task.clone();
+            task.seq = seq;
+            let added = tasks
+                .add(&js::to_js(&task)?, None)
+                .map_err(failed("enqueue"))?
+                .into_future();
+            let put = blobs
+                .put(blob, Some(&JsValue::from_str(&task.id)))
+                .map_err(failed("enqueue"))?
+                .into_future();
+            pending.push((task.id.clone(), added, put));
+            let mut queued = core::queued_event(&task);
+            event_seq += 1;
+            queued.seq = event_seq;
+            let event = outbox.add(&js::to_js(&queued)?, None);
+            pending_events.push(event.map_err(failed("enqueue"))?.into_future());
+            events.push(queued);
+            written.push(task);
+        }
+        let seq_put = meta
+            .put(&JsValue::from_f64(seq as f64), Some(&task_seq_key))
+            .map_err(failed("enqueue"))?
+            .into_future();
+        let event_seq_put = meta
+            .put(&JsValue::from_f64(event_seq as f64), Some(&event_seq_key))
+            .map_err(failed("enqueue"))?
+            .into_future();
         let quota = |e: idb::Error| match dom_of(&e) {
             Some((name, _)) if name == "QuotaExceededError" => Error::QuotaExceeded {
                 size: total,
@@ -41,30 +108,6 @@ impl Store {
             },
             _ => storage_error("write blob", e),
         };
-        let mut written = Vec::with_capacity(batch.len());
-        // Every request is issued before any is awaited: IndexedDB runs them in order in this
-        // transaction, and the batch costs one round trip instead of one per record.
-        let mut pending = Vec::with_capacity(batch.len() * 2);
-        for (task, blob) in batch {
-            if task.tag != tag {
-                return Err(Error::InvalidTag {
-                    tag: task.tag.clone(),
-                    reason: "one enqueue holds tasks of one tag".into(),
-                });
-            }
-            seq += 1;
-            let mut task = task.clone();
-            task.seq = seq;
-            let record = js::to_js(&task)?;
-            let added = tasks
-                .add(&record, None)
-                .map_err(|e| storage_error("enqueue", e))?;
-            let put = blobs
-                .put(blob, Some(&JsValue::from_str(&task.id)))
-                .map_err(|e| storage_error("enqueue", e))?;
-            pending.push((task.id.clone(), added, put));
-            written.push(task);
-        }
         for (id, added, put) in pending {
             if let Err(e) = added.await {
                 return Err(match dom_of(&e) {
@@ -74,21 +117,11 @@ impl Store {
             }
             put.await.map_err(quota)?;
         }
-        meta.put(&JsValue::from_f64(seq as f64), Some(&seq_key))
-            .map_err(|e| storage_error("enqueue", e))?
-            .await
-            .map_err(|e| storage_error("write task sequence", e))?;
-        let queued = written.iter().map(core::queued_event).collect();
-        let events = self.append_events(&tx, &tag, queued).await?;
-        let paused = super::lease::get(&meta, &super::session_key(&tag), "enqueue")
-            .await?
-            .map(js::from_js::<super::SessionRecord>)
-            .transpose()?
-            .is_some_and(|s| s.paused);
-        let background_fetch_busy = super::lease::in_flight_in(&tasks)
-            .await?
-            .iter()
-            .any(|t| t.transport == Some(core::Transport::BackgroundFetch));
+        for added in pending_events {
+            added.await.map_err(failed("write event"))?;
+        }
+        seq_put.await.map_err(failed("write task sequence"))?;
+        event_seq_put.await.map_err(failed("write event sequence"))?;
         commit(tx, "enqueue").await.map_err(|e| match e {
             Error::QuotaExceeded { .. } => Error::QuotaExceeded {
                 size: total,
