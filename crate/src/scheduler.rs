@@ -6,7 +6,7 @@
 use crate::core::scheduler::{self as decide, Env, HeaderPlan, Plan, SessionView};
 use crate::core::{self, Error, Input, Task, Transport};
 use crate::web::js::{self, core_error, now_ms, random_u64};
-use crate::web::store::Store;
+use crate::web::store::{Settle, Store};
 use crate::web::{launch, messaging, transport, tus};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -114,10 +114,18 @@ async fn run(
             (Plan::default(), BTreeMap::new(), Vec::new())
         };
         waiting |= !plan.start.is_empty();
-        for id in &plan.start {
-            if let Some(task) = queued.iter().find(|t| &t.id == id) {
-                start(store, task.clone(), via, &sessions);
+        let chosen: Vec<Task> = plan
+            .start
+            .iter()
+            .filter_map(|id| queued.iter().find(|t| &t.id == id).cloned())
+            .collect();
+        if sessions.values().any(|v| v.header_provider) {
+            // Headers are asked per attempt, before its lease.
+            for task in chosen {
+                start(store, task, via, true);
             }
+        } else {
+            start_leased(store, chosen, via).await;
         }
         let now = now_ms();
         // Decided with no await before returning: a caller that joined meanwhile (and set AGAIN)
@@ -153,26 +161,36 @@ fn active() -> u32 {
 type Look = (Plan, BTreeMap<String, SessionView>, Vec<Task>);
 
 /// One look: takes back what dead instances left in flight, then asks `core` what to start (with the
-/// session views it read, keyed by tag, and the queued tasks it saw).
+/// session views it read, keyed by tag, and the queued tasks it saw). Its reads are one transaction.
 async fn look(store: &Store) -> Result<Look, Error> {
     let env = env();
-    let mut in_flight = store.in_flight().await?;
-    if recover(store, &in_flight, env.now_ms).await? {
-        in_flight = store.in_flight().await?;
+    let mut limit = BATCH;
+    let mut snap = store.snapshot(env.now_ms, limit).await?;
+    if recover(store, &snap.in_flight, env.now_ms).await? {
+        snap = store.snapshot(env.now_ms, limit).await?;
     }
-    // Attempts spawned whose lease is not committed yet hold their slot already.
-    let starting: Vec<Task> = STARTED.with(|s| {
-        s.borrow()
-            .values()
-            .filter(|t| !in_flight.iter().any(|f| f.id == t.id))
-            .map(|t| {
-                let mut t = t.clone();
-                t.state = core::State::InFlight;
-                t.lease_until = None;
-                t
-            })
+    let views = |snap: &crate::web::store::Snapshot| -> BTreeMap<String, SessionView> {
+        snap.sessions
+            .iter()
+            .map(|(tag, s)| (tag.clone(), SessionView::of(&s.options, s.paused)))
             .collect()
-    });
+    };
+    // Attempts spawned whose lease is not committed yet hold their slot already.
+    let in_flight_of = |in_flight: &[Task]| -> Vec<Task> {
+        let starting = STARTED.with(|s| {
+            s.borrow()
+                .values()
+                .filter(|t| !in_flight.iter().any(|f| f.id == t.id))
+                .map(|t| {
+                    let mut t = t.clone();
+                    t.state = core::State::InFlight;
+                    t.lease_until = None;
+                    t
+                })
+                .collect::<Vec<_>>()
+        });
+        in_flight.iter().cloned().chain(starting).collect()
+    };
     let news = NEWS.with(|n| n.get());
     let mut skip: BTreeSet<String> = SKIP.with(|s| {
         let mut s = s.borrow_mut();
@@ -180,51 +198,30 @@ async fn look(store: &Store) -> Result<Look, Error> {
         s.keys().cloned().collect()
     });
     skip.extend(STARTED.with(|s| s.borrow().keys().cloned().collect::<Vec<_>>()));
-    in_flight.extend(starting);
     let here = active();
-    let mut sessions = BTreeMap::new();
-    let mut limit = BATCH;
     // Read past held tasks (a paused tag's, say): they must not hide the others behind them.
-    let mut queued = loop {
-        let due = store.next_due(env.now_ms, limit).await?;
-        load_sessions(store, &mut sessions, &due).await?;
-        let p = decide::plan(&env, &due, &in_flight, &sessions, &skip, here);
-        if !p.start.is_empty() || (due.len() as u32) < limit {
-            break due;
+    loop {
+        let in_flight = in_flight_of(&snap.in_flight);
+        let p = decide::plan(&env, &snap.due, &in_flight, &views(&snap), &skip, here);
+        if !p.start.is_empty() || (snap.due.len() as u32) < limit {
+            break;
         }
         limit = limit.saturating_mul(4);
-    };
-    queued.extend(store.next_later(env.now_ms).await?);
-    load_sessions(store, &mut sessions, &queued).await?;
+        snap = store.snapshot(env.now_ms, limit).await?;
+    }
+    let in_flight = in_flight_of(&snap.in_flight);
+    let sessions = views(&snap);
+    let mut queued = snap.due;
+    queued.extend(snap.later);
     let plan = decide::plan(&env, &queued, &in_flight, &sessions, &skip, here);
     Ok((plan, sessions, queued))
 }
 
-async fn load_sessions(
-    store: &Store,
-    sessions: &mut BTreeMap<String, SessionView>,
-    tasks: &[Task],
-) -> Result<(), Error> {
-    for t in tasks {
-        if !sessions.contains_key(&t.tag) {
-            let view = store
-                .session(&t.tag)
-                .await?
-                .map(|s| SessionView::of(&s.options, s.paused))
-                .unwrap_or_default();
-            sessions.insert(t.tag.clone(), view);
-        }
-    }
-    Ok(())
-}
-
 /// Starts one attempt on its own: the pump does not wait for it, only wakes when it ends.
-fn start(store: &Store, task: Task, via: Transport, sessions: &BTreeMap<String, SessionView>) {
+fn start(store: &Store, task: Task, via: Transport, asks: bool) {
     let id = task.id.clone();
     STARTED.with(|s| s.borrow_mut().insert(id.clone(), task));
     let store = store.clone();
-    // Whether the plan saw a header provider for the task's tag (unknown: ask the records).
-    let asks = sessions.values().any(|v| v.header_provider);
     wasm_bindgen_futures::spawn_local(async move {
         let began = now_ms();
         if let Err(e) = attempt(&store, &id, via, asks).await {
@@ -234,6 +231,46 @@ fn start(store: &Store, task: Task, via: Transport, sessions: &BTreeMap<String, 
         STARTED.with(|s| s.borrow_mut().remove(&id));
         wake();
     });
+}
+
+/// Leases the chosen tasks in ONE transaction, then starts each leased attempt on its own (no page
+/// to ask headers of: nothing is needed before the lease).
+async fn start_leased(store: &Store, tasks: Vec<Task>, via: Transport) {
+    if tasks.is_empty() {
+        return;
+    }
+    let began = now_ms();
+    let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+    STARTED.with(|s| {
+        let mut s = s.borrow_mut();
+        for t in tasks {
+            s.insert(t.id.clone(), t);
+        }
+    });
+    let leased = match store.lease_many(&ids, via, Some(&instance_id()), env()).await {
+        Ok(leased) => leased,
+        Err(e) => {
+            web_sys::console::warn_1(&format!("ferry: lease: {e}").into());
+            SKIP.with(|s| s.borrow_mut().extend(ids.iter().map(|id| (id.clone(), began))));
+            ids.iter().map(|_| None).collect()
+        }
+    };
+    for (id, leased) in ids.into_iter().zip(leased) {
+        // Not now (paused meanwhile, or the tag filled up): offered again when the plan says so.
+        let Some(leased) = leased else {
+            STARTED.with(|s| s.borrow_mut().remove(&id));
+            continue;
+        };
+        let store = store.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = run_leased(&store, leased, Vec::new()).await {
+                web_sys::console::warn_1(&format!("ferry: attempt of {id}: {e}").into());
+                SKIP.with(|s| s.borrow_mut().insert(id.clone(), began));
+            }
+            STARTED.with(|s| s.borrow_mut().remove(&id));
+            wake();
+        });
+    }
 }
 
 /// One attempt: headers, lease (re-checked in its transaction), send with a timeout while renewing
@@ -274,6 +311,16 @@ async fn attempt(store: &Store, id: &str, via: Transport, asks: bool) -> Result<
     let Some(leased) = store.lease(id, via, Some(&instance_id()), env()).await? else {
         return Ok(());
     };
+    run_leased(store, leased, extra).await
+}
+
+/// The rest of an attempt once leased: send with a timeout while renewing the lease, then record the
+/// outcome for this lease only (with the outcomes of attempts that end meanwhile, in one transaction).
+async fn run_leased(
+    store: &Store,
+    leased: crate::web::store::Leased,
+    extra: Vec<(String, String)>,
+) -> Result<(), Error> {
     messaging::broadcast(&leased.events);
     let view = leased.session;
     let task = leased.task;
@@ -292,28 +339,77 @@ async fn attempt(store: &Store, id: &str, via: Transport, asks: bool) -> Result<
         (Some(blob), _) => transport::send(&task, blob, &extra, timeout).await,
     };
     drop(renewal);
-    let settled = store
-        .settle(
-            &task.id,
+    let settled = settle_together(
+        store,
+        Settle {
+            id: task.id.clone(),
             lease_no,
-            Input::Outcome(outcome),
-            now_ms(),
-            random_u64(),
+            input: Input::Outcome(outcome),
+            now_ms: now_ms(),
+            rand: random_u64(),
             response,
-        )
-        .await;
+        },
+    )
+    .await;
     // Only now: until the outcome is written, a look must see this attempt as running.
     RUNNING.with(|r| r.borrow_mut().remove(&task.id));
     match settled {
         Ok((_, events)) => {
             messaging::broadcast(&events);
-            launch::task_events(store, &events).await;
+            // (A session with `launch: 'none'` needs no look at its record.)
+            if view.launches {
+                launch::task_events(store, &events).await;
+            }
             Ok(())
         }
         // Cancelled, cleared, or taken back meanwhile: this attempt's outcome changes nothing.
         Err(Error::IllegalTransition { .. } | Error::UnknownTask { .. }) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+thread_local! {
+    /// Outcomes waiting for the next settle transaction, each with where its answer goes.
+    static SETTLING: RefCell<Vec<(Settle, Answer)>> = const { RefCell::new(Vec::new()) };
+    /// A settle transaction is running: outcomes that arrive meanwhile go into the next one.
+    static FLUSHING: Cell<bool> = const { Cell::new(false) };
+}
+
+type Settled = Result<(Task, Vec<core::FerryEvent>), Error>;
+type Answer = (std::rc::Rc<RefCell<Option<Settled>>>, js_sys::Function);
+
+/// Records an attempt's outcome. Outcomes of attempts that end while a settle transaction runs are
+/// written together in the next one: four lanes ending close together cost one commit, not four.
+async fn settle_together(store: &Store, item: Settle) -> Settled {
+    let slot = std::rc::Rc::new(RefCell::new(None));
+    let (resolve, answered) = futures_channel();
+    SETTLING.with(|q| q.borrow_mut().push((item, (slot.clone(), resolve))));
+    if !FLUSHING.with(|f| f.replace(true)) {
+        let store = store.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                let batch = SETTLING.with(|q| std::mem::take(&mut *q.borrow_mut()));
+                if batch.is_empty() {
+                    break;
+                }
+                let (items, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                let results = store.settle_many(items).await;
+                for ((slot, resolve), result) in answers.into_iter().zip(results) {
+                    *slot.borrow_mut() = Some(result);
+                    let _ = resolve.call0(&JsValue::UNDEFINED);
+                }
+            }
+            FLUSHING.with(|f| f.set(false));
+        });
+    }
+    let _ = wasm_bindgen_futures::JsFuture::from(answered).await;
+    let answer = slot.borrow_mut().take();
+    answer.unwrap_or_else(|| {
+        Err(Error::Storage {
+            op: "settle".into(),
+            message: "no answer from the settle transaction".into(),
+        })
+    })
 }
 
 /// Renews the attempt's lease every `RENEW_EVERY_MS` while the returned timer lives; a renewal that

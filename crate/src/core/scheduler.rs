@@ -52,6 +52,8 @@ pub struct SessionView {
     pub header_fallback: HeaderFallback,
     /// A fixed attempt timeout, if the session set one.
     pub attempt_timeout_ms: Option<u64>,
+    /// A finished upload may show a notification or open a page (`launch` is not `'none'`).
+    pub launches: bool,
 }
 
 impl Default for SessionView {
@@ -71,6 +73,7 @@ impl SessionView {
             header_provider: options.header_provider,
             header_fallback: options.header_fallback,
             attempt_timeout_ms: options.attempt_timeout_ms,
+            launches: options.launch != crate::core::validate::Launch::None,
         }
     }
 }

@@ -19,8 +19,8 @@ mod lease;
 mod outbox;
 mod tasks;
 
-pub use lease::Leased;
-pub use tasks::Enqueued;
+pub use lease::{Leased, Snapshot};
+pub use tasks::{Enqueued, Settle};
 pub use outbox::SessionRecord;
 
 use crate::core::{self, Error};

@@ -6,6 +6,7 @@ use crate::core::{Error, FerryEvent, SessionOptions};
 use crate::web::js::{self, storage_error};
 use idb::{KeyRange, Query};
 use serde::{Deserialize, Serialize};
+use std::future::IntoFuture;
 use wasm_bindgen::JsValue;
 
 /// What a session registered for its tag: options the worker applies, and whether it is paused.
@@ -26,13 +27,43 @@ pub struct SessionRecord {
     pub last_headers: Option<Vec<(String, String)>>,
 }
 
+/// Reads the tag's last event sequence number inside `tx` (listeners attached at once: it may be
+/// awaited after other requests).
+pub(crate) fn event_seq_request(
+    tx: &idb::Transaction,
+    tag: &str,
+) -> Result<impl std::future::Future<Output = Result<Option<JsValue>, idb::Error>>, Error> {
+    let meta = open_store(tx, META, "append events")?;
+    let seq_key = JsValue::from_str(&format!("eventseq:{tag}"));
+    Ok(meta
+        .get(Query::Key(seq_key))
+        .map_err(|e| storage_error("append events", e))?
+        .into_future())
+}
+
 impl Store {
     /// Appends events to the tag's outbox inside `tx`, giving each the tag's next sequence number.
     pub(crate) async fn append_events(
         &self,
         tx: &idb::Transaction,
         tag: &str,
+        events: Vec<FerryEvent>,
+    ) -> Result<Vec<FerryEvent>, Error> {
+        if events.is_empty() {
+            return Ok(events);
+        }
+        let last = event_seq_request(tx, tag)?.await;
+        self.append_events_after(tx, tag, events, last).await
+    }
+
+    /// `append_events` with the tag's event sequence already read (`event_seq_request`, issued with
+    /// the transaction's other reads).
+    pub(crate) async fn append_events_after(
+        &self,
+        tx: &idb::Transaction,
+        tag: &str,
         mut events: Vec<FerryEvent>,
+        last: Result<Option<JsValue>, idb::Error>,
     ) -> Result<Vec<FerryEvent>, Error> {
         if events.is_empty() {
             return Ok(events);
@@ -40,25 +71,29 @@ impl Store {
         let meta = open_store(tx, META, "append events")?;
         let outbox = open_store(tx, OUTBOX, "append events")?;
         let seq_key = JsValue::from_str(&format!("eventseq:{tag}"));
-        let last = meta
-            .get(Query::Key(seq_key.clone()))
-            .map_err(|e| storage_error("append events", e))?
-            .await;
         let mut seq = last
             .map_err(|e| storage_error("read event sequence", e))?
             .and_then(|v| v.as_f64())
             .unwrap_or(0.0) as u64;
+        // Every write issued before any is awaited (`into_future` attaches its listeners at once):
+        // one round trip for the lot.
+        let mut pending = Vec::with_capacity(events.len() + 1);
         for ev in events.iter_mut() {
             seq += 1;
             ev.seq = seq;
-            outbox
+            let added = outbox
                 .add(&js::to_js(ev)?, None)
-                .map_err(|e| storage_error("append events", e))?
-                .await
-                .map_err(|e| storage_error("write event", e))?;
+                .map_err(|e| storage_error("append events", e))?;
+            pending.push(added.into_future());
         }
-        meta.put(&JsValue::from_f64(seq as f64), Some(&seq_key))
+        let seq_put = meta
+            .put(&JsValue::from_f64(seq as f64), Some(&seq_key))
             .map_err(|e| storage_error("append events", e))?
+            .into_future();
+        for added in pending {
+            added.await.map_err(|e| storage_error("write event", e))?;
+        }
+        seq_put
             .await
             .map_err(|e| storage_error("write event sequence", e))?;
         Ok(events)

@@ -247,12 +247,15 @@ impl Store {
         rand: u64,
         response: Option<ResponseInfo>,
     ) -> Result<(Task, Vec<FerryEvent>), Error> {
-        self.apply_with(id, |t| core::apply(t, input, now_ms, rand), response)
+        self.apply_with(id, |t| core::apply(t, input, now_ms, rand), response, false)
             .await
     }
 
     /// `transition` for an input that belongs to an attempt (an outcome, progress, renewal, release):
     /// applied only while `lease_no` is the task's current lease (`core::scheduler::settle`).
+    /// Relaxed durability, like the lease: it is lost only if the operating system goes down before
+    /// the disk has it (a browser killed loses nothing), and then the task is sent again under its
+    /// Idempotency-Key; attempts do not queue behind each other's disk flushes.
     pub async fn settle(
         &self,
         id: &str,
@@ -266,8 +269,102 @@ impl Store {
             id,
             |t| core::scheduler::settle(t, lease_no, input, now_ms, rand),
             response,
+            true,
         )
         .await
+    }
+
+    /// `settle` of several attempts' inputs in ONE transaction (attempts that end together share a
+    /// commit). Each gets its own answer: an input refused for its task (another lease, cancelled,
+    /// gone) changes nothing and says why, while the others apply; a storage failure fails them all.
+    pub async fn settle_many(&self, items: Vec<Settle>) -> Vec<Result<(Task, Vec<FerryEvent>), Error>> {
+        let n = items.len();
+        match self.settle_many_tx(items).await {
+            Ok(results) => results,
+            Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
+        }
+    }
+
+    async fn settle_many_tx(
+        &self,
+        items: Vec<Settle>,
+    ) -> Result<Vec<Result<(Task, Vec<FerryEvent>), Error>>, Error> {
+        let tx = self.tx_relaxed(&[TASKS, BLOBS, OUTBOX, META])?;
+        let tasks = open_store(&tx, TASKS, "settle")?;
+        let blobs = open_store(&tx, BLOBS, "settle")?;
+        let failed = |e: idb::Error| storage_error("settle", e);
+        // Every read issued before any is awaited (listeners attached at once by `into_future`).
+        let mut reads = Vec::with_capacity(items.len());
+        for item in &items {
+            reads.push(
+                tasks
+                    .get(Query::Key(item.id.as_str().into()))
+                    .map_err(failed)?
+                    .into_future(),
+            );
+        }
+        let mut results = Vec::with_capacity(items.len());
+        let mut writes = Vec::new();
+        let mut deletes = Vec::new();
+        let mut events: Vec<(String, Vec<FerryEvent>)> = Vec::new();
+        let mut event_at = Vec::with_capacity(items.len());
+        for (item, read) in items.into_iter().zip(reads) {
+            let Some(current) = read.await.map_err(failed)? else {
+                results.push(Err(Error::UnknownTask { id: item.id }));
+                event_at.push(None);
+                continue;
+            };
+            let current = task_of(current)?;
+            let decided =
+                core::scheduler::settle(&current, item.lease_no, item.input, item.now_ms, item.rand);
+            let (next, effects) = match decided {
+                Ok(d) => d,
+                Err(e) => {
+                    results.push(Err(e));
+                    event_at.push(None);
+                    continue;
+                }
+            };
+            if next == current && effects.is_empty() {
+                results.push(Ok((next, Vec::new())));
+                event_at.push(None);
+                continue;
+            }
+            writes.push(tasks.put(&js::to_js(&next)?, None).map_err(failed)?.into_future());
+            if effects.iter().any(|e| matches!(e, core::Effect::DeleteBlob)) {
+                let request = blobs.delete(Query::Key(item.id.as_str().into())).map_err(failed)?;
+                deletes.push(request.into_future());
+            }
+            let evs = core::events_for(&next, &effects, item.response);
+            let slot = match events.iter().position(|(tag, _)| *tag == next.tag) {
+                Some(i) => i,
+                None => {
+                    events.push((next.tag.clone(), Vec::new()));
+                    events.len() - 1
+                }
+            };
+            let from = events[slot].1.len();
+            events[slot].1.extend(evs);
+            event_at.push(Some((slot, from, events[slot].1.len())));
+            results.push(Ok((next, Vec::new())));
+        }
+        let mut appended = Vec::with_capacity(events.len());
+        for (tag, evs) in events {
+            appended.push(self.append_events(&tx, &tag, evs).await?);
+        }
+        for w in writes {
+            w.await.map_err(failed)?;
+        }
+        for d in deletes {
+            d.await.map_err(failed)?;
+        }
+        commit(tx, "settle").await?;
+        for (result, at) in results.iter_mut().zip(event_at) {
+            if let (Ok((_, evs)), Some((slot, from, to))) = (result, at) {
+                *evs = appended[slot][from..to].to_vec();
+            }
+        }
+        Ok(results)
     }
 
     async fn apply_with(
@@ -275,8 +372,14 @@ impl Store {
         id: &str,
         decide: impl FnOnce(&Task) -> Result<(Task, Vec<core::Effect>), Error>,
         response: Option<ResponseInfo>,
+        relaxed: bool,
     ) -> Result<(Task, Vec<FerryEvent>), Error> {
-        let tx = self.tx(&[TASKS, BLOBS, OUTBOX, META], true)?;
+        let stores = [TASKS, BLOBS, OUTBOX, META];
+        let tx = if relaxed {
+            self.tx_relaxed(&stores)?
+        } else {
+            self.tx(&stores, true)?
+        };
         let tasks = open_store(&tx, TASKS, "transition")?;
         let current = tasks
             .get(Query::Key(id.into()))
@@ -290,21 +393,30 @@ impl Store {
         if next == current && effects.is_empty() {
             return Ok((next, Vec::new()));
         }
-        tasks
+        // Issued together, awaited after the events are written: one round trip.
+        let written = tasks
             .put(&js::to_js(&next)?, None)
             .map_err(|e| storage_error("transition", e))?
-            .await
-            .map_err(|e| storage_error("write task", e))?;
-        if effects
+            .into_future();
+        let deleted = if effects
             .iter()
             .any(|e| matches!(e, core::Effect::DeleteBlob))
         {
             let blobs = open_store(&tx, BLOBS, "transition")?;
-            delete(&blobs, Query::Key(id.into()), "delete blob").await?;
-        }
+            let request = blobs
+                .delete(Query::Key(id.into()))
+                .map_err(|e| storage_error("delete blob", e))?;
+            Some(request.into_future())
+        } else {
+            None
+        };
         let events = self
             .append_events(&tx, &next.tag, core::events_for(&next, &effects, response))
             .await?;
+        written.await.map_err(|e| storage_error("write task", e))?;
+        if let Some(deleted) = deleted {
+            deleted.await.map_err(|e| storage_error("delete blob", e))?;
+        }
         commit(tx, "transition").await?;
         Ok((next, events))
     }
@@ -441,4 +553,20 @@ pub struct Enqueued {
     pub paused: bool,
     /// A Background Fetch of the origin is in flight (a second one would only wait behind it).
     pub background_fetch_busy: bool,
+}
+
+/// One attempt's input for `Store::settle_many`.
+pub struct Settle {
+    /// The task.
+    pub id: String,
+    /// The lease the input belongs to.
+    pub lease_no: u64,
+    /// What happened.
+    pub input: Input,
+    /// When.
+    pub now_ms: u64,
+    /// Randomness for retry jitter.
+    pub rand: u64,
+    /// What the server answered, for the event.
+    pub response: Option<ResponseInfo>,
 }
