@@ -45,8 +45,10 @@ pub fn package(features: &[&str], live: &Path) -> Result<(), String> {
     let mut cargo = util::cargo();
     cargo
         .current_dir(&root)
-        .args(["build", "--quiet", "--release", "-p", "ferry", "--lib"])
-        .args(["--target", "wasm32-unknown-unknown"])
+        // `rustc --crate-type cdylib` under the `wasm-release` profile: cargo applies the profile's
+        // LTO only to a cdylib built alone (not to the cdylib+rlib the crate declares).
+        .args(["rustc", "--quiet", "--profile", "wasm-release", "-p", "ferry", "--lib"])
+        .args(["--crate-type", "cdylib", "--target", "wasm32-unknown-unknown"])
         .env(
             "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
             remap_flags(&root),
@@ -66,7 +68,7 @@ pub fn package(features: &[&str], live: &Path) -> Result<(), String> {
         "ferry-server",
     ]))?;
 
-    let wasm = target.join("wasm32-unknown-unknown/release/ferry.wasm");
+    let wasm = target.join("wasm32-unknown-unknown/wasm-release/ferry.wasm");
     bindgen(&wasm, "web", &pkg)?;
     // The classic build is the same wasm behind wasm-bindgen's no-modules glue (checked, not assumed).
     bindgen(&wasm, "no-modules", &classic)?;
