@@ -54,21 +54,21 @@ test('Firefox: enqueued while the server refuses, Firefox closed and relaunched 
     await clearFaults();
     t.diagnostic(`first launch: ${refused.length} refused attempt(s) (${refused.map((r) => r.outcome).join(', ')})`);
 
-    // Second launch, same profile: nothing goes out until a page messages the worker.
+    // Second launch, same profile. Firefox has no Background Sync: the worker runs again when a page of
+    // the origin loads (its navigation goes through the worker's fetch handler), and the fallback then
+    // drains what is due, before or after the page registers its session.
+    const woken = Date.now();
     browser = await launchFirefox(dir);
     page = await openHarness(browser, server.url);
-    const woken = Date.now();
-    assert.equal((await server.uploads()).length, refused.length, 'no attempt before a page registers the session');
     await registerSession(page, 'ff', fast);
     const records = await until(async () => {
       const all = await server.uploads();
       return applied(all).length > 0 && all.every((r) => r.outcome !== 'receiving') ? all : null;
     }, { timeout: WAIT, what: 'an applied upload after the page registered' });
-    t.diagnostic(`applied ${applied(records)[0].receivedAt - woken} ms after the page started registering`);
-    // Whenever it would have happened, an attempt made before the page registered is in the record.
+    t.diagnostic(`applied ${applied(records)[0].receivedAt - woken} ms after the relaunch began`);
     const relaunched = records.slice(refused.length);
     assert.ok(relaunched.every((r) => r.receivedAt >= woken),
-      `no attempt before the page started registering: ${JSON.stringify(relaunched.map((r) => r.receivedAt - woken))} ms`);
+      `no attempt while Firefox was closed: ${JSON.stringify(relaunched.map((r) => r.receivedAt - woken))} ms`);
 
     assert.equal(applied(records).length, 1, JSON.stringify(records.map((r) => [r.outcome, r.status, r.applied])));
     const [done] = applied(records);

@@ -6,7 +6,7 @@
 use crate::core::scheduler::{self as decide, Env, HeaderPlan, Plan, SessionView};
 use crate::core::{self, Error, Input, Task, Transport};
 use crate::web::js::{self, core_error, now_ms, random_u64};
-use crate::web::store::{Settle, Store};
+use crate::web::store::{LeaseAsk, Settle, Store};
 use crate::web::{launch, messaging, transport, tus};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,6 +45,20 @@ thread_local! {
     static NEWS: Cell<u64> = const { Cell::new(0) };
     /// This worker instance's name as a lease holder.
     static INSTANCE: String = js::uuid();
+    /// What the running pump's last look saw, for starting the next attempts as others end without
+    /// another look (`next_from_ahead`); `None` when no pump runs or headers are asked per attempt.
+    static AHEAD: RefCell<Option<Ahead>> = const { RefCell::new(None) };
+}
+
+/// The running pump's last look, kept for starting attempts in the settle transaction.
+struct Ahead {
+    via: Transport,
+    deadline: u64,
+    /// Due tasks not started yet, in the order the look read them.
+    due: Vec<Task>,
+    sessions: BTreeMap<String, SessionView>,
+    /// Tasks in flight elsewhere (other instances, Background Fetch) when the look read them.
+    others: Vec<Task>,
 }
 
 /// This worker instance's name as a lease holder.
@@ -76,6 +90,7 @@ pub(crate) async fn pump_expecting(
     let store = store.clone();
     let promise = wasm_bindgen_futures::future_to_promise(async move {
         let result = run(&store, via, budget_ms, expect_retry).await;
+        AHEAD.with(|a| *a.borrow_mut() = None);
         PUMP.with(|p| *p.borrow_mut() = None);
         result
             .map(|_| JsValue::UNDEFINED)
@@ -108,10 +123,10 @@ async fn run(
     let mut waiting = expect_retry;
     loop {
         AGAIN.with(|a| a.set(false));
-        let (plan, sessions, queued) = if now_ms() < deadline {
+        let (plan, sessions, queued, others) = if now_ms() < deadline {
             look(store).await?
         } else {
-            (Plan::default(), BTreeMap::new(), Vec::new())
+            (Plan::default(), BTreeMap::new(), Vec::new(), Vec::new())
         };
         waiting |= !plan.start.is_empty();
         let chosen: Vec<Task> = plan
@@ -119,7 +134,22 @@ async fn run(
             .iter()
             .filter_map(|id| queued.iter().find(|t| &t.id == id).cloned())
             .collect();
-        if sessions.values().any(|v| v.header_provider) {
+        let asks = sessions.values().any(|v| v.header_provider);
+        let now = now_ms();
+        AHEAD.with(|a| {
+            *a.borrow_mut() = (!asks).then(|| Ahead {
+                via,
+                deadline,
+                due: queued
+                    .iter()
+                    .filter(|t| t.is_due(now) && !plan.start.contains(&t.id))
+                    .cloned()
+                    .collect(),
+                sessions: sessions.clone(),
+                others,
+            })
+        });
+        if asks {
             // Headers are asked per attempt, before its lease.
             for task in chosen {
                 start(store, task, via, true);
@@ -139,6 +169,12 @@ async fn run(
                 _ => now + decide::RENEW_EVERY_MS,
             };
             sleep(until.saturating_sub(now)).await;
+            // While attempts end and the next ones start from the last look (in their settle
+            // transaction), there is nothing to look at: new work (`AGAIN`), a due time reached or
+            // the look's tasks used up calls for the next look.
+            while active() > 0 && ahead_left() && !AGAIN.with(|a| a.get()) && now_ms() < until {
+                sleep(until.saturating_sub(now_ms())).await;
+            }
             continue;
         }
         // An attempt that ended while this look read the store (its wake found no one waiting) may
@@ -154,11 +190,77 @@ async fn run(
     }
 }
 
+/// Whether the last look left due tasks the settle path may start.
+fn ahead_left() -> bool {
+    AHEAD.with(|a| a.borrow().as_ref().is_some_and(|a| !a.due.is_empty()))
+}
+
+/// The next attempts to lease in the settle transaction of the attempts `ending`: `core` plans over
+/// what the last look left, counting what runs here (less those ending) and what ran elsewhere. The
+/// chosen tasks hold their slots (`STARTED`) until their lease answers.
+fn next_from_ahead(ending: &[String]) -> Option<LeaseAsk> {
+    let env = env();
+    let started: Vec<Task> = STARTED.with(|s| s.borrow().values().cloned().collect());
+    let skip: BTreeSet<String> = SKIP
+        .with(|s| s.borrow().keys().cloned().collect::<BTreeSet<_>>())
+        .into_iter()
+        .chain(started.iter().map(|t| t.id.clone()))
+        .collect();
+    let chosen = AHEAD.with(|a| {
+        let mut a = a.borrow_mut();
+        let ahead = a.as_mut()?;
+        if env.now_ms >= ahead.deadline || ahead.due.is_empty() {
+            return None;
+        }
+        let in_flight: Vec<Task> = ahead
+            .others
+            .iter()
+            .cloned()
+            .chain(
+                started
+                    .iter()
+                    .filter(|t| !ending.contains(&t.id))
+                    .map(|t| {
+                        let mut t = t.clone();
+                        t.state = core::State::InFlight;
+                        t
+                    }),
+            )
+            .collect();
+        let here = (started.len() - ending.len().min(started.len())) as u32;
+        let plan = decide::plan(&env, &ahead.due, &in_flight, &ahead.sessions, &skip, here);
+        let chosen: Vec<Task> = ahead
+            .due
+            .iter()
+            .filter(|t| plan.start.contains(&t.id))
+            .cloned()
+            .collect();
+        ahead.due.retain(|t| !plan.start.contains(&t.id));
+        Some((chosen, ahead.via))
+    })?;
+    let (chosen, via) = chosen;
+    if chosen.is_empty() {
+        return None;
+    }
+    STARTED.with(|s| {
+        let mut s = s.borrow_mut();
+        for t in &chosen {
+            s.insert(t.id.clone(), t.clone());
+        }
+    });
+    Some(LeaseAsk {
+        ids: chosen.into_iter().map(|t| t.id).collect(),
+        transport: via,
+        holder: Some(instance_id()),
+        env,
+    })
+}
+
 fn active() -> u32 {
     STARTED.with(|s| s.borrow().len() as u32)
 }
 
-type Look = (Plan, BTreeMap<String, SessionView>, Vec<Task>);
+type Look = (Plan, BTreeMap<String, SessionView>, Vec<Task>, Vec<Task>);
 
 /// One look: takes back what dead instances left in flight, then asks `core` what to start (with the
 /// session views it read, keyed by tag, and the queued tasks it saw). Its reads are one transaction.
@@ -214,7 +316,13 @@ async fn look(store: &Store) -> Result<Look, Error> {
     let mut queued = snap.due;
     queued.extend(snap.later);
     let plan = decide::plan(&env, &queued, &in_flight, &sessions, &skip, here);
-    Ok((plan, sessions, queued))
+    let mine = instance_id();
+    let others = snap
+        .in_flight
+        .into_iter()
+        .filter(|t| t.holder.as_deref() != Some(mine.as_str()))
+        .collect();
+    Ok((plan, sessions, queued, others))
 }
 
 /// Starts one attempt on its own: the pump does not wait for it, only wakes when it ends.
@@ -255,8 +363,18 @@ async fn start_leased(store: &Store, tasks: Vec<Task>, via: Transport) {
             ids.iter().map(|_| None).collect()
         }
     };
+    spawn_leased(store, ids, leased, began);
+}
+
+/// Starts each leased attempt on its own; a task not leased (paused meanwhile, its tag full) gives
+/// its slot back and is offered again when the plan says so.
+fn spawn_leased(
+    store: &Store,
+    ids: Vec<String>,
+    leased: Vec<Option<crate::web::store::Leased>>,
+    began: u64,
+) {
     for (id, leased) in ids.into_iter().zip(leased) {
-        // Not now (paused meanwhile, or the tag filled up): offered again when the plan says so.
         let Some(leased) = leased else {
             STARTED.with(|s| s.borrow_mut().remove(&id));
             continue;
@@ -357,9 +475,7 @@ async fn run_leased(
         Ok((_, events)) => {
             messaging::broadcast(&events);
             // (A session with `launch: 'none'` needs no look at its record.)
-            if view.launches {
-                launch::task_events(store, &events).await;
-            }
+            launch::task_events_of(store, &events, view.launches).await;
             Ok(())
         }
         // Cancelled, cleared, or taken back meanwhile: this attempt's outcome changes nothing.
@@ -393,7 +509,12 @@ async fn settle_together(store: &Store, item: Settle) -> Settled {
                     break;
                 }
                 let (items, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                let results = store.settle_many(items).await;
+                let ending: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+                let then = next_from_ahead(&ending);
+                let began = now_ms();
+                let next_ids = then.as_ref().map(|t| t.ids.clone()).unwrap_or_default();
+                let (results, leased) = store.settle_many(items, then).await;
+                spawn_leased(&store, next_ids, leased, began);
                 for ((slot, resolve), result) in answers.into_iter().zip(results) {
                     *slot.borrow_mut() = Some(result);
                     let _ = resolve.call0(&JsValue::UNDEFINED);

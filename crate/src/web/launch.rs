@@ -16,6 +16,23 @@ const PING_MS: i32 = 300;
 /// Shows a notification for each task that just ended, if its session asked for launch events and
 /// no page of the tag is listening.
 pub async fn task_events(store: &Store, events: &[FerryEvent]) {
+    task_events_of(store, events, true).await
+}
+
+/// `task_events` knowing whether the session launches anything (`launches: false`, read with the
+/// lease: nothing to read again, the decision is "no notification").
+pub async fn task_events_of(store: &Store, events: &[FerryEvent], launches: bool) {
+    if !launches {
+        for ev in events.iter().filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::Completed | EventKind::Failed | EventKind::Expired
+            )
+        }) {
+            decided(&ev.tag, &ev.task_id, false);
+        }
+        return;
+    }
     for ev in events.iter().filter(|e| {
         matches!(
             e.kind,
@@ -68,15 +85,11 @@ fn decided(tag: &str, task_id: &str, notified: bool) {
 
 /// Posts `{ferry: 'launch', taskId, [key]: value}` on the tag's channel.
 fn tell(tag: &str, task_id: &str, key: &str, value: &JsValue) {
-    let Ok(channel) = web_sys::BroadcastChannel::new(&channel_name(tag)) else {
-        return;
-    };
     let msg = js_sys::Object::new();
     js::set(&msg, "ferry", &JsValue::from_str("launch"));
     js::set(&msg, "taskId", &JsValue::from_str(task_id));
     js::set(&msg, key, value);
-    let _ = channel.post_message(&msg);
-    channel.close();
+    crate::web::messaging::post(tag, &msg);
 }
 
 /// Whether a page with a session of `tag` answers a ping on the tag's channel.

@@ -25,22 +25,28 @@ thread_local! {
 /// outbox until acknowledged, so a page that is not open hears them when it registers.
 pub fn broadcast(events: &[FerryEvent]) {
     for ev in events {
-        let Ok(v) = js::to_js(ev) else { continue };
-        SENDERS.with(|senders| {
-            let mut senders = senders.borrow_mut();
-            if !senders.contains_key(&ev.tag) {
-                match web_sys::BroadcastChannel::new(&channel_name(&ev.tag)) {
-                    Ok(c) => {
-                        senders.insert(ev.tag.clone(), c);
-                    }
-                    Err(_) => return,
-                }
-            }
-            if let Some(channel) = senders.get(&ev.tag) {
-                let _ = channel.post_message(&v);
-            }
-        });
+        if let Ok(v) = js::to_js(ev) {
+            post(&ev.tag, &v);
+        }
     }
+}
+
+/// Posts one message on the tag's channel (kept open, see `SENDERS`).
+pub fn post(tag: &str, msg: &JsValue) {
+    SENDERS.with(|senders| {
+        let mut senders = senders.borrow_mut();
+        if !senders.contains_key(tag) {
+            match web_sys::BroadcastChannel::new(&channel_name(tag)) {
+                Ok(c) => {
+                    senders.insert(tag.to_string(), c);
+                }
+                Err(_) => return,
+            }
+        }
+        if let Some(channel) = senders.get(tag) {
+            let _ = channel.post_message(msg);
+        }
+    });
 }
 
 /// A message from a page to the worker: `{ ferry: kind, tag?, id? }`.

@@ -48,9 +48,23 @@ impl Store {
         env: Env,
     ) -> Result<Vec<Option<Leased>>, Error> {
         let tx = self.tx_relaxed(&[TASKS, BLOBS, OUTBOX, META])?;
-        let tasks = open_store(&tx, TASKS, "lease")?;
-        let blobs = open_store(&tx, BLOBS, "lease")?;
-        let meta = open_store(&tx, META, "lease")?;
+        let out = self.lease_in(&tx, ids, transport, holder, env).await?;
+        commit(tx, "lease").await?;
+        Ok(out)
+    }
+
+    /// `lease_many` inside `tx` (a read-write transaction over every store), not committed.
+    pub(super) async fn lease_in(
+        &self,
+        tx: &idb::Transaction,
+        ids: &[String],
+        transport: Transport,
+        holder: Option<&str>,
+        env: Env,
+    ) -> Result<Vec<Option<Leased>>, Error> {
+        let tasks = open_store(tx, TASKS, "lease")?;
+        let blobs = open_store(tx, BLOBS, "lease")?;
+        let meta = open_store(tx, META, "lease")?;
         let failed = |e: idb::Error| storage_error("lease", e);
         // Reads issued together (listeners attached at once by `into_future`): the tasks, their Blobs
         // and what is in flight; then, once the tags are known, their sessions and event sequences.
@@ -90,7 +104,7 @@ impl Store {
                 .get(Query::Key(session_key(tag).into()))
                 .map_err(failed)?
                 .into_future();
-            per_tag.push((session, super::outbox::event_seq_request(&tx, tag)?));
+            per_tag.push((session, super::outbox::event_seq_request(tx, tag)?));
         }
         // (tag, view, tasks of the tag in flight, event sequence read)
         let mut views = Vec::with_capacity(tags.len());
@@ -138,12 +152,11 @@ impl Store {
         for (slot, evs) in events.into_iter().enumerate() {
             let tag = views[slot].0.clone();
             let seq = views[slot].3.take().unwrap_or(Ok(None));
-            appended.push(self.append_events_after(&tx, &tag, evs, seq).await?);
+            appended.push(self.append_events_after(tx, &tag, evs, seq).await?);
         }
         for w in writes {
             w.await.map_err(|e| storage_error("write task", e))?;
         }
-        commit(tx, "lease").await?;
         // Each lease's `started` event back to it.
         for leased in out.iter_mut().flatten() {
             for evs in &appended {

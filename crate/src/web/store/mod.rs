@@ -20,7 +20,7 @@ mod outbox;
 mod tasks;
 
 pub use lease::{Leased, Snapshot};
-pub use tasks::{Enqueued, Settle};
+pub use tasks::{Enqueued, LeaseAsk, Settle, Settled};
 pub use outbox::SessionRecord;
 
 use crate::core::{self, Error};

@@ -277,18 +277,29 @@ impl Store {
     /// `settle` of several attempts' inputs in ONE transaction (attempts that end together share a
     /// commit). Each gets its own answer: an input refused for its task (another lease, cancelled,
     /// gone) changes nothing and says why, while the others apply; a storage failure fails them all.
-    pub async fn settle_many(&self, items: Vec<Settle>) -> Vec<Result<(Task, Vec<FerryEvent>), Error>> {
+    /// With `then`, the same transaction goes on to lease those tasks (`lease_many`), seeing the slots
+    /// these outcomes freed: an attempt that ends and the next that starts cost one commit.
+    pub async fn settle_many(
+        &self,
+        items: Vec<Settle>,
+        then: Option<LeaseAsk>,
+    ) -> (Vec<Settled>, Vec<Option<super::Leased>>) {
         let n = items.len();
-        match self.settle_many_tx(items).await {
-            Ok(results) => results,
-            Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
+        let asked = then.as_ref().map_or(0, |a| a.ids.len());
+        match self.settle_many_tx(items, then).await {
+            Ok(done) => done,
+            Err(e) => (
+                (0..n).map(|_| Err(e.clone())).collect(),
+                (0..asked).map(|_| None).collect(),
+            ),
         }
     }
 
     async fn settle_many_tx(
         &self,
         items: Vec<Settle>,
-    ) -> Result<Vec<Result<(Task, Vec<FerryEvent>), Error>>, Error> {
+        then: Option<LeaseAsk>,
+    ) -> Result<(Vec<Settled>, Vec<Option<super::Leased>>), Error> {
         let tx = self.tx_relaxed(&[TASKS, BLOBS, OUTBOX, META])?;
         let tasks = open_store(&tx, TASKS, "settle")?;
         let blobs = open_store(&tx, BLOBS, "settle")?;
@@ -358,13 +369,21 @@ impl Store {
         for d in deletes {
             d.await.map_err(failed)?;
         }
+        let leased = match then {
+            Some(ask) => {
+                let holder = ask.holder.as_deref();
+                self.lease_in(&tx, &ask.ids, ask.transport, holder, ask.env)
+                    .await?
+            }
+            None => Vec::new(),
+        };
         commit(tx, "settle").await?;
         for (result, at) in results.iter_mut().zip(event_at) {
             if let (Ok((_, evs)), Some((slot, from, to))) = (result, at) {
                 *evs = appended[slot][from..to].to_vec();
             }
         }
-        Ok(results)
+        Ok((results, leased))
     }
 
     async fn apply_with(
@@ -569,4 +588,19 @@ pub struct Settle {
     pub rand: u64,
     /// What the server answered, for the event.
     pub response: Option<ResponseInfo>,
+}
+
+/// What `Store::settle_many` answers per outcome.
+pub type Settled = Result<(Task, Vec<FerryEvent>), Error>;
+
+/// Tasks to lease in a settle transaction, after its outcomes (`Store::settle_many`).
+pub struct LeaseAsk {
+    /// The tasks, in order.
+    pub ids: Vec<String>,
+    /// The transport that will carry them.
+    pub transport: core::Transport,
+    /// The worker instance that will.
+    pub holder: Option<String>,
+    /// The world as it is now.
+    pub env: core::scheduler::Env,
 }
