@@ -42,6 +42,8 @@ async function launchListener(ctx, tag) {
 async function uploadAndClose(ctx, options) {
   const page = await openSession(ctx, server.url, 'launch', { backgroundFetch: false, ...options });
   const pageUrl = page.url();
+  // The body takes seconds to arrive: the upload ends after the page closed, whatever the machine's pace.
+  await server.fault({ count: 1, slowBytesPerSec: 16 * 1024, path: '/upload/launch' });
   const { id } = await uploadRandom(page, 64 * 1024, { url: '/upload/launch' });
   await page.close();
   await settled(server, 1);
