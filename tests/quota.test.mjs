@@ -10,11 +10,13 @@ let server;
 let browser;
 let profile;
 let page;
+const pageErrors = [];
 before(async () => {
   server = await startServer({ args: ['--pkg', await snapshotPkg()] });
   profile = await firefoxProfile();
   browser = await launchFirefox(profile, { prefs: { 'dom.quotaManager.temporaryStorage.fixedLimit': 8192 } });
   page = await openSession(browser, server.url, 'quota', { backgroundFetch: false });
+  page.on('pageerror', (e) => pageErrors.push(String(e.message ?? e)));
   await page.evaluate(() => window.ferrySession.pause());
 });
 after(async () => {
@@ -56,4 +58,6 @@ test('QuotaExceededError during the write is FerryQuotaExceeded and leaves no pa
   assert.equal(after.blobs - before.blobs, ok.length, 'a Blob for each accepted upload, none for the refused');
   const listed = await page.evaluate(() => window.ferrySession.list());
   assert.deepEqual(listed.map((t) => t.id).sort(), ok.map((r) => r.id).sort());
+  // An aborted write answers every request it had made; none may find its listener gone.
+  assert.deepEqual(pageErrors, []);
 });

@@ -108,20 +108,29 @@ impl Store {
             },
             _ => storage_error("write blob", e),
         };
-        for (id, added, put) in pending {
-            if let Err(e) = added.await {
-                return Err(match dom_of(&e) {
-                    Some((name, _)) if name == "ConstraintError" => Error::DuplicateTask { id },
-                    _ => storage_error("write task", e),
-                });
+        // Every request is awaited, failed or not: one failure aborts the transaction and fails the
+        // rest, whose answers must still find their listeners (a dropped one would throw).
+        let mut first_error = None;
+        let mut keep = |r: Result<(), Error>| {
+            if let (Err(e), None) = (r, &first_error) {
+                first_error = Some(e);
             }
-            put.await.map_err(quota)?;
+        };
+        for (id, added, put) in pending {
+            keep(added.await.map(|_| ()).map_err(|e| match dom_of(&e) {
+                Some((name, _)) if name == "ConstraintError" => Error::DuplicateTask { id },
+                _ => storage_error("write task", e),
+            }));
+            keep(put.await.map(|_| ()).map_err(quota));
         }
         for added in pending_events {
-            added.await.map_err(failed("write event"))?;
+            keep(added.await.map(|_| ()).map_err(failed("write event")));
         }
-        seq_put.await.map_err(failed("write task sequence"))?;
-        event_seq_put.await.map_err(failed("write event sequence"))?;
+        keep(seq_put.await.map(|_| ()).map_err(failed("write task sequence")));
+        keep(event_seq_put.await.map(|_| ()).map_err(failed("write event sequence")));
+        if let Some(e) = first_error {
+            return Err(e);
+        }
         commit(tx, "enqueue").await.map_err(|e| match e {
             Error::QuotaExceeded { .. } => Error::QuotaExceeded {
                 size: total,
