@@ -189,3 +189,39 @@ async fn a_batch_commits_in_order_or_not_at_all_and_reports_pause_and_background
     assert_eq!(done.tasks[0].seq, 5);
     f.finish().await;
 }
+
+#[wasm_bindgen_test]
+async fn a_batch_lease_skips_a_task_that_moved_on_and_leases_the_rest() {
+    let f = Fixture::new("lease-many").await;
+    for id in ["a", "b", "c"] {
+        enqueue(&f.store, &task_due(id, "photos", Some(T0), 3)).await;
+    }
+    session(&f.store, "photos", 4, false).await;
+    // Chosen from an older look: "a" was cancelled and "b" leased elsewhere since.
+    f.store
+        .transition("a", Input::Cancel, T0, 0, None)
+        .await
+        .unwrap();
+    f.store
+        .lease("b", Transport::Fallback, Some("other"), env(T0))
+        .await
+        .unwrap()
+        .expect("leased elsewhere");
+    let ids: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+    let leased = f
+        .store
+        .lease_many(&ids, Transport::Fallback, Some("w1"), env(T0))
+        .await
+        .unwrap();
+    let got: Vec<_> = leased
+        .iter()
+        .map(|l| l.as_ref().map(|l| (l.task.id.as_str(), l.events.len())))
+        .collect();
+    assert_eq!(got, vec![None, None, Some(("c", 1))]);
+    assert_eq!(f.store.get("a").await.unwrap().unwrap().state, State::Cancelled);
+    assert_eq!(
+        f.store.get("b").await.unwrap().unwrap().holder.as_deref(),
+        Some("other")
+    );
+    f.finish().await;
+}

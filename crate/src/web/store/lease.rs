@@ -132,8 +132,10 @@ impl Store {
                 continue;
             };
             let (_, view, busy, _) = &views[slot];
-            let Some((next, effects)) =
-                scheduler::lease(&task, view, *busy, &env, transport, holder)?
+            // Not now, or not any more (cancelled, sent, leased elsewhere since it was chosen): this
+            // task is left as it is, and the others of the batch go on.
+            let Ok(Some((next, effects))) =
+                scheduler::lease(&task, view, *busy, &env, transport, holder)
             else {
                 out.push(None);
                 continue;
