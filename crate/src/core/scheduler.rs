@@ -329,17 +329,34 @@ pub fn recover(
     }
 }
 
-/// Whether a Background Fetch may carry `task` now (decided by a page, the only place one can
-/// start): the session allows it, its headers are not asked fresh at each send, it is one request
-/// (not tus), and no other Background Fetch of the origin is in flight (Chromium runs them one at a
-/// time per origin: a second would only wait, and hold back everything queued behind it).
-pub fn background_fetch_fits(task: &Task, session: &SessionView, in_flight: &[Task]) -> bool {
+/// Whether a Background Fetch may carry `task` now (decided by a page of `page_origin`, the only place
+/// one can start): the session allows it, its headers are not asked fresh at each send, it is one
+/// request (not tus) to the page's own origin, and no other Background Fetch of the origin is in flight
+/// (Chromium runs them one at a time per origin: a second would only wait, and hold back everything
+/// queued behind it). Cross-origin uploads (an S3 presigned URL, say) go through the worker's fetch:
+/// Chromium's Background Fetch failed such a request (`fetch-error`) whose CORS allowed every header,
+/// while the worker's fetch of the same request succeeded, and each such failure would cost an attempt.
+pub fn background_fetch_fits(
+    task: &Task,
+    session: &SessionView,
+    in_flight: &[Task],
+    page_origin: &str,
+) -> bool {
     session.background_fetch
         && !session.header_provider
         && !matches!(task.request.protocol, Protocol::Tus { .. })
+        && same_origin(&task.request.url, page_origin)
         && !in_flight
             .iter()
             .any(|t| t.state == State::InFlight && t.transport == Some(Transport::BackgroundFetch))
+}
+
+/// Whether an absolute, normalised URL (`scheme://host[:port]/...`) is of `origin` (`scheme://host[:port]`).
+fn same_origin(url: &str, origin: &str) -> bool {
+    !origin.is_empty()
+        && url
+            .strip_prefix(origin)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']))
 }
 
 /// How long one request of an attempt may take: the session's fixed timeout, or a base plus the time

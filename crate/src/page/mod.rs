@@ -226,7 +226,10 @@ async fn wake(inner: &Rc<Inner>) {
 async fn background_fetch(inner: &Inner, task: &Task) -> Result<(), Error> {
     // The options of this page's session; a pause is re-checked by the lease transaction.
     let view = SessionView::of(&inner.options, false);
-    if !core::scheduler::background_fetch_fits(task, &view, &[]) {
+    let origin = js::get(&js::get(&js::global(), "location"), "origin")
+        .as_string()
+        .unwrap_or_default();
+    if !core::scheduler::background_fetch_fits(task, &view, &[], &origin) {
         return Ok(());
     }
     let known = inner.bgfetch.borrow().clone();
@@ -242,7 +245,7 @@ async fn background_fetch(inner: &Inner, task: &Task) -> Result<(), Error> {
         return Ok(());
     };
     let in_flight = inner.store.in_flight().await?;
-    if !core::scheduler::background_fetch_fits(task, &view, &in_flight) {
+    if !core::scheduler::background_fetch_fits(task, &view, &in_flight, &origin) {
         return Ok(());
     }
     let env = Env {

@@ -226,26 +226,34 @@ fn a_background_fetch_the_browser_no_longer_lists_gets_a_grace_period() {
 }
 
 #[test]
-fn background_fetch_is_one_per_origin_and_never_for_tus_or_fresh_headers() {
+fn background_fetch_is_one_per_origin_same_origin_only_and_never_for_tus_or_fresh_headers() {
     let s = SessionView::default();
     let t = task("1", "a", 1);
-    assert!(background_fetch_fits(&t, &s, &[]));
+    let here = "https://example.com";
+    assert!(background_fetch_fits(&t, &s, &[], here));
     let other = leased(&task("2", "b", 1), Transport::BackgroundFetch, None);
-    assert!(!background_fetch_fits(&t, &s, &[other]));
+    assert!(!background_fetch_fits(&t, &s, &[other], here));
     let worker = leased(&task("3", "b", 2), Transport::Fallback, Some("w"));
-    assert!(background_fetch_fits(&t, &s, &[worker]));
+    assert!(background_fetch_fits(&t, &s, &[worker], here));
+    // Another origin (a presigned object-store URL): the worker's fetch carries it.
+    for page in ["https://app.example.com", "http://example.com", "https://example.com:8443", ""] {
+        assert!(!background_fetch_fits(&t, &s, &[], page), "{page}");
+    }
+    let mut longer = t.clone();
+    longer.request.url = "https://example.com.evil.test/u".into();
+    assert!(!background_fetch_fits(&longer, &s, &[], here));
     let provider = SessionView {
         header_provider: true,
         ..s
     };
-    assert!(!background_fetch_fits(&t, &provider, &[]));
+    assert!(!background_fetch_fits(&t, &provider, &[], here));
     let mut tus = task("4", "a", 2);
     tus.request.protocol = Protocol::Tus {
         chunk_size: 5,
         metadata: vec![],
         upload_url: None,
     };
-    assert!(!background_fetch_fits(&tus, &s, &[]));
+    assert!(!background_fetch_fits(&tus, &s, &[], here));
 }
 
 #[test]
