@@ -68,7 +68,12 @@ async fn enqueue(tag: JsValue, req: JsValue, blob: web_sys::Blob) -> Result<Stri
         other => other?,
     };
     messaging::broadcast(&done.events);
-    let id = done.tasks.into_iter().next().map(|t| t.id).unwrap_or_default();
+    let id = done
+        .tasks
+        .into_iter()
+        .next()
+        .map(|t| t.id)
+        .unwrap_or_default();
     if done.paused {
         // `resume()` wakes the worker for a paused tag.
         return Ok(id);

@@ -157,7 +157,11 @@ async fn a_batch_commits_in_order_or_not_at_all_and_reports_pause_and_background
     let done = f.store.enqueue_all(&batch).await.unwrap();
     let seqs: Vec<_> = done.tasks.iter().map(|t| (t.id.as_str(), t.seq)).collect();
     assert_eq!(seqs, vec![("a", 1), ("b", 2), ("c", 3)]);
-    let events: Vec<_> = done.events.iter().map(|e| (e.task_id.as_str(), e.seq)).collect();
+    let events: Vec<_> = done
+        .events
+        .iter()
+        .map(|e| (e.task_id.as_str(), e.seq))
+        .collect();
     assert_eq!(events, vec![("a", 1), ("b", 2), ("c", 3)]);
     assert!(!done.paused && !done.background_fetch_busy);
     for id in ["a", "b", "c"] {
@@ -170,7 +174,10 @@ async fn a_batch_commits_in_order_or_not_at_all_and_reports_pause_and_background
         .map(|id| (task_due(id, "photos", Some(T0), 3), blob(&bytes_for(id))))
         .collect();
     let err = f.store.enqueue_all(&again).await.unwrap_err();
-    assert!(matches!(err, Error::DuplicateTask { ref id } if id == "b"), "{err:?}");
+    assert!(
+        matches!(err, Error::DuplicateTask { ref id } if id == "b"),
+        "{err:?}"
+    );
     assert_eq!(f.store.get("d").await.unwrap(), None);
     assert_eq!(count(&f.name, "blobs").await, 3);
 
@@ -218,7 +225,10 @@ async fn a_batch_lease_skips_a_task_that_moved_on_and_leases_the_rest() {
         .map(|l| l.as_ref().map(|l| (l.task.id.as_str(), l.events.len())))
         .collect();
     assert_eq!(got, vec![None, None, Some(("c", 1))]);
-    assert_eq!(f.store.get("a").await.unwrap().unwrap().state, State::Cancelled);
+    assert_eq!(
+        f.store.get("a").await.unwrap().unwrap().state,
+        State::Cancelled
+    );
     assert_eq!(
         f.store.get("b").await.unwrap().unwrap().holder.as_deref(),
         Some("other")

@@ -47,8 +47,21 @@ pub fn package(features: &[&str], live: &Path) -> Result<(), String> {
         .current_dir(&root)
         // `rustc --crate-type cdylib` under the `wasm-release` profile: cargo applies the profile's
         // LTO only to a cdylib built alone (not to the cdylib+rlib the crate declares).
-        .args(["rustc", "--quiet", "--profile", "wasm-release", "-p", "ferry", "--lib"])
-        .args(["--crate-type", "cdylib", "--target", "wasm32-unknown-unknown"])
+        .args([
+            "rustc",
+            "--quiet",
+            "--profile",
+            "wasm-release",
+            "-p",
+            "ferry",
+            "--lib",
+        ])
+        .args([
+            "--crate-type",
+            "cdylib",
+            "--target",
+            "wasm32-unknown-unknown",
+        ])
         .env(
             "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
             remap_flags(&root),

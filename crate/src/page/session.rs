@@ -248,13 +248,20 @@ async fn prepare(
         ..core::Limits::default()
     };
     let valid = core::validate_upload(&input, &inner.options.retry, &limits, now_ms())?;
-    Ok(request::new_task(&inner.tag, valid, inner.options.batch_window_ms))
+    Ok(request::new_task(
+        &inner.tag,
+        valid,
+        inner.options.batch_window_ms,
+    ))
 }
 
 /// Commits validated uploads in one transaction, tells the pages, then gets them sending: a
 /// Background Fetch for the first due task when one fits, and a wake for the worker; neither for a
 /// paused tag (`resume()` wakes it). Resolves once committed, whatever the Background Fetch start does.
-async fn commit(inner: &Rc<Inner>, batch: Vec<(Task, web_sys::Blob)>) -> Result<Vec<String>, Error> {
+async fn commit(
+    inner: &Rc<Inner>,
+    batch: Vec<(Task, web_sys::Blob)>,
+) -> Result<Vec<String>, Error> {
     let size: u64 = batch.iter().map(|(t, _)| t.body.size).sum();
     let done = match inner.store.enqueue_all(&batch).await {
         // The write itself hit the quota (the estimate is coarse): say how much is free now.
@@ -274,7 +281,9 @@ async fn commit(inner: &Rc<Inner>, batch: Vec<(Task, web_sys::Blob)>) -> Result<
     if !done.background_fetch_busy {
         if let Some(task) = done.tasks.iter().find(|t| t.is_due(now_ms())) {
             if let Err(e) = background_fetch(inner, task).await {
-                web_sys::console::warn_1(&format!("ferry: Background Fetch not started: {e}").into());
+                web_sys::console::warn_1(
+                    &format!("ferry: Background Fetch not started: {e}").into(),
+                );
             }
         }
     }

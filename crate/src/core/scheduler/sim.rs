@@ -267,7 +267,13 @@ impl World {
             .tasks
             .values()
             .find(|t| {
-                t.is_due(self.now) && background_fetch_fits(t, &self.sessions[&t.tag], &in_flight, "https://example.com")
+                t.is_due(self.now)
+                    && background_fetch_fits(
+                        t,
+                        &self.sessions[&t.tag],
+                        &in_flight,
+                        "https://example.com",
+                    )
             })
             .map(|t| t.id.clone());
         if let Some(id) = candidate {

@@ -236,7 +236,12 @@ fn background_fetch_is_one_per_origin_same_origin_only_and_never_for_tus_or_fres
     let worker = leased(&task("3", "b", 2), Transport::Fallback, Some("w"));
     assert!(background_fetch_fits(&t, &s, &[worker], here));
     // Another origin (a presigned object-store URL): the worker's fetch carries it.
-    for page in ["https://app.example.com", "http://example.com", "https://example.com:8443", ""] {
+    for page in [
+        "https://app.example.com",
+        "http://example.com",
+        "https://example.com:8443",
+        "",
+    ] {
         assert!(!background_fetch_fits(&t, &s, &[], page), "{page}");
     }
     let mut longer = t.clone();

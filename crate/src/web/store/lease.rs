@@ -34,7 +34,9 @@ impl Store {
         holder: Option<&str>,
         env: Env,
     ) -> Result<Option<Leased>, Error> {
-        let mut leased = self.lease_many(&[id.to_string()], transport, holder, env).await?;
+        let mut leased = self
+            .lease_many(&[id.to_string()], transport, holder, env)
+            .await?;
         Ok(leased.pop().flatten())
     }
 
@@ -141,7 +143,12 @@ impl Store {
                 continue;
             };
             views[slot].2 += 1;
-            writes.push(tasks.put(&js::to_js(&next)?, None).map_err(failed)?.into_future());
+            writes.push(
+                tasks
+                    .put(&js::to_js(&next)?, None)
+                    .map_err(failed)?
+                    .into_future(),
+            );
             events[slot].extend(core::events_for(&next, &effects, None));
             out.push(Some(Leased {
                 task: next,
@@ -162,7 +169,9 @@ impl Store {
         // Each lease's `started` event back to it.
         for leased in out.iter_mut().flatten() {
             for evs in &appended {
-                leased.events.extend(evs.iter().filter(|e| e.task_id == leased.task.id).cloned());
+                leased
+                    .events
+                    .extend(evs.iter().filter(|e| e.task_id == leased.task.id).cloned());
             }
         }
         Ok(out)
@@ -284,7 +293,11 @@ impl Store {
     }
 }
 
-pub(super) async fn get(store: &idb::ObjectStore, key: &str, op: &str) -> Result<Option<JsValue>, Error> {
+pub(super) async fn get(
+    store: &idb::ObjectStore,
+    key: &str,
+    op: &str,
+) -> Result<Option<JsValue>, Error> {
     store
         .get(Query::Key(key.into()))
         .map_err(|e| storage_error(op, e))?

@@ -15,13 +15,16 @@
 //! Every change that must be seen whole (enqueue; a transition with its events and Blob deletion) is
 //! one transaction with `durability: 'strict'`, so a kill at any point leaves either before or after.
 
+mod enqueue;
 mod lease;
 mod outbox;
+mod settle;
 mod tasks;
 
+pub use enqueue::Enqueued;
 pub use lease::{Leased, Snapshot};
-pub use tasks::{Enqueued, LeaseAsk, Settle, Settled};
 pub use outbox::SessionRecord;
+pub use settle::{LeaseAsk, Settle, Settled};
 
 use crate::core::{self, Error};
 use crate::web::externs;

@@ -1,0 +1,308 @@
+//! Attempts: starting them (leased one by one when headers are asked first, else in one
+//! transaction), carrying one out, and recording outcomes: those of attempts that end together are
+//! written in one transaction, which also leases the next attempts from what the last look read.
+
+use super::*;
+
+/// Whether the last look left due tasks the settle path may start.
+pub(super) fn ahead_left() -> bool {
+    AHEAD.with(|a| a.borrow().as_ref().is_some_and(|a| !a.due.is_empty()))
+}
+
+/// The next attempts to lease in the settle transaction of the attempts `ending`: `core` plans over
+/// what the last look left, counting what runs here (less those ending) and what ran elsewhere. The
+/// chosen tasks hold their slots (`STARTED`) until their lease answers.
+fn next_from_ahead(ending: &[String]) -> Option<LeaseAsk> {
+    let env = env();
+    let started: Vec<Task> = STARTED.with(|s| s.borrow().values().cloned().collect());
+    let skip: BTreeSet<String> = SKIP
+        .with(|s| s.borrow().keys().cloned().collect::<BTreeSet<_>>())
+        .into_iter()
+        .chain(started.iter().map(|t| t.id.clone()))
+        .collect();
+    let chosen = AHEAD.with(|a| {
+        let mut a = a.borrow_mut();
+        let ahead = a.as_mut()?;
+        if env.now_ms >= ahead.deadline || ahead.due.is_empty() {
+            return None;
+        }
+        let in_flight: Vec<Task> = ahead
+            .others
+            .iter()
+            .cloned()
+            .chain(started.iter().filter(|t| !ending.contains(&t.id)).map(|t| {
+                let mut t = t.clone();
+                t.state = core::State::InFlight;
+                t
+            }))
+            .collect();
+        let here = (started.len() - ending.len().min(started.len())) as u32;
+        let plan = decide::plan(&env, &ahead.due, &in_flight, &ahead.sessions, &skip, here);
+        let chosen: Vec<Task> = ahead
+            .due
+            .iter()
+            .filter(|t| plan.start.contains(&t.id))
+            .cloned()
+            .collect();
+        ahead.due.retain(|t| !plan.start.contains(&t.id));
+        Some((chosen, ahead.via))
+    })?;
+    let (chosen, via) = chosen;
+    if chosen.is_empty() {
+        return None;
+    }
+    STARTED.with(|s| {
+        let mut s = s.borrow_mut();
+        for t in &chosen {
+            s.insert(t.id.clone(), t.clone());
+        }
+    });
+    Some(LeaseAsk {
+        ids: chosen.into_iter().map(|t| t.id).collect(),
+        transport: via,
+        holder: Some(instance_id()),
+        env,
+    })
+}
+
+/// Starts one attempt on its own: the pump does not wait for it, only wakes when it ends.
+pub(super) fn start(store: &Store, task: Task, via: Transport, asks: bool) {
+    let id = task.id.clone();
+    STARTED.with(|s| s.borrow_mut().insert(id.clone(), task));
+    let store = store.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let began = now_ms();
+        if let Err(e) = attempt(&store, &id, via, asks).await {
+            web_sys::console::warn_1(&format!("ferry: attempt of {id}: {e}").into());
+            SKIP.with(|s| s.borrow_mut().insert(id.clone(), began));
+        }
+        STARTED.with(|s| s.borrow_mut().remove(&id));
+        wake();
+    });
+}
+
+/// Leases the chosen tasks in ONE transaction, then starts each leased attempt on its own (no page
+/// to ask headers of: nothing is needed before the lease).
+pub(super) async fn start_leased(store: &Store, tasks: Vec<Task>, via: Transport) {
+    if tasks.is_empty() {
+        return;
+    }
+    let began = now_ms();
+    let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+    STARTED.with(|s| {
+        let mut s = s.borrow_mut();
+        for t in tasks {
+            s.insert(t.id.clone(), t);
+        }
+    });
+    let leased = match store
+        .lease_many(&ids, via, Some(&instance_id()), env())
+        .await
+    {
+        Ok(leased) => leased,
+        Err(e) => {
+            web_sys::console::warn_1(&format!("ferry: lease: {e}").into());
+            SKIP.with(|s| {
+                s.borrow_mut()
+                    .extend(ids.iter().map(|id| (id.clone(), began)))
+            });
+            ids.iter().map(|_| None).collect()
+        }
+    };
+    spawn_leased(store, ids, leased, began);
+}
+
+/// Starts each leased attempt on its own; a task not leased (paused meanwhile, its tag full) gives
+/// its slot back and is offered again when the plan says so.
+fn spawn_leased(
+    store: &Store,
+    ids: Vec<String>,
+    leased: Vec<Option<crate::web::store::Leased>>,
+    began: u64,
+) {
+    for (id, leased) in ids.into_iter().zip(leased) {
+        let Some(leased) = leased else {
+            STARTED.with(|s| s.borrow_mut().remove(&id));
+            continue;
+        };
+        let store = store.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = run_leased(&store, leased, Vec::new()).await {
+                web_sys::console::warn_1(&format!("ferry: attempt of {id}: {e}").into());
+                SKIP.with(|s| s.borrow_mut().insert(id.clone(), began));
+            }
+            STARTED.with(|s| s.borrow_mut().remove(&id));
+            wake();
+        });
+    }
+}
+
+/// One attempt: headers, lease (re-checked in its transaction), send with a timeout while renewing
+/// the lease, record the outcome for this lease only. `asks`: a session of the plan has a header
+/// provider; without one, the task and session are read only by the lease transaction.
+async fn attempt(store: &Store, id: &str, via: Transport, asks: bool) -> Result<(), Error> {
+    let began = now_ms();
+    let skip = || SKIP.with(|s| s.borrow_mut().insert(id.to_string(), began));
+    let mut extra = Vec::new();
+    if asks {
+        let Some(task) = store.get(id).await? else {
+            skip();
+            return Ok(());
+        };
+        let record = store.session(&task.tag).await?;
+        let view = record
+            .as_ref()
+            .map(|s| SessionView::of(&s.options, s.paused))
+            .unwrap_or_default();
+        let answer = if view.header_provider {
+            ask_headers(&task).await
+        } else {
+            None
+        };
+        extra = match decide::headers(&view, answer, record.and_then(|r| r.last_headers)) {
+            HeaderPlan::Wait => {
+                skip();
+                return Ok(());
+            }
+            HeaderPlan::Send(h) => h,
+            HeaderPlan::SendAndKeep(h) => {
+                store.keep_headers(&task.tag, &task.id, &h).await?;
+                h
+            }
+        };
+    }
+    // Not now (paused meanwhile, or the tag filled up): offered again when the plan says so.
+    let Some(leased) = store.lease(id, via, Some(&instance_id()), env()).await? else {
+        return Ok(());
+    };
+    run_leased(store, leased, extra).await
+}
+
+/// The rest of an attempt once leased: send with a timeout while renewing the lease, then record the
+/// outcome for this lease only (with the outcomes of attempts that end meanwhile, in one transaction).
+async fn run_leased(
+    store: &Store,
+    leased: crate::web::store::Leased,
+    extra: Vec<(String, String)>,
+) -> Result<(), Error> {
+    messaging::broadcast(&leased.events);
+    let view = leased.session;
+    let task = leased.task;
+    let lease_no = task.lease_no;
+    RUNNING.with(|r| r.borrow_mut().insert(task.id.clone(), lease_no));
+    let renewal = renew_while_running(store, &task.id, lease_no);
+    let timeout = decide::attempt_timeout_ms(&view, task.body.size);
+    let (outcome, response) = match (&leased.blob, &task.request.protocol) {
+        (None, _) => (
+            core::Outcome::NetworkError("the stored payload is missing".into()),
+            None,
+        ),
+        (Some(blob), core::Protocol::Tus { .. }) => {
+            tus::send(store, &task, blob, &extra, &view).await
+        }
+        (Some(blob), _) => transport::send(&task, blob, &extra, timeout).await,
+    };
+    drop(renewal);
+    let settled = settle_together(
+        store,
+        Settle {
+            id: task.id.clone(),
+            lease_no,
+            input: Input::Outcome(outcome),
+            now_ms: now_ms(),
+            rand: random_u64(),
+            response,
+        },
+    )
+    .await;
+    // Only now: until the outcome is written, a look must see this attempt as running.
+    RUNNING.with(|r| r.borrow_mut().remove(&task.id));
+    match settled {
+        Ok((_, events)) => {
+            messaging::broadcast(&events);
+            // (A session with `launch: 'none'` needs no look at its record.)
+            launch::task_events_of(store, &events, view.launches).await;
+            Ok(())
+        }
+        // Cancelled, cleared, or taken back meanwhile: this attempt's outcome changes nothing.
+        Err(Error::IllegalTransition { .. } | Error::UnknownTask { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+thread_local! {
+    /// Outcomes waiting for the next settle transaction, each with where its answer goes.
+    static SETTLING: RefCell<Vec<(Settle, Answer)>> = const { RefCell::new(Vec::new()) };
+    /// A settle transaction is running: outcomes that arrive meanwhile go into the next one.
+    static FLUSHING: Cell<bool> = const { Cell::new(false) };
+}
+
+type Settled = Result<(Task, Vec<core::FerryEvent>), Error>;
+type Answer = (std::rc::Rc<RefCell<Option<Settled>>>, js_sys::Function);
+
+/// Records an attempt's outcome. Outcomes of attempts that end while a settle transaction runs are
+/// written together in the next one: four lanes ending close together cost one commit, not four.
+async fn settle_together(store: &Store, item: Settle) -> Settled {
+    let slot = std::rc::Rc::new(RefCell::new(None));
+    let (resolve, answered) = futures_channel();
+    SETTLING.with(|q| q.borrow_mut().push((item, (slot.clone(), resolve))));
+    if !FLUSHING.with(|f| f.replace(true)) {
+        let store = store.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                let batch = SETTLING.with(|q| std::mem::take(&mut *q.borrow_mut()));
+                if batch.is_empty() {
+                    break;
+                }
+                let (items, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                let ending: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+                let then = next_from_ahead(&ending);
+                let began = now_ms();
+                let next_ids = then.as_ref().map(|t| t.ids.clone()).unwrap_or_default();
+                let (results, leased) = store.settle_many(items, then).await;
+                spawn_leased(&store, next_ids, leased, began);
+                for ((slot, resolve), result) in answers.into_iter().zip(results) {
+                    *slot.borrow_mut() = Some(result);
+                    let _ = resolve.call0(&JsValue::UNDEFINED);
+                }
+            }
+            FLUSHING.with(|f| f.set(false));
+        });
+    }
+    let _ = wasm_bindgen_futures::JsFuture::from(answered).await;
+    let answer = slot.borrow_mut().take();
+    answer.unwrap_or_else(|| {
+        Err(Error::Storage {
+            op: "settle".into(),
+            message: "no answer from the settle transaction".into(),
+        })
+    })
+}
+
+/// Renews the attempt's lease every `RENEW_EVERY_MS` while the returned timer lives; a renewal that
+/// finds the lease gone (cancelled, cleared) aborts the attempt's fetch.
+fn renew_while_running(store: &Store, id: &str, lease_no: u64) -> gloo_timers::callback::Interval {
+    let (store, id) = (store.clone(), id.to_string());
+    gloo_timers::callback::Interval::new(decide::RENEW_EVERY_MS as u32, move || {
+        let (store, id) = (store.clone(), id.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let until = now_ms() + decide::LEASE_MS;
+            let renewed = store
+                .settle(&id, lease_no, Input::Renew { until }, now_ms(), 0, None)
+                .await;
+            if let Err(Error::IllegalTransition { .. } | Error::UnknownTask { .. }) = renewed {
+                transport::abort(&id);
+            }
+        });
+    })
+}
+
+/// Asks an open page of the task's tag for headers (`None`: no page answered in time).
+async fn ask_headers(task: &Task) -> Option<Vec<(String, String)>> {
+    let question = messaging::message("headers?", Some(&task.tag), Some(&task.id));
+    js::set(&question, "taskId", &JsValue::from_str(&task.id));
+    let reply = messaging::ask(&task.tag, &question, HEADER_WAIT_MS).await;
+    reply
+        .as_ref()
+        .and_then(|r| js::from_js::<Vec<(String, String)>>(js::get(r, "headers")).ok())
+}
