@@ -2,7 +2,7 @@
 // its outcome onto the same state machine, and a retryable failure goes back to Ferry's own queue.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, profileDir, launchChromium, launchEphemeralChromium, openSession, uploadRandom, until, settled, eventOf, dbCounts } from './harness.mjs';
+import { startServer, profileDir, launchChromium, launchEphemeralChromium, openSession, uploadRandom, until, settled, eventOf, dbCounts, grant } from './harness.mjs';
 
 const server = await startServer();
 after(() => server.stop());
@@ -11,8 +11,7 @@ async function withGrantedBrowser(fn) {
   await server.reset();
   const ctx = await launchChromium(await profileDir());
   try {
-    const cdp = await ctx.browser().newBrowserCDPSession();
-    await cdp.send('Browser.grantPermissions', { origin: new URL(server.url).origin, permissions: ['backgroundFetch'] });
+    await grant(ctx, server.url, ['backgroundFetch']);
     return await fn(ctx);
   } finally {
     await ctx.close();

@@ -154,6 +154,12 @@ export async function swControl(page) {
   };
 }
 
+/** Grants `permissions` (CDP names: 'backgroundFetch', 'notifications') to the origin of `serverUrl`. */
+export async function grant(ctx, serverUrl, permissions) {
+  const cdp = await ctx.browser().newBrowserCDPSession();
+  await cdp.send('Browser.grantPermissions', { origin: new URL(serverUrl).origin, permissions });
+}
+
 /** Opens the harness page of the demo origin and registers a Ferry session there. */
 export async function openSession(ctx, serverUrl, tag, options = {}) {
   const page = await ctx.newPage();

@@ -5,7 +5,7 @@
 // stand-in desktop notification server (tests/notifications.mjs) whose click Chromium treats as the user's.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, serviceWorker } from './harness.mjs';
+import { startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, serviceWorker, grant } from './harness.mjs';
 import { startNotificationServer } from './notifications.mjs';
 
 const server = await startServer();
@@ -16,8 +16,7 @@ async function withNotifications(fn) {
   const desktop = await startNotificationServer();
   const ctx = await launchChromium(await profileDir(), { env: { DBUS_SESSION_BUS_ADDRESS: desktop.address } });
   try {
-    const cdp = await ctx.browser().newBrowserCDPSession();
-    await cdp.send('Browser.grantPermissions', { origin: new URL(server.url).origin, permissions: ['notifications'] });
+    await grant(ctx, server.url, ['notifications']);
     return await fn(ctx, desktop);
   } finally {
     await ctx.close();
@@ -129,8 +128,7 @@ test('launch \'open\': with the session\'s page open in a window, the click focu
 for (const [launch, clicked] of [['open', 'refused'], ['notify', 'none']]) {
   test(`backgroundfetchclick with launch '${launch}': the worker ${launch === 'open' ? 'tries to open the session\'s page' : 'does nothing'}`, async () => {
     await withNotifications(async (ctx) => {
-      const cdp = await ctx.browser().newBrowserCDPSession();
-      await cdp.send('Browser.grantPermissions', { origin: new URL(server.url).origin, permissions: ['backgroundFetch'] });
+      await grant(ctx, server.url, ['backgroundFetch']);
       const decision = await launchListener(ctx, 'launch');
       const page = await openSession(ctx, server.url, 'launch', { launch });
       await server.fault({ count: 1, slowBytesPerSec: 64 * 1024 });

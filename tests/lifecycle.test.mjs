@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, swControl,
+  startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, swControl, grant,
 } from './harness.mjs';
 import { pauseDuringDrain, hungServer, addSession, uploadAndComplete } from './lifecycle.mjs';
 
@@ -16,8 +16,7 @@ async function withBrowser(fn, { backgroundFetch = false } = {}) {
   const ctx = await launchChromium(await profileDir());
   try {
     if (backgroundFetch) {
-      const cdp = await ctx.browser().newBrowserCDPSession();
-      await cdp.send('Browser.grantPermissions', { origin: new URL(server.url).origin, permissions: ['backgroundFetch'] });
+      await grant(ctx, server.url, ['backgroundFetch']);
     }
     return await fn(ctx);
   } finally {

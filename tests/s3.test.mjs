@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import S3rver from 's3rver';
 import { AwsV4Signer } from 'aws4fetch';
-import { startServer, profileDir, launchChromium, openSession, uploadRandom, eventOf } from './harness.mjs';
+import { startServer, profileDir, launchChromium, openSession, uploadRandom, eventOf, grant } from './harness.mjs';
 import {
   snapshotPkg, firefoxProfile, removeDir, launchFirefox, closeFirefox,
   openSession as openFirefoxSession, uploadRandom as uploadRandomFirefox, eventOf as eventOfFirefox,
@@ -64,8 +64,7 @@ async function withChromium(fn) {
   const ctx = await launchChromium(await profileDir());
   try {
     // Background Fetch granted: Ferry would take it for a same-origin upload; not for this one.
-    const cdp = await ctx.browser().newBrowserCDPSession();
-    await cdp.send('Browser.grantPermissions', { origin: new URL(server.url).origin, permissions: ['backgroundFetch'] });
+    await grant(ctx, server.url, ['backgroundFetch']);
     return await fn(ctx);
   } finally {
     await ctx.close();
