@@ -2,20 +2,14 @@
 // its outcome onto the same state machine, and a retryable failure goes back to Ferry's own queue.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, profileDir, launchChromium, launchEphemeralChromium, openSession, uploadRandom, until, settled, eventOf, dbCounts, grant } from './harness.mjs';
+import { startServer, launchEphemeralChromium, openSession, uploadRandom, until, settled, eventOf, dbCounts, withGrantedChromium } from './harness.mjs';
 
 const server = await startServer();
 after(() => server.stop());
 
 async function withGrantedBrowser(fn) {
   await server.reset();
-  const ctx = await launchChromium(await profileDir());
-  try {
-    await grant(ctx, server.url, ['backgroundFetch']);
-    return await fn(ctx);
-  } finally {
-    await ctx.close();
-  }
+  return withGrantedChromium(server.url, ['backgroundFetch'], fn);
 }
 
 test('Background Fetch: the page starts it, closes, the upload completes and the worker records success', async () => {

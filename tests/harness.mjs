@@ -160,6 +160,17 @@ export async function grant(ctx, serverUrl, permissions) {
   await cdp.send('Browser.grantPermissions', { origin: new URL(serverUrl).origin, permissions });
 }
 
+/** Runs `fn(ctx)` in a fresh Chromium profile whose origin `serverUrl` holds `permissions`; closes it after. */
+export async function withGrantedChromium(serverUrl, permissions, fn) {
+  const ctx = await launchChromium(await profileDir());
+  try {
+    await grant(ctx, serverUrl, permissions);
+    return await fn(ctx);
+  } finally {
+    await ctx.close();
+  }
+}
+
 /** Opens the harness page of the demo origin and registers a Ferry session there. */
 export async function openSession(ctx, serverUrl, tag, options = {}) {
   const page = await ctx.newPage();

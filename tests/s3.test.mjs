@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import S3rver from 's3rver';
 import { AwsV4Signer } from 'aws4fetch';
-import { startServer, profileDir, launchChromium, openSession, uploadRandom, eventOf, grant } from './harness.mjs';
+import { startServer, openSession, uploadRandom, eventOf, withGrantedChromium } from './harness.mjs';
 import {
   snapshotPkg, firefoxProfile, removeDir, launchFirefox, closeFirefox,
   openSession as openFirefoxSession, uploadRandom as uploadRandomFirefox, eventOf as eventOfFirefox,
@@ -60,16 +60,8 @@ async function object(key) {
   return { status: res.status, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
-async function withChromium(fn) {
-  const ctx = await launchChromium(await profileDir());
-  try {
-    // Background Fetch granted: Ferry would take it for a same-origin upload; not for this one.
-    await grant(ctx, server.url, ['backgroundFetch']);
-    return await fn(ctx);
-  } finally {
-    await ctx.close();
-  }
-}
+// Background Fetch granted: Ferry would take it for a same-origin upload; not for these.
+const withChromium = (fn) => withGrantedChromium(server.url, ['backgroundFetch'], fn);
 
 test('a presigned S3 PUT (cross-origin, CORS) is delivered into the bucket by the worker\'s fetch on its first attempt', async () => {
   await withChromium(async (ctx) => {
