@@ -175,6 +175,21 @@ for (let round = 1; round <= kills; round++) {
   });
 }
 
+/**
+ * After going back online: the task completes, and its only earlier attempts (if any) failed with a network
+ * error. Nothing started while offline (each test checks that first); Playwright lifts its offline emulation
+ * target by target, so the page may come online, and wake the worker, a moment before the worker's fetches
+ * work: an attempt made in that moment fails with a network error and is retried. Nothing else may happen.
+ */
+async function completedOnceOnline(page, id) {
+  const completed = await eventOf(page, id, 'completed');
+  const seen = await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id && e.kind !== 'progress'), id);
+  assert.match(seen.map((e) => e.kind).join(','), /^queued(,started,retrying)*,started,completed$/, JSON.stringify(seen));
+  for (const r of seen.filter((e) => e.kind === 'retrying')) assert.match(r.reason, /^network error/);
+  assert.equal(completed.attempt, seen.filter((e) => e.kind === 'started').length);
+  return completed;
+}
+
 // Chromium fires no `online` event in a service worker (only in pages): what brings an upload held back
 // offline home, with no page call, is Ferry's own online handling (an open page of the session wakes the
 // worker when it comes back online) or the sync event Ferry registered, which Chromium fires on reconnect,
@@ -193,14 +208,7 @@ test('offline/online flaps: what offline held back is sent once the network is b
     assert.deepEqual(await events(first), ['queued'], 'no attempt started while offline');
     // Back online, and no page call from here on.
     await ctx.setOffline(false);
-    const completed = await eventOf(page, first, 'completed');
-    // Nothing started while offline (above). Playwright lifts its offline emulation target by target: the
-    // page may come online, and wake the worker, a moment before the worker's fetches work, so an attempt
-    // made in that moment can fail with a network error and be retried. Nothing else may happen.
-    const seen = (await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id && e.kind !== 'progress'), first));
-    assert.match(seen.map((e) => e.kind).join(','), /^queued(,started,retrying)*,started,completed$/, JSON.stringify(seen));
-    for (const r of seen.filter((e) => e.kind === 'retrying')) assert.match(r.reason, /^network error/);
-    assert.equal(completed.attempt, seen.filter((e) => e.kind === 'started').length);
+    await completedOnceOnline(page, first);
     assert.equal(applied(await settled(server, 1)).length, 1);
     const carried = (await page.evaluate((id) => window.ferrySession.get(id), first)).transport;
     assert.ok(['backgroundSync', 'fallback'].includes(carried), carried);
@@ -267,8 +275,7 @@ test('back online with Background Sync denied: the open page\'s online event wak
     await worker.idle(messages + 1);
     assert.equal((await server.uploads()).length, 0, 'nothing sent while offline');
     await ctx.setOffline(false);
-    const completed = await eventOf(page, id, 'completed');
-    assert.equal(completed.attempt, 1);
+    await completedOnceOnline(page, id);
     assert.equal((await page.evaluate((id) => window.ferrySession.get(id), id)).transport, 'fallback');
     assert.equal(applied(await settled(server, 1)).length, 1);
   });
