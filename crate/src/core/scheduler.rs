@@ -15,7 +15,7 @@
 
 use crate::core::error::{Error, Result};
 use crate::core::state::{apply, Effect, Input};
-use crate::core::task::{Protocol, State, Task, Transport};
+use crate::core::task::{State, Task, Transport};
 use crate::core::validate::{HeaderFallback, SessionOptions};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -329,80 +329,14 @@ pub fn recover(
     }
 }
 
-/// Whether a Background Fetch may carry `task` now (decided by a page of `page_origin`, the only place
-/// one can start): the session allows it, its headers are not asked fresh at each send, it is one
-/// request (not tus) to the page's own origin, and no other Background Fetch of the origin is in flight
-/// (Chromium runs them one at a time per origin: a second would only wait, and hold back everything
-/// queued behind it). Cross-origin uploads (an S3 presigned URL, say) go through the worker's fetch:
-/// Chromium's Background Fetch failed such a request (`fetch-error`) whose CORS allowed every header,
-/// while the worker's fetch of the same request succeeded, and each such failure would cost an attempt.
-pub fn background_fetch_fits(
-    task: &Task,
-    session: &SessionView,
-    in_flight: &[Task],
-    page_origin: &str,
-) -> bool {
-    session.background_fetch
-        && !session.header_provider
-        && !matches!(task.request.protocol, Protocol::Tus { .. })
-        && same_origin(&task.request.url, page_origin)
-        && !in_flight
-            .iter()
-            .any(|t| t.state == State::InFlight && t.transport == Some(Transport::BackgroundFetch))
-}
-
-/// Whether an absolute, normalised URL (`scheme://host[:port]/...`) is of `origin` (`scheme://host[:port]`).
-fn same_origin(url: &str, origin: &str) -> bool {
-    !origin.is_empty()
-        && url
-            .strip_prefix(origin)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']))
-}
-
-/// How long one request of an attempt may take: the session's fixed timeout, or a base plus the time
-/// to send `bytes` at the slowest rate Ferry waits for.
-pub fn attempt_timeout_ms(session: &SessionView, bytes: u64) -> u64 {
-    session.attempt_timeout_ms.unwrap_or_else(|| {
-        TIMEOUT_BASE_MS.saturating_add(bytes.saturating_mul(1000) / TIMEOUT_MIN_BYTES_PER_SEC)
-    })
-}
-
-/// What to send with an attempt of a session with a header provider, given the page's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HeaderPlan {
-    /// Send with these headers (possibly none).
-    Send(Vec<(String, String)>),
-    /// Send with these and keep them for the next send without a page (`headerFallback: 'last'`).
-    SendAndKeep(Vec<(String, String)>),
-    /// Leave the task queued until a page of the tag can answer.
-    Wait,
-}
-
-/// Decides the headers of an attempt from the session and what a page answered (`None`: no answer).
-pub fn headers(
-    session: &SessionView,
-    answer: Option<Vec<(String, String)>>,
-    last: Option<Vec<(String, String)>>,
-) -> HeaderPlan {
-    if !session.header_provider {
-        return HeaderPlan::Send(Vec::new());
-    }
-    match (answer, session.header_fallback) {
-        (Some(h), HeaderFallback::Last) => HeaderPlan::SendAndKeep(h),
-        (Some(h), HeaderFallback::Wait) => HeaderPlan::Send(h),
-        (None, HeaderFallback::Last) => match last {
-            Some(h) => HeaderPlan::Send(h),
-            None => HeaderPlan::Wait,
-        },
-        (None, HeaderFallback::Wait) => HeaderPlan::Wait,
-    }
-}
-
 /// Whether a `sync` event may resolve: only when nothing is left for later (then the browser need
 /// not fire it again), or when it is the browser's last try anyway.
 pub fn sync_resolves(plan: &Plan, last_chance: bool) -> bool {
     !plan.work_left || last_chance
 }
+
+mod send;
+pub use send::{attempt_timeout_ms, background_fetch_fits, headers, HeaderPlan};
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod sim;

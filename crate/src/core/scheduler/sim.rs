@@ -64,10 +64,15 @@ impl World {
         let mut sessions = BTreeMap::new();
         let mut rng = Rng::new(seed);
         for tag in TAGS {
-            let mut v = SessionView::default();
-            v.concurrency = 1 + rng.below(3) as u32;
-            v.background_fetch = rng.below(2) == 0;
-            v.attempt_timeout_ms = Some(5_000 + rng.below(20_000));
+            // The draws stay in this order: a seed replays the same schedules.
+            let concurrency = 1 + rng.below(3) as u32;
+            let background_fetch = rng.below(2) == 0;
+            let v = SessionView {
+                concurrency,
+                background_fetch,
+                attempt_timeout_ms: Some(5_000 + rng.below(20_000)),
+                ..SessionView::default()
+            };
             sessions.insert(tag.to_string(), v);
         }
         World {

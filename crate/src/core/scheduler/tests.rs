@@ -1,7 +1,7 @@
 use super::*;
 use crate::core::retry::{Outcome, RetryPolicy};
 use crate::core::state::{new_task, NewTask};
-use crate::core::task::{BodyMeta, Method, Request};
+use crate::core::task::{BodyMeta, Method, Protocol, Request};
 
 const NOW: u64 = 1_700_000_000_000;
 

@@ -189,14 +189,9 @@ impl Store {
 
     /// Writes a tag's session record.
     pub async fn put_session(&self, record: &SessionRecord) -> Result<(), Error> {
-        let tx = self.tx(&[META], true)?;
-        let meta = open_store(&tx, META, "write session")?;
-        let k = JsValue::from_str(&super::session_key(&record.tag));
-        meta.put(&js::to_js(record)?, Some(&k))
-            .map_err(|e| storage_error("write session", e))?
+        let record = record.clone();
+        self.update_session(&record.tag.clone(), move |_| Some(record))
             .await
-            .map_err(|e| storage_error("write session", e))?;
-        commit(tx, "write session").await
     }
 }
 
