@@ -57,8 +57,15 @@ fn next_from_ahead(ending: &[String]) -> Option<LeaseAsk> {
             s.insert(t.id.clone(), t.clone());
         }
     });
+    let mut tags: Vec<String> = Vec::new();
+    for t in &chosen {
+        if !tags.contains(&t.tag) {
+            tags.push(t.tag.clone());
+        }
+    }
     Some(LeaseAsk {
         ids: chosen.into_iter().map(|t| t.id).collect(),
+        tags,
         transport: via,
         holder: Some(instance_id()),
         env,
@@ -89,16 +96,28 @@ pub(super) async fn start_leased(store: &Store, tasks: Vec<Task>, via: Transport
     }
     let began = now_ms();
     let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+    let mut tags: Vec<String> = Vec::new();
+    for t in &tasks {
+        if !tags.contains(&t.tag) {
+            tags.push(t.tag.clone());
+        }
+    }
     STARTED.with(|s| {
         let mut s = s.borrow_mut();
         for t in tasks {
             s.insert(t.id.clone(), t);
         }
     });
-    let leased = match store
-        .lease_many(&ids, via, Some(&instance_id()), env())
-        .await
-    {
+    let leased = store
+        .lease_ask(LeaseAsk {
+            ids: ids.clone(),
+            tags,
+            transport: via,
+            holder: Some(instance_id()),
+            env: env(),
+        })
+        .await;
+    let leased = match leased {
         Ok(leased) => leased,
         Err(e) => {
             web_sys::console::warn_1(&format!("ferry: lease: {e}").into());
@@ -207,6 +226,7 @@ async fn run_leased(
         store,
         Settle {
             id: task.id.clone(),
+            tag: task.tag.clone(),
             lease_no,
             input: Input::Outcome(outcome),
             now_ms: now_ms(),
@@ -260,6 +280,14 @@ async fn settle_together(store: &Store, item: Settle) -> Settled {
                 let began = now_ms();
                 let next_ids = then.as_ref().map(|t| t.ids.clone()).unwrap_or_default();
                 let (results, leased) = store.settle_many(items, then).await;
+                // Their outcomes are written: their slots are free for the next batch's lease now,
+                // not only once each attempt's own continuation runs.
+                STARTED.with(|s| {
+                    let mut s = s.borrow_mut();
+                    for id in &ending {
+                        s.remove(id);
+                    }
+                });
                 spawn_leased(&store, next_ids, leased, began);
                 for ((slot, resolve), result) in answers.into_iter().zip(results) {
                     *slot.borrow_mut() = Some(result);

@@ -1,9 +1,11 @@
 //! The lease transaction and the scheduler's reads: what `core::scheduler` needs, read in as few
 //! transactions as the guarantees allow.
 
+use super::batch::{pending, write, Outbox, Pending, Span};
 use super::outbox::SessionRecord;
+use super::settle::LeaseAsk;
 use super::tasks::{state_range, MAX_KEY};
-use super::{commit, open_store, session_key, task_of, Store, BLOBS, META, OUTBOX, TASKS};
+use super::{commit, open_store, session_key, task_of, Store, BLOBS, META, TASKS};
 use crate::core::scheduler::{self, Env, SessionView};
 use crate::core::{self, Error, FerryEvent, State, Task, Transport};
 use crate::web::js::{self, storage_error};
@@ -49,36 +51,87 @@ impl Store {
         holder: Option<&str>,
         env: Env,
     ) -> Result<Vec<Option<Leased>>, Error> {
-        let tx = self.tx_relaxed(&[TASKS, BLOBS, OUTBOX, META])?;
-        let out = self.lease_in(&tx, ids, transport, holder, env).await?;
-        commit(tx, "lease").await?;
-        Ok(out)
+        self.lease_ask(LeaseAsk {
+            ids: ids.to_vec(),
+            tags: Vec::new(),
+            transport,
+            holder: holder.map(str::to_string),
+            env,
+        })
+        .await
     }
 
-    /// `lease_many` inside `tx` (a read-write transaction over every store), not committed.
-    pub(super) async fn lease_in(
-        &self,
+    /// `lease_many` as asked (the tags named up front save a round trip).
+    pub async fn lease_ask(&self, ask: LeaseAsk) -> Result<Vec<Option<Leased>>, Error> {
+        Ok(self.settle_many_tx(Vec::new(), Some(ask)).await?.1)
+    }
+}
+
+/// A lease's reads inside a read-write transaction over every store, issued and not yet awaited:
+/// the tasks, their Blobs, what is in flight, and the sessions of the tags named.
+pub(super) struct LeaseReads {
+    ids: Vec<String>,
+    reads: Vec<(Pending<Option<JsValue>>, Pending<Option<JsValue>>)>,
+    in_flight: Pending<Vec<JsValue>>,
+    sessions: Vec<(String, Pending<Option<JsValue>>)>,
+}
+
+impl LeaseReads {
+    /// Issues the reads of a lease of `ids`; `tags`: theirs, as far as the caller knows (a tag not
+    /// named is read when found, a round trip later). Each tag's event sequence is read into `outbox`.
+    pub(super) fn issue(
         tx: &idb::Transaction,
         ids: &[String],
+        tags: &[String],
+        outbox: &mut Outbox,
+    ) -> Result<Self, Error> {
+        let tasks = open_store(tx, TASKS, "lease")?;
+        let blobs = open_store(tx, BLOBS, "lease")?;
+        let mut reads = Vec::with_capacity(ids.len());
+        for id in ids {
+            reads.push((
+                pending(tasks.get(Query::Key(id.as_str().into())), "lease")?,
+                pending(blobs.get(Query::Key(id.as_str().into())), "lease")?,
+            ));
+        }
+        let in_flight: Pending<Vec<JsValue>> = Box::pin(in_flight_request(&tasks)?.into_future());
+        let mut sessions = Vec::with_capacity(tags.len());
+        for tag in tags {
+            read_session(tx, &mut sessions, tag, outbox)?;
+        }
+        Ok(LeaseReads {
+            ids: ids.to_vec(),
+            reads,
+            in_flight,
+            sessions,
+        })
+    }
+
+    /// Gates each task with `core::scheduler::lease` against what the reads found, counting the
+    /// tag's tasks in flight (whatever the transport and holder) as `changed` left them (tasks this
+    /// transaction already moved on), and those leased before it in the batch. Each lease's task
+    /// write goes into `writes`, its `started` event into `outbox`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn decide(
+        self,
+        tx: &idb::Transaction,
+        changed: &[Task],
         transport: Transport,
         holder: Option<&str>,
         env: Env,
-    ) -> Result<Vec<Option<Leased>>, Error> {
+        outbox: &mut Outbox,
+        writes: &mut Vec<Pending<()>>,
+    ) -> Result<Vec<Option<(Leased, Span)>>, Error> {
         let tasks = open_store(tx, TASKS, "lease")?;
-        let blobs = open_store(tx, BLOBS, "lease")?;
-        let meta = open_store(tx, META, "lease")?;
         let failed = |e: idb::Error| storage_error("lease", e);
-        // Reads issued together (listeners attached at once by `into_future`): the tasks, their Blobs
-        // and what is in flight; then, once the tags are known, their sessions and event sequences.
-        let mut reads = Vec::with_capacity(ids.len());
-        for id in ids {
-            let task = tasks.get(Query::Key(id.as_str().into())).map_err(failed)?;
-            let blob = blobs.get(Query::Key(id.as_str().into())).map_err(failed)?;
-            reads.push((task.into_future(), blob.into_future()));
-        }
-        let in_flight = in_flight_request(&tasks)?.into_future();
-        let mut found = Vec::with_capacity(ids.len());
-        for (task, blob) in reads {
+        let LeaseReads {
+            ids,
+            reads,
+            in_flight,
+            mut sessions,
+        } = self;
+        let mut found = Vec::with_capacity(reads.len());
+        for (id, (task, blob)) in ids.iter().zip(reads) {
             let task = task.await.map_err(failed)?.map(task_of).transpose()?;
             // A queued task without its Blob cannot be sent; the attempt says so (and the retry
             // policy ends it) instead of the task being offered again and again.
@@ -86,31 +139,26 @@ impl Store {
                 .await
                 .map_err(failed)?
                 .and_then(|b| b.dyn_into::<web_sys::Blob>().ok());
-            found.push(task.map(|t| (t, blob)));
+            // A task this transaction already changed is not leased on a read from before.
+            let moved_on = changed.iter().any(|c| &c.id == id);
+            found.push(task.filter(|_| !moved_on).map(|t| (t, blob)));
         }
-        let in_flight = in_flight
+        let in_flight: Vec<Task> = in_flight
             .await
             .map_err(failed)?
             .into_iter()
             .map(task_of)
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut tags: Vec<String> = Vec::new();
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .map(|t| changed.iter().find(|c| c.id == t.id).cloned().unwrap_or(t))
+            .filter(|t| t.state == State::InFlight)
+            .collect();
         for (t, _) in found.iter().flatten() {
-            if !tags.contains(&t.tag) {
-                tags.push(t.tag.clone());
-            }
+            read_session(tx, &mut sessions, &t.tag, outbox)?;
         }
-        let mut per_tag = Vec::with_capacity(tags.len());
-        for tag in &tags {
-            let session = meta
-                .get(Query::Key(session_key(tag).into()))
-                .map_err(failed)?
-                .into_future();
-            per_tag.push((session, super::outbox::event_seq_request(tx, tag)?));
-        }
-        // (tag, view, tasks of the tag in flight, event sequence read)
-        let mut views = Vec::with_capacity(tags.len());
-        for (tag, (session, seq)) in tags.into_iter().zip(per_tag) {
+        // (tag, view, tasks of the tag in flight)
+        let mut views = Vec::with_capacity(sessions.len());
+        for (tag, session) in sessions {
             let view = session
                 .await
                 .map_err(failed)?
@@ -119,11 +167,9 @@ impl Store {
                 .map(|s| SessionView::of(&s.options, s.paused))
                 .unwrap_or_default();
             let busy = in_flight.iter().filter(|t| t.tag == tag).count() as u32;
-            views.push((tag, view, busy, Some(seq.await)));
+            views.push((tag, view, busy));
         }
         let mut out = Vec::with_capacity(found.len());
-        let mut writes = Vec::new();
-        let mut events: Vec<Vec<FerryEvent>> = vec![Vec::new(); views.len()];
         for entry in found {
             let Some((task, blob)) = entry else {
                 out.push(None);
@@ -133,7 +179,7 @@ impl Store {
                 out.push(None);
                 continue;
             };
-            let (_, view, busy, _) = &views[slot];
+            let (_, view, busy) = &views[slot];
             // Not now, or not any more (cancelled, sent, leased elsewhere since it was chosen): this
             // task is left as it is, and the others of the batch go on.
             let Ok(Some((next, effects))) =
@@ -143,40 +189,39 @@ impl Store {
                 continue;
             };
             views[slot].2 += 1;
-            writes.push(
-                tasks
-                    .put(&js::to_js(&next)?, None)
-                    .map_err(failed)?
-                    .into_future(),
-            );
-            events[slot].extend(core::events_for(&next, &effects, None));
-            out.push(Some(Leased {
-                task: next,
-                events: Vec::new(),
-                blob,
-                session: views[slot].1,
-            }));
-        }
-        let mut appended = Vec::with_capacity(views.len());
-        for (slot, evs) in events.into_iter().enumerate() {
-            let tag = views[slot].0.clone();
-            let seq = views[slot].3.take().unwrap_or(Ok(None));
-            appended.push(self.append_events_after(tx, &tag, evs, seq).await?);
-        }
-        for w in writes {
-            w.await.map_err(|e| storage_error("write task", e))?;
-        }
-        // Each lease's `started` event back to it.
-        for leased in out.iter_mut().flatten() {
-            for evs in &appended {
-                leased
-                    .events
-                    .extend(evs.iter().filter(|e| e.task_id == leased.task.id).cloned());
-            }
+            writes.push(write(tasks.put(&js::to_js(&next)?, None), "lease")?);
+            let span = outbox.push(tx, &next.tag, core::events_for(&next, &effects, None))?;
+            out.push(Some((
+                Leased {
+                    task: next,
+                    events: Vec::new(),
+                    blob,
+                    session: views[slot].1,
+                },
+                span,
+            )));
         }
         Ok(out)
     }
+}
 
+/// Issues the read of `tag`'s session (and its event sequence) unless `sessions` has it.
+fn read_session(
+    tx: &idb::Transaction,
+    sessions: &mut Vec<(String, Pending<Option<JsValue>>)>,
+    tag: &str,
+    outbox: &mut Outbox,
+) -> Result<(), Error> {
+    if sessions.iter().any(|(t, _)| t == tag) {
+        return Ok(());
+    }
+    let meta = open_store(tx, META, "lease")?;
+    let session = pending(meta.get(Query::Key(session_key(tag).into())), "lease")?;
+    sessions.push((tag.to_string(), session));
+    outbox.read(tx, tag)
+}
+
+impl Store {
     /// Every in-flight task (any lease), through the `by_lease` index.
     pub async fn in_flight(&self) -> Result<Vec<Task>, Error> {
         let tx = self.tx(&[TASKS], false)?;

@@ -15,6 +15,7 @@
 //! Every change that must be seen whole (enqueue; a transition with its events and Blob deletion) is
 //! one transaction with `durability: 'strict'`, so a kill at any point leaves either before or after.
 
+mod batch;
 mod enqueue;
 mod lease;
 mod outbox;

@@ -1,11 +1,12 @@
 //! Outcomes of attempts that end together, written in one transaction that may go on to lease the
 //! next attempts.
 
-use super::{commit, open_store, task_of, Leased, Store, BLOBS, META, OUTBOX, TASKS};
+use super::batch::{commit_with, pending, span, write, Outbox};
+use super::lease::LeaseReads;
+use super::{open_store, task_of, Leased, Store, BLOBS, META, OUTBOX, TASKS};
 use crate::core::{self, Error, FerryEvent, Input, ResponseInfo, Task};
 use crate::web::js::{self, storage_error};
 use idb::Query;
-use std::future::IntoFuture;
 
 impl Store {
     /// `settle` of several attempts' inputs in ONE transaction (attempts that end together share a
@@ -29,7 +30,7 @@ impl Store {
         }
     }
 
-    async fn settle_many_tx(
+    pub(super) async fn settle_many_tx(
         &self,
         items: Vec<Settle>,
         then: Option<LeaseAsk>,
@@ -38,25 +39,28 @@ impl Store {
         let tasks = open_store(&tx, TASKS, "settle")?;
         let blobs = open_store(&tx, BLOBS, "settle")?;
         let failed = |e: idb::Error| storage_error("settle", e);
-        // Every read issued before any is awaited (listeners attached at once by `into_future`).
+        // Round trip one: every read, of the outcomes' tasks and of the lease, issued together.
+        let mut outbox = Outbox::default();
         let mut reads = Vec::with_capacity(items.len());
         for item in &items {
-            reads.push(
-                tasks
-                    .get(Query::Key(item.id.as_str().into()))
-                    .map_err(failed)?
-                    .into_future(),
-            );
+            reads.push(pending(
+                tasks.get(Query::Key(item.id.as_str().into())),
+                "settle",
+            )?);
+            outbox.read(&tx, &item.tag)?;
         }
+        let lease = match &then {
+            Some(ask) => Some(LeaseReads::issue(&tx, &ask.ids, &ask.tags, &mut outbox)?),
+            None => None,
+        };
         let mut results = Vec::with_capacity(items.len());
         let mut writes = Vec::new();
-        let mut deletes = Vec::new();
-        let mut events: Vec<(String, Vec<FerryEvent>)> = Vec::new();
-        let mut event_at = Vec::with_capacity(items.len());
+        let mut changed = Vec::with_capacity(items.len());
+        let mut spans = Vec::with_capacity(items.len());
         for (item, read) in items.into_iter().zip(reads) {
             let Some(current) = read.await.map_err(failed)? else {
                 results.push(Err(Error::UnknownTask { id: item.id }));
-                event_at.push(None);
+                spans.push(None);
                 continue;
             };
             let current = task_of(current)?;
@@ -71,67 +75,64 @@ impl Store {
                 Ok(d) => d,
                 Err(e) => {
                     results.push(Err(e));
-                    event_at.push(None);
+                    spans.push(None);
                     continue;
                 }
             };
             if next == current && effects.is_empty() {
                 results.push(Ok((next, Vec::new())));
-                event_at.push(None);
+                spans.push(None);
                 continue;
             }
-            writes.push(
-                tasks
-                    .put(&js::to_js(&next)?, None)
-                    .map_err(failed)?
-                    .into_future(),
-            );
+            // Round trip two: the writes (issued, awaited with the commit).
+            writes.push(write(tasks.put(&js::to_js(&next)?, None), "settle")?);
             if effects
                 .iter()
                 .any(|e| matches!(e, core::Effect::DeleteBlob))
             {
-                let request = blobs
-                    .delete(Query::Key(item.id.as_str().into()))
-                    .map_err(failed)?;
-                deletes.push(request.into_future());
+                writes.push(write(
+                    blobs.delete(Query::Key(item.id.as_str().into())),
+                    "settle",
+                )?);
             }
             let evs = core::events_for(&next, &effects, item.response);
-            let slot = match events.iter().position(|(tag, _)| *tag == next.tag) {
-                Some(i) => i,
-                None => {
-                    events.push((next.tag.clone(), Vec::new()));
-                    events.len() - 1
-                }
-            };
-            let from = events[slot].1.len();
-            events[slot].1.extend(evs);
-            event_at.push(Some((slot, from, events[slot].1.len())));
+            spans.push(Some(outbox.push(&tx, &next.tag, evs)?));
+            changed.push(next.clone());
             results.push(Ok((next, Vec::new())));
         }
-        let mut appended = Vec::with_capacity(events.len());
-        for (tag, evs) in events {
-            appended.push(self.append_events(&tx, &tag, evs).await?);
-        }
-        for w in writes {
-            w.await.map_err(failed)?;
-        }
-        for d in deletes {
-            d.await.map_err(failed)?;
-        }
-        let leased = match then {
-            Some(ask) => {
+        let leased = match (then, lease) {
+            (Some(ask), Some(reads)) => {
                 let holder = ask.holder.as_deref();
-                self.lease_in(&tx, &ask.ids, ask.transport, holder, ask.env)
+                reads
+                    .decide(
+                        &tx,
+                        &changed,
+                        ask.transport,
+                        holder,
+                        ask.env,
+                        &mut outbox,
+                        &mut writes,
+                    )
                     .await?
             }
-            None => Vec::new(),
+            _ => Vec::new(),
         };
-        commit(tx, "settle").await?;
-        for (result, at) in results.iter_mut().zip(event_at) {
-            if let (Ok((_, evs)), Some((slot, from, to))) = (result, at) {
-                *evs = appended[slot][from..to].to_vec();
+        let written = outbox.write(&tx, &mut writes).await?;
+        commit_with(tx, writes, "settle").await?;
+        for (result, at) in results.iter_mut().zip(spans) {
+            if let (Ok((_, evs)), Some(at)) = (result, at) {
+                *evs = span(&written, at);
             }
         }
+        let leased = leased
+            .into_iter()
+            .map(|l| {
+                l.map(|(mut leased, at)| {
+                    leased.events = span(&written, at);
+                    leased
+                })
+            })
+            .collect();
         Ok((results, leased))
     }
 }
@@ -140,6 +141,8 @@ impl Store {
 pub struct Settle {
     /// The task.
     pub id: String,
+    /// Its tag (its event sequence is read with the task).
+    pub tag: String,
     /// The lease the input belongs to.
     pub lease_no: u64,
     /// What happened.
@@ -159,6 +162,8 @@ pub type Settled = Result<(Task, Vec<FerryEvent>), Error>;
 pub struct LeaseAsk {
     /// The tasks, in order.
     pub ids: Vec<String>,
+    /// Their tags, as far as known (their sessions are read with the tasks; others a round trip later).
+    pub tags: Vec<String>,
     /// The transport that will carry them.
     pub transport: core::Transport,
     /// The worker instance that will.
