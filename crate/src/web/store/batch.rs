@@ -14,6 +14,9 @@ use wasm_bindgen::JsValue;
 /// A request issued with its listeners attached (`into_future`), awaited later.
 pub(super) type Pending<T> = Pin<Box<dyn Future<Output = Result<T, idb::Error>>>>;
 
+/// A read of one record, issued.
+pub(super) type Read = Pending<Option<JsValue>>;
+
 /// Issues a request now and keeps it to await later.
 pub(super) fn pending<R, T>(request: Result<R, idb::Error>, op: &str) -> Result<Pending<T>, Error>
 where
@@ -41,7 +44,7 @@ pub(super) type Span = (usize, usize, usize);
 /// the transaction's other reads.
 #[derive(Default)]
 pub(super) struct Outbox {
-    tags: Vec<(String, Option<Pending<Option<JsValue>>>, Vec<FerryEvent>)>,
+    tags: Vec<(String, Option<Read>, Vec<FerryEvent>)>,
 }
 
 impl Outbox {

@@ -1,7 +1,7 @@
 //! The lease transaction and the scheduler's reads: what `core::scheduler` needs, read in as few
 //! transactions as the guarantees allow.
 
-use super::batch::{pending, write, Outbox, Pending, Span};
+use super::batch::{pending, write, Outbox, Pending, Read, Span};
 use super::outbox::SessionRecord;
 use super::settle::LeaseAsk;
 use super::tasks::{state_range, MAX_KEY};
@@ -71,9 +71,9 @@ impl Store {
 /// the tasks, their Blobs, what is in flight, and the sessions of the tags named.
 pub(super) struct LeaseReads {
     ids: Vec<String>,
-    reads: Vec<(Pending<Option<JsValue>>, Pending<Option<JsValue>>)>,
+    reads: Vec<(Read, Read)>,
     in_flight: Pending<Vec<JsValue>>,
-    sessions: Vec<(String, Pending<Option<JsValue>>)>,
+    sessions: Vec<(String, Read)>,
 }
 
 impl LeaseReads {
@@ -208,7 +208,7 @@ impl LeaseReads {
 /// Issues the read of `tag`'s session (and its event sequence) unless `sessions` has it.
 fn read_session(
     tx: &idb::Transaction,
-    sessions: &mut Vec<(String, Pending<Option<JsValue>>)>,
+    sessions: &mut Vec<(String, Read)>,
     tag: &str,
     outbox: &mut Outbox,
 ) -> Result<(), Error> {
