@@ -167,6 +167,38 @@ test('concurrency: a session with concurrency 2 runs two uploads at once, starte
   });
 });
 
+test('upload() calls made together share enqueue transactions; each keeps its own answer, in call order', async () => {
+  await withBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'together', { backgroundFetch: false });
+    await page.evaluate(() => window.ferrySession.pause());
+    const got = await page.evaluate(async () => {
+      // Counts the read-write transactions the page opens on the store of Blobs while the calls run.
+      const open = IDBDatabase.prototype.transaction;
+      let writes = 0;
+      IDBDatabase.prototype.transaction = function (stores, mode, ...rest) {
+        if (mode === 'readwrite' && [].concat(stores).includes('blobs')) writes++;
+        return open.call(this, stores, mode, ...rest);
+      };
+      try {
+        const results = await Promise.all(Array.from({ length: 40 }, (_, i) => window.ferrySession
+          .upload(new Blob([`file ${i}`]), { url: `/upload/together/${i}`, method: i === 17 ? 'DELETE' : 'POST' })
+          .then((id) => ({ id }), (e) => ({ name: e.name }))));
+        return { results, writes };
+      } finally {
+        IDBDatabase.prototype.transaction = open;
+      }
+    });
+    assert.deepEqual(got.results[17], { name: 'FerryInvalidMethod' }, 'a bad call fails on its own');
+    const ids = got.results.filter((r) => r.id).map((r) => r.id);
+    assert.equal(ids.length, 39, JSON.stringify(got.results));
+    assert.equal(new Set(ids).size, 39);
+    assert.ok(got.writes >= 1 && got.writes <= 4, `39 uploads made together took ${got.writes} read-write transactions`);
+    const listed = await page.evaluate(() => window.ferrySession.list());
+    assert.deepEqual(listed.map((t) => t.id), ids, 'list() shows them in the order they were called');
+    assert.equal((await dbCounts(page)).blobs, 39, 'each Blob committed');
+  });
+});
+
 test('uploadAll: many uploads in one commit, ids in order, each delivered once; a bad item stores nothing and is named by index', async () => {
   await withBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'batch', { backgroundFetch: false, concurrency: 4 });

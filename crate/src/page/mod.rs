@@ -62,6 +62,10 @@ struct Inner {
     on_online: RefCell<Option<Closure<dyn FnMut()>>>,
     /// A sync registration of this page is under way.
     sync_pending: Cell<bool>,
+    /// `upload()` calls waiting for the enqueue transaction that will take them together.
+    waiting: RefCell<Vec<session::Waiting>>,
+    /// An enqueue transaction of `upload()` calls is under way.
+    committing: Cell<bool>,
     /// The Background Fetch manager where granted, asked once per session (`None` inside: not granted).
     bgfetch: RefCell<Option<Option<externs::BackgroundFetchManager>>>,
     /// The page's header provider, asked by the worker at send time.
@@ -116,6 +120,8 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
         on_message: RefCell::new(None),
         on_online: RefCell::new(None),
         sync_pending: Cell::new(false),
+        waiting: RefCell::new(Vec::new()),
+        committing: Cell::new(false),
         bgfetch: RefCell::new(None),
         provider: request::provider(&options)?,
     });

@@ -15,8 +15,15 @@ impl Session {
     pub fn upload(&self, blob: JsValue, request: JsValue) -> js_sys::Promise {
         promise(&self.inner, |inner| async move {
             let task = prepare(&inner, &blob, &request, None).await?;
-            let ids = commit(&inner, vec![(task, blob.unchecked_into())]).await?;
-            Ok(JsValue::from_str(&ids[0]))
+            // A large Blob (checked against the storage estimate) commits on its own: its own
+            // answer to a full disk, and no small upload waits behind its write.
+            let id = if core::validate::wants_quota_estimate(task.body.size) {
+                let ids = commit(&inner, vec![(task, blob.unchecked_into())]).await?;
+                ids.into_iter().next().unwrap_or_default()
+            } else {
+                commit_together(&inner, task, blob.unchecked_into()).await?
+            };
+            Ok(JsValue::from_str(&id))
         })
     }
 
@@ -253,6 +260,79 @@ async fn prepare(
         valid,
         inner.options.batch_window_ms,
     ))
+}
+
+/// An `upload()` waiting for its enqueue: the task, its Blob, and where its answer goes.
+pub(super) type Waiting = (
+    Task,
+    web_sys::Blob,
+    Rc<RefCell<Option<Result<String, Error>>>>,
+    js_sys::Function,
+);
+
+/// `upload()`'s commit of a small Blob. Calls that arrive while an enqueue transaction runs wait and
+/// share the next one, so `Promise.all(files.map((f) => session.upload(f, request)))` costs a few transactions, not
+/// one per file, and a call made alone costs what it did. Each call keeps its own answer: when a
+/// shared transaction fails, its uploads are committed again one by one, each failing on its own.
+async fn commit_together(
+    inner: &Rc<Inner>,
+    task: Task,
+    blob: web_sys::Blob,
+) -> Result<String, Error> {
+    let slot = Rc::new(RefCell::new(None));
+    let mut resolve = None;
+    let answered = js_sys::Promise::new(&mut |r, _| resolve = Some(r));
+    let resolve = resolve.expect("the executor runs at once");
+    inner
+        .waiting
+        .borrow_mut()
+        .push((task, blob, slot.clone(), resolve));
+    if !inner.committing.replace(true) {
+        let inner = inner.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                let batch = std::mem::take(&mut *inner.waiting.borrow_mut());
+                if batch.is_empty() {
+                    break;
+                }
+                let (items, answers): (Vec<_>, Vec<_>) = batch
+                    .into_iter()
+                    .map(|(task, blob, slot, resolve)| ((task, blob), (slot, resolve)))
+                    .unzip();
+                let one = |ids: Vec<String>| {
+                    ids.into_iter().next().ok_or_else(|| Error::Storage {
+                        op: "enqueue".into(),
+                        message: "the enqueue answered no task id".into(),
+                    })
+                };
+                let results: Vec<Result<String, Error>> = match commit(&inner, items.clone()).await
+                {
+                    Ok(ids) => ids.into_iter().map(Ok).collect(),
+                    Err(e) if items.len() == 1 => vec![Err(e)],
+                    Err(_) => {
+                        let mut out = Vec::with_capacity(items.len());
+                        for item in items {
+                            out.push(commit(&inner, vec![item]).await.and_then(one));
+                        }
+                        out
+                    }
+                };
+                for ((slot, resolve), result) in answers.into_iter().zip(results) {
+                    *slot.borrow_mut() = Some(result);
+                    let _ = resolve.call0(&JsValue::UNDEFINED);
+                }
+            }
+            inner.committing.set(false);
+        });
+    }
+    let _ = wasm_bindgen_futures::JsFuture::from(answered).await;
+    let answer = slot.borrow_mut().take();
+    answer.unwrap_or_else(|| {
+        Err(Error::Storage {
+            op: "enqueue".into(),
+            message: "no answer from the enqueue transaction".into(),
+        })
+    })
 }
 
 /// Commits validated uploads in one transaction, tells the pages, then gets them sending: a

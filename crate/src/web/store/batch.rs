@@ -1,12 +1,12 @@
-//! A read-write transaction in two round trips: every read is issued before any is awaited, then
-//! every write is issued and the commit asked for at once (IndexedDB runs a transaction's requests in
-//! order and commits after the last). Each request is still awaited, failed or not: one failure
-//! aborts the transaction and fails the rest, whose answers must find their listeners.
+//! A read-write transaction in few round trips: every read is issued before any is awaited, then
+//! every write, then the commit (IndexedDB runs a transaction's requests in the order they were
+//! made). Each request is awaited, failed or not: one failure aborts the transaction and fails the
+//! rest, whose answers must find their listeners.
 
-use super::{abort_error, open_store, META, OUTBOX};
+use super::{commit, open_store, META, OUTBOX};
 use crate::core::{Error, FerryEvent};
 use crate::web::js::{self, storage_error};
-use idb::{Query, TransactionResult};
+use idb::Query;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use wasm_bindgen::JsValue;
@@ -124,45 +124,23 @@ fn seq_key(tag: &str) -> JsValue {
     JsValue::from_str(&format!("eventseq:{tag}"))
 }
 
-/// Asks for the commit at once, then awaits every write issued and the commit itself: the writes and
-/// the commit share one round trip. The first failure is the answer.
+/// Awaits every write issued (failed or not: a failure aborts the transaction and fails the rest,
+/// whose answers must still find their listeners), then commits. The commit is asked for only after
+/// the last write answered: a request that fails once `commit()` was called no longer aborts the
+/// transaction, and the writes before it would commit without it.
 pub(super) async fn commit_with(
     tx: idb::Transaction,
     writes: Vec<Pending<()>>,
     op: &str,
 ) -> Result<(), Error> {
-    let done = start_commit(tx, op)?;
     let mut first = None;
     for w in writes {
         if let (Err(e), None) = (w.await, &first) {
             first = Some(storage_error(op, e));
         }
     }
-    let committed = done.await;
-    match first {
-        Some(e) if committed.is_ok() => Err(e),
-        _ => committed,
+    if let Some(e) = first {
+        return Err(e);
     }
-}
-
-/// Asks for the commit now (it happens after the requests already issued) and answers the future of
-/// its outcome: an abort becomes a typed error (quota, constraint, storage).
-pub(super) fn start_commit(
-    tx: idb::Transaction,
-    op: &str,
-) -> Result<impl Future<Output = Result<(), Error>>, Error> {
-    let js: JsValue = tx.into();
-    let raw: web_sys::IdbTransaction = wasm_bindgen::JsCast::unchecked_into(js.clone());
-    let tx = idb::Transaction::try_from(js).map_err(|e| storage_error(op, e))?;
-    let done = tx.commit().map_err(|e| storage_error(op, e))?.into_future();
-    let op = op.to_string();
-    Ok(async move {
-        match done.await {
-            Ok(TransactionResult::Committed) => Ok(()),
-            Ok(TransactionResult::Aborted) | Err(_) => Err(abort_error(
-                &op,
-                raw.error().map(|d| (d.name(), d.message())),
-            )),
-        }
-    })
+    commit(tx, op).await
 }

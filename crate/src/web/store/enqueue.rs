@@ -1,8 +1,7 @@
 //! Enqueue: tasks and their Blobs committed in one strict transaction, with what the caller decides next
 //! with (pause, a Background Fetch in flight) read in the same one.
 
-use super::batch::start_commit;
-use super::{dom_of, open_store, task_of, Store, BLOBS, META, OUTBOX, TASKS};
+use super::{commit, dom_of, open_store, task_of, Store, BLOBS, META, OUTBOX, TASKS};
 use crate::core::{self, Error, FerryEvent, Task};
 use crate::web::js::{self, storage_error};
 use idb::Query;
@@ -104,8 +103,6 @@ impl Store {
             .put(&JsValue::from_f64(event_seq as f64), Some(&event_seq_key))
             .map_err(failed("enqueue"))?
             .into_future();
-        // The commit is asked for now: it follows the writes in the same round trip.
-        let committed = start_commit(tx, "enqueue")?;
         let quota = |e: idb::Error| match dom_of(&e) {
             Some((name, _)) if name == "QuotaExceededError" => Error::QuotaExceeded {
                 size: total,
@@ -143,11 +140,10 @@ impl Store {
                 .map(|_| ())
                 .map_err(failed("write event sequence")),
         );
-        let committed = committed.await;
         if let Some(e) = first_error {
             return Err(e);
         }
-        committed.map_err(|e| match e {
+        commit(tx, "enqueue").await.map_err(|e| match e {
             Error::QuotaExceeded { .. } => Error::QuotaExceeded {
                 size: total,
                 available: 0,
