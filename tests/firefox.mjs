@@ -135,8 +135,23 @@ export async function openHarness(browser, serverUrl) {
   const page = blank ?? await browser.newPage();
   page.on('pageerror', (e) => console.error('[firefox page error]', e));
   page.on('console', (m) => { if (m.type() === 'error') console.error('[firefox console]', m.text()); });
-  await page.goto(new URL('/harness.html', serverUrl).href, { waitUntil: 'load' });
-  return page;
+  const url = new URL('/harness.html', serverUrl).href;
+  // Seen about once in ten relaunches with a used profile: the restored blank tab's first navigation
+  // never ends (BiDi `browsingContext.navigate` waits until the 180 s protocol timeout). Such a tab
+  // is given up after 30 s and the harness opens in a new one; a worker that held navigations back
+  // would hold that one too, and the test would still fail.
+  const first = page.goto(url, { waitUntil: 'load' });
+  first.catch(() => {});
+  let timer;
+  const stuck = new Promise((resolve) => { timer = setTimeout(() => resolve(true), 30000); });
+  const hung = await Promise.race([first.then(() => false), stuck]).finally(() => clearTimeout(timer));
+  if (!hung) return page;
+  console.error(`[firefox] the navigation to ${url} did not end in 30 s; opening the harness in a new tab`);
+  const fresh = await browser.newPage();
+  fresh.on('pageerror', (e) => console.error('[firefox page error]', e));
+  fresh.on('console', (m) => { if (m.type() === 'error') console.error('[firefox console]', m.text()); });
+  await fresh.goto(url, { waitUntil: 'load' });
+  return fresh;
 }
 
 /**
