@@ -235,3 +235,82 @@ async fn a_batch_lease_skips_a_task_that_moved_on_and_leases_the_rest() {
     );
     f.finish().await;
 }
+
+#[wasm_bindgen_test]
+async fn an_outcome_and_the_next_lease_share_a_transaction_and_the_lease_sees_the_freed_slot() {
+    use ferry::core::EventKind;
+    use ferry::web::store::{LeaseAsk, Settle};
+    let f = Fixture::new("settle-lease").await;
+    for id in ["a", "b"] {
+        enqueue(&f.store, &task_due(id, "photos", Some(T0), 3)).await;
+    }
+    session(&f.store, "photos", 1, false).await;
+    let a = f
+        .store
+        .lease("a", Transport::Fallback, Some("w1"), env(T0))
+        .await
+        .unwrap()
+        .expect("a leased");
+    let full = f
+        .store
+        .lease("b", Transport::Fallback, Some("w1"), env(T0))
+        .await
+        .unwrap();
+    assert!(full.is_none(), "concurrency 1: b waits while a runs");
+    // a's answer and b's lease in ONE transaction: b takes the slot a's outcome frees.
+    let (settled, leased) = f
+        .store
+        .settle_many(
+            vec![Settle {
+                id: "a".into(),
+                tag: "photos".into(),
+                lease_no: a.task.lease_no,
+                input: Input::Outcome(Outcome::Response {
+                    status: 201,
+                    retry_after: None,
+                }),
+                now_ms: T0 + 10,
+                rand: 0,
+                response: None,
+            }],
+            Some(LeaseAsk {
+                ids: vec!["b".into()],
+                tags: vec!["photos".into()],
+                transport: Transport::Fallback,
+                holder: Some("w1".into()),
+                env: env(T0 + 10),
+            }),
+        )
+        .await;
+    let (a_done, a_events) = settled.into_iter().next().unwrap().unwrap();
+    assert_eq!(a_done.state, State::Done);
+    let b = leased
+        .into_iter()
+        .next()
+        .unwrap()
+        .expect("b leased with a's slot");
+    assert_eq!(b.task.state, State::InFlight);
+    assert_eq!(bytes_of(b.blob.as_ref().unwrap()).await, bytes_for("b"));
+    // The events of both, numbered in one run: a's `completed`, then b's `started`.
+    let a_last = a_events.last().expect("a's events");
+    assert_eq!(a_last.kind, EventKind::Completed, "{a_events:?}");
+    assert_eq!(b.events.len(), 1);
+    assert_eq!(b.events[0].kind, EventKind::Started);
+    assert_eq!(b.events[0].seq, a_last.seq + 1);
+    let stored = f.store.events("photos", 0).await.unwrap();
+    let tail: Vec<_> = stored
+        .iter()
+        .rev()
+        .take(2)
+        .map(|e| (e.seq, e.kind))
+        .collect();
+    assert_eq!(
+        tail,
+        vec![
+            (b.events[0].seq, EventKind::Started),
+            (a_last.seq, EventKind::Completed)
+        ]
+    );
+    assert!(f.store.get("a").await.unwrap().unwrap().state == State::Done);
+    f.finish().await;
+}
