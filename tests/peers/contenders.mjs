@@ -127,6 +127,17 @@ export const CONTENDERS = {
     }),
     sync: { scope: '/', tag: 'ferry' },
   },
+  // The same, every call made at once (`Promise.all`), as apps write it for a picked list of files.
+  'ferry-together': {
+    label: 'Ferry `upload()` calls made together (`Promise.all`)',
+    setup: (page, options) => CONTENDERS.ferry.setup(page, options),
+    hold: (page) => CONTENDERS.ferry.hold(page),
+    fill: (page, url) => page.evaluate(async (url) => {
+      const t0 = performance.now();
+      await Promise.all(window.blobs.map((blob) => window.session.upload(blob, { url })));
+      return performance.now() - t0;
+    }, url),
+  },
   // The same, every Blob in one `uploadAll` call (one transaction): what an app picking 500 photos does.
   'ferry-all': {
     label: 'Ferry `uploadAll` (one call)',

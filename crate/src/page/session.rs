@@ -263,12 +263,7 @@ async fn prepare(
 }
 
 /// An `upload()` waiting for its enqueue: the task, its Blob, and where its answer goes.
-pub(super) type Waiting = (
-    Task,
-    web_sys::Blob,
-    Rc<RefCell<Option<Result<String, Error>>>>,
-    js_sys::Function,
-);
+pub(super) type Waiting = (Task, web_sys::Blob, js::Reply<Result<String, Error>>);
 
 /// `upload()`'s commit of a small Blob. Calls that arrive while an enqueue transaction runs wait and
 /// share the next one, so `Promise.all(files.map((f) => session.upload(f, request)))` costs a few transactions, not
@@ -279,14 +274,8 @@ async fn commit_together(
     task: Task,
     blob: web_sys::Blob,
 ) -> Result<String, Error> {
-    let slot = Rc::new(RefCell::new(None));
-    let mut resolve = None;
-    let answered = js_sys::Promise::new(&mut |r, _| resolve = Some(r));
-    let resolve = resolve.expect("the executor runs at once");
-    inner
-        .waiting
-        .borrow_mut()
-        .push((task, blob, slot.clone(), resolve));
+    let (answer, answered) = js::reply();
+    inner.waiting.borrow_mut().push((task, blob, answer));
     if !inner.committing.replace(true) {
         let inner = inner.clone();
         wasm_bindgen_futures::spawn_local(async move {
@@ -297,7 +286,7 @@ async fn commit_together(
                 }
                 let (items, answers): (Vec<_>, Vec<_>) = batch
                     .into_iter()
-                    .map(|(task, blob, slot, resolve)| ((task, blob), (slot, resolve)))
+                    .map(|(task, blob, answer)| ((task, blob), answer))
                     .unzip();
                 let one = |ids: Vec<String>| {
                     ids.into_iter().next().ok_or_else(|| Error::Storage {
@@ -317,17 +306,14 @@ async fn commit_together(
                         out
                     }
                 };
-                for ((slot, resolve), result) in answers.into_iter().zip(results) {
-                    *slot.borrow_mut() = Some(result);
-                    let _ = resolve.call0(&JsValue::UNDEFINED);
+                for (answer, result) in answers.into_iter().zip(results) {
+                    answer.send(result);
                 }
             }
             inner.committing.set(false);
         });
     }
-    let _ = wasm_bindgen_futures::JsFuture::from(answered).await;
-    let answer = slot.borrow_mut().take();
-    answer.unwrap_or_else(|| {
+    answered.wait().await.unwrap_or_else(|| {
         Err(Error::Storage {
             op: "enqueue".into(),
             message: "no answer from the enqueue transaction".into(),

@@ -258,14 +258,13 @@ thread_local! {
 }
 
 type Settled = Result<(Task, Vec<core::FerryEvent>), Error>;
-type Answer = (std::rc::Rc<RefCell<Option<Settled>>>, js_sys::Function);
+type Answer = crate::web::js::Reply<Settled>;
 
 /// Records an attempt's outcome. Outcomes of attempts that end while a settle transaction runs are
 /// written together in the next one: four lanes ending close together cost one commit, not four.
 async fn settle_together(store: &Store, item: Settle) -> Settled {
-    let slot = std::rc::Rc::new(RefCell::new(None));
-    let (resolve, answered) = futures_channel();
-    SETTLING.with(|q| q.borrow_mut().push((item, (slot.clone(), resolve))));
+    let (answer, answered) = crate::web::js::reply();
+    SETTLING.with(|q| q.borrow_mut().push((item, answer)));
     if !FLUSHING.with(|f| f.replace(true)) {
         let store = store.clone();
         wasm_bindgen_futures::spawn_local(async move {
@@ -289,17 +288,14 @@ async fn settle_together(store: &Store, item: Settle) -> Settled {
                     }
                 });
                 spawn_leased(&store, next_ids, leased, began);
-                for ((slot, resolve), result) in answers.into_iter().zip(results) {
-                    *slot.borrow_mut() = Some(result);
-                    let _ = resolve.call0(&JsValue::UNDEFINED);
+                for (answer, result) in answers.into_iter().zip(results) {
+                    answer.send(result);
                 }
             }
             FLUSHING.with(|f| f.set(false));
         });
     }
-    let _ = wasm_bindgen_futures::JsFuture::from(answered).await;
-    let answer = slot.borrow_mut().take();
-    answer.unwrap_or_else(|| {
+    answered.wait().await.unwrap_or_else(|| {
         Err(Error::Storage {
             op: "settle".into(),
             message: "no answer from the settle transaction".into(),

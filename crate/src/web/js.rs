@@ -71,3 +71,47 @@ pub fn set(obj: &JsValue, key: &str, value: &JsValue) {
 pub fn global() -> JsValue {
     js_sys::global().into()
 }
+
+/// A one-shot answer between two tasks of this thread: `send` it once, `wait` for it.
+pub struct Reply<T> {
+    slot: std::rc::Rc<std::cell::RefCell<Option<T>>>,
+    resolve: js_sys::Function,
+}
+
+/// The waiting side of a `Reply`.
+pub struct Replied<T> {
+    slot: std::rc::Rc<std::cell::RefCell<Option<T>>>,
+    promise: js_sys::Promise,
+}
+
+/// A `Reply` and the `Replied` that waits for it.
+pub fn reply<T>() -> (Reply<T>, Replied<T>) {
+    let slot = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let mut resolve = None;
+    let promise = js_sys::Promise::new(&mut |r, _| resolve = Some(r));
+    let resolve = resolve.expect("the executor runs at once");
+    (
+        Reply {
+            slot: slot.clone(),
+            resolve,
+        },
+        Replied { slot, promise },
+    )
+}
+
+impl<T> Reply<T> {
+    /// Hands `value` to the waiting side and wakes it.
+    pub fn send(self, value: T) {
+        *self.slot.borrow_mut() = Some(value);
+        let _ = self.resolve.call0(&JsValue::UNDEFINED);
+    }
+}
+
+impl<T> Replied<T> {
+    /// The value sent (`None`: the promise settled without one).
+    pub async fn wait(self) -> Option<T> {
+        let _ = wasm_bindgen_futures::JsFuture::from(self.promise).await;
+        let value = self.slot.borrow_mut().take();
+        value
+    }
+}
