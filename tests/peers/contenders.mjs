@@ -151,6 +151,16 @@ export const CONTENDERS = {
   },
   'idb-default': { label: 'raw `idb` put, default durability', ...idbPeer('default') },
   'idb-strict': { label: 'raw `idb` put, strict durability', ...idbPeer('strict') },
+  // Ferry's own enqueue transaction written by hand in plain `idb`: how fast a loop of uploads can be with
+  // the guarantees (task, Blob and event in one strict transaction, per-tag order), whatever the code.
+  'idb-shaped': {
+    label: 'Ferry\'s enqueue transaction, by hand in plain `idb`',
+    setup: (page) => page.evaluate(async () => {
+      window.idbPeer = await import('/peers/idb.js');
+      window.idbShaped = await window.idbPeer.openShaped();
+    }),
+    fill: (page, url) => page.evaluate((url) => window.idbPeer.enqueueAll(window.idbShaped, window.blobs, url), url),
+  },
   workbox: {
     label: 'Workbox background-sync `Queue`',
     setup: (page) => page.evaluate(pageRegister, { url: '/wb-sw.js', scope: '/' }),
