@@ -172,10 +172,10 @@ export async function withGrantedChromium(serverUrl, permissions, fn) {
 }
 
 /** Opens the harness page of the demo origin and registers a Ferry session there. */
-export async function openSession(ctx, serverUrl, tag, options = {}) {
+export async function openSession(ctx, serverUrl, tag, options = {}, { path = '/harness.html' } = {}) {
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.error('[page error]', e));
-  await page.goto(new URL('/harness.html', serverUrl).href);
+  await page.goto(new URL(path, serverUrl).href);
   await page.evaluate(async ({ tag, options }) => {
     const { Ferry } = await import('/ferry/index.js');
     window.ferrySession = await Ferry.register(tag, { serviceWorker: '/sw.js', ...options });

@@ -37,10 +37,11 @@ async function launchListener(ctx, tag) {
     { what: `the launch decision (${key})` });
 }
 
-/** A session page uploads and closes; resolves once the server has the upload, with the task id. */
-async function uploadAndClose(ctx, options) {
-  const page = await openSession(ctx, server.url, 'launch', { backgroundFetch: false, ...options });
-  const pageUrl = page.url();
+/** A session page uploads and closes; resolves once the server has the upload, with the task id and the
+ * page's address without its fragment (`path` may carry one: page state, not part of what to open). */
+async function uploadAndClose(ctx, options, { path } = {}) {
+  const page = await openSession(ctx, server.url, 'launch', { backgroundFetch: false, ...options }, { path });
+  const pageUrl = page.url().split('#')[0];
   // The body takes seconds to arrive: the upload ends after the page closed, whatever the machine's pace.
   await server.fault({ count: 1, slowBytesPerSec: 16 * 1024, path: '/upload/launch' });
   const { id } = await uploadRandom(page, 64 * 1024, { url: '/upload/launch' });
@@ -86,10 +87,11 @@ for (const [launch, pageOpen, expected] of [['notify', false, 1], ['notify', tru
   });
 }
 
-test('launch \'open\': clicking the notification opens the page that registered the session', async () => {
+test('launch \'open\': clicking the notification opens the page that registered the session (without its fragment)', async () => {
   await withNotifications(async (ctx, desktop) => {
     const decision = await launchListener(ctx, 'launch');
-    const { id, pageUrl } = await uploadAndClose(ctx, { launch: 'open' });
+    const { id, pageUrl } = await uploadAndClose(ctx, { launch: 'open' }, { path: '/harness.html?album=7#photo-12' });
+    assert.match(pageUrl, /\?album=7$/);
     assert.equal((await decision(id, 'notified')).notified, true);
     const note = await desktop.shown();
     assert.match(note.body, /delivered/);

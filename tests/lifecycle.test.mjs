@@ -95,3 +95,31 @@ test('Chromium: a server that never answers costs one attempt (timeout) and hold
     await hungServer({ server, page, uploadRandom, eventOf, eventsOf, prefix: 'cr' });
   });
 });
+
+test('a new worker version drops the wasm caches of earlier builds and keeps its own', async () => {
+  await withBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'caches', { backgroundFetch: false });
+    // What an earlier build left behind (Ferry names its wasm cache after its build), and one of the app's.
+    const before = await page.evaluate(async () => {
+      await (await caches.open('ferry-wasm-0123456789abcdef')).put('/ferry/ferry_bg.wasm', new Response('old'));
+      await (await caches.open('app-images')).put('/a.png', new Response('png'));
+      return caches.keys();
+    });
+    const own = before.filter((n) => n.startsWith('ferry-wasm-') && n !== 'ferry-wasm-0123456789abcdef');
+    assert.equal(own.length, 1, `this build's wasm cache: ${JSON.stringify(before)}`);
+    const state = await page.evaluate(async () => {
+      const reg = await navigator.serviceWorker.register('/sw.js?v=caches', { type: 'module' });
+      const fresh = reg.installing || reg.waiting || reg.active;
+      if (fresh.state !== 'activated') {
+        await new Promise((r) => fresh.addEventListener('statechange', () => fresh.state === 'activated' && r()));
+      }
+      return fresh.state;
+    });
+    assert.equal(state, 'activated');
+    // The activate event's work (the drop) is part of activation: once `activated`, it is done.
+    const after = await page.evaluate(() => caches.keys());
+    assert.ok(!after.includes('ferry-wasm-0123456789abcdef'), `the earlier build's cache is gone: ${JSON.stringify(after)}`);
+    assert.ok(after.includes(own[0]), 'this build\'s cache stays');
+    assert.ok(after.includes('app-images'), 'the app\'s own caches are not Ferry\'s to drop');
+  });
+});
