@@ -11,6 +11,7 @@ use common::*;
 use ferry::core::scheduler::Env;
 use ferry::core::{Error, Input, Outcome, SessionOptions, State, Transport};
 use ferry::web::store::{SessionRecord, Store};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
 fn env(now: u64) -> Env {
@@ -312,5 +313,104 @@ async fn an_outcome_and_the_next_lease_share_a_transaction_and_the_lease_sees_th
         ]
     );
     assert!(f.store.get("a").await.unwrap().unwrap().state == State::Done);
+    f.finish().await;
+}
+
+/// Rewrites task `id` as a newer version might have written it (a protocol this version does not know).
+async fn from_a_newer_version(name: &str, id: &str) {
+    let record = raw_get(name, "tasks", &JsValue::from_str(id)).await;
+    let protocol = js_sys::Reflect::get(
+        &js_sys::Reflect::get(&record, &"request".into()).unwrap(),
+        &"protocol".into(),
+    )
+    .unwrap();
+    js_sys::Reflect::set(&protocol, &"kind".into(), &"webTransport".into()).unwrap();
+    let db = raw_open(name, None, None).await;
+    let tx = raw_tx(&db, &["tasks"], true);
+    tx.object_store("tasks").unwrap().put(&record).unwrap();
+    assert!(tx_done(&tx).await, "rewrite {id}");
+    db.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_record_this_version_cannot_read_fails_its_own_outcome_and_the_rest_commit_whole() {
+    use ferry::core::EventKind;
+    use ferry::web::store::{LeaseAsk, Settle};
+    let f = Fixture::new("settle-unreadable").await;
+    for id in ["a", "b", "c"] {
+        enqueue(&f.store, &task(id, "photos")).await;
+    }
+    session(&f.store, "photos", 2, false).await;
+    let mut lease_nos = Vec::new();
+    for id in ["a", "b"] {
+        let leased = f
+            .store
+            .lease(id, Transport::Fallback, Some("w1"), env(T0))
+            .await
+            .unwrap()
+            .expect("leased");
+        lease_nos.push(leased.task.lease_no);
+    }
+    from_a_newer_version(&f.name, "b").await;
+    let answer = |id: &str, lease_no: u64| Settle {
+        id: id.into(),
+        tag: "photos".into(),
+        lease_no,
+        input: Input::Outcome(Outcome::Response {
+            status: 201,
+            retry_after: None,
+        }),
+        now_ms: T0 + 10,
+        rand: 0,
+        response: None,
+    };
+    let (settled, leased) = f
+        .store
+        .settle_many(
+            vec![answer("a", lease_nos[0]), answer("b", lease_nos[1])],
+            Some(LeaseAsk {
+                ids: vec!["c".into()],
+                tags: vec!["photos".into()],
+                transport: Transport::Fallback,
+                holder: Some("w1".into()),
+                env: env(T0 + 10),
+            }),
+        )
+        .await;
+    let mut settled = settled.into_iter();
+    let (a_done, a_events) = settled
+        .next()
+        .unwrap()
+        .expect("a's outcome applies whatever b's record holds");
+    assert_eq!(a_done.state, State::Done);
+    assert!(settled.next().unwrap().is_err(), "b cannot be read here");
+    // a committed whole: done, its Blob gone, its `completed` in the outbox.
+    assert_eq!(f.store.get("a").await.unwrap().unwrap().state, State::Done);
+    assert!(f.store.blob("a").await.unwrap().is_none(), "a's Blob deleted");
+    let completed = a_events.last().expect("a's events");
+    assert_eq!(completed.kind, EventKind::Completed);
+    let stored = f.store.events("photos", 0).await.unwrap();
+    assert!(
+        stored
+            .iter()
+            .any(|e| e.seq == completed.seq && e.kind == EventKind::Completed),
+        "{stored:?}"
+    );
+    // b is left as the newer version wrote it, with its Blob.
+    let b = raw_get(&f.name, "tasks", &JsValue::from_str("b")).await;
+    let kind = js_sys::Reflect::get(
+        &js_sys::Reflect::get(
+            &js_sys::Reflect::get(&b, &"request".into()).unwrap(),
+            &"protocol".into(),
+        )
+        .unwrap(),
+        &"kind".into(),
+    )
+    .unwrap();
+    assert_eq!(kind.as_string().as_deref(), Some("webTransport"));
+    assert!(f.store.blob("b").await.unwrap().is_some(), "b's Blob kept");
+    // And the queue goes on: c is leased in the same transaction.
+    let c = leased.into_iter().next().unwrap().expect("c leased");
+    assert_eq!(c.task.state, State::InFlight);
     f.finish().await;
 }

@@ -132,7 +132,8 @@ impl LeaseReads {
         } = self;
         let mut found = Vec::with_capacity(reads.len());
         for (id, (task, blob)) in ids.iter().zip(reads) {
-            let task = task.await.map_err(failed)?.map(task_of).transpose()?;
+            // A record this version cannot read (written by a newer one, say) is not leased here.
+            let task = task.await.map_err(failed)?.and_then(|t| task_of(t).ok());
             // A queued task without its Blob cannot be sent; the attempt says so (and the retry
             // policy ends it) instead of the task being offered again and again.
             let blob = blob
@@ -147,9 +148,8 @@ impl LeaseReads {
             .await
             .map_err(failed)?
             .into_iter()
-            .map(task_of)
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
+            // (One this version cannot read is not counted: the queue goes on.)
+            .filter_map(|t| task_of(t).ok())
             .map(|t| changed.iter().find(|c| c.id == t.id).cloned().unwrap_or(t))
             .filter(|t| t.state == State::InFlight)
             .collect();
@@ -159,13 +159,15 @@ impl LeaseReads {
         // (tag, view, tasks of the tag in flight)
         let mut views = Vec::with_capacity(sessions.len());
         for (tag, session) in sessions {
-            let view = session
-                .await
-                .map_err(failed)?
-                .map(js::from_js::<SessionRecord>)
-                .transpose()?
-                .map(|s| SessionView::of(&s.options, s.paused))
-                .unwrap_or_default();
+            let view = match session.await.map_err(failed)? {
+                None => SessionView::default(),
+                Some(record) => match js::from_js::<SessionRecord>(record) {
+                    Ok(s) => SessionView::of(&s.options, s.paused),
+                    // A session record this version cannot read: its pause and concurrency are
+                    // unknown, so none of its tasks is leased here.
+                    Err(_) => continue,
+                },
+            };
             let busy = in_flight.iter().filter(|t| t.tag == tag).count() as u32;
             views.push((tag, view, busy));
         }

@@ -36,105 +36,125 @@ impl Store {
         then: Option<LeaseAsk>,
     ) -> Result<(Vec<Settled>, Vec<Option<Leased>>), Error> {
         let tx = self.tx_relaxed(&[TASKS, BLOBS, OUTBOX, META])?;
-        let tasks = open_store(&tx, TASKS, "settle")?;
-        let blobs = open_store(&tx, BLOBS, "settle")?;
-        let failed = |e: idb::Error| storage_error("settle", e);
-        // Round trip one: every read, of the outcomes' tasks and of the lease, issued together.
-        let mut outbox = Outbox::default();
-        let mut reads = Vec::with_capacity(items.len());
-        for item in &items {
-            reads.push(pending(
-                tasks.get(Query::Key(item.id.as_str().into())),
+        // A transaction left with an error before its commit must not commit by itself (IndexedDB
+        // commits once no request is pending): the writes issued so far would land without the rest,
+        // a task done without its `completed` event say. So it is aborted.
+        let raw: web_sys::IdbTransaction = tx.into();
+        let done = settle_in(idb::Transaction::from(raw.clone()), items, then).await;
+        if done.is_err() {
+            let _ = raw.abort();
+        }
+        done
+    }
+}
+
+/// The body of `Store::settle_many_tx`, in `tx`.
+async fn settle_in(
+    tx: idb::Transaction,
+    items: Vec<Settle>,
+    then: Option<LeaseAsk>,
+) -> Result<(Vec<Settled>, Vec<Option<Leased>>), Error> {
+    let tasks = open_store(&tx, TASKS, "settle")?;
+    let blobs = open_store(&tx, BLOBS, "settle")?;
+    let failed = |e: idb::Error| storage_error("settle", e);
+    // Round trip one: every read, of the outcomes' tasks and of the lease, issued together.
+    let mut outbox = Outbox::default();
+    let mut reads = Vec::with_capacity(items.len());
+    for item in &items {
+        reads.push(pending(
+            tasks.get(Query::Key(item.id.as_str().into())),
+            "settle",
+        )?);
+        outbox.read(&tx, &item.tag)?;
+    }
+    let lease = match &then {
+        Some(ask) => Some(LeaseReads::issue(&tx, &ask.ids, &ask.tags, &mut outbox)?),
+        None => None,
+    };
+    let mut results = Vec::with_capacity(items.len());
+    let mut writes = Vec::new();
+    let mut changed = Vec::with_capacity(items.len());
+    let mut spans = Vec::with_capacity(items.len());
+    for (item, read) in items.into_iter().zip(reads) {
+        let Some(current) = read.await.map_err(failed)? else {
+            results.push(Err(Error::UnknownTask { id: item.id }));
+            spans.push(None);
+            continue;
+        };
+        // A record this version cannot read fails its own outcome, not the others'.
+        let current = match task_of(current) {
+            Ok(t) => t,
+            Err(e) => {
+                results.push(Err(e));
+                spans.push(None);
+                continue;
+            }
+        };
+        let decided =
+            core::scheduler::settle(&current, item.lease_no, item.input, item.now_ms, item.rand);
+        let (next, effects) = match decided {
+            Ok(d) => d,
+            Err(e) => {
+                results.push(Err(e));
+                spans.push(None);
+                continue;
+            }
+        };
+        if next == current && effects.is_empty() {
+            results.push(Ok((next, Vec::new())));
+            spans.push(None);
+            continue;
+        }
+        // Round trip two: the writes (issued, awaited with the commit).
+        writes.push(write(tasks.put(&js::to_js(&next)?, None), "settle")?);
+        if effects
+            .iter()
+            .any(|e| matches!(e, core::Effect::DeleteBlob))
+        {
+            writes.push(write(
+                blobs.delete(Query::Key(item.id.as_str().into())),
                 "settle",
             )?);
-            outbox.read(&tx, &item.tag)?;
         }
-        let lease = match &then {
-            Some(ask) => Some(LeaseReads::issue(&tx, &ask.ids, &ask.tags, &mut outbox)?),
-            None => None,
-        };
-        let mut results = Vec::with_capacity(items.len());
-        let mut writes = Vec::new();
-        let mut changed = Vec::with_capacity(items.len());
-        let mut spans = Vec::with_capacity(items.len());
-        for (item, read) in items.into_iter().zip(reads) {
-            let Some(current) = read.await.map_err(failed)? else {
-                results.push(Err(Error::UnknownTask { id: item.id }));
-                spans.push(None);
-                continue;
-            };
-            let current = task_of(current)?;
-            let decided = core::scheduler::settle(
-                &current,
-                item.lease_no,
-                item.input,
-                item.now_ms,
-                item.rand,
-            );
-            let (next, effects) = match decided {
-                Ok(d) => d,
-                Err(e) => {
-                    results.push(Err(e));
-                    spans.push(None);
-                    continue;
-                }
-            };
-            if next == current && effects.is_empty() {
-                results.push(Ok((next, Vec::new())));
-                spans.push(None);
-                continue;
-            }
-            // Round trip two: the writes (issued, awaited with the commit).
-            writes.push(write(tasks.put(&js::to_js(&next)?, None), "settle")?);
-            if effects
-                .iter()
-                .any(|e| matches!(e, core::Effect::DeleteBlob))
-            {
-                writes.push(write(
-                    blobs.delete(Query::Key(item.id.as_str().into())),
-                    "settle",
-                )?);
-            }
-            let evs = core::events_for(&next, &effects, item.response);
-            spans.push(Some(outbox.push(&tx, &next.tag, evs)?));
-            changed.push(next.clone());
-            results.push(Ok((next, Vec::new())));
-        }
-        let leased = match (then, lease) {
-            (Some(ask), Some(reads)) => {
-                let holder = ask.holder.as_deref();
-                reads
-                    .decide(
-                        &tx,
-                        &changed,
-                        ask.transport,
-                        holder,
-                        ask.env,
-                        &mut outbox,
-                        &mut writes,
-                    )
-                    .await?
-            }
-            _ => Vec::new(),
-        };
-        let written = outbox.write(&tx, &mut writes).await?;
-        commit_with(tx, writes, "settle").await?;
-        for (result, at) in results.iter_mut().zip(spans) {
-            if let (Ok((_, evs)), Some(at)) = (result, at) {
-                *evs = span(&written, at);
-            }
-        }
-        let leased = leased
-            .into_iter()
-            .map(|l| {
-                l.map(|(mut leased, at)| {
-                    leased.events = span(&written, at);
-                    leased
-                })
-            })
-            .collect();
-        Ok((results, leased))
+        let evs = core::events_for(&next, &effects, item.response);
+        spans.push(Some(outbox.push(&tx, &next.tag, evs)?));
+        changed.push(next.clone());
+        results.push(Ok((next, Vec::new())));
     }
+    let leased = match (then, lease) {
+        (Some(ask), Some(reads)) => {
+            let holder = ask.holder.as_deref();
+            reads
+                .decide(
+                    &tx,
+                    &changed,
+                    ask.transport,
+                    holder,
+                    ask.env,
+                    &mut outbox,
+                    &mut writes,
+                )
+                .await?
+        }
+        _ => Vec::new(),
+    };
+    let written = outbox.write(&tx, &mut writes).await?;
+    commit_with(tx, writes, "settle").await?;
+    for (result, at) in results.iter_mut().zip(spans) {
+        if let (Ok((_, evs)), Some(at)) = (result, at) {
+            *evs = span(&written, at);
+        }
+    }
+    let leased = leased
+        .into_iter()
+        .map(|l| {
+            l.map(|(mut leased, at)| {
+                leased.events = span(&written, at);
+                leased
+            })
+        })
+        .collect();
+    Ok((results, leased))
 }
 
 /// One attempt's input for `Store::settle_many`.
