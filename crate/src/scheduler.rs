@@ -241,7 +241,7 @@ async fn look(store: &Store) -> Result<Look, Error> {
     loop {
         let in_flight = in_flight_of(&snap.in_flight);
         let p = decide::plan(&env, &snap.due, &in_flight, &views(&snap), &skip, here);
-        if !p.start.is_empty() || (snap.due.len() as u32) < limit {
+        if !p.start.is_empty() || snap.due_read < limit {
             break;
         }
         limit = limit.saturating_mul(4);

@@ -386,7 +386,10 @@ async fn a_record_this_version_cannot_read_fails_its_own_outcome_and_the_rest_co
     assert!(settled.next().unwrap().is_err(), "b cannot be read here");
     // a committed whole: done, its Blob gone, its `completed` in the outbox.
     assert_eq!(f.store.get("a").await.unwrap().unwrap().state, State::Done);
-    assert!(f.store.blob("a").await.unwrap().is_none(), "a's Blob deleted");
+    assert!(
+        f.store.blob("a").await.unwrap().is_none(),
+        "a's Blob deleted"
+    );
     let completed = a_events.last().expect("a's events");
     assert_eq!(completed.kind, EventKind::Completed);
     let stored = f.store.events("photos", 0).await.unwrap();
@@ -412,5 +415,47 @@ async fn a_record_this_version_cannot_read_fails_its_own_outcome_and_the_rest_co
     // And the queue goes on: c is leased in the same transaction.
     let c = leased.into_iter().next().unwrap().expect("c leased");
     assert_eq!(c.task.state, State::InFlight);
+    f.finish().await;
+}
+
+#[wasm_bindgen_test]
+async fn a_look_leaves_out_records_this_version_cannot_read_and_holds_their_sessions() {
+    let f = Fixture::new("look-unreadable").await;
+    for (id, tag) in [
+        ("a", "photos"),
+        ("b", "photos"),
+        ("c", "photos"),
+        ("d", "videos"),
+    ] {
+        enqueue(&f.store, &task(id, tag)).await;
+    }
+    session(&f.store, "photos", 2, false).await;
+    session(&f.store, "videos", 2, false).await;
+    from_a_newer_version(&f.name, "a").await;
+    // The videos session as a newer version might write it (options this version cannot read).
+    let key = JsValue::from_str("session:videos");
+    let record = raw_get(&f.name, "meta", &key).await;
+    js_sys::Reflect::set(&record, &"options".into(), &"newer".into()).unwrap();
+    let db = raw_open(&f.name, None, None).await;
+    let tx = raw_tx(&db, &["meta"], true);
+    tx.object_store("meta")
+        .unwrap()
+        .put_with_key(&record, &key)
+        .unwrap();
+    assert!(tx_done(&tx).await);
+    db.close();
+    let ids = |tasks: &[ferry::core::Task]| tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>();
+    // Two records read, one of them unreadable: the look knows there may be more.
+    let snap = f.store.snapshot(T0 + 1, 2).await.unwrap();
+    assert_eq!(ids(&snap.due), ["b"]);
+    assert_eq!(snap.due_read, 2);
+    let snap = f.store.snapshot(T0 + 1, 10).await.unwrap();
+    assert_eq!(ids(&snap.due), ["b", "c", "d"]);
+    assert_eq!(snap.due_read, 4);
+    assert!(!snap.sessions["photos"].paused);
+    assert!(
+        snap.sessions["videos"].paused,
+        "a session this version cannot read holds its tasks"
+    );
     f.finish().await;
 }

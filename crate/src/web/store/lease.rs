@@ -292,25 +292,39 @@ impl Store {
             .get_all(Some(Query::KeyRange(sessions_range)), None)
             .map_err(failed)?
             .into_future();
-        let tasks_of = |v: Vec<JsValue>| v.into_iter().map(task_of).collect::<Result<Vec<_>, _>>();
-        let in_flight = tasks_of(in_flight.await.map_err(failed)?)?;
-        let mut due = tasks_of(due.await.map_err(failed)?)?;
+        // A record this version cannot read (a newer version's) is left where it is: one such
+        // record must not stop the queue.
+        let readable = |v: Vec<JsValue>| v.into_iter().filter_map(|t| task_of(t).ok()).collect();
+        let in_flight = readable(in_flight.await.map_err(failed)?);
+        let due_records = due.await.map_err(failed)?;
+        let due_read = due_records.len() as u32;
+        let mut due: Vec<Task> = readable(due_records);
         if limit == 0 {
             due.clear();
         }
-        let later = tasks_of(later.await.map_err(failed)?)?.into_iter().next();
+        let later = readable(later.await.map_err(failed)?).into_iter().next();
         let sessions = sessions
             .await
             .map_err(failed)?
             .into_iter()
-            .map(js::from_js::<SessionRecord>)
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
+            .filter_map(|v| match js::from_js::<SessionRecord>(v.clone()) {
+                Ok(s) => Some(s),
+                // A session record this version cannot read: its pause and options are unknown, so
+                // its tasks are held (as if paused) rather than sent under defaults.
+                Err(_) => js::get(&v, "tag").as_string().map(|tag| SessionRecord {
+                    tag,
+                    options: core::SessionOptions::default(),
+                    paused: true,
+                    page_url: None,
+                    last_headers: None,
+                }),
+            })
             .map(|s| (s.tag.clone(), s))
             .collect();
         Ok(Snapshot {
             in_flight,
             due,
+            due_read: if limit == 0 { 0 } else { due_read },
             later,
             sessions,
         })
@@ -382,6 +396,9 @@ pub struct Snapshot {
     pub in_flight: Vec<Task>,
     /// Queued tasks due by now, in due order (at most the limit asked).
     pub due: Vec<Task>,
+    /// How many due records were read (`due` leaves out those this version cannot read): fewer
+    /// than the limit means there are no more.
+    pub due_read: u32,
     /// The first queued task due after now.
     pub later: Option<Task>,
     /// Every session record, by tag.
