@@ -459,3 +459,29 @@ async fn a_look_leaves_out_records_this_version_cannot_read_and_holds_their_sess
     );
     f.finish().await;
 }
+
+#[wasm_bindgen_test]
+async fn a_record_this_version_cannot_read_fails_no_enqueue_in_flight_read_or_sweep() {
+    let f = Fixture::new("unreadable-rest").await;
+    enqueue(&f.store, &task("a", "photos")).await;
+    session(&f.store, "photos", 2, false).await;
+    f.store
+        .lease("a", Transport::Fallback, Some("w1"), env(T0))
+        .await
+        .unwrap()
+        .expect("a leased");
+    from_a_newer_version(&f.name, "a").await;
+    // An upload goes on (its transaction reads what is in flight), and so do the reads around it.
+    let b = enqueue(&f.store, &task("b", "photos")).await;
+    assert_eq!(b.id, "b");
+    assert!(f.store.in_flight().await.unwrap().is_empty());
+    let far = T0 + 365 * 24 * 3_600_000;
+    f.store.sweep(far).await.expect("the sweep goes on");
+    assert!(
+        !raw_get(&f.name, "tasks", &JsValue::from_str("a"))
+            .await
+            .is_undefined(),
+        "the record is left to the version that wrote it"
+    );
+    f.finish().await;
+}

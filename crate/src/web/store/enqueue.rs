@@ -64,9 +64,8 @@ impl Store {
             .await
             .map_err(failed("in flight"))?
             .into_iter()
-            .map(task_of)
-            .collect::<Result<Vec<_>, _>>()?
-            .iter()
+            // (A record this version cannot read, a newer version's, does not fail the upload.)
+            .filter_map(|t| task_of(t).ok())
             .any(|t| t.transport == Some(core::Transport::BackgroundFetch));
 
         // Phase 2: every write.

@@ -387,7 +387,8 @@ pub(super) async fn in_flight_in(tasks: &idb::ObjectStore) -> Result<Vec<Task>, 
         .map_err(|e| storage_error("in flight", e))?
         .await
         .map_err(|e| storage_error("in flight", e))?;
-    all.into_iter().map(task_of).collect()
+    // (One this version cannot read is left out, like in a look.)
+    Ok(all.into_iter().filter_map(|t| task_of(t).ok()).collect())
 }
 
 /// One look's reads (`Store::snapshot`).

@@ -238,9 +238,9 @@ impl Store {
             for task in old
                 .map_err(|e| storage_error("sweep", e))?
                 .into_iter()
-                .map(task_of)
+                // A record this version cannot read is left to the version that wrote it.
+                .filter_map(|t| task_of(t).ok())
             {
-                let task = task?;
                 if !task.is_expired_at(now_ms) {
                     continue;
                 }
