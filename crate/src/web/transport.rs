@@ -57,6 +57,14 @@ pub async fn send(
     };
     track(&task.id, controller.clone());
     let deadline = Deadline::new(&controller, timeout_ms);
+    let mut sent: Vec<&str> = task
+        .request
+        .headers
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    sent.extend(extra.iter().map(|(n, _)| n.as_str()));
+    sent.extend(["idempotency-key", "content-type"]);
     let result = async {
         let request = request(task, blob, Some(&controller.signal()), extra)?;
         let response = JsFuture::from(fetch(&request))
@@ -71,7 +79,11 @@ pub async fn send(
         // An answer counts even if the time ran out while its body was read.
         Ok(r) => r,
         Err(_) if deadline.passed() => (Outcome::Timeout, None),
-        Err(e) => (Outcome::NetworkError(describe(&e)), None),
+        Err(e) => {
+            let method = task.request.method.as_str();
+            let why = network_error(&task.request.url, method, &sent, &e).await;
+            (Outcome::NetworkError(why), None)
+        }
     }
 }
 
@@ -236,6 +248,53 @@ pub fn fetch(request: &web_sys::Request) -> js_sys::Promise {
     f.call1(&global, request)
         .map(|p| p.unchecked_into())
         .unwrap_or_else(|e| js_sys::Promise::reject(&e))
+}
+
+/// Why a `fetch` failed, for the task's `lastError` and the `retrying`/`failed` reason. `fetch`
+/// rejects alike for a server it cannot reach and for one on another origin whose CORS policy refuses
+/// the request (a setup mistake that retries cannot mend): for a cross-origin URL a `no-cors` HEAD,
+/// which needs no preflight, tells the two apart, and the reason then names what the server must allow.
+pub async fn network_error(url: &str, method: &str, headers: &[&str], e: &JsValue) -> String {
+    let plain = describe(e);
+    let type_error = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.name()));
+    if type_error.as_deref() != Some("TypeError") {
+        return plain;
+    }
+    let here = js::get(&js::get(&js::global(), "location"), "origin").as_string();
+    let Ok(there) = web_sys::Url::new(url).map(|u| u.origin()) else {
+        return plain;
+    };
+    if here.as_deref() == Some(there.as_str()) || !answers(url).await {
+        return plain;
+    }
+    let mut names: Vec<String> = headers.iter().map(|h| h.to_ascii_lowercase()).collect();
+    names.sort();
+    names.dedup();
+    format!(
+        "{plain}: {there} answers requests from here, so this is most likely its CORS policy \
+         refusing the request. A server on another origin must answer the preflight (OPTIONS) of \
+         {method} {url} with Access-Control-Allow-Origin: {origin}, Access-Control-Allow-Methods: \
+         {method} and Access-Control-Allow-Headers: {list}",
+        origin = here.unwrap_or_default(),
+        list = names.join(", ")
+    )
+}
+
+/// Whether `url` answers a `no-cors` HEAD within a few seconds (its answer stays unreadable).
+async fn answers(url: &str) -> bool {
+    let Ok(controller) = web_sys::AbortController::new() else {
+        return false;
+    };
+    let _deadline = Deadline::new(&controller, 5_000);
+    let init = web_sys::RequestInit::new();
+    init.set_method("HEAD");
+    js::set(&init, "mode", &JsValue::from_str("no-cors"));
+    js::set(&init, "cache", &JsValue::from_str("no-store"));
+    init.set_signal(Some(&controller.signal()));
+    let Ok(request) = web_sys::Request::new_with_str_and_init(url, &init) else {
+        return false;
+    };
+    JsFuture::from(fetch(&request)).await.is_ok()
 }
 
 /// A JS error as `Name: message`.

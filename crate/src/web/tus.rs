@@ -33,12 +33,15 @@ pub async fn send(
         Ok(r) => r,
         Err(Failure::Timeout) => (Outcome::Timeout, None),
         Err(Failure::Js(e)) => (Outcome::NetworkError(transport::describe(&e)), None),
+        Err(Failure::Network(why)) => (Outcome::NetworkError(why), None),
     }
 }
 
 enum Failure {
     Timeout,
     Js(JsValue),
+    /// The request did not reach an answer; why, as `transport::network_error` says.
+    Network(String),
 }
 
 impl From<JsValue> for Failure {
@@ -280,7 +283,18 @@ async fn timed(
     match sent.await {
         Ok(r) => Ok(r),
         Err(_) if deadline.passed() => Err(Failure::Timeout),
-        Err(e) => Err(Failure::Js(e)),
+        Err(e) => {
+            let mut sent: Vec<&str> = task
+                .request
+                .headers
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect();
+            sent.extend(extra.iter().chain(headers).map(|(n, _)| n.as_str()));
+            sent.push("tus-resumable");
+            let why = transport::network_error(url, method, &sent, &e).await;
+            Err(Failure::Network(why))
+        }
     }
 }
 
