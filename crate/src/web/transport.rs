@@ -57,14 +57,6 @@ pub async fn send(
     };
     track(&task.id, controller.clone());
     let deadline = Deadline::new(&controller, timeout_ms);
-    let mut sent: Vec<&str> = task
-        .request
-        .headers
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .collect();
-    sent.extend(extra.iter().map(|(n, _)| n.as_str()));
-    sent.extend(["idempotency-key", "content-type"]);
     let result = async {
         let request = request(task, blob, Some(&controller.signal()), extra)?;
         let response = JsFuture::from(fetch(&request))
@@ -80,8 +72,9 @@ pub async fn send(
         Ok(r) => r,
         Err(_) if deadline.passed() => (Outcome::Timeout, None),
         Err(e) => {
-            let method = task.request.method.as_str();
-            let why = network_error(&task.request.url, method, &sent, &e).await;
+            let (url, method) = (&task.request.url, task.request.method.as_str());
+            let sent = ["idempotency-key", "content-type"];
+            let why = network_error(task, url, method, extra, &sent, &e).await;
             (Outcome::NetworkError(why), None)
         }
     }
@@ -254,7 +247,15 @@ pub fn fetch(request: &web_sys::Request) -> js_sys::Promise {
 /// rejects alike for a server it cannot reach and for one on another origin whose CORS policy refuses
 /// the request (a setup mistake that retries cannot mend): for a cross-origin URL a `no-cors` HEAD,
 /// which needs no preflight, tells the two apart, and the reason then names what the server must allow.
-pub async fn network_error(url: &str, method: &str, headers: &[&str], e: &JsValue) -> String {
+/// `extra` and `fixed`: the headers the request carried besides the task's own.
+pub async fn network_error(
+    task: &Task,
+    url: &str,
+    method: &str,
+    extra: &[(String, String)],
+    fixed: &[&str],
+    e: &JsValue,
+) -> String {
     let plain = describe(e);
     let type_error = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.name()));
     if type_error.as_deref() != Some("TypeError") {
@@ -267,7 +268,16 @@ pub async fn network_error(url: &str, method: &str, headers: &[&str], e: &JsValu
     if here.as_deref() == Some(there.as_str()) || !answers(url).await {
         return plain;
     }
-    let mut names: Vec<String> = headers.iter().map(|h| h.to_ascii_lowercase()).collect();
+    let given = task
+        .request
+        .headers
+        .iter()
+        .chain(extra)
+        .map(|(n, _)| n.as_str());
+    let mut names: Vec<String> = given
+        .chain(fixed.iter().copied())
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
     names.sort();
     names.dedup();
     format!(

@@ -284,15 +284,9 @@ async fn timed(
         Ok(r) => Ok(r),
         Err(_) if deadline.passed() => Err(Failure::Timeout),
         Err(e) => {
-            let mut sent: Vec<&str> = task
-                .request
-                .headers
-                .iter()
-                .map(|(n, _)| n.as_str())
-                .collect();
-            sent.extend(extra.iter().chain(headers).map(|(n, _)| n.as_str()));
-            sent.push("tus-resumable");
-            let why = transport::network_error(url, method, &sent, &e).await;
+            let more = [extra, headers].concat();
+            let fixed = ["tus-resumable"];
+            let why = transport::network_error(task, url, method, &more, &fixed, &e).await;
             Err(Failure::Network(why))
         }
     }
