@@ -10,6 +10,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pipeline, Transform } from 'node:stream';
 import { Server } from '@tus/server';
 import { FileStore } from '@tus/file-store';
 import { startServer, openSession, uploadRandom, eventOf, withGrantedChromium } from './harness.mjs';
@@ -25,13 +26,51 @@ let server;
 let firefoxPkg;
 const tusServers = [];
 
-/** A stock @tus/server on 127.0.0.1 (its own origin); `options` as its README documents them. */
-async function startTus(options = {}) {
+/**
+ * A stock @tus/server on 127.0.0.1 (its own origin); `options` as its README documents them. `cut(req, n)`:
+ * whether to drop the connection of the `n`th PATCH once 256 KiB of its body reached the store (a network cut).
+ */
+async function startTus(options = {}, { cut = () => false } = {}) {
   const directory = await mkdtemp(path.join(tmpdir(), 'ferry-tusd-'));
-  const tus = new Server({ path: '/files', datastore: new FileStore({ directory }), ...options });
+  // The FileStore as it is, except that the body of a PATCH to cut passes through a counter first.
+  let cutNext = null;
+  class CutFileStore extends FileStore {
+    write(readable, id, offset) {
+      const socket = cutNext;
+      cutNext = null;
+      if (!socket) return super.write(readable, id, offset);
+      let seen = 0;
+      const counted = new Transform({
+        transform(chunk, _encoding, done) {
+          seen += chunk.length;
+          done(null, chunk);
+          if (seen > 256 * 1024) socket.destroy();
+        },
+      });
+      pipeline(readable, counted, () => {});
+      return super.write(counted, id, offset);
+    }
+  }
+  const tus = new Server({ path: '/files', datastore: new CutFileStore({ directory }), ...options });
   const requests = [];
+  let patches = 0;
   const http1 = http.createServer((req, res) => {
-    requests.push({ method: req.method, preflightHeaders: req.headers['access-control-request-headers'] });
+    const seen = {
+      method: req.method, tus: req.headers['tus-resumable'], offset: req.headers['upload-offset'],
+      preflightHeaders: req.headers['access-control-request-headers'],
+    };
+    requests.push(seen);
+    const writeHead = res.writeHead.bind(res);
+    res.writeHead = (status, ...rest) => {
+      seen.status = status;
+      // (An object, [[name, value]...] or [name, value, ...], as Node takes them.)
+      const given = rest.find((r) => r && typeof r === 'object') ?? {};
+      const flat = Array.isArray(given) ? given.flat() : Object.entries(given).flat();
+      const at = flat.findIndex((v, i) => i % 2 === 0 && String(v).toLowerCase() === 'upload-offset');
+      seen.answeredOffset = at >= 0 ? flat[at + 1] : res.getHeader('upload-offset');
+      return writeHead(status, ...rest);
+    };
+    if (req.method === 'PATCH' && cut(req, ++patches)) cutNext = req.socket;
     tus.handle(req, res);
   });
   await new Promise((resolve) => http1.listen(0, '127.0.0.1', resolve));
@@ -119,5 +158,29 @@ test('@tus/server at its defaults refuses the preflight: the reason says it is C
     assert.ok(tus.requests.some((r) => r.method === 'OPTIONS' && /idempotency-key/.test(r.preflightHeaders ?? '')));
     assert.equal(tus.requests.filter((r) => r.method === 'POST').length, 0);
     assert.deepEqual(await stored(tus.directory), []);
+  });
+});
+
+test('@tus/server: a connection cut mid-PATCH resumes at the offset the server answers to HEAD, and the file is whole', async () => {
+  // The second PATCH is cut, and so is the browser's own silent retry of it on a new connection: the attempt fails.
+  const tus = await startTus({ allowedHeaders: ['idempotency-key'] }, { cut: (_req, n) => n === 2 || n === 3 });
+  await withGrantedChromium(server.url, ['backgroundFetch'], async (ctx) => {
+    const page = await openSession(ctx, server.url, 'tusd-cut', { retry: { maxAttempts: 5, baseMs: 100, capMs: 200 } });
+    const size = 3 * MiB + 5;
+    const { id, sha256 } = await uploadRandom(page, size, { url: tus.url, protocol: 'tus', chunkSize: MiB });
+    const completed = await eventOf(page, id, 'completed');
+    assert.equal(completed.response.status, 204);
+    const retrying = await eventOf(page, id, 'retrying');
+    assert.match(retrying.reason, /network error/);
+    assert.deepEqual(await stored(tus.directory), [{ size, sha256, metadata: undefined }]);
+    // One upload created; after the cut a HEAD, and the next PATCH starts at the offset it answered. (A
+    // HEAD without Tus-Resumable is Ferry asking whether the server answers at all, after a failed fetch.)
+    assert.equal(tus.requests.filter((r) => r.method === 'POST').length, 1);
+    const head = tus.requests.findIndex((r) => r.method === 'HEAD' && r.tus);
+    assert.ok(head > 0, 'the resume asks the server its offset');
+    const answered = Number(tus.requests[head].answeredOffset);
+    assert.ok(answered >= MiB && answered < 2 * MiB, `the server kept ${answered} bytes`);
+    const next = tus.requests.slice(head).find((r) => r.method === 'PATCH');
+    assert.equal(Number(next.offset), answered);
   });
 });

@@ -281,10 +281,10 @@ pub async fn network_error(
     names.sort();
     names.dedup();
     format!(
-        "{plain}: {there} answers requests from here, so this is most likely its CORS policy \
-         refusing the request. A server on another origin must answer the preflight (OPTIONS) of \
-         {method} {url} with Access-Control-Allow-Origin: {origin}, Access-Control-Allow-Methods: \
-         {method} and Access-Control-Allow-Headers: {list}",
+        "{plain} ({there} answers requests from here: a connection cut mid-request, or, if every \
+         attempt fails like this, its CORS policy refusing the request. A server on another origin \
+         must answer the preflight (OPTIONS) of {method} {url} with Access-Control-Allow-Origin: \
+         {origin}, Access-Control-Allow-Methods: {method} and Access-Control-Allow-Headers: {list})",
         origin = here.unwrap_or_default(),
         list = names.join(", ")
     )
