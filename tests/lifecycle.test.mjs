@@ -123,3 +123,18 @@ test('a new worker version drops the wasm caches of earlier builds and keeps its
     assert.ok(after.includes('app-images'), 'the app\'s own caches are not Ferry\'s to drop');
   });
 });
+
+test('a page opened once the worker runs takes this build\'s wasm from the worker\'s cache, not the network', async () => {
+  await withBrowser(async (ctx) => {
+    const first = await openSession(ctx, server.url, 'wasm-cache', { backgroundFetch: false });
+    // The worker keeps its wasm once it started (the session's registration started it).
+    await until(() => first.evaluate(async () => (await caches.keys()).some((n) => n.startsWith('ferry-wasm-'))), { what: 'the worker\'s wasm cache' });
+    // From here every request for the wasm that reaches the network is recorded (and refused).
+    const refused = [];
+    await ctx.route('**/ferry_bg.wasm', (route) => { refused.push(route.request().url()); return route.abort(); });
+    const page = await openSession(ctx, server.url, 'wasm-cache', { backgroundFetch: false });
+    const { id } = await uploadRandom(page, 4096, { url: '/upload' });
+    await eventOf(page, id, 'completed');
+    assert.deepEqual(refused, [], 'the page never asked the network for the wasm');
+  });
+});

@@ -6,11 +6,22 @@ import init, { Ferry as WasmFerry } from './ferry.js';
 
 let loading = null;
 
+// The worker keeps this build's wasm in Cache Storage under this name (install.js): a page of a returning
+// visitor, or one opened offline, takes it from there instead of the network. Another build's copy is never
+// used (its name differs), and a cache that cannot be read is simply passed over.
+const CACHE = 'ferry-wasm-__FERRY_BUILD__';
+
+async function cached(url) {
+  if (typeof caches === 'undefined') return url;
+  const hit = await caches.match(url.href, { cacheName: CACHE }).catch(() => undefined);
+  return hit ?? url;
+}
+
 function load() {
   if (!loading) {
     // Written as `new URL('./…wasm', import.meta.url)` so that Vite, webpack and Rollup emit the file.
     const url = new URL('./ferry_bg.wasm', import.meta.url);
-    loading = init({ module_or_path: url }).then(
+    loading = cached(url).then((source) => init({ module_or_path: source })).then(
       () => undefined,
       (cause) => {
         loading = null;
