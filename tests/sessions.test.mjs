@@ -235,3 +235,22 @@ test('uploadAll: many uploads in one commit, ids in order, each delivered once; 
     assert.equal((await dbCounts(page)).blobs, 0);
   });
 });
+
+test('a relative upload URL resolves like fetch: against the document\'s base URL (<base href>), the query sent as given', async () => {
+  await withBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'base-url');
+    const { id, fetchWould } = await page.evaluate(async () => {
+      const base = document.createElement('base');
+      base.href = '/upload/album/';
+      document.head.append(base);
+      const url = 'photos?n=7&q=a%20b';
+      const id = await window.ferrySession.upload(new Blob(['based']), { url });
+      return { id, fetchWould: new Request(url).url };
+    });
+    assert.equal(fetchWould, new URL('/upload/album/photos?n=7&q=a%20b', server.url).href);
+    assert.equal((await page.evaluate((id) => window.ferrySession.get(id), id)).request.url, fetchWould);
+    await eventOf(page, id, 'completed');
+    const [arrived] = (await server.uploads()).filter((r) => r.path.startsWith('/upload/album/'));
+    assert.equal(`${arrived.path}?${arrived.query}`, '/upload/album/photos?n=7&q=a%20b');
+  });
+});

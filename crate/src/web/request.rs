@@ -141,8 +141,12 @@ pub fn upload_input(blob: &JsValue, request: &JsValue) -> Result<UploadInput, Er
         url: format!("{raw:?}"),
         reason: "url must be a string".into(),
     })?;
-    let base = js::get(&js::get(&js::global(), "location"), "href")
+    // Like `fetch`: against the document's base URL in a page (a `<base href>` counts), against the
+    // worker's location in a worker.
+    let global = js::global();
+    let base = js::get(&js::get(&global, "document"), "baseURI")
         .as_string()
+        .or_else(|| js::get(&js::get(&global, "location"), "href").as_string())
         .unwrap_or_default();
     let resolved_url = web_sys::Url::new_with_base(&raw_url, &base)
         .ok()
