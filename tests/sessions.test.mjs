@@ -254,3 +254,25 @@ test('a relative upload URL resolves like fetch: against the document\'s base UR
     assert.equal(`${arrived.path}?${arrived.query}`, '/upload/album/photos?n=7&q=a%20b');
   });
 });
+
+test('headers as fetch takes them: an object, a Headers or [name, value] pairs; a malformed list is FerryInvalidHeader', async () => {
+  await withBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'header-forms');
+    const ids = await page.evaluate(async () => {
+      const s = window.ferrySession;
+      return [
+        await s.upload(new Blob(['o']), { url: '/upload/h/object', headers: { 'X-Album': 'object' } }),
+        await s.upload(new Blob(['h']), { url: '/upload/h/headers', headers: new Headers({ 'X-Album': 'headers' }) }),
+        await s.upload(new Blob(['p']), { url: '/upload/h/pairs', headers: [['X-Album', 'pairs']] }),
+      ];
+    });
+    const bad = await page.evaluate(() => window.ferrySession.upload(new Blob(['x']), { url: '/upload/h/bad', headers: [['X-Album']] })
+      .then(() => 'resolved', (e) => e.name));
+    assert.equal(bad, 'FerryInvalidHeader');
+    for (const id of ids) await eventOf(page, id, 'completed');
+    const got = Object.fromEntries((await server.uploads()).filter((r) => r.path.startsWith('/upload/h/'))
+      .map((r) => [r.path.split('/').pop(), r.headers['x-album']]));
+    assert.deepEqual(got, { object: 'object', headers: 'headers', pairs: 'pairs' });
+    assert.equal((await page.evaluate(() => window.ferrySession.list())).length, 3, 'the refused call stored nothing');
+  });
+});

@@ -26,8 +26,8 @@ export type ServiceWorkerOption =
   /** A registration the app made itself. */
   | ServiceWorkerRegistration;
 
-/** Headers as a plain object of strings, or a `Headers`. */
-export type FerryHeaders = Record<string, string> | Headers;
+/** Headers as `fetch` takes them: a plain object of strings, a `Headers`, or `[name, value]` pairs. */
+export type FerryHeaders = Record<string, string> | Headers | [name: string, value: string][];
 
 /** Options of `Ferry.register(tag, options)`; they live on the session (the tag) and persist with it. */
 export interface SessionOptions {

@@ -52,13 +52,19 @@ fn pairs(
     if !v.is_object() {
         return Err(err(option, "must be an object of string values"));
     }
-    let entries = if v.has_type::<web_sys::Headers>() {
+    // What `fetch` takes as headers: a `Headers`, `[name, value]` pairs, or an object.
+    let listed = js_sys::Array::is_array(&v);
+    let entries = if v.has_type::<web_sys::Headers>() || listed {
         js_sys::Array::from(&v)
     } else {
         js_sys::Object::entries(v.unchecked_ref())
     };
     let mut out = Vec::new();
     for entry in entries.iter() {
+        let pair = js_sys::Array::is_array(&entry) && js_sys::Array::from(&entry).length() == 2;
+        if listed && !pair {
+            return Err(err(option, "must list [name, value] pairs"));
+        }
         let entry: js_sys::Array = entry.unchecked_into();
         let (k, val) = (entry.get(0), entry.get(1));
         let k = k.as_string().unwrap_or_default();

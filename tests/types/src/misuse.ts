@@ -68,6 +68,8 @@ await session.upload(blob, { url: '/upload', protocol: 'ftp' });
 await session.upload(blob, { url: '/upload', expiresAt: new Date() });
 // @ts-expect-error header values are strings
 await session.upload(blob, { url: '/upload', headers: { 'X-Album': 7 } });
+// @ts-expect-error header pairs are [name, value]
+await session.upload(blob, { url: '/upload', headers: [['X-Album']] });
 
 // Results are typed.
 // @ts-expect-error upload resolves with the task id, a string
