@@ -236,7 +236,7 @@ test('uploadAll: many uploads in one commit, ids in order, each delivered once; 
   });
 });
 
-test('a relative upload URL resolves like fetch: against the document\'s base URL (<base href>), the query sent as given', async () => {
+test('an upload URL resolves like fetch: a relative one against the document\'s base URL (<base href>), a URL object taken, the query sent as given', async () => {
   await withBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'base-url');
     const { id, fetchWould } = await page.evaluate(async () => {
@@ -252,6 +252,10 @@ test('a relative upload URL resolves like fetch: against the document\'s base UR
     await eventOf(page, id, 'completed');
     const [arrived] = (await server.uploads()).filter((r) => r.path.startsWith('/upload/album/'));
     assert.equal(`${arrived.path}?${arrived.query}`, '/upload/album/photos?n=7&q=a%20b');
+    // A URL object, as fetch takes it too.
+    const byObject = await page.evaluate(() => window.ferrySession.upload(new Blob(['u']), { url: new URL('/upload/url-object?k=1', location.href) }));
+    assert.equal((await page.evaluate((id) => window.ferrySession.get(id), byObject)).request.url, new URL('/upload/url-object?k=1', server.url).href);
+    await eventOf(page, byObject, 'completed');
   });
 });
 

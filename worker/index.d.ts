@@ -67,8 +67,8 @@ export interface SessionOptions {
 
 /** What every upload request has, whatever its protocol. */
 export interface UploadRequestBase {
-  /** Resolved like `fetch` resolves it (against the page's base URL); only http(s) after resolution. */
-  url: string;
+  /** A string or a `URL`, resolved like `fetch` resolves it (against the document's base URL); only http(s) after resolution. */
+  url: string | URL;
   /** Extra request headers. Forbidden headers, `Content-Length` and `Idempotency-Key` (Ferry sets it) are refused. */
   headers?: FerryHeaders;
   /** The task must not start before this time (ms since the epoch). */

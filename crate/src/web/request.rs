@@ -143,10 +143,14 @@ pub fn upload_input(blob: &JsValue, request: &JsValue) -> Result<UploadInput, Er
         ));
     }
     let raw = js::get(request, "url");
-    let raw_url = raw.as_string().ok_or_else(|| Error::InvalidUrl {
-        url: format!("{raw:?}"),
-        reason: "url must be a string".into(),
-    })?;
+    // A string, or a `URL` (which `fetch` takes too).
+    let raw_url = raw
+        .as_string()
+        .or_else(|| raw.dyn_ref::<web_sys::Url>().map(|u| u.href()))
+        .ok_or_else(|| Error::InvalidUrl {
+            url: format!("{raw:?}"),
+            reason: "url must be a string or a URL".into(),
+        })?;
     // Like `fetch`: against the document's base URL in a page (a `<base href>` counts), against the
     // worker's location in a worker.
     let global = js::global();
