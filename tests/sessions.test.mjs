@@ -236,7 +236,7 @@ test('uploadAll: many uploads in one commit, ids in order, each delivered once; 
   });
 });
 
-test('an upload URL resolves like fetch: a relative one against the document\'s base URL (<base href>), a URL object taken, the query sent as given', async () => {
+test('URLs as fetch takes them: a relative upload URL against the document\'s base URL (<base href>), URL objects for the upload and the worker, the query sent as given', async () => {
   await withBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'base-url');
     const { id, fetchWould } = await page.evaluate(async () => {
@@ -256,6 +256,12 @@ test('an upload URL resolves like fetch: a relative one against the document\'s 
     const byObject = await page.evaluate(() => window.ferrySession.upload(new Blob(['u']), { url: new URL('/upload/url-object?k=1', location.href) }));
     assert.equal((await page.evaluate((id) => window.ferrySession.get(id), byObject)).request.url, new URL('/upload/url-object?k=1', server.url).href);
     await eventOf(page, byObject, 'completed');
+    // And the worker's URL, like navigator.serviceWorker.register takes it.
+    const tag = await page.evaluate(async () => {
+      const { Ferry } = await import('/ferry/index.js');
+      return (await Ferry.register('by-url-object', { serviceWorker: new URL('/sw.js', location.href) })).tag;
+    });
+    assert.equal(tag, 'by-url-object');
   });
 });
 

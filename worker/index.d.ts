@@ -21,8 +21,9 @@ export interface RetryOptions {
 export type ServiceWorkerOption =
   /** Its script URL: Ferry registers it as a module service worker. */
   | string
+  | URL
   /** Its script URL and kind: `'classic'` for a worker that loads Ferry with `importScripts()`. */
-  | { url: string; type?: 'module' | 'classic' }
+  | { url: string | URL; type?: 'module' | 'classic' }
   /** A registration the app made itself. */
   | ServiceWorkerRegistration;
 

@@ -246,11 +246,18 @@ pub async fn service_worker(option: &JsValue) -> Result<web_sys::ServiceWorkerRe
     if let Some(reg) = option.dyn_ref::<web_sys::ServiceWorkerRegistration>() {
         return Ok(reg.clone());
     }
-    let (url, kind) = if let Some(url) = option.as_string() {
+    let (url, kind) = if let Some(url) = option
+        .as_string()
+        .or_else(|| option.dyn_ref::<web_sys::Url>().map(|u| u.href()))
+    {
         (url, "module".to_string())
     } else if option.is_object() {
-        let url = string(option, "url", "serviceWorker.url")?
-            .ok_or_else(|| Error::options("serviceWorker.url", "is required"))?;
+        let given = js::get(option, "url");
+        let url = match given.dyn_ref::<web_sys::Url>() {
+            Some(u) => u.href(),
+            None => string(option, "url", "serviceWorker.url")?
+                .ok_or_else(|| Error::options("serviceWorker.url", "is required"))?,
+        };
         (
             url,
             string(option, "type", "serviceWorker.type")?.unwrap_or_else(|| "module".into()),

@@ -81,6 +81,8 @@ await session.upload(new Blob(['x']), { url: '/files/', protocol: 'tus', chunkSi
 await session.upload(file, { url: '/upload', headers: new Headers({ 'X-Album': '7' }) });
 await session.upload(file, { url: '/upload', headers: [['X-Album', '7']] });
 await session.upload(file, { url: new URL('/upload', location.href) });
+await Ferry.register('by-url', { serviceWorker: new URL('/sw.js', location.href) });
+await Ferry.register('by-url-classic', { serviceWorker: { url: new URL('/sw.js', location.href), type: 'classic' } });
 
 // Tasks.
 const tasks: Task[] = await session.list();
