@@ -485,3 +485,34 @@ async fn a_record_this_version_cannot_read_fails_no_enqueue_in_flight_read_or_sw
     );
     f.finish().await;
 }
+
+#[wasm_bindgen_test]
+async fn a_task_whose_time_ran_out_is_expired_by_its_lease_and_never_handed_out() {
+    use ferry::core::EventKind;
+    let f = Fixture::new("lease-expired").await;
+    let mut t = task("late", "photos");
+    t.expires_at = Some(T0 + 1_000);
+    enqueue(&f.store, &t).await;
+    session(&f.store, "photos", 2, false).await;
+    let leased = f
+        .store
+        .lease("late", Transport::Fallback, Some("w1"), env(T0 + 2_000))
+        .await
+        .unwrap();
+    assert!(leased.is_none(), "an expired task is not sent");
+    assert_eq!(
+        f.store.get("late").await.unwrap().unwrap().state,
+        State::Expired
+    );
+    assert!(f.store.blob("late").await.unwrap().is_none(), "its Blob deleted");
+    let kinds: Vec<_> = f
+        .store
+        .events("photos", 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds.last(), Some(&EventKind::Expired), "{kinds:?}");
+    f.finish().await;
+}

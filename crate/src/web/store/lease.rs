@@ -190,9 +190,25 @@ impl LeaseReads {
                 out.push(None);
                 continue;
             };
-            views[slot].2 += 1;
             writes.push(write(tasks.put(&js::to_js(&next)?, None), "lease")?);
             let span = outbox.push(tx, &next.tag, core::events_for(&next, &effects, None))?;
+            if next.state != State::InFlight {
+                // Its time ran out before this attempt (`expired`): recorded, its Blob deleted, and
+                // nothing is sent.
+                if effects
+                    .iter()
+                    .any(|e| matches!(e, core::Effect::DeleteBlob))
+                {
+                    let blobs = open_store(tx, BLOBS, "lease")?;
+                    writes.push(write(
+                        blobs.delete(Query::Key(task.id.as_str().into())),
+                        "lease",
+                    )?);
+                }
+                out.push(None);
+                continue;
+            }
+            views[slot].2 += 1;
             out.push(Some((
                 Leased {
                     task: next,
