@@ -504,7 +504,10 @@ async fn a_task_whose_time_ran_out_is_expired_by_its_lease_and_never_handed_out(
         f.store.get("late").await.unwrap().unwrap().state,
         State::Expired
     );
-    assert!(f.store.blob("late").await.unwrap().is_none(), "its Blob deleted");
+    assert!(
+        f.store.blob("late").await.unwrap().is_none(),
+        "its Blob deleted"
+    );
     let kinds: Vec<_> = f
         .store
         .events("photos", 0)

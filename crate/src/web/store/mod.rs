@@ -18,12 +18,14 @@
 mod batch;
 mod enqueue;
 mod lease;
+mod look;
 mod outbox;
 mod settle;
 mod tasks;
 
 pub use enqueue::Enqueued;
-pub use lease::{Leased, Snapshot};
+pub use lease::Leased;
+pub use look::Snapshot;
 pub use outbox::SessionRecord;
 pub use settle::{LeaseAsk, Settle, Settled};
 

@@ -1,0 +1,106 @@
+//! One look's reads: what the scheduler needs to plan, in one read transaction.
+
+use super::lease::in_flight_request;
+use super::outbox::SessionRecord;
+use super::tasks::{state_range, MAX_KEY};
+use super::{open_store, session_key, task_of, Store, META, TASKS};
+use crate::core::{self, Error, State, Task};
+use crate::web::js::{self, storage_error};
+use idb::{KeyRange, Query};
+use std::future::IntoFuture;
+use wasm_bindgen::JsValue;
+
+impl Store {
+    /// What the scheduler reads for one look, in ONE read transaction whose four requests are issued
+    /// together (one round trip): the tasks in flight, the first `limit` due by `now_ms`, the first
+    /// due after it, and every session record.
+    pub async fn snapshot(&self, now_ms: u64, limit: u32) -> Result<Snapshot, Error> {
+        let tx = self.tx(&[TASKS, META], false)?;
+        let tasks = open_store(&tx, TASKS, "look")?;
+        let meta = open_store(&tx, META, "look")?;
+        let failed = |e: idb::Error| storage_error("look", e);
+        let due_index = tasks.index("by_due").map_err(failed)?;
+        let in_flight = in_flight_request(&tasks)?.into_future();
+        let due = due_index
+            .get_all(
+                Some(Query::KeyRange(state_range(State::Queued, now_ms)?)),
+                // IndexedDB reads a count of 0 as "no limit".
+                Some(limit.max(1)),
+            )
+            .map_err(failed)?
+            .into_future();
+        let lower = super::key(&[
+            State::Queued.as_str().into(),
+            JsValue::from_f64(now_ms as f64),
+        ]);
+        let upper = super::key(&[State::Queued.as_str().into(), JsValue::from_f64(MAX_KEY)]);
+        let later_range = KeyRange::bound(&lower, &upper, Some(true), None).map_err(failed)?;
+        let later = due_index
+            .get_all(Some(Query::KeyRange(later_range)), Some(1))
+            .map_err(failed)?
+            .into_future();
+        let prefix = session_key("");
+        let sessions_range = KeyRange::bound(
+            &JsValue::from_str(&prefix),
+            &JsValue::from_str(&format!("{prefix}\u{ffff}")),
+            None,
+            None,
+        )
+        .map_err(failed)?;
+        let sessions = meta
+            .get_all(Some(Query::KeyRange(sessions_range)), None)
+            .map_err(failed)?
+            .into_future();
+        // A record this version cannot read (a newer version's) is left where it is: one such
+        // record must not stop the queue.
+        let readable = |v: Vec<JsValue>| v.into_iter().filter_map(|t| task_of(t).ok()).collect();
+        let in_flight = readable(in_flight.await.map_err(failed)?);
+        let due_records = due.await.map_err(failed)?;
+        let due_read = due_records.len() as u32;
+        let mut due: Vec<Task> = readable(due_records);
+        if limit == 0 {
+            due.clear();
+        }
+        let later = readable(later.await.map_err(failed)?).into_iter().next();
+        let sessions = sessions
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .filter_map(|v| match js::from_js::<SessionRecord>(v.clone()) {
+                Ok(s) => Some(s),
+                // A session record this version cannot read: its pause and options are unknown, so
+                // its tasks are held (as if paused) rather than sent under defaults.
+                Err(_) => js::get(&v, "tag").as_string().map(|tag| SessionRecord {
+                    tag,
+                    options: core::SessionOptions::default(),
+                    paused: true,
+                    page_url: None,
+                    last_headers: None,
+                }),
+            })
+            .map(|s| (s.tag.clone(), s))
+            .collect();
+        Ok(Snapshot {
+            in_flight,
+            due,
+            due_read: if limit == 0 { 0 } else { due_read },
+            later,
+            sessions,
+        })
+    }
+}
+
+/// One look's reads (`Store::snapshot`).
+pub struct Snapshot {
+    /// Tasks in flight, whoever holds them.
+    pub in_flight: Vec<Task>,
+    /// Queued tasks due by now, in due order (at most the limit asked).
+    pub due: Vec<Task>,
+    /// How many due records were read (`due` leaves out those this version cannot read): fewer
+    /// than the limit means there are no more.
+    pub due_read: u32,
+    /// The first queued task due after now.
+    pub later: Option<Task>,
+    /// Every session record, by tag.
+    pub sessions: std::collections::BTreeMap<String, SessionRecord>,
+}
