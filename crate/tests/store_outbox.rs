@@ -327,3 +327,37 @@ async fn sweep_removes_finished_tasks_past_retention_with_their_unacknowledged_e
     assert_eq!(count(&f.name, "outbox").await, 4);
     f.finish().await;
 }
+
+#[wasm_bindgen_test]
+async fn sweep_keeps_a_finished_task_with_an_early_expires_at_until_its_retention_ends() {
+    let f = Fixture::new("sweep-expires").await;
+    let mut t = task("e1", A);
+    t.expires_at = Some(T0 + 10);
+    enqueue(&f.store, &t).await;
+    f.store
+        .transition("e1", Input::Expire, T0 + 10, 0, None)
+        .await
+        .unwrap();
+    let e1 = f.store.get("e1").await.unwrap().unwrap();
+    assert_eq!(e1.state, ferry::core::State::Expired, "{e1:?}");
+    let end = e1.retention_end();
+    assert!(end > T0 + 10, "retention ends after expiresAt: {end}");
+
+    // Past its expiresAt but not its retention: the task and its unacknowledged events stay, so the
+    // next page still learns how it ended.
+    assert_eq!(f.store.sweep(end - 1).await.unwrap(), 0);
+    let kinds: Vec<EventKind> = f
+        .store
+        .events(A, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, [EventKind::Queued, EventKind::Expired]);
+
+    assert_eq!(f.store.sweep(end).await.unwrap(), 1);
+    assert!(f.store.get("e1").await.unwrap().is_none());
+    assert!(f.store.events(A, 0).await.unwrap().is_empty());
+    f.finish().await;
+}

@@ -69,11 +69,17 @@ impl Task {
     /// The retention bound exists so that a task nobody set a deadline for still cannot hold a blob
     /// in the user's storage forever.
     pub fn deadline(&self) -> u64 {
-        let retention_end = self.created_at.saturating_add(self.retry.max_retention_ms);
+        let retention_end = self.retention_end();
         match self.expires_at {
             Some(e) => e.min(retention_end),
             None => retention_end,
         }
+    }
+
+    /// The moment the task's retention ends (`created_at + max_retention_ms`): a finished task and its
+    /// unacknowledged events are kept until then, whatever its `expires_at`.
+    pub fn retention_end(&self) -> u64 {
+        self.created_at.saturating_add(self.retry.max_retention_ms)
     }
 
     /// Whether the task is past its [`deadline`](Task::deadline) at `now_ms`.
