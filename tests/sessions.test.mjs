@@ -265,7 +265,7 @@ test('URLs as fetch takes them: a relative upload URL against the document\'s ba
   });
 });
 
-test('headers as fetch takes them: an object, a Headers or [name, value] pairs; a malformed list is FerryInvalidHeader', async () => {
+test('headers as fetch takes them: an object, a Headers, a Map or [name, value] pairs; a malformed list is FerryInvalidHeader', async () => {
   await withBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'header-forms');
     const ids = await page.evaluate(async () => {
@@ -274,6 +274,7 @@ test('headers as fetch takes them: an object, a Headers or [name, value] pairs; 
         await s.upload(new Blob(['o']), { url: '/upload/h/object', headers: { 'X-Album': 'object' } }),
         await s.upload(new Blob(['h']), { url: '/upload/h/headers', headers: new Headers({ 'X-Album': 'headers' }) }),
         await s.upload(new Blob(['p']), { url: '/upload/h/pairs', headers: [['X-Album', 'pairs']] }),
+        await s.upload(new Blob(['m']), { url: '/upload/h/map', headers: new Map([['X-Album', 'map']]) }),
       ];
     });
     const bad = await page.evaluate(() => window.ferrySession.upload(new Blob(['x']), { url: '/upload/h/bad', headers: [['X-Album']] })
@@ -282,7 +283,7 @@ test('headers as fetch takes them: an object, a Headers or [name, value] pairs; 
     for (const id of ids) await eventOf(page, id, 'completed');
     const got = Object.fromEntries((await server.uploads()).filter((r) => r.path.startsWith('/upload/h/'))
       .map((r) => [r.path.split('/').pop(), r.headers['x-album']]));
-    assert.deepEqual(got, { object: 'object', headers: 'headers', pairs: 'pairs' });
-    assert.equal((await page.evaluate(() => window.ferrySession.list())).length, 3, 'the refused call stored nothing');
+    assert.deepEqual(got, { object: 'object', headers: 'headers', pairs: 'pairs', map: 'map' });
+    assert.equal((await page.evaluate(() => window.ferrySession.list())).length, 4, 'the refused call stored nothing');
   });
 });

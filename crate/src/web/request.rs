@@ -38,7 +38,7 @@ fn boolean(obj: &JsValue, key: &str, option: &str) -> Result<Option<bool>, Error
         .ok_or_else(|| Error::options(option, "must be true or false"))
 }
 
-/// String pairs from a plain object (or a `Headers`/`Map`-like with `entries()`).
+/// String pairs from a plain object, or from anything iterable that yields `[name, value]` pairs.
 fn pairs(
     obj: &JsValue,
     key: &str,
@@ -52,15 +52,20 @@ fn pairs(
     if !v.is_object() {
         return Err(err(option, "must be an object of string values"));
     }
-    // What `fetch` takes as headers: a `Headers`, `[name, value]` pairs, or an object.
-    let listed = js_sys::Array::is_array(&v);
-    let entries = if v.has_type::<web_sys::Headers>() || listed {
-        js_sys::Array::from(&v)
-    } else {
-        js_sys::Object::entries(v.unchecked_ref())
+    // What `fetch` takes as headers: anything iterable (a `Headers`, a `Map`, an array) as
+    // `[name, value]` pairs, else an object's own properties.
+    let iterable = js_sys::try_iter(&v)
+        .map_err(|_| err(option, "could not be iterated"))?
+        .map(|iter| iter.collect::<Result<Vec<JsValue>, JsValue>>())
+        .transpose()
+        .map_err(|_| err(option, "could not be iterated"))?;
+    let listed = iterable.is_some();
+    let entries: Vec<JsValue> = match iterable {
+        Some(items) => items,
+        None => js_sys::Object::entries(v.unchecked_ref()).iter().collect(),
     };
     let mut out = Vec::new();
-    for entry in entries.iter() {
+    for entry in entries {
         let pair = js_sys::Array::is_array(&entry) && js_sys::Array::from(&entry).length() == 2;
         if listed && !pair {
             return Err(err(option, "must list [name, value] pairs"));
