@@ -76,3 +76,82 @@ test('auto-ack drops only what a listener heard; a listener added late, or a lat
     await ctx.close();
   }
 });
+
+test('listeners as EventTarget takes them: once and signal listeners come back when added again, an object without handleEvent hears nothing, odd types are stringified or refused', { timeout: 90000 }, async () => {
+  await server.reset();
+  const ctx = await launchChromium(await profileDir());
+  try {
+    const page = await ctx.newPage();
+    await page.goto(new URL('/harness.html', server.url).href);
+    const r = await page.evaluate(async () => {
+      const { Ferry } = await import('/ferry/index.js');
+      const s = await Ferry.register('listeners', { serviceWorker: '/sw.js', backgroundFetch: false });
+      await navigator.serviceWorker.ready;
+      const out = {};
+      // Whether a listener `add` adds hears an event of task `id` (false after 10 s without one).
+      const heardBy = (add, id) => new Promise((resolve) => {
+        setTimeout(() => resolve(false), 10000);
+        add((e) => { if (e.detail.taskId === id) resolve(true); });
+      });
+      const upload = (name) => s.upload(new Blob([name]), { url: `/upload/listeners/${name}` });
+
+      // A `{ once: true }` listener that fired, added again, hears the next event.
+      const onceGot = [];
+      const once = (e) => onceGot.push(e.detail.taskId);
+      s.addEventListener('completed', once, { once: true });
+      const a = await upload('once-1');
+      await heardBy((fn) => s.addEventListener('completed', fn), a);
+      s.addEventListener('completed', once);
+      const b = await upload('once-2');
+      await heardBy((fn) => s.addEventListener('completed', fn), b);
+      out.once = { first: onceGot.includes(a), afterReAdd: onceGot.includes(b) };
+
+      // A listener removed by its aborted signal, added again, hears events.
+      const ac = new AbortController();
+      await s.pause();
+      const c = await upload('signal');
+      out.signal = await heardBy((sig) => {
+        s.addEventListener('cancelled', sig, { signal: ac.signal });
+        ac.abort();
+        s.addEventListener('cancelled', sig);
+        s.cancel(c);
+      }, c);
+      await s.resume();
+
+      // An object without handleEvent runs nothing, so the event stays for a listener that can hear it
+      // (a tag of its own: its only event is the one this upload queues).
+      const o = await Ferry.register('listeners-object', { serviceWorker: '/sw.js', backgroundFetch: false });
+      let dispatched;
+      const wasDispatched = new Promise((resolve) => { dispatched = resolve; });
+      o.addEventListener('queued', { get handleEvent() { dispatched(); return undefined; } });
+      const d = await o.upload(new Blob(['object']), { url: '/upload/listeners/object' });
+      await wasDispatched;
+      out.stayed = await heardBy((fn) => o.addEventListener('queued', fn), d);
+
+      // Types: a number is stringified like EventTarget does; a Symbol type or a non-object listener
+      // is a typed error; the session goes on working.
+      const tryName = (fn) => { try { fn(); return 'ok'; } catch (e) { return e.name; } };
+      out.numberType = tryName(() => s.addEventListener(42, () => {}));
+      out.removeNumber = tryName(() => s.removeEventListener(42, () => {}));
+      out.symbolType = tryName(() => s.addEventListener(Symbol('x'), () => {}));
+      out.stringListener = tryName(() => s.addEventListener('completed', 'not a function'));
+      out.ackSymbol = await s.ack(Symbol('seq')).then(() => 'resolved', (e) => e.name);
+      const e = await upload('after');
+      out.after = await heardBy((fn) => s.addEventListener('completed', fn), e);
+      return out;
+    });
+    assert.deepEqual(r, {
+      once: { first: true, afterReAdd: true },
+      signal: true,
+      stayed: true,
+      numberType: 'ok',
+      removeNumber: 'ok',
+      symbolType: 'FerryInvalidOptions',
+      stringListener: 'FerryInvalidOptions',
+      ackSymbol: 'FerryInvalidOptions',
+      after: true,
+    });
+  } finally {
+    await ctx.close();
+  }
+});

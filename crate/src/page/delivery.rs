@@ -28,47 +28,65 @@ fn capture_of(options: &JsValue) -> bool {
 
 /// Adds `listener` for `kind`: a wrapper marks the dispatch as heard, then calls it (a function, or
 /// an object's `handleEvent`). The first listener starts the replay; a later one hears the events of
-/// its kind that nobody heard yet.
+/// its kind that nobody heard yet. Adding a listener already added registers its wrapper again, so one
+/// the platform dropped (`once`, an aborted `signal`) comes back, and one still there is not doubled.
 pub(super) fn add(inner: &Rc<Inner>, kind: &str, listener: &JsValue, options: &JsValue) {
     if listener.is_null() || listener.is_undefined() {
         return;
     }
     let capture = capture_of(options);
-    let exists = inner
-        .listeners
-        .borrow()
-        .iter()
-        .any(|l| l.kind == kind && l.capture == capture && l.listener == *listener);
-    if exists {
-        return;
-    }
-    let (heard, target) = (inner.heard.clone(), listener.clone());
-    let wrapper = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
-        heard.set(true);
-        let result = match target.dyn_ref::<js_sys::Function>() {
-            Some(f) => f.call1(&JsValue::UNDEFINED, &e),
-            None => js::get(&target, "handleEvent")
-                .dyn_into::<js_sys::Function>()
-                .and_then(|f| f.call1(&target, &e)),
-        };
-        if let Err(err) = result {
-            // A throwing listener still heard the event; report the error like the platform does.
-            web_sys::console::error_1(&err);
-        }
-    });
     let add: js_sys::Function = js::get(inner.target.as_ref(), "addEventListener").unchecked_into();
-    let _ = add.call3(
-        inner.target.as_ref(),
-        &JsValue::from_str(kind),
-        wrapper.as_ref(),
-        options,
-    );
-    inner.listeners.borrow_mut().push(Listener {
-        kind: kind.to_string(),
-        listener: listener.clone(),
-        capture,
-        wrapper,
-    });
+    let mut list = inner.listeners.borrow_mut();
+    let known = list
+        .iter()
+        .find(|l| l.kind == kind && l.capture == capture && l.listener == *listener);
+    if let Some(known) = known {
+        let _ = add.call3(
+            inner.target.as_ref(),
+            &JsValue::from_str(kind),
+            known.wrapper.as_ref(),
+            options,
+        );
+    } else {
+        let (heard, target) = (inner.heard.clone(), listener.clone());
+        let wrapper = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            // Like EventTarget: a function is called, else the object's `handleEvent` as it is now.
+            let (callee, this) = match target.dyn_ref::<js_sys::Function>() {
+                Some(f) => (Some(f.clone()), JsValue::UNDEFINED),
+                None => (
+                    js::get(&target, "handleEvent")
+                        .dyn_into::<js_sys::Function>()
+                        .ok(),
+                    target.clone(),
+                ),
+            };
+            let Some(callee) = callee else {
+                // Nothing ran, so nobody heard it: the event stays for a listener that can.
+                web_sys::console::error_1(&JsValue::from_str(
+                    "Ferry: a listener object without a handleEvent method did not receive the event",
+                ));
+                return;
+            };
+            heard.set(true);
+            if let Err(err) = callee.call1(&this, &e) {
+                // A throwing listener still heard the event; report the error like the platform does.
+                web_sys::console::error_1(&err);
+            }
+        });
+        let _ = add.call3(
+            inner.target.as_ref(),
+            &JsValue::from_str(kind),
+            wrapper.as_ref(),
+            options,
+        );
+        list.push(Listener {
+            kind: kind.to_string(),
+            listener: listener.clone(),
+            capture,
+            wrapper,
+        });
+    }
+    drop(list);
     if inner.replay_scheduled.get() {
         redeliver(inner, kind);
     }

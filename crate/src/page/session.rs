@@ -160,8 +160,9 @@ impl Session {
     }
 
     /// Acknowledges events up to `seq` (with `ack: 'manual'`): they will not be replayed again.
-    pub fn ack(&self, seq: f64) -> js_sys::Promise {
+    pub fn ack(&self, seq: JsValue) -> js_sys::Promise {
         promise(&self.inner, |inner| async move {
+            let seq = seq.as_f64().unwrap_or(f64::NAN);
             if !(seq.is_finite() && seq >= 0.0) {
                 return Err(Error::options("seq", "pass the seq of a delivered event"));
             }
@@ -186,17 +187,61 @@ impl Session {
     }
 
     /// `EventTarget.addEventListener` (options optional); the first listener starts the replay of
-    /// missed events.
+    /// missed events. The type is converted to a string as `EventTarget` does.
     #[wasm_bindgen(js_name = addEventListener)]
-    pub fn add_event_listener(&self, kind: &str, listener: &JsValue, options: &JsValue) {
-        delivery::add(&self.inner, kind, listener, options);
+    pub fn add_event_listener(
+        &self,
+        kind: JsValue,
+        listener: JsValue,
+        options: JsValue,
+    ) -> Result<(), JsValue> {
+        let kind = event_type(&kind)?;
+        if !(listener.is_null()
+            || listener.is_undefined()
+            || listener.is_object()
+            || listener.is_function())
+        {
+            return Err(core_error(&Error::options(
+                "listener",
+                "pass a function or an object with a handleEvent method",
+            )));
+        }
+        delivery::add(&self.inner, &kind, &listener, &options);
+        Ok(())
     }
 
     /// `EventTarget.removeEventListener`.
     #[wasm_bindgen(js_name = removeEventListener)]
-    pub fn remove_event_listener(&self, kind: &str, listener: &JsValue, options: &JsValue) {
-        delivery::remove(&self.inner, kind, listener, options);
+    pub fn remove_event_listener(
+        &self,
+        kind: JsValue,
+        listener: JsValue,
+        options: JsValue,
+    ) -> Result<(), JsValue> {
+        let kind = event_type(&kind)?;
+        delivery::remove(&self.inner, &kind, &listener, &options);
+        Ok(())
     }
+}
+
+/// An event type as `EventTarget` reads it (`String(type)`); a Symbol, which has no string form
+/// there, is refused with a typed error.
+fn event_type(kind: &JsValue) -> Result<String, JsValue> {
+    if let Some(kind) = kind.as_string() {
+        return Ok(kind);
+    }
+    if kind.is_symbol() {
+        return Err(core_error(&Error::options(
+            "type",
+            "pass an event type as a string, such as 'completed'",
+        )));
+    }
+    let to_string: js_sys::Function = js::get(&js::global(), "String").unchecked_into();
+    Ok(to_string
+        .call1(&JsValue::UNDEFINED, kind)
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_default())
 }
 
 /// Stops a task's running attempt wherever it runs (the worker aborts its fetch or the task's
