@@ -172,9 +172,24 @@ pub fn plan(
         }
     };
     let mut work_left = false;
+    // Queued tasks whose time ran out are leased first, whatever holds them (a pause, no network, a
+    // full tag): the lease records them `expired` and sends nothing, so they take no slot.
+    let mut start: Vec<String> = queued
+        .iter()
+        .filter(|t| t.state == State::Queued && t.is_expired_at(env.now_ms))
+        .map(|t| t.id.clone())
+        .collect();
     // Per tag, the startable tasks in enqueue order.
     let mut ready: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
     for t in queued {
+        if start.contains(&t.id) {
+            continue;
+        }
+        if t.state == State::Queued && t.expires_at.is_some() {
+            // A held task still expires on time (at its `expiresAt`; the retention end is days away
+            // and the next look sees it anyway).
+            later(t.deadline());
+        }
         match hold(t, &view(&t.tag), env, awaiting_headers.contains(&t.id)) {
             None => ready.entry(t.tag.as_str()).or_default().push(t),
             Some(Hold::NotDue(at)) => {
@@ -202,7 +217,6 @@ pub fn plan(
         })
         .collect();
     // Round-robin over tags so one busy tag does not starve another.
-    let mut start = Vec::new();
     loop {
         let mut progressed = false;
         for (tag, q) in queues.iter_mut() {
@@ -246,6 +260,10 @@ pub fn lease(
     transport: Transport,
     holder: Option<&str>,
 ) -> Result<Option<(Task, Vec<Effect>)>> {
+    if task.state == State::Queued && task.is_expired_at(env.now_ms) {
+        // Its time ran out: recorded `expired` whatever holds it back, and nothing is sent.
+        return apply(task, Input::Expire, env.now_ms, 0).map(Some);
+    }
     if hold(task, session, env, false).is_some() || in_flight_of_tag >= session.concurrency {
         return Ok(None);
     }

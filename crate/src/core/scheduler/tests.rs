@@ -316,3 +316,39 @@ fn header_decisions() {
         HeaderPlan::SendAndKeep(h)
     );
 }
+
+#[test]
+fn a_held_task_expires_on_time_and_its_expiry_takes_no_slot() {
+    let paused = SessionView {
+        paused: true,
+        ..SessionView::default()
+    };
+    let mut late = task("1", "a", 1);
+    late.expires_at = Some(NOW + 5_000);
+    let q = [late.clone(), task("2", "a", 2)];
+    let held = sessions(&[("a", paused)]);
+    // Before its expiresAt: held by the pause, with a wake at its expiresAt.
+    let p = plan(&env(), &q, &[], &held, &BTreeSet::new(), 0);
+    assert!(p.start.is_empty(), "{p:?}");
+    assert_eq!(p.wake_at, Some(NOW + 5_000));
+
+    // At its expiresAt, paused, offline and the tag full: chosen, and its lease records it expired.
+    let at = Env {
+        now_ms: NOW + 5_000,
+        online: false,
+        save_data: false,
+    };
+    let flying = [leased(
+        &task("3", "a", 3),
+        Transport::Fallback,
+        Some("other"),
+    )];
+    let p = plan(&at, &q, &flying, &held, &BTreeSet::new(), MAX_PARALLEL);
+    assert_eq!(p.start, vec!["1".to_string()]);
+    let (t, effects) = lease(&late, &paused, 1, &at, Transport::Fallback, Some("me"))
+        .unwrap()
+        .expect("an expired task is settled by its lease");
+    assert_eq!(t.state, State::Expired);
+    assert!(effects.contains(&Effect::Expired) && effects.contains(&Effect::DeleteBlob));
+    assert_eq!(t.lease_until, None, "nothing was leased: {t:?}");
+}

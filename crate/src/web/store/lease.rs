@@ -111,7 +111,8 @@ impl LeaseReads {
     /// Gates each task with `core::scheduler::lease` against what the reads found, counting the
     /// tag's tasks in flight (whatever the transport and holder) as `changed` left them (tasks this
     /// transaction already moved on), and those leased before it in the batch. Each lease's task
-    /// write goes into `writes`, its `started` event into `outbox`.
+    /// write goes into `writes`, its `started` event into `outbox`. A task whose time ran out is
+    /// written `expired` instead; its events' span goes into `expired`.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn decide(
         self,
@@ -122,6 +123,7 @@ impl LeaseReads {
         env: Env,
         outbox: &mut Outbox,
         writes: &mut Vec<Pending<()>>,
+        expired: &mut Vec<Span>,
     ) -> Result<Vec<Option<(Leased, Span)>>, Error> {
         let tasks = open_store(tx, TASKS, "lease")?;
         let failed = |e: idb::Error| storage_error("lease", e);
@@ -206,6 +208,7 @@ impl LeaseReads {
                         "lease",
                     )?);
                 }
+                expired.push(span);
                 out.push(None);
                 continue;
             }

@@ -121,6 +121,7 @@ async fn settle_in(
         changed.push(next.clone());
         results.push(Ok((next, Vec::new())));
     }
+    let mut expired = Vec::new();
     let leased = match (then, lease) {
         (Some(ask), Some(reads)) => {
             let holder = ask.holder.as_deref();
@@ -133,6 +134,7 @@ async fn settle_in(
                     ask.env,
                     &mut outbox,
                     &mut writes,
+                    &mut expired,
                 )
                 .await?
         }
@@ -140,6 +142,11 @@ async fn settle_in(
     };
     let written = outbox.write(&tx, &mut writes).await?;
     commit_with(tx, writes, "settle").await?;
+    // Tasks the lease found past their time were recorded `expired` instead: their pages hear it
+    // now (no attempt follows that would carry the events).
+    for at in expired {
+        crate::web::messaging::broadcast(&span(&written, at));
+    }
     for (result, at) in results.iter_mut().zip(spans) {
         if let (Ok((_, evs)), Some(at)) = (result, at) {
             *evs = span(&written, at);
