@@ -138,3 +138,22 @@ test('a page opened once the worker runs takes this build\'s wasm from the worke
     assert.deepEqual(refused, [], 'the page never asked the network for the wasm');
   });
 });
+
+test('a worker stopped while a retry waits (Retry-After): the open page wakes a new instance when it is due, which sends it', async () => {
+  await withBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'retry-stop', { backgroundFetch: false });
+    await server.fault({ count: 1, status: 503, retryAfter: 2, path: '/upload/retry-stop' });
+    const { id, sha256 } = await uploadRandom(page, 4096, { url: '/upload/retry-stop' });
+    const retrying = await eventOf(page, id, 'retrying');
+    assert.ok(retrying.delayMs >= 1000, `waits for Retry-After: ${retrying.delayMs} ms`);
+    // The browser stops the worker while it waits: its timer dies with it, and no sync is due for minutes.
+    const { cdp } = await swControl(page);
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    const done = await eventOf(page, id, 'completed', { timeout: 20000 });
+    assert.equal(done.response.status, 201);
+    assert.equal(done.attempt, 2);
+    const records = await settled(server, 2);
+    assert.deepEqual(records.map((r) => r.status), [503, 201]);
+    assert.equal(records[1].sha256, sha256);
+  });
+});

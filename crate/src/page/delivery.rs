@@ -5,7 +5,7 @@
 //! waits until the missing ones are read from the outbox.
 
 use super::Inner;
-use crate::core::FerryEvent;
+use crate::core::{EventKind, FerryEvent};
 use crate::web::js;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -117,6 +117,12 @@ pub(super) fn remove(inner: &Rc<Inner>, kind: &str, listener: &JsValue, options:
 /// A live event from the channel: held while the replay has not run; past a gap, the outbox is read
 /// first.
 pub(super) fn live(inner: &Rc<Inner>, ev: FerryEvent) {
+    if let (EventKind::Retrying, Some(delay)) = (ev.kind, ev.delay_ms) {
+        // The next attempt is due then: this page wakes the worker, in case nothing else does
+        // (listeners or not).
+        let now = js::now_ms();
+        super::alarm::at(inner, now.saturating_add(delay), now);
+    }
     if let Some(buffer) = inner.pending.borrow_mut().as_mut() {
         buffer.push(ev);
         return;

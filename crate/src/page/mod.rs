@@ -70,6 +70,8 @@ struct Inner {
     bgfetch: RefCell<Option<Option<externs::BackgroundFetchManager>>>,
     /// The page's header provider, asked by the worker at send time.
     provider: Option<js_sys::Function>,
+    /// Wakes the worker when work of the tag falls due while this page is open.
+    alarm: RefCell<alarm::Alarm>,
 }
 
 async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
@@ -124,6 +126,7 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
         committing: Cell::new(false),
         bgfetch: RefCell::new(None),
         provider: request::provider(&options)?,
+        alarm: RefCell::new(alarm::Alarm::default()),
     });
     let weak = Rc::downgrade(&inner);
     let on_message =
@@ -329,5 +332,6 @@ fn own(inner: &Inner, task: Option<Task>) -> Option<Task> {
     task.filter(|t| t.tag == inner.tag)
 }
 
+mod alarm;
 mod delivery;
 mod session;

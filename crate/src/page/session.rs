@@ -177,6 +177,7 @@ impl Session {
     /// Stops delivering events to this page; uploads go on in the worker.
     pub fn close(&self) {
         self.inner.closed.set(true);
+        alarm::stop(&self.inner);
         self.inner.channel.set_onmessage(None);
         self.inner.channel.close();
         if let Some(on_online) = self.inner.on_online.borrow_mut().take() {
@@ -386,6 +387,15 @@ async fn commit(
     };
     messaging::broadcast(&done.events);
     let ids = done.tasks.iter().map(|t| t.id.clone()).collect();
+    let now = now_ms();
+    for t in &done.tasks {
+        // Due later (`earliestBegin`), or to expire while the tag is paused: this page wakes the
+        // worker then.
+        alarm::at(inner, core::scheduler::due_at(t), now);
+        if let Some(e) = t.expires_at {
+            alarm::at(inner, e, now);
+        }
+    }
     if done.paused {
         return Ok(ids);
     }
