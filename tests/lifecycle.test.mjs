@@ -157,3 +157,21 @@ test('a worker stopped while a retry waits (Retry-After): the open page wakes a 
     assert.equal(records[1].sha256, sha256);
   });
 });
+
+test('a page opened after the page that queued work due later closed (and the worker stopped) is told when it is due, and wakes the worker then', async () => {
+  await withBrowser(async (ctx) => {
+    const watcher = await ctx.newPage();
+    await watcher.goto(new URL('/harness.html', server.url).href);
+    const first = await openSession(ctx, server.url, 'reopen', { backgroundFetch: false });
+    const earliestBegin = Date.now() + 4000;
+    const { id } = await uploadRandom(first, 1024, { url: '/upload/reopen', earliestBegin });
+    await first.close();
+    const { cdp } = await swControl(watcher);
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    const later = await openSession(ctx, server.url, 'reopen', { backgroundFetch: false });
+    const completed = await eventOf(later, id, 'completed', { timeout: 20000 });
+    assert.equal(completed.response.status, 201);
+    const [record] = await settled(server, 1);
+    assert.ok(record.receivedAt >= earliestBegin, `sent ${earliestBegin - record.receivedAt} ms before earliestBegin`);
+  });
+});

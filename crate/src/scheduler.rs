@@ -187,7 +187,26 @@ async fn run(
                 sleep(wake.saturating_sub(now)).await
             }
             _ if (again || woken) && now < deadline => {}
-            _ => return Ok(()),
+            _ => {
+                if let Some(at) = plan.wake_at {
+                    tell_pages_when(&queued, at);
+                }
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Work is due at `at` and this event ends before then: the open pages of the tags queued wake the
+/// worker then (a worker holds no timer once the browser stops it).
+fn tell_pages_when(queued: &[Task], at: u64) {
+    let mut told: Vec<&str> = Vec::new();
+    for t in queued {
+        if !told.contains(&t.tag.as_str()) {
+            told.push(&t.tag);
+            let msg = messaging::message("alarm", Some(&t.tag), None);
+            js::set(&msg, "at", &JsValue::from_f64(at as f64));
+            messaging::post(&t.tag, &msg);
         }
     }
 }

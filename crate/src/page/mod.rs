@@ -144,6 +144,13 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
                     answer_headers(&inner, e.data());
                     return;
                 }
+                Some("alarm") => {
+                    // The worker ends its event before work of the tag is due: wake it then.
+                    if let Some(at) = js::get(&e.data(), "at").as_f64() {
+                        alarm::at(&inner, at as u64, now_ms());
+                    }
+                    return;
+                }
                 Some(_) => return,
                 None => {}
             }
