@@ -27,8 +27,11 @@ export type ServiceWorkerOption =
   /** A registration the app made itself. */
   | ServiceWorkerRegistration;
 
-/** Headers as `fetch` takes them: a plain object of strings, a `Headers`, or `[name, value]` pairs. */
-export type FerryHeaders = Record<string, string> | Headers | [name: string, value: string][];
+/** Headers as `fetch` takes them: a plain object of strings, a `Headers`, a `Map` or other iterable of `[name, value]` pairs. */
+export type FerryHeaders =
+  | Record<string, string>
+  | Headers
+  | Iterable<readonly [name: string, value: string]>;
 
 /** Options of `Ferry.register(tag, options)`; they live on the session (the tag) and persist with it. */
 export interface SessionOptions {

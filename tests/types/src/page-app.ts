@@ -80,6 +80,7 @@ await session.upload(file, {
 await session.upload(new Blob(['x']), { url: '/files/', protocol: 'tus', chunkSize: 5 * 1024 * 1024, metadata: { name: 'a' } });
 await session.upload(file, { url: '/upload', headers: new Headers({ 'X-Album': '7' }) });
 await session.upload(file, { url: '/upload', headers: [['X-Album', '7']] });
+await session.upload(file, { url: '/upload', headers: new Map([['X-Album', '7']]) });
 await session.upload(file, { url: new URL('/upload', location.href) });
 await Ferry.register('by-url', { serviceWorker: new URL('/sw.js', location.href) });
 await Ferry.register('by-url-classic', { serviceWorker: { url: new URL('/sw.js', location.href), type: 'classic' } });
