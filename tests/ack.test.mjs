@@ -77,7 +77,7 @@ test('auto-ack drops only what a listener heard; a listener added late, or a lat
   }
 });
 
-test('listeners as EventTarget takes them: once and signal listeners come back when added again, an object without handleEvent hears nothing, odd types are stringified or refused', { timeout: 90000 }, async () => {
+test('the session is an EventTarget (e.target is the session); listeners as EventTarget takes them: once and signal listeners come back when added again, an object without handleEvent hears nothing, odd types are stringified or refused', { timeout: 90000 }, async () => {
   await server.reset();
   const ctx = await launchChromium(await profileDir());
   try {
@@ -97,7 +97,8 @@ test('listeners as EventTarget takes them: once and signal listeners come back w
 
       // A `{ once: true }` listener that fired, added again, hears the next event.
       const onceGot = [];
-      const once = (e) => onceGot.push(e.detail.taskId);
+      const once = (e) => { onceGot.push(e.detail.taskId); out.targetIsSession = e.target === s; };
+      out.eventTarget = s instanceof EventTarget;
       s.addEventListener('completed', once, { once: true });
       const a = await upload('once-1');
       await heardBy((fn) => s.addEventListener('completed', fn), a);
@@ -141,6 +142,8 @@ test('listeners as EventTarget takes them: once and signal listeners come back w
       return out;
     });
     assert.deepEqual(r, {
+      eventTarget: true,
+      targetIsSession: true,
       once: { first: true, afterReAdd: true },
       signal: true,
       stayed: true,

@@ -333,6 +333,8 @@ export interface Session {
     listener: FerryListener<K> | null,
     options?: boolean | EventListenerOptions,
   ): void;
+  /** The session is an `EventTarget`: its events' `target` is the session. */
+  dispatchEvent(event: Event): boolean;
   /**
    * Stores `blob` with `request`; resolves with the task id once both are committed to IndexedDB.
    * Rejects with `FerryInvalidBody` for anything but a Blob or File, and with the matching

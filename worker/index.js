@@ -56,14 +56,48 @@ export class Ferry {
   /** Registers a session for `tag` (same tag later = same session: missed events are replayed). */
   static async register(tag, options) {
     await load();
-    const session = await WasmFerry.register(tag, options);
-    const upload = session.upload;
-    session.upload = (body, request) => upload.call(session, reframe(body), request);
-    const uploadAll = session.uploadAll;
-    session.uploadAll = (items) =>
-      uploadAll.call(session, Array.isArray(items) ? items.map((i) => (i && typeof i === 'object' ? { ...i, blob: reframe(i.blob) } : i)) : items);
+    const session = new Session(made);
+    attach(session, await WasmFerry.register(tag, options, session));
     return session;
   }
+}
+
+const made = Symbol('made by Ferry.register');
+let attach;
+
+/**
+ * A tag's session, an `EventTarget`: its events are dispatched on it (`e.target === session`), their
+ * `detail` the FerryEvent. Every method is the engine's.
+ */
+class Session extends EventTarget {
+  #engine;
+
+  static {
+    attach = (session, engine) => { session.#engine = engine; };
+  }
+
+  constructor(key) {
+    if (key !== made) throw new TypeError('Session is not constructed: call Ferry.register(tag, options)');
+    super();
+  }
+
+  get tag() { return this.#engine.tag; }
+  upload(body, request) { return this.#engine.upload(reframe(body), request); }
+  uploadAll(items) {
+    return this.#engine.uploadAll(Array.isArray(items)
+      ? items.map((i) => (i && typeof i === 'object' ? { ...i, blob: reframe(i.blob) } : i))
+      : items);
+  }
+  list() { return this.#engine.list(); }
+  get(id) { return this.#engine.get(id); }
+  cancel(id) { return this.#engine.cancel(id); }
+  clear() { return this.#engine.clear(); }
+  pause() { return this.#engine.pause(); }
+  resume() { return this.#engine.resume(); }
+  ack(seq) { return this.#engine.ack(seq); }
+  close() { this.#engine.close(); }
+  addEventListener(type, listener, options) { this.#engine.addEventListener(type, listener, options); }
+  removeEventListener(type, listener, options) { this.#engine.removeEventListener(type, listener, options); }
 }
 
 // Chromium's Background Fetch sends an EMPTY body for the File object the browser makes for a picked file

@@ -35,7 +35,7 @@ pub(super) fn add(inner: &Rc<Inner>, kind: &str, listener: &JsValue, options: &J
         return;
     }
     let capture = capture_of(options);
-    let add: js_sys::Function = js::get(inner.target.as_ref(), "addEventListener").unchecked_into();
+    let add = platform("addEventListener");
     let mut list = inner.listeners.borrow_mut();
     let known = list
         .iter()
@@ -93,6 +93,13 @@ pub(super) fn add(inner: &Rc<Inner>, kind: &str, listener: &JsValue, options: &J
     schedule_replay(inner);
 }
 
+/// `EventTarget.prototype[name]`: the target may be the page entry's `Session`, whose own
+/// `addEventListener` is the one that calls into here.
+fn platform(name: &str) -> js_sys::Function {
+    let class = js::get(&js::global(), "EventTarget");
+    js::get(&js::get(&class, "prototype"), name).unchecked_into()
+}
+
 /// Removes a listener added with `add`.
 pub(super) fn remove(inner: &Rc<Inner>, kind: &str, listener: &JsValue, options: &JsValue) {
     let capture = capture_of(options);
@@ -104,8 +111,7 @@ pub(super) fn remove(inner: &Rc<Inner>, kind: &str, listener: &JsValue, options:
         return;
     };
     let gone = list.remove(i);
-    let remove: js_sys::Function =
-        js::get(inner.target.as_ref(), "removeEventListener").unchecked_into();
+    let remove = platform("removeEventListener");
     let _ = remove.call3(
         inner.target.as_ref(),
         &JsValue::from_str(kind),

@@ -19,9 +19,17 @@ pub struct Ferry;
 #[wasm_bindgen]
 impl Ferry {
     /// Registers a session for `tag` (same tag later = same session: missed events are replayed).
-    pub async fn register(tag: JsValue, options: JsValue) -> Result<Session, JsValue> {
+    /// `target`: the `EventTarget` events are dispatched on (the page entry's `Session`, so that
+    /// `e.target` is the session); another value, a new one.
+    pub async fn register(
+        tag: JsValue,
+        options: JsValue,
+        target: JsValue,
+    ) -> Result<Session, JsValue> {
         console_error_panic_hook::set_once();
-        register(tag, options).await.map_err(|e| core_error(&e))
+        register(tag, options, target)
+            .await
+            .map_err(|e| core_error(&e))
     }
 }
 
@@ -74,7 +82,7 @@ struct Inner {
     alarm: RefCell<alarm::Alarm>,
 }
 
-async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
+async fn register(tag: JsValue, options: JsValue, target: JsValue) -> Result<Session, Error> {
     let tag = tag.as_string().ok_or_else(|| Error::InvalidTag {
         tag: format!("{tag:?}"),
         reason: "the tag must be a string".into(),
@@ -109,8 +117,11 @@ async fn register(tag: JsValue, options: JsValue) -> Result<Session, Error> {
         store,
         registration,
         options: session_options,
-        target: web_sys::EventTarget::new()
-            .map_err(|e| js::storage_error("create EventTarget", format!("{e:?}")))?,
+        target: match target.dyn_into::<web_sys::EventTarget>() {
+            Ok(target) => target,
+            Err(_) => web_sys::EventTarget::new()
+                .map_err(|e| js::storage_error("create EventTarget", format!("{e:?}")))?,
+        },
         channel,
         closed: Cell::new(false),
         delivered: Cell::new(0),
