@@ -138,6 +138,10 @@ impl World {
             *s
         };
         let id = format!("t{}", self.next_id);
+        let earliest_begin = (self.rng.below(4) == 0).then(|| self.now + self.rng.below(30_000));
+        // Some tasks have a deadline (after their earliest begin, as validation demands).
+        let expires_at = (self.rng.below(4) == 0)
+            .then(|| earliest_begin.unwrap_or(self.now) + 1 + self.rng.below(60_000));
         let mut t = new_task(NewTask {
             id: id.clone(),
             tag,
@@ -155,8 +159,8 @@ impl World {
             },
             idempotency_key: format!("k{id}"),
             now_ms: self.now,
-            expires_at: None,
-            earliest_begin: (self.rng.below(4) == 0).then(|| self.now + self.rng.below(30_000)),
+            expires_at,
+            earliest_begin,
             retry: RetryPolicy {
                 max_attempts: 1 + self.rng.below(6) as u32,
                 base_ms: 500,
@@ -208,6 +212,17 @@ impl World {
         for id in p.start {
             self.try_lease(i, &id, Transport::Fallback);
         }
+        // Whatever held them (a pause, a full tag, this worker's slots), no queued task outlives its
+        // deadline past a look.
+        for t in self.tasks.values() {
+            assert!(
+                !(t.state == State::Queued && t.is_expired_at(self.now)),
+                "{} still queued past its deadline {} at {}",
+                t.id,
+                t.deadline(),
+                self.now
+            );
+        }
     }
 
     /// The lease transaction: re-reads the task, its session and the tag's in-flight count.
@@ -233,6 +248,15 @@ impl World {
         ) else {
             return false;
         };
+        if t.state == State::Expired {
+            assert!(
+                task.is_expired_at(self.now),
+                "{id} expired before its deadline"
+            );
+            self.log.push(format!("lease finds {id} expired"));
+            self.write(t);
+            return false;
+        }
         assert!(!session.paused, "started {id} while its tag is paused");
         assert!(
             busy < session.concurrency,
