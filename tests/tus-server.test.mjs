@@ -109,7 +109,7 @@ after(async () => {
   await removeDir(firefoxPkg);
 });
 
-test('@tus/server allowing Idempotency-Key receives the file whole, in 1 MiB PATCHes, with its metadata (Chromium)', async () => {
+test('@tus/server allowing Idempotency-Key receives the file whole, in 1 MiB PATCHes, with its metadata, and completed keeps the headers it exposes (Chromium)', async () => {
   const tus = await startTus({ allowedHeaders: ['idempotency-key'] });
   await withGrantedChromium(server.url, ['backgroundFetch'], async (ctx) => {
     const page = await openSession(ctx, server.url, 'tusd');
@@ -117,6 +117,9 @@ test('@tus/server allowing Idempotency-Key receives the file whole, in 1 MiB PAT
     const { id, sha256 } = await uploadRandom(page, size, { url: tus.url, protocol: 'tus', chunkSize: MiB, metadata });
     const completed = await eventOf(page, id, 'completed');
     assert.equal(completed.response.status, 204, 'the last PATCH\'s answer');
+    // Every header the server exposes to this cross-origin page is kept, not a fixed few.
+    assert.equal(completed.response.headers['upload-offset'], String(size));
+    assert.equal(completed.response.headers['tus-resumable'], '1.0.0');
     assert.equal(completed.attempt, 1);
     const progress = (await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id && e.kind === 'progress'), id)).map((e) => e.bytesSent);
     assert.deepEqual(progress, [MiB, 2 * MiB, 3 * MiB, size]);

@@ -8,15 +8,9 @@ use std::collections::HashMap;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-/// Response headers worth keeping in a `completed` event (the body excerpt is bounded separately).
-const KEPT_HEADERS: [&str; 6] = [
-    "content-type",
-    "location",
-    "etag",
-    "last-modified",
-    "x-request-id",
-    "retry-after",
-];
+/// How many bytes of response headers (names and values) a `completed` event keeps: every header the
+/// browser lets the worker read (the CORS-safelisted ones and those the server exposes), up to this.
+const KEPT_HEADER_BYTES: usize = 8 * 1024;
 
 thread_local! {
     /// Abort handles of the attempts running in this worker, by task id (`cancel` aborts them).
@@ -170,17 +164,23 @@ pub fn request(
 /// What a response says, for the state machine and the `completed` event.
 pub async fn read_response(response: &web_sys::Response) -> (Outcome, ResponseInfo) {
     let status = response.status();
-    let kept: Vec<(String, String)> = KEPT_HEADERS
-        .iter()
-        .filter_map(|h| {
-            response
-                .headers()
-                .get(h)
-                .ok()
-                .flatten()
-                .map(|v| (h.to_string(), v))
-        })
-        .collect();
+    let mut kept: Vec<(String, String)> = Vec::new();
+    let mut bytes = 0;
+    // `Headers` iterates lower-case names in order, a repeated header's values joined.
+    if let Ok(Some(entries)) = js_sys::try_iter(response.headers().as_ref()) {
+        for entry in entries.flatten() {
+            let pair = js_sys::Array::from(&entry);
+            let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string())
+            else {
+                continue;
+            };
+            bytes += name.len() + value.len();
+            if bytes > KEPT_HEADER_BYTES {
+                break;
+            }
+            kept.push((name, value));
+        }
+    }
     let retry_after = response.headers().get("retry-after").ok().flatten();
     let body = read_excerpt(response).await;
     (
