@@ -17,7 +17,8 @@ const LONGEST_MS: u64 = i32::MAX as u64;
 /// The page's pending wake times and the timer set for the earliest.
 #[derive(Default)]
 pub(super) struct Alarm {
-    times: std::collections::BTreeSet<u64>,
+    /// Few at a time (one per upload due later or retry waiting, gone once passed): a plain list.
+    times: Vec<u64>,
     timer: Option<(u64, gloo_timers::callback::Timeout)>,
 }
 
@@ -27,14 +28,18 @@ pub(super) fn at(inner: &Rc<Inner>, at: u64, now_ms: u64) {
     if at <= now_ms || inner.closed.get() {
         return;
     }
-    inner.alarm.borrow_mut().times.insert(at);
+    let mut alarm = inner.alarm.borrow_mut();
+    if !alarm.times.contains(&at) {
+        alarm.times.push(at);
+    }
+    drop(alarm);
     arm(inner, now_ms);
 }
 
 /// Sets the timer for the earliest pending time, unless it is set for that time already.
 fn arm(inner: &Rc<Inner>, now_ms: u64) {
     let mut alarm = inner.alarm.borrow_mut();
-    let Some(&first) = alarm.times.iter().next() else {
+    let Some(first) = alarm.times.iter().copied().min() else {
         alarm.timer = None;
         return;
     };
@@ -51,8 +56,9 @@ fn arm(inner: &Rc<Inner>, now_ms: u64) {
         let fired = {
             let mut alarm = inner.alarm.borrow_mut();
             alarm.timer = None;
-            let later = alarm.times.split_off(&(now + 1));
-            !std::mem::replace(&mut alarm.times, later).is_empty()
+            let before = alarm.times.len();
+            alarm.times.retain(|&t| t > now);
+            alarm.times.len() < before
         };
         arm(&inner, now);
         if fired {

@@ -38,6 +38,11 @@ fn boolean(obj: &JsValue, key: &str, option: &str) -> Result<Option<bool>, Error
         .ok_or_else(|| Error::options(option, "must be true or false"))
 }
 
+/// Whether `v` has a `Symbol.iterator` method (an array, a `Map`, a `Headers`, a generator...).
+pub fn iterable(v: &JsValue) -> bool {
+    js_sys::Reflect::get(v, &js_sys::Symbol::iterator()).is_ok_and(|f| f.is_function())
+}
+
 /// String pairs from a plain object, or from anything iterable that yields `[name, value]` pairs.
 fn pairs(
     obj: &JsValue,
@@ -54,18 +59,14 @@ fn pairs(
     }
     // What `fetch` takes as headers: anything iterable (a `Headers`, a `Map`, an array) as
     // `[name, value]` pairs, else an object's own properties.
-    let iterable = js_sys::try_iter(&v)
-        .map_err(|_| err(option, "could not be iterated"))?
-        .map(|iter| iter.collect::<Result<Vec<JsValue>, JsValue>>())
-        .transpose()
-        .map_err(|_| err(option, "could not be iterated"))?;
-    let listed = iterable.is_some();
-    let entries: Vec<JsValue> = match iterable {
-        Some(items) => items,
-        None => js_sys::Object::entries(v.unchecked_ref()).iter().collect(),
+    let listed = iterable(&v);
+    let entries = if listed {
+        js_sys::Array::from(&v)
+    } else {
+        js_sys::Object::entries(v.unchecked_ref())
     };
     let mut out = Vec::new();
-    for entry in entries {
+    for entry in entries.iter() {
         let pair = js_sys::Array::is_array(&entry) && js_sys::Array::from(&entry).length() == 2;
         if listed && !pair {
             return Err(err(option, "must list [name, value] pairs"));

@@ -167,8 +167,8 @@ pub async fn read_response(response: &web_sys::Response) -> (Outcome, ResponseIn
     let mut kept: Vec<(String, String)> = Vec::new();
     let mut bytes = 0;
     // `Headers` iterates lower-case names in order, a repeated header's values joined.
-    if let Ok(Some(entries)) = js_sys::try_iter(response.headers().as_ref()) {
-        for entry in entries.flatten() {
+    {
+        for entry in js_sys::Array::from(response.headers().as_ref()).iter() {
             let pair = js_sys::Array::from(&entry);
             let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string())
             else {
