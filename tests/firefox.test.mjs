@@ -3,6 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, until, settled } from './harness.mjs';
+import { workDueLater } from './lifecycle.mjs';
 import {
   snapshotPkg, firefoxProfile, removeDir, launchFirefox, closeFirefox, openHarness, registerSession, openSession,
   backgroundApis, uploadRandom, eventOf, eventsOf, taskOf,
@@ -137,28 +138,12 @@ test('Firefox: a 503 then success is retried inside the worker and applied once'
 });
 
 test('Firefox: with a page open, work due later is sent when due (earliestBegin) and a paused task expires at its expiresAt, with nothing else waking the worker', async () => {
-  await server.reset();
   const dir = await firefoxProfile();
   let browser = null;
   try {
     browser = await launchFirefox(dir);
-    const page = await openSession(browser, server.url, 'ff-later');
-    const earliestBegin = Date.now() + 2000;
-    const { id } = await uploadRandom(page, 1024, { url: '/upload/ff-later', earliestBegin });
-    const completed = await eventOf(page, id, 'completed', { timeout: 20000 });
-    assert.equal(completed.response.status, 201);
-    const [record] = await settled(server, 1);
-    assert.ok(record.receivedAt >= earliestBegin, `sent ${earliestBegin - record.receivedAt} ms before earliestBegin`);
-
-    const held = await openSession(browser, server.url, 'ff-paused');
-    await held.evaluate(() => window.ferrySession.pause());
-    const expiresAt = Date.now() + 1500;
-    const late = await uploadRandom(held, 1024, { url: '/upload/ff-paused', expiresAt });
-    const expired = await eventOf(held, late.id, 'expired', { timeout: 20000 });
-    assert.equal(expired.taskId, late.id);
-    assert.ok(Date.now() >= expiresAt);
-    assert.equal((await taskOf(held, late.id)).state, 'expired', 'get() says expired while the tag is still paused');
-    assert.equal((await server.uploads()).filter((r) => r.path === '/upload/ff-paused').length, 0, 'nothing sent');
+    const open = (tag) => openSession(browser, server.url, tag, { backgroundFetch: false });
+    await workDueLater({ server, open, uploadRandom, eventOf, prefix: 'ff' });
   } finally {
     await closeFirefox(browser);
   }

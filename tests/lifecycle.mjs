@@ -1,7 +1,7 @@
 // Lifecycle scenarios shared by the Chromium and Firefox suites: pause during a drain, and a server that
-// never answers. Each takes the browser's page helpers, so both browsers walk the same steps.
+// never answers, work due later. Each takes the browser's page helpers, so both browsers walk the same steps.
 import assert from 'node:assert/strict';
-import { until, settled } from './harness.mjs';
+import { until, settled, dbCounts } from './harness.mjs';
 
 /** Registers a second session (`window.sessions[tag]`) in the page, recording its events. */
 export async function addSession(page, tag, options) {
@@ -87,4 +87,33 @@ export async function hungServer({ server, page, uploadRandom, eventOf, eventsOf
   assert.equal(done.attempt, 2);
   const records = (await server.uploads()).filter((r) => r.path === url);
   assert.equal(records.filter((r) => r.applied).length, 1);
+}
+
+/**
+ * Work due later, a page open and nothing else waking the worker: an upload with `earliestBegin` is sent
+ * when due (not before), and a task of a paused tag expires at its `expiresAt` (event, state, Blob gone,
+ * nothing sent) without `resume()`. `open(tag)` opens a page with a session of `tag` (no Background Fetch).
+ */
+export async function workDueLater({ server, open, uploadRandom, eventOf, prefix }) {
+  await server.reset();
+  const page = await open(`${prefix}-later`);
+  const earliestBegin = Date.now() + 2000;
+  const { id } = await uploadRandom(page, 1024, { url: `/upload/${prefix}-later`, earliestBegin });
+  const completed = await eventOf(page, id, 'completed', { timeout: 20000 });
+  assert.equal(completed.response.status, 201);
+  const [record] = await settled(server, 1);
+  assert.ok(record.receivedAt >= earliestBegin, `sent ${earliestBegin - record.receivedAt} ms before earliestBegin`);
+
+  const held = await open(`${prefix}-paused`);
+  await held.evaluate(() => window.ferrySession.pause());
+  const expiresAt = Date.now() + 1500;
+  const late = await uploadRandom(held, 1024, { url: `/upload/${prefix}-paused`, expiresAt });
+  assert.equal((await dbCounts(held)).blobs, 1);
+  const expired = await eventOf(held, late.id, 'expired', { timeout: 20000 });
+  assert.equal(expired.taskId, late.id);
+  assert.ok(Date.now() >= expiresAt);
+  const task = await held.evaluate((id) => window.ferrySession.get(id), late.id);
+  assert.equal(task.state, 'expired', 'get() says expired while the tag is still paused');
+  assert.equal((await dbCounts(held)).blobs, 0, 'its Blob is deleted');
+  assert.equal((await server.uploads()).filter((r) => r.path === `/upload/${prefix}-paused`).length, 0, 'nothing sent');
 }

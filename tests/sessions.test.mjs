@@ -3,6 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, dbCounts } from './harness.mjs';
+import { workDueLater } from './lifecycle.mjs';
 
 const server = await startServer();
 after(() => server.stop());
@@ -289,26 +290,9 @@ test('headers as fetch takes them: an object, a Headers, a Map or [name, value] 
 });
 
 test('with a page open, work due later is sent when due (earliestBegin) and a paused task expires at its expiresAt, its Blob deleted, without resume', async () => {
+  // No fast sync retries here: Chromium would fire the next sync minutes later.
   await withBrowser(async (ctx) => {
-    // No fast sync retries here: Chromium would fire the next sync minutes later.
-    const page = await openSession(ctx, server.url, 'later', { backgroundFetch: false });
-    const earliestBegin = Date.now() + 2000;
-    const { id } = await uploadRandom(page, 1024, { url: '/upload/later', earliestBegin });
-    const completed = await eventOf(page, id, 'completed', { timeout: 20000 });
-    assert.equal(completed.response.status, 201);
-    const [record] = await settled(server, 1);
-    assert.ok(record.receivedAt >= earliestBegin, `sent ${earliestBegin - record.receivedAt} ms before earliestBegin`);
-
-    const held = await openSession(ctx, server.url, 'paused-expiry');
-    await held.evaluate(() => window.ferrySession.pause());
-    const expiresAt = Date.now() + 1500;
-    const late = await uploadRandom(held, 1024, { url: '/upload/paused-expiry', expiresAt });
-    assert.equal((await dbCounts(held)).blobs, 1);
-    const expired = await eventOf(held, late.id, 'expired', { timeout: 20000 });
-    assert.equal(expired.taskId, late.id);
-    assert.ok(Date.now() >= expiresAt);
-    assert.equal((await held.evaluate((id) => window.ferrySession.get(id), late.id)).state, 'expired');
-    assert.equal((await dbCounts(held)).blobs, 0, 'its Blob is deleted');
-    assert.equal((await server.uploads()).filter((r) => r.path === '/upload/paused-expiry').length, 0, 'nothing sent');
+    const open = (tag) => openSession(ctx, server.url, tag, { backgroundFetch: false });
+    await workDueLater({ server, open, uploadRandom, eventOf, prefix: 'ch' });
   });
 });
