@@ -147,11 +147,34 @@ export async function openHarness(browser, serverUrl) {
   const hung = await Promise.race([first.then(() => false), stuck]).finally(() => clearTimeout(timer));
   if (!hung) return page;
   console.error(`[firefox] the navigation to ${url} did not end in 30 s; opening the harness in a new tab`);
-  const fresh = await browser.newPage();
+  // A Firefox stuck this way may not create a tab either (seen once: 180 s, the protocol timeout): give up
+  // after 30 s with an error the caller can act on (`launchToHarness` relaunches).
+  const fresh = await Promise.race([
+    browser.newPage(),
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('Firefox did not open a new tab in 30 s')), 30000); }),
+  ]).finally(() => clearTimeout(timer));
   fresh.on('pageerror', (e) => console.error('[firefox page error]', e));
   fresh.on('console', (m) => { if (m.type() === 'error') console.error('[firefox console]', m.text()); });
   await fresh.goto(url, { waitUntil: 'load' });
   return fresh;
+}
+
+/**
+ * Launches Firefox on a used profile and opens the harness page. Firefox sometimes comes back from a
+ * relaunch unable to navigate or open a tab (the browser, before any Ferry code runs in the page); then
+ * it is closed (killed if need be) and launched once more. Resolves with `{ browser, page, relaunches }`.
+ */
+export async function launchToHarness(userDataDir, serverUrl) {
+  for (let relaunches = 0; ; relaunches++) {
+    const browser = await launchFirefox(userDataDir);
+    try {
+      return { browser, page: await openHarness(browser, serverUrl), relaunches };
+    } catch (e) {
+      await closeFirefox(browser, { timeout: 5000 });
+      if (relaunches >= 1) throw e;
+      console.error(`[firefox] ${e.message}; launching it again`);
+    }
+  }
 }
 
 /**

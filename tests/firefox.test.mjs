@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { startServer, until, settled } from './harness.mjs';
 import { workDueLater } from './lifecycle.mjs';
 import {
-  snapshotPkg, firefoxProfile, removeDir, launchFirefox, closeFirefox, openHarness, registerSession, openSession,
+  snapshotPkg, firefoxProfile, removeDir, launchFirefox, closeFirefox, openHarness, registerSession, openSession, launchToHarness,
   backgroundApis, uploadRandom, eventOf, eventsOf, taskOf,
 } from './firefox.mjs';
 
@@ -59,8 +59,9 @@ test('Firefox: enqueued while the server refuses, Firefox closed and relaunched 
     // the origin loads (its navigation goes through the worker's fetch handler), and the fallback then
     // drains what is due, before or after the page registers its session.
     const woken = Date.now();
-    browser = await launchFirefox(dir);
-    page = await openHarness(browser, server.url);
+    let relaunches;
+    ({ browser, page, relaunches } = await launchToHarness(dir, server.url));
+    if (relaunches) t.diagnostic('Firefox could not open a tab after the relaunch and was launched again');
     await registerSession(page, 'ff', fast);
     const records = await until(async () => {
       const all = await server.uploads();
