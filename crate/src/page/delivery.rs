@@ -5,7 +5,7 @@
 //! waits until the missing ones are read from the outbox.
 
 use super::Inner;
-use crate::core::{EventKind, FerryEvent};
+use crate::core::{Error, EventKind, FerryEvent};
 use crate::web::js;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -26,11 +26,65 @@ fn capture_of(options: &JsValue) -> bool {
         .unwrap_or_else(|| js::get(options, "capture").as_bool() == Some(true))
 }
 
+/// `addEventListener` as the page calls it: the type converted as `EventTarget` does, a listener that is
+/// neither a function nor an object (nor null) refused with a typed error.
+pub(super) fn add_checked(
+    inner: &Rc<Inner>,
+    kind: &JsValue,
+    listener: &JsValue,
+    options: &JsValue,
+) -> Result<(), Error> {
+    let kind = event_type(kind)?;
+    if !(listener.is_null()
+        || listener.is_undefined()
+        || listener.is_object()
+        || listener.is_function())
+    {
+        return Err(Error::options(
+            "listener",
+            "pass a function or an object with a handleEvent method",
+        ));
+    }
+    add(inner, &kind, listener, options);
+    Ok(())
+}
+
+/// `removeEventListener` as the page calls it.
+pub(super) fn remove_checked(
+    inner: &Rc<Inner>,
+    kind: &JsValue,
+    listener: &JsValue,
+    options: &JsValue,
+) -> Result<(), Error> {
+    remove(inner, &event_type(kind)?, listener, options);
+    Ok(())
+}
+
+/// An event type as `EventTarget` reads it (`String(type)`); a Symbol, which has no string form
+/// there, is refused with a typed error.
+fn event_type(kind: &JsValue) -> Result<String, Error> {
+    if let Some(kind) = kind.as_string() {
+        return Ok(kind);
+    }
+    if kind.is_symbol() {
+        return Err(Error::options(
+            "type",
+            "pass an event type as a string, such as 'completed'",
+        ));
+    }
+    let to_string: js_sys::Function = js::get(&js::global(), "String").unchecked_into();
+    Ok(to_string
+        .call1(&JsValue::UNDEFINED, kind)
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_default())
+}
+
 /// Adds `listener` for `kind`: a wrapper marks the dispatch as heard, then calls it (a function, or
 /// an object's `handleEvent`). The first listener starts the replay; a later one hears the events of
 /// its kind that nobody heard yet. Adding a listener already added registers its wrapper again, so one
 /// the platform dropped (`once`, an aborted `signal`) comes back, and one still there is not doubled.
-pub(super) fn add(inner: &Rc<Inner>, kind: &str, listener: &JsValue, options: &JsValue) {
+fn add(inner: &Rc<Inner>, kind: &str, listener: &JsValue, options: &JsValue) {
     if listener.is_null() || listener.is_undefined() {
         return;
     }
@@ -101,7 +155,7 @@ fn platform(name: &str) -> js_sys::Function {
 }
 
 /// Removes a listener added with `add`.
-pub(super) fn remove(inner: &Rc<Inner>, kind: &str, listener: &JsValue, options: &JsValue) {
+fn remove(inner: &Rc<Inner>, kind: &str, listener: &JsValue, options: &JsValue) {
     let capture = capture_of(options);
     let mut list = inner.listeners.borrow_mut();
     let Some(i) = list

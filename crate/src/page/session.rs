@@ -188,7 +188,7 @@ impl Session {
     }
 
     /// `EventTarget.addEventListener` (options optional); the first listener starts the replay of
-    /// missed events. The type is converted to a string as `EventTarget` does.
+    /// missed events.
     #[wasm_bindgen(js_name = addEventListener)]
     pub fn add_event_listener(
         &self,
@@ -196,19 +196,7 @@ impl Session {
         listener: JsValue,
         options: JsValue,
     ) -> Result<(), JsValue> {
-        let kind = event_type(&kind)?;
-        if !(listener.is_null()
-            || listener.is_undefined()
-            || listener.is_object()
-            || listener.is_function())
-        {
-            return Err(core_error(&Error::options(
-                "listener",
-                "pass a function or an object with a handleEvent method",
-            )));
-        }
-        delivery::add(&self.inner, &kind, &listener, &options);
-        Ok(())
+        delivery::add_checked(&self.inner, &kind, &listener, &options).map_err(|e| core_error(&e))
     }
 
     /// `EventTarget.removeEventListener`.
@@ -219,30 +207,9 @@ impl Session {
         listener: JsValue,
         options: JsValue,
     ) -> Result<(), JsValue> {
-        let kind = event_type(&kind)?;
-        delivery::remove(&self.inner, &kind, &listener, &options);
-        Ok(())
+        delivery::remove_checked(&self.inner, &kind, &listener, &options)
+            .map_err(|e| core_error(&e))
     }
-}
-
-/// An event type as `EventTarget` reads it (`String(type)`); a Symbol, which has no string form
-/// there, is refused with a typed error.
-fn event_type(kind: &JsValue) -> Result<String, JsValue> {
-    if let Some(kind) = kind.as_string() {
-        return Ok(kind);
-    }
-    if kind.is_symbol() {
-        return Err(core_error(&Error::options(
-            "type",
-            "pass an event type as a string, such as 'completed'",
-        )));
-    }
-    let to_string: js_sys::Function = js::get(&js::global(), "String").unchecked_into();
-    Ok(to_string
-        .call1(&JsValue::UNDEFINED, kind)
-        .ok()
-        .and_then(|s| s.as_string())
-        .unwrap_or_default())
 }
 
 /// Stops a task's running attempt wherever it runs (the worker aborts its fetch or the task's
