@@ -57,6 +57,40 @@ test('Background Fetch answered 503 goes back to the queue and is retried by the
   });
 });
 
+test('a Background Fetch whose server never answers ends at attemptTimeoutMs as a retryable timeout, and the retry completes', async () => {
+  await withGrantedBrowser(async (ctx) => {
+    // Chromium here takes 4 to 8 s to start sending a Background Fetch; the timeout counts from the
+    // start of the attempt, so it leaves room for that.
+    const page = await openSession(ctx, server.url, 'bghang', { attemptTimeoutMs: 20000, retry: { baseMs: 200, capMs: 1000 } });
+    // The server reads the whole body and never answers: the browser's fetch would wait for ever.
+    await server.fault({ count: 1, hang: true });
+    const { id, sha256 } = await uploadRandom(page, 1000, { url: '/upload/bghang' });
+    assert.equal((await eventOf(page, id, 'started')).transport, 'backgroundFetch');
+    await until(async () => (await server.uploads()).find((r) => r.outcome === 'hanging'),
+      { timeout: 19000, what: 'the Background Fetch to reach the server, which holds its answer' });
+    assert.deepEqual(await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id && e.kind === 'retrying'), id), []);
+    const retrying = await eventOf(page, id, 'retrying');
+    assert.equal(retrying.reason, 'timeout');
+    assert.equal(retrying.attempt, 1);
+    // The browser's fetch is aborted, and the retry goes by the worker's own fetch.
+    const ids = () => page.evaluate(async () => (await navigator.serviceWorker.ready).backgroundFetch.getIds());
+    await until(async () => (await ids()).length === 0, { what: 'the timed-out Background Fetch to be aborted' });
+    await eventOf(page, id, 'completed');
+    const records = (await server.uploads()).filter((r) => r.path === '/upload/bghang');
+    assert.equal(records.length, 2, JSON.stringify(records.map((r) => r.outcome)));
+    assert.equal(records[0].status, null, 'the first exchange was never answered');
+    assert.equal(records[1].status, 201);
+    assert.equal(records[1].sha256, sha256);
+    assert.equal(records[0].idempotencyKey, records[1].idempotencyKey);
+    const kinds = await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id), id);
+    assert.deepEqual(kinds.filter((e) => e.kind === 'started').map((e) => e.transport), ['backgroundFetch', 'fallback']);
+    assert.ok(!kinds.some((e) => e.kind === 'cancelled'), 'the abort Ferry made does not cancel the task');
+    const task = await page.evaluate((id) => window.ferrySession.get(id), id);
+    assert.equal(task.state, 'done');
+    assert.equal(task.attempt, 2);
+  });
+});
+
 // Chromium 156 with a persistent profile dies (SIGSEGV in the browser process, after the abort event
 // fired) when a Background Fetch is aborted while its request body is still being sent; a
 // non-persistent context survives it. This test needs the mid-upload abort, not a restart, so it runs

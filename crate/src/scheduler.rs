@@ -131,6 +131,12 @@ async fn run(
             (Plan::default(), BTreeMap::new(), Vec::new(), Vec::new())
         };
         waiting |= !plan.start.is_empty();
+        // Background Fetches whose timeout a look must catch: their pages hear when, too.
+        let carried: Vec<Task> = others
+            .iter()
+            .filter(|t| t.timeout_at.is_some())
+            .cloned()
+            .collect();
         let chosen: Vec<Task> = plan
             .start
             .iter()
@@ -189,7 +195,7 @@ async fn run(
             _ if (again || woken) && now < deadline => {}
             _ => {
                 if let Some(at) = plan.wake_at {
-                    tell_pages_when(&queued, at);
+                    tell_pages_when(queued.iter().chain(&carried), at);
                 }
                 return Ok(());
             }
@@ -199,9 +205,9 @@ async fn run(
 
 /// Work is due at `at` and this event ends before then: the open pages of the tags queued wake the
 /// worker then (a worker holds no timer once the browser stops it).
-fn tell_pages_when(queued: &[Task], at: u64) {
+fn tell_pages_when<'a>(tasks: impl Iterator<Item = &'a Task>, at: u64) {
     let mut told: Vec<&str> = Vec::new();
-    for t in queued {
+    for t in tasks {
         if !told.contains(&t.tag.as_str()) {
             told.push(&t.tag);
             let msg = messaging::message("alarm", Some(&t.tag), None);

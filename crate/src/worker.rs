@@ -128,9 +128,18 @@ async fn on_bgfetch_done(
     pump_expecting(store, Transport::Fallback, EVENT_BUDGET_MS, true).await
 }
 
-/// The browser aborted a Background Fetch (the user, or a `cancel()`): the task is cancelled.
+/// The browser aborted a Background Fetch: the user (or a `cancel()`) stopped it and the task is
+/// cancelled, unless it already moved on (Ferry aborts a fetch it timed out, after queueing the retry).
 async fn cancel(store: &Store, id: &str) -> Result<(), Error> {
-    let result = store.transition(id, Input::Cancel, now_ms(), 0, None).await;
+    let Some(task) = store.get(id).await? else {
+        return Ok(());
+    };
+    let Some(input) = crate::core::scheduler::background_fetch_aborted(&task) else {
+        return Ok(());
+    };
+    let result = store
+        .settle(id, task.lease_no, input, now_ms(), 0, None)
+        .await;
     record(store, result).await
 }
 

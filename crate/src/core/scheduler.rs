@@ -14,6 +14,7 @@
 //! and its lease runs.
 
 use crate::core::error::{Error, Result};
+use crate::core::retry::Outcome;
 use crate::core::state::{apply, Effect, Input};
 use crate::core::task::{State, Task, Transport};
 use crate::core::validate::{HeaderFallback, SessionOptions};
@@ -24,7 +25,8 @@ pub const LEASE_MS: u64 = 60_000;
 /// How often a running attempt renews its lease.
 pub const RENEW_EVERY_MS: u64 = 15_000;
 /// A Background Fetch's lease: the browser owns the attempt (it survives restarts and resends after
-/// dropped connections); worker start asks the browser about it before taking it back.
+/// dropped connections); worker start asks the browser about it before taking it back. Its timeout is
+/// apart (`Task::timeout_at`): a look after that time ends it.
 pub const BACKGROUND_FETCH_LEASE_MS: u64 = 24 * 60 * 60 * 1000;
 /// How long a Background Fetch the browser no longer lists may still settle: the spec removes the id
 /// from `getIds()` before it fires `backgroundfetchsuccess`/`fail`, so "not listed" is not "gone".
@@ -202,10 +204,11 @@ pub fn plan(
             Some(Hold::Paused | Hold::NotQueued) => {}
         }
     }
-    // An in-flight task whose lease ends may have to be taken back then (its holder died).
+    // An in-flight task whose lease ends may have to be taken back then (its holder died); a
+    // Background Fetch is ended at its timeout.
     for t in in_flight {
-        if let Some(until) = t.lease_until {
-            later(until);
+        for at in [t.lease_until, t.timeout_at].into_iter().flatten() {
+            later(at);
         }
     }
     let mut slots = MAX_PARALLEL.saturating_sub(running_here);
@@ -281,6 +284,13 @@ pub fn lease(
         0,
     )?;
     t.holder = holder.map(str::to_string);
+    if transport == Transport::BackgroundFetch {
+        // A worker's own timer ends its fetch; the browser's fetch is ended by a look after this.
+        t.timeout_at = Some(
+            env.now_ms
+                .saturating_add(attempt_timeout_ms(session, t.body.size)),
+        );
+    }
     Ok(Some((t, effects)))
 }
 
@@ -324,7 +334,10 @@ pub fn recover(
     let until = task.lease_until.unwrap_or(0);
     if task.transport == Some(Transport::BackgroundFetch) {
         if browser_has_it == Some(true) {
-            return None;
+            // Still running at the attempt's timeout: the server never answered. The worker records
+            // the timeout (a retry) and then aborts the browser's fetch.
+            let timed_out = task.timeout_at.is_some_and(|at| at <= now_ms);
+            return timed_out.then_some(Input::Outcome(Outcome::Timeout));
         }
         // Not listed: it may be settling right now. Wait a grace period for its event.
         return if until <= now_ms {
@@ -345,6 +358,14 @@ pub fn recover(
         // Its holder did not answer: that worker instance is gone, and its fetch with it.
         _ => Some(Input::Abandoned),
     }
+}
+
+/// What a `backgroundfetchabort` means for its task: the user (or `cancel()`) stopped the attempt in
+/// flight, so the task is cancelled. An abort of an attempt that already ended (Ferry aborts a fetch
+/// it timed out, after recording the retry) changes nothing.
+pub fn background_fetch_aborted(task: &Task) -> Option<Input> {
+    (task.state == State::InFlight && task.transport == Some(Transport::BackgroundFetch))
+        .then_some(Input::Cancel)
 }
 
 /// Whether a `sync` event may resolve: only when nothing is left for later (then the browser need

@@ -150,6 +150,7 @@ pub fn new_task(n: NewTask) -> Task {
         attempt: 0,
         next_attempt_at: Some(due),
         lease_until: None,
+        timeout_at: None,
         created_at: n.now_ms,
         expires_at: n.expires_at,
         earliest_begin: n.earliest_begin,
@@ -241,6 +242,7 @@ pub fn apply(task: &Task, input: Input, now_ms: u64, rand: u64) -> Result<(Task,
             t.attempt = t.attempt.saturating_sub(1);
             t.next_attempt_at = Some(now_ms);
             t.lease_until = None;
+            t.timeout_at = None;
             t.holder = None;
             Ok((t, Vec::new()))
         }
@@ -286,13 +288,14 @@ pub fn record_upload_url(task: &Task, url: &str) -> Result<Task> {
 /// The invariants every stored task satisfies; tests check them after every transition.
 ///
 /// `next_attempt_at` is `Some` iff `Queued` (the scheduler's index relies on it), `lease_until` is
-/// `Some` iff `InFlight`, a running attempt has been counted and has a transport, and confirmed bytes
-/// never exceed the body.
+/// `Some` iff `InFlight` (`timeout_at` only then), a running attempt has been counted and has a
+/// transport, and confirmed bytes never exceed the body.
 pub fn check_invariants(task: &Task) -> bool {
     let queued = task.state == State::Queued;
     let in_flight = task.state == State::InFlight;
     task.next_attempt_at.is_some() == queued
         && task.lease_until.is_some() == in_flight
+        && (in_flight || task.timeout_at.is_none())
         && (!in_flight || (task.attempt >= 1 && task.transport.is_some()))
         && task.bytes_confirmed <= task.body.size
 }
@@ -384,6 +387,7 @@ fn retry_or_fail(
     t.state = State::Queued;
     t.next_attempt_at = Some(at);
     t.lease_until = None;
+    t.timeout_at = None;
     t.holder = None;
     t.last_status = status;
     t.last_error = Some(reason.clone());
@@ -458,6 +462,7 @@ fn settle(task: &Task, state: State) -> Task {
     t.state = state;
     t.next_attempt_at = None;
     t.lease_until = None;
+    t.timeout_at = None;
     t.holder = None;
     t.request.headers.clear();
     t

@@ -34,6 +34,10 @@ pub struct Task {
     pub next_attempt_at: Option<u64>,
     /// When the current attempt's lease runs out; `Some` iff `state == InFlight`.
     pub lease_until: Option<u64>,
+    /// When the current attempt times out, for an attempt the browser carries (a Background Fetch:
+    /// no worker timer outlives the worker); only while `InFlight`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_at: Option<u64>,
     /// When the task was enqueued (ms since the Unix epoch).
     pub created_at: u64,
     /// Hard deadline given by the page; past it the task expires.

@@ -250,7 +250,7 @@ async fn wake(inner: &Rc<Inner>) {
 /// `core::scheduler::background_fetch_fits` says so (one at a time per origin, never tus or headers
 /// asked at each send). The lease is taken in the transaction that re-checks pause and concurrency; a
 /// fetch the browser refuses to start is released: it was not an attempt, and the worker sends it.
-async fn background_fetch(inner: &Inner, task: &Task) -> Result<(), Error> {
+async fn background_fetch(inner: &Rc<Inner>, task: &Task) -> Result<(), Error> {
     // The options of this page's session; a pause is re-checked by the lease transaction.
     let view = SessionView::of(&inner.options, false);
     let origin = js::get(&js::get(&js::global(), "location"), "origin")
@@ -295,7 +295,13 @@ async fn background_fetch(inner: &Inner, task: &Task) -> Result<(), Error> {
         None => Err(JsValue::from_str("the stored payload is missing")),
     };
     match started {
-        Ok(registration) => bgfetch::relay_progress(&inner.store, &leased.task, registration),
+        Ok(registration) => {
+            bgfetch::relay_progress(&inner.store, &leased.task, registration);
+            // No worker timer outlives the worker: this page wakes it when the attempt times out.
+            if let Some(at) = leased.task.timeout_at {
+                alarm::at(inner, at, now_ms());
+            }
+        }
         Err(_) => {
             let (_, events) = inner
                 .store

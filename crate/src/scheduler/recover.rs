@@ -48,12 +48,18 @@ pub(super) async fn recover(store: &Store, in_flight: &[Task], now: u64) -> Resu
         let Some(input) = decide::recover(t, now, &live, listed) else {
             continue;
         };
+        // A Background Fetch past its timeout: the retry is recorded first, then the browser's fetch
+        // is aborted (its abort event then finds the task queued and changes nothing).
+        let timed_out = listed == Some(true);
         match store
             .settle(&t.id, t.lease_no, input, now, random_u64(), None)
             .await
         {
             Ok((_, events)) => {
                 changed = true;
+                if timed_out {
+                    bgfetch::abort(&registration, &t.id).await;
+                }
                 messaging::broadcast(&events);
                 launch::task_events(store, &events).await;
             }

@@ -40,6 +40,8 @@ struct Fetch {
     listed: bool,
     unlisted_at: u64,
     success: bool,
+    /// Its server never answers: the browser keeps it listed until Ferry aborts it.
+    hung: bool,
 }
 
 struct World {
@@ -189,6 +191,22 @@ impl World {
                 self.log
                     .push(format!("{holder} recovers {} with {input:?}", t.id));
                 self.write(next);
+                if listed == Some(true) {
+                    // Timed out: recorded first, then the browser's fetch is aborted.
+                    self.fetches.remove(&t.id);
+                }
+            }
+        }
+        // A look ends every Background Fetch still running past its attempt's timeout.
+        for t in self.in_flight() {
+            if self.fetches.get(&t.id).is_some_and(|f| f.listed) {
+                assert!(
+                    t.lease_until.is_some_and(|u| u > self.now),
+                    "{} still on a Background Fetch past its timeout {:?} at {}",
+                    t.id,
+                    t.lease_until,
+                    self.now
+                );
             }
         }
         let queued: Vec<Task> = self
@@ -273,6 +291,7 @@ impl World {
                     listed: true,
                     unlisted_at: 0,
                     success: self.rng.below(3) != 0,
+                    hung: self.rng.below(6) == 0,
                 },
             );
         } else {
@@ -572,7 +591,7 @@ impl World {
                 let listed: Vec<String> = self
                     .fetches
                     .iter()
-                    .filter(|(_, f)| f.listed)
+                    .filter(|(_, f)| f.listed && !f.hung)
                     .map(|(id, _)| id.clone())
                     .collect();
                 if !listed.is_empty() {
@@ -672,7 +691,13 @@ impl World {
             if self.tasks.values().all(|t| t.state.is_terminal()) {
                 return;
             }
-            let ids: Vec<String> = self.fetches.keys().cloned().collect();
+            // (A hung one is never answered: the looks below time it out.)
+            let ids: Vec<String> = self
+                .fetches
+                .iter()
+                .filter(|(_, f)| !f.hung)
+                .map(|(id, _)| id.clone())
+                .collect();
             for id in ids {
                 self.settle_fetch(&id);
             }

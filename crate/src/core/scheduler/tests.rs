@@ -352,3 +352,75 @@ fn a_held_task_expires_on_time_and_its_expiry_takes_no_slot() {
     assert!(effects.contains(&Effect::Expired) && effects.contains(&Effect::DeleteBlob));
     assert_eq!(t.lease_until, None, "nothing was leased: {t:?}");
 }
+
+#[test]
+fn a_background_fetch_still_running_at_its_attempt_timeout_ends_as_a_retryable_timeout() {
+    let s = SessionView {
+        attempt_timeout_ms: Some(4_000),
+        ..SessionView::default()
+    };
+    let (t, _) = lease(
+        &task("1", "a", 1),
+        &s,
+        0,
+        &env(),
+        Transport::BackgroundFetch,
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(t.timeout_at, Some(NOW + 4_000));
+    let none = BTreeSet::new();
+    assert_eq!(recover(&t, NOW + 3_999, &none, Some(true)), None);
+    let input = recover(&t, NOW + 4_000, &none, Some(true));
+    assert_eq!(input, Some(Input::Outcome(Outcome::Timeout)));
+    let (next, effects) = settle(&t, t.lease_no, input.unwrap(), NOW + 4_000, 0).unwrap();
+    assert_eq!(next.state, State::Queued, "a timeout is retried");
+    assert_eq!(next.timeout_at, None);
+    assert_eq!(next.attempt, 1, "it cost one attempt");
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::RetryAt { reason, .. } if reason == "timeout")),
+        "{effects:?}"
+    );
+    // The default timeout grows with the body, as a worker's fetch's does.
+    let big = Task {
+        body: BodyMeta {
+            size: 64 * 1024 * 100,
+            ..task("2", "a", 2).body
+        },
+        ..task("2", "a", 2)
+    };
+    let (b, _) = lease(
+        &big,
+        &SessionView::default(),
+        0,
+        &env(),
+        Transport::BackgroundFetch,
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(b.timeout_at, Some(NOW + TIMEOUT_BASE_MS + 100_000));
+    let w = leased(&big, Transport::Fallback, Some("w"));
+    assert_eq!(w.timeout_at, None, "a worker's fetch has its own timer");
+}
+
+#[test]
+fn an_abort_cancels_a_background_fetch_in_flight_and_nothing_else() {
+    let t = task("1", "a", 1);
+    assert_eq!(
+        background_fetch_aborted(&t),
+        None,
+        "queued: its fetch already ended"
+    );
+    let by_browser = leased(&t, Transport::BackgroundFetch, None);
+    assert_eq!(background_fetch_aborted(&by_browser), Some(Input::Cancel));
+    let by_worker = leased(&t, Transport::Fallback, Some("w"));
+    assert_eq!(
+        background_fetch_aborted(&by_worker),
+        None,
+        "another attempt now"
+    );
+}
