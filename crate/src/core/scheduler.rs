@@ -28,6 +28,10 @@ pub const RENEW_EVERY_MS: u64 = 15_000;
 /// dropped connections); worker start asks the browser about it before taking it back. Its timeout is
 /// apart (`Task::timeout_at`): a look after that time ends it.
 pub const BACKGROUND_FETCH_LEASE_MS: u64 = 24 * 60 * 60 * 1000;
+/// What a Background Fetch's timeout adds to the attempt timeout: the browser takes seconds to begin
+/// one (Chromium here: 4 to 8 s before the first byte leaves), and a healthy fetch must not be ended
+/// before it could send.
+pub const BACKGROUND_FETCH_START_MS: u64 = 15_000;
 /// How long a Background Fetch the browser no longer lists may still settle: the spec removes the id
 /// from `getIds()` before it fires `backgroundfetchsuccess`/`fail`, so "not listed" is not "gone".
 pub const SETTLE_GRACE_MS: u64 = 60_000;
@@ -286,10 +290,8 @@ pub fn lease(
     t.holder = holder.map(str::to_string);
     if transport == Transport::BackgroundFetch {
         // A worker's own timer ends its fetch; the browser's fetch is ended by a look after this.
-        t.timeout_at = Some(
-            env.now_ms
-                .saturating_add(attempt_timeout_ms(session, t.body.size)),
-        );
+        let timeout = attempt_timeout_ms(session, t.body.size);
+        t.timeout_at = Some(env.now_ms + BACKGROUND_FETCH_START_MS + timeout);
     }
     Ok(Some((t, effects)))
 }

@@ -369,12 +369,14 @@ fn a_background_fetch_still_running_at_its_attempt_timeout_ends_as_a_retryable_t
     )
     .unwrap()
     .unwrap();
-    assert_eq!(t.timeout_at, Some(NOW + 4_000));
+    // The browser takes seconds to begin a Background Fetch: that time is added.
+    let at = NOW + BACKGROUND_FETCH_START_MS + 4_000;
+    assert_eq!(t.timeout_at, Some(at));
     let none = BTreeSet::new();
-    assert_eq!(recover(&t, NOW + 3_999, &none, Some(true)), None);
-    let input = recover(&t, NOW + 4_000, &none, Some(true));
+    assert_eq!(recover(&t, at - 1, &none, Some(true)), None);
+    let input = recover(&t, at, &none, Some(true));
     assert_eq!(input, Some(Input::Outcome(Outcome::Timeout)));
-    let (next, effects) = settle(&t, t.lease_no, input.unwrap(), NOW + 4_000, 0).unwrap();
+    let (next, effects) = settle(&t, t.lease_no, input.unwrap(), at, 0).unwrap();
     assert_eq!(next.state, State::Queued, "a timeout is retried");
     assert_eq!(next.timeout_at, None);
     assert_eq!(next.attempt, 1, "it cost one attempt");
@@ -402,7 +404,10 @@ fn a_background_fetch_still_running_at_its_attempt_timeout_ends_as_a_retryable_t
     )
     .unwrap()
     .unwrap();
-    assert_eq!(b.timeout_at, Some(NOW + TIMEOUT_BASE_MS + 100_000));
+    assert_eq!(
+        b.timeout_at,
+        Some(NOW + BACKGROUND_FETCH_START_MS + TIMEOUT_BASE_MS + 100_000)
+    );
     let w = leased(&big, Transport::Fallback, Some("w"));
     assert_eq!(w.timeout_at, None, "a worker's fetch has its own timer");
 }
