@@ -62,7 +62,10 @@ export interface SessionOptions {
   headerFallback?: 'wait' | 'last';
   /** Discretionary uploads start at the next multiple of this many ms (0..86400000, default 60000; 0 = at once). */
   batchWindowMs?: number;
-  /** An attempt that has not ended after this many ms is aborted and counts as a retryable timeout. */
+  /**
+   * An attempt that has not ended after this many ms is aborted and counts as a retryable timeout
+   * (default 30 s + 1 s per 64 KiB; a Background Fetch gets 15 s more for the browser to begin it).
+   */
   attemptTimeoutMs?: number;
 }
 
