@@ -28,7 +28,11 @@ async function providerPage(ctx, options = {}, token = 't1') {
     window.asked = 0;
     window.ferrySession = await Ferry.register('auth', {
       serviceWorker: '/sw.js',
-      headerProvider: async (task) => { window.asked++; return { Authorization: `Bearer ${window.token}`, 'X-Task': task.id }; },
+      headerProvider: async (task) => {
+        window.asked++;
+        if (window.fail) throw new Error(window.fail);
+        return window.junk ?? { Authorization: `Bearer ${window.token}`, 'X-Task': task.id };
+      },
       ...options,
     });
     window.ferryEvents = [];
@@ -139,6 +143,36 @@ test('headerFallback \'wait\' (the default): with no page to answer, the task st
     assert.equal((await eventOf(later, task.id, 'completed')).response.status, 201);
     const records = await settled(server, 1);
     assert.deepEqual(records.map((r) => [r.path, r.headers.authorization, r.status]), [['/upload/auth/waited', 'Bearer t2', 201]]);
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('a header provider that throws, or gives headers that cannot be sent, ends the attempt unsent with a retrying event that says why', async () => {
+  await server.reset();
+  const ctx = await launchChromium(await profileDir());
+  try {
+    await auth('t1');
+    const page = await providerPage(ctx, { backgroundFetch: false, retry: { baseMs: 300, capMs: 300, maxAttempts: 5 } });
+    await page.evaluate(() => { window.fail = 'token service down'; });
+    const task = await uploadRandom(page, 1000, { url: '/upload/auth/failing' });
+    const retrying = await eventOf(page, task.id, 'retrying');
+    assert.equal(retrying.attempt, 1);
+    assert.match(retrying.reason, /headerProvider/);
+    assert.match(retrying.reason, /token service down/);
+    assert.equal((await page.evaluate((id) => window.ferrySession.get(id), task.id)).lastError, retrying.reason);
+    // Headers Ferry may not send (a forbidden name): the same, with the header's error as the reason.
+    await page.evaluate(() => { window.fail = null; window.junk = { Host: 'elsewhere.example' }; });
+    const second = await until(() => page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id && e.kind === 'retrying')[1], task.id),
+      { what: 'a second retrying event' });
+    assert.equal(second.attempt, 2);
+    assert.match(second.reason, /headerProvider.*Host/);
+    assert.deepEqual(await server.uploads(), [], 'nothing was sent while the provider failed');
+    // The provider works again: the next attempt goes, with its headers.
+    await page.evaluate(() => { window.junk = null; });
+    assert.equal((await eventOf(page, task.id, 'completed')).response.status, 201);
+    const [record] = await settled(server, 1);
+    assert.equal(record.headers.authorization, 'Bearer t1');
   } finally {
     await ctx.close();
   }

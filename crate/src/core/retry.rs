@@ -54,6 +54,10 @@ pub enum Outcome {
     /// The endpoint answered in a way that can never work (e.g. it does not speak the protocol);
     /// the message says why. Final.
     Refused(String),
+    /// The attempt ended before anything was sent: the page's header provider failed (threw,
+    /// rejected, or gave headers that cannot be sent); the message says why. Retryable: the page
+    /// may answer next time.
+    NotSent(String),
 }
 
 /// What an [`Outcome`] means for the task.
@@ -79,7 +83,7 @@ pub enum Class {
 ///   retrying would loop. Anything outside 100..=599 is not HTTP and is treated the same way.
 pub fn classify(o: &Outcome) -> Class {
     match o {
-        Outcome::NetworkError(_) | Outcome::Timeout => Class::Retryable,
+        Outcome::NetworkError(_) | Outcome::Timeout | Outcome::NotSent(_) => Class::Retryable,
         Outcome::Refused(_) => Class::Final,
         Outcome::Response { status, .. } => match status {
             200..=299 => Class::Success,
@@ -99,7 +103,7 @@ pub fn describe(o: &Outcome) -> String {
         Outcome::NetworkError(msg) if msg.is_empty() => "network error".to_string(),
         Outcome::NetworkError(msg) => format!("network error: {msg}"),
         Outcome::Timeout => "timeout".to_string(),
-        Outcome::Refused(msg) => msg.clone(),
+        Outcome::Refused(msg) | Outcome::NotSent(msg) => msg.clone(),
     }
 }
 

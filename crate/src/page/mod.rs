@@ -197,19 +197,30 @@ fn answer_headers(inner: &Rc<Inner>, question: JsValue) {
     spawn_local(async move {
         let reply = messaging::message("headers", Some(&inner.tag), None);
         js::set(&reply, "requestId", &js::get(&question, "requestId"));
-        let result: Result<Vec<(String, String)>, Error> = async {
+        // An error is said as the worker's `retrying` reason will show it, after
+        // "the page's headerProvider failed: ".
+        let result: Result<Vec<(String, String)>, String> = async {
             let id = js::get(&question, "taskId").as_string().unwrap_or_default();
-            let task = own(&inner, inner.store.get(&id).await?).ok_or(Error::UnknownTask { id })?;
+            let task = own(
+                &inner,
+                inner.store.get(&id).await.map_err(|e| e.to_string())?,
+            )
+            .ok_or_else(|| format!("this page does not know task {id}"))?;
             let given = provider
-                .call1(&JsValue::NULL, &js::to_js(&task)?)
-                .map_err(|e| Error::options("headerProvider", format!("threw {e:?}")))?;
+                .call1(
+                    &JsValue::NULL,
+                    &js::to_js(&task).map_err(|e| e.to_string())?,
+                )
+                .map_err(|e| format!("threw {}", js::js_message(&e)))?;
             let given = match given.dyn_into::<js_sys::Promise>() {
                 Ok(p) => JsFuture::from(p)
                     .await
-                    .map_err(|e| Error::options("headerProvider", format!("rejected {e:?}")))?,
+                    .map_err(|e| format!("rejected with {}", js::js_message(&e)))?,
                 Err(v) => v,
             };
-            core::validate_provided_headers(&request::header_pairs(&given)?, &task.request.protocol)
+            request::header_pairs(&given)
+                .and_then(|h| core::validate_provided_headers(&h, &task.request.protocol))
+                .map_err(|e| e.to_string())
         }
         .await;
         match result {
@@ -218,7 +229,7 @@ fn answer_headers(inner: &Rc<Inner>, question: JsValue) {
                 "headers",
                 &js::to_js(&headers).unwrap_or(JsValue::NULL),
             ),
-            Err(e) => js::set(&reply, "error", &JsValue::from_str(&e.to_string())),
+            Err(why) => js::set(&reply, "error", &JsValue::from_str(&why)),
         }
         let _ = inner.channel.post_message(&reply);
     });

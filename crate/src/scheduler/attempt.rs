@@ -146,7 +146,7 @@ fn spawn_leased(
         };
         let store = store.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            if let Err(e) = run_leased(&store, leased, Vec::new()).await {
+            if let Err(e) = run_leased(&store, leased, Ok(Vec::new())).await {
                 web_sys::console::warn_1(&format!("ferry: attempt of {id}: {e}").into());
                 SKIP.with(|s| s.borrow_mut().insert(id.clone(), began));
             }
@@ -162,7 +162,7 @@ fn spawn_leased(
 async fn attempt(store: &Store, id: &str, via: Transport, asks: bool) -> Result<(), Error> {
     let began = now_ms();
     let skip = || SKIP.with(|s| s.borrow_mut().insert(id.to_string(), began));
-    let mut extra = Vec::new();
+    let mut extra = Ok(Vec::new());
     if asks {
         let Some(task) = store.get(id).await? else {
             skip();
@@ -183,11 +183,12 @@ async fn attempt(store: &Store, id: &str, via: Transport, asks: bool) -> Result<
                 skip();
                 return Ok(());
             }
-            HeaderPlan::Send(h) => h,
+            HeaderPlan::Send(h) => Ok(h),
             HeaderPlan::SendAndKeep(h) => {
                 store.keep_headers(&task.tag, &task.id, &h).await?;
-                h
+                Ok(h)
             }
+            HeaderPlan::Refuse(why) => Err(why),
         };
     }
     // Not now (paused meanwhile, or the tag filled up): offered again when the plan says so.
@@ -199,10 +200,11 @@ async fn attempt(store: &Store, id: &str, via: Transport, asks: bool) -> Result<
 
 /// The rest of an attempt once leased: send with a timeout while renewing the lease, then record the
 /// outcome for this lease only (with the outcomes of attempts that end meanwhile, in one transaction).
+/// `extra`: the headers the page's provider gave, or why it failed (then nothing is sent).
 async fn run_leased(
     store: &Store,
     leased: crate::web::store::Leased,
-    extra: Vec<(String, String)>,
+    extra: Result<Vec<(String, String)>, String>,
 ) -> Result<(), Error> {
     messaging::broadcast(&leased.events);
     let view = leased.session;
@@ -211,15 +213,16 @@ async fn run_leased(
     RUNNING.with(|r| r.borrow_mut().insert(task.id.clone(), lease_no));
     let renewal = renew_while_running(store, &task.id, lease_no);
     let timeout = decide::attempt_timeout_ms(&view, task.body.size);
-    let (outcome, response) = match (&leased.blob, &task.request.protocol) {
-        (None, _) => (
+    let (outcome, response) = match (&extra, &leased.blob, &task.request.protocol) {
+        (Err(why), _, _) => (core::Outcome::NotSent(why.clone()), None),
+        (_, None, _) => (
             core::Outcome::NetworkError("the stored payload is missing".into()),
             None,
         ),
-        (Some(blob), core::Protocol::Tus { .. }) => {
-            tus::send(store, &task, blob, &extra, &view).await
+        (Ok(extra), Some(blob), core::Protocol::Tus { .. }) => {
+            tus::send(store, &task, blob, extra, &view).await
         }
-        (Some(blob), _) => transport::send(&task, blob, &extra, timeout).await,
+        (Ok(extra), Some(blob), _) => transport::send(&task, blob, extra, timeout).await,
     };
     drop(renewal);
     let settled = settle_together(
@@ -321,12 +324,16 @@ fn renew_while_running(store: &Store, id: &str, lease_no: u64) -> gloo_timers::c
     })
 }
 
-/// Asks an open page of the task's tag for headers (`None`: no page answered in time).
-async fn ask_headers(task: &Task) -> Option<Vec<(String, String)>> {
+/// Asks an open page of the task's tag for headers (`None`: no page answered in time; `Some(Err)`:
+/// the page's provider failed, and why).
+async fn ask_headers(task: &Task) -> Option<Result<Vec<(String, String)>, String>> {
     let question = messaging::message("headers?", Some(&task.tag), Some(&task.id));
     js::set(&question, "taskId", &JsValue::from_str(&task.id));
-    let reply = messaging::ask(&task.tag, &question, HEADER_WAIT_MS).await;
-    reply
-        .as_ref()
-        .and_then(|r| js::from_js::<Vec<(String, String)>>(js::get(r, "headers")).ok())
+    let reply = messaging::ask(&task.tag, &question, HEADER_WAIT_MS).await?;
+    if let Some(why) = js::get(&reply, "error").as_string() {
+        return Some(Err(why));
+    }
+    js::from_js::<Vec<(String, String)>>(js::get(&reply, "headers"))
+        .ok()
+        .map(Ok)
 }

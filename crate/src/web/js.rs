@@ -24,6 +24,13 @@ pub fn storage_error(operation: &str, cause: impl std::fmt::Display) -> core::Er
     }
 }
 
+/// What a thrown JS value says: an `Error`'s message, or the value itself.
+pub fn js_message(v: &JsValue) -> String {
+    v.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .unwrap_or_else(|| format!("{v:?}"))
+}
+
 /// Milliseconds since the Unix epoch (the only clock the layer reads; core takes it as an argument).
 pub fn now_ms() -> u64 {
     js_sys::Date::now() as u64

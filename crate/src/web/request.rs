@@ -4,7 +4,7 @@
 use crate::core::{
     self, BodyInput, Error, RetryInput, SessionOptionsInput, Task, UploadInput, ValidUpload,
 };
-use crate::web::js::{self, now_ms, uuid};
+use crate::web::js::{self, js_message, now_ms, uuid};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -300,10 +300,4 @@ pub async fn service_worker(option: &JsValue) -> Result<web_sys::ServiceWorkerRe
             )
         })?;
     Ok(reg.unchecked_into())
-}
-
-fn js_message(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .unwrap_or_else(|| format!("{e:?}"))
 }

@@ -52,17 +52,28 @@ pub enum HeaderPlan {
     SendAndKeep(Vec<(String, String)>),
     /// Leave the task queued until a page of the tag can answer.
     Wait,
+    /// A page answered, but its provider failed: the attempt ends unsent, as a retryable outcome
+    /// that says why (a provider that keeps failing is seen, not waited on in silence).
+    Refuse(String),
 }
 
-/// Decides the headers of an attempt from the session and what a page answered (`None`: no answer).
+/// Decides the headers of an attempt from the session and what a page answered (`None`: no answer;
+/// `Some(Err(why))`: the page's provider failed).
 pub fn headers(
     session: &SessionView,
-    answer: Option<Vec<(String, String)>>,
+    answer: Option<std::result::Result<Vec<(String, String)>, String>>,
     last: Option<Vec<(String, String)>>,
 ) -> HeaderPlan {
     if !session.header_provider {
         return HeaderPlan::Send(Vec::new());
     }
+    let answer = match answer {
+        Some(Err(why)) => {
+            return HeaderPlan::Refuse(format!("the page's headerProvider failed: {why}"))
+        }
+        Some(Ok(h)) => Some(h),
+        None => None,
+    };
     match (answer, session.header_fallback) {
         (Some(h), HeaderFallback::Last) => HeaderPlan::SendAndKeep(h),
         (Some(h), HeaderFallback::Wait) => HeaderPlan::Send(h),

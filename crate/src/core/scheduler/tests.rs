@@ -291,6 +291,7 @@ fn attempt_timeouts_scale_with_the_body_unless_fixed() {
 #[test]
 fn header_decisions() {
     let h = vec![("authorization".to_string(), "Bearer t".to_string())];
+    let given = || Some(Ok(h.clone()));
     let plain = SessionView::default();
     assert_eq!(headers(&plain, None, None), HeaderPlan::Send(vec![]));
     let wait = SessionView {
@@ -298,10 +299,7 @@ fn header_decisions() {
         ..plain
     };
     assert_eq!(headers(&wait, None, Some(h.clone())), HeaderPlan::Wait);
-    assert_eq!(
-        headers(&wait, Some(h.clone()), None),
-        HeaderPlan::Send(h.clone())
-    );
+    assert_eq!(headers(&wait, given(), None), HeaderPlan::Send(h.clone()));
     let last = SessionView {
         header_fallback: HeaderFallback::Last,
         ..wait
@@ -312,9 +310,45 @@ fn header_decisions() {
     );
     assert_eq!(headers(&last, None, None), HeaderPlan::Wait);
     assert_eq!(
-        headers(&last, Some(h.clone()), None),
-        HeaderPlan::SendAndKeep(h)
+        headers(&last, given(), None),
+        HeaderPlan::SendAndKeep(h.clone())
     );
+}
+
+#[test]
+fn a_header_provider_that_fails_ends_the_attempt_unsent_as_a_retryable_outcome_that_says_why() {
+    let h = vec![("authorization".to_string(), "Bearer t".to_string())];
+    for fallback in [HeaderFallback::Wait, HeaderFallback::Last] {
+        let s = SessionView {
+            header_provider: true,
+            header_fallback: fallback,
+            ..SessionView::default()
+        };
+        // Not the last headers either: the page answered, and its answer is the failure.
+        let plan = headers(&s, Some(Err("threw Error: boom".into())), Some(h.clone()));
+        let HeaderPlan::Refuse(why) = plan else {
+            panic!("{plan:?}")
+        };
+        assert!(
+            why.contains("headerProvider") && why.contains("boom"),
+            "{why}"
+        );
+        let o = Outcome::NotSent(why.clone());
+        assert_eq!(
+            crate::core::retry::classify(&o),
+            crate::core::retry::Class::Retryable
+        );
+        let t = leased(&task("1", "a", 1), Transport::Fallback, Some("w"));
+        let (next, effects) = settle(&t, t.lease_no, Input::Outcome(o), NOW, 0).unwrap();
+        assert_eq!(next.state, State::Queued);
+        assert_eq!(next.last_error.as_deref(), Some(why.as_str()));
+        assert!(
+            effects
+                .iter()
+                .any(|e| matches!(e, Effect::RetryAt { reason, .. } if *reason == why)),
+            "{effects:?}"
+        );
+    }
 }
 
 #[test]

@@ -31,7 +31,7 @@ pub use settle::{LeaseAsk, Settle, Settled};
 
 use crate::core::{self, Error};
 use crate::web::externs;
-use crate::web::js::{self, storage_error};
+use crate::web::js::{self, js_message, storage_error};
 use idb::builder::{DatabaseBuilder, IndexBuilder, ObjectStoreBuilder};
 use idb::{KeyPath, TransactionResult};
 use wasm_bindgen::{JsCast, JsValue};
@@ -223,12 +223,6 @@ pub(crate) fn dom_of(e: &idb::Error) -> Option<(String, String)> {
         idb::Error::DomException(d) => Some((d.name(), d.message())),
         _ => None,
     }
-}
-
-fn js_message(v: &JsValue) -> String {
-    v.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .unwrap_or_else(|| format!("{v:?}"))
 }
 
 /// Key helpers: IndexedDB keys are JS values.
