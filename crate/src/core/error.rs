@@ -56,7 +56,7 @@ pub enum Error {
     },
     /// The body is larger than the configured limit.
     #[error(
-        "body is {size} bytes but the limit is {max} bytes; send a smaller Blob or raise the limit"
+        "body is {size} bytes but the limit is {max} bytes per upload; send it in several parts (e.g. `blob.slice(start, end)` per upload)"
     )]
     BodyTooLarge {
         /// Body size in bytes.
