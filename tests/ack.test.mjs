@@ -137,6 +137,7 @@ test('the session is an EventTarget (e.target is the session); listeners as Even
       out.symbolType = tryName(() => s.addEventListener(Symbol('x'), () => {}));
       out.stringListener = tryName(() => s.addEventListener('completed', 'not a function'));
       out.ackSymbol = await s.ack(Symbol('seq')).then(() => 'resolved', (e) => e.name);
+      out.ackFraction = await s.ack(1.5).then(() => 'resolved', (e) => e.name);
       const e = await upload('after');
       out.after = await heardBy((fn) => s.addEventListener('completed', fn), e);
       return out;
@@ -152,6 +153,7 @@ test('the session is an EventTarget (e.target is the session); listeners as Even
       symbolType: 'FerryInvalidOptions',
       stringListener: 'FerryInvalidOptions',
       ackSymbol: 'FerryInvalidOptions',
+      ackFraction: 'FerryInvalidOptions',
       after: true,
     });
   } finally {

@@ -163,8 +163,11 @@ impl Session {
     pub fn ack(&self, seq: JsValue) -> js_sys::Promise {
         promise(&self.inner, |inner| async move {
             let seq = seq.as_f64().unwrap_or(f64::NAN);
-            if !(seq.is_finite() && seq >= 0.0) {
-                return Err(Error::options("seq", "pass the seq of a delivered event"));
+            if !(seq.is_finite() && seq >= 0.0 && seq.fract() == 0.0) {
+                return Err(Error::options(
+                    "seq",
+                    "pass the seq of a delivered event (a whole number)",
+                ));
             }
             inner
                 .store
