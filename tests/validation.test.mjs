@@ -77,6 +77,7 @@ for (const [what, name, args] of uploads) {
     }, args);
     assert.equal(got.name, name, `got ${JSON.stringify(got)}`);
     assert.ok(got.isError && got.message.length > 10, 'an Error with a message saying what to do');
+    assert.doesNotMatch(got.message, /JsValue/, 'values as JS writes them, not as Rust does');
     assert.deepEqual(await dbCounts(page), before, 'IndexedDB unchanged');
   });
 }
@@ -104,6 +105,7 @@ for (const [what, name, args] of registrations) {
       }
     }, args);
     assert.equal(got.name, name, `got ${JSON.stringify(got)}`);
+    assert.doesNotMatch(got.message, /JsValue/, 'the value as JS writes it, not as Rust does');
     assert.deepEqual(await dbCounts(page), before, 'IndexedDB unchanged');
   });
 }

@@ -34,7 +34,7 @@ pub async fn worker_enqueue(
 
 async fn enqueue(tag: JsValue, req: JsValue, blob: web_sys::Blob) -> Result<String, Error> {
     let tag = tag.as_string().ok_or_else(|| Error::InvalidTag {
-        tag: format!("{tag:?}"),
+        tag: js::js_string(&tag),
         reason: "the tag must be a string; pass enqueue(request, { tag: 'photos' })".into(),
     })?;
     core::validate_tag(&tag)?;

@@ -72,12 +72,7 @@ fn event_type(kind: &JsValue) -> Result<String, Error> {
             "pass an event type as a string, such as 'completed'",
         ));
     }
-    let to_string: js_sys::Function = js::get(&js::global(), "String").unchecked_into();
-    Ok(to_string
-        .call1(&JsValue::UNDEFINED, kind)
-        .ok()
-        .and_then(|s| s.as_string())
-        .unwrap_or_default())
+    Ok(js::js_string(kind))
 }
 
 /// Adds `listener` for `kind`: a wrapper marks the dispatch as heard, then calls it (a function, or

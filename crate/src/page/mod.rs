@@ -84,7 +84,7 @@ struct Inner {
 
 async fn register(tag: JsValue, options: JsValue, target: JsValue) -> Result<Session, Error> {
     let tag = tag.as_string().ok_or_else(|| Error::InvalidTag {
-        tag: format!("{tag:?}"),
+        tag: js::js_string(&tag),
         reason: "the tag must be a string".into(),
     })?;
     core::validate_tag(&tag)?;

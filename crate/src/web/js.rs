@@ -31,6 +31,16 @@ pub fn js_message(v: &JsValue) -> String {
         .unwrap_or_else(|| format!("{v:?}"))
 }
 
+/// A JS value as the page's own `String(v)` writes it (`undefined`, `42`, `Symbol(x)`), for messages.
+pub fn js_string(v: &JsValue) -> String {
+    let to_string: js_sys::Function = get(&global(), "String").unchecked_into();
+    to_string
+        .call1(&JsValue::UNDEFINED, v)
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_default()
+}
+
 /// Milliseconds since the Unix epoch (the only clock the layer reads; core takes it as an argument).
 pub fn now_ms() -> u64 {
     js_sys::Date::now() as u64

@@ -154,7 +154,7 @@ pub fn upload_input(blob: &JsValue, request: &JsValue) -> Result<UploadInput, Er
         .as_string()
         .or_else(|| raw.dyn_ref::<web_sys::Url>().map(|u| u.href()))
         .ok_or_else(|| Error::InvalidUrl {
-            url: format!("{raw:?}"),
+            url: js::js_string(&raw),
             reason: "url must be a string or a URL".into(),
         })?;
     // Like `fetch`: against the document's base URL in a page (a `<base href>` counts), against the
