@@ -31,6 +31,7 @@ async function providerPage(ctx, options = {}, token = 't1') {
       headerProvider: async (task) => {
         window.asked++;
         if (window.fail) throw new Error(window.fail);
+        if (window.hang) return new Promise(() => {});
         return window.junk ?? { Authorization: `Bearer ${window.token}`, 'X-Task': task.id };
       },
       ...options,
@@ -148,7 +149,7 @@ test('headerFallback \'wait\' (the default): with no page to answer, the task st
   }
 });
 
-test('a header provider that throws, or gives headers that cannot be sent, ends the attempt unsent with a retrying event that says why', async () => {
+test('a header provider that throws, gives headers that cannot be sent or never settles ends the attempt unsent with a retrying event that says why', async () => {
   await server.reset();
   const ctx = await launchChromium(await profileDir());
   try {
@@ -167,9 +168,15 @@ test('a header provider that throws, or gives headers that cannot be sent, ends 
       { what: 'a second retrying event' });
     assert.equal(second.attempt, 2);
     assert.match(second.reason, /headerProvider.*Host/);
+    // One that never settles: answered as a failure in time (the worker waits 5 s for a page).
+    await page.evaluate(() => { window.junk = null; window.hang = true; });
+    const third = await until(() => page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id && e.kind === 'retrying')[2], task.id),
+      { what: 'a third retrying event' });
+    assert.equal(third.attempt, 3);
+    assert.match(third.reason, /headerProvider failed: did not settle within 4000 ms/);
     assert.deepEqual(await server.uploads(), [], 'nothing was sent while the provider failed');
     // The provider works again: the next attempt goes, with its headers.
-    await page.evaluate(() => { window.junk = null; });
+    await page.evaluate(() => { window.hang = false; });
     assert.equal((await eventOf(page, task.id, 'completed')).response.status, 201);
     const [record] = await settled(server, 1);
     assert.equal(record.headers.authorization, 'Bearer t1');

@@ -53,8 +53,8 @@ export interface SessionOptions {
   /**
    * Asked (through an open page of the tag) for fresh headers each time a task is sent, instead of
    * storing a token with the task. Receives the task; returns headers or a Promise of them. If it
-   * throws, rejects or returns headers Ferry cannot send, the attempt ends unsent: a `retrying` event
-   * (counted in `retry.maxAttempts`) whose `reason` says why.
+   * throws, rejects, returns headers Ferry cannot send or does not settle within 4 s, the attempt ends
+   * unsent: a `retrying` event (counted in `retry.maxAttempts`) whose `reason` says why.
    */
   headerProvider?: (task: Task) => FerryHeaders | Promise<FerryHeaders>;
   /**

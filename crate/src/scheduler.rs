@@ -18,8 +18,6 @@ mod recover;
 use attempt::{ahead_left, start, start_leased};
 use recover::recover;
 
-/// How long the worker waits for an open page's header provider.
-const HEADER_WAIT_MS: i32 = 5_000;
 /// Tasks read from the due index per round.
 const BATCH: u32 = 32;
 

@@ -377,7 +377,10 @@ pub fn sync_resolves(plan: &Plan, last_chance: bool) -> bool {
 }
 
 mod send;
-pub use send::{attempt_timeout_ms, background_fetch_fits, headers, HeaderPlan};
+pub use send::{
+    attempt_timeout_ms, background_fetch_fits, headers, HeaderPlan, HEADER_WAIT_MS,
+    PROVIDER_WAIT_MS,
+};
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod sim;

@@ -213,9 +213,15 @@ fn answer_headers(inner: &Rc<Inner>, question: JsValue) {
                 )
                 .map_err(|e| format!("threw {}", js::js_message(&e)))?;
             let given = match given.dyn_into::<js_sys::Promise>() {
-                Ok(p) => JsFuture::from(p)
+                Ok(p) => JsFuture::from(within(p, core::scheduler::PROVIDER_WAIT_MS))
                     .await
-                    .map_err(|e| format!("rejected with {}", js::js_message(&e)))?,
+                    .map_err(|e| match e.as_string().as_deref() {
+                        Some(LATE) => format!(
+                            "did not settle within {} ms",
+                            core::scheduler::PROVIDER_WAIT_MS
+                        ),
+                        _ => format!("rejected with {}", js::js_message(&e)),
+                    })?,
                 Err(v) => v,
             };
             request::header_pairs(&given)
@@ -233,6 +239,20 @@ fn answer_headers(inner: &Rc<Inner>, question: JsValue) {
         }
         let _ = inner.channel.post_message(&reply);
     });
+}
+
+/// What `within` rejects with when the promise did not settle in time.
+const LATE: &str = "ferry: too late";
+
+/// `p`, or a rejection with `LATE` once `ms` have passed.
+fn within(p: js_sys::Promise, ms: u64) -> js_sys::Promise {
+    let late = js_sys::Promise::new(&mut |_, reject| {
+        gloo_timers::callback::Timeout::new(ms as u32, move || {
+            let _ = reject.call1(&JsValue::NULL, &JsValue::from_str(LATE));
+        })
+        .forget();
+    });
+    js_sys::Promise::race(&js_sys::Array::of2(&p, &late))
 }
 
 /// Tells the worker there is work (wakes it where nothing else would, e.g. Firefox) and asks for a

@@ -329,7 +329,7 @@ fn renew_while_running(store: &Store, id: &str, lease_no: u64) -> gloo_timers::c
 async fn ask_headers(task: &Task) -> Option<Result<Vec<(String, String)>, String>> {
     let question = messaging::message("headers?", Some(&task.tag), Some(&task.id));
     js::set(&question, "taskId", &JsValue::from_str(&task.id));
-    let reply = messaging::ask(&task.tag, &question, HEADER_WAIT_MS).await?;
+    let reply = messaging::ask(&task.tag, &question, decide::HEADER_WAIT_MS as i32).await?;
     if let Some(why) = js::get(&reply, "error").as_string() {
         return Some(Err(why));
     }

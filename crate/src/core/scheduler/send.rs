@@ -35,6 +35,12 @@ fn same_origin(url: &str, origin: &str) -> bool {
             .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']))
 }
 
+/// How long the worker waits for an open page to answer for headers.
+pub const HEADER_WAIT_MS: u64 = 5_000;
+/// How long a page waits for its header provider: less than the worker waits, so that a provider
+/// that never settles is answered as a failure (seen), not as a page that is not there.
+pub const PROVIDER_WAIT_MS: u64 = 4_000;
+
 /// How long one request of an attempt may take: the session's fixed timeout, or a base plus the time
 /// to send `bytes` at the slowest rate Ferry waits for.
 pub fn attempt_timeout_ms(session: &SessionView, bytes: u64) -> u64 {
