@@ -386,3 +386,5 @@ pub use send::{
 mod sim;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests_background_fetch;

@@ -3,9 +3,9 @@ use crate::core::retry::{Outcome, RetryPolicy};
 use crate::core::state::{new_task, NewTask};
 use crate::core::task::{BodyMeta, Method, Protocol, Request};
 
-const NOW: u64 = 1_700_000_000_000;
+pub(super) const NOW: u64 = 1_700_000_000_000;
 
-fn task(id: &str, tag: &str, seq: u64) -> Task {
+pub(super) fn task(id: &str, tag: &str, seq: u64) -> Task {
     new_task(NewTask {
         id: id.into(),
         tag: tag.into(),
@@ -29,7 +29,7 @@ fn task(id: &str, tag: &str, seq: u64) -> Task {
     })
 }
 
-fn env() -> Env {
+pub(super) fn env() -> Env {
     Env {
         now_ms: NOW,
         online: true,
@@ -37,7 +37,7 @@ fn env() -> Env {
     }
 }
 
-fn leased(t: &Task, transport: Transport, holder: Option<&str>) -> Task {
+pub(super) fn leased(t: &Task, transport: Transport, holder: Option<&str>) -> Task {
     lease(t, &SessionView::default(), 0, &env(), transport, holder)
         .unwrap()
         .unwrap()
@@ -209,59 +209,6 @@ fn recovery_leaves_a_live_holder_alone_and_takes_back_a_dead_ones_task() {
 }
 
 #[test]
-fn a_background_fetch_the_browser_no_longer_lists_gets_a_grace_period() {
-    let t = leased(&task("1", "a", 1), Transport::BackgroundFetch, None);
-    let none = BTreeSet::new();
-    assert_eq!(recover(&t, NOW + 1, &none, Some(true)), None);
-    let Some(Input::Renew { until }) = recover(&t, NOW + 1, &none, Some(false)) else {
-        panic!("the long lease shrinks to the grace period")
-    };
-    assert_eq!(until, NOW + 1 + SETTLE_GRACE_MS);
-    let (shrunk, _) = settle(&t, t.lease_no, Input::Renew { until }, NOW + 1, 0).unwrap();
-    assert_eq!(recover(&shrunk, NOW + 2, &none, Some(false)), None);
-    assert_eq!(
-        recover(&shrunk, until, &none, Some(false)),
-        Some(Input::LeaseExpired)
-    );
-}
-
-#[test]
-fn background_fetch_is_one_per_origin_same_origin_only_and_never_for_tus_or_fresh_headers() {
-    let s = SessionView::default();
-    let t = task("1", "a", 1);
-    let here = "https://example.com";
-    assert!(background_fetch_fits(&t, &s, &[], here));
-    let other = leased(&task("2", "b", 1), Transport::BackgroundFetch, None);
-    assert!(!background_fetch_fits(&t, &s, &[other], here));
-    let worker = leased(&task("3", "b", 2), Transport::Fallback, Some("w"));
-    assert!(background_fetch_fits(&t, &s, &[worker], here));
-    // Another origin (a presigned object-store URL): the worker's fetch carries it.
-    for page in [
-        "https://app.example.com",
-        "http://example.com",
-        "https://example.com:8443",
-        "",
-    ] {
-        assert!(!background_fetch_fits(&t, &s, &[], page), "{page}");
-    }
-    let mut longer = t.clone();
-    longer.request.url = "https://example.com.evil.test/u".into();
-    assert!(!background_fetch_fits(&longer, &s, &[], here));
-    let provider = SessionView {
-        header_provider: true,
-        ..s
-    };
-    assert!(!background_fetch_fits(&t, &provider, &[], here));
-    let mut tus = task("4", "a", 2);
-    tus.request.protocol = Protocol::Tus {
-        chunk_size: 5,
-        metadata: vec![],
-        upload_url: None,
-    };
-    assert!(!background_fetch_fits(&tus, &s, &[], here));
-}
-
-#[test]
 fn a_release_is_not_an_attempt() {
     let t = leased(&task("1", "a", 1), Transport::BackgroundFetch, None);
     assert_eq!(t.attempt, 1);
@@ -385,81 +332,4 @@ fn a_held_task_expires_on_time_and_its_expiry_takes_no_slot() {
     assert_eq!(t.state, State::Expired);
     assert!(effects.contains(&Effect::Expired) && effects.contains(&Effect::DeleteBlob));
     assert_eq!(t.lease_until, None, "nothing was leased: {t:?}");
-}
-
-#[test]
-fn a_background_fetch_still_running_at_its_attempt_timeout_ends_as_a_retryable_timeout() {
-    let s = SessionView {
-        attempt_timeout_ms: Some(4_000),
-        ..SessionView::default()
-    };
-    let (t, _) = lease(
-        &task("1", "a", 1),
-        &s,
-        0,
-        &env(),
-        Transport::BackgroundFetch,
-        None,
-    )
-    .unwrap()
-    .unwrap();
-    // The browser takes seconds to begin a Background Fetch: that time is added.
-    let at = NOW + BACKGROUND_FETCH_START_MS + 4_000;
-    assert_eq!(t.timeout_at, Some(at));
-    let none = BTreeSet::new();
-    assert_eq!(recover(&t, at - 1, &none, Some(true)), None);
-    let input = recover(&t, at, &none, Some(true));
-    assert_eq!(input, Some(Input::Outcome(Outcome::Timeout)));
-    let (next, effects) = settle(&t, t.lease_no, input.unwrap(), at, 0).unwrap();
-    assert_eq!(next.state, State::Queued, "a timeout is retried");
-    assert_eq!(next.timeout_at, None);
-    assert_eq!(next.attempt, 1, "it cost one attempt");
-    assert!(
-        effects
-            .iter()
-            .any(|e| matches!(e, Effect::RetryAt { reason, .. } if reason == "timeout")),
-        "{effects:?}"
-    );
-    // The default timeout grows with the body, as a worker's fetch's does.
-    let big = Task {
-        body: BodyMeta {
-            size: 64 * 1024 * 100,
-            ..task("2", "a", 2).body
-        },
-        ..task("2", "a", 2)
-    };
-    let (b, _) = lease(
-        &big,
-        &SessionView::default(),
-        0,
-        &env(),
-        Transport::BackgroundFetch,
-        None,
-    )
-    .unwrap()
-    .unwrap();
-    assert_eq!(
-        b.timeout_at,
-        Some(NOW + BACKGROUND_FETCH_START_MS + TIMEOUT_BASE_MS + 100_000)
-    );
-    let w = leased(&big, Transport::Fallback, Some("w"));
-    assert_eq!(w.timeout_at, None, "a worker's fetch has its own timer");
-}
-
-#[test]
-fn an_abort_cancels_a_background_fetch_in_flight_and_nothing_else() {
-    let t = task("1", "a", 1);
-    assert_eq!(
-        background_fetch_aborted(&t),
-        None,
-        "queued: its fetch already ended"
-    );
-    let by_browser = leased(&t, Transport::BackgroundFetch, None);
-    assert_eq!(background_fetch_aborted(&by_browser), Some(Input::Cancel));
-    let by_worker = leased(&t, Transport::Fallback, Some("w"));
-    assert_eq!(
-        background_fetch_aborted(&by_worker),
-        None,
-        "another attempt now"
-    );
 }
