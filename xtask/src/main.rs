@@ -3,6 +3,7 @@
 //! Std only, so that this builds in seconds on a fresh machine before anything else is installed.
 
 mod build;
+mod failures;
 mod setup;
 mod test;
 mod util;

@@ -10,6 +10,7 @@
 //! its end (a layer missing its tool, a build that failed, a binary that timed out or crashed) is counted
 //! apart and named with its reason.
 
+use crate::failures;
 use crate::setup::{CHROMEDRIVER, CHROMIUM, FIREFOX};
 use crate::util::{self, which};
 use std::collections::HashMap;
@@ -46,6 +47,8 @@ struct Count {
     failed: u64,
     /// What did not run to its end, as (what: a binary or file, empty for the whole layer; why).
     not_run: Vec<(String, String)>,
+    /// Each failed test, named where it ran (a binary or file) and, where the runner says, why.
+    failures: Vec<String>,
 }
 
 impl Count {
@@ -53,6 +56,7 @@ impl Count {
         self.passed += other.passed;
         self.failed += other.failed;
         self.not_run.extend(other.not_run);
+        self.failures.extend(other.failures);
     }
 
     fn not_run(what: &str, why: String) -> Count {
@@ -104,6 +108,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
             };
             println!("  did not run: {layer}{what}: {why}");
         }
+        for failure in &c.failures {
+            println!("  failed: {layer} {failure}");
+        }
         total.add(c.clone());
     }
     println!(
@@ -124,7 +131,7 @@ fn native() -> Count {
     let cargo_test = || {
         let mut cmd = util::cargo();
         cmd.current_dir(&root)
-            .args(["test", "--workspace", "--exclude", "xtask"]);
+            .args(["test", "--workspace"]);
         cmd
     };
     let (binaries, mut count) = test_binaries(cargo_test());
@@ -288,6 +295,10 @@ fn e2e() -> Count {
                 file_count.not_run.push((name.clone(), end.why()));
             }
         }
+        file_count.failures = failures::tap(&report)
+            .into_iter()
+            .map(|f| format!("{name}: {f}"))
+            .collect();
         count.add(file_count);
     }
     count
@@ -345,6 +356,11 @@ fn run_counted(cmd: Command, parse: Parse) -> Count {
         Parse::Tap => tap_results(&ran.lines),
         Parse::None => Count::default(),
     };
+    count.failures = match parse {
+        Parse::Cargo => failures::cargo(&ran.lines),
+        Parse::Tap => failures::tap(&ran.lines.join("\n")),
+        Parse::None => Vec::new(),
+    };
     match &ran.end {
         End::Exited(status) => {
             if !status.success() && count.failed == 0 {
@@ -363,6 +379,10 @@ fn run_binary(name: &str, cmd: Command, timeout: Duration) -> Count {
     eprintln!("\n--- {name}");
     let ran = run_captured(cmd, timeout, true);
     let (mut count, results) = cargo_results(&ran.lines);
+    count.failures = failures::cargo(&ran.lines)
+        .into_iter()
+        .map(|f| format!("{name}: {f}"))
+        .collect();
     match &ran.end {
         End::Exited(status) if results > 0 => {
             if !status.success() && count.failed == 0 {
@@ -776,8 +796,9 @@ fn bundlers() -> Count {
     let mut cmd = node_test(&apps, &tap);
     cmd.args(&files)
         .env("TMPDIR", util::scratch("bundlers-tmp"));
-    let count = run_counted(cmd, Parse::None);
+    let mut count = run_counted(cmd, Parse::None);
     let report = std::fs::read_to_string(&tap).unwrap_or_default();
+    count.failures = failures::tap(&report);
     let field = |name: &str| {
         report
             .lines()
@@ -790,6 +811,7 @@ fn bundlers() -> Count {
             passed,
             failed: if failed == 0 { count.failed } else { failed },
             not_run: count.not_run,
+            failures: count.failures,
         },
         // No summary: a run stopped by its timeout is already named as not run; otherwise it failed.
         _ if !count.not_run.is_empty() => count,
