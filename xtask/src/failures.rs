@@ -49,7 +49,11 @@ pub fn tap(report: &str) -> Vec<String> {
                 let key = &block[at];
                 let key_indent = key.len() - key.trim_start().len();
                 let first = key.trim_start().trim_start_matches("error:").trim();
-                let first = if first == "|-" || first == ">-" { "" } else { first };
+                let first = if first == "|-" || first == ">-" {
+                    ""
+                } else {
+                    first
+                };
                 std::iter::once(first)
                     .chain(
                         block[at + 1..]
@@ -109,7 +113,8 @@ not ok 3 - no block\n\
 
     #[test]
     fn tap_keeps_a_one_line_error() {
-        let report = "not ok 1 - times out\n  ---\n  error: 'test timed out after 30000ms'\n  ...\n";
+        let report =
+            "not ok 1 - times out\n  ---\n  error: 'test timed out after 30000ms'\n  ...\n";
         assert_eq!(tap(report), ["times out: 'test timed out after 30000ms'"]);
     }
 

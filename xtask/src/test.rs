@@ -130,8 +130,7 @@ fn native() -> Count {
     let root = util::root();
     let cargo_test = || {
         let mut cmd = util::cargo();
-        cmd.current_dir(&root)
-            .args(["test", "--workspace"]);
+        cmd.current_dir(&root).args(["test", "--workspace"]);
         cmd
     };
     let (binaries, mut count) = test_binaries(cargo_test());
