@@ -2,7 +2,7 @@
 // uploads ended; pages of other tags hear nothing; pause survives restarts; cancel and clear leave nothing.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, dbCounts } from './harness.mjs';
+import { startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, dbCounts, serviceWorker } from './harness.mjs';
 import { workDueLater } from './lifecycle.mjs';
 
 const server = await startServer();
@@ -172,23 +172,25 @@ test('upload() calls made together share enqueue transactions; each keeps its ow
   await withBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'together', { backgroundFetch: false });
     await page.evaluate(() => window.ferrySession.pause());
-    const got = await page.evaluate(async () => {
-      // Counts the read-write transactions the page opens on the store of Blobs while the calls run.
+    // Counts the read-write transactions the worker (where the engine runs) opens on the store of
+    // Blobs while the calls run.
+    const sw = await serviceWorker(ctx);
+    await sw.evaluate(() => {
       const open = IDBDatabase.prototype.transaction;
-      let writes = 0;
+      self.countedWrites = { open, writes: 0 };
       IDBDatabase.prototype.transaction = function (stores, mode, ...rest) {
-        if (mode === 'readwrite' && [].concat(stores).includes('blobs')) writes++;
+        if (mode === 'readwrite' && [].concat(stores).includes('blobs')) self.countedWrites.writes++;
         return open.call(this, stores, mode, ...rest);
       };
-      try {
-        const results = await Promise.all(Array.from({ length: 40 }, (_, i) => window.ferrySession
-          .upload(new Blob([`file ${i}`]), { url: `/upload/together/${i}`, method: i === 17 ? 'DELETE' : 'POST' })
-          .then((id) => ({ id }), (e) => ({ name: e.name }))));
-        return { results, writes };
-      } finally {
-        IDBDatabase.prototype.transaction = open;
-      }
     });
+    const results = await page.evaluate(() => Promise.all(Array.from({ length: 40 }, (_, i) => window.ferrySession
+      .upload(new Blob([`file ${i}`]), { url: `/upload/together/${i}`, method: i === 17 ? 'DELETE' : 'POST' })
+      .then((id) => ({ id }), (e) => ({ name: e.name })))));
+    const writes = await sw.evaluate(() => {
+      IDBDatabase.prototype.transaction = self.countedWrites.open;
+      return self.countedWrites.writes;
+    });
+    const got = { results, writes };
     assert.deepEqual(got.results[17], { name: 'FerryInvalidMethod' }, 'a bad call fails on its own');
     const ids = got.results.filter((r) => r.id).map((r) => r.id);
     assert.equal(ids.length, 39, JSON.stringify(got.results));

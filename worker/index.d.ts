@@ -301,8 +301,13 @@ export type FerryErrorName =
   | 'FerryClosed'
   | 'FerryIllegalTransition'
   | 'FerryStorage'
-  /** The wasm could not be fetched or compiled (in a page or the worker); the next call or event tries again. */
-  | 'FerryWasmLoad';
+  /** The service worker could not fetch or compile its wasm; the next call or event tries again. */
+  | 'FerryWasmLoad'
+  /**
+   * No service worker answers: not in a browser page (e.g. server-side rendering), the worker did not
+   * install, or it does not call `installFerry(self)`.
+   */
+  | 'FerryNoWorker';
 
 /** An `Error` from Ferry; its `name` is stable, its message says what to do. */
 export interface FerryError extends Error {
@@ -374,8 +379,9 @@ export interface Session {
 export interface FerryStatic {
   /**
    * Opens the session of `tag` (1..64 of `A-Z a-z 0-9 . _ -`): the same tag later is the same session,
-   * and the events it missed are replayed. Rejects with `FerryWasmLoad` when the wasm cannot be loaded
-   * (or outside a browser, e.g. during server-side rendering); the next call tries again.
+   * and the events it missed are replayed. The engine runs in the service worker, which this asks:
+   * rejects with `FerryWasmLoad` when the worker cannot load its wasm (the next call tries again), and
+   * with `FerryNoWorker` outside a browser page or when no worker answers.
    */
   register(tag: string, options: SessionOptions): Promise<Session>;
 }

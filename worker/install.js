@@ -59,12 +59,40 @@ export function install(scope, options, init, wasm, url) {
   start();
   for (const type of EVENTS) {
     scope.addEventListener(type, (event) => {
-      const done = started().then(() => wasm.worker_event(type, event));
+      if (type === 'message' && event.data?.ferry === 'call') return answer(event, started, wasm);
+      let done = started().then(() => wasm.worker_event(type, event));
+      // A first install goes on without the wasm, so that the page's calls reach this worker and hear
+      // why (FerryWasmLoad), each trying again; an update that cannot load it fails, keeping the old version.
+      if (type === 'install' && !scope.registration?.active) done = done.catch(() => {});
       const all = type === 'activate' ? Promise.all([done, dropOldCaches()]) : done;
       if (typeof event.waitUntil === 'function') event.waitUntil(all);
     });
   }
   return started;
+}
+
+/**
+ * A page's call (`{ ferry: 'call', op, ... }` with a reply port, from the page entry): the port hears
+ * `{ received: true }` at once (the page then knows Ferry runs here), then `{ value }` or `{ error }`.
+ */
+function answer(event, started, wasm) {
+  const port = event.ports && event.ports[0];
+  if (!port) return;
+  port.postMessage({ received: true });
+  const done = started().then(() => wasm.worker_call(event.data)).then(
+    (value) => port.postMessage({ value }),
+    (error) => port.postMessage({ error: plain(error) }),
+  ).catch((error) => port.postMessage({ error: plain(error) }));
+  if (typeof event.waitUntil === 'function') event.waitUntil(done);
+}
+
+/** An error as a page can receive it (structured clone keeps no custom `name`). */
+function plain(error) {
+  if (error && typeof error === 'object') {
+    const { name, message, index } = error;
+    return { name: String(name || 'Error'), message: String(message ?? error), index };
+  }
+  return { name: 'Error', message: String(error) };
 }
 
 function invalid(name, message) {

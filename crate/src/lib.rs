@@ -1,16 +1,16 @@
 //! Ferry: uploads from the web that never get lost.
 //!
 //! `core` is pure Rust (no web crates) and holds every decision: the task record, the state machine,
-//! the retry policy, validation and the event model. `web`, `worker` and `page` are the thin browser layer,
-//! compiled only for `wasm32`.
+//! the retry policy, validation and the event model. `web`, `worker` and `calls` (the page's calls,
+//! answered in the worker) are the thin browser layer, compiled only for `wasm32`. The page entry is
+//! plain JavaScript (`worker/index.js`): a page downloads none of this.
 #![deny(missing_docs)]
 
 pub mod core;
 
 #[cfg(all(target_arch = "wasm32", feature = "bench"))]
 pub mod bench;
-#[cfg(target_arch = "wasm32")]
-pub mod page;
+mod calls;
 #[cfg(target_arch = "wasm32")]
 mod scheduler;
 #[cfg(target_arch = "wasm32")]

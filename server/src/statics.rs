@@ -4,7 +4,8 @@
 //! that is not `application/wasm`, and refuse module scripts and service workers with a non-JavaScript
 //! type. `no-cache` makes every reload revalidate, so a rebuilt package is never served stale in the middle
 //! of a test run, and `Service-Worker-Allowed: /` lets a worker script living under `/ferry/` control the
-//! whole origin.
+//! whole origin. A script asked for with `?csp=<policy>` is served under that Content-Security-Policy,
+//! which is how a test runs a service worker under a strict policy (a worker's policy is its script's).
 
 use std::path::Path;
 
@@ -24,6 +25,11 @@ pub fn routes(www: &Path, pkg: &Path) -> Router {
 
 async fn headers(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
+    let csp =
+        axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(req.uri())
+            .ok()
+            .and_then(|q| q.0.get("csp").cloned())
+            .and_then(|p| HeaderValue::from_str(&p).ok());
     let mut response = next.run(req).await;
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -44,6 +50,9 @@ async fn headers(req: Request, next: Next) -> Response {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
         if ct == "text/javascript" && path.starts_with("/ferry/") {
             h.insert("service-worker-allowed", HeaderValue::from_static("/"));
+        }
+        if let (Some(csp), "text/javascript") = (csp, ct) {
+            h.insert(header::CONTENT_SECURITY_POLICY, csp);
         }
     }
     response

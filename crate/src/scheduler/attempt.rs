@@ -325,15 +325,19 @@ fn renew_while_running(store: &Store, id: &str, lease_no: u64) -> gloo_timers::c
 }
 
 /// Asks an open page of the task's tag for headers (`None`: no page answered in time; `Some(Err)`:
-/// the page's provider failed, and why).
+/// the page's provider failed, or gave headers that cannot be sent, and why). The question carries the
+/// task, which the page's provider is called with.
 async fn ask_headers(task: &Task) -> Option<Result<Vec<(String, String)>, String>> {
     let question = messaging::message("headers?", Some(&task.tag), Some(&task.id));
     js::set(&question, "taskId", &JsValue::from_str(&task.id));
+    js::set(&question, "task", &js::to_js(task).ok()?);
     let reply = messaging::ask(&task.tag, &question, decide::HEADER_WAIT_MS as i32).await?;
     if let Some(why) = js::get(&reply, "error").as_string() {
         return Some(Err(why));
     }
-    js::from_js::<Vec<(String, String)>>(js::get(&reply, "headers"))
-        .ok()
-        .map(Ok)
+    Some(
+        crate::web::request::header_pairs(&js::get(&reply, "headers"))
+            .and_then(|h| crate::core::validate_provided_headers(&h, &task.request.protocol))
+            .map_err(|e| e.to_string()),
+    )
 }

@@ -4,7 +4,7 @@
 use crate::core::{
     self, BodyInput, Error, RetryInput, SessionOptionsInput, Task, UploadInput, ValidUpload,
 };
-use crate::web::js::{self, js_message, now_ms, uuid};
+use crate::web::js::{self, now_ms, uuid};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -112,25 +112,27 @@ pub fn session_options(options: &JsValue) -> Result<SessionOptionsInput, Error> 
         retry: retry(options, "retry")?,
         ack: string(options, "ack", "ack")?,
         background_fetch: boolean(options, "backgroundFetch", "backgroundFetch")?,
-        header_provider: provider(options)?.map(|_| true),
+        header_provider: provider(options)?,
         header_fallback: string(options, "headerFallback", "headerFallback")?,
         batch_window_ms: number(options, "batchWindowMs", "batchWindowMs")?,
         attempt_timeout_ms: number(options, "attemptTimeoutMs", "attemptTimeoutMs")?,
     })
 }
 
-/// The `headerProvider` option: a function the worker asks (through an open page) for headers at send time.
-pub fn provider(options: &JsValue) -> Result<Option<js_sys::Function>, Error> {
+/// The `headerProvider` option: a function the worker asks (through an open page) for headers at send
+/// time. The page entry keeps the function and passes `true` for it.
+pub fn provider(options: &JsValue) -> Result<Option<bool>, Error> {
     let v = js::get(options, "headerProvider");
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    v.dyn_into::<js_sys::Function>().map(Some).map_err(|_| {
-        Error::options(
-            "headerProvider",
-            "must be a function returning headers (or a Promise of them)",
-        )
-    })
+    if v.as_bool() == Some(true) || v.is_function() {
+        return Ok(Some(true));
+    }
+    Err(Error::options(
+        "headerProvider",
+        "must be a function returning headers (or a Promise of them)",
+    ))
 }
 
 /// Header pairs from what a header provider returned (a plain object or a `Headers`).
@@ -140,8 +142,52 @@ pub fn header_pairs(value: &JsValue) -> Result<Vec<(String, String)>, Error> {
     pairs(&holder, "headers", "headers", |n, r| Error::header(n, r))
 }
 
-/// `upload(blob, request)` arguments.
+/// `upload(blob, request)` arguments, read where they were made (a worker's `enqueue`): URLs
+/// resolve against this global's base URL.
 pub fn upload_input(blob: &JsValue, request: &JsValue) -> Result<UploadInput, Error> {
+    // Like `fetch`: against the document's base URL in a page (a `<base href>` counts), against the
+    // worker's location in a worker.
+    let global = js::global();
+    let base = js::get(&js::get(&global, "document"), "baseURI")
+        .as_string()
+        .or_else(|| js::get(&js::get(&global, "location"), "href").as_string())
+        .unwrap_or_default();
+    let body = match blob.dyn_ref::<web_sys::Blob>() {
+        Some(b) => blob_input(b),
+        None => BodyInput::NotABlob {
+            js_type: js_type(blob),
+        },
+    };
+    read_upload(body, request, &base)
+}
+
+/// One upload as the page entry passes it to the worker: `{ blob, bodyType, request }` (`blob` when
+/// the body is a Blob, else `bodyType` names what it was), URLs resolving against `base` (the
+/// page's base URL).
+pub fn upload_input_from_page(item: &JsValue, base: Option<&str>) -> Result<UploadInput, Error> {
+    let body = match js::get(item, "blob").dyn_ref::<web_sys::Blob>() {
+        Some(b) => blob_input(b),
+        None => BodyInput::NotABlob {
+            js_type: js::get(item, "bodyType")
+                .as_string()
+                .unwrap_or_else(|| "undefined".into()),
+        },
+    };
+    read_upload(body, &js::get(item, "request"), base.unwrap_or_default())
+}
+
+fn blob_input(b: &web_sys::Blob) -> BodyInput {
+    BodyInput::Blob {
+        size: b.size(),
+        mime: b.type_(),
+        name: b
+            .dyn_ref::<web_sys::File>()
+            .map(|f| f.name())
+            .filter(|n| !n.is_empty()),
+    }
+}
+
+fn read_upload(body: BodyInput, request: &JsValue, base: &str) -> Result<UploadInput, Error> {
     if !request.is_object() {
         return Err(Error::options(
             "request",
@@ -157,29 +203,9 @@ pub fn upload_input(blob: &JsValue, request: &JsValue) -> Result<UploadInput, Er
             url: js::js_string(&raw),
             reason: "url must be a string or a URL".into(),
         })?;
-    // Like `fetch`: against the document's base URL in a page (a `<base href>` counts), against the
-    // worker's location in a worker.
-    let global = js::global();
-    let base = js::get(&js::get(&global, "document"), "baseURI")
-        .as_string()
-        .or_else(|| js::get(&js::get(&global, "location"), "href").as_string())
-        .unwrap_or_default();
-    let resolved_url = web_sys::Url::new_with_base(&raw_url, &base)
+    let resolved_url = web_sys::Url::new_with_base(&raw_url, base)
         .ok()
         .map(|u| u.href());
-    let body = match blob.dyn_ref::<web_sys::Blob>() {
-        Some(b) => BodyInput::Blob {
-            size: b.size(),
-            mime: b.type_(),
-            name: b
-                .dyn_ref::<web_sys::File>()
-                .map(|f| f.name())
-                .filter(|n| !n.is_empty()),
-        },
-        None => BodyInput::NotABlob {
-            js_type: js_type(blob),
-        },
-    };
     Ok(UploadInput {
         raw_url,
         resolved_url,
@@ -245,59 +271,4 @@ pub fn new_task(tag: &str, valid: ValidUpload, batch_window_ms: u64) -> Task {
     });
     task.discretionary = discretionary;
     task
-}
-
-/// The `serviceWorker` option: a registration, a URL (registered as a module worker) or `{ url, type }`.
-pub async fn service_worker(option: &JsValue) -> Result<web_sys::ServiceWorkerRegistration, Error> {
-    if let Some(reg) = option.dyn_ref::<web_sys::ServiceWorkerRegistration>() {
-        return Ok(reg.clone());
-    }
-    let (url, kind) = if let Some(url) = option
-        .as_string()
-        .or_else(|| option.dyn_ref::<web_sys::Url>().map(|u| u.href()))
-    {
-        (url, "module".to_string())
-    } else if option.is_object() {
-        let given = js::get(option, "url");
-        let url = match given.dyn_ref::<web_sys::Url>() {
-            Some(u) => u.href(),
-            None => string(option, "url", "serviceWorker.url")?
-                .ok_or_else(|| Error::options("serviceWorker.url", "is required"))?,
-        };
-        (
-            url,
-            string(option, "type", "serviceWorker.type")?.unwrap_or_else(|| "module".into()),
-        )
-    } else {
-        return Err(Error::options(
-            "serviceWorker",
-            "pass the worker's URL (e.g. '/sw.js') or a ServiceWorkerRegistration",
-        ));
-    };
-    if kind != "module" && kind != "classic" {
-        return Err(Error::options(
-            "serviceWorker.type",
-            "must be 'module' or 'classic'",
-        ));
-    }
-    let container = js::get(&js::get(&js::global(), "navigator"), "serviceWorker");
-    let container = container
-        .dyn_into::<web_sys::ServiceWorkerContainer>()
-        .map_err(|_| {
-            Error::options(
-                "serviceWorker",
-                "service workers are not available here (a secure context is needed)",
-            )
-        })?;
-    let opts = web_sys::RegistrationOptions::new();
-    opts.set_type(&kind);
-    let reg = JsFuture::from(container.register_with_options(&url, &opts))
-        .await
-        .map_err(|e| {
-            Error::options(
-                "serviceWorker",
-                format!("registering {url:?} failed: {}", js_message(&e)),
-            )
-        })?;
-    Ok(reg.unchecked_into())
 }

@@ -111,17 +111,67 @@ pub fn request(
     signal: Option<&web_sys::AbortSignal>,
     extra: &[(String, String)],
 ) -> Result<web_sys::Request, JsValue> {
+    let parts = parts(task, extra)?;
     let headers = web_sys::Headers::new()?;
-    for (name, value) in &task.request.headers {
+    for (name, value) in &parts.headers {
         headers.append(name, value)?;
     }
-    for (name, value) in extra {
-        headers.set(name, value)?;
-    }
-    headers.set("Idempotency-Key", &task.idempotency_key)?;
     let init = web_sys::RequestInit::new();
     init.set_method(task.request.method.as_str());
-    match &task.request.protocol {
+    match &parts.form {
+        None => init.set_body(blob),
+        Some(form) => {
+            // FormData keeps a reference to the Blob: still streamed from disk, never copied.
+            let data = web_sys::FormData::new()?;
+            for (k, v) in &form.fields {
+                data.append_with_str(k, v)?;
+            }
+            data.append_with_blob_and_filename(&form.field, blob, &form.filename)?;
+            init.set_body(&data);
+        }
+    }
+    init.set_headers(&headers);
+    if let Some(signal) = signal {
+        init.set_signal(Some(signal));
+    }
+    web_sys::Request::new_with_str_and_init(&task.request.url, &init)
+}
+
+/// What one request of a plain or multipart task carries besides its Blob: the headers it is sent
+/// with (the task's, then `extra`, then its `Idempotency-Key` and, for a plain body, its type) and,
+/// for multipart, the form around the Blob. A page builds its Background Fetch request from these.
+#[derive(serde::Serialize)]
+pub struct Parts {
+    /// Every header, in order.
+    pub headers: Vec<(String, String)>,
+    /// The form around the Blob (multipart), or `None`: the Blob is the body.
+    pub form: Option<Form>,
+}
+
+/// A multipart form: its text fields, then the Blob as `field` named `filename`.
+#[derive(serde::Serialize)]
+pub struct Form {
+    /// Text fields, in order, before the file.
+    pub fields: Vec<(String, String)>,
+    /// The file's field name.
+    pub field: String,
+    /// The file's name in the form.
+    pub filename: String,
+}
+
+/// The `Parts` of a task's request (`extra`: a header provider's headers).
+pub fn parts(task: &Task, extra: &[(String, String)]) -> Result<Parts, JsValue> {
+    // The task's own headers were checked to have distinct names; what follows replaces any of them.
+    let mut headers = task.request.headers.clone();
+    let set = |headers: &mut Vec<(String, String)>, name: &str, value: &str| {
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        headers.push((name.to_string(), value.to_string()));
+    };
+    for (name, value) in extra {
+        set(&mut headers, name, value);
+    }
+    set(&mut headers, "Idempotency-Key", &task.idempotency_key);
+    let form = match &task.request.protocol {
         Protocol::Http => {
             if !task
                 .request
@@ -130,35 +180,27 @@ pub fn request(
                 .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
                 && !task.body.mime.is_empty()
             {
-                headers.set("Content-Type", &task.body.mime)?;
+                set(&mut headers, "Content-Type", &task.body.mime);
             }
-            init.set_body(blob);
+            None
         }
         Protocol::Multipart {
             field,
             filename,
             fields,
-        } => {
-            // FormData keeps a reference to the Blob: still streamed from disk, never copied.
-            let form = web_sys::FormData::new()?;
-            for (k, v) in fields {
-                form.append_with_str(k, v)?;
-            }
-            form.append_with_blob_and_filename(field, blob, filename)?;
-            init.set_body(&form);
-        }
+        } => Some(Form {
+            fields: fields.clone(),
+            field: field.clone(),
+            filename: filename.clone(),
+        }),
         Protocol::Tus { .. } => {
             return Err(js::error(
                 "FerryInvalidProtocol",
                 "tus uploads are not available in this version yet",
             ))
         }
-    }
-    init.set_headers(&headers);
-    if let Some(signal) = signal {
-        init.set_signal(Some(signal));
-    }
-    web_sys::Request::new_with_str_and_init(&task.request.url, &init)
+    };
+    Ok(Parts { headers, form })
 }
 
 /// What a response says, for the state machine and the `completed` event.

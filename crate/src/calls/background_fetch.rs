@@ -1,0 +1,163 @@
+//! Background Fetch through the page: only a page may start one (from a worker it is refused), so the
+//! worker leases the task for it and answers the page with what to start; the page tells back if the
+//! browser refused, and relays the fetch's progress while it is open.
+
+use super::upload::Committed;
+use crate::core::scheduler::{Env, SessionView};
+use crate::core::{self, Error, SessionOptions, Transport};
+use crate::web::js::{self, now_ms};
+use crate::web::store::Store;
+use crate::web::{messaging, transport};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use wasm_bindgen::prelude::*;
+
+thread_local! {
+    /// Progress throttles of the Background Fetches pages relay, by task id.
+    static THROTTLES: RefCell<BTreeMap<String, core::ProgressThrottle>> =
+        const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Leases the first due task of a commit for a Background Fetch when the page can start one
+/// (`backgroundFetch: true`: granted there) and `core::scheduler::background_fetch_fits` says so;
+/// answers `{ taskId, leaseNo, url, method, headers, form, body, title, uploadTotal, size, timeoutAt }`.
+pub(super) async fn lease(
+    store: &Store,
+    done: &Committed,
+    options: &SessionOptions,
+    call: &JsValue,
+) -> Result<Option<JsValue>, Error> {
+    if js::get(call, "backgroundFetch").as_bool() != Some(true)
+        || done.paused
+        || done.background_fetch_busy
+    {
+        return Ok(None);
+    }
+    let now = now_ms();
+    let Some(task) = done.tasks.iter().find(|t| t.is_due(now)) else {
+        return Ok(None);
+    };
+    // The options of the calling page's session; a pause is re-checked by the lease transaction.
+    let view = SessionView::of(options, false);
+    let origin = js::get(call, "origin").as_string().unwrap_or_default();
+    if !core::scheduler::background_fetch_fits(task, &view, &[], &origin) {
+        return Ok(None);
+    }
+    let in_flight = store.in_flight().await?;
+    if !core::scheduler::background_fetch_fits(task, &view, &in_flight, &origin) {
+        return Ok(None);
+    }
+    let env = Env {
+        now_ms: now,
+        online: true,
+        save_data: false,
+    };
+    let Some(leased) = store
+        .lease(&task.id, Transport::BackgroundFetch, None, env)
+        .await?
+    else {
+        return Ok(None);
+    };
+    messaging::broadcast(&leased.events);
+    let task = &leased.task;
+    // The Blob read back from IndexedDB, not the page's: Chromium's Background Fetch sends an empty
+    // body for a File picked through <input type=file>, while the stored copy streams in full.
+    let parts = match (&leased.blob, transport::parts(task, &[])) {
+        (Some(blob), Ok(parts)) => (blob.clone(), parts),
+        _ => {
+            release(store, &task.id, task.lease_no).await?;
+            return Ok(None);
+        }
+    };
+    let (blob, parts) = parts;
+    let start = js_sys::Object::new();
+    js::set(&start, "taskId", &JsValue::from_str(&task.id));
+    js::set(&start, "leaseNo", &JsValue::from_f64(task.lease_no as f64));
+    js::set(&start, "url", &JsValue::from_str(&task.request.url));
+    js::set(
+        &start,
+        "method",
+        &JsValue::from_str(task.request.method.as_str()),
+    );
+    js::set(&start, "headers", &js::to_js(&parts.headers)?);
+    js::set(&start, "form", &js::to_js(&parts.form)?);
+    js::set(&start, "body", &blob);
+    let title = task.body.name.clone().unwrap_or_else(|| "Upload".into());
+    js::set(&start, "title", &JsValue::from_str(&title));
+    if parts.form.is_none() {
+        // Exact for a plain body; a multipart body is larger than the Blob, so it is left unset there.
+        js::set(
+            &start,
+            "uploadTotal",
+            &JsValue::from_f64(task.body.size as f64),
+        );
+    }
+    js::set(&start, "size", &JsValue::from_f64(task.body.size as f64));
+    if let Some(at) = task.timeout_at {
+        // No worker timer outlives the worker: the page wakes it when the attempt times out.
+        js::set(&start, "timeoutAt", &JsValue::from_f64(at as f64));
+    }
+    Ok(Some(start.into()))
+}
+
+/// `{ op: 'bgfetchRefused', taskId, leaseNo }`: the browser did not start the fetch. It was not an
+/// attempt: the lease is released and the worker sends the task.
+pub(super) async fn refused(store: &Store, call: &JsValue) -> Result<JsValue, Error> {
+    let (id, lease_no) = lease_of(call);
+    release(store, &id, lease_no).await?;
+    Ok(JsValue::UNDEFINED)
+}
+
+async fn release(store: &Store, id: &str, lease_no: u64) -> Result<(), Error> {
+    let (_, events) = store
+        .settle(id, lease_no, core::Input::Release, now_ms(), 0, None)
+        .await?;
+    messaging::broadcast(&events);
+    Ok(())
+}
+
+/// `{ op: 'bgfetchProgress', taskId, uploaded, size }`: while the page that started it is open, the
+/// fetch's upload progress becomes the task's `progress` events (throttled, monotonic), persisted and
+/// broadcast like any other. Only a page holds the registration's `progress` events.
+pub(super) async fn progress(store: &Store, call: &JsValue) -> Result<JsValue, Error> {
+    let (id, _) = lease_of(call);
+    let uploaded = js::get(call, "uploaded").as_f64().unwrap_or(0.0) as u64;
+    let size = js::get(call, "size").as_f64().unwrap_or(0.0) as u64;
+    // Chromium reports coarsely: often one report at the total as soon as the body is in the
+    // socket buffers, well before the server answers (the success repeats the total then).
+    let offered = THROTTLES.with(|t| {
+        t.borrow_mut()
+            .entry(id.clone())
+            .or_insert_with(|| core::ProgressThrottle::with_defaults(size))
+            .offer(uploaded, now_ms())
+    });
+    let Some(bytes) = offered else {
+        return Ok(JsValue::UNDEFINED);
+    };
+    let (task, events) = store
+        .modify(&id, |t| {
+            let running =
+                t.state == core::State::InFlight && t.transport == Some(Transport::BackgroundFetch);
+            Ok((
+                t.clone(),
+                if running {
+                    vec![core::progress_event(t, bytes)]
+                } else {
+                    Vec::new()
+                },
+            ))
+        })
+        .await?;
+    if task.state != core::State::InFlight {
+        THROTTLES.with(|t| t.borrow_mut().remove(&id));
+    }
+    messaging::broadcast(&events);
+    Ok(JsValue::UNDEFINED)
+}
+
+fn lease_of(call: &JsValue) -> (String, u64) {
+    (
+        js::get(call, "taskId").as_string().unwrap_or_default(),
+        js::get(call, "leaseNo").as_f64().unwrap_or(0.0) as u64,
+    )
+}
