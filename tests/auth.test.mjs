@@ -30,9 +30,10 @@ async function providerPage(ctx, options = {}, token = 't1') {
       serviceWorker: '/sw.js',
       headerProvider: async (task) => {
         window.asked++;
-        if (window.fail) throw new Error(window.fail);
-        if (window.hang) return new Promise(() => {});
-        return window.junk ?? { Authorization: `Bearer ${window.token}`, 'X-Task': task.id };
+        // A test's script of answers, one per call, before the usual ones.
+        const step = window.script?.shift();
+        if (step) return step();
+        return { Authorization: `Bearer ${window.token}`, 'X-Task': task.id };
       },
       ...options,
     });
@@ -155,31 +156,34 @@ test('a header provider that throws, gives headers that cannot be sent or never 
   try {
     await auth('t1');
     const page = await providerPage(ctx, { backgroundFetch: false, retry: { baseMs: 300, capMs: 300, maxAttempts: 5 } });
-    await page.evaluate(() => { window.fail = 'token service down'; });
+    // One call each: a provider that throws, one that gives headers Ferry may not send (a forbidden name),
+    // one that never settles (answered as a failure in time: the worker waits 5 s for a page); then it works.
+    await page.evaluate(() => {
+      window.script = [
+        () => { throw new Error('token service down'); },
+        () => ({ Host: 'elsewhere.example' }),
+        () => new Promise(() => {}),
+      ];
+    });
     const task = await uploadRandom(page, 1000, { url: '/upload/auth/failing' });
     const retrying = await eventOf(page, task.id, 'retrying');
     assert.equal(retrying.attempt, 1);
     assert.match(retrying.reason, /headerProvider/);
     assert.match(retrying.reason, /token service down/);
     assert.equal((await page.evaluate((id) => window.ferrySession.get(id), task.id)).lastError, retrying.reason);
-    // Headers Ferry may not send (a forbidden name): the same, with the header's error as the reason.
-    await page.evaluate(() => { window.fail = null; window.junk = { Host: 'elsewhere.example' }; });
-    const second = await until(() => page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id && e.kind === 'retrying')[1], task.id),
-      { what: 'a second retrying event' });
+    const nth = (n, what) => until(() => page.evaluate(([id, n]) => window.ferryEvents
+      .filter((e) => e.taskId === id && e.kind === 'retrying')[n], [task.id, n]), { what });
+    const second = await nth(1, 'a second retrying event');
     assert.equal(second.attempt, 2);
     assert.match(second.reason, /headerProvider.*Host/);
-    // One that never settles: answered as a failure in time (the worker waits 5 s for a page).
-    await page.evaluate(() => { window.junk = null; window.hang = true; });
-    const third = await until(() => page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id && e.kind === 'retrying')[2], task.id),
-      { what: 'a third retrying event' });
+    const third = await nth(2, 'a third retrying event');
     assert.equal(third.attempt, 3);
     assert.match(third.reason, /headerProvider failed: did not settle within 4000 ms/);
-    assert.deepEqual(await server.uploads(), [], 'nothing was sent while the provider failed');
     // The provider works again: the next attempt goes, with its headers.
-    await page.evaluate(() => { window.hang = false; });
     assert.equal((await eventOf(page, task.id, 'completed')).response.status, 201);
-    const [record] = await settled(server, 1);
-    assert.equal(record.headers.authorization, 'Bearer t1');
+    const records = await settled(server, 1);
+    assert.equal(records.length, 1, 'nothing was sent while the provider failed');
+    assert.equal(records[0].headers.authorization, 'Bearer t1');
   } finally {
     await ctx.close();
   }

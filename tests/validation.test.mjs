@@ -62,6 +62,13 @@ const uploads = [
   ['multipart with its own Content-Type', 'FerryInvalidHeader', `${blob}, { url: '/u', protocol: 'multipart', headers: { 'Content-Type': 'multipart/form-data' } }`],
   ['tus with chunkSize 0', 'FerryInvalidProtocol', `${blob}, { url: '/tus', protocol: 'tus', chunkSize: 0 }`],
   ['multipart option on plain http', 'FerryInvalidProtocol', `${blob}, { url: '/u', field: 'file' }`],
+  // Values a page cannot post to the worker as they are: refused as the engine refuses any wrong type.
+  ['URL a function', 'FerryInvalidUrl', `${blob}, { url: () => '/u' }`],
+  ['header value a function', 'FerryInvalidHeader', `${blob}, { url: '/u', headers: { 'X-A': () => '1' } }`],
+  ['header value a Symbol in a pair', 'FerryInvalidHeader', `${blob}, { url: '/u', headers: [['X-A', Symbol('x')]] }`],
+  ['retry a function', 'FerryInvalidOptions', `${blob}, { url: '/u', retry: () => ({}) }`],
+  ['expiresAt a function', 'FerryInvalidOptions', `${blob}, { url: '/u', expiresAt: () => 1 }`],
+  ['request a function', 'FerryInvalidOptions', `${blob}, () => ({ url: '/u' })`],
 ];
 
 for (const [what, name, args] of uploads) {
@@ -91,6 +98,8 @@ const registrations = [
   ['an unknown launch mode', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', launch: 'sometimes' }`],
   ['no service worker', 'FerryInvalidOptions', `'ok', {}`],
   ['a service worker of unknown type', 'FerryInvalidOptions', `'ok', { serviceWorker: { url: '/sw.js', type: 'shared' } }`],
+  ['concurrency a function', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', concurrency: () => 2 }`],
+  ['a header provider that is not a function', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', headerProvider: 'Bearer x' }`],
 ];
 for (const [what, name, args] of registrations) {
   test(`register rejects ${what} with ${name} and writes nothing`, async () => {

@@ -6,6 +6,8 @@
 
 /** How long the worker may take to say it received a call (starting it included). */
 const RECEIVED_MS = 15000;
+/** How long it may then take to answer: far more than any call needs, less than forever if it died. */
+const ANSWER_MS = 120000;
 /** How long a page's header provider may take (the worker waits 5 s for the page's answer). */
 const PROVIDER_WAIT_MS = 4000;
 /** Past a due time, so the worker's look finds the task due. */
@@ -146,9 +148,18 @@ class Worker {
         reject(ferryError('FerryNoWorker', `the service worker ${worker.scriptURL} did not answer within ` +
           `${RECEIVED_MS / 1000} s: does it call installFerry(self) (or ferry.installFerry(self)) at its top?`));
       }, RECEIVED_MS);
+      let stopped;
       port1.onmessage = ({ data }) => {
         clearTimeout(silent);
-        if (data.received) return;
+        if (data.received) {
+          stopped = setTimeout(() => {
+            port1.close();
+            reject(ferryError('FerryNoWorker', `the service worker ${worker.scriptURL} stopped before answering ` +
+              `${call.op}() within ${ANSWER_MS / 1000} s`));
+          }, ANSWER_MS);
+          return;
+        }
+        clearTimeout(stopped);
         port1.close();
         if (data.error) reject(ferryError(data.error.name, data.error.message, data.error.index === undefined ? {} : { index: data.error.index }));
         else resolve(data.value);
@@ -343,19 +354,27 @@ function copy(from, keys) {
   for (const key of keys) {
     const v = from[key];
     if (v === undefined) continue;
-    if (key === 'retry' && v && typeof v === 'object') out.retry = copy(v, RETRY_KEYS);
+    if (key === 'retry') out.retry = v && typeof v === 'object' ? copy(v, RETRY_KEYS) : typeof v === 'function' ? 'function' : cloneable(v);
     else if (key === 'url' && typeof URL === 'function' && v instanceof URL) out.url = v.href;
     else if (PAIRS.includes(key) && v && typeof v === 'object') out[key] = pairs(v);
-    else out[key] = v;
+    else out[key] = cloneable(v);
   }
   return out;
+}
+
+/** A value as it can be posted; a function or Symbol, which cannot, becomes a stand-in that fails the
+ * engine's checks the same way (it is neither a number, a string, a boolean nor a pair). */
+function cloneable(v) {
+  return typeof v === 'function' || typeof v === 'symbol' ? [typeof v] : v;
 }
 
 /** What `fetch` takes as headers, as plain data: anything iterable as its [name, value] entries, else an
  * object's own properties. */
 function pairs(v) {
-  if (typeof v[Symbol.iterator] === 'function') return Array.from(v, (e) => (Array.isArray(e) ? [...e] : e));
-  return Object.fromEntries(Object.entries(v));
+  if (typeof v[Symbol.iterator] === 'function') {
+    return Array.from(v, (e) => (Array.isArray(e) ? e.map(cloneable) : cloneable(e)));
+  }
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, cloneable(x)]));
 }
 
 function typeName(v) {

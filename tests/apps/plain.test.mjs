@@ -69,6 +69,14 @@ test("a worker under a Content-Security-Policy without 'wasm-unsafe-eval' makes 
   });
 });
 
+test('a service worker that does not call installFerry makes Ferry.register reject with FerryNoWorker, naming installFerry', { timeout: 120000 }, async () => {
+  await inChromium({ www: APP, url: (s) => `${s.url}sw.js` }, async ({ page }) => {
+    const out = await page.evaluate(importThenRegister, '/no-ferry-sw.js');
+    assert.equal(out.error?.name, 'FerryNoWorker', JSON.stringify(out));
+    assert.match(out.error.message, /no-ferry-sw\.js did not answer within 15 s: does it call installFerry\(self\)/);
+  });
+});
+
 test('importing the package in Node (server-side rendering) does not throw; Ferry.register there is FerryNoWorker', { timeout: 60000 }, async () => {
   const script = `
     const page = await import('ferry-upload');
