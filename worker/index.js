@@ -335,7 +335,9 @@ async function uploads(s, items, all) {
   const answer = await s.ask(call);
   for (const at of answer.wakeAt) alarmAt(s, at);
   if (answer.backgroundFetch) await startBackgroundFetch(s, answer.backgroundFetch);
-  wake(s);
+  // The worker sends what is due from an event of its own (and a sync where Background Sync exists,
+  // so the work survives this page closing); a paused tag waits for `resume()`.
+  if (!answer.paused) wake(s);
   return answer.ids;
 }
 

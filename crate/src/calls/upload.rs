@@ -22,8 +22,9 @@ thread_local! {
 }
 
 /// `{ op: 'upload', tag, options, items: [{ blob, bodyType, request }], all, base, origin,
-/// backgroundFetch }`: resolves with `{ ids, wakeAt, backgroundFetch }` (the tasks' ids in order,
-/// the times the page wakes the worker at while it is open, and the fetch it starts, if any).
+/// backgroundFetch }`: resolves with `{ ids, wakeAt, paused, backgroundFetch }` (the tasks' ids in
+/// order, the times the page wakes the worker at while it is open, whether the tag is paused, and the
+/// fetch it starts, if any).
 pub(super) async fn upload(store: &Store, tag: &str, call: &JsValue) -> Result<JsValue, Failed> {
     let options = options_of(call)?;
     let items: js_sys::Array = js::get(call, "items")
@@ -84,6 +85,8 @@ pub(super) async fn upload(store: &Store, tag: &str, call: &JsValue) -> Result<J
         .map(|at| JsValue::from_f64(at as f64))
         .collect();
     js::set(&answer, "wakeAt", &wake_at);
+    // Nothing to start for a paused tag (`resume()` wakes the worker).
+    js::set(&answer, "paused", &JsValue::from_bool(done.paused));
     if let Some(start) = background_fetch::lease(store, &done, &options, call).await? {
         js::set(&answer, "backgroundFetch", &start);
     }
