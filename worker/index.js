@@ -4,7 +4,7 @@
 // worker and asks it from then on. A Blob passed to `upload` goes to the worker by reference (a
 // structured clone of a Blob copies no bytes), and from there into IndexedDB.
 
-/** How long the worker may take to say it received a call (starting it included). */
+/** How long the worker may take to answer a call, or to say it received it (starting it included). */
 const RECEIVED_MS = 15000;
 /** How long it may then take to answer: far more than any call needs, less than forever if it died. */
 const ANSWER_MS = 120000;

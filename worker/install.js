@@ -73,16 +73,21 @@ export function install(scope, options, init, wasm, url) {
 
 /**
  * A page's call (`{ ferry: 'call', op, ... }` with a reply port, from the page entry): the port hears
- * `{ received: true }` at once (the page then knows Ferry runs here), then `{ value }` or `{ error }`.
+ * `{ value }` or `{ error }`, and `{ received: true }` first if that takes more than a second (the page
+ * then knows Ferry runs here and waits on).
  */
 function answer(event, started, wasm) {
   const port = event.ports && event.ports[0];
   if (!port) return;
-  port.postMessage({ received: true });
+  const received = setTimeout(() => port.postMessage({ received: true }), 1000);
+  const reply = (message) => {
+    clearTimeout(received);
+    port.postMessage(message);
+  };
   const done = started().then(() => wasm.worker_call(event.data)).then(
-    (value) => port.postMessage({ value }),
-    (error) => port.postMessage({ error: plain(error) }),
-  ).catch((error) => port.postMessage({ error: plain(error) }));
+    (value) => reply({ value }),
+    (error) => reply({ error: plain(error) }),
+  ).catch((error) => reply({ error: plain(error) }));
   if (typeof event.waitUntil === 'function') event.waitUntil(done);
 }
 
