@@ -45,7 +45,7 @@ export class Ferry {
     const wire = options == null ? options : copy(options, SESSION_KEYS);
     // The function stays in this page (the worker asks it through the page); the worker hears whether there is one.
     if (wire) wire.headerProvider = typeof provider === 'function' ? true : provider == null ? undefined : typeof provider;
-    const worker = new Worker(registration);
+    const worker = new Link(registration);
     const answer = await worker.call({ op: 'register', tag, options: wire, pageUrl: pageUrl() });
     const session = new Session(made);
     start(session, { tag, worker, options: answer.options, manualAck: answer.manualAck, provider });
@@ -109,8 +109,8 @@ function pageUrl() {
   return typeof location === 'object' ? location.href.split('#')[0] : undefined;
 }
 
-/** The service worker of a registration, asked through a reply port. */
-class Worker {
+/** The link to the service worker of a registration: calls asked through a reply port, and wake-ups. */
+class Link {
   constructor(registration) {
     this.registration = registration;
   }
