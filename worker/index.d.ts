@@ -161,7 +161,7 @@ export interface Task {
     /** The resolved absolute URL. */
     url: string;
     method: 'POST' | 'PUT' | 'PATCH';
-    /** Header pairs, names lower-cased. */
+    /** Header pairs, names lower-cased; empty once the task has finished (they may hold credentials). */
     headers: [name: string, value: string][];
     protocol: TaskProtocol;
   };
