@@ -138,43 +138,72 @@ class Link {
     return reg.active;
   }
 
-  /** Resolves with the worker's answer to `call`, or rejects with the typed error it gave. */
+  /**
+   * Resolves with the worker's answer to `call`, or rejects with the typed error it gave. A worker that
+   * becomes redundant before answering (a new version activated as it went idle) was either never given
+   * the call (the browser drops messages to a version it is replacing) or had answered already, since
+   * activation waits for the old version's events: the call goes to the new active worker.
+   */
   async call(call) {
-    const worker = await this.active();
+    for (let tries = 1; ; tries++) {
+      const worker = await this.active();
+      const answer = await this.#ask(worker, call);
+      if (answer === REPLACED && tries < 5) continue;
+      if (answer === REPLACED) {
+        throw ferryError('FerryNoWorker', `the service worker of ${this.registration.scope} was replaced ` +
+          `${tries} times while ${call.op}() waited for it`);
+      }
+      return answer.value;
+    }
+  }
+
+  #ask(worker, call) {
     return new Promise((resolve, reject) => {
       const { port1, port2 } = new MessageChannel();
-      const silent = setTimeout(() => {
+      let stopped;
+      const done = () => {
+        clearTimeout(silent);
+        clearTimeout(stopped);
+        worker.removeEventListener('statechange', replaced);
         port1.close();
+      };
+      const silent = setTimeout(() => {
+        done();
         reject(ferryError('FerryNoWorker', `the service worker ${worker.scriptURL} did not answer within ` +
           `${RECEIVED_MS / 1000} s: does it call installFerry(self) (or ferry.installFerry(self)) at its top?`));
       }, RECEIVED_MS);
-      let stopped;
+      const replaced = () => {
+        if (worker.state !== 'redundant') return;
+        done();
+        resolve(REPLACED);
+      };
+      worker.addEventListener('statechange', replaced);
       port1.onmessage = ({ data }) => {
-        clearTimeout(silent);
         if (data.received) {
+          clearTimeout(silent);
           stopped = setTimeout(() => {
-            port1.close();
+            done();
             reject(ferryError('FerryNoWorker', `the service worker ${worker.scriptURL} stopped before answering ` +
               `${call.op}() within ${ANSWER_MS / 1000} s`));
           }, ANSWER_MS);
           return;
         }
-        clearTimeout(stopped);
-        port1.close();
+        done();
         if (data.error) reject(ferryError(data.error.name, data.error.message, data.error.index === undefined ? {} : { index: data.error.index }));
-        else resolve(data.value);
+        else resolve({ value: data.value });
       };
       try {
         worker.postMessage({ ferry: 'call', ...call }, [port2]);
       } catch (e) {
-        clearTimeout(silent);
-        port1.close();
+        done();
         // A function, a DOM node or the like among the options or the request.
         reject(e?.name === 'DataCloneError'
           ? invalidOption(call.op === 'register' ? 'options' : 'request',
             `holds a value that cannot be stored (${e.message}); pass strings, numbers and plain objects`)
           : e);
+        return;
       }
+      replaced();
     });
   }
 
@@ -186,6 +215,8 @@ class Link {
 }
 
 const made = Symbol('made by Ferry.register');
+/** What `#ask` resolves with when the worker asked was replaced before it answered. */
+const REPLACED = Symbol('replaced');
 let start;
 
 /**
