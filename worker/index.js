@@ -118,6 +118,10 @@ class Link {
   /** The active worker (during the first install, once it is active). */
   async active() {
     const reg = this.registration;
+    // A version just replaced can still be `active` here until the page hears of its successor.
+    for (let waited = 0; reg.active?.state === 'redundant' && waited < RECEIVED_MS; waited += 50) {
+      await new Promise((resolve) => { setTimeout(resolve, 50); });
+    }
     while (!reg.active) {
       const next = reg.installing || reg.waiting;
       if (!next) {

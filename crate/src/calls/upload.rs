@@ -6,7 +6,7 @@ use super::{background_fetch, options_of, Failed};
 use crate::core::{self, Error, SessionOptions, Task};
 use crate::web::js::{self, core_error, now_ms};
 use crate::web::store::Store;
-use crate::web::{messaging, request};
+use crate::web::{externs, messaging, request};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use wasm_bindgen::prelude::*;
@@ -87,6 +87,11 @@ pub(super) async fn upload(store: &Store, tag: &str, call: &JsValue) -> Result<J
     js::set(&answer, "wakeAt", &wake_at);
     // Nothing to start for a paused tag (`resume()` wakes the worker).
     js::set(&answer, "paused", &JsValue::from_bool(done.paused));
+    if !done.paused {
+        // A sync where Background Sync exists, asked before the page hears "stored": the work then
+        // has an event of its own even if the page closes at once.
+        externs::register_sync(&crate::scheduler::registration(), "ferry").await;
+    }
     if let Some(start) = background_fetch::lease(store, &done, &options, call).await? {
         js::set(&answer, "backgroundFetch", &start);
     }
