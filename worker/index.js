@@ -151,7 +151,7 @@ class Link {
   async call(call) {
     for (let tries = 1; ; tries++) {
       const worker = await this.active();
-      const answer = await this.#ask(worker, call);
+      const answer = await this.#ask(worker, tries > 1 ? { ...call, retry: true } : call);
       if (answer === REPLACED && tries < 5) continue;
       if (answer === REPLACED) {
         throw ferryError('FerryNoWorker', `the service worker of ${this.registration.scope} was replaced ` +
@@ -359,7 +359,12 @@ function wake(s) {
 async function uploads(s, items, all) {
   const wire = items.map(({ blob, request }) => {
     const isBlob = typeof Blob === 'function' && blob instanceof Blob;
-    return { blob: isBlob ? reframe(blob) : undefined, bodyType: isBlob ? undefined : typeName(blob), request: plainRequest(request) };
+    // The task's id is chosen here, so a call sent again after its worker was replaced (which may have
+    // stored it before going) is answered with the stored task instead of storing it twice.
+    return {
+      id: crypto.randomUUID(), blob: isBlob ? reframe(blob) : undefined, bodyType: isBlob ? undefined : typeName(blob),
+      request: plainRequest(request),
+    };
   });
   const call = {
     op: 'upload', items: wire, all, options: s.options,

@@ -21,7 +21,7 @@ thread_local! {
         const { RefCell::new(BTreeMap::new()) };
 }
 
-/// `{ op: 'upload', tag, options, items: [{ blob, bodyType, request }], all, base, origin,
+/// `{ op: 'upload', tag, options, items: [{ id, blob, bodyType, request }], all, base, origin, retry,
 /// backgroundFetch }`: resolves with `{ ids, wakeAt, paused, backgroundFetch }` (the tasks' ids in
 /// order, the times the page wakes the worker at while it is open, whether the tag is paused, and the
 /// fetch it starts, if any).
@@ -62,17 +62,27 @@ pub(super) async fn upload(store: &Store, tag: &str, call: &JsValue) -> Result<J
     }
     // One small upload commits with the others made meanwhile; a batch, or a large Blob (checked
     // against the storage estimate: its own answer to a full disk), commits on its own.
-    let done = match batch.pop() {
+    let ids: Vec<String> = batch.iter().map(|(t, _)| t.id.clone()).collect();
+    let stored = match batch.pop() {
         Some((task, blob))
             if batch.is_empty() && !core::validate::wants_quota_estimate(task.body.size) =>
         {
-            together(store, task, blob).await?
+            together(store, task, blob).await
         }
         Some(last) => {
             batch.push(last);
-            commit(store, batch).await?
+            commit(store, batch).await
         }
-        None => Committed::default(),
+        None => Ok(Committed::default()),
+    };
+    let done = match stored {
+        // The call sent again after its worker was replaced, which had stored it: the same tasks.
+        Err(Error::DuplicateTask { id }) if js::get(call, "retry").as_bool() == Some(true) => {
+            stored_before(store, tag, &ids)
+                .await?
+                .ok_or(Error::DuplicateTask { id })?
+        }
+        other => other?,
     };
     let tasks = &done.tasks;
     let answer = js_sys::Object::new();
@@ -113,7 +123,35 @@ fn prepare(
         ..core::Limits::default()
     };
     let valid = core::validate_upload(&input, &options.retry, &limits, now_ms())?;
-    Ok(request::new_task(tag, valid, options.batch_window_ms))
+    let mut task = request::new_task(tag, valid, options.batch_window_ms);
+    // The id the page chose (it sends a call again with the same ids).
+    if let Some(id) = js::get(item, "id")
+        .as_string()
+        .filter(|id| (1..=64).contains(&id.len()))
+    {
+        task.id = id;
+    }
+    Ok(task)
+}
+
+/// The tasks of `ids`, when every one is stored already under this tag: a call its replaced worker
+/// committed before it could answer. `None` when any is missing or another tag's.
+async fn stored_before(
+    store: &Store,
+    tag: &str,
+    ids: &[String],
+) -> Result<Option<Committed>, Error> {
+    let mut tasks = Vec::with_capacity(ids.len());
+    for id in ids {
+        match store.get(id).await? {
+            Some(task) if task.tag == tag => tasks.push(task),
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(Committed {
+        tasks,
+        ..Committed::default()
+    }))
 }
 
 /// What a commit wrote and saw.
