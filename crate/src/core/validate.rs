@@ -20,10 +20,11 @@ use crate::core::retry::RetryPolicy;
 use crate::core::task::{BodyMeta, Request};
 
 /// Bodies at least this large are checked against `navigator.storage.estimate()` before they are
-/// stored; smaller ones are simply written (a write over the quota aborts its transaction, leaves
-/// nothing behind and is reported as `FerryQuotaExceeded` all the same), which spares every small
-/// upload an estimate call.
-pub const QUOTA_ESTIMATE_MIN_BYTES: u64 = 1 << 20;
+/// stored (a refusal then costs no copy of the Blob); smaller ones are simply written (a write over
+/// the quota aborts its transaction, leaves nothing behind and is reported as `FerryQuotaExceeded` all
+/// the same), which spares them an estimate call and lets `upload()` calls made together share one
+/// transaction (a hundred photos of a few MiB each).
+pub const QUOTA_ESTIMATE_MIN_BYTES: u64 = 16 << 20;
 
 /// Whether an upload of `size` bytes is checked against the storage estimate first.
 pub fn wants_quota_estimate(size: u64) -> bool {

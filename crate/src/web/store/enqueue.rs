@@ -6,7 +6,7 @@ use crate::core::{self, Error, FerryEvent, Task};
 use crate::web::js::{self, storage_error};
 use idb::Query;
 use std::future::IntoFuture;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 impl Store {
     /// Writes the tasks and their Blobs (all of one tag) in ONE transaction, allocating each task's
@@ -26,6 +26,22 @@ impl Store {
         }
         let total: u64 = batch.iter().map(|(t, _)| t.body.size).sum();
         let failed = |what: &'static str| move |e: idb::Error| storage_error(what, e);
+        // A write refused as it is made. Firefox refuses the first write after a transaction that went
+        // over the quota this way ("InvalidStateError: A mutation operation was attempted on a
+        // database that did not allow mutations"): the storage is full for now, said as such.
+        let refused = |e: idb::Error| {
+            let js = match &e {
+                idb::Error::AddFailed(v) | idb::Error::UpdateFailed(v) => Some(v.clone()),
+                _ => None,
+            };
+            match js.and_then(|v| v.dyn_into::<web_sys::DomException>().ok()) {
+                Some(d) if d.name() == "InvalidStateError" => Error::QuotaExceeded {
+                    size: total,
+                    available: 0,
+                },
+                _ => storage_error("enqueue", e),
+            }
+        };
         let tx = self.tx(&[TASKS, BLOBS, OUTBOX, META], true)?;
         let tasks = open_store(&tx, TASKS, "enqueue")?;
         let blobs = open_store(&tx, BLOBS, "enqueue")?;
@@ -79,18 +95,18 @@ impl Store {
             task.seq = seq;
             let added = tasks
                 .add(&js::to_js(&task)?, None)
-                .map_err(failed("enqueue"))?
+                .map_err(refused)?
                 .into_future();
             let put = blobs
                 .put(blob, Some(&JsValue::from_str(&task.id)))
-                .map_err(failed("enqueue"))?
+                .map_err(refused)?
                 .into_future();
             pending.push((task.id.clone(), added, put));
             let mut queued = core::queued_event(&task);
             event_seq += 1;
             queued.seq = event_seq;
             let event = outbox.add(&js::to_js(&queued)?, None);
-            pending_events.push(event.map_err(failed("enqueue"))?.into_future());
+            pending_events.push(event.map_err(refused)?.into_future());
             events.push(queued);
             written.push(task);
         }
