@@ -138,7 +138,7 @@ test('Firefox: a 503 then success is retried inside the worker and applied once'
   await removeDir(dir);
 });
 
-test('Firefox: with a page open, work due later is sent when due (earliestBegin) and a paused task expires at its expiresAt, with nothing else waking the worker', async () => {
+test('Firefox: with a page open, work due later is sent when due (earliestBegin) and a paused task expires at its expiresAt or at the end of a short retention, with nothing else waking the worker', async () => {
   const dir = await firefoxProfile();
   let browser = null;
   try {

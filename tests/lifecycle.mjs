@@ -116,4 +116,14 @@ export async function workDueLater({ server, open, uploadRandom, eventOf, prefix
   assert.equal(task.state, 'expired', 'get() says expired while the tag is still paused');
   assert.equal((await dbCounts(held)).blobs, 0, 'its Blob is deleted');
   assert.equal((await server.uploads()).filter((r) => r.path === `/upload/${prefix}-paused`).length, 0, 'nothing sent');
+
+  // The same at the end of a short retention (`retry.maxRetentionMs`), with no expiresAt.
+  const createdBy = Date.now();
+  const kept = await uploadRandom(held, 1024, { url: `/upload/${prefix}-paused`, retry: { maxRetentionMs: 1500 } });
+  const ended = await eventOf(held, kept.id, 'expired', { timeout: 20000 });
+  assert.equal(ended.taskId, kept.id);
+  assert.ok(Date.now() >= createdBy + 1500, 'not before its retention ended');
+  assert.equal((await held.evaluate((id) => window.ferrySession.get(id), kept.id)).state, 'expired');
+  assert.equal((await dbCounts(held)).blobs, 0, 'its Blob is deleted');
+  assert.equal((await server.uploads()).filter((r) => r.path === `/upload/${prefix}-paused`).length, 0, 'nothing sent');
 }

@@ -293,7 +293,7 @@ test('headers as fetch takes them: an object, a Headers, a Map or [name, value] 
   });
 });
 
-test('with a page open, work due later is sent when due (earliestBegin) and a paused task expires at its expiresAt, its Blob deleted, without resume', async () => {
+test('with a page open, work due later is sent when due (earliestBegin) and a paused task expires at its expiresAt or at the end of a short retention, its Blob deleted, without resume', async () => {
   // No fast sync retries here: Chromium would fire the next sync minutes later.
   await withBrowser(async (ctx) => {
     const open = (tag) => openSession(ctx, server.url, tag, { backgroundFetch: false });

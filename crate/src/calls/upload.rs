@@ -90,8 +90,7 @@ pub(super) async fn upload(store: &Store, tag: &str, call: &JsValue) -> Result<J
     js::set(&answer, "ids", &ids);
     let wake_at: js_sys::Array = tasks
         .iter()
-        .flat_map(|t| [Some(core::scheduler::due_at(t)), t.expires_at])
-        .flatten()
+        .flat_map(|t| [core::scheduler::due_at(t), t.deadline()])
         .map(|at| JsValue::from_f64(at as f64))
         .collect();
     js::set(&answer, "wakeAt", &wake_at);

@@ -191,9 +191,9 @@ pub fn plan(
         if start.contains(&t.id) {
             continue;
         }
-        if t.state == State::Queued && t.expires_at.is_some() {
-            // A held task still expires on time (at its `expiresAt`; the retention end is days away
-            // and the next look sees it anyway).
+        if t.state == State::Queued {
+            // A held task still expires on time: at its `expiresAt` or at the end of its retention
+            // (`retry.maxRetentionMs`, which may be short).
             later(t.deadline());
         }
         match hold(t, &view(&t.tag), env, awaiting_headers.contains(&t.id)) {

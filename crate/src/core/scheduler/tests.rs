@@ -64,7 +64,9 @@ fn a_paused_tag_starts_nothing_and_never_makes_the_wake_time_now() {
         0,
     );
     assert_eq!(p.start, vec!["2".to_string()]);
-    assert_eq!(p.wake_at, None);
+    // The only wake time is the held task's deadline (its retention end), never now.
+    assert_eq!(p.wake_at, Some(q[0].deadline()));
+    assert!(q[0].deadline() > env().now_ms);
     let p = plan(
         &env(),
         &q[..1],
@@ -73,7 +75,37 @@ fn a_paused_tag_starts_nothing_and_never_makes_the_wake_time_now() {
         &BTreeSet::new(),
         0,
     );
-    assert!(p.start.is_empty() && p.wake_at.is_none() && !p.work_left);
+    assert!(p.start.is_empty() && !p.work_left);
+    assert_eq!(p.wake_at, Some(q[0].deadline()));
+}
+
+#[test]
+fn a_paused_task_expires_at_the_end_of_a_short_retention() {
+    let paused = SessionView {
+        paused: true,
+        ..SessionView::default()
+    };
+    let mut t = task("1", "a", 1);
+    t.retry.max_retention_ms = 1_000;
+    let end = t.retention_end();
+    let views = sessions(&[("a", paused)]);
+    let p = plan(&env(), &[t.clone()], &[], &views, &BTreeSet::new(), 0);
+    assert!(p.start.is_empty());
+    assert_eq!(
+        p.wake_at,
+        Some(end),
+        "a look is due when the retention ends"
+    );
+    let then = Env {
+        now_ms: end,
+        ..env()
+    };
+    let p = plan(&then, &[t], &[], &views, &BTreeSet::new(), 0);
+    assert_eq!(
+        p.start,
+        vec!["1".to_string()],
+        "leased to be recorded expired"
+    );
 }
 
 #[test]
@@ -81,7 +113,8 @@ fn tasks_awaiting_headers_are_held_without_a_wake_loop() {
     let q = [task("1", "a", 1)];
     let waiting: BTreeSet<String> = ["1".to_string()].into();
     let p = plan(&env(), &q, &[], &BTreeMap::new(), &waiting, 0);
-    assert!(p.start.is_empty() && p.wake_at.is_none());
+    // No wake time but the task's deadline (its retention end, far off).
+    assert!(p.start.is_empty() && p.wake_at == Some(q[0].deadline()));
     assert!(
         p.work_left,
         "a sync event is rejected, so the browser asks again later"
