@@ -77,6 +77,65 @@ test('auto-ack drops only what a listener heard; a listener added late, or a lat
   }
 });
 
+test('listeners added late together hear the missed events in seq order; clear() drops the events held for listeners not added yet, in every page of the tag', async () => {
+  await server.reset();
+  const ctx = await launchChromium(await profileDir());
+  try {
+    const open = async () => {
+      const page = await ctx.newPage();
+      await page.goto(new URL('/harness.html', server.url).href);
+      await page.evaluate(async () => {
+        const { Ferry } = await import('/ferry/index.js');
+        window.s = await Ferry.register('late', { serviceWorker: '/sw.js', backgroundFetch: false });
+        await navigator.serviceWorker.ready;
+      });
+      return page;
+    };
+    const page = await open();
+    // A listener of a kind that never comes: the replay has run, and the upload's events are held in
+    // the page as they arrive, for listeners not added yet.
+    await page.evaluate(() => window.s.addEventListener('failed', () => {}));
+    const id = await page.evaluate(() => window.s.upload(new Blob(['late']), { url: '/upload/late' }));
+    await settled(server, 1);
+    await until(async () => (await page.evaluate((id) => window.s.get(id), id)).state === 'done', { what: 'done' });
+    // Another page of the tag: its replay hands `queued` to its listener and holds the other three.
+    const other = await open();
+    assert.equal(await other.evaluate(() => new Promise((resolve) => {
+      window.s.addEventListener('queued', (e) => resolve(e.detail.seq));
+    })), 1);
+    // Three listeners added in one go, latest kind first: the events come in seq order all the same.
+    const heard = await page.evaluate(() => new Promise((resolve) => {
+      const got = [];
+      for (const kind of ['completed', 'progress', 'started']) {
+        window.s.addEventListener(kind, (e) => {
+          got.push([e.detail.seq, e.detail.kind]);
+          if (got.length === 3) resolve(got);
+        });
+      }
+    }));
+    assert.deepEqual(heard, [[2, 'started'], [3, 'progress'], [4, 'completed']]);
+    // This page still holds `queued`, the other page `started`, `progress` and `completed`; clear()
+    // removes the task.
+    await other.evaluate(() => {
+      window.cleared = false;
+      new BroadcastChannel('ferry:late').onmessage = (e) => { if (e.data?.ferry === 'cleared') window.cleared = true; };
+    });
+    assert.equal(await page.evaluate(() => window.s.clear()), 1);
+    const listenAll = (p) => p.evaluate(async () => {
+      const got = [];
+      for (const kind of ['queued', 'started', 'progress', 'completed']) window.s.addEventListener(kind, (e) => got.push(e.detail.kind));
+      // Held events are dispatched in a microtask after a listener is added: a task later, all have run.
+      await new Promise((resolve) => { setTimeout(resolve, 0); });
+      return got;
+    });
+    assert.deepEqual(await listenAll(page), [], 'the calling page drops what it held');
+    await until(() => other.evaluate(() => window.cleared), { what: 'the other page hearing of the clear' });
+    assert.deepEqual(await listenAll(other), [], 'another page of the tag drops what it held');
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('the session is an EventTarget (e.target is the session); listeners as EventTarget takes them: once and signal listeners come back when added again, an object without handleEvent hears nothing, odd types are stringified or refused', { timeout: 90000 }, async () => {
   await server.reset();
   const ctx = await launchChromium(await profileDir());

@@ -255,7 +255,16 @@ class Session extends EventTarget {
   list() { return this.#call(() => this.#s.ask({ op: 'list' })); }
   get(id) { return this.#call(() => this.#s.ask({ op: 'get', id: typeof id === 'string' ? id : undefined })); }
   cancel(id) { return this.#call(() => this.#s.ask({ op: 'cancel', id: typeof id === 'string' ? id : String(id) })); }
-  clear() { return this.#call(() => this.#s.ask({ op: 'clear' })); }
+  clear() {
+    return this.#call(async () => {
+      const removed = await this.#s.ask({ op: 'clear' });
+      // Events this page (and the other pages of the tag) held for a listener not added yet were of
+      // the tasks just removed: they are dropped with them.
+      forgetHeld(this.#s);
+      this.#s.channel.postMessage({ ferry: 'cleared', tag: this.#s.tag });
+      return removed;
+    });
+  }
   pause() { return this.#call(() => this.#s.ask({ op: 'pause', options: this.#s.options, pageUrl: pageUrl() })); }
 
   resume() {
@@ -304,6 +313,7 @@ function begin(target, { tag, worker, options, manualAck, provider }) {
     delivered: 0,
     pending: [],          // live events held until the replay ran (null once it did)
     replayScheduled: false,
+    redeliverScheduled: false,
     heard: false,
     listeners: [],        // { kind, listener, capture, wrapper }
     unheard: [],
@@ -328,6 +338,9 @@ function onChannel(s, data) {
       return;
     case 'headers?':
       answerHeaders(s, data);
+      return;
+    case 'cleared':
+      if (data.tag === s.tag) forgetHeld(s);
       return;
     case 'alarm':
       // The worker ends its event before work of the tag is due: wake it then.
@@ -600,7 +613,7 @@ function listen(s, type, listener, options, adding) {
     s.listeners.push(known);
   }
   EventTarget.prototype.addEventListener.call(s.target, kind, known.wrapper, options);
-  if (s.replayScheduled) redeliver(s, kind);
+  if (s.replayScheduled) redeliver(s);
   scheduleReplay(s);
 }
 
@@ -663,11 +676,15 @@ function dispatch(s, ev) {
   return heard;
 }
 
-/** Events of `kind` nobody heard, dispatched again now that a listener of that kind exists. */
-function redeliver(s, kind) {
+/** Events nobody heard, dispatched again (in seq order) now that a listener was added: listeners
+ * added together hear them in one pass, after the code that added them ran. */
+function redeliver(s) {
+  if (s.redeliverScheduled) return;
+  s.redeliverScheduled = true;
   queueMicrotask(() => {
-    const waiting = s.unheard.filter((e) => e.kind === kind);
-    s.unheard = s.unheard.filter((e) => e.kind !== kind);
+    s.redeliverScheduled = false;
+    const waiting = s.unheard.sort((a, b) => a.seq - b.seq);
+    s.unheard = [];
     const heard = [];
     for (const ev of waiting) {
       if (s.closed) break;
@@ -676,6 +693,14 @@ function redeliver(s, kind) {
     }
     acknowledge(s, heard);
   });
+}
+
+/** Drops the events held for listeners not added yet, and live ones waiting for the replay (after
+ * `clear()`: their tasks are gone). A later event past the gap reads the outbox, which holds only
+ * what came after. */
+function forgetHeld(s) {
+  s.unheard = [];
+  if (s.pending) s.pending = [];
 }
 
 function acknowledge(s, seqs) {
