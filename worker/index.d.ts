@@ -305,7 +305,8 @@ export type FerryErrorName =
   | 'FerryWasmLoad'
   /**
    * No service worker answers: not in a browser page (e.g. server-side rendering), the worker did not
-   * install, or it does not call `installFerry(self)`.
+   * install, or it does not call `installFerry(self)`. (A worker URL the browser refuses to register,
+   * such as a 404, is `FerryInvalidOptions`.)
    */
   | 'FerryNoWorker';
 

@@ -28,6 +28,18 @@ fn string(obj: &JsValue, key: &str, option: &str) -> Result<Option<String>, Erro
         .ok_or_else(|| Error::options(option, "must be a string"))
 }
 
+/// The method as given: a string, else `FerryInvalidMethod` (as every wrong method is).
+fn method_of(request: &JsValue) -> Result<Option<String>, Error> {
+    let v = js::get(request, "method");
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_string().map(Some).ok_or_else(|| Error::InvalidMethod {
+        method: js::js_string(&v),
+        reason: "must be a string; use POST, PUT or PATCH".into(),
+    })
+}
+
 fn boolean(obj: &JsValue, key: &str, option: &str) -> Result<Option<bool>, Error> {
     let v = js::get(obj, key);
     if v.is_undefined() || v.is_null() {
@@ -209,7 +221,7 @@ fn read_upload(body: BodyInput, request: &JsValue, base: &str) -> Result<UploadI
     Ok(UploadInput {
         raw_url,
         resolved_url,
-        method: string(request, "method", "method")?,
+        method: method_of(request)?,
         headers: pairs(request, "headers", "headers", |n, r| Error::header(n, r))?,
         protocol: string(request, "protocol", "protocol")?,
         field: string(request, "field", "field")?,
