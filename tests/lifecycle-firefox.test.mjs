@@ -1,7 +1,8 @@
 // The lifecycle scenarios of lifecycle.mjs in headless Firefox ESR, where the fallback transport (the
 // worker woken by a page's message) carries every upload: pause() during a drain, a server that never
-// answers.
+// answers, an attempt longer than Firefox lets one worker event run.
 import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
 import { startServer } from './harness.mjs';
 import {
   snapshotPkg, firefoxProfile, removeDir, launchFirefox, closeFirefox, openSession, uploadRandom, eventOf, eventsOf,
@@ -15,11 +16,15 @@ after(async () => {
   await removeDir(pkg);
 });
 
-async function withFirefox(fn) {
+// Firefox stops a worker whose events have run its idle plus extended timeout (30 s + 30 s by default),
+// a fetch in flight or not. Here both are 4 s: an attempt of ~14 s outlasts one event.
+const SHORT_EVENTS = { 'dom.serviceWorkers.idle_timeout': 4000, 'dom.serviceWorkers.idle_extended_timeout': 4000 };
+
+async function withFirefox(fn, prefs = {}) {
   const dir = await firefoxProfile();
   let browser = null;
   try {
-    browser = await launchFirefox(dir);
+    browser = await launchFirefox(dir, { prefs });
     return await fn(browser);
   } finally {
     await closeFirefox(browser);
@@ -39,4 +44,30 @@ test('Firefox: a server that never answers costs one attempt (timeout) and holds
     const page = await openSession(browser, server.url, 'ff-hang', { attemptTimeoutMs: 4000 });
     await hungServer({ server, page, uploadRandom, eventOf, eventsOf, prefix: 'ff' });
   });
+});
+
+test('Firefox: an attempt that outlasts the time Firefox gives one worker event, with a page open, is sent once and completes', async () => {
+  await withFirefox(async (browser) => {
+    await server.reset();
+    const url = '/upload/ff-long';
+    const rate = 256 * 1024;
+    await server.fault({ count: 1, slowBytesPerSec: rate, path: url });
+    const page = await openSession(browser, server.url, 'ff-long', { backgroundFetch: false });
+    const { id, sha256 } = await uploadRandom(page, 14 * rate, { url });
+    const done = await eventOf(page, id, 'completed');
+    assert.equal(done.response.status, 201);
+    assert.equal(done.attempt, 1, 'the first attempt ended it');
+    const records = (await server.uploads()).filter((r) => r.path === url);
+    assert.equal(records.length, 1, 'the body was sent once');
+    assert.equal(records[0].sha256, sha256);
+    assert.ok(records[0].applied);
+    assert.ok(records[0].finishedAt - records[0].receivedAt > 8000, 'the attempt outlasted one event (8 s here)');
+  }, SHORT_EVENTS);
+});
+
+test('Firefox: a server that never answers, with an attempt timeout longer than one worker event, still costs one timed-out attempt', async () => {
+  await withFirefox(async (browser) => {
+    const page = await openSession(browser, server.url, 'ff-hang-long', { attemptTimeoutMs: 12000 });
+    await hungServer({ server, page, uploadRandom, eventOf, eventsOf, prefix: 'ff-long' });
+  }, SHORT_EVENTS);
 });

@@ -48,6 +48,8 @@ thread_local! {
     /// What the running pump's last look saw, for starting the next attempts as others end without
     /// another look (`next_from_ahead`); `None` when no pump runs or headers are asked per attempt.
     static AHEAD: RefCell<Option<Ahead>> = const { RefCell::new(None) };
+    /// The wake last asked of the pages of running attempts' tags (`decide::keepalive_at`).
+    static KEEPALIVE: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
 /// The running pump's last look, kept for starting attempts in the settle transaction.
@@ -91,6 +93,7 @@ pub(crate) async fn pump_expecting(
     let promise = wasm_bindgen_futures::future_to_promise(async move {
         let result = run(&store, via, budget_ms, expect_retry).await;
         AHEAD.with(|a| *a.borrow_mut() = None);
+        KEEPALIVE.with(|k| k.set(None));
         PUMP.with(|p| *p.borrow_mut() = None);
         result
             .map(|_| JsValue::UNDEFINED)
@@ -168,6 +171,7 @@ async fn run(
         // is either seen here or finds no pump running and starts its own.
         let again = AGAIN.with(|a| a.get());
         if active() > 0 {
+            keep_alive(now);
             // An attempt ending wakes this; so does new work. Past the budget, only the attempts'
             // own timeouts end them: the event must not end before they record their outcome.
             let until = match plan.wake_at {
@@ -213,6 +217,17 @@ fn tell_pages_when<'a>(tasks: impl Iterator<Item = &'a Task>, at: u64) {
             messaging::post(&t.tag, &msg);
         }
     }
+}
+
+/// Asks the open pages of the tags whose attempts run here to wake the worker soon: each wake is a
+/// new event, so the browser does not stop the worker while an attempt outlasts one event's time.
+fn keep_alive(now: u64) {
+    let asked = KEEPALIVE.with(|k| k.get());
+    let Some(at) = decide::keepalive_at(now, active() > 0, asked) else {
+        return;
+    };
+    KEEPALIVE.with(|k| k.set(Some(at)));
+    STARTED.with(|s| tell_pages_when(s.borrow().values(), at));
 }
 
 fn active() -> u32 {

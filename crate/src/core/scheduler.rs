@@ -376,6 +376,23 @@ pub fn sync_resolves(plan: &Plan, last_chance: bool) -> bool {
     !plan.work_left || last_chance
 }
 
+/// While attempts of a worker run, the open pages of their tags wake it this often. Each wake is a
+/// fresh event, which is what keeps a browser from stopping the worker mid-attempt: Firefox stops one
+/// whose events have run ~60 s (its idle plus extended timeout) even with a fetch in flight, and
+/// Chromium ends an event after 5 minutes.
+pub const KEEPALIVE_MS: u64 = 5_000;
+
+/// When the pages of running attempts' tags are asked to wake the worker next, given the wake last
+/// asked for (`asked`): `None` while that one is still ahead. The page's wake arrives at `asked`, the
+/// pump looks again and asks for the next, so one ask stands at a time.
+pub fn keepalive_at(now: u64, running: bool, asked: Option<u64>) -> Option<u64> {
+    match asked {
+        _ if !running => None,
+        Some(at) if now + KEEPALIVE_MS / 10 < at => None,
+        _ => Some(now + KEEPALIVE_MS),
+    }
+}
+
 mod send;
 pub use send::{
     attempt_timeout_ms, background_fetch_fits, headers, HeaderPlan, HEADER_WAIT_MS,
