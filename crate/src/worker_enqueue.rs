@@ -51,7 +51,7 @@ async fn enqueue(tag: JsValue, req: JsValue, blob: web_sys::Blob) -> Result<Stri
         ..core::Limits::default()
     };
     let valid = core::validate_upload(&input, &options.retry, &limits, now_ms())?;
-    let mut task = request::new_task(&tag, valid, options.batch_window_ms);
+    let mut task = request::new_task(&tag, None, valid, options.batch_window_ms);
     // The app's own attempt may have reached the server: Ferry's attempts carry the same key, so a
     // server that honours it applies the upload once.
     if let Some(key) = idempotency_key(&req)? {

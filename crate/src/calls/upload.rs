@@ -122,15 +122,11 @@ fn prepare(
         ..core::Limits::default()
     };
     let valid = core::validate_upload(&input, &options.retry, &limits, now_ms())?;
-    let mut task = request::new_task(tag, valid, options.batch_window_ms);
     // The id the page chose (it sends a call again with the same ids).
-    if let Some(id) = js::get(item, "id")
+    let id = js::get(item, "id")
         .as_string()
-        .filter(|id| (1..=64).contains(&id.len()))
-    {
-        task.id = id;
-    }
-    Ok(task)
+        .filter(|id| (1..=64).contains(&id.len()));
+    Ok(request::new_task(tag, id, valid, options.batch_window_ms))
 }
 
 /// The tasks of `ids`, when every one is stored already under this tag: a call its replaced worker

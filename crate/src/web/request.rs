@@ -256,9 +256,9 @@ pub async fn quota_available() -> Option<u64> {
     Some((quota - usage).max(0.0) as u64)
 }
 
-/// A new queued task for a validated upload: fresh id and idempotency key; a discretionary one
-/// starts with its session's next batch window.
-pub fn new_task(tag: &str, valid: ValidUpload, batch_window_ms: u64) -> Task {
+/// A new queued task for a validated upload: the id given (the page's choice) or a fresh one, a fresh
+/// idempotency key; a discretionary one starts with its session's next batch window.
+pub fn new_task(tag: &str, id: Option<String>, valid: ValidUpload, batch_window_ms: u64) -> Task {
     let now = now_ms();
     let discretionary = valid.discretionary;
     let earliest_begin = if discretionary {
@@ -270,7 +270,7 @@ pub fn new_task(tag: &str, valid: ValidUpload, batch_window_ms: u64) -> Task {
         valid.earliest_begin
     };
     let mut task = core::new_task(core::NewTask {
-        id: uuid(),
+        id: id.unwrap_or_else(uuid),
         tag: tag.to_string(),
         seq: 0,
         request: valid.request,
