@@ -376,15 +376,24 @@ fn while_attempts_run_the_pages_are_asked_for_one_wake_at_a_time() {
     let first = keepalive_at(1_000, true, None).unwrap();
     assert_eq!(first, 1_000 + KEEPALIVE_MS);
     assert_eq!(keepalive_at(2_000, true, Some(first)), None);
-    assert_eq!(keepalive_at(first - KEEPALIVE_MS / 10 - 1, true, Some(first)), None);
+    assert_eq!(
+        keepalive_at(first - KEEPALIVE_MS / 10 - 1, true, Some(first)),
+        None
+    );
     // The page's wake comes at (or just before) the asked time: the next ask is one period on.
-    assert_eq!(keepalive_at(first, true, Some(first)), Some(first + KEEPALIVE_MS));
+    assert_eq!(
+        keepalive_at(first, true, Some(first)),
+        Some(first + KEEPALIVE_MS)
+    );
     assert_eq!(
         keepalive_at(first - KEEPALIVE_MS / 10, true, Some(first)),
         Some(first - KEEPALIVE_MS / 10 + KEEPALIVE_MS)
     );
     // A wake that never came (the page closed): the pump's next look asks again.
-    assert_eq!(keepalive_at(first + 60_000, true, Some(first)), Some(first + 60_000 + KEEPALIVE_MS));
+    assert_eq!(
+        keepalive_at(first + 60_000, true, Some(first)),
+        Some(first + 60_000 + KEEPALIVE_MS)
+    );
     // Well inside the time Firefox gives one event (about 60 s).
     assert!(KEEPALIVE_MS * 4 <= 30_000);
 }
