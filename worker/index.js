@@ -346,12 +346,20 @@ function onChannel(s, data) {
       // The worker ends its event before work of the tag is due: wake it then.
       if (typeof data.at === 'number') alarmAt(s, data.at);
       return;
+    case 'events':
+      // Several events of the tag in one message, in seq order.
+      if (data.tag === s.tag && Array.isArray(data.events)) for (const ev of data.events) onEvent(s, ev);
+      return;
     case undefined:
-      break;
+      onEvent(s, data);
+      return;
     default:
       return;
   }
-  if (typeof data.kind === 'string' && typeof data.seq === 'number' && data.tag === s.tag) live(s, data);
+}
+
+function onEvent(s, ev) {
+  if (ev && typeof ev.kind === 'string' && typeof ev.seq === 'number' && ev.tag === s.tag) live(s, ev);
 }
 
 /** Tells the worker there is work and asks for a sync where Background Sync exists. */

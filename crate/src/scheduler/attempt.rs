@@ -128,11 +128,17 @@ pub(super) async fn start_leased(store: &Store, tasks: Vec<Task>, via: Transport
             ids.iter().map(|_| None).collect()
         }
     };
+    let started: Vec<core::FerryEvent> = leased
+        .iter()
+        .flatten()
+        .flat_map(|l| l.events.iter().cloned())
+        .collect();
+    messaging::broadcast(&started);
     spawn_leased(store, ids, leased, began);
 }
 
-/// Starts each leased attempt on its own; a task not leased (paused meanwhile, its tag full) gives
-/// its slot back and is offered again when the plan says so.
+/// Starts each leased attempt on its own (its `started` event told already); a task not leased
+/// (paused meanwhile, its tag full) gives its slot back and is offered again when the plan says so.
 fn spawn_leased(
     store: &Store,
     ids: Vec<String>,
@@ -195,18 +201,19 @@ async fn attempt(store: &Store, id: &str, via: Transport, asks: bool) -> Result<
     let Some(leased) = store.lease(id, via, Some(&instance_id()), env()).await? else {
         return Ok(());
     };
+    messaging::broadcast(&leased.events);
     run_leased(store, leased, extra).await
 }
 
-/// The rest of an attempt once leased: send with a timeout while renewing the lease, then record the
-/// outcome for this lease only (with the outcomes of attempts that end meanwhile, in one transaction).
+/// The rest of an attempt once leased (its `started` event told by the caller): send with a timeout
+/// while renewing the lease, then record the outcome for this lease only (with the outcomes of
+/// attempts that end meanwhile, in one transaction, which tells their events).
 /// `extra`: the headers the page's provider gave, or why it failed (then nothing is sent).
 async fn run_leased(
     store: &Store,
     leased: crate::web::store::Leased,
     extra: Result<Vec<(String, String)>, String>,
 ) -> Result<(), Error> {
-    messaging::broadcast(&leased.events);
     let view = leased.session;
     let task = leased.task;
     let lease_no = task.lease_no;
@@ -241,8 +248,8 @@ async fn run_leased(
     // Only now: until the outcome is written, a look must see this attempt as running.
     RUNNING.with(|r| r.borrow_mut().remove(&task.id));
     match settled {
+        // (Its events were told with the others of its transaction.)
         Ok((_, events)) => {
-            messaging::broadcast(&events);
             // (A session with `launch: 'none'` needs no look at its record.)
             launch::task_events_of(store, &events, view.launches).await;
             Ok(())
@@ -282,6 +289,19 @@ async fn settle_together(store: &Store, item: Settle) -> Settled {
                 let began = now_ms();
                 let next_ids = then.as_ref().map(|t| t.ids.clone()).unwrap_or_default();
                 let (results, leased) = store.settle_many(items, then).await;
+                // What the transaction wrote, told in one message per tag: the outcomes' events
+                // and the next attempts' `started`.
+                let told: Vec<core::FerryEvent> = results
+                    .iter()
+                    .flat_map(|r| r.iter().flat_map(|(_, evs)| evs.iter().cloned()))
+                    .chain(
+                        leased
+                            .iter()
+                            .flatten()
+                            .flat_map(|l| l.events.iter().cloned()),
+                    )
+                    .collect();
+                messaging::broadcast(&told);
                 // Their outcomes are written: their slots are free for the next batch's lease now,
                 // not only once each attempt's own continuation runs.
                 STARTED.with(|s| {
