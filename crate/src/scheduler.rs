@@ -70,7 +70,7 @@ pub(crate) fn instance_id() -> String {
 
 /// Runs the scheduler until nothing is due and no attempt of this instance runs, waiting inside the
 /// event for retries of its own attempts due within `budget_ms`; joins the running pump if there is
-/// one (and asks it to look again).
+/// one (and asks it to look again). The event waits for it at most `decide::event_hold_ms`.
 pub(crate) async fn pump(store: &Store, via: Transport, budget_ms: u64) -> Result<(), Error> {
     pump_expecting(store, via, budget_ms, false).await
 }
@@ -82,11 +82,12 @@ pub(crate) async fn pump_expecting(
     budget_ms: u64,
     expect_retry: bool,
 ) -> Result<(), Error> {
+    let hold = decide::event_hold_ms(via);
     if let Some(running) = PUMP.with(|p| p.borrow().clone()) {
         AGAIN.with(|a| a.set(true));
         NEWS.with(|n| n.set(now_ms()));
         wake();
-        let _ = wasm_bindgen_futures::JsFuture::from(running).await;
+        let _ = held(running, hold).await;
         return Ok(());
     }
     let store = store.clone();
@@ -100,13 +101,32 @@ pub(crate) async fn pump_expecting(
             .map_err(|e| core_error(&e))
     });
     PUMP.with(|p| *p.borrow_mut() = Some(promise.clone()));
-    wasm_bindgen_futures::JsFuture::from(promise)
+    held(promise, hold)
         .await
         .map(|_| ())
         .map_err(|e| Error::Storage {
             op: "pump".into(),
             message: format!("{e:?}"),
         })
+}
+
+/// Waits for `work`, or for `ms` if it has not settled by then: the event that waits for it lets go
+/// (`decide::event_hold_ms`) while the work goes on.
+async fn held(work: js_sys::Promise, ms: u64) -> Result<JsValue, JsValue> {
+    let mut resolve = None;
+    let timer = js_sys::Promise::new(&mut |r, _| resolve = Some(r));
+    let resolve = resolve.expect("the executor runs at once");
+    // Cleared when this returns (dropped), whichever settled first.
+    let _timeout = gloo_timers::callback::Timeout::new(ms.min(i32::MAX as u64) as u32, move || {
+        let _ = resolve.call0(&JsValue::UNDEFINED);
+    });
+    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::race(&js_sys::Array::of2(&work, &timer)))
+        .await
+}
+
+/// Whether an attempt of this worker instance runs now.
+pub(crate) fn running_here() -> bool {
+    active() > 0
 }
 
 /// Whether work is left for later (a `sync` event then rejects so the browser fires it again).
@@ -173,7 +193,8 @@ async fn run(
         if active() > 0 {
             keep_alive(now);
             // An attempt ending wakes this; so does new work. Past the budget, only the attempts'
-            // own timeouts end them: the event must not end before they record their outcome.
+            // own timeouts end them: the pump goes on until they record their outcome (the events
+            // waiting for it let go at their hold, and later events keep the worker).
             let until = match plan.wake_at {
                 Some(w) if now < deadline => w.min(deadline),
                 _ => now + decide::RENEW_EVERY_MS,

@@ -370,10 +370,27 @@ pub fn background_fetch_aborted(task: &Task) -> Option<Input> {
         .then_some(Input::Cancel)
 }
 
-/// Whether a `sync` event may resolve: only when nothing is left for later (then the browser need
-/// not fire it again), or when it is the browser's last try anyway.
-pub fn sync_resolves(plan: &Plan, last_chance: bool) -> bool {
-    !plan.work_left || last_chance
+/// Whether a `sync` event may resolve: only when nothing is left for later and no attempt of this
+/// worker still runs (then the browser need not fire it again), or when it is the browser's last try
+/// anyway.
+pub fn sync_resolves(plan: &Plan, running: bool, last_chance: bool) -> bool {
+    !(plan.work_left || running) || last_chance
+}
+
+/// The longest one event holds its `waitUntil` for the work it started or joined. Chromium stops a
+/// worker one of whose events has not settled 5 minutes after it began (a `sync` event: 3 minutes),
+/// attempt in flight or not. An event that lets go before then leaves its attempts running, the
+/// worker kept by the events that come after (an open page's wakes, `KEEPALIVE_MS`).
+pub const EVENT_HOLD_MS: u64 = 240_000;
+/// `EVENT_HOLD_MS` of a `sync` event.
+pub const SYNC_HOLD_MS: u64 = 170_000;
+
+/// How long an event of the transport `via` holds on to the work.
+pub fn event_hold_ms(via: Transport) -> u64 {
+    match via {
+        Transport::BackgroundSync => SYNC_HOLD_MS,
+        _ => EVENT_HOLD_MS,
+    }
 }
 
 /// While attempts of a worker run, the open pages of their tags wake it this often. Each wake is a

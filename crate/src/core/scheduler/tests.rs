@@ -191,7 +191,11 @@ fn the_wake_time_is_the_next_due_task_or_lease_end() {
     );
     assert_eq!(p.wake_at, Some(NOW + 5_000));
     assert!(p.work_left);
-    assert!(!sync_resolves(&p, false) && sync_resolves(&p, true));
+    assert!(!sync_resolves(&p, false, false) && sync_resolves(&p, false, true));
+    // Nothing left for later, but an attempt of the worker still runs (the event let go of it).
+    let idle = Plan::default();
+    assert!(sync_resolves(&idle, false, false));
+    assert!(!sync_resolves(&idle, true, false) && sync_resolves(&idle, true, true));
 }
 
 #[test]
@@ -396,4 +400,17 @@ fn while_attempts_run_the_pages_are_asked_for_one_wake_at_a_time() {
     );
     // Well inside the time Firefox gives one event (about 60 s).
     assert!(KEEPALIVE_MS * 4 <= 30_000);
+}
+
+#[test]
+fn no_event_holds_the_work_as_long_as_chromium_lets_it_live() {
+    // Chromium: 5 minutes for an event, 3 for a sync event; each hold ends a margin before.
+    assert!(event_hold_ms(Transport::Fallback) + 30_000 <= 300_000);
+    assert!(event_hold_ms(Transport::BackgroundFetch) + 30_000 <= 300_000);
+    assert!(event_hold_ms(Transport::BackgroundSync) + 5_000 <= 180_000);
+    // Long enough for the budgets the events take new work in (sync 150 s, others 60 s).
+    assert!(event_hold_ms(Transport::BackgroundSync) > 150_000);
+    assert!(event_hold_ms(Transport::Fallback) > 60_000);
+    // The pages' wakes come many times within one hold.
+    assert!(KEEPALIVE_MS * 10 <= SYNC_HOLD_MS);
 }
