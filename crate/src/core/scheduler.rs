@@ -370,46 +370,10 @@ pub fn background_fetch_aborted(task: &Task) -> Option<Input> {
         .then_some(Input::Cancel)
 }
 
-/// Whether a `sync` event may resolve: only when nothing is left for later and no attempt of this
-/// worker still runs (then the browser need not fire it again), or when it is the browser's last try
-/// anyway.
-pub fn sync_resolves(plan: &Plan, running: bool, last_chance: bool) -> bool {
-    !(plan.work_left || running) || last_chance
-}
-
-/// The longest one event holds its `waitUntil` for the work it started or joined. Chromium stops a
-/// worker one of whose events has not settled 5 minutes after it began (a `sync` event: 3 minutes),
-/// attempt in flight or not. An event that lets go before then leaves its attempts running, the
-/// worker kept by the events that come after (an open page's wakes, `KEEPALIVE_MS`).
-pub const EVENT_HOLD_MS: u64 = 240_000;
-/// `EVENT_HOLD_MS` of a `sync` event.
-pub const SYNC_HOLD_MS: u64 = 170_000;
-
-/// How long an event of the transport `via` holds on to the work.
-pub fn event_hold_ms(via: Transport) -> u64 {
-    match via {
-        Transport::BackgroundSync => SYNC_HOLD_MS,
-        _ => EVENT_HOLD_MS,
-    }
-}
-
-/// While attempts of a worker run, the open pages of their tags wake it this often. Each wake is a
-/// fresh event, which is what keeps a browser from stopping the worker mid-attempt: Firefox stops one
-/// whose events have run ~60 s (its idle plus extended timeout) even with a fetch in flight, and
-/// Chromium ends an event after 5 minutes.
-pub const KEEPALIVE_MS: u64 = 5_000;
-
-/// When the pages of running attempts' tags are asked to wake the worker next, given the wake last
-/// asked for (`asked`): `None` while that one is still ahead. The page's wake arrives at `asked`, the
-/// pump looks again and asks for the next, so one ask stands at a time.
-pub fn keepalive_at(now: u64, running: bool, asked: Option<u64>) -> Option<u64> {
-    match asked {
-        _ if !running => None,
-        Some(at) if now + KEEPALIVE_MS / 10 < at => None,
-        _ => Some(now + KEEPALIVE_MS),
-    }
-}
-
+mod lifetime;
+pub use lifetime::{
+    event_hold_ms, keepalive_at, sync_resolves, EVENT_HOLD_MS, KEEPALIVE_MS, SYNC_HOLD_MS,
+};
 mod send;
 pub use send::{
     attempt_timeout_ms, background_fetch_fits, headers, HeaderPlan, HEADER_WAIT_MS,

@@ -192,10 +192,6 @@ fn the_wake_time_is_the_next_due_task_or_lease_end() {
     assert_eq!(p.wake_at, Some(NOW + 5_000));
     assert!(p.work_left);
     assert!(!sync_resolves(&p, false, false) && sync_resolves(&p, false, true));
-    // Nothing left for later, but an attempt of the worker still runs (the event let go of it).
-    let idle = Plan::default();
-    assert!(sync_resolves(&idle, false, false));
-    assert!(!sync_resolves(&idle, true, false) && sync_resolves(&idle, true, true));
 }
 
 #[test]
@@ -369,48 +365,4 @@ fn a_held_task_expires_on_time_and_its_expiry_takes_no_slot() {
     assert_eq!(t.state, State::Expired);
     assert!(effects.contains(&Effect::Expired) && effects.contains(&Effect::DeleteBlob));
     assert_eq!(t.lease_until, None, "nothing was leased: {t:?}");
-}
-
-#[test]
-fn while_attempts_run_the_pages_are_asked_for_one_wake_at_a_time() {
-    // Nothing runs: nothing to keep alive.
-    assert_eq!(keepalive_at(1_000, false, None), None);
-    assert_eq!(keepalive_at(1_000, false, Some(900)), None);
-    // The first ask, and none again while it is ahead.
-    let first = keepalive_at(1_000, true, None).unwrap();
-    assert_eq!(first, 1_000 + KEEPALIVE_MS);
-    assert_eq!(keepalive_at(2_000, true, Some(first)), None);
-    assert_eq!(
-        keepalive_at(first - KEEPALIVE_MS / 10 - 1, true, Some(first)),
-        None
-    );
-    // The page's wake comes at (or just before) the asked time: the next ask is one period on.
-    assert_eq!(
-        keepalive_at(first, true, Some(first)),
-        Some(first + KEEPALIVE_MS)
-    );
-    assert_eq!(
-        keepalive_at(first - KEEPALIVE_MS / 10, true, Some(first)),
-        Some(first - KEEPALIVE_MS / 10 + KEEPALIVE_MS)
-    );
-    // A wake that never came (the page closed): the pump's next look asks again.
-    assert_eq!(
-        keepalive_at(first + 60_000, true, Some(first)),
-        Some(first + 60_000 + KEEPALIVE_MS)
-    );
-    // Well inside the time Firefox gives one event (about 60 s).
-    assert!(KEEPALIVE_MS * 4 <= 30_000);
-}
-
-#[test]
-fn no_event_holds_the_work_as_long_as_chromium_lets_it_live() {
-    // Chromium: 5 minutes for an event, 3 for a sync event; each hold ends a margin before.
-    assert!(event_hold_ms(Transport::Fallback) + 30_000 <= 300_000);
-    assert!(event_hold_ms(Transport::BackgroundFetch) + 30_000 <= 300_000);
-    assert!(event_hold_ms(Transport::BackgroundSync) + 5_000 <= 180_000);
-    // Long enough for the budgets the events take new work in (sync 150 s, others 60 s).
-    assert!(event_hold_ms(Transport::BackgroundSync) > 150_000);
-    assert!(event_hold_ms(Transport::Fallback) > 60_000);
-    // The pages' wakes come many times within one hold.
-    assert!(KEEPALIVE_MS * 10 <= SYNC_HOLD_MS);
 }

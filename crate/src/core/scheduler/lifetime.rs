@@ -1,0 +1,104 @@
+//! How long the work lives in the browser's events: a browser stops a service worker whose events
+//! have gone on too long, a fetch in flight or not. An event holds the work at most
+//! `event_hold_ms`, an open page's wakes (`keepalive_at`) bring the events that keep the worker
+//! while an attempt runs, and a `sync` event that leaves work behind rejects (`sync_resolves`).
+
+use super::Plan;
+use crate::core::task::Transport;
+
+/// Whether a `sync` event may resolve: only when nothing is left for later and no attempt of this
+/// worker still runs (then the browser need not fire it again), or when it is the browser's last try
+/// anyway.
+pub fn sync_resolves(plan: &Plan, running: bool, last_chance: bool) -> bool {
+    !(plan.work_left || running) || last_chance
+}
+
+/// The longest one event holds its `waitUntil` for the work it started or joined. Chromium stops a
+/// worker one of whose events has not settled 5 minutes after it began (a `sync` event: 3 minutes),
+/// attempt in flight or not. An event that lets go before then leaves its attempts running, the
+/// worker kept by the events that come after (an open page's wakes, `KEEPALIVE_MS`).
+pub const EVENT_HOLD_MS: u64 = 240_000;
+/// `EVENT_HOLD_MS` of a `sync` event.
+pub const SYNC_HOLD_MS: u64 = 170_000;
+
+// The pages' wakes come well inside the time Firefox gives one event (about 60 s), and many times
+// within one hold.
+const _: () = assert!(KEEPALIVE_MS * 4 <= 30_000 && KEEPALIVE_MS * 10 <= SYNC_HOLD_MS);
+
+/// How long an event of the transport `via` holds on to the work.
+pub fn event_hold_ms(via: Transport) -> u64 {
+    match via {
+        Transport::BackgroundSync => SYNC_HOLD_MS,
+        _ => EVENT_HOLD_MS,
+    }
+}
+
+/// While attempts of a worker run, the open pages of their tags wake it this often. Each wake is a
+/// fresh event, which is what keeps a browser from stopping the worker mid-attempt: Firefox stops one
+/// whose events have run ~60 s (its idle plus extended timeout) even with a fetch in flight, and
+/// Chromium one with no event left 30 s after the last let go (`EVENT_HOLD_MS`).
+pub const KEEPALIVE_MS: u64 = 5_000;
+
+/// When the pages of running attempts' tags are asked to wake the worker next, given the wake last
+/// asked for (`asked`): `None` while that one is still ahead. The page's wake arrives at `asked`, the
+/// pump looks again and asks for the next, so one ask stands at a time.
+pub fn keepalive_at(now: u64, running: bool, asked: Option<u64>) -> Option<u64> {
+    match asked {
+        _ if !running => None,
+        Some(at) if now + KEEPALIVE_MS / 10 < at => None,
+        _ => Some(now + KEEPALIVE_MS),
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sync_event_that_lets_go_of_a_running_attempt_is_fired_again() {
+        // Nothing left for later, but an attempt of the worker still runs (the event let go of it).
+        let idle = Plan::default();
+        assert!(sync_resolves(&idle, false, false));
+        assert!(!sync_resolves(&idle, true, false) && sync_resolves(&idle, true, true));
+    }
+
+    #[test]
+    fn while_attempts_run_the_pages_are_asked_for_one_wake_at_a_time() {
+        // Nothing runs: nothing to keep alive.
+        assert_eq!(keepalive_at(1_000, false, None), None);
+        assert_eq!(keepalive_at(1_000, false, Some(900)), None);
+        // The first ask, and none again while it is ahead.
+        let first = keepalive_at(1_000, true, None).unwrap();
+        assert_eq!(first, 1_000 + KEEPALIVE_MS);
+        assert_eq!(keepalive_at(2_000, true, Some(first)), None);
+        assert_eq!(
+            keepalive_at(first - KEEPALIVE_MS / 10 - 1, true, Some(first)),
+            None
+        );
+        // The page's wake comes at (or just before) the asked time: the next ask is one period on.
+        assert_eq!(
+            keepalive_at(first, true, Some(first)),
+            Some(first + KEEPALIVE_MS)
+        );
+        assert_eq!(
+            keepalive_at(first - KEEPALIVE_MS / 10, true, Some(first)),
+            Some(first - KEEPALIVE_MS / 10 + KEEPALIVE_MS)
+        );
+        // A wake that never came (the page closed): the pump's next look asks again.
+        assert_eq!(
+            keepalive_at(first + 60_000, true, Some(first)),
+            Some(first + 60_000 + KEEPALIVE_MS)
+        );
+    }
+
+    #[test]
+    fn no_event_holds_the_work_as_long_as_chromium_lets_it_live() {
+        // Chromium: 5 minutes for an event, 3 for a sync event; each hold ends a margin before.
+        assert!(event_hold_ms(Transport::Fallback) + 30_000 <= 300_000);
+        assert!(event_hold_ms(Transport::BackgroundFetch) + 30_000 <= 300_000);
+        assert!(event_hold_ms(Transport::BackgroundSync) + 5_000 <= 180_000);
+        // Long enough for the budgets the events take new work in (sync 150 s, others 60 s).
+        assert!(event_hold_ms(Transport::BackgroundSync) > 150_000);
+        assert!(event_hold_ms(Transport::Fallback) > 60_000);
+    }
+}
