@@ -54,66 +54,57 @@ pub async fn worker_start(_scope: JsValue, _options: JsValue) -> Result<(), JsVa
 #[wasm_bindgen]
 pub async fn worker_event(kind: String, event: JsValue) -> Result<(), JsValue> {
     let store = store().await.map_err(|e| core_error(&e))?;
-    let result =
-        match kind.as_str() {
-            // Activation must not wait for uploads (pages stay uncontrolled until it ends): pump beside it.
-            "activate" => {
-                wasm_bindgen_futures::spawn_local(async move {
-                    let _ = pump(&store, Transport::Fallback, EVENT_BUDGET_MS).await;
-                });
-                Ok(())
-            }
-            "online" => pump(&store, Transport::Fallback, EVENT_BUDGET_MS).await,
-            "message" => on_message(&store, &js::get(&event, "data")).await,
-            "sync" => match on_sync(&store, event.unchecked_ref()).await {
-                // Not a failure: the rejection is how the browser is asked to fire the sync again.
-                Ok(false) => return Err(js::error(
-                    "FerrySyncAgain",
-                    "work is left for later (a retry not due yet, no network, or an upload still \
-                     running): the browser fires this sync again",
-                )),
-                other => other.map(|_| ()),
-            },
-            "backgroundfetchsuccess" | "backgroundfetchfail" => {
-                on_bgfetch_done(&store, event.unchecked_ref()).await
-            }
-            "notificationclick" => {
-                let notification = js::get(&event, "notification");
-                let data = js::get(&notification, "data");
-                let tag = js::get(&data, "ferryTag").as_string();
-                let task_id = js::get(&data, "taskId").as_string();
-                match (tag, task_id) {
-                    (Some(tag), Some(task_id)) => {
-                        let _ = js_sys::Reflect::get(&notification, &"close".into())
-                            .ok()
-                            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
-                            .map(|f| f.call0(&notification));
-                        launch::open_page(&store, &tag, &task_id).await;
-                        Ok(())
-                    }
-                    // Not one of Ferry's notifications.
-                    _ => Ok(()),
+    let result = match kind.as_str() {
+        // Activation must not wait for uploads (pages stay uncontrolled until it ends): pump beside it.
+        "activate" => {
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = pump(&store, Transport::Fallback, EVENT_BUDGET_MS).await;
+            });
+            Ok(())
+        }
+        "online" => pump(&store, Transport::Fallback, EVENT_BUDGET_MS).await,
+        "message" => on_message(&store, &js::get(&event, "data")).await,
+        "sync" => return sync_event(&store, event.unchecked_ref()).await,
+        "backgroundfetchsuccess" | "backgroundfetchfail" => {
+            on_bgfetch_done(&store, event.unchecked_ref()).await
+        }
+        "notificationclick" => {
+            let notification = js::get(&event, "notification");
+            let data = js::get(&notification, "data");
+            let tag = js::get(&data, "ferryTag").as_string();
+            let task_id = js::get(&data, "taskId").as_string();
+            match (tag, task_id) {
+                (Some(tag), Some(task_id)) => {
+                    let _ = js_sys::Reflect::get(&notification, &"close".into())
+                        .ok()
+                        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+                        .map(|f| f.call0(&notification));
+                    launch::open_page(&store, &tag, &task_id).await;
+                    Ok(())
                 }
+                // Not one of Ferry's notifications.
+                _ => Ok(()),
             }
-            "backgroundfetchclick" => {
-                let id = event
-                    .unchecked_ref::<externs::BackgroundFetchEvent>()
-                    .registration()
-                    .id();
-                if let Some(task) = store.get(&id).await.map_err(|e| core_error(&e))? {
-                    launch::open_page(&store, &task.tag, &task.id).await;
-                }
-                Ok(())
+        }
+        "backgroundfetchclick" => {
+            let id = event
+                .unchecked_ref::<externs::BackgroundFetchEvent>()
+                .registration()
+                .id();
+            if let Some(task) = store.get(&id).await.map_err(|e| core_error(&e))? {
+                launch::open_page(&store, &task.tag, &task.id).await;
             }
-            "backgroundfetchabort" => {
-                let id = event
-                    .unchecked_ref::<externs::BackgroundFetchEvent>()
-                    .registration()
-                    .id();
-                cancel(&store, &id).await
-            }
-            _ => Ok(()),
-        };
+            Ok(())
+        }
+        "backgroundfetchabort" => {
+            let id = event
+                .unchecked_ref::<externs::BackgroundFetchEvent>()
+                .registration()
+                .id();
+            cancel(&store, &id).await
+        }
+        _ => Ok(()),
+    };
     result.map_err(|e| core_error(&e))
 }
 
@@ -183,6 +174,19 @@ async fn on_message(store: &Store, data: &JsValue) -> Result<(), Error> {
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+/// A `sync` event: it rejects (not a failure) when the browser must fire it again (`on_sync`).
+async fn sync_event(store: &Store, event: &externs::SyncEvent) -> Result<(), JsValue> {
+    match on_sync(store, event).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(js::error(
+            "FerrySyncAgain",
+            "work is left for later (a retry not due yet, no network, or an upload still running): \
+             the browser fires this sync again",
+        )),
+        Err(e) => Err(core_error(&e)),
     }
 }
 
