@@ -308,7 +308,13 @@ export type FerryErrorName =
    * install, or it does not call `installFerry(self)`. (A worker URL the browser refuses to register,
    * such as a 404, is `FerryInvalidOptions`.)
    */
-  | 'FerryNoWorker';
+  | 'FerryNoWorker'
+  /**
+   * Seen only in the worker's console, never by a page: a `sync` event rejected because work is left
+   * for later (a retry not due yet, no network, an upload still running), so the browser fires it
+   * again. Not a failure.
+   */
+  | 'FerrySyncAgain';
 
 /** An `Error` from Ferry; its `name` is stable, its message says what to do. */
 export interface FerryError extends Error {
