@@ -128,13 +128,18 @@ pub(super) async fn start_leased(store: &Store, tasks: Vec<Task>, via: Transport
             ids.iter().map(|_| None).collect()
         }
     };
-    let started: Vec<core::FerryEvent> = leased
+    messaging::broadcast(&started_events(&leased).collect::<Vec<_>>());
+    spawn_leased(store, ids, leased, began);
+}
+
+/// The `started` events of the attempts a lease took.
+fn started_events(
+    leased: &[Option<crate::web::store::Leased>],
+) -> impl Iterator<Item = core::FerryEvent> + '_ {
+    leased
         .iter()
         .flatten()
         .flat_map(|l| l.events.iter().cloned())
-        .collect();
-    messaging::broadcast(&started);
-    spawn_leased(store, ids, leased, began);
 }
 
 /// Starts each leased attempt on its own (its `started` event told already); a task not leased
@@ -294,12 +299,7 @@ async fn settle_together(store: &Store, item: Settle) -> Settled {
                 let told: Vec<core::FerryEvent> = results
                     .iter()
                     .flat_map(|r| r.iter().flat_map(|(_, evs)| evs.iter().cloned()))
-                    .chain(
-                        leased
-                            .iter()
-                            .flatten()
-                            .flat_map(|l| l.events.iter().cloned()),
-                    )
+                    .chain(started_events(&leased))
                     .collect();
                 messaging::broadcast(&told);
                 // Their outcomes are written: their slots are free for the next batch's lease now,
