@@ -10,7 +10,9 @@ mod common;
 use common::*;
 use ferry::core::scheduler::Env;
 use ferry::core::{Error, Input, Outcome, SessionOptions, State, Transport};
-use ferry::web::store::{SessionRecord, Store};
+use ferry::web::store::{Early, Leased, SessionRecord, Store};
+use std::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -258,8 +260,14 @@ async fn an_outcome_and_the_next_lease_share_a_transaction_and_the_lease_sees_th
         .await
         .unwrap();
     assert!(full.is_none(), "concurrency 1: b waits while a runs");
-    // a's answer and b's lease in ONE transaction: b takes the slot a's outcome frees.
-    let (settled, leased) = f
+    // a's answer and b's lease in ONE transaction: b takes the slot a's outcome frees. b is handed
+    // over as soon as it is decided (its attempt may start while the transaction commits).
+    let handed: Rc<RefCell<Vec<Option<Leased>>>> = Rc::default();
+    let early: Early = {
+        let handed = handed.clone();
+        Box::new(move |leased| handed.borrow_mut().extend(leased))
+    };
+    let done = f
         .store
         .settle_many(
             vec![Settle {
@@ -281,15 +289,19 @@ async fn an_outcome_and_the_next_lease_share_a_transaction_and_the_lease_sees_th
                 holder: Some("w1".into()),
                 env: env(T0 + 10),
             }),
+            Some(early),
         )
         .await;
-    let (a_done, a_events) = settled.into_iter().next().unwrap().unwrap();
+    assert!(done.committed);
+    assert!(done.leased.is_empty(), "the leases went to `early`");
+    let (a_done, a_events) = done.settled.into_iter().next().unwrap().unwrap();
     assert_eq!(a_done.state, State::Done);
-    let b = leased
-        .into_iter()
-        .next()
-        .unwrap()
+    let b = handed
+        .borrow_mut()
+        .pop()
+        .expect("one lease asked")
         .expect("b leased with a's slot");
+    assert_eq!(done.started, b.events, "the `started` events to tell");
     assert_eq!(b.task.state, State::InFlight);
     assert_eq!(bytes_of(b.blob.as_ref().unwrap()).await, bytes_for("b"));
     // The events of both, numbered in one run: a's `completed`, then b's `started`.
@@ -364,7 +376,7 @@ async fn a_record_this_version_cannot_read_fails_its_own_outcome_and_the_rest_co
         rand: 0,
         response: None,
     };
-    let (settled, leased) = f
+    let done = f
         .store
         .settle_many(
             vec![answer("a", lease_nos[0]), answer("b", lease_nos[1])],
@@ -375,8 +387,11 @@ async fn a_record_this_version_cannot_read_fails_its_own_outcome_and_the_rest_co
                 holder: Some("w1".into()),
                 env: env(T0 + 10),
             }),
+            None,
         )
         .await;
+    assert!(done.committed);
+    let (settled, leased) = (done.settled, done.leased);
     let mut settled = settled.into_iter();
     let (a_done, a_events) = settled
         .next()

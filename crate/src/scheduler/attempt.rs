@@ -3,6 +3,8 @@
 //! written in one transaction, which also leases the next attempts from what the last look read.
 
 use super::*;
+use crate::web::store::Early;
+use std::rc::Rc;
 
 /// Whether the last look left due tasks the settle path may start.
 pub(super) fn ahead_left() -> bool {
@@ -108,47 +110,49 @@ pub(super) async fn start_leased(store: &Store, tasks: Vec<Task>, via: Transport
             s.insert(t.id.clone(), t);
         }
     });
-    let leased = store
-        .lease_ask(LeaseAsk {
-            ids: ids.clone(),
-            tags,
-            transport: via,
-            holder: Some(instance_id()),
-            env: env(),
-        })
-        .await;
-    let leased = match leased {
-        Ok(leased) => leased,
-        Err(e) => {
-            web_sys::console::warn_1(&format!("ferry: lease: {e}").into());
-            SKIP.with(|s| {
-                s.borrow_mut()
-                    .extend(ids.iter().map(|id| (id.clone(), began)))
-            });
-            ids.iter().map(|_| None).collect()
-        }
+    // The attempts start once their lease is decided, while its transaction commits (as in
+    // `settle_together`).
+    let void = Rc::new(Cell::new(false));
+    let early: Early = {
+        let (store, ids, void) = (store.clone(), ids.clone(), void.clone());
+        Box::new(move |leased| spawn_leased(&store, ids, leased, began, Some(void)))
     };
-    messaging::broadcast(&started_events(&leased).collect::<Vec<_>>());
-    spawn_leased(store, ids, leased, began);
+    let ask = LeaseAsk {
+        ids: ids.clone(),
+        tags,
+        transport: via,
+        holder: Some(instance_id()),
+        env: env(),
+    };
+    let done = store.settle_many(Vec::new(), Some(ask), Some(early)).await;
+    if done.committed {
+        messaging::broadcast(&done.started);
+    } else {
+        web_sys::console::warn_1(&"ferry: a lease did not commit".into());
+        void_leases(&void, &ids, began);
+    }
 }
 
-/// The `started` events of the attempts a lease took.
-fn started_events(
-    leased: &[Option<crate::web::store::Leased>],
-) -> impl Iterator<Item = core::FerryEvent> + '_ {
-    leased
-        .iter()
-        .flatten()
-        .flat_map(|l| l.events.iter().cloned())
+/// What was leased in a transaction that did not commit: the attempts that began are stopped, the
+/// rest never begin, and the tasks are offered again later (`SKIP`).
+fn void_leases(void: &Cell<bool>, ids: &[String], began: u64) {
+    void.set(true);
+    for id in ids {
+        transport::abort(id);
+        STARTED.with(|s| s.borrow_mut().remove(id));
+        SKIP.with(|s| s.borrow_mut().insert(id.clone(), began));
+    }
 }
 
-/// Starts each leased attempt on its own (its `started` event told already); a task not leased
-/// (paused meanwhile, its tag full) gives its slot back and is offered again when the plan says so.
+/// Starts each leased attempt on its own; a task not leased (paused meanwhile, its tag full) gives
+/// its slot back and is offered again when the plan says so. `void`: the leases were handed over
+/// before their transaction committed, and it did not (an attempt not begun yet does not begin).
 fn spawn_leased(
     store: &Store,
     ids: Vec<String>,
     leased: Vec<Option<crate::web::store::Leased>>,
     began: u64,
+    void: Option<Rc<Cell<bool>>>,
 ) {
     for (id, leased) in ids.into_iter().zip(leased) {
         let Some(leased) = leased else {
@@ -156,7 +160,12 @@ fn spawn_leased(
             continue;
         };
         let store = store.clone();
+        let void = void.clone();
         wasm_bindgen_futures::spawn_local(async move {
+            if void.is_some_and(|v| v.get()) {
+                STARTED.with(|s| s.borrow_mut().remove(&id));
+                return;
+            }
             if let Err(e) = run_leased(&store, leased, Ok(Vec::new())).await {
                 web_sys::console::warn_1(&format!("ferry: attempt of {id}: {e}").into());
                 SKIP.with(|s| s.borrow_mut().insert(id.clone(), began));
@@ -293,13 +302,24 @@ async fn settle_together(store: &Store, item: Settle) -> Settled {
                 let then = next_from_ahead(&ending);
                 let began = now_ms();
                 let next_ids = then.as_ref().map(|t| t.ids.clone()).unwrap_or_default();
-                let (results, leased) = store.settle_many(items, then).await;
+                // The next attempts start once their lease is decided, while the transaction
+                // commits: a lane waits for the store's answer, not for its disk.
+                let void = Rc::new(Cell::new(false));
+                let early: Early = {
+                    let (store, ids, void) = (store.clone(), next_ids.clone(), void.clone());
+                    Box::new(move |leased| spawn_leased(&store, ids, leased, began, Some(void)))
+                };
+                let done = store.settle_many(items, then, Some(early)).await;
+                if !done.committed {
+                    void_leases(&void, &next_ids, began);
+                }
                 // What the transaction wrote, told in one message per tag: the outcomes' events
                 // and the next attempts' `started`.
-                let told: Vec<core::FerryEvent> = results
+                let told: Vec<core::FerryEvent> = done
+                    .settled
                     .iter()
                     .flat_map(|r| r.iter().flat_map(|(_, evs)| evs.iter().cloned()))
-                    .chain(started_events(&leased))
+                    .chain(done.started)
                     .collect();
                 messaging::broadcast(&told);
                 // Their outcomes are written: their slots are free for the next batch's lease now,
@@ -310,8 +330,7 @@ async fn settle_together(store: &Store, item: Settle) -> Settled {
                         s.remove(id);
                     }
                 });
-                spawn_leased(&store, next_ids, leased, began);
-                for (answer, result) in answers.into_iter().zip(results) {
+                for (answer, result) in answers.into_iter().zip(done.settled) {
                     answer.send(result);
                 }
             }

@@ -64,7 +64,7 @@ impl Store {
 
     /// `lease_many` as asked (the tags named up front save a round trip).
     pub async fn lease_ask(&self, ask: LeaseAsk) -> Result<Vec<Option<Leased>>, Error> {
-        Ok(self.settle_many_tx(Vec::new(), Some(ask)).await?.1)
+        Ok(self.settle_many_tx(Vec::new(), Some(ask), None).await?.1)
     }
 }
 

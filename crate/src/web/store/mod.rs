@@ -27,7 +27,7 @@ pub use enqueue::Enqueued;
 pub use lease::Leased;
 pub use look::Snapshot;
 pub use outbox::SessionRecord;
-pub use settle::{LeaseAsk, Settle, Settled};
+pub use settle::{Early, LeaseAsk, Settle, Settled, SettledMany};
 
 use crate::core::{self, Error};
 use crate::web::externs;

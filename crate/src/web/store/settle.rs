@@ -14,19 +14,33 @@ impl Store {
     /// gone) changes nothing and says why, while the others apply; a storage failure fails them all.
     /// With `then`, the same transaction goes on to lease those tasks (`lease_many`), seeing the slots
     /// these outcomes freed: an attempt that ends and the next that starts cost one commit.
+    ///
+    /// With `early`, the leases are handed to it as soon as they are decided, before the commit, so
+    /// their attempts start while it runs: the transaction holds the store until it ends, so no other
+    /// lease (of any worker instance), `pause()` or `cancel()` can come between the decision and the
+    /// commit. A transaction that then fails to commit says so (`committed: false`): what `early` started
+    /// must be stopped, the store never leased it.
     pub async fn settle_many(
         &self,
         items: Vec<Settle>,
         then: Option<LeaseAsk>,
-    ) -> (Vec<Settled>, Vec<Option<Leased>>) {
+        early: Option<Early>,
+    ) -> SettledMany {
         let n = items.len();
         let asked = then.as_ref().map_or(0, |a| a.ids.len());
-        match self.settle_many_tx(items, then).await {
-            Ok(done) => done,
-            Err(e) => (
-                (0..n).map(|_| Err(e.clone())).collect(),
-                (0..asked).map(|_| None).collect(),
-            ),
+        match self.settle_many_tx(items, then, early).await {
+            Ok((settled, leased, started)) => SettledMany {
+                settled,
+                leased,
+                started,
+                committed: true,
+            },
+            Err(e) => SettledMany {
+                settled: (0..n).map(|_| Err(e.clone())).collect(),
+                leased: (0..asked).map(|_| None).collect(),
+                started: Vec::new(),
+                committed: false,
+            },
         }
     }
 
@@ -34,13 +48,14 @@ impl Store {
         &self,
         items: Vec<Settle>,
         then: Option<LeaseAsk>,
-    ) -> Result<(Vec<Settled>, Vec<Option<Leased>>), Error> {
+        early: Option<Early>,
+    ) -> Result<(Vec<Settled>, Vec<Option<Leased>>, Vec<FerryEvent>), Error> {
         let tx = self.tx_relaxed(&[TASKS, BLOBS, OUTBOX, META])?;
         // A transaction left with an error before its commit must not commit by itself (IndexedDB
         // commits once no request is pending): the writes issued so far would land without the rest,
         // a task done without its `completed` event say. So it is aborted.
         let raw: web_sys::IdbTransaction = tx.into();
-        let done = settle_in(idb::Transaction::from(raw.clone()), items, then).await;
+        let done = settle_in(idb::Transaction::from(raw.clone()), items, then, early).await;
         if done.is_err() {
             let _ = raw.abort();
         }
@@ -48,12 +63,13 @@ impl Store {
     }
 }
 
-/// The body of `Store::settle_many_tx`, in `tx`.
+/// The body of `Store::settle_many_tx`, in `tx`; also answers the leases' `started` events.
 async fn settle_in(
     tx: idb::Transaction,
     items: Vec<Settle>,
     then: Option<LeaseAsk>,
-) -> Result<(Vec<Settled>, Vec<Option<Leased>>), Error> {
+    early: Option<Early>,
+) -> Result<(Vec<Settled>, Vec<Option<Leased>>, Vec<FerryEvent>), Error> {
     let tasks = open_store(&tx, TASKS, "settle")?;
     let blobs = open_store(&tx, BLOBS, "settle")?;
     let failed = |e: idb::Error| storage_error("settle", e);
@@ -141,6 +157,23 @@ async fn settle_in(
         _ => Vec::new(),
     };
     let written = outbox.write(&tx, &mut writes).await?;
+    let mut leased: Vec<Option<Leased>> = leased
+        .into_iter()
+        .map(|l| {
+            l.map(|(mut leased, at)| {
+                leased.events = span(&written, at);
+                leased
+            })
+        })
+        .collect();
+    let started: Vec<FerryEvent> = leased
+        .iter()
+        .flatten()
+        .flat_map(|l| l.events.iter().cloned())
+        .collect();
+    if let Some(early) = early {
+        early(std::mem::take(&mut leased));
+    }
     commit_with(tx, writes, "settle").await?;
     // Tasks the lease found past their time were recorded `expired` instead: their pages hear it
     // now (no attempt follows that would carry the events).
@@ -152,16 +185,7 @@ async fn settle_in(
             *evs = span(&written, at);
         }
     }
-    let leased = leased
-        .into_iter()
-        .map(|l| {
-            l.map(|(mut leased, at)| {
-                leased.events = span(&written, at);
-                leased
-            })
-        })
-        .collect();
-    Ok((results, leased))
+    Ok((results, leased, started))
 }
 
 /// One attempt's input for `Store::settle_many`.
@@ -184,6 +208,21 @@ pub struct Settle {
 
 /// What `Store::settle_many` answers per outcome.
 pub type Settled = Result<(Task, Vec<FerryEvent>), Error>;
+
+/// Takes the leases of a settle transaction once decided, before the commit (`Store::settle_many`).
+pub type Early = Box<dyn FnOnce(Vec<Option<Leased>>)>;
+
+/// What `Store::settle_many` answers.
+pub struct SettledMany {
+    /// One answer per outcome, in order.
+    pub settled: Vec<Settled>,
+    /// One per task asked to lease (empty when handed to `early`).
+    pub leased: Vec<Option<Leased>>,
+    /// The `started` events of the leases, in the outbox (told by the caller).
+    pub started: Vec<FerryEvent>,
+    /// Whether the transaction committed (else nothing it decided holds, leases handed early included).
+    pub committed: bool,
+}
 
 /// Tasks to lease in a settle transaction, after its outcomes (`Store::settle_many`).
 pub struct LeaseAsk {
