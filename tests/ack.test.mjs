@@ -77,6 +77,31 @@ test('auto-ack drops only what a listener heard; a listener added late, or a lat
   }
 });
 
+test('acknowledgements that reach the worker together are all written: 40 uploads whose every event was heard leave the outbox empty', async () => {
+  await server.reset();
+  const ctx = await launchChromium(await profileDir());
+  try {
+    const page = await ctx.newPage();
+    await page.goto(new URL('/harness.html', server.url).href);
+    // Each delivery is acknowledged by its own message; with four lanes ending close together, many
+    // arrive while an acknowledgement transaction runs and must share the next one.
+    await page.evaluate(async () => {
+      const { Ferry } = await import('/ferry/index.js');
+      window.s = await Ferry.register('ack-many', { serviceWorker: '/sw.js', backgroundFetch: false, concurrency: 4 });
+      window.completed = 0;
+      for (const kind of ['queued', 'started', 'progress']) window.s.addEventListener(kind, () => {});
+      window.s.addEventListener('completed', () => { window.completed += 1; });
+      await navigator.serviceWorker.ready;
+      await window.s.uploadAll(Array.from({ length: 40 }, (_, i) => ({ blob: new Blob([`item ${i}`]), request: { url: '/upload/ack-many' } })));
+    });
+    await settled(server, 40);
+    await until(() => page.evaluate(() => window.completed === 40), { what: 'every completed heard' });
+    await until(async () => (await outboxKinds(page, 'ack-many')).length === 0, { what: 'an empty outbox' });
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('listeners added late together hear the missed events in seq order; clear() drops the events held for listeners not added yet, in every page of the tag', async () => {
   await server.reset();
   const ctx = await launchChromium(await profileDir());

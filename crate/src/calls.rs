@@ -10,6 +10,7 @@ use crate::web::store::{SessionRecord, Store};
 use crate::web::{bgfetch, messaging, request, transport, tus};
 use wasm_bindgen::prelude::*;
 
+mod acks;
 mod background_fetch;
 mod upload;
 
@@ -90,7 +91,7 @@ async fn answer(store: &Store, call: &JsValue) -> Result<JsValue, Failed> {
         }
         "ackEach" => {
             let seqs: Vec<u64> = js::from_js(js::get(call, "seqs"))?;
-            store.ack_each(&tag, &seqs).await?;
+            acks::ack_each(store, &tag, seqs).await?;
             JsValue::UNDEFINED
         }
         "events" => {

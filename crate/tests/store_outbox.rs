@@ -149,6 +149,28 @@ async fn ack_drops_events_up_to_n_of_that_tag_only() {
 }
 
 #[wasm_bindgen_test]
+async fn ack_each_drops_exactly_the_events_named_of_every_tag_in_one_transaction() {
+    let f = Fixture::new("ack-each").await;
+    two_tags(&f.store).await;
+    // A's 2 and 5, B's 1, and seqs no event has (A's 9) or a tag that does not exist: nothing else goes.
+    f.store
+        .ack_each(&[
+            (A.into(), 2),
+            (B.into(), 1),
+            (A.into(), 5),
+            (A.into(), 9),
+            ("nobody".into(), 1),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(seqs(&f.store.events(A, 0).await.unwrap()), [1, 3, 4, 6]);
+    assert_eq!(seqs(&f.store.events(B, 0).await.unwrap()), [2]);
+    f.store.ack_each(&[]).await.unwrap();
+    assert_eq!(f.store.outbox_len(A).await.unwrap(), 4);
+    f.finish().await;
+}
+
+#[wasm_bindgen_test]
 async fn clear_removes_one_tags_tasks_blobs_and_events() {
     let f = Fixture::new("clear").await;
     two_tags(&f.store).await;

@@ -1,5 +1,6 @@
 //! The per-tag outbox of events and the per-tag session record.
 
+use super::batch::{commit_with, write};
 use super::tasks::{tag_range, MAX_KEY};
 use super::{commit, delete, key, open_store, Store, META, OUTBOX, TASKS};
 use crate::core::{Error, FerryEvent, SessionOptions};
@@ -117,27 +118,31 @@ impl Store {
             .collect()
     }
 
-    /// Drops the tag's events with `seq <= upto`: a page has handled them.
+    /// Drops the tag's events with `seq <= upto`: a page has handled them. Relaxed durability, as every
+    /// acknowledgement: one lost in a crash only delivers its events again, which pages tell apart by
+    /// `seq`; it never holds back the transactions that store and send uploads.
     pub async fn ack(&self, tag: &str, upto: u64) -> Result<(), Error> {
         let lower = key(&[tag.into(), JsValue::from_f64(0.0)]);
         let upper = key(&[tag.into(), JsValue::from_f64(upto as f64)]);
         let range = KeyRange::bound(&lower, &upper, None, None)
             .map_err(|e| storage_error("key range", e))?;
-        let tx = self.tx(&[OUTBOX], true)?;
+        let tx = self.tx_relaxed(&[OUTBOX])?;
         let outbox = open_store(&tx, OUTBOX, "ack")?;
         delete(&outbox, Query::KeyRange(range), "ack").await?;
         commit(tx, "ack").await
     }
 
-    /// Drops exactly these events of the tag (a page's listeners heard them), in one transaction.
-    pub async fn ack_each(&self, tag: &str, seqs: &[u64]) -> Result<(), Error> {
-        let tx = self.tx(&[OUTBOX], true)?;
+    /// Drops exactly these events (tag, seq) — a page's listeners heard them — in one transaction,
+    /// every delete issued at once.
+    pub async fn ack_each(&self, events: &[(String, u64)]) -> Result<(), Error> {
+        let tx = self.tx_relaxed(&[OUTBOX])?;
         let outbox = open_store(&tx, OUTBOX, "ack")?;
-        for seq in seqs {
-            let k = key(&[tag.into(), JsValue::from_f64(*seq as f64)]);
-            delete(&outbox, Query::Key(k), "ack").await?;
+        let mut deletes = Vec::with_capacity(events.len());
+        for (tag, seq) in events {
+            let k = key(&[tag.as_str().into(), JsValue::from_f64(*seq as f64)]);
+            deletes.push(write(outbox.delete(Query::Key(k)), "ack")?);
         }
-        commit(tx, "ack").await
+        commit_with(tx, deletes, "ack").await
     }
 
     /// How many events a tag has waiting (for tests and diagnostics).
