@@ -41,10 +41,12 @@ const env = { www, pkg: PKG };
 
 /** Each repetition runs the contenders in a rotated order, so a drift in the machine favours nobody. */
 const rotate = (keys, rep) => keys.map((_, i) => keys[(i + rep) % keys.length]);
-const results = { enqueue64: {}, enqueue1m: {}, drain: {}, wake: {}, rss: {} };
+const results = { enqueue64: {}, enqueue1m: {}, enqueueLive: {}, drain: {}, wake: {}, rss: {} };
 const SCENARIOS = [
   ['enqueue64', ['ferry', 'ferry-together', 'ferry-all', 'idb-default', 'idb-strict', 'idb-shaped', 'workbox'], { n: 1000, size: 64 * KiB }],
   ['enqueue1m', ['ferry', 'ferry-together', 'ferry-all', 'idb-default', 'idb-strict', 'idb-shaped', 'workbox'], { n: 100, size: MiB }],
+  // One at a time while sending: the server takes what arrives meanwhile (not timed here).
+  ['enqueueLive', ['ferry-live', 'ferry', 'idb-strict', 'workbox-live'], { n: 500, size: 64 * KiB, concurrency: 4 }],
   ['drain', ['ferry', 'fetch-1', 'fetch-4', 'workbox'], { n: 1000, size: KiB, drain: true, capMs: DRAIN_CAP_S * 1000, concurrency: 4 }],
   ['wake', ['ferry', 'workbox', 'fetch-1'], { n: 1, size: KiB, drain: true, capMs: 30000 }],
   ['rss', ['ferry', 'workbox'], { n: 1, size: 256 * MiB, drain: true, stop: false, rss: true, capMs: 120000 }],

@@ -149,6 +149,13 @@ export const CONTENDERS = {
       return performance.now() - t0;
     }, url),
   },
+  // The same calls with the session sending (not paused): what a user who picks files while earlier ones
+  // upload waits for. Every call still commits its task before it resolves; the attempts run beside.
+  'ferry-live': {
+    label: 'Ferry, sending meanwhile (not paused)',
+    setup: (page, options) => CONTENDERS.ferry.setup(page, options),
+    fill: (page, url) => CONTENDERS.ferry.fill(page, url),
+  },
   'idb-default': { label: 'raw `idb` put, default durability', ...idbPeer('default') },
   'idb-strict': { label: 'raw `idb` put, strict durability', ...idbPeer('strict') },
   // Ferry's own enqueue transaction written by hand in plain `idb`: how fast a loop of uploads can be with
@@ -175,6 +182,12 @@ export const CONTENDERS = {
     // A running worker (not stopped first) is told; a stopped one restarts without the hold.
     release: (page, { stopped }) => (stopped ? undefined : page.evaluate(() => window.peer({ op: 'release' }))),
     sync: { scope: '/', tag: 'workbox-background-sync:bench' },
+  },
+  // Workbox with its sync events replaying as the pushes register them (nothing held back).
+  'workbox-live': {
+    label: 'Workbox background-sync `Queue`, replaying meanwhile',
+    setup: (page) => CONTENDERS.workbox.setup(page),
+    fill: (page, url) => CONTENDERS.workbox.fill(page, url),
   },
   'fetch-1': { label: 'raw fetch loop in a worker, sequential', ...fetchPeer(1) },
   'fetch-4': { label: 'raw fetch loop in a worker, 4 concurrent', ...fetchPeer(4) },
@@ -212,6 +225,8 @@ export async function runQueue(env, key, { n, size, drain = false, stop = true, 
     const fillMs = await c.fill(page, url);
     step('filled');
     const out = { n, size, fillMs, opsPerSec: n / (fillMs / 1000) };
+    // What the server had received when the last call resolved (a contender that sends meanwhile).
+    out.arrivedWhileStoring = (await server.uploads()).filter((r) => r.path === url).length;
     if (fillMem) out.fillRssMiB = await fillMem.stop();
     await page.evaluate(() => { window.blobs = null; });
     if (!drain) return out;

@@ -111,6 +111,25 @@ export function report({ info, results, sizes, nextDue, sizeNotes, labels }) {
     p();
   }
 
+  const live = results.enqueueLive;
+  if (live && Object.keys(live).length) {
+    const lm = medians(live);
+    const arrived = (k) => median(live[k].filter((r) => !r.error).map((r) => r.arrivedWhileStoring));
+    p('## Enqueue 500 x 64 KiB one at a time while sending');
+    p();
+    p('What a user who picks files while earlier ones upload waits for: `await session.upload()` in a loop with the');
+    p('session sending (`concurrency: 4`), against the same loop paused, a raw strict `idb` put, and Workbox with its');
+    p('sync events replaying as the pushes register them. Each call is committed before the next begins. Ratio:');
+    p('Ferry sending meanwhile, ops/s, over the row\'s. No target of issue 11 covers it.');
+    p();
+    p('| contender | median | ops/s | Ferry (sending) / this | requests at the server when the last call resolved (median) | each run |');
+    p('|---|---|---|---|---|---|');
+    for (const k of Object.keys(live)) {
+      p(`| ${labels[k]} | ${fmt.ms(lm[k].fillMs)} | ${fmt.ops(lm[k].opsPerSec)} | ${fmt.x(lm['ferry-live'].opsPerSec / lm[k].opsPerSec)} | ${arrived(k) ?? '–'} | ${runsOf(live[k], (r) => r.fillMs, fmt.ms)} |`);
+    }
+    p();
+  }
+
   const dr = results.drain;
   const dm = medians(dr);
   p('## Drain 1000 x 1 KiB queued uploads');
