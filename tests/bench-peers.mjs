@@ -5,7 +5,8 @@
 // bench/RESULTS.md with each target of issue 11 met or missed. Asserts nothing.
 //
 // FERRY_BENCH_REPS (default 3) repetitions; FERRY_BENCH_DRAIN_CAP_S (default 45) bounds each drain;
-// FERRY_BENCH_ONLY=drain,wake runs only those scenarios and prints their figures instead of writing the file.
+// FERRY_BENCH_ONLY=drain,wake runs only those scenarios and prints their figures instead of writing the file;
+// with it, FERRY_BENCH_CONTENDERS=ferry,fetch-4 runs only those contenders.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -53,12 +54,13 @@ const SCENARIOS = [
 ];
 for (const [name, keys] of SCENARIOS) for (const k of keys) results[name][k] = [];
 const ONLY = process.env.FERRY_BENCH_ONLY?.split(',');
+const WHO = ONLY && process.env.FERRY_BENCH_CONTENDERS?.split(',');
 
 try {
   for (let rep = 0; rep < REPS; rep++) {
     for (const [name, keys, opts] of SCENARIOS) {
       if (ONLY && !ONLY.includes(name)) continue;
-      for (const key of rotate(keys, rep)) {
+      for (const key of rotate(keys, rep).filter((k) => !WHO || WHO.includes(k))) {
         const t = Date.now();
         let r;
         try {

@@ -211,6 +211,14 @@ function makeBlobs({ n, size }) {
 export async function runQueue(env, key, { n, size, drain = false, stop = true, rss = false, capMs = 60000, concurrency }) {
   const c = CONTENDERS[key];
   const step = process.env.FERRY_BENCH_DEBUG ? (what) => console.error(`  ${new Date().toISOString()} ${key}: ${what}`) : () => {};
+  // Memory samplers started, stopped whatever happens (one left running would load the machine for the
+  // rest of the bench).
+  const samplers = [];
+  const sample = async (pid) => {
+    const s = await sampleRss(pid);
+    samplers.push(s);
+    return s;
+  };
   return inOrigin(env, async ({ server, ctx, page }) => {
     step('origin ready');
     const ctl = drain ? await control(page) : null;
@@ -221,27 +229,27 @@ export async function runQueue(env, key, { n, size, drain = false, stop = true, 
     if (rss) await settleMemory(page, pid);
     const url = `/upload/${key}`;
     if (c.hold) await c.hold(page);
-    const fillMem = rss ? await sampleRss(pid) : null;
+    const fillMem = rss ? await sample(pid) : null;
     const fillMs = await c.fill(page, url);
     step('filled');
     const out = { n, size, fillMs, opsPerSec: n / (fillMs / 1000) };
+    if (fillMem) out.fillRssMiB = await fillMem.stop();
     // What the server had received when the last call resolved (a contender that sends meanwhile).
     out.arrivedWhileStoring = (await server.uploads()).filter((r) => r.path === url).length;
-    if (fillMem) out.fillRssMiB = await fillMem.stop();
     await page.evaluate(() => { window.blobs = null; });
     if (!drain) return out;
     if (c.settle) await c.settle(page);
     if (stop) await ctl.stopWorkers();
     step('workers stopped');
     if (c.release) await c.release(page, { stopped: stop });
-    const sendMem = rss ? await sampleRss(pid) : null;
+    const sendMem = rss ? await sample(pid) : null;
     const t0 = Date.now();
     await ctl.dispatchSync(new URL(c.sync.scope, server.url).href, c.sync.tag);
     step('sync dispatched');
     Object.assign(out, await arrivals(server, url, n, size, t0, capMs));
     if (sendMem) out.sendRssMiB = await sendMem.stop();
     return out;
-  });
+  }).finally(() => Promise.all(samplers.map((s) => s.stop())));
 }
 
 /**
