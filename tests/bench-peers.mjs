@@ -48,7 +48,7 @@ const SCENARIOS = [
   ['enqueue1m', ['ferry', 'ferry-together', 'ferry-all', 'idb-default', 'idb-strict', 'idb-shaped', 'workbox'], { n: 100, size: MiB }],
   // One at a time while sending: the server takes what arrives meanwhile (not timed here).
   ['enqueueLive', ['ferry-live', 'ferry', 'idb-strict', 'workbox-live'], { n: 500, size: 64 * KiB, concurrency: 4 }],
-  ['drain', ['ferry', 'fetch-1', 'fetch-4', 'workbox'], { n: 1000, size: KiB, drain: true, capMs: DRAIN_CAP_S * 1000, concurrency: 4 }],
+  ['drain', ['ferry', 'fetch-1', 'fetch-4', 'workbox'], { n: 1000, size: KiB, drain: true, capMs: DRAIN_CAP_S * 1000, concurrency: 4, cpu: true }],
   ['wake', ['ferry', 'workbox', 'fetch-1'], { n: 1, size: KiB, drain: true, capMs: 30000 }],
   ['rss', ['ferry', 'workbox'], { n: 1, size: 256 * MiB, drain: true, stop: false, rss: true, capMs: 120000 }],
 ];

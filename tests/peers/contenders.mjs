@@ -208,7 +208,7 @@ function makeBlobs({ n, size }) {
  * them through a CDP-dispatched `sync` (after stopping the workers, unless `stop` is false) and waits up to
  * `capMs` for the server to have every body. With `rss`, samples the browser's memory in both phases.
  */
-export async function runQueue(env, key, { n, size, drain = false, stop = true, rss = false, capMs = 60000, concurrency }) {
+export async function runQueue(env, key, { n, size, drain = false, stop = true, rss = false, capMs = 60000, concurrency, cpu = false }) {
   const c = CONTENDERS[key];
   const step = process.env.FERRY_BENCH_DEBUG ? (what) => console.error(`  ${new Date().toISOString()} ${key}: ${what}`) : () => {};
   // Memory samplers started, stopped whatever happens (one left running would load the machine for the
@@ -243,11 +243,14 @@ export async function runQueue(env, key, { n, size, drain = false, stop = true, 
     step('workers stopped');
     if (c.release) await c.release(page, { stopped: stop });
     const sendMem = rss ? await sample(pid) : null;
+    const cpuRoots = cpu ? [await browserPid(ctx), server.proc.pid] : null;
+    const cpuBefore = cpu ? await threadTicks(cpuRoots) : null;
     const t0 = Date.now();
     await ctl.dispatchSync(new URL(c.sync.scope, server.url).href, c.sync.tag);
     step('sync dispatched');
     Object.assign(out, await arrivals(server, url, n, size, t0, capMs));
     if (sendMem) out.sendRssMiB = await sendMem.stop();
+    if (cpu) out.cpu = cpuSpent(cpuBefore, await threadTicks(cpuRoots));
     return out;
   }).finally(() => Promise.all(samplers.map((s) => s.stop())));
 }
@@ -272,6 +275,48 @@ async function arrivals(server, path, n, size, t0, capMs) {
     }
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** Processes under `roots` (themselves included), from /proc. */
+async function descendants(roots) {
+  const parent = new Map();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch { /* gone meanwhile */ }
+  }
+  const pids = [...roots];
+  for (let i = 0; i < pids.length; i++) for (const [pid, ppid] of parent) if (ppid === pids[i]) pids.push(pid);
+  return pids;
+}
+
+/** CPU ticks (user + system) of every thread under `roots` (the browser, the server), keyed `process / thread`. */
+async function threadTicks([browser, server]) {
+  const out = new Map();
+  for (const pid of await descendants([browser, server])) {
+    try {
+      const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+      const proc = pid === browser ? 'browser' : pid === server ? 'server'
+        : cmd.includes('--renderer-client-id') ? 'renderer' : 'browser child';
+      for (const tid of await readdir(`/proc/${pid}/task`)) {
+        const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const k = `${proc} / ${name}`;
+        out.set(k, (out.get(k) || 0) + Number(f[11]) + Number(f[12]));
+      }
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
+}
+
+/** CPU seconds spent between two `threadTicks` readings, largest first (threads that spent any). */
+function cpuSpent(before, after) {
+  const hz = 100;
+  return [...after].map(([k, v]) => [k, (v - (before.get(k) || 0)) / hz]).filter(([, s]) => s > 0)
+    .sort((a, b) => b[1] - a[1]);
 }
 
 /** Resident memory (KiB) of a process and all its descendants, read from /proc. */

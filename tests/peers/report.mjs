@@ -146,6 +146,30 @@ export function report({ info, results, sizes, nextDue, sizeNotes, labels }) {
   }
   p();
 
+  // CPU seconds of the browser's threads and the server's while draining (from /proc), per contender.
+  const cpuOf = (r, match) => (r.cpu || []).filter(([k]) => match(k)).reduce((a, [, s]) => a + s, 0);
+  const cpuCols = [
+    ['all (browser, server)', () => true],
+    ['browser thread pool (IndexedDB)', (k) => k === 'browser / ThreadPoolForeg'],
+    ['service worker thread', (k) => k === 'renderer / ServiceWorker t'],
+    ['browser IO threads (IPC, network)', (k) => /Chrome_(Child)?IOT/.test(k)],
+    ['server', (k) => k.startsWith('server / ')],
+  ];
+  if (Object.values(dr).some((runs) => runs.some((r) => r.cpu))) {
+    p('CPU time spent from the dispatch to the last answer, read from /proc for every thread of the browser and');
+    p('of the server (this machine has ' + info.cores + ' logical CPUs: a drain that needs more than that per second of wall');
+    p('time waits for CPU). Medians over the runs.');
+    p();
+    p(`| contender | ${cpuCols.map(([c]) => c).join(' | ')} | CPU per upload |`);
+    p(`|---|${cpuCols.map(() => '---').join('|')}|---|`);
+    for (const k of Object.keys(dr)) {
+      const ok = dr[k].filter((r) => r.cpu);
+      const cells = cpuCols.map(([, m]) => median(ok.map((r) => cpuOf(r, m))));
+      p(`| ${labels[k]} | ${cells.map((v) => (v == null ? '–' : `${v.toFixed(2)} s`)).join(' | ')} | ${cells[0] == null ? '–' : `${(cells[0] * 1000 / ok[0].n).toFixed(1)} ms`} |`);
+    }
+    p();
+  }
+
   const wk = results.wake;
   const wm = medians(wk);
   p('## Service-worker wake');
