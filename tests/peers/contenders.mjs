@@ -321,18 +321,8 @@ function cpuSpent(before, after) {
 
 /** Resident memory (KiB) of a process and all its descendants, read from /proc. */
 async function treeRss(root) {
-  const parent = new Map();
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch { /* gone meanwhile */ }
-  }
-  const pids = [root];
-  for (let i = 0; i < pids.length; i++) for (const [pid, ppid] of parent) if (ppid === pids[i]) pids.push(pid);
   let kib = 0;
-  for (const pid of pids) {
+  for (const pid of await descendants([root])) {
     try {
       const m = (await readFile(`/proc/${pid}/status`, 'utf8')).match(/VmRSS:\s+(\d+)/);
       if (m) kib += Number(m[1]);
