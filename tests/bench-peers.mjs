@@ -44,7 +44,7 @@ const env = { www, pkg: PKG };
 const rotate = (keys, rep) => keys.map((_, i) => keys[(i + rep) % keys.length]);
 const results = { enqueue64: {}, enqueue1m: {}, enqueueLive: {}, drain: {}, wake: {}, rss: {} };
 const SCENARIOS = [
-  ['enqueue64', ['ferry', 'ferry-together', 'ferry-all', 'idb-default', 'idb-strict', 'idb-shaped', 'workbox'], { n: 1000, size: 64 * KiB }],
+  ['enqueue64', ['ferry', 'ferry-together', 'ferry-all', 'idb-default', 'idb-strict', 'idb-shaped', 'workbox'], { n: 1000, size: 64 * KiB, cpu: true }],
   ['enqueue1m', ['ferry', 'ferry-together', 'ferry-all', 'idb-default', 'idb-strict', 'idb-shaped', 'workbox'], { n: 100, size: MiB }],
   // One at a time while sending: the server takes what arrives meanwhile (not timed here).
   ['enqueueLive', ['ferry-live', 'ferry', 'idb-strict', 'workbox-live'], { n: 500, size: 64 * KiB, concurrency: 4 }],

@@ -230,9 +230,13 @@ export async function runQueue(env, key, { n, size, drain = false, stop = true, 
     const url = `/upload/${key}`;
     if (c.hold) await c.hold(page);
     const fillMem = rss ? await sample(pid) : null;
+    const fillRoots = cpu ? [await browserPid(ctx), server.proc.pid] : null;
+    const fillBefore = cpu ? await threadTicks(fillRoots) : null;
     const fillMs = await c.fill(page, url);
+    const fillCpu = cpu ? cpuSpent(fillBefore, await threadTicks(fillRoots)) : null;
     step('filled');
     const out = { n, size, fillMs, opsPerSec: n / (fillMs / 1000) };
+    if (fillCpu) out.fillCpu = fillCpu;
     if (fillMem) out.fillRssMiB = await fillMem.stop();
     // What the server had received when the last call resolved (a contender that sends meanwhile).
     out.arrivedWhileStoring = (await server.uploads()).filter((r) => r.path === url).length;

@@ -72,6 +72,33 @@ export function targets(results, sizes) {
   return rows;
 }
 
+/** CPU columns: what each thread group of the browser and the server spent (from /proc). */
+const CPU_COLUMNS = [
+  ['all (browser, server)', () => true],
+  ['browser thread pool (IndexedDB)', (k) => k === 'browser / ThreadPoolForeg'],
+  ['service worker thread', (k) => k === 'renderer / ServiceWorker t'],
+  ['browser IO threads (IPC, network)', (k) => /Chrome_(Child)?IOT/.test(k)],
+  ['server', (k) => k.startsWith('server / ')],
+];
+
+/** A table of the CPU time the runs of each contender recorded under `field`, medians, and per upload. */
+function cpuTable(p, scenario, field, labels, when, cores) {
+  if (!Object.values(scenario).some((runs) => runs.some((r) => r[field]))) return;
+  const spent = (r, match) => r[field].filter(([k]) => match(k)).reduce((a, [, s]) => a + s, 0);
+  p(`CPU time spent ${when}, read from /proc for every thread of the browser and of the server (this`);
+  p(`machine has ${cores} logical CPUs; CPU time here swings with the machine as much as wall time). Medians over the runs.`);
+  p();
+  p(`| contender | ${CPU_COLUMNS.map(([c]) => c).join(' | ')} | CPU per upload |`);
+  p(`|---|${CPU_COLUMNS.map(() => '---').join('|')}|---|`);
+  for (const k of Object.keys(scenario)) {
+    const ok = scenario[k].filter((r) => r[field]);
+    if (!ok.length) continue;
+    const cells = CPU_COLUMNS.map(([, m]) => median(ok.map((r) => spent(r, m))));
+    p(`| ${labels[k]} | ${cells.map((v) => `${v.toFixed(2)} s`).join(' | ')} | ${(cells[0] * 1000 / ok[0].n).toFixed(2)} ms |`);
+  }
+  p();
+}
+
 export function report({ info, results, sizes, nextDue, sizeNotes, labels }) {
   const L = [];
   const p = (s = '') => L.push(s);
@@ -109,6 +136,7 @@ export function report({ info, results, sizes, nextDue, sizeNotes, labels }) {
       p(`| ${labels[k]} | ${fmt.ms(m[k].fillMs)} | ${fmt.ops(m[k].opsPerSec)} | ${fmt.x(m.ferry.opsPerSec / m[k].opsPerSec)} | ${runsOf(runs[k], (r) => r.fillMs, fmt.ms)} |`);
     }
     p();
+    cpuTable(p, runs, 'fillCpu', labels, 'while the calls ran', info.cores);
   }
 
   const live = results.enqueueLive;
@@ -146,29 +174,7 @@ export function report({ info, results, sizes, nextDue, sizeNotes, labels }) {
   }
   p();
 
-  // CPU seconds of the browser's threads and the server's while draining (from /proc), per contender.
-  const cpuOf = (r, match) => (r.cpu || []).filter(([k]) => match(k)).reduce((a, [, s]) => a + s, 0);
-  const cpuCols = [
-    ['all (browser, server)', () => true],
-    ['browser thread pool (IndexedDB)', (k) => k === 'browser / ThreadPoolForeg'],
-    ['service worker thread', (k) => k === 'renderer / ServiceWorker t'],
-    ['browser IO threads (IPC, network)', (k) => /Chrome_(Child)?IOT/.test(k)],
-    ['server', (k) => k.startsWith('server / ')],
-  ];
-  if (Object.values(dr).some((runs) => runs.some((r) => r.cpu))) {
-    p('CPU time spent from the dispatch to the last answer, read from /proc for every thread of the browser and');
-    p('of the server (this machine has ' + info.cores + ' logical CPUs: a drain that needs more than that per second of wall');
-    p('time waits for CPU). Medians over the runs.');
-    p();
-    p(`| contender | ${cpuCols.map(([c]) => c).join(' | ')} | CPU per upload |`);
-    p(`|---|${cpuCols.map(() => '---').join('|')}|---|`);
-    for (const k of Object.keys(dr)) {
-      const ok = dr[k].filter((r) => r.cpu);
-      const cells = cpuCols.map(([, m]) => median(ok.map((r) => cpuOf(r, m))));
-      p(`| ${labels[k]} | ${cells.map((v) => (v == null ? '–' : `${v.toFixed(2)} s`)).join(' | ')} | ${cells[0] == null ? '–' : `${(cells[0] * 1000 / ok[0].n).toFixed(1)} ms`} |`);
-    }
-    p();
-  }
+  cpuTable(p, dr, 'cpu', labels, 'from the dispatch to the last answer', info.cores);
 
   const wk = results.wake;
   const wm = medians(wk);
