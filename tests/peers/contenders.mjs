@@ -318,7 +318,7 @@ async function threadTicks([browser, server]) {
 
 /** CPU seconds spent between two `threadTicks` readings, largest first (threads that spent any). */
 function cpuSpent(before, after) {
-  const hz = 100;
+  const hz = 100; // USER_HZ: the unit of /proc tick counts on Linux
   return [...after].map(([k, v]) => [k, (v - (before.get(k) || 0)) / hz]).filter(([, s]) => s > 0)
     .sort((a, b) => b[1] - a[1]);
 }
