@@ -8,8 +8,8 @@ use crate::core::{self, Error, Input, Task, Transport};
 use crate::web::js::{self, core_error, now_ms, random_u64};
 use crate::web::store::{LeaseAsk, Settle, Store};
 use crate::web::{launch, messaging, transport, tus};
+use litemap::LiteMap;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -31,16 +31,16 @@ thread_local! {
     /// A wake that came while the pump was not waiting (it was looking): its next wait ends at once.
     static WOKEN: Cell<bool> = const { Cell::new(false) };
     /// Attempts this instance runs: task id -> lease number.
-    static RUNNING: RefCell<BTreeMap<String, u64>> = const { RefCell::new(BTreeMap::new()) };
+    static RUNNING: RefCell<LiteMap<String, u64>> = const { RefCell::new(LiteMap::new()) };
     /// Attempt futures spawned and not yet ended (leased or not), with the task as the plan saw it:
     /// until its lease commits, the store still shows it queued, and the next look must neither offer
     /// it again nor count its slot as free.
-    static STARTED: RefCell<BTreeMap<String, Task>> = const { RefCell::new(BTreeMap::new()) };
+    static STARTED: RefCell<LiteMap<String, Task>> = const { RefCell::new(LiteMap::new()) };
     /// Tasks this pump run could not start (no page gave headers, the lease was refused): not
     /// offered again until the next run, so a refusal never spins.
     /// (Each with the time its attempt began: news that arrives after that, a page's message say,
     /// may change the answer, so the task is offered again.)
-    static SKIP: RefCell<BTreeMap<String, u64>> = const { RefCell::new(BTreeMap::new()) };
+    static SKIP: RefCell<LiteMap<String, u64>> = const { RefCell::new(LiteMap::new()) };
     /// When an event last brought news to the running pump (it joined it).
     static NEWS: Cell<u64> = const { Cell::new(0) };
     /// This worker instance's name as a lease holder.
@@ -58,7 +58,7 @@ struct Ahead {
     deadline: u64,
     /// Due tasks not started yet, in the order the look read them.
     due: Vec<Task>,
-    sessions: BTreeMap<String, SessionView>,
+    sessions: LiteMap<String, SessionView>,
     /// Tasks in flight elsewhere (other instances, Background Fetch) when the look read them.
     others: Vec<Task>,
 }
@@ -149,7 +149,7 @@ async fn run(
         let (plan, sessions, queued, others) = if now_ms() < deadline {
             look(store).await?
         } else {
-            (Plan::default(), BTreeMap::new(), Vec::new(), Vec::new())
+            (Plan::default(), LiteMap::new(), Vec::new(), Vec::new())
         };
         waiting |= !plan.start.is_empty();
         // Background Fetches whose timeout a look must catch: their pages hear when, too.
@@ -255,7 +255,7 @@ fn active() -> u32 {
     STARTED.with(|s| s.borrow().len() as u32)
 }
 
-type Look = (Plan, BTreeMap<String, SessionView>, Vec<Task>, Vec<Task>);
+type Look = (Plan, LiteMap<String, SessionView>, Vec<Task>, Vec<Task>);
 
 /// One look: takes back what dead instances left in flight, then asks `core` what to start (with the
 /// session views it read, keyed by tag, and the queued tasks it saw). Its reads are one transaction.
@@ -266,11 +266,14 @@ async fn look(store: &Store) -> Result<Look, Error> {
     if recover(store, &snap.in_flight, env.now_ms).await? {
         snap = store.snapshot(env.now_ms, limit).await?;
     }
-    let views = |snap: &crate::web::store::Snapshot| -> BTreeMap<String, SessionView> {
-        snap.sessions
-            .iter()
-            .map(|(tag, s)| (tag.clone(), SessionView::of(&s.options, s.paused)))
-            .collect()
+    let views = |snap: &crate::web::store::Snapshot| -> LiteMap<String, SessionView> {
+        // The same keys in the same order: no sort needed.
+        LiteMap::from_sorted_store_unchecked(
+            snap.sessions
+                .iter()
+                .map(|(tag, s)| (tag.clone(), SessionView::of(&s.options, s.paused)))
+                .collect(),
+        )
     };
     // Attempts spawned whose lease is not committed yet hold their slot already.
     let in_flight_of = |in_flight: &[Task]| -> Vec<Task> {
@@ -289,7 +292,7 @@ async fn look(store: &Store) -> Result<Look, Error> {
         in_flight.iter().cloned().chain(starting).collect()
     };
     let news = NEWS.with(|n| n.get());
-    let mut skip: BTreeSet<String> = SKIP.with(|s| {
+    let mut skip: Vec<String> = SKIP.with(|s| {
         let mut s = s.borrow_mut();
         s.retain(|_, began| *began >= news);
         s.keys().cloned().collect()

@@ -8,14 +8,14 @@ use crate::core::{self, Error, SessionOptions, Transport};
 use crate::web::js::{self, now_ms};
 use crate::web::store::Store;
 use crate::web::{messaging, transport};
+use litemap::LiteMap;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use wasm_bindgen::prelude::*;
 
 thread_local! {
     /// Progress throttles of the Background Fetches pages relay, by task id.
-    static THROTTLES: RefCell<BTreeMap<String, core::ProgressThrottle>> =
-        const { RefCell::new(BTreeMap::new()) };
+    static THROTTLES: RefCell<LiteMap<String, core::ProgressThrottle>> =
+        const { RefCell::new(LiteMap::new()) };
 }
 
 /// Leases the first due task of a commit for a Background Fetch when the page can start one

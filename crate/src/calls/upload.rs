@@ -7,8 +7,8 @@ use crate::core::{self, Error, SessionOptions, Task};
 use crate::web::js::{self, core_error, now_ms};
 use crate::web::store::Store;
 use crate::web::{externs, messaging, request};
+use litemap::LiteMap;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -17,8 +17,8 @@ use wasm_bindgen::JsCast;
 type Waiting = (Task, web_sys::Blob, js::Reply<Result<Committed, Error>>);
 
 thread_local! {
-    static WAITING: RefCell<BTreeMap<String, (bool, Vec<Waiting>)>> =
-        const { RefCell::new(BTreeMap::new()) };
+    static WAITING: RefCell<LiteMap<String, (bool, Vec<Waiting>)>> =
+        const { RefCell::new(LiteMap::new()) };
 }
 
 /// `{ op: 'upload', tag, options, items: [{ id, blob, bodyType, request }], all, base, origin, retry,

@@ -18,7 +18,7 @@ use crate::core::retry::Outcome;
 use crate::core::state::{apply, Effect, Input};
 use crate::core::task::{State, Task, Transport};
 use crate::core::validate::{HeaderFallback, SessionOptions};
-use std::collections::{BTreeMap, BTreeSet};
+use litemap::LiteMap;
 
 /// How long a worker's attempt holds its task without a renewal.
 pub const LEASE_MS: u64 = 60_000;
@@ -162,12 +162,12 @@ pub fn plan(
     env: &Env,
     queued: &[Task],
     in_flight: &[Task],
-    sessions: &BTreeMap<String, SessionView>,
-    awaiting_headers: &BTreeSet<String>,
+    sessions: &LiteMap<String, SessionView>,
+    awaiting_headers: &[String],
     running_here: u32,
 ) -> Plan {
     let view = |tag: &str| sessions.get(tag).copied().unwrap_or_default();
-    let mut busy: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut busy: LiteMap<&str, u32> = LiteMap::new();
     for t in in_flight.iter().filter(|t| t.state == State::InFlight) {
         *busy.entry(t.tag.as_str()).or_default() += 1;
     }
@@ -186,7 +186,7 @@ pub fn plan(
         .map(|t| t.id.clone())
         .collect();
     // Per tag, the startable tasks in enqueue order.
-    let mut ready: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
+    let mut ready: LiteMap<&str, Vec<&Task>> = LiteMap::new();
     for t in queued {
         if start.contains(&t.id) {
             continue;
@@ -327,7 +327,7 @@ pub fn settle(
 pub fn recover(
     task: &Task,
     now_ms: u64,
-    live_holders: &BTreeSet<String>,
+    live_holders: &[String],
     browser_has_it: Option<bool>,
 ) -> Option<Input> {
     if task.state != State::InFlight {

@@ -17,8 +17,8 @@ pub(super) fn ahead_left() -> bool {
 fn next_from_ahead(ending: &[String]) -> Option<LeaseAsk> {
     let env = env();
     let started: Vec<Task> = STARTED.with(|s| s.borrow().values().cloned().collect());
-    let skip: BTreeSet<String> = SKIP
-        .with(|s| s.borrow().keys().cloned().collect::<BTreeSet<_>>())
+    let skip: Vec<String> = SKIP
+        .with(|s| s.borrow().keys().cloned().collect::<Vec<_>>())
         .into_iter()
         .chain(started.iter().map(|t| t.id.clone()))
         .collect();

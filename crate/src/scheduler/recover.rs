@@ -7,7 +7,6 @@ use crate::core::{Error, Task, Transport};
 use crate::web::js::random_u64;
 use crate::web::store::Store;
 use crate::web::{bgfetch, launch, messaging};
-use std::collections::BTreeSet;
 
 /// How long worker instances have to answer "who is alive?" before their leases count as orphaned.
 const PING_MS: i32 = 1_000;
@@ -34,9 +33,9 @@ pub(super) async fn recover(store: &Store, in_flight: &[Task], now: u64) -> Resu
     let mut live = if ask {
         messaging::live_workers(PING_MS).await
     } else {
-        BTreeSet::new()
+        Vec::new()
     };
-    live.insert(me);
+    live.push(me);
     let registration = registration();
     let mut changed = false;
     for t in others {

@@ -4,7 +4,6 @@
 use crate::core::FerryEvent;
 use crate::web::js;
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -17,8 +16,8 @@ pub fn channel_name(tag: &str) -> String {
 thread_local! {
     /// One sending channel per tag, kept open: a burst of uploads does not open and close a channel
     /// for each event.
-    static SENDERS: RefCell<std::collections::BTreeMap<String, web_sys::BroadcastChannel>> =
-        const { RefCell::new(std::collections::BTreeMap::new()) };
+    static SENDERS: RefCell<litemap::LiteMap<String, web_sys::BroadcastChannel>> =
+        const { RefCell::new(litemap::LiteMap::new()) };
 }
 
 /// Posts events, in order, to the pages of their tag that are open now. Persisted copies stay in the
@@ -95,7 +94,7 @@ pub async fn ask(tag: &str, question: &JsValue, timeout_ms: i32) -> Option<JsVal
 const WORKERS: &str = "ferry:workers";
 
 /// The lease holders of the worker instances that answer within `timeout_ms` (this one excluded).
-pub async fn live_workers(timeout_ms: i32) -> BTreeSet<String> {
+pub async fn live_workers(timeout_ms: i32) -> Vec<String> {
     let question = message("alive?", None, None);
     gather(WORKERS, &question, timeout_ms, false)
         .await

@@ -316,12 +316,14 @@ pub async fn network_error(
         .iter()
         .chain(extra)
         .map(|(n, _)| n.as_str());
-    let mut names: Vec<String> = given
-        .chain(fixed.iter().copied())
-        .map(|h| h.to_ascii_lowercase())
-        .collect();
-    names.sort();
-    names.dedup();
+    // Each name once, in the order sent (no sort: this message is the only user of one here).
+    let mut names: Vec<String> = Vec::new();
+    for name in given.chain(fixed.iter().copied()) {
+        let name = name.to_ascii_lowercase();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
     format!(
         "{plain} ({there} answers requests from here: a connection cut mid-request, or, if every \
          attempt fails like this, its CORS policy refusing the request. A server on another origin \

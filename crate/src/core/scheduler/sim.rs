@@ -10,6 +10,7 @@ use crate::core::retry::{Outcome, RetryPolicy};
 use crate::core::rng::Rng;
 use crate::core::state::{check_invariants, new_task, NewTask};
 use crate::core::task::{BodyMeta, Method, Request};
+use std::collections::{BTreeMap, BTreeSet};
 
 const TAGS: [&str; 3] = ["a", "b", "c"];
 
@@ -49,7 +50,7 @@ struct World {
     now: u64,
     tasks: BTreeMap<String, Task>,
     blobs: BTreeSet<String>,
-    sessions: BTreeMap<String, SessionView>,
+    sessions: LiteMap<String, SessionView>,
     instances: Vec<Instance>,
     fetches: BTreeMap<String, Fetch>,
     /// Bodies the server applied, by idempotency key.
@@ -63,7 +64,7 @@ struct World {
 
 impl World {
     fn new(seed: u64) -> World {
-        let mut sessions = BTreeMap::new();
+        let mut sessions = LiteMap::new();
         let mut rng = Rng::new(seed);
         for tag in TAGS {
             // The draws stay in this order: a seed replays the same schedules.
@@ -106,7 +107,7 @@ impl World {
         }
     }
 
-    fn live_holders(&self) -> BTreeSet<String> {
+    fn live_holders(&self) -> Vec<String> {
         self.instances
             .iter()
             .filter(|i| i.alive && !i.frozen)
@@ -221,7 +222,7 @@ impl World {
             &queued,
             &self.in_flight(),
             &self.sessions,
-            &BTreeSet::new(),
+            &[],
             running_here,
         );
         if let Some(w) = p.wake_at {
@@ -658,7 +659,11 @@ impl World {
                 .filter(|t| t.tag == tag && t.state == State::InFlight)
                 .count() as u32;
             assert!(
-                n <= self.sessions[tag].concurrency,
+                n <= self
+                    .sessions
+                    .get(tag)
+                    .expect("every tag has a session")
+                    .concurrency,
                 "tag {tag}: {n} in flight"
             );
         }
@@ -679,7 +684,7 @@ impl World {
     /// Nothing more goes wrong: every tag resumes, pages stop interfering, time passes and workers
     /// look again until every task has ended.
     fn quiesce(&mut self) {
-        for s in self.sessions.values_mut() {
+        for (_, s) in self.sessions.iter_mut() {
             s.paused = false;
         }
         for i in 0..self.instances.len() {

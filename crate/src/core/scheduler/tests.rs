@@ -44,7 +44,7 @@ pub(super) fn leased(t: &Task, transport: Transport, holder: Option<&str>) -> Ta
         .0
 }
 
-fn sessions(pairs: &[(&str, SessionView)]) -> BTreeMap<String, SessionView> {
+fn sessions(pairs: &[(&str, SessionView)]) -> LiteMap<String, SessionView> {
     pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
@@ -55,26 +55,12 @@ fn a_paused_tag_starts_nothing_and_never_makes_the_wake_time_now() {
         ..SessionView::default()
     };
     let q = [task("1", "a", 1), task("2", "b", 1)];
-    let p = plan(
-        &env(),
-        &q,
-        &[],
-        &sessions(&[("a", paused)]),
-        &BTreeSet::new(),
-        0,
-    );
+    let p = plan(&env(), &q, &[], &sessions(&[("a", paused)]), &[], 0);
     assert_eq!(p.start, vec!["2".to_string()]);
     // The only wake time is the held task's deadline (its retention end), never now.
     assert_eq!(p.wake_at, Some(q[0].deadline()));
     assert!(q[0].deadline() > env().now_ms);
-    let p = plan(
-        &env(),
-        &q[..1],
-        &[],
-        &sessions(&[("a", paused)]),
-        &BTreeSet::new(),
-        0,
-    );
+    let p = plan(&env(), &q[..1], &[], &sessions(&[("a", paused)]), &[], 0);
     assert!(p.start.is_empty() && !p.work_left);
     assert_eq!(p.wake_at, Some(q[0].deadline()));
 }
@@ -89,7 +75,7 @@ fn a_paused_task_expires_at_the_end_of_a_short_retention() {
     t.retry.max_retention_ms = 1_000;
     let end = t.retention_end();
     let views = sessions(&[("a", paused)]);
-    let p = plan(&env(), &[t.clone()], &[], &views, &BTreeSet::new(), 0);
+    let p = plan(&env(), &[t.clone()], &[], &views, &[], 0);
     assert!(p.start.is_empty());
     assert_eq!(
         p.wake_at,
@@ -100,7 +86,7 @@ fn a_paused_task_expires_at_the_end_of_a_short_retention() {
         now_ms: end,
         ..env()
     };
-    let p = plan(&then, &[t], &[], &views, &BTreeSet::new(), 0);
+    let p = plan(&then, &[t], &[], &views, &[], 0);
     assert_eq!(
         p.start,
         vec!["1".to_string()],
@@ -111,8 +97,8 @@ fn a_paused_task_expires_at_the_end_of_a_short_retention() {
 #[test]
 fn tasks_awaiting_headers_are_held_without_a_wake_loop() {
     let q = [task("1", "a", 1)];
-    let waiting: BTreeSet<String> = ["1".to_string()].into();
-    let p = plan(&env(), &q, &[], &BTreeMap::new(), &waiting, 0);
+    let waiting = ["1".to_string()];
+    let p = plan(&env(), &q, &[], &LiteMap::new(), &waiting, 0);
     // No wake time but the task's deadline (its retention end, far off).
     assert!(p.start.is_empty() && p.wake_at == Some(q[0].deadline()));
     assert!(
@@ -132,14 +118,7 @@ fn concurrency_counts_every_transport_and_other_instances() {
         leased(&task("1", "a", 1), Transport::BackgroundFetch, None),
         leased(&task("2", "x", 1), Transport::Fallback, Some("other")),
     ];
-    let p = plan(
-        &env(),
-        &q,
-        &flying,
-        &sessions(&[("a", two)]),
-        &BTreeSet::new(),
-        0,
-    );
+    let p = plan(&env(), &q, &flying, &sessions(&[("a", two)]), &[], 0);
     assert_eq!(p.start, vec!["3".to_string()], "one slot left for tag a");
     // The lease itself re-checks: a full tag refuses.
     assert!(
@@ -156,23 +135,9 @@ fn each_tag_starts_in_enqueue_order_and_tags_share_the_worker() {
         ..SessionView::default()
     };
     let q = [task("a2", "a", 2), task("b1", "b", 1), task("a1", "a", 1)];
-    let p = plan(
-        &env(),
-        &q,
-        &[],
-        &sessions(&[("a", one)]),
-        &BTreeSet::new(),
-        0,
-    );
+    let p = plan(&env(), &q, &[], &sessions(&[("a", one)]), &[], 0);
     assert_eq!(p.start, vec!["a1".to_string(), "b1".to_string()]);
-    let p = plan(
-        &env(),
-        &q,
-        &[],
-        &BTreeMap::new(),
-        &BTreeSet::new(),
-        MAX_PARALLEL,
-    );
+    let p = plan(&env(), &q, &[], &LiteMap::new(), &[], MAX_PARALLEL);
     assert!(p.start.is_empty(), "no slot left in this worker");
 }
 
@@ -181,14 +146,7 @@ fn the_wake_time_is_the_next_due_task_or_lease_end() {
     let mut later = task("1", "a", 1);
     later.next_attempt_at = Some(NOW + 5_000);
     let flying = [leased(&task("2", "a", 2), Transport::Fallback, Some("w"))];
-    let p = plan(
-        &env(),
-        &[later],
-        &flying,
-        &BTreeMap::new(),
-        &BTreeSet::new(),
-        0,
-    );
+    let p = plan(&env(), &[later], &flying, &LiteMap::new(), &[], 0);
     assert_eq!(p.wake_at, Some(NOW + 5_000));
     assert!(p.work_left);
     assert!(!sync_resolves(&p, false, false) && sync_resolves(&p, false, true));
@@ -227,9 +185,9 @@ fn an_outcome_of_an_older_lease_changes_nothing() {
 #[test]
 fn recovery_leaves_a_live_holder_alone_and_takes_back_a_dead_ones_task() {
     let t = leased(&task("1", "a", 1), Transport::Fallback, Some("old"));
-    let live: BTreeSet<String> = ["old".to_string(), "new".to_string()].into();
+    let live = ["old".to_string(), "new".to_string()];
     assert_eq!(recover(&t, NOW + 1, &live, None), None);
-    let only_new: BTreeSet<String> = ["new".to_string()].into();
+    let only_new = ["new".to_string()];
     assert_eq!(
         recover(&t, NOW + 1, &only_new, None),
         Some(Input::Abandoned)
@@ -342,7 +300,7 @@ fn a_held_task_expires_on_time_and_its_expiry_takes_no_slot() {
     let q = [late.clone(), task("2", "a", 2)];
     let held = sessions(&[("a", paused)]);
     // Before its expiresAt: held by the pause, with a wake at its expiresAt.
-    let p = plan(&env(), &q, &[], &held, &BTreeSet::new(), 0);
+    let p = plan(&env(), &q, &[], &held, &[], 0);
     assert!(p.start.is_empty(), "{p:?}");
     assert_eq!(p.wake_at, Some(NOW + 5_000));
 
@@ -357,7 +315,7 @@ fn a_held_task_expires_on_time_and_its_expiry_takes_no_slot() {
         Transport::Fallback,
         Some("other"),
     )];
-    let p = plan(&at, &q, &flying, &held, &BTreeSet::new(), MAX_PARALLEL);
+    let p = plan(&at, &q, &flying, &held, &[], MAX_PARALLEL);
     assert_eq!(p.start, vec!["1".to_string()]);
     let (t, effects) = lease(&late, &paused, 1, &at, Transport::Fallback, Some("me"))
         .unwrap()

@@ -9,7 +9,7 @@ use crate::core::task::{BodyMeta, Protocol};
 #[test]
 fn a_background_fetch_the_browser_no_longer_lists_gets_a_grace_period() {
     let t = leased(&task("1", "a", 1), Transport::BackgroundFetch, None);
-    let none = BTreeSet::new();
+    let none: [String; 0] = [];
     assert_eq!(recover(&t, NOW + 1, &none, Some(true)), None);
     let Some(Input::Renew { until }) = recover(&t, NOW + 1, &none, Some(false)) else {
         panic!("the long lease shrinks to the grace period")
@@ -78,7 +78,7 @@ fn a_background_fetch_still_running_at_its_attempt_timeout_ends_as_a_retryable_t
     // The browser takes seconds to begin a Background Fetch: that time is added.
     let at = NOW + BACKGROUND_FETCH_START_MS + 4_000;
     assert_eq!(t.timeout_at, Some(at));
-    let none = BTreeSet::new();
+    let none: [String; 0] = [];
     assert_eq!(recover(&t, at - 1, &none, Some(true)), None);
     let input = recover(&t, at, &none, Some(true));
     assert_eq!(input, Some(Input::Outcome(Outcome::Timeout)));

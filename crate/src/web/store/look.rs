@@ -62,11 +62,9 @@ impl Store {
             due.clear();
         }
         let later = readable(later.await.map_err(failed)?).into_iter().next();
-        let sessions = sessions
-            .await
-            .map_err(failed)?
-            .into_iter()
-            .filter_map(|v| match js::from_js::<SessionRecord>(v.clone()) {
+        let mut by_tag = litemap::LiteMap::new();
+        let sessions = sessions.await.map_err(failed)?.into_iter().filter_map(|v| {
+            match js::from_js::<SessionRecord>(v.clone()) {
                 Ok(s) => Some(s),
                 // A session record this version cannot read: its pause and options are unknown, so
                 // its tasks are held (as if paused) rather than sent under defaults.
@@ -77,15 +75,19 @@ impl Store {
                     page_url: None,
                     last_headers: None,
                 }),
-            })
-            .map(|s| (s.tag.clone(), s))
-            .collect();
+            }
+        });
+        // Inserted one by one (they come in key order, so each lands at the end): a `collect` would
+        // bring a sort into the wasm for this one map.
+        for s in sessions {
+            by_tag.insert(s.tag.clone(), s);
+        }
         Ok(Snapshot {
             in_flight,
             due,
             due_read: if limit == 0 { 0 } else { due_read },
             later,
-            sessions,
+            sessions: by_tag,
         })
     }
 }
@@ -102,5 +104,5 @@ pub struct Snapshot {
     /// The first queued task due after now.
     pub later: Option<Task>,
     /// Every session record, by tag.
-    pub sessions: std::collections::BTreeMap<String, SessionRecord>,
+    pub sessions: litemap::LiteMap<String, SessionRecord>,
 }
