@@ -34,18 +34,19 @@ pub(crate) async fn store() -> Result<Store, Error> {
 
 /// Called by the glue once the wasm is loaded. It assumes nothing about other instances (during an
 /// update the old version may still be uploading): what it finds in flight, the pump's recovery
-/// decides on (`core::scheduler::recover`). It answers other instances' "who is alive?", sweeps
-/// finished tasks past retention, and drains what is due (Firefox starts a worker on a page's
-/// message only; a plain start must not leave due work waiting for the next event).
+/// decides on (`core::scheduler::recover`). It answers other instances' "who is alive?", drains what
+/// is due (Firefox starts a worker on a page's message only; a plain start must not leave due work
+/// waiting for the next event), then sweeps finished tasks past retention.
 #[wasm_bindgen]
 pub async fn worker_start(_scope: JsValue, _options: JsValue) -> Result<(), JsValue> {
     console_error_panic_hook::set_once();
     messaging::answer_alive(crate::scheduler::instance_id());
     let store = store().await.map_err(|e| core_error(&e))?;
-    // Finished tasks past their retention leave with their unacknowledged events.
-    store.sweep(now_ms()).await.map_err(|e| core_error(&e))?;
     wasm_bindgen_futures::spawn_local(async move {
         let _ = pump(&store, Transport::Fallback, EVENT_BUDGET_MS).await;
+        // Finished tasks past their retention leave with their unacknowledged events: housekeeping,
+        // done after what is due was sent (a woken worker's first upload does not wait for it).
+        let _ = store.sweep(now_ms()).await;
     });
     Ok(())
 }
