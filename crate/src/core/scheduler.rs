@@ -185,9 +185,10 @@ pub fn plan(
         .filter(|t| t.state == State::Queued && t.is_expired_at(env.now_ms))
         .map(|t| t.id.clone())
         .collect();
-    // Per tag, the startable tasks in enqueue order.
-    let mut ready: LiteMap<&str, Vec<&Task>> = LiteMap::new();
-    for t in queued {
+    // Per tag, the startable tasks in enqueue order: kept ordered as they are added (keyed by
+    // `(seq, position read)`, unique even for a damaged record), so no sort is needed.
+    let mut ready: LiteMap<&str, LiteMap<(u64, usize), &Task>> = LiteMap::new();
+    for (read, t) in queued.iter().enumerate() {
         if start.contains(&t.id) {
             continue;
         }
@@ -197,7 +198,12 @@ pub fn plan(
             later(t.deadline());
         }
         match hold(t, &view(&t.tag), env, awaiting_headers.contains(&t.id)) {
-            None => ready.entry(t.tag.as_str()).or_default().push(t),
+            None => {
+                ready
+                    .entry(t.tag.as_str())
+                    .or_default()
+                    .insert((t.seq, read), t);
+            }
             Some(Hold::NotDue(at)) => {
                 work_left = true;
                 later(at);
@@ -218,9 +224,11 @@ pub fn plan(
     let mut slots = MAX_PARALLEL.saturating_sub(running_here);
     let mut queues: Vec<(&str, std::collections::VecDeque<&Task>)> = ready
         .into_iter()
-        .map(|(tag, mut ts)| {
-            ts.sort_by_key(|t| t.seq);
-            (tag, ts.into())
+        .map(|(tag, ts)| {
+            (
+                tag,
+                ts.into_tuple_vec().into_iter().map(|(_, t)| t).collect(),
+            )
         })
         .collect();
     // Round-robin over tags so one busy tag does not starve another.

@@ -32,8 +32,16 @@ pub fn broadcast(events: &[FerryEvent]) {
         }
     }
     for tag in tags {
-        let mut of_tag: Vec<&FerryEvent> = events.iter().filter(|e| e.tag == tag).collect();
-        of_tag.sort_by_key(|e| e.seq);
+        // In `seq` order, kept as they are added (no sort brought into the wasm for this).
+        let mut ordered = litemap::LiteMap::new();
+        for (i, e) in events.iter().enumerate().filter(|(_, e)| e.tag == tag) {
+            ordered.insert((e.seq, i), e);
+        }
+        let of_tag: Vec<&FerryEvent> = ordered
+            .into_tuple_vec()
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect();
         let msg = match of_tag.as_slice() {
             [one] => js::to_js(one),
             many => {
