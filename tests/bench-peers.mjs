@@ -6,7 +6,8 @@
 //
 // FERRY_BENCH_REPS (default 3) repetitions; FERRY_BENCH_DRAIN_CAP_S (default 45) bounds each drain;
 // FERRY_BENCH_ONLY=drain,wake runs only those scenarios and prints their figures instead of writing the file;
-// with it, FERRY_BENCH_CONTENDERS=ferry,fetch-4 runs only those contenders.
+// with it, FERRY_BENCH_CONTENDERS=ferry,fetch-4 runs only those contenders. FERRY_BENCH_TRACE=dir records a
+// Chromium trace of each timed phase (peers/contenders.mjs, `startTrace`; read with peers/trace-top.mjs).
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

@@ -2,7 +2,7 @@
 // server on a new port, a new browser profile): store N Blobs with sending held back (timed: enqueue), then
 // stop the origin's service workers, dispatch a `sync` event with CDP and wait until the server has every
 // body (timed from the server's own clock: first byte and last answer).
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { startServer, profileDir, launchChromium, browserPid, until } from '../harness.mjs';
 
 /** Runs `fn({ server, ctx, page })` in a fresh origin: its own server (new port) and browser profile. */
@@ -232,7 +232,9 @@ export async function runQueue(env, key, { n, size, drain = false, stop = true, 
     const fillMem = rss ? await sample(pid) : null;
     const fillRoots = cpu ? [await browserPid(ctx), server.proc.pid] : null;
     const fillBefore = cpu ? await threadTicks(fillRoots) : null;
+    const fillTrace = process.env.FERRY_BENCH_TRACE ? await startTrace(ctx) : null;
     const fillMs = await c.fill(page, url);
+    if (fillTrace) await fillTrace.stop(`fill-${key}`);
     const fillCpu = cpu ? cpuSpent(fillBefore, await threadTicks(fillRoots)) : null;
     step('filled');
     const out = { n, size, fillMs, opsPerSec: n / (fillMs / 1000) };
@@ -249,10 +251,12 @@ export async function runQueue(env, key, { n, size, drain = false, stop = true, 
     const sendMem = rss ? await sample(pid) : null;
     const cpuRoots = cpu ? [await browserPid(ctx), server.proc.pid] : null;
     const cpuBefore = cpu ? await threadTicks(cpuRoots) : null;
+    const trace = process.env.FERRY_BENCH_TRACE ? await startTrace(ctx) : null;
     const t0 = Date.now();
     await ctl.dispatchSync(new URL(c.sync.scope, server.url).href, c.sync.tag);
     step('sync dispatched');
     Object.assign(out, await arrivals(server, url, n, size, t0, capMs));
+    if (trace) await trace.stop(`send-${key}`);
     if (sendMem) out.sendRssMiB = await sendMem.stop();
     if (cpu) out.cpu = cpuSpent(cpuBefore, await threadTicks(cpuRoots));
     return out;
@@ -369,6 +373,30 @@ async function sampleRss(pid) {
       await loop;
       peak = Math.max(peak, await treeRss(pid));
       return Math.max(0, (peak - base) / 1024);
+    },
+  };
+}
+
+/**
+ * With `FERRY_BENCH_TRACE=dir`: a Chromium trace of every process over the timed phase, written to
+ * `dir/<phase>-<contender>-<ms>.json` (V8's sampling profiler by default, or the categories listed in
+ * `FERRY_BENCH_TRACE_CATEGORIES`; `node peers/trace-top.mjs <file>` prints where each thread spent its
+ * time). Tracing slows what it watches: a traced run's figures are not the bench's.
+ */
+async function startTrace(ctx) {
+  const cdp = await ctx.browser().newBrowserCDPSession();
+  const events = [];
+  cdp.on('Tracing.dataCollected', ({ value }) => events.push(...value));
+  const done = new Promise((resolve) => cdp.once('Tracing.tracingComplete', resolve));
+  const categories = process.env.FERRY_BENCH_TRACE_CATEGORIES || 'disabled-by-default-v8.cpu_profiler,v8.execute,__metadata';
+  await cdp.send('Tracing.start', { traceConfig: { includedCategories: categories.split(',') }, transferMode: 'ReportEvents' });
+  return {
+    async stop(name) {
+      await cdp.send('Tracing.end');
+      await done;
+      const file = `${process.env.FERRY_BENCH_TRACE}/${name}-${Date.now()}.json`;
+      await writeFile(file, JSON.stringify(events));
+      console.error(`trace: ${events.length} events in ${file}`);
     },
   };
 }
