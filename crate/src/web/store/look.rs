@@ -62,7 +62,6 @@ impl Store {
             due.clear();
         }
         let later = readable(later.await.map_err(failed)?).into_iter().next();
-        let mut by_tag = litemap::LiteMap::new();
         let sessions = sessions.await.map_err(failed)?.into_iter().filter_map(|v| {
             match js::from_js::<SessionRecord>(v.clone()) {
                 Ok(s) => Some(s),
@@ -79,6 +78,7 @@ impl Store {
         });
         // Inserted one by one (they come in key order, so each lands at the end): a `collect` would
         // bring a sort into the wasm for this one map.
+        let mut by_tag = litemap::LiteMap::new();
         for s in sessions {
             by_tag.insert(s.tag.clone(), s);
         }
