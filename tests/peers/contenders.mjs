@@ -2,7 +2,7 @@
 // server on a new port, a new browser profile): store N Blobs with sending held back (timed: enqueue), then
 // stop the origin's service workers, dispatch a `sync` event with CDP and wait until the server has every
 // body (timed from the server's own clock: first byte and last answer).
-import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { startServer, profileDir, launchChromium, browserPid, until } from '../harness.mjs';
 
 /** Runs `fn({ server, ctx, page })` in a fresh origin: its own server (new port) and browser profile. */
@@ -394,6 +394,7 @@ async function startTrace(ctx) {
     async stop(name) {
       await cdp.send('Tracing.end');
       await done;
+      await mkdir(process.env.FERRY_BENCH_TRACE, { recursive: true });
       const file = `${process.env.FERRY_BENCH_TRACE}/${name}-${Date.now()}.json`;
       await writeFile(file, JSON.stringify(events));
       console.error(`trace: ${events.length} events in ${file}`);
