@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, swControl, grant,
+  startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, swControl, grant, dbCounts,
 } from './harness.mjs';
 import { pauseDuringDrain, hungServer, addSession, uploadAndComplete } from './lifecycle.mjs';
 
@@ -23,6 +23,22 @@ async function withBrowser(fn, { backgroundFetch = false } = {}) {
     await ctx.close();
   }
 }
+
+/** The task ids of the events in the outbox, read straight from IndexedDB in the page. */
+const outboxTasks = (page) => page.evaluate(async () => {
+  const db = await new Promise((resolve, reject) => {
+    const req = indexedDB.open('ferry');
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+  const all = await new Promise((resolve, reject) => {
+    const req = db.transaction('outbox').objectStore('outbox').getAll();
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+  db.close();
+  return [...new Set(all.map((e) => e.taskId))];
+});
 
 const eventsOf = (page, id) => page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id), id);
 
@@ -214,5 +230,34 @@ test('a page opened after the page that queued work due later closed (and the wo
     assert.equal(completed.response.status, 201);
     const [record] = await settled(server, 1);
     assert.ok(record.receivedAt >= earliestBegin, `sent ${earliestBegin - record.receivedAt} ms before earliestBegin`);
+  });
+});
+
+test('a worker start sweeps a finished upload whose retention ended, with its unacknowledged events, after sending what is due', async () => {
+  await withBrowser(async (ctx) => {
+    // Manual acknowledgement: the upload's events stay in the outbox until its retention ends.
+    const page = await openSession(ctx, server.url, 'sweep', { backgroundFetch: false, ack: 'manual' });
+    const retention = 3000;
+    const { id } = await uploadRandom(page, 1024, { url: '/upload/sweep', retry: { maxRetentionMs: retention } });
+    await eventOf(page, id, 'completed');
+    const task = await page.evaluate((id) => window.ferrySession.get(id), id);
+    const before = await dbCounts(page);
+    assert.deepEqual([before.tasks, before.blobs], [1, 0], JSON.stringify(before));
+    assert.ok(before.outbox >= 3, `its events wait for an acknowledgement: ${JSON.stringify(before)}`);
+    // The retention ends (a deadline, so the clock is what is waited on), then the worker starts again.
+    await until(() => Date.now() > task.createdAt + retention, { what: 'the end of the retention' });
+    const { cdp } = await swControl(page);
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    // A second upload, due at once: the started worker sends it, and the sweep follows.
+    const { id: next } = await uploadRandom(page, 1024, { url: '/upload/sweep' });
+    await eventOf(page, next, 'completed');
+    const after = await until(async () => {
+      const counts = await dbCounts(page);
+      return counts.tasks === 1 ? counts : null;
+    }, { what: 'the finished task past its retention swept' });
+    assert.equal(await page.evaluate((id) => window.ferrySession.get(id), id), null);
+    const left = await page.evaluate(() => window.ferrySession.list());
+    assert.deepEqual(left.map((t) => t.id), [next]);
+    assert.deepEqual(await outboxTasks(page), [next], `the swept task's events left with it: ${JSON.stringify({ before, after })}`);
   });
 });
