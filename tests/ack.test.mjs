@@ -2,25 +2,14 @@
 // listener of its kind ran for it in a page; one nobody listened to stays for a later listener or page.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, profileDir, launchChromium, until, settled } from './harness.mjs';
+import { startServer, profileDir, launchChromium, until, settled, dbRecords } from './harness.mjs';
 
 const server = await startServer();
 after(() => server.stop());
 
 /** The kinds of the tag's events still in the outbox, in seq order (read straight from IndexedDB). */
-const outboxKinds = (page, tag) => page.evaluate(async (tag) => {
-  const db = await new Promise((resolve, reject) => {
-    const req = indexedDB.open('ferry');
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-  const all = await new Promise((resolve) => {
-    const r = db.transaction('outbox').objectStore('outbox').getAll();
-    r.onsuccess = () => resolve(r.result);
-  });
-  db.close();
-  return all.filter((e) => e.tag === tag).sort((a, b) => a.seq - b.seq).map((e) => e.kind);
-}, tag);
+const outboxKinds = async (page, tag) => (await dbRecords(page, 'outbox'))
+  .filter((e) => e.tag === tag).sort((a, b) => a.seq - b.seq).map((e) => e.kind);
 
 test('auto-ack drops only what a listener heard; a listener added late, or a later page, hears the rest', async () => {
   await server.reset();

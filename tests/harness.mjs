@@ -226,6 +226,24 @@ export async function dbCounts(page) {
   });
 }
 
+/** Every record of one Ferry object store (`tasks`, `outbox`, ...), read straight from IndexedDB in the page. */
+export async function dbRecords(page, store) {
+  return page.evaluate(async (store) => {
+    const db = await new Promise((resolve, reject) => {
+      const req = indexedDB.open('ferry');
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    const all = await new Promise((resolve, reject) => {
+      const req = db.transaction(store).objectStore(store).getAll();
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    db.close();
+    return all;
+  }, store);
+}
+
 /** Waits until the server has `n` finished exchanges (records whose outcome is no longer `receiving`). */
 export async function settled(server, n = 1, { timeout = 30000, filter = () => true } = {}) {
   return until(async () => {

@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, swControl, grant, dbCounts,
+  startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, swControl, grant, dbCounts, dbRecords,
 } from './harness.mjs';
 import { pauseDuringDrain, hungServer, addSession, uploadAndComplete } from './lifecycle.mjs';
 
@@ -24,21 +24,8 @@ async function withBrowser(fn, { backgroundFetch = false } = {}) {
   }
 }
 
-/** The task ids of the events in the outbox, read straight from IndexedDB in the page. */
-const outboxTasks = (page) => page.evaluate(async () => {
-  const db = await new Promise((resolve, reject) => {
-    const req = indexedDB.open('ferry');
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-  const all = await new Promise((resolve, reject) => {
-    const req = db.transaction('outbox').objectStore('outbox').getAll();
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-  db.close();
-  return [...new Set(all.map((e) => e.taskId))];
-});
+/** The task ids of the events in the outbox. */
+const outboxTasks = async (page) => [...new Set((await dbRecords(page, 'outbox')).map((e) => e.taskId))];
 
 const eventsOf = (page, id) => page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id), id);
 
