@@ -45,19 +45,25 @@ export function targets(results, sizes) {
   const dr = medians(results.drain);
   const mem = medians(results.rss);
   const up = (a, b) => a / b;
+  // A target's bound: the same ratio with the bare operation the guarantee needs in Ferry's place (one strict
+  // put of the Blob per call; one fetch per upload), measured in this run. A target past its bound cannot be met
+  // by any design that keeps the guarantee, on this machine, in this run.
   const rows = [
-    ['enqueue 1000 x 64 KiB: ops/s, Ferry / raw `idb` put (strict durability)', up(e64.ferry.opsPerSec, e64['idb-strict'].opsPerSec), '>= 1.0x', (v) => v >= 1],
-    ['enqueue 1000 x 64 KiB: ops/s, Ferry / Workbox `Queue.pushRequest`', up(e64.ferry.opsPerSec, e64.workbox.opsPerSec), '>= 2x', (v) => v >= 2],
-    ['enqueue 100 x 1 MiB: ops/s, Ferry / Workbox', up(e1m.ferry.opsPerSec, e1m.workbox.opsPerSec), '>= 2.5x', (v) => v >= 2.5],
+    ['enqueue 1000 x 64 KiB: ops/s, Ferry / raw `idb` put (strict durability)', up(e64.ferry.opsPerSec, e64['idb-strict'].opsPerSec), '>= 1.0x', (v) => v >= 1, 1],
+    ['enqueue 1000 x 64 KiB: ops/s, Ferry / Workbox `Queue.pushRequest`', up(e64.ferry.opsPerSec, e64.workbox.opsPerSec), '>= 2x', (v) => v >= 2, up(e64['idb-strict'].opsPerSec, e64.workbox.opsPerSec)],
+    ['enqueue 100 x 1 MiB: ops/s, Ferry / Workbox', up(e1m.ferry.opsPerSec, e1m.workbox.opsPerSec), '>= 2.5x', (v) => v >= 2.5, up(e1m['idb-strict'].opsPerSec, e1m.workbox.opsPerSec)],
     ['(the same three with the calls made together, `Promise.all`) 1000 x 64 KiB, Ferry / raw `idb` strict', up(e64['ferry-together'].opsPerSec, e64['idb-strict'].opsPerSec), '>= 1.0x', (v) => v >= 1],
     ['1000 x 64 KiB, Ferry `Promise.all` / Workbox', up(e64['ferry-together'].opsPerSec, e64.workbox.opsPerSec), '>= 2x', (v) => v >= 2],
     ['100 x 1 MiB, Ferry `Promise.all` / Workbox', up(e1m['ferry-together'].opsPerSec, e1m.workbox.opsPerSec), '>= 2.5x', (v) => v >= 2.5],
     ['(the same three with `uploadAll`) 1000 x 64 KiB, Ferry `uploadAll` / raw `idb` strict', up(e64['ferry-all'].opsPerSec, e64['idb-strict'].opsPerSec), '>= 1.0x', (v) => v >= 1],
     ['1000 x 64 KiB, Ferry `uploadAll` / Workbox', up(e64['ferry-all'].opsPerSec, e64.workbox.opsPerSec), '>= 2x', (v) => v >= 2],
     ['100 x 1 MiB, Ferry `uploadAll` / Workbox', up(e1m['ferry-all'].opsPerSec, e1m.workbox.opsPerSec), '>= 2.5x', (v) => v >= 2.5],
-    ['drain 1000 x 1 KiB: time, Ferry / raw fetch loop in a worker, 4 concurrent', up(dr.ferry.allMs, dr['fetch-4'].allMs), '<= 1.1x', (v) => v <= 1.1],
-    ['drain 1000 x 1 KiB: time, Ferry / Workbox `replayRequests`', up(dr.ferry.allMs, dr.workbox.allMs), '<= 0.5x', (v) => v <= 0.5],
-  ].map(([what, v, target, ok]) => ({ what, figure: fmt.x(v), target, met: Number.isFinite(v) && ok(v) }));
+    ['drain 1000 x 1 KiB: time, Ferry / raw fetch loop in a worker, 4 concurrent', up(dr.ferry.allMs, dr['fetch-4'].allMs), '<= 1.1x', (v) => v <= 1.1, 1],
+    ['drain 1000 x 1 KiB: time, Ferry / Workbox `replayRequests`', up(dr.ferry.allMs, dr.workbox.allMs), '<= 0.5x', (v) => v <= 0.5, up(dr['fetch-4'].allMs, dr.workbox.allMs)],
+  ].map(([what, v, target, ok, bound]) => ({
+    what, figure: fmt.x(v), target, met: Number.isFinite(v) && ok(v),
+    bound: bound == null ? '–' : `${fmt.x(bound)}${Number.isFinite(bound) && !ok(bound) ? ' (past the target)' : ''}`,
+  }));
   const peak = (m) => (m.fillRssMiB == null ? null : Math.max(m.fillRssMiB, m.sendRssMiB ?? 0));
   const [ferryMem, wbMem] = [peak(mem.ferry), peak(mem.workbox)];
   const wbShown = wbMem == null ? `Workbox failed: ${results.rss.workbox.find((r) => r.error)?.error}` : `Workbox ${fmt.mib(wbMem)}`;
@@ -115,9 +121,13 @@ export function report({ info, results, sizes, nextDue, sizeNotes, labels }) {
   p();
   p('## Targets');
   p();
-  p('| figure | this run | target | |');
-  p('|---|---|---|---|');
-  for (const t of targets(results, sizes)) p(`| ${t.what} | ${t.figure} | ${t.target} | ${t.met ? 'met' : 'missed'} |`);
+  p('Bound: the same ratio with the bare operation the guarantee needs in Ferry\'s place, from this run: one raw');
+  p('strict `idb` put per call (the task\'s Blob committed before the call resolves), one fetch per upload (the');
+  p('4-lane fetch loop). Where the bound itself misses the target, no design that keeps the guarantee meets it here.');
+  p();
+  p('| figure | this run | target | | bound |');
+  p('|---|---|---|---|---|');
+  for (const t of targets(results, sizes)) p(`| ${t.what} | ${t.figure} | ${t.target} | ${t.met ? 'met' : 'missed'} | ${t.bound ?? '–'} |`);
   p();
 
   for (const [key, title] of [['enqueue64', 'Enqueue 1000 x 64 KiB'], ['enqueue1m', 'Enqueue 100 x 1 MiB']]) {
