@@ -2,7 +2,7 @@
 // its outcome onto the same state machine, and a retryable failure goes back to Ferry's own queue.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchEphemeralChromium, openSession, uploadRandom, until, settled, eventOf, dbCounts, withGrantedChromium } from './harness.mjs';
+import { startServer, launchEphemeralChromium, openSession, uploadRandom, until, settled, eventOf, dbCounts, withGrantedChromium, FORM, formParts } from './harness.mjs';
 
 const server = await startServer();
 after(() => server.stop());
@@ -37,6 +37,22 @@ test('Background Fetch: the page starts it, closes, the upload completes and the
     assert.deepEqual(sent, [...sent].sort((a, b) => a - b), 'progress is monotonic');
     assert.equal(sent.at(-1), 4 * 1024 * 1024, 'and ends at the total');
     assert.equal(task.transport, 'backgroundFetch');
+  });
+});
+
+test('Background Fetch carries a multipart upload: the fields, then the Blob as the named file part', async () => {
+  await withGrantedBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'bgfform');
+    const { id, sha256 } = await uploadRandom(page, 300 * 1024, FORM.request('/upload/bgfform'));
+    const started = await eventOf(page, id, 'started');
+    assert.equal(started.transport, 'backgroundFetch');
+    const completed = await eventOf(page, id, 'completed');
+    assert.equal(completed.response.status, 201);
+    const [record] = await settled(server, 1);
+    assert.match(record.headers['content-type'], /^multipart\/form-data; boundary=/);
+    assert.equal(record.multipartError, null);
+    assert.deepEqual(formParts(record), FORM.parts(300 * 1024, sha256));
+    assert.equal(record.applied, true);
   });
 });
 

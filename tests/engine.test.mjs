@@ -4,7 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, profileDir, launchChromium, openSession, uploadRandom, killBrowser, serviceWorker, until,
-  settled, eventOf, dbCounts, FAST_SYNC_RETRY,
+  settled, eventOf, dbCounts, FAST_SYNC_RETRY, FORM, formParts,
 } from './harness.mjs';
 
 const server = await startServer();
@@ -72,6 +72,20 @@ test('enqueued offline, page closed, back online: delivered once', async () => {
     assert.equal(records.length, 1);
     assert.equal(records[0].sha256, sha256);
     assert.equal(records[0].applied, true);
+  });
+});
+
+test('multipart: the worker sends the fields, then the Blob as the named file part, in one form the server takes whole', async () => {
+  await withSession('form', {}, async (ctx, page) => {
+    const { id, sha256 } = await uploadRandom(page, 300 * 1024, FORM.request('/upload/form'));
+    const completed = await eventOf(page, id, 'completed');
+    assert.equal(completed.response.status, 201);
+    const [record] = await settled(server, 1);
+    assert.equal(record.method, 'POST');
+    assert.match(record.headers['content-type'], /^multipart\/form-data; boundary=/);
+    assert.equal(record.multipartError, null);
+    assert.deepEqual(formParts(record), FORM.parts(300 * 1024, sha256));
+    assert.equal(record.applied, true);
   });
 });
 

@@ -201,6 +201,24 @@ export async function pageUploadRandom({ size, request }) {
   return { id, sha256 };
 }
 
+/**
+ * The multipart upload the form tests send (two text fields and the Blob as `photo` named `beach.jpg`),
+ * and the parts the server must record for it, in order, as `formParts` reads them off a record.
+ */
+export const FORM = {
+  request: (url) => ({ url, protocol: 'multipart', field: 'photo', filename: 'beach.jpg', fields: { album: '7', caption: 'sea' } }),
+  parts: (size, fileSha256) => [
+    ['album', null, null, 1, sha256(Buffer.from('7'))],
+    ['caption', null, null, 3, sha256(Buffer.from('sea'))],
+    ['photo', 'beach.jpg', 'application/octet-stream', size, fileSha256],
+  ],
+};
+
+/** A server record's multipart parts as `[name, filename, contentType, bytes, sha256]`. */
+export function formParts(record) {
+  return record.parts?.map((p) => [p.name, p.filename, p.contentType, p.bytes, p.sha256]);
+}
+
 /** Uploads `size` random bytes from the page; returns the task id and the bytes' SHA-256 (hex). */
 export async function uploadRandom(page, size, request) {
   return page.evaluate(pageUploadRandom, { size, request });
