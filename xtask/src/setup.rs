@@ -9,6 +9,11 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub const FIREFOX: &str = "/usr/bin/firefox-esr";
 /// A private session bus for the launch tests' stand-in desktop notification server.
 const DBUS_DAEMON: &str = "/usr/bin/dbus-daemon";
+/// WebKit (Safari's engine): WebKitGTK's WebDriver, the X server it draws on (it has no headless mode),
+/// and what the tests' browser (`tests/webkit/browser.py`, on Debian's python3) is made of.
+const WEBKIT_DRIVER: &str = "/usr/bin/WebKitWebDriver";
+const XVFB: &str = "/usr/bin/Xvfb";
+const PYTHON_GI: &str = "/usr/lib/python3/dist-packages/gi/__init__.py";
 
 pub fn run() -> Result<(), String> {
     let mut problems = Vec::new();
@@ -52,12 +57,24 @@ fn wasm_target() -> Result<(), String> {
         .map_err(|e| format!("{e}; by hand: rustup target add wasm32-unknown-unknown"))
 }
 
+/// Where Debian keeps WebKitGTK 4.1's GObject bindings on this architecture.
+fn webkit_typelib() -> String {
+    format!(
+        "/usr/lib/{}-linux-gnu/girepository-1.0/WebKit2-4.1.typelib",
+        std::env::consts::ARCH
+    )
+}
+
 fn debian_packages() -> Result<(), String> {
     let wanted = [
         ("chromium", CHROMIUM),
         ("chromium-driver", CHROMEDRIVER),
         ("firefox-esr", FIREFOX),
         ("dbus-daemon", DBUS_DAEMON),
+        ("webkit2gtk-driver", WEBKIT_DRIVER),
+        ("xvfb", XVFB),
+        ("python3-gi", PYTHON_GI),
+        ("gir1.2-webkit2-4.1", &webkit_typelib()),
     ];
     let missing: Vec<&str> = wanted
         .iter()

@@ -1,0 +1,179 @@
+// Ferry in WebKit (WebKitGTK, Safari's engine), which has neither Background Sync nor Background Fetch:
+// uploads go through the fallback transport, the worker woken by a page's message. Asserted on the server's
+// own record. Runs under Xvfb (webkit.mjs).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, settled, FORM, formParts } from './harness.mjs';
+import { snapshotPkg, registerSession, backgroundApis, uploadRandom, eventOf, eventsOf, taskOf } from './firefox.mjs';
+import { startWebKit, webkitProfile, removeDir, openHarness } from './webkit.mjs';
+
+const pkg = await snapshotPkg();
+const server = await startServer({ args: ['--pkg', pkg] });
+let webkit;
+before(async () => { webkit = await startWebKit(); });
+after(async () => {
+  await webkit?.stop();
+  await server.stop();
+  await removeDir(pkg);
+});
+
+const WAIT = 60000;
+const MiB = 1024 * 1024;
+const fast = { retry: { baseMs: 200, capMs: 1000 } };
+const applied = (records) => records.filter((r) => r.applied);
+
+/** A page of the harness in a fresh browser on `profile`, with the session `tag` registered. */
+async function openSession(profile, tag, options = fast) {
+  const page = await openHarness(webkit, profile, server.url);
+  try {
+    await registerSession(page, tag, options);
+  } catch (e) {
+    await page.close().catch(() => {});
+    throw e;
+  }
+  return page;
+}
+
+test('WebKit: no Background Sync or Fetch; a 503 then success is retried inside the worker and applied once, its events in seq order', async () => {
+  await server.reset();
+  await server.fault({ count: 1, status: 503 });
+  const profile = await webkitProfile();
+  const page = await openSession(profile, 'wk503');
+  try {
+    const apis = await backgroundApis(page);
+    assert.equal(apis.sync, 'undefined', 'registration.sync must not exist in WebKit');
+    assert.equal(apis.backgroundFetch, 'undefined', 'registration.backgroundFetch must not exist in WebKit');
+    const { id, sha256 } = await uploadRandom(page, 256 * 1024, { url: '/upload/wk503' });
+    const completed = await eventOf(page, id, 'completed', { timeout: WAIT });
+    assert.equal(completed.response.status, 201);
+
+    const records = await settled(server, 2, { timeout: WAIT });
+    assert.deepEqual(records.map((r) => r.status), [503, 201]);
+    assert.equal(applied(records).length, 1);
+    assert.equal(applied(records)[0].sha256, sha256);
+    assert.deepEqual(Object.values(await server.keys()), [{ arrived: 2, applied: 1 }]);
+
+    const events = await eventsOf(page, id);
+    // (`progress` comes as the body goes out, as often as the throttle lets it.)
+    const kinds = events.map((e) => e.kind).filter((k) => k !== 'progress');
+    assert.deepEqual(kinds, ['queued', 'started', 'retrying', 'started', 'completed']);
+    assert.match(events.find((e) => e.kind === 'retrying').reason, /503/);
+    const seqs = events.map((e) => e.seq);
+    assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'events arrive in seq order');
+    const task = await taskOf(page, id);
+    assert.equal(task.state, 'done');
+    assert.equal(task.transport, 'fallback');
+  } finally {
+    await page.close();
+  }
+  await removeDir(profile);
+});
+
+test('WebKit: enqueued while the server refuses, the browser closed and relaunched on the same profile, a page registers → delivered once, and it hears completed', async (t) => {
+  await server.reset();
+  await server.fault({ count: 1000, status: 503 });
+  const profile = await webkitProfile();
+  let page = await openSession(profile, 'wkrestart', { retry: { ...fast.retry, maxAttempts: 1000 } });
+  let id, sha256;
+  try {
+    ({ id, sha256 } = await uploadRandom(page, MiB, { url: '/upload/wkrestart' }));
+    const retrying = await eventOf(page, id, 'retrying', { timeout: WAIT });
+    assert.match(retrying.reason, /503/);
+  } finally {
+    await page.close();
+  }
+  const refused = await settled(server, 1, { timeout: WAIT });
+  assert.equal(applied(refused).length, 0, 'nothing applied while the server refused');
+  const key = refused[0].idempotencyKey;
+  assert.ok(key, 'attempts carry an Idempotency-Key');
+  const res = await fetch(new URL('/__ferry/faults', server.url), { method: 'DELETE' });
+  assert.equal(res.status, 204);
+  // Safari stops a worker about 10 s after its last page closed, yet a request it had sent may go on; so
+  // the closed browser's last attempt is let finish before counting what the relaunch sends.
+  const closedWith = (await settled(server, refused.length, { timeout: WAIT })).length;
+
+  const woken = Date.now();
+  page = await openSession(profile, 'wkrestart', fast);
+  try {
+    const completed = await eventOf(page, id, 'completed', { timeout: WAIT });
+    assert.equal(completed.response.status, 201);
+    const records = await settled(server, closedWith + 1, { timeout: WAIT });
+    t.diagnostic(`${closedWith} refused attempt(s) before the relaunch; applied ${applied(records)[0]?.receivedAt - woken} ms after it`);
+    assert.equal(applied(records).length, 1, JSON.stringify(records.map((r) => [r.outcome, r.status, r.applied])));
+    const [done] = applied(records);
+    assert.equal(done.sha256, sha256);
+    assert.equal(done.bytes, MiB);
+    assert.ok(done.receivedAt >= woken, 'delivered after the relaunch');
+    assert.equal(done.idempotencyKey, key, 'the same Idempotency-Key after the relaunch');
+    assert.deepEqual(Object.keys(await server.keys()), [key]);
+    const task = await taskOf(page, id);
+    assert.equal(task.state, 'done');
+    assert.equal(task.transport, 'fallback');
+  } finally {
+    await page.close();
+  }
+  await removeDir(profile);
+});
+
+test('WebKit: tus sends 1 MiB PATCHes with progress rising to the total; multipart sends the fields, then the Blob as the named file part', async () => {
+  await server.reset();
+  const profile = await webkitProfile();
+  const page = await openSession(profile, 'wkproto');
+  try {
+    const tus = await uploadRandom(page, 2 * MiB + 5, { url: '/tus', protocol: 'tus', chunkSize: MiB, metadata: { filename: 'clip.mp4' } });
+    const tusDone = await eventOf(page, tus.id, 'completed', { timeout: WAIT });
+    assert.equal(tusDone.response.status, 204);
+    const progress = (await eventsOf(page, tus.id)).filter((e) => e.kind === 'progress').map((e) => e.bytesSent);
+    assert.deepEqual(progress, [MiB, 2 * MiB, 2 * MiB + 5]);
+    const [upload] = await (await fetch(new URL('/__ferry/tus', server.url))).json();
+    assert.equal(upload.offset, 2 * MiB + 5);
+    assert.equal(upload.patches, 3);
+    assert.equal(upload.metadata.filename, 'clip.mp4');
+
+    const form = await uploadRandom(page, 100000, FORM.request('/upload/wkform'));
+    const formDone = await eventOf(page, form.id, 'completed', { timeout: WAIT });
+    assert.equal(formDone.response.status, 201);
+    const [record] = (await server.uploads()).filter((r) => r.path === '/upload/wkform');
+    assert.match(record.headers['content-type'], /^multipart\/form-data; boundary=/);
+    assert.deepEqual(formParts(record), FORM.parts(100000, form.sha256));
+  } finally {
+    await page.close();
+  }
+  await removeDir(profile);
+});
+
+test('WebKit: a paused tag queues but sends nothing while another tag sends; cancel() ends a queued upload; resume() sends the rest; clear() removes the tag\'s tasks', async () => {
+  await server.reset();
+  const profile = await webkitProfile();
+  const page = await openSession(profile, 'wkpause');
+  try {
+    await page.evaluate(() => window.ferrySession.pause());
+    const kept = await uploadRandom(page, 50000, { url: '/upload/wkpause/kept' });
+    const dropped = await uploadRandom(page, 50000, { url: '/upload/wkpause/dropped' });
+    // Another tag of the same worker is sent meanwhile: once it is done, the paused one would have been too.
+    const other = await page.evaluate(async () => {
+      const { Ferry } = await import(new URL('/ferry/index.js', location.href).href);
+      const session = await Ferry.register('wkother', { serviceWorker: '/sw.js' });
+      const completed = new Promise((resolve) => session.addEventListener('completed', (e) => resolve(e.detail)));
+      await session.upload(new Blob(['other']), { url: '/upload/wkother' });
+      return (await completed).response.status;
+    });
+    assert.equal(other, 201);
+    assert.deepEqual((await server.uploads()).map((r) => r.path), ['/upload/wkother'], 'nothing of the paused tag was sent');
+    assert.equal((await taskOf(page, kept.id)).state, 'queued');
+
+    assert.equal(await page.evaluate((id) => window.ferrySession.cancel(id), dropped.id), true);
+    assert.equal((await eventOf(page, dropped.id, 'cancelled', { timeout: WAIT })).kind, 'cancelled');
+    await page.evaluate(() => window.ferrySession.resume());
+    assert.equal((await eventOf(page, kept.id, 'completed', { timeout: WAIT })).response.status, 201);
+    const records = await settled(server, 2, { timeout: WAIT });
+    assert.deepEqual(records.map((r) => [r.path, r.applied]), [['/upload/wkother', true], ['/upload/wkpause/kept', true]]);
+    assert.equal(records[1].sha256, kept.sha256);
+
+    assert.equal(await page.evaluate(() => window.ferrySession.clear()), 2);
+    assert.deepEqual(await page.evaluate(() => window.ferrySession.list()), []);
+  } finally {
+    await page.close();
+  }
+  await removeDir(profile);
+});
