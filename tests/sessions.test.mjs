@@ -270,6 +270,38 @@ test('URLs as fetch takes them: a relative upload URL against the document\'s ba
   });
 });
 
+test('the worker as the ServiceWorkerRegistration the app registered itself; POST, PUT and PATCH each sent as asked', async () => {
+  await withBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'by-registration-first');
+    const ids = await page.evaluate(async () => {
+      const { Ferry } = await import('/ferry/index.js');
+      const registration = await navigator.serviceWorker.getRegistration('/');
+      const session = await Ferry.register('by-registration', { serviceWorker: registration });
+      const done = new Map();
+      session.addEventListener('completed', (e) => done.set(e.detail.taskId, e.detail.response.status));
+      const ids = [];
+      for (const method of ['POST', 'PUT', 'PATCH']) {
+        ids.push(await session.upload(new Blob([method.toLowerCase()], { type: 'text/plain' }), { url: `/upload/verbs/${method}`, method }));
+      }
+      window.byRegistration = { session, done };
+      return ids;
+    });
+    const records = await settled(server, 3);
+    assert.deepEqual(records.map((r) => [r.method, r.path, r.bytes, r.applied]).sort(), [
+      ['PATCH', '/upload/verbs/PATCH', 5, true],
+      ['POST', '/upload/verbs/POST', 4, true],
+      ['PUT', '/upload/verbs/PUT', 3, true],
+    ]);
+    const statuses = await until(() => page.evaluate((ids) => {
+      const { done } = window.byRegistration;
+      return ids.every((id) => done.has(id)) ? ids.map((id) => done.get(id)) : null;
+    }, ids), { what: 'completed for the three uploads' });
+    assert.deepEqual(statuses, [201, 201, 201]);
+    const tasks = await page.evaluate((ids) => Promise.all(ids.map((id) => window.byRegistration.session.get(id))), ids);
+    assert.deepEqual(tasks.map((t) => [t.tag, t.request.method]), [['by-registration', 'POST'], ['by-registration', 'PUT'], ['by-registration', 'PATCH']]);
+  });
+});
+
 test('headers as fetch takes them: an object, a Headers, a Map or [name, value] pairs; a malformed list is FerryInvalidHeader', async () => {
   await withBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'header-forms');

@@ -28,9 +28,10 @@ const tusServers = [];
 
 /**
  * A stock @tus/server on 127.0.0.1 (its own origin); `options` as its README documents them. `cut(req, n)`:
- * whether to drop the connection of the `n`th PATCH once 256 KiB of its body reached the store (a network cut).
+ * whether to drop the connection of the `n`th PATCH once 256 KiB of its body reached the store (a network cut);
+ * with `forget`, the store then removes that upload too, as a server that lost or expired it.
  */
-async function startTus(options = {}, { cut = () => false } = {}) {
+async function startTus(options = {}, { cut = () => false, forget = false } = {}) {
   const directory = await mkdtemp(path.join(tmpdir(), 'ferry-tusd-'));
   // The FileStore as it is, except that the body of a PATCH to cut passes through a counter first.
   let cutNext = null;
@@ -44,9 +45,13 @@ async function startTus(options = {}, { cut = () => false } = {}) {
         transform(chunk, _encoding, done) {
           seen += chunk.length;
           done(null, chunk);
-          if (seen > 256 * 1024) socket.destroy();
+          if (seen > 256 * 1024 && !socket.destroyed) {
+            socket.destroy();
+            if (forget) store.remove(id).catch(() => {});
+          }
         },
       });
+      const store = this;
       pipeline(readable, counted, () => {});
       return super.write(counted, id, offset);
     }
@@ -185,5 +190,24 @@ test('@tus/server: a connection cut mid-PATCH resumes at the offset the server a
     assert.ok(answered >= MiB && answered < 2 * MiB, `the server kept ${answered} bytes`);
     const next = tus.requests.slice(head).find((r) => r.method === 'PATCH');
     assert.equal(Number(next.offset), answered);
+  });
+});
+
+test('@tus/server: an upload it has forgotten (removed from its store mid-PATCH) is started anew: HEAD answers 404, a new upload is created and the file arrives whole', async () => {
+  const tus = await startTus({ allowedHeaders: ['idempotency-key'] }, { cut: (_req, n) => n === 2, forget: true });
+  await withGrantedChromium(server.url, ['backgroundFetch'], async (ctx) => {
+    const page = await openSession(ctx, server.url, 'tusd-forgot', { retry: { maxAttempts: 5, baseMs: 100, capMs: 200 } });
+    const size = 3 * MiB + 5;
+    const { id, sha256 } = await uploadRandom(page, size, { url: tus.url, protocol: 'tus', chunkSize: MiB });
+    const completed = await eventOf(page, id, 'completed');
+    assert.equal(completed.response.status, 204);
+    // Only the new upload is in the store, whole.
+    assert.deepEqual(await stored(tus.directory), [{ size, sha256, metadata: undefined }]);
+    const posts = tus.requests.map((r, i) => [r, i]).filter(([r]) => r.method === 'POST' && r.status === 201);
+    assert.equal(posts.length, 2, 'a second upload was created');
+    const forgotten = tus.requests.findIndex((r) => r.method === 'HEAD' && r.tus && r.status === 404);
+    assert.ok(forgotten > 0 && forgotten < posts[1][1], 'the resume asked with HEAD, was told 404, then created');
+    const next = tus.requests.slice(posts[1][1]).find((r) => r.method === 'PATCH');
+    assert.equal(Number(next.offset), 0, 'the new upload starts at byte 0');
   });
 });
