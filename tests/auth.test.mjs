@@ -3,7 +3,7 @@
 // open, it reuses the last headers given, which is the caller's opt-in to storing them.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, profileDir, launchChromium, uploadRandom, until, settled, eventOf } from './harness.mjs';
+import { startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf } from './harness.mjs';
 
 const server = await startServer();
 after(() => server.stop());
@@ -62,6 +62,43 @@ test('a rotating token: each send gets the page\'s current headers, and none are
     assert.deepEqual(records.map((r) => [r.headers.authorization, r.status]), [['Bearer t1', 201], ['Bearer t2', 201]]);
     assert.deepEqual(records.map((r) => r.headers['x-task']), [first.id, second.id], 'the provider was asked for each task');
     assert.ok(!(await storedText(page)).includes('Bearer'), 'no token in IndexedDB');
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('headers given with an upload go out with every attempt and are dropped from the stored task once it ends: completed, failed or cancelled', async () => {
+  await server.reset();
+  const ctx = await launchChromium(await profileDir());
+  try {
+    const page = await openSession(ctx, server.url, 'static-auth', { backgroundFetch: false, retry: { baseMs: 100, capMs: 200 } });
+    const secret = (n) => ({ Authorization: `Bearer secret-${n}`, 'X-Album': '7' });
+    await server.fault({ count: 1, path: '/upload/static/ok', status: 503 });
+    await server.fault({ count: 1, path: '/upload/static/refused', status: 400 });
+    await page.evaluate(() => window.ferrySession.pause());
+    const ok = await uploadRandom(page, 1000, { url: '/upload/static/ok', headers: secret('ok') });
+    const refused = await uploadRandom(page, 1000, { url: '/upload/static/refused', headers: secret('refused') });
+    const cancelled = await uploadRandom(page, 1000, { url: '/upload/static/cancelled', headers: secret('cancelled') });
+    // Stored while they wait: the worker sends them later, maybe with no page open.
+    const queued = await storedText(page);
+    for (const n of ['ok', 'refused', 'cancelled']) assert.ok(queued.includes(`Bearer secret-${n}`), `${n} kept while queued`);
+    assert.ok(/x-album/i.test(queued));
+    assert.equal(await page.evaluate((id) => window.ferrySession.cancel(id), cancelled.id), true);
+    await page.evaluate(() => window.ferrySession.resume());
+    await eventOf(page, ok.id, 'completed');
+    await eventOf(page, refused.id, 'failed');
+    const records = await settled(server, 3);
+    const sent = records.map((r) => [r.path, r.status, r.headers.authorization, r.headers['x-album']].join(' ')).sort();
+    assert.deepEqual(sent, [
+      '/upload/static/ok 201 Bearer secret-ok 7',
+      '/upload/static/ok 503 Bearer secret-ok 7',
+      '/upload/static/refused 400 Bearer secret-refused 7',
+    ]);
+    const text = await storedText(page);
+    assert.ok(!text.includes('Bearer secret'), `no header left at rest: ${text.match(/.{40}Bearer secret.{20}/)?.[0]}`);
+    assert.ok(!/x-album/i.test(text), 'every header of a finished task is dropped, not only Authorization');
+    const tasks = await page.evaluate((ids) => Promise.all(ids.map((id) => window.ferrySession.get(id))), [ok.id, refused.id, cancelled.id]);
+    assert.deepEqual(tasks.map((t) => t.state), ['done', 'failed', 'cancelled']);
   } finally {
     await ctx.close();
   }
