@@ -3,7 +3,7 @@
 // own record. Runs under Xvfb (webkit.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, settled, FORM, formParts } from './harness.mjs';
+import { startServer, until, settled, FORM, formParts } from './harness.mjs';
 import { snapshotPkg, registerSession, backgroundApis, uploadRandom, eventOf, eventsOf, taskOf } from './firefox.mjs';
 import { startWebKit, webkitProfile, removeDir, openHarness } from './webkit.mjs';
 
@@ -172,6 +172,41 @@ test('WebKit: a paused tag queues but sends nothing while another tag sends; can
 
     assert.equal(await page.evaluate(() => window.ferrySession.clear()), 2);
     assert.deepEqual(await page.evaluate(() => window.ferrySession.list()), []);
+  } finally {
+    await page.close();
+  }
+  await removeDir(profile);
+});
+
+test('WebKit: the last page of the app goes away mid-upload (WebKit may stop the worker while its request goes on): the server applies the upload once, and the next page hears completed', async (t) => {
+  await server.reset();
+  // About 12 s of sending: longer than WebKit keeps a worker with no page of its origin (about 10 s).
+  await server.fault({ count: 1, path: '/upload/wkleave', slowBytesPerSec: 128 * 1024 });
+  const profile = await webkitProfile();
+  const page = await openSession(profile, 'wkleave');
+  try {
+    const { id, sha256 } = await uploadRandom(page, 1536 * 1024, { url: '/upload/wkleave' });
+    await until(async () => (await server.uploads()).some((r) => r.outcome === 'receiving'), { timeout: WAIT, what: 'the upload under way' });
+    await page.goto('about:blank');
+    // The request the page left behind ends at the server, whether or not its worker was stopped meanwhile.
+    const [first] = await settled(server, 1, { timeout: WAIT });
+    assert.equal(first.applied, true, JSON.stringify([first.outcome, first.status]));
+    assert.equal(first.sha256, sha256);
+
+    await page.goto(new URL('/harness.html', server.url).href);
+    await registerSession(page, 'wkleave', fast);
+    const completed = await eventOf(page, id, 'completed', { timeout: WAIT });
+    assert.equal(completed.response.status, 201);
+    // A later upload is the barrier: a resend of the first would have been made by the time it is done.
+    const later = await uploadRandom(page, 1000, { url: '/upload/wkleave-later' });
+    await eventOf(page, later.id, 'completed', { timeout: WAIT });
+    const records = (await settled(server, 2, { timeout: WAIT })).filter((r) => r.path === '/upload/wkleave');
+    t.diagnostic(`the upload arrived ${records.length} time(s): ${records.map((r) => `${r.status} ${r.applied ? 'applied' : r.duplicateOf ? 'duplicate' : r.outcome}`).join(', ')}`);
+    assert.equal(records.filter((r) => r.applied).length, 1, 'applied once');
+    assert.equal(new Set(records.map((r) => r.idempotencyKey)).size, 1, 'every arrival under one Idempotency-Key');
+    assert.deepEqual(Object.values(await server.keys()).filter((k) => k.arrived === records.length).map((k) => k.applied), [1]);
+    const task = await taskOf(page, id);
+    assert.equal(task.state, 'done');
   } finally {
     await page.close();
   }
