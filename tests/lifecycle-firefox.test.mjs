@@ -1,13 +1,13 @@
 // The lifecycle scenarios of lifecycle.mjs in headless Firefox ESR, where the fallback transport (the
-// worker woken by a page's message) carries every upload: pause() during a drain, a server that never
-// answers, an attempt longer than Firefox lets one worker event run (its page in front or behind another tab).
+// worker woken by a page's message) carries every upload: pause() during a drain, a new worker version
+// mid-upload, a server that never answers, an attempt longer than Firefox lets one worker event run (its page in front or behind another tab).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './harness.mjs';
 import {
   snapshotPkg, firefoxProfile, removeDir, launchFirefox, closeFirefox, openSession, uploadRandom, eventOf, eventsOf,
 } from './firefox.mjs';
-import { pauseDuringDrain, hungServer } from './lifecycle.mjs';
+import { pauseDuringDrain, hungServer, newVersionMidUpload } from './lifecycle.mjs';
 
 const pkg = await snapshotPkg();
 const server = await startServer({ args: ['--pkg', pkg] });
@@ -36,6 +36,13 @@ test('Firefox: pause() during a drain stops new starts at once; resume() sends t
   await withFirefox(async (browser) => {
     const page = await openSession(browser, server.url, 'ff-pause', { concurrency: 1 });
     await pauseDuringDrain({ server, page, uploadRandom, eventOf, eventsOf, prefix: 'ff' });
+  });
+});
+
+test('Firefox: a new worker version installed mid-upload leaves the running upload to the old one: one arrival, `completed`', async () => {
+  await withFirefox(async (browser) => {
+    const page = await openSession(browser, server.url, 'ff-update');
+    await newVersionMidUpload({ server, page, uploadRandom, eventOf, prefix: 'ff' });
   });
 });
 

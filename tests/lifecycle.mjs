@@ -1,5 +1,6 @@
-// Lifecycle scenarios shared by the Chromium and Firefox suites: pause during a drain, and a server that
-// never answers, work due later. Each takes the browser's page helpers, so both browsers walk the same steps.
+// Lifecycle scenarios shared by the Chromium, Firefox and WebKit suites: pause during a drain, a server that
+// never answers, a new worker version mid-upload, work due later. Each takes the browser's page helpers, so
+// every browser walks the same steps.
 import assert from 'node:assert/strict';
 import { until, settled, dbCounts } from './harness.mjs';
 
@@ -87,6 +88,40 @@ export async function hungServer({ server, page, uploadRandom, eventOf, eventsOf
   assert.equal(done.attempt, 2);
   const records = (await server.uploads()).filter((r) => r.path === url);
   assert.equal(records.filter((r) => r.applied).length, 1);
+}
+
+/**
+ * The app ships a new version while an upload is on the wire: another script URL for the same scope
+ * installs beside the running worker. The running upload stays the old instance's (no instance takes it
+ * back): one arrival, `completed` on attempt 1, even once a later upload shows the worker looked again.
+ */
+export async function newVersionMidUpload({ server, page, uploadRandom, eventOf, prefix }) {
+  await server.reset();
+  const url = `/upload/${prefix}-update`;
+  await server.fault({ count: 1, slowBytesPerSec: 256 * 1024, path: url });
+  const { id, sha256 } = await uploadRandom(page, 1024 * 1024, { url });
+  await eventOf(page, id, 'started');
+  await until(async () => (await server.uploads()).find((r) => r.path === url && r.bytes > 0), { what: 'the body arriving' });
+  const state = await page.evaluate(async () => {
+    const reg = await navigator.serviceWorker.register('/sw.js?v=2', { type: 'module' });
+    const fresh = reg.installing || reg.waiting;
+    if (fresh && fresh.state === 'installing') {
+      await new Promise((r) => fresh.addEventListener('statechange', () => fresh.state !== 'installing' && r()));
+    }
+    return fresh ? fresh.state : 'none';
+  });
+  assert.ok(['installed', 'activating', 'activated'].includes(state), `new version ${state}`);
+  const done = await eventOf(page, id, 'completed', { timeout: 60000 });
+  assert.equal(done.response.status, 201);
+  assert.equal(done.attempt, 1, 'the first attempt finished: no instance took it back');
+  const task = await page.evaluate((id) => window.ferrySession.get(id), id);
+  // Barrier: another tag's upload, sent after the first ended; a second sending of it would be seen by then.
+  await addSession(page, `${prefix}-update-barrier`, { backgroundFetch: false });
+  await uploadAndComplete(page, `${prefix}-update-barrier`, `/upload/${prefix}-update-barrier`);
+  const arrivals = (await server.uploads()).filter((r) => r.idempotencyKey === task.idempotencyKey);
+  assert.equal(arrivals.length, 1, `one arrival: ${JSON.stringify(arrivals.map((r) => r.outcome))}`);
+  assert.equal(arrivals[0].sha256, sha256);
+  assert.ok(arrivals[0].applied);
 }
 
 /**

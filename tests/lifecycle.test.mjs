@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import {
   startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, swControl, grant, dbCounts, dbRecords,
 } from './harness.mjs';
-import { pauseDuringDrain, hungServer, addSession, uploadAndComplete } from './lifecycle.mjs';
+import { pauseDuringDrain, hungServer, newVersionMidUpload, addSession, uploadAndComplete } from './lifecycle.mjs';
 
 const server = await startServer();
 after(() => server.stop());
@@ -60,28 +60,7 @@ test('a worker stopped mid-Background-Fetch: the browser finishes it, a new work
 test('a new worker version installed mid-upload leaves the running upload to the old one: one arrival, `completed`', async () => {
   await withBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'update', { backgroundFetch: false });
-    await server.fault({ count: 1, slowBytesPerSec: 256 * 1024, path: '/upload/update' });
-    const { id, sha256 } = await uploadRandom(page, 1024 * 1024, { url: '/upload/update' });
-    await eventOf(page, id, 'started');
-    await until(async () => (await server.uploads()).find((r) => r.path === '/upload/update' && r.bytes > 0),
-      { what: 'the body arriving' });
-    // The app ships a new version: another script URL for the same scope installs beside the running one.
-    const state = await page.evaluate(async () => {
-      const reg = await navigator.serviceWorker.register('/sw.js?v=2', { type: 'module' });
-      const fresh = reg.installing || reg.waiting;
-      if (fresh && fresh.state === 'installing') {
-        await new Promise((r) => fresh.addEventListener('statechange', () => fresh.state !== 'installing' && r()));
-      }
-      return fresh ? fresh.state : 'none';
-    });
-    assert.ok(['installed', 'activating', 'activated'].includes(state), `new version ${state}`);
-    const done = await eventOf(page, id, 'completed', { timeout: 60000 });
-    assert.equal(done.response.status, 201);
-    assert.equal(done.attempt, 1, 'the first attempt finished: no instance took it back');
-    const task = await page.evaluate((id) => window.ferrySession.get(id), id);
-    const arrivals = await arrivalsAfterBarrier(page, task.idempotencyKey);
-    assert.equal(arrivals.length, 1, `one arrival: ${JSON.stringify(arrivals.map((r) => r.outcome))}`);
-    assert.equal(arrivals[0].sha256, sha256);
+    await newVersionMidUpload({ server, page, uploadRandom, eventOf, prefix: 'cr' });
   });
 });
 

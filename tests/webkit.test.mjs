@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { startServer, until, settled, FORM, formParts } from './harness.mjs';
 import { snapshotPkg, registerSession, backgroundApis, uploadRandom, eventOf, eventsOf, taskOf } from './firefox.mjs';
 import { startWebKit, webkitProfile, removeDir, openHarness } from './webkit.mjs';
+import { pauseDuringDrain, hungServer, newVersionMidUpload } from './lifecycle.mjs';
 
 const pkg = await snapshotPkg();
 const server = await startServer({ args: ['--pkg', pkg] });
@@ -211,4 +212,28 @@ test('WebKit: the last page of the app goes away mid-upload (WebKit may stop the
     await page.close();
   }
   await removeDir(profile);
+});
+
+/** A fresh profile and a page with session `tag`; `fn(page)` runs; the browser always closes. */
+async function withWebKit(tag, options, fn) {
+  const profile = await webkitProfile();
+  const page = await openSession(profile, tag, options);
+  try {
+    return await fn(page);
+  } finally {
+    await page.close();
+    await removeDir(profile);
+  }
+}
+
+test('WebKit: pause() during a drain stops new starts at once; resume() sends the rest', async () => {
+  await withWebKit('wk-pause', { concurrency: 1 }, (page) => pauseDuringDrain({ server, page, uploadRandom, eventOf, eventsOf, prefix: 'wk' }));
+});
+
+test('WebKit: a new worker version installed mid-upload leaves the running upload to the old one: one arrival, `completed`', async () => {
+  await withWebKit('wk-update', fast, (page) => newVersionMidUpload({ server, page, uploadRandom, eventOf, prefix: 'wk' }));
+});
+
+test('WebKit: a server that never answers costs one attempt (timeout) and holds back no other tag', async () => {
+  await withWebKit('wk-hang', { attemptTimeoutMs: 4000 }, (page) => hungServer({ server, page, uploadRandom, eventOf, eventsOf, prefix: 'wk' }));
 });
