@@ -111,9 +111,11 @@ export async function removeDir(dir) {
 }
 
 /**
- * Starts the browser on `profile` (a WebDriver session) with one page. The page answers `goto(url)`,
- * `evaluate(fn, ...args)` (an async script: `fn`'s source with JSON arguments; a rejection is rethrown
- * here with its stack) and `close()` (ends the session: the browser exits, its profile kept on disk).
+ * Starts the browser on `profile` (a WebDriver session) with one page. A page answers `goto(url)`,
+ * `evaluate(fn, ...args)` (an async script: `fn`'s source with JSON arguments; a rejection is rethrown here
+ * with its stack), `openPage()` (another tab of the same browser; WebKitWebDriver drives one browser at a
+ * time) and `close()`: the first page's ends the session (the browser exits, its profile kept on disk),
+ * another's closes its tab.
  */
 export async function launchWebKit(webkit, profile) {
   const session = await webkit.command('POST', '/session', {
@@ -122,24 +124,47 @@ export async function launchWebKit(webkit, profile) {
   const route = `/session/${session.sessionId}`;
   await webkit.command('POST', `${route}/timeouts`, { script: 120000, pageLoad: 60000 });
   let open = true;
-  return {
-    async goto(url) {
-      await webkit.command('POST', `${route}/url`, { url });
-    },
-    async evaluate(fn, ...args) {
-      const script = `const done = arguments[arguments.length - 1];
-        Promise.resolve().then(() => (${fn}).apply(null, Array.prototype.slice.call(arguments, 0, -1)))
-          .then((value) => done({ value: value === undefined ? null : value }), (e) => done({ error: String(e && e.stack || e) }));`;
-      const out = await webkit.command('POST', `${route}/execute/async`, { script, args }, 130000);
-      if (out && 'error' in out) throw new Error(`in the WebKit page: ${out.error}`);
-      return out?.value;
-    },
-    async close() {
-      if (!open) return;
-      open = false;
-      await webkit.command('DELETE', route, undefined, 30000);
-    },
+  let current = await webkit.command('GET', `${route}/window`);
+  const pageOf = (handle, first) => {
+    // Commands go to the browser's current tab: each page makes its own tab current first.
+    const focus = async () => {
+      if (current === handle) return;
+      await webkit.command('POST', `${route}/window`, { handle });
+      current = handle;
+    };
+    return {
+      async goto(url) {
+        await focus();
+        await webkit.command('POST', `${route}/url`, { url });
+      },
+      async evaluate(fn, ...args) {
+        await focus();
+        const script = `const done = arguments[arguments.length - 1];
+          Promise.resolve().then(() => (${fn}).apply(null, Array.prototype.slice.call(arguments, 0, -1)))
+            .then((value) => done({ value: value === undefined ? null : value }),
+              (e) => done({ error: e instanceof Error ? e.name + ': ' + e.message + (e.stack ? '\\n' + e.stack : '') : String(e) }));`;
+        const out = await webkit.command('POST', `${route}/execute/async`, { script, args }, 130000);
+        if (out && 'error' in out) throw new Error(`in the WebKit page: ${out.error}`);
+        return out?.value;
+      },
+      async openPage() {
+        const { handle: tab } = await webkit.command('POST', `${route}/window/new`, { type: 'tab' });
+        return pageOf(tab, false);
+      },
+      async close() {
+        if (!open) return;
+        if (first) {
+          open = false;
+          await webkit.command('DELETE', route, undefined, 30000);
+          return;
+        }
+        await focus();
+        await webkit.command('DELETE', `${route}/window`);
+        current = null;
+      },
+    };
   };
+  return pageOf(current, true);
 }
 
 /** `launchWebKit`, then the (empty) harness page of the test server. */

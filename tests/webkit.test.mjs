@@ -5,8 +5,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, until, settled, FORM, formParts } from './harness.mjs';
 import { snapshotPkg, registerSession, backgroundApis, uploadRandom, eventOf, eventsOf, taskOf } from './firefox.mjs';
-import { startWebKit, webkitProfile, removeDir, openHarness } from './webkit.mjs';
-import { pauseDuringDrain, hungServer, newVersionMidUpload } from './lifecycle.mjs';
+import { startWebKit, webkitProfile, removeDir, launchWebKit, openHarness } from './webkit.mjs';
+import { pauseDuringDrain, hungServer, newVersionMidUpload, workDueLater } from './lifecycle.mjs';
 
 const pkg = await snapshotPkg();
 const server = await startServer({ args: ['--pkg', pkg] });
@@ -236,4 +236,23 @@ test('WebKit: a new worker version installed mid-upload leaves the running uploa
 
 test('WebKit: a server that never answers costs one attempt (timeout) and holds back no other tag', async () => {
   await withWebKit('wk-hang', { attemptTimeoutMs: 4000 }, (page) => hungServer({ server, page, uploadRandom, eventOf, eventsOf, prefix: 'wk' }));
+});
+
+test('WebKit: with a page open, work due later is sent when due (earliestBegin) and a paused task expires at its expiresAt or at the end of a short retention, with nothing else waking the worker', async () => {
+  const profile = await webkitProfile();
+  let first = null;
+  try {
+    // The first page opens the browser; the scenario's second page is a tab of the same browser.
+    const open = async (tag) => {
+      const page = first ? await first.openPage() : await launchWebKit(webkit, profile);
+      first ??= page;
+      await page.goto(new URL('/harness.html', server.url).href);
+      await registerSession(page, tag, fast);
+      return page;
+    };
+    await workDueLater({ server, open, uploadRandom, eventOf, prefix: 'wk' });
+  } finally {
+    await first?.close();
+  }
+  await removeDir(profile);
 });
