@@ -3,7 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, until, settled } from './harness.mjs';
-import { workDueLater } from './lifecycle.mjs';
+import { workDueLater, retriedThroughFallback } from './lifecycle.mjs';
 import {
   snapshotPkg, firefoxProfile, removeDir, launchFirefox, closeFirefox, openHarness, registerSession, openSession, launchToHarness,
   backgroundApis, uploadRandom, eventOf, eventsOf, taskOf,
@@ -103,35 +103,13 @@ test('Firefox: enqueued while the server refuses, Firefox closed and relaunched 
   await removeDir(dir);
 });
 
-test('Firefox: a 503 then success is retried inside the worker and applied once', async (t) => {
-  await server.reset();
-  await server.fault({ count: 1, status: 503 });
+test('Firefox: a 503 then success is retried inside the worker and applied once', async () => {
   const dir = await firefoxProfile();
   let browser = null;
   try {
     browser = await launchFirefox(dir);
     const page = await openSession(browser, server.url, 'ff503', fast);
-    const { id, sha256 } = await uploadRandom(page, 256 * 1024, { url: '/upload/ff503' });
-    const completed = await eventOf(page, id, 'completed', { timeout: WAIT });
-    assert.equal(completed.response.status, 201);
-
-    const records = await settled(server, 2, { timeout: WAIT });
-    assert.deepEqual(records.map((r) => r.status), [503, 201]);
-    assert.equal(applied(records).length, 1);
-    assert.equal(applied(records)[0].sha256, sha256);
-    assert.equal(new Set(records.map((r) => r.idempotencyKey)).size, 1, 'one Idempotency-Key across attempts');
-    assert.deepEqual(Object.values(await server.keys()), [{ arrived: 2, applied: 1 }]);
-
-    const events = await eventsOf(page, id);
-    const retrying = events.filter((e) => e.kind === 'retrying');
-    assert.deepEqual(retrying.map((e) => e.attempt), [1]);
-    assert.match(retrying[0].reason, /503/);
-    const seqs = events.map((e) => e.seq);
-    assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'events arrive in seq order');
-    const task = await taskOf(page, id);
-    assert.ok(task, 'session.get(id) returns the finished task');
-    assert.equal(task.state, 'done');
-    assert.equal(task.transport, 'fallback');
+    await retriedThroughFallback({ server, page, uploadRandom, eventOf, eventsOf, prefix: 'ff' });
   } finally {
     await closeFirefox(browser);
   }

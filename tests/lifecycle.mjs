@@ -1,5 +1,5 @@
-// Lifecycle scenarios shared by the Chromium, Firefox and WebKit suites: pause during a drain, a server that
-// never answers, a new worker version mid-upload, work due later. Each takes the browser's page helpers, so
+// Scenarios shared by the Chromium, Firefox and WebKit suites: a 503 retried through the fallback, pause during
+// a drain, a server that never answers, a new worker version mid-upload, work due later. Each takes the browser's page helpers, so
 // every browser walks the same steps.
 import assert from 'node:assert/strict';
 import { until, settled, dbCounts } from './harness.mjs';
@@ -33,6 +33,41 @@ export async function uploadAndComplete(page, tag, url, size = 1000, timeout = 6
       });
     });
   }, { tag, url, size, timeout });
+}
+
+/**
+ * A 503, then success, through the fallback (no Background Sync or Fetch): retried inside the worker under one
+ * Idempotency-Key and applied once; the page hears `queued`, `started`, `retrying` (attempt 1, the status
+ * said), `started`, `completed`, in seq order; the task is done, carried by the fallback.
+ */
+export async function retriedThroughFallback({ server, page, uploadRandom, eventOf, eventsOf, prefix }) {
+  await server.reset();
+  const url = `/upload/${prefix}-503`;
+  await server.fault({ count: 1, status: 503, path: url });
+  const { id, sha256 } = await uploadRandom(page, 256 * 1024, { url });
+  const completed = await eventOf(page, id, 'completed', { timeout: 60000 });
+  assert.equal(completed.response.status, 201);
+
+  const records = await settled(server, 2, { timeout: 60000 });
+  assert.deepEqual(records.map((r) => r.status), [503, 201]);
+  const applied = records.filter((r) => r.applied);
+  assert.equal(applied.length, 1);
+  assert.equal(applied[0].sha256, sha256);
+  assert.equal(new Set(records.map((r) => r.idempotencyKey)).size, 1, 'one Idempotency-Key across attempts');
+  assert.deepEqual(Object.values(await server.keys()), [{ arrived: 2, applied: 1 }]);
+
+  const events = await eventsOf(page, id);
+  // (`progress` comes as the body goes out, as often as the throttle lets it.)
+  assert.deepEqual(events.map((e) => e.kind).filter((k) => k !== 'progress'), ['queued', 'started', 'retrying', 'started', 'completed']);
+  const retrying = events.find((e) => e.kind === 'retrying');
+  assert.equal(retrying.attempt, 1);
+  assert.match(retrying.reason, /503/);
+  const seqs = events.map((e) => e.seq);
+  assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'events arrive in seq order');
+  const task = await page.evaluate((id) => window.ferrySession.get(id), id);
+  assert.ok(task, 'session.get(id) returns the finished task');
+  assert.equal(task.state, 'done');
+  assert.equal(task.transport, 'fallback');
 }
 
 /**

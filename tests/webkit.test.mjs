@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { startServer, until, settled, FORM, formParts } from './harness.mjs';
 import { snapshotPkg, registerSession, backgroundApis, uploadRandom, eventOf, eventsOf, taskOf } from './firefox.mjs';
 import { startWebKit, webkitProfile, removeDir, launchWebKit, openHarness } from './webkit.mjs';
-import { pauseDuringDrain, hungServer, newVersionMidUpload, workDueLater } from './lifecycle.mjs';
+import { retriedThroughFallback, pauseDuringDrain, hungServer, newVersionMidUpload, workDueLater } from './lifecycle.mjs';
 
 const pkg = await snapshotPkg();
 const server = await startServer({ args: ['--pkg', pkg] });
@@ -35,39 +35,25 @@ async function openSession(profile, tag, options = fast) {
   return page;
 }
 
-test('WebKit: no Background Sync or Fetch; a 503 then success is retried inside the worker and applied once, its events in seq order', async () => {
-  await server.reset();
-  await server.fault({ count: 1, status: 503 });
+/** A fresh profile and a page with session `tag`; `fn(page)` runs; the browser always closes. */
+async function withWebKit(tag, options, fn) {
   const profile = await webkitProfile();
-  const page = await openSession(profile, 'wk503');
+  const page = await openSession(profile, tag, options);
   try {
+    return await fn(page);
+  } finally {
+    await page.close();
+    await removeDir(profile);
+  }
+}
+
+test('WebKit: no Background Sync or Fetch; a 503 then success is retried inside the worker and applied once, its events in seq order', async () => {
+  await withWebKit('wk503', fast, async (page) => {
     const apis = await backgroundApis(page);
     assert.equal(apis.sync, 'undefined', 'registration.sync must not exist in WebKit');
     assert.equal(apis.backgroundFetch, 'undefined', 'registration.backgroundFetch must not exist in WebKit');
-    const { id, sha256 } = await uploadRandom(page, 256 * 1024, { url: '/upload/wk503' });
-    const completed = await eventOf(page, id, 'completed', { timeout: WAIT });
-    assert.equal(completed.response.status, 201);
-
-    const records = await settled(server, 2, { timeout: WAIT });
-    assert.deepEqual(records.map((r) => r.status), [503, 201]);
-    assert.equal(applied(records).length, 1);
-    assert.equal(applied(records)[0].sha256, sha256);
-    assert.deepEqual(Object.values(await server.keys()), [{ arrived: 2, applied: 1 }]);
-
-    const events = await eventsOf(page, id);
-    // (`progress` comes as the body goes out, as often as the throttle lets it.)
-    const kinds = events.map((e) => e.kind).filter((k) => k !== 'progress');
-    assert.deepEqual(kinds, ['queued', 'started', 'retrying', 'started', 'completed']);
-    assert.match(events.find((e) => e.kind === 'retrying').reason, /503/);
-    const seqs = events.map((e) => e.seq);
-    assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'events arrive in seq order');
-    const task = await taskOf(page, id);
-    assert.equal(task.state, 'done');
-    assert.equal(task.transport, 'fallback');
-  } finally {
-    await page.close();
-  }
-  await removeDir(profile);
+    await retriedThroughFallback({ server, page, uploadRandom, eventOf, eventsOf, prefix: 'wk' });
+  });
 });
 
 test('WebKit: enqueued while the server refuses, the browser closed and relaunched on the same profile, a page registers → delivered once, and it hears completed', async (t) => {
@@ -118,9 +104,7 @@ test('WebKit: enqueued while the server refuses, the browser closed and relaunch
 
 test('WebKit: tus sends 1 MiB PATCHes with progress rising to the total; multipart sends the fields, then the Blob as the named file part', async () => {
   await server.reset();
-  const profile = await webkitProfile();
-  const page = await openSession(profile, 'wkproto');
-  try {
+  await withWebKit('wkproto', fast, async (page) => {
     const tus = await uploadRandom(page, 2 * MiB + 5, { url: '/tus', protocol: 'tus', chunkSize: MiB, metadata: { filename: 'clip.mp4' } });
     const tusDone = await eventOf(page, tus.id, 'completed', { timeout: WAIT });
     assert.equal(tusDone.response.status, 204);
@@ -137,17 +121,12 @@ test('WebKit: tus sends 1 MiB PATCHes with progress rising to the total; multipa
     const [record] = (await server.uploads()).filter((r) => r.path === '/upload/wkform');
     assert.match(record.headers['content-type'], /^multipart\/form-data; boundary=/);
     assert.deepEqual(formParts(record), FORM.parts(100000, form.sha256));
-  } finally {
-    await page.close();
-  }
-  await removeDir(profile);
+  });
 });
 
 test('WebKit: a paused tag queues but sends nothing while another tag sends; cancel() ends a queued upload; resume() sends the rest; clear() removes the tag\'s tasks', async () => {
   await server.reset();
-  const profile = await webkitProfile();
-  const page = await openSession(profile, 'wkpause');
-  try {
+  await withWebKit('wkpause', fast, async (page) => {
     await page.evaluate(() => window.ferrySession.pause());
     const kept = await uploadRandom(page, 50000, { url: '/upload/wkpause/kept' });
     const dropped = await uploadRandom(page, 50000, { url: '/upload/wkpause/dropped' });
@@ -173,19 +152,14 @@ test('WebKit: a paused tag queues but sends nothing while another tag sends; can
 
     assert.equal(await page.evaluate(() => window.ferrySession.clear()), 2);
     assert.deepEqual(await page.evaluate(() => window.ferrySession.list()), []);
-  } finally {
-    await page.close();
-  }
-  await removeDir(profile);
+  });
 });
 
 test('WebKit: the last page of the app goes away mid-upload (WebKit may stop the worker while its request goes on): the server applies the upload once, and the next page hears completed', async (t) => {
   await server.reset();
   // About 12 s of sending: longer than WebKit keeps a worker with no page of its origin (about 10 s).
   await server.fault({ count: 1, path: '/upload/wkleave', slowBytesPerSec: 128 * 1024 });
-  const profile = await webkitProfile();
-  const page = await openSession(profile, 'wkleave');
-  try {
+  await withWebKit('wkleave', fast, async (page) => {
     const { id, sha256 } = await uploadRandom(page, 1536 * 1024, { url: '/upload/wkleave' });
     await until(async () => (await server.uploads()).some((r) => r.outcome === 'receiving'), { timeout: WAIT, what: 'the upload under way' });
     await page.goto('about:blank');
@@ -208,23 +182,8 @@ test('WebKit: the last page of the app goes away mid-upload (WebKit may stop the
     assert.deepEqual(Object.values(await server.keys()).filter((k) => k.arrived === records.length).map((k) => k.applied), [1]);
     const task = await taskOf(page, id);
     assert.equal(task.state, 'done');
-  } finally {
-    await page.close();
-  }
-  await removeDir(profile);
+  });
 });
-
-/** A fresh profile and a page with session `tag`; `fn(page)` runs; the browser always closes. */
-async function withWebKit(tag, options, fn) {
-  const profile = await webkitProfile();
-  const page = await openSession(profile, tag, options);
-  try {
-    return await fn(page);
-  } finally {
-    await page.close();
-    await removeDir(profile);
-  }
-}
 
 test('WebKit: pause() during a drain stops new starts at once; resume() sends the rest', async () => {
   await withWebKit('wk-pause', { concurrency: 1 }, (page) => pauseDuringDrain({ server, page, uploadRandom, eventOf, eventsOf, prefix: 'wk' }));
