@@ -113,7 +113,7 @@ export async function removeDir(dir) {
 /**
  * Starts the browser on `profile` (a WebDriver session) with one page. A page answers `goto(url)`,
  * `evaluate(fn, ...args)` (an async script: `fn`'s source with JSON arguments; a rejection is rethrown here
- * with its stack), `openPage()` (another tab of the same browser; WebKitWebDriver drives one browser at a
+ * with its stack), `pickFile(css, file)`, `openPage()` (another tab of the same browser; WebKitWebDriver drives one browser at a
  * time) and `close()`: the first page's ends the session (the browser exits, its profile kept on disk),
  * another's closes its tab.
  */
@@ -146,6 +146,13 @@ export async function launchWebKit(webkit, profile) {
         const out = await webkit.command('POST', `${route}/execute/async`, { script, args }, 130000);
         if (out && 'error' in out) throw new Error(`in the WebKit page: ${out.error}`);
         return out?.value;
+      },
+      /** Sets the files of the `<input type=file>` that `css` finds to `file` (WebDriver's Element Send Keys). */
+      async pickFile(css, file) {
+        await focus();
+        const found = await webkit.command('POST', `${route}/element`, { using: 'css selector', value: css });
+        const element = found[Object.keys(found).find((k) => k.startsWith('element-'))];
+        await webkit.command('POST', `${route}/element/${element}/value`, { text: file });
       },
       async openPage() {
         const { handle: tab } = await webkit.command('POST', `${route}/window/new`, { type: 'tab' });

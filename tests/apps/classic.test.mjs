@@ -1,13 +1,15 @@
 // A classic service worker: `importScripts('/ferry/ferry-sw.js'); ferry.installFerry(self, {})`, registered
 // by the page with `serviceWorker: { url: '/sw.js', type: 'classic' }`, the installed package served at
-// /ferry/. In Chromium (playwright-core) and Firefox ESR (puppeteer-core over WebDriver BiDi).
+// /ferry/. In Chromium (playwright-core), Firefox ESR (puppeteer-core over WebDriver BiDi) and WebKitGTK
+// (WebKitWebDriver, webkit.mjs).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { sha256, startServer } from '../harness.mjs';
+import { sha256, startServer, until } from '../harness.mjs';
 import { closeFirefox, firefoxProfile, launchFirefox } from '../firefox.mjs';
-import { APPS, assertCompleted, consoleOf, inChromium, install, pack, pickPlaywright, uploadThroughPage } from './common.mjs';
+import { launchWebKit, removeDir, startWebKit, webkitProfile } from '../webkit.mjs';
+import { APPS, assertCompleted, consoleOf, fileOf, inChromium, install, pack, pickPlaywright, uploadThroughPage } from './common.mjs';
 
 const APP = path.join(APPS, 'classic');
 const PKG = path.join(APP, 'node_modules/ferry-upload');
@@ -50,5 +52,40 @@ test('Firefox ESR: a classic worker built with importScripts uploads a picked fi
     await closeFirefox(browser);
     await server.stop();
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('WebKit: a classic worker built with importScripts uploads a picked file to completed', { timeout: 120000 }, async () => {
+  const server = await startServer({ args: ['--www', APP, '--pkg', PKG] });
+  const webkit = await startWebKit();
+  const profile = await webkitProfile();
+  const f = await fileOf(300 * 1024, 9);
+  let page = null;
+  try {
+    page = await launchWebKit(webkit, profile);
+    await page.goto(server.url);
+    // The file input is enabled once Ferry registered; WebDriver has no console events, so the page's
+    // console lines are kept in the page from then on (the app logs `queued`, `completed` and `failed`).
+    await until(() => page.evaluate(() => document.querySelector('input[type=file]')?.disabled === false), { timeout: 60000, what: 'Ferry registered' });
+    await page.evaluate(() => {
+      window.lines = [];
+      for (const level of ['log', 'error']) {
+        const real = console[level].bind(console);
+        console[level] = (...args) => { window.lines.push(args.join(' ')); real(...args); };
+      }
+    });
+    await page.pickFile('input[type=file]', f.file);
+    const line = (re) => until(() => page.evaluate((source) => window.lines.find((l) => new RegExp(source).test(l)) ?? null, re.source), { timeout: 60000, what: `a console line ${re}` });
+    const id = (await line(/^queued /)).split(' ')[1];
+    const done = await line(new RegExp(`^(completed|failed) ${id}`));
+    const records = (await server.uploads()).filter((r) => r.sha256 === f.sha256);
+    // (`importScripts` throws in a module worker: an upload that completed went through the classic one.)
+    assertCompleted(assert, { id, done, records, lines: await page.evaluate(() => window.lines) });
+  } finally {
+    await page?.close();
+    await webkit.stop();
+    await server.stop();
+    await f.remove();
+    await removeDir(profile);
   }
 });
