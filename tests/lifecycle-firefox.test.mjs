@@ -1,13 +1,13 @@
 // The lifecycle scenarios of lifecycle.mjs in headless Firefox ESR, where the fallback transport (the
 // worker woken by a page's message) carries every upload: pause() during a drain, a new worker version
-// mid-upload, a server that never answers, an attempt longer than Firefox lets one worker event run (its page in front or behind another tab).
+// mid-upload or before it answered a call, a server that never answers, an attempt longer than Firefox lets one worker event run (its page in front or behind another tab).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './harness.mjs';
 import {
   snapshotPkg, firefoxProfile, removeDir, launchFirefox, closeFirefox, openSession, uploadRandom, eventOf, eventsOf,
 } from './firefox.mjs';
-import { pauseDuringDrain, hungServer, newVersionMidUpload } from './lifecycle.mjs';
+import { pauseDuringDrain, hungServer, newVersionMidUpload, replacedBeforeAnswering } from './lifecycle.mjs';
 
 const pkg = await snapshotPkg();
 const server = await startServer({ args: ['--pkg', pkg] });
@@ -43,6 +43,13 @@ test('Firefox: a new worker version installed mid-upload leaves the running uplo
   await withFirefox(async (browser) => {
     const page = await openSession(browser, server.url, 'ff-update');
     await newVersionMidUpload({ server, page, uploadRandom, eventOf, prefix: 'ff' });
+  });
+});
+
+test('Firefox: an upload whose worker stored it and was replaced before answering (skipWaiting) is stored once: the call sent again gets the same task', async () => {
+  await withFirefox(async (browser) => {
+    const page = await openSession(browser, server.url, 'ff-resent');
+    await replacedBeforeAnswering({ server, page, eventOf, eventsOf, prefix: 'ff' });
   });
 });
 

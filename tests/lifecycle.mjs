@@ -160,6 +160,52 @@ export async function newVersionMidUpload({ server, page, uploadRandom, eventOf,
 }
 
 /**
+ * A new version that calls `skipWaiting()` replaces the worker after it stored an upload and before its
+ * answer reached the page (the browser loses messages of a version it replaces: here the reply port is
+ * swapped for one nobody reads). The page sends the call again to the new worker, which answers with the
+ * task already stored (the page chose its id): one task, one `queued`, one upload at the server.
+ */
+export async function replacedBeforeAnswering({ server, page, eventOf, eventsOf, prefix }) {
+  await server.reset();
+  const url = `/upload/${prefix}-resent`;
+  // The answer to the first upload call is lost, as the browser loses messages of a version it replaces:
+  // its reply port is swapped for one nobody reads. Every call the page posts is recorded.
+  const firstIds = await page.evaluate((url) => new Promise((posted) => {
+    const post = ServiceWorker.prototype.postMessage;
+    window.uploadCalls = [];
+    ServiceWorker.prototype.postMessage = function (message, transfer) {
+      if (message?.ferry !== 'call' || message.op !== 'upload') return post.call(this, message, transfer);
+      window.uploadCalls.push({ retry: message.retry === true, ids: message.items.map((i) => i.id) });
+      if (window.uploadCalls.length > 1) return post.call(this, message, transfer);
+      post.call(this, message, [new MessageChannel().port2]);
+      posted(window.uploadCalls[0].ids);
+    };
+    window.pending = window.ferrySession.upload(new Blob(['x'.repeat(2048)]), { url });
+  }), url);
+  assert.equal(firstIds.length, 1);
+  assert.match(String(firstIds[0]), /^[0-9a-f-]{36}$/, 'the page chooses the task id');
+  // The worker stored it (its `queued` event reached the page), but the page never heard the answer.
+  await eventOf(page, firstIds[0], 'queued');
+  // The app ships a new version that calls skipWaiting(): the worker that stored the upload is replaced.
+  const id = await page.evaluate(async (script) => {
+    await navigator.serviceWorker.register(script, { type: 'module' });
+    return window.pending;
+  }, `/sw.js?v=${prefix}-resent`);
+  assert.equal(id, firstIds[0], 'upload() resolves with the task the replaced worker stored');
+  const calls = await page.evaluate(() => window.uploadCalls);
+  assert.deepEqual(calls, [{ retry: false, ids: firstIds }, { retry: true, ids: firstIds }]);
+  const tasks = await page.evaluate(() => window.ferrySession.list());
+  assert.deepEqual(tasks.map((t) => t.id), [id], 'one task stored, not two');
+  const done = await eventOf(page, id, 'completed', { timeout: 20000 });
+  assert.equal(done.response.status, 201);
+  const queued = await eventsOf(page, id);
+  assert.equal(queued.filter((e) => e.kind === 'queued').length, 1, 'one queued event');
+  const all = (await server.uploads()).filter((r) => r.path === url);
+  assert.deepEqual([...new Set(all.map((r) => r.idempotencyKey))], [tasks[0].idempotencyKey],
+    `one upload at the server: ${JSON.stringify(all.map((r) => r.outcome))}`);
+}
+
+/**
  * Work due later, a page open and nothing else waking the worker: an upload with `earliestBegin` is sent
  * when due (not before), and a task of a paused tag expires at its `expiresAt` (event, state, Blob gone,
  * nothing sent) without `resume()`. `open(tag)` opens a page with a session of `tag` (no Background Fetch).

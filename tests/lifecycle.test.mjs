@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import {
   startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, swControl, grant, dbCounts, dbRecords,
 } from './harness.mjs';
-import { pauseDuringDrain, hungServer, newVersionMidUpload, addSession, uploadAndComplete } from './lifecycle.mjs';
+import { pauseDuringDrain, hungServer, newVersionMidUpload, replacedBeforeAnswering, addSession, uploadAndComplete } from './lifecycle.mjs';
 
 const server = await startServer();
 after(() => server.stop());
@@ -67,41 +67,7 @@ test('a new worker version installed mid-upload leaves the running upload to the
 test('an upload whose worker stored it and was replaced before answering (skipWaiting) is stored once: the call sent again gets the same task', async () => {
   await withBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'resent', { backgroundFetch: false });
-    // The answer to the first upload call is lost, as the browser loses messages of a version it replaces:
-    // its reply port is swapped for one nobody reads. Every call the page posts is recorded.
-    const firstIds = await page.evaluate(() => new Promise((posted) => {
-      const post = ServiceWorker.prototype.postMessage;
-      window.uploadCalls = [];
-      ServiceWorker.prototype.postMessage = function (message, transfer) {
-        if (message?.ferry !== 'call' || message.op !== 'upload') return post.call(this, message, transfer);
-        window.uploadCalls.push({ retry: message.retry === true, ids: message.items.map((i) => i.id) });
-        if (window.uploadCalls.length > 1) return post.call(this, message, transfer);
-        post.call(this, message, [new MessageChannel().port2]);
-        posted(window.uploadCalls[0].ids);
-      };
-      window.pending = window.ferrySession.upload(new Blob(['x'.repeat(2048)]), { url: '/upload/resent' });
-    }));
-    assert.equal(firstIds.length, 1);
-    assert.match(String(firstIds[0]), /^[0-9a-f-]{36}$/, 'the page chooses the task id');
-    // The worker stored it (its `queued` event reached the page), but the page never heard the answer.
-    await eventOf(page, firstIds[0], 'queued');
-    // The app ships a new version that calls skipWaiting(): the worker that stored the upload is replaced.
-    const id = await page.evaluate(async () => {
-      await navigator.serviceWorker.register('/sw.js?v=resent', { type: 'module' });
-      return window.pending;
-    });
-    assert.equal(id, firstIds[0], 'upload() resolves with the task the replaced worker stored');
-    const calls = await page.evaluate(() => window.uploadCalls);
-    assert.deepEqual(calls, [{ retry: false, ids: firstIds }, { retry: true, ids: firstIds }]);
-    const tasks = await page.evaluate(() => window.ferrySession.list());
-    assert.deepEqual(tasks.map((t) => t.id), [id], 'one task stored, not two');
-    const done = await eventOf(page, id, 'completed', { timeout: 20000 });
-    assert.equal(done.response.status, 201);
-    const queued = await eventsOf(page, id);
-    assert.equal(queued.filter((e) => e.kind === 'queued').length, 1, 'one queued event');
-    const all = (await server.uploads()).filter((r) => r.path === '/upload/resent');
-    assert.deepEqual([...new Set(all.map((r) => r.idempotencyKey))], [tasks[0].idempotencyKey],
-      `one upload at the server: ${JSON.stringify(all.map((r) => r.outcome))}`);
+    await replacedBeforeAnswering({ server, page, eventOf, eventsOf, prefix: 'cr' });
   });
 });
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { startServer, until, settled, FORM, formParts } from './harness.mjs';
 import { snapshotPkg, registerSession, backgroundApis, uploadRandom, eventOf, eventsOf, taskOf } from './firefox.mjs';
 import { startWebKit, webkitProfile, removeDir, launchWebKit, openHarness } from './webkit.mjs';
-import { retriedThroughFallback, pauseDuringDrain, hungServer, newVersionMidUpload, workDueLater } from './lifecycle.mjs';
+import { retriedThroughFallback, pauseDuringDrain, hungServer, newVersionMidUpload, replacedBeforeAnswering, workDueLater } from './lifecycle.mjs';
 
 const pkg = await snapshotPkg();
 const server = await startServer({ args: ['--pkg', pkg] });
@@ -191,6 +191,10 @@ test('WebKit: pause() during a drain stops new starts at once; resume() sends th
 
 test('WebKit: a new worker version installed mid-upload leaves the running upload to the old one: one arrival, `completed`', async () => {
   await withWebKit('wk-update', fast, (page) => newVersionMidUpload({ server, page, uploadRandom, eventOf, prefix: 'wk' }));
+});
+
+test('WebKit: an upload whose worker stored it and was replaced before answering (skipWaiting) is stored once: the call sent again gets the same task', async () => {
+  await withWebKit('wk-resent', fast, (page) => replacedBeforeAnswering({ server, page, eventOf, eventsOf, prefix: 'wk' }));
 });
 
 test('WebKit: a server that never answers costs one attempt (timeout) and holds back no other tag', async () => {
