@@ -1,6 +1,6 @@
 // Scenarios shared by the Chromium, Firefox and WebKit suites: a 503 retried through the fallback, pause during
-// a drain, a server that never answers, a new worker version mid-upload, work due later. Each takes the browser's page helpers, so
-// every browser walks the same steps.
+// a drain, a server that never answers, a new worker version mid-upload or before it answered a call, work due
+// later. Each takes the browser's page helpers, so every browser walks the same steps.
 import assert from 'node:assert/strict';
 import { until, settled, dbCounts } from './harness.mjs';
 
