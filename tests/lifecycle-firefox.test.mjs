@@ -87,6 +87,26 @@ async function longUpload(browser, tag, { hidden = false } = {}) {
   assert.ok(records[0].finishedAt - records[0].receivedAt > 8000, 'the attempt outlasted one event (8 s here)');
 }
 
+test('Firefox: a retry that waits (Retry-After) longer than Firefox keeps an idle worker is sent when due: the open page wakes the worker, which sends it', async () => {
+  await withFirefox(async (browser) => {
+    await server.reset();
+    const url = '/upload/ff-retry-idle';
+    // 10 s: past the 4 + 4 s after which Firefox stops a worker with no event running (SHORT_EVENTS).
+    await server.fault({ count: 1, status: 503, retryAfter: 10, path: url });
+    const page = await openSession(browser, server.url, 'ff-retry-idle', { backgroundFetch: false });
+    const { id, sha256 } = await uploadRandom(page, 4096, { url });
+    const retrying = await eventOf(page, id, 'retrying');
+    assert.ok(retrying.delayMs >= 9000, `waits for Retry-After: ${retrying.delayMs} ms`);
+    const done = await eventOf(page, id, 'completed', { timeout: 40000 });
+    assert.equal(done.response.status, 201);
+    assert.equal(done.attempt, 2);
+    const records = (await server.uploads()).filter((r) => r.path === url);
+    assert.deepEqual(records.map((r) => r.status), [503, 201]);
+    assert.ok(records[1].receivedAt - records[0].finishedAt >= 9000, `sent ${records[1].receivedAt - records[0].finishedAt} ms after the 503`);
+    assert.equal(records[1].sha256, sha256);
+  }, SHORT_EVENTS);
+});
+
 test('Firefox: an attempt that outlasts the time Firefox gives one worker event, with a page open, is sent once and completes', async () => {
   await withFirefox((browser) => longUpload(browser, 'ff-long'), SHORT_EVENTS);
 });
