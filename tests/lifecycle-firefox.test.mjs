@@ -107,6 +107,25 @@ test('Firefox: a retry that waits (Retry-After) longer than Firefox keeps an idl
   }, SHORT_EVENTS);
 });
 
+test('Firefox: a page opened after the page that queued work due later closed is told when it is due, and wakes the worker then (Firefox stopped it meanwhile)', async () => {
+  await withFirefox(async (browser) => {
+    await server.reset();
+    const url = '/upload/ff-reopen';
+    const first = await openSession(browser, server.url, 'ff-reopen', { backgroundFetch: false });
+    // Due in 12 s: Firefox stops the idle worker (4 + 4 s, SHORT_EVENTS) before then.
+    const earliestBegin = Date.now() + 12000;
+    const { id, sha256 } = await uploadRandom(first, 1024, { url, earliestBegin });
+    await first.close();
+    const later = await openSession(browser, server.url, 'ff-reopen', { backgroundFetch: false });
+    const completed = await eventOf(later, id, 'completed', { timeout: 40000 });
+    assert.equal(completed.response.status, 201);
+    const records = (await server.uploads()).filter((r) => r.path === url);
+    assert.equal(records.length, 1);
+    assert.ok(records[0].receivedAt >= earliestBegin, `sent ${earliestBegin - records[0].receivedAt} ms before earliestBegin`);
+    assert.equal(records[0].sha256, sha256);
+  }, SHORT_EVENTS);
+});
+
 test('Firefox: an attempt that outlasts the time Firefox gives one worker event, with a page open, is sent once and completes', async () => {
   await withFirefox((browser) => longUpload(browser, 'ff-long'), SHORT_EVENTS);
 });
