@@ -1,6 +1,9 @@
 // The lifecycle scenarios of lifecycle.mjs in headless Firefox ESR, where the fallback transport (the
 // worker woken by a page's message) carries every upload: pause() during a drain, a new worker version
-// mid-upload or before it answered a call, a server that never answers, an attempt longer than Firefox lets one worker event run (its page in front or behind another tab).
+// mid-upload or before it answered a call, a server that never answers; and what Firefox's short worker
+// lifetime brings: work due later (a retry's Retry-After, earliestBegin seen by a page opened later) sent
+// when due though Firefox stopped the idle worker meanwhile, and an attempt longer than Firefox lets one
+// worker event run (its page in front or behind another tab).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './harness.mjs';
