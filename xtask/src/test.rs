@@ -2,8 +2,9 @@
 //!
 //! Layers: `native` (cargo test), `sw-chromium` and `sw-firefox` (wasm-bindgen-test inside a real service
 //! worker), `wasm-pack` (the same suites the way Rust/wasm users run them), `e2e` (node:test driving
-//! headless browsers against the reference server), `bundlers` (the npm tarball in the build tools people
-//! use), `types` (tsc --strict over the package's declarations).
+//! headless Chromium and Firefox, and WebKitGTK on Xvfb, against the reference server and servers from
+//! npm), `bundlers` (the npm tarball in the build tools people use), `types` (tsc --strict over the
+//! package's declarations).
 //!
 //! A layer builds its test binaries once, then runs each binary (each e2e file) on its own, with its own
 //! timeout: one that fails, crashes or hangs never keeps the others from running. Whatever did not run to
