@@ -3,7 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, until, settled } from './harness.mjs';
-import { workDueLater, retriedThroughFallback } from './lifecycle.mjs';
+import { workDueLater, retriedThroughFallback, tabsAndTags } from './lifecycle.mjs';
 import {
   snapshotPkg, firefoxProfile, removeDir, launchFirefox, closeFirefox, openHarness, registerSession, openSession, launchToHarness,
   backgroundApis, uploadRandom, eventOf, eventsOf, taskOf,
@@ -110,6 +110,21 @@ test('Firefox: a 503 then success is retried inside the worker and applied once'
     browser = await launchFirefox(dir);
     const page = await openSession(browser, server.url, 'ff503', fast);
     await retriedThroughFallback({ server, page, uploadRandom, eventOf, eventsOf, prefix: 'ff' });
+  } finally {
+    await closeFirefox(browser);
+  }
+  await removeDir(dir);
+});
+
+test('Firefox: a page of another tag receives nothing of it; two tabs of the tag both see it live', async () => {
+  const dir = await firefoxProfile();
+  let browser = null;
+  try {
+    browser = await launchFirefox(dir);
+    const tab1 = await openSession(browser, server.url, 'ff-photos', fast);
+    const tab2 = await openSession(browser, server.url, 'ff-photos', fast);
+    const other = await openSession(browser, server.url, 'ff-docs', fast);
+    await tabsAndTags({ server, tab1, tab2, other, uploadRandom, eventOf, eventsOf });
   } finally {
     await closeFirefox(browser);
   }

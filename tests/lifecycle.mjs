@@ -1,6 +1,7 @@
-// Scenarios shared by the Chromium, Firefox and WebKit suites: a 503 retried through the fallback, pause during
-// a drain, a server that never answers, a new worker version mid-upload or before it answered a call, work due
-// later. Each takes the browser's page helpers, so every browser walks the same steps.
+// Scenarios shared by the Chromium, Firefox and WebKit suites: two tabs of a tag and a page of another tag, a
+// 503 retried through the fallback, pause during a drain, a server that never answers, a new worker version
+// mid-upload or before it answered a call, work due later. Each takes the browser's page helpers, so every
+// browser walks the same steps.
 import assert from 'node:assert/strict';
 import { until, settled, dbCounts } from './harness.mjs';
 
@@ -33,6 +34,32 @@ export async function uploadAndComplete(page, tag, url, size = 1000, timeout = 6
       });
     });
   }, { tag, url, size, timeout });
+}
+
+/**
+ * Two tabs with a session of one tag and a page of another tag: both tabs hear the upload live (`queued`,
+ * `started`, `progress` rising to the total just before `completed`); the other tag's page hears only its own.
+ */
+export async function tabsAndTags({ server, tab1, tab2, other, uploadRandom, eventOf, eventsOf }) {
+  await server.reset();
+  const size = 64 * 1024;
+  const { id } = await uploadRandom(tab1, size, { url: '/upload/tabs' });
+  for (const tab of [tab1, tab2]) {
+    await eventOf(tab, id, 'completed');
+    const events = await eventsOf(tab, id);
+    const kinds = events.map((e) => e.kind);
+    assert.deepEqual(kinds.filter((k) => k !== 'progress'), ['queued', 'started', 'completed']);
+    assert.deepEqual(kinds.slice(-2), ['progress', 'completed'], JSON.stringify(kinds));
+    const sent = events.filter((e) => e.kind === 'progress').map((e) => [e.bytesSent, e.bytesTotal]);
+    assert.deepEqual(sent.at(-1), [size, size]);
+    assert.deepEqual(sent, [...sent].sort((a, b) => a[0] - b[0]), 'monotonic');
+  }
+  const mine = await uploadRandom(other, 1000, { url: '/upload/other-tag' });
+  await eventOf(other, mine.id, 'completed');
+  const seen = await other.evaluate(() => window.ferryEvents.map((e) => e.tag));
+  const tag = await other.evaluate(() => window.ferrySession.tag);
+  assert.ok(seen.length >= 3 && seen.every((t) => t === tag), JSON.stringify(seen));
+  assert.equal((await server.uploads()).length, 2);
 }
 
 /**

@@ -3,7 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, dbCounts, serviceWorker } from './harness.mjs';
-import { workDueLater } from './lifecycle.mjs';
+import { workDueLater, tabsAndTags } from './lifecycle.mjs';
 
 const server = await startServer();
 after(() => server.stop());
@@ -49,23 +49,9 @@ test('a page of another tag receives nothing of it; two tabs of the tag both see
   await withBrowser(async (ctx) => {
     const tab1 = await openSession(ctx, server.url, 'photos');
     const tab2 = await openSession(ctx, server.url, 'photos');
-    const docs = await openSession(ctx, server.url, 'docs');
-    const { id } = await uploadRandom(tab1, 64 * 1024, { url: '/upload/photos' });
-    for (const tab of [tab1, tab2]) {
-      const events = (await eventOf(tab, id, 'completed'), await eventsOf(tab, id));
-      const kinds = events.map((e) => e.kind);
-      // Background Fetch (headless Chromium grants it) may report progress along the way; every upload
-      // reports it at the total just before `completed`.
-      assert.deepEqual(kinds.filter((k) => k !== 'progress'), ['queued', 'started', 'completed']);
-      assert.deepEqual(kinds.slice(-2), ['progress', 'completed'], JSON.stringify(kinds));
-      const sent = events.filter((e) => e.kind === 'progress').map((e) => [e.bytesSent, e.bytesTotal]);
-      assert.deepEqual(sent.at(-1), [64 * 1024, 64 * 1024]);
-      assert.deepEqual(sent, [...sent].sort((a, b) => a[0] - b[0]), 'monotonic');
-    }
-    const mine = await uploadRandom(docs, 1000, { url: '/upload/docs' });
-    await eventOf(docs, mine.id, 'completed');
-    const seen = await docs.evaluate(() => window.ferryEvents.map((e) => e.tag));
-    assert.ok(seen.length >= 3 && seen.every((t) => t === 'docs'), JSON.stringify(seen));
+    const other = await openSession(ctx, server.url, 'docs');
+    // (Background Fetch, which headless Chromium grants, may report progress along the way.)
+    await tabsAndTags({ server, tab1, tab2, other, uploadRandom, eventOf, eventsOf });
   });
 });
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { startServer, until, settled, FORM, formParts } from './harness.mjs';
 import { snapshotPkg, registerSession, backgroundApis, uploadRandom, eventOf, eventsOf, taskOf } from './firefox.mjs';
 import { startWebKit, webkitProfile, removeDir, launchWebKit, openHarness } from './webkit.mjs';
-import { retriedThroughFallback, pauseDuringDrain, hungServer, newVersionMidUpload, replacedBeforeAnswering, workDueLater } from './lifecycle.mjs';
+import { tabsAndTags, retriedThroughFallback, pauseDuringDrain, hungServer, newVersionMidUpload, replacedBeforeAnswering, workDueLater } from './lifecycle.mjs';
 
 const pkg = await snapshotPkg();
 const server = await startServer({ args: ['--pkg', pkg] });
@@ -53,6 +53,18 @@ test('WebKit: no Background Sync or Fetch; a 503 then success is retried inside 
     assert.equal(apis.sync, 'undefined', 'registration.sync must not exist in WebKit');
     assert.equal(apis.backgroundFetch, 'undefined', 'registration.backgroundFetch must not exist in WebKit');
     await retriedThroughFallback({ server, page, uploadRandom, eventOf, eventsOf, prefix: 'wk' });
+  });
+});
+
+test('WebKit: a page of another tag receives nothing of it; two tabs of the tag both see it live', async () => {
+  await withWebKit('wk-photos', fast, async (tab1) => {
+    const tab = async (tag) => {
+      const page = await tab1.openPage();
+      await page.goto(new URL('/harness.html', server.url).href);
+      await registerSession(page, tag, fast);
+      return page;
+    };
+    await tabsAndTags({ server, tab1, tab2: await tab('wk-photos'), other: await tab('wk-docs'), uploadRandom, eventOf, eventsOf });
   });
 });
 
