@@ -129,6 +129,19 @@ export async function closeFirefox(browser, { timeout = 20000 } = {}) {
   return graceful;
 }
 
+/** Firefox on a fresh profile (with `prefs`); `fn(browser)` runs; Firefox always closes, the profile is removed. */
+export async function withFirefox(fn, prefs = {}) {
+  const dir = await firefoxProfile();
+  let browser = null;
+  try {
+    browser = await launchFirefox(dir, { prefs });
+    return await fn(browser);
+  } finally {
+    await closeFirefox(browser);
+    await removeDir(dir);
+  }
+}
+
 /** Opens the (empty) harness page of the demo origin in a tab of `browser`. */
 export async function openHarness(browser, serverUrl) {
   const [blank] = (await browser.pages()).filter((p) => p.url() === 'about:blank');

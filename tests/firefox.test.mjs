@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { startServer, until, settled } from './harness.mjs';
 import { workDueLater, retriedThroughFallback, tabsAndTags } from './lifecycle.mjs';
 import {
-  snapshotPkg, firefoxProfile, removeDir, launchFirefox, closeFirefox, openHarness, registerSession, openSession, launchToHarness,
+  snapshotPkg, firefoxProfile, removeDir, launchFirefox, closeFirefox, withFirefox, openHarness, registerSession, openSession, launchToHarness,
   backgroundApis, uploadRandom, eventOf, eventsOf, taskOf,
 } from './firefox.mjs';
 
@@ -104,42 +104,24 @@ test('Firefox: enqueued while the server refuses, Firefox closed and relaunched 
 });
 
 test('Firefox: a 503 then success is retried inside the worker and applied once', async () => {
-  const dir = await firefoxProfile();
-  let browser = null;
-  try {
-    browser = await launchFirefox(dir);
+  await withFirefox(async (browser) => {
     const page = await openSession(browser, server.url, 'ff503', fast);
     await retriedThroughFallback({ server, page, uploadRandom, eventOf, eventsOf, prefix: 'ff' });
-  } finally {
-    await closeFirefox(browser);
-  }
-  await removeDir(dir);
+  });
 });
 
 test('Firefox: a page of another tag receives nothing of it; two tabs of the tag both see it live', async () => {
-  const dir = await firefoxProfile();
-  let browser = null;
-  try {
-    browser = await launchFirefox(dir);
+  await withFirefox(async (browser) => {
     const tab1 = await openSession(browser, server.url, 'ff-photos', fast);
     const tab2 = await openSession(browser, server.url, 'ff-photos', fast);
     const other = await openSession(browser, server.url, 'ff-docs', fast);
     await tabsAndTags({ server, tab1, tab2, other, uploadRandom, eventOf, eventsOf });
-  } finally {
-    await closeFirefox(browser);
-  }
-  await removeDir(dir);
+  });
 });
 
 test('Firefox: with a page open, work due later is sent when due (earliestBegin) and a paused task expires at its expiresAt or at the end of a short retention, with nothing else waking the worker', async () => {
-  const dir = await firefoxProfile();
-  let browser = null;
-  try {
-    browser = await launchFirefox(dir);
+  await withFirefox(async (browser) => {
     const open = (tag) => openSession(browser, server.url, tag, { backgroundFetch: false });
     await workDueLater({ server, open, uploadRandom, eventOf, prefix: 'ff' });
-  } finally {
-    await closeFirefox(browser);
-  }
-  await removeDir(dir);
+  });
 });

@@ -7,9 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './harness.mjs';
-import {
-  snapshotPkg, firefoxProfile, removeDir, launchFirefox, closeFirefox, openSession, uploadRandom, eventOf, eventsOf,
-} from './firefox.mjs';
+import { snapshotPkg, removeDir, withFirefox, openSession, uploadRandom, eventOf, eventsOf } from './firefox.mjs';
 import { pauseDuringDrain, hungServer, newVersionMidUpload, replacedBeforeAnswering } from './lifecycle.mjs';
 
 const pkg = await snapshotPkg();
@@ -23,17 +21,6 @@ after(async () => {
 // a fetch in flight or not. Here both are 4 s: an attempt of ~14 s outlasts one event.
 const SHORT_EVENTS = { 'dom.serviceWorkers.idle_timeout': 4000, 'dom.serviceWorkers.idle_extended_timeout': 4000 };
 
-async function withFirefox(fn, prefs = {}) {
-  const dir = await firefoxProfile();
-  let browser = null;
-  try {
-    browser = await launchFirefox(dir, { prefs });
-    return await fn(browser);
-  } finally {
-    await closeFirefox(browser);
-    await removeDir(dir);
-  }
-}
 
 test('Firefox: pause() during a drain stops new starts at once; resume() sends the rest', async () => {
   await withFirefox(async (browser) => {
