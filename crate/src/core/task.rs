@@ -118,6 +118,17 @@ pub enum State {
 }
 
 impl State {
+    /// Every state, for the tests that walk them all.
+    #[cfg(test)]
+    pub(crate) const ALL: [State; 6] = [
+        State::Queued,
+        State::InFlight,
+        State::Done,
+        State::Failed,
+        State::Cancelled,
+        State::Expired,
+    ];
+
     /// Whether the state is final (Done, Failed, Cancelled, Expired).
     pub fn is_terminal(self) -> bool {
         !matches!(self, State::Queued | State::InFlight)

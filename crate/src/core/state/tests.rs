@@ -173,18 +173,9 @@ fn expect_past_deadline(state: State, label: &str) -> Expect {
     }
 }
 
-const ALL_STATES: [State; 6] = [
-    State::Queued,
-    State::InFlight,
-    State::Done,
-    State::Failed,
-    State::Cancelled,
-    State::Expired,
-];
-
 #[test]
 fn every_state_input_pair_before_the_deadline() {
-    for state in ALL_STATES {
+    for state in State::ALL {
         for (label, input) in inputs() {
             check_row(state, label, input, NOW, &expect_live(state, label));
         }
@@ -193,7 +184,7 @@ fn every_state_input_pair_before_the_deadline() {
 
 #[test]
 fn every_state_input_pair_at_the_deadline_expiry_wins() {
-    for state in ALL_STATES {
+    for state in State::ALL {
         for (label, input) in inputs() {
             check_row(
                 state,

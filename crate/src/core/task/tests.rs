@@ -2,14 +2,7 @@ use super::*;
 
 #[test]
 fn state_serializes_as_camel_case_strings() {
-    for s in [
-        State::Queued,
-        State::InFlight,
-        State::Done,
-        State::Failed,
-        State::Cancelled,
-        State::Expired,
-    ] {
+    for s in State::ALL {
         assert_eq!(
             serde_json::to_value(s).unwrap(),
             serde_json::json!(s.as_str())
