@@ -106,8 +106,12 @@ export async function webkitProfile() {
   return mkdtemp(path.join(tmpdir(), 'ferry-webkit-profile-'));
 }
 
+/**
+ * Removes a profile once its browser was closed. The session's end does not wait for WebKit's network
+ * process, which may still write into the profile for a moment (seen: ENOTEMPTY): rm tries again then.
+ */
 export async function removeDir(dir) {
-  await rm(dir, { recursive: true, force: true });
+  await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 }
 
 /**
