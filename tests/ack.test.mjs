@@ -233,3 +233,56 @@ test('the session is an EventTarget (e.target is the session); listeners as Even
     await ctx.close();
   }
 });
+
+test('a live event past a gap in seq waits for the missing ones, read from the outbox: a lost broadcast is still heard, in order, and acknowledged', async () => {
+  await server.reset();
+  const ctx = await launchChromium(await profileDir());
+  try {
+    const page = await ctx.newPage();
+    // The page loses the first broadcast of the tag that carries a `started` event, as a page does
+    // whose channel missed a message: every later event of the task arrives past a gap.
+    await page.addInitScript(() => {
+      window.dropped = [];
+      const set = Object.getOwnPropertyDescriptor(BroadcastChannel.prototype, 'onmessage').set;
+      Object.defineProperty(BroadcastChannel.prototype, 'onmessage', {
+        configurable: true,
+        set(handler) {
+          set.call(this, handler && ((e) => {
+            const events = Array.isArray(e.data?.events) ? e.data.events : [e.data];
+            if (this.name === 'ferry:gap' && window.dropped.length === 0 && events.some((ev) => ev?.kind === 'started')) {
+              window.dropped = events.map((ev) => ev.seq);
+              return;
+            }
+            handler.call(this, e);
+          }));
+        },
+      });
+    });
+    await page.goto(new URL('/harness.html', server.url).href);
+    const heard = await page.evaluate(async () => {
+      const { Ferry } = await import('/ferry/index.js');
+      const s = await Ferry.register('gap', { serviceWorker: '/sw.js', backgroundFetch: false });
+      await navigator.serviceWorker.ready;
+      const got = [];
+      const done = new Promise((resolve) => {
+        for (const kind of ['queued', 'started', 'progress', 'completed']) {
+          s.addEventListener(kind, (e) => {
+            got.push([e.detail.seq, e.detail.kind]);
+            if (kind === 'completed') resolve();
+          });
+        }
+      });
+      await s.upload(new Blob(['gap']), { url: '/upload/gap' });
+      await done;
+      return got;
+    });
+    const dropped = await page.evaluate(() => window.dropped);
+    assert.ok(dropped.length > 0, 'a broadcast with `started` was dropped');
+    assert.ok(dropped.every((seq) => seq < heard.at(-1)[0]), 'the dropped events came before `completed`');
+    assert.deepEqual(heard.map(([, kind]) => kind), ['queued', 'started', 'progress', 'completed']);
+    assert.deepEqual(heard.map(([seq]) => seq), [1, 2, 3, 4], 'each event once, in seq order');
+    await until(async () => (await outboxKinds(page, 'gap')).length === 0, { what: 'every event acknowledged' });
+  } finally {
+    await ctx.close();
+  }
+});
