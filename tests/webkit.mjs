@@ -4,7 +4,7 @@
 // A page here answers `evaluate(fn, ...args)` as a puppeteer page does, so firefox.mjs's page helpers
 // (registerSession, uploadRandom, eventOf, ...) serve it too.
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -176,6 +176,30 @@ export async function launchWebKit(webkit, profile) {
     };
   };
   return pageOf(current, true);
+}
+
+/**
+ * SIGKILLs the browser running on `profile` (the PID it wrote there as it started), as a crash or the
+ * system would, and resolves once it is gone: its driver has reaped it, or it is a zombie left to reap.
+ * WebKit's web and network processes end with it. The driver that started it is then of no further use.
+ */
+export async function killWebKit(profile) {
+  const pid = Number(await readFile(path.join(profile, 'browser.pid'), 'utf8'));
+  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`no browser PID in ${profile}`);
+  process.kill(pid, 'SIGKILL');
+  const state = async () => {
+    try {
+      return (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /s, '')[0];
+    } catch {
+      return 'gone';
+    }
+  };
+  for (let i = 0; i < 200; i++) {
+    const s = await state();
+    if (s === 'gone' || s === 'Z') return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`the browser (PID ${pid}) outlived SIGKILL by 5 s`);
 }
 
 /** `launchWebKit`, then the (empty) harness page of the test server. */

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, until, settled, FORM, formParts } from './harness.mjs';
 import { snapshotPkg, registerSession, backgroundApis, uploadRandom, eventOf, eventsOf, taskOf } from './firefox.mjs';
-import { startWebKit, webkitProfile, removeDir, launchWebKit, openHarness } from './webkit.mjs';
+import { startWebKit, webkitProfile, removeDir, launchWebKit, openHarness, killWebKit } from './webkit.mjs';
 import { tabsAndTags, retriedThroughFallback, pauseDuringDrain, hungServer, newVersionMidUpload, replacedBeforeAnswering, workDueLater } from './lifecycle.mjs';
 
 const pkg = await snapshotPkg();
@@ -112,6 +112,45 @@ test('WebKit: enqueued while the server refuses, the browser closed and relaunch
     await page.close();
   }
   await removeDir(profile);
+});
+
+test('WebKit: the browser SIGKILLed mid-upload of 20 MiB, relaunched on the same profile, a page registers → applied exactly once, under the same Idempotency-Key, and it hears completed', async () => {
+  await server.reset();
+  const profile = await webkitProfile();
+  // The browser to kill runs under a driver of its own: a session whose browser died is of no more use.
+  const doomed = await startWebKit();
+  let id, sha256;
+  try {
+    const page = await openHarness(doomed, profile, server.url);
+    await registerSession(page, 'wkkill', fast);
+    // Slow reads keep the body in flight long enough to kill the browser in the middle of it.
+    await server.fault({ count: 1, slowBytesPerSec: 4 * MiB });
+    ({ id, sha256 } = await uploadRandom(page, 20 * MiB, { url: '/upload/wkkill' }));
+    await until(async () => (await server.uploads()).some((r) => r.rawBytes > MiB), { what: 'the body to be in flight', timeout: WAIT });
+    await killWebKit(profile);
+  } finally {
+    await doomed.stop();
+  }
+  const cut = await settled(server, 1, { timeout: WAIT });
+  const shownCut = JSON.stringify(cut.map((r) => [r.outcome, r.rawBytes, r.applied]));
+  assert.equal(cut[0].outcome, 'clientGone', shownCut);
+  assert.ok(cut[0].rawBytes < 20 * MiB, shownCut);
+
+  const page = await openSession(profile, 'wkkill', fast);
+  try {
+    assert.equal((await eventOf(page, id, 'completed', { timeout: WAIT })).response.status, 201);
+    const records = await settled(server, 2, { timeout: WAIT });
+    const shown = JSON.stringify(records.map((r) => [r.outcome, r.rawBytes, r.applied]));
+    const done = applied(records);
+    assert.equal(done.length, 1, shown);
+    assert.equal(done[0].sha256, sha256);
+    assert.equal(done[0].bytes, 20 * MiB);
+    assert.equal(new Set(records.map((r) => r.idempotencyKey)).size, 1, `one Idempotency-Key across the kill: ${shown}`);
+    assert.equal((await taskOf(page, id)).state, 'done');
+  } finally {
+    await page.close();
+    await removeDir(profile);
+  }
 });
 
 test('WebKit: tus sends 1 MiB PATCHes with progress rising to the total; multipart sends the fields, then the Blob as the named file part', async () => {

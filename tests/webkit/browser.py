@@ -9,6 +9,7 @@ directory finds the queue, as Safari does after a restart.
 
 Debian's python3 with python3-gi and gir1.2-webkit2-4.1 (what `cargo xtask setup` installs)."""
 import ctypes
+import os
 import signal
 import sys
 
@@ -24,6 +25,10 @@ ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 profile = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
 if profile is None:
     sys.exit("usage: browser.py PROFILE_DIR (the directory every website's data lives in)")
+
+# A test that kills the browser mid-upload (as a crash or the system would) finds its PID here.
+with open(os.path.join(profile, "browser.pid"), "w") as pid_file:
+    pid_file.write(str(os.getpid()))
 
 manager = WebKit2.WebsiteDataManager(base_data_directory=profile, base_cache_directory=profile + "/cache")
 context = WebKit2.WebContext.new_with_website_data_manager(manager)
