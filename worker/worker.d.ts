@@ -1,10 +1,11 @@
 // Service-worker entry of ferry-upload (`import { installFerry } from 'ferry-upload/worker'`).
 // Hand-written: these types are the public contract.
 
-import type { RetryOptions } from './index.js';
+import type { FerryHeaders, RetryOptions, Task } from './index.js';
 
 export type {
   FerryErrorName,
+  FerryHeaders,
   FerryError,
   FerryEvent,
   FerryEventKind,
@@ -23,8 +24,28 @@ export type {
  */
 export type FerryWorkerScope = EventTarget;
 
-/** Options of `installFerry`; none yet. */
-export type InstallOptions = Record<string, never>;
+/** Options of `installFerry`. */
+export interface InstallOptions {
+  /**
+   * Asked in the worker before each attempt of every upload (any tag, no page needed), with the task as
+   * `list()` shows it: resolve with a fresh `url` (an object-store URL signed again: a signature that
+   * expired while the upload waited is never sent) and `headers` (a token the worker fetched: nothing
+   * that expires waits in IndexedDB), either or both, or with nothing to send as stored. Its headers are
+   * added to the task's (and a `headerProvider`'s), replacing those of the same name; for tus, `url` is the
+   * creation endpoint (used when an upload is created). One that throws, rejects, gives what Ferry cannot
+   * send or does not settle within 10 s ends the attempt unsent: a `retrying` event (counted in
+   * `retry.maxAttempts`) whose `reason` says why. With it, uploads never go by Background Fetch.
+   */
+  beforeSend?: (task: Task) => BeforeSendResult | void | Promise<BeforeSendResult | void>;
+}
+
+/** What `beforeSend` gives an attempt. */
+export interface BeforeSendResult {
+  /** Where this attempt goes (relative URLs resolve against the worker's location). */
+  url?: string | URL;
+  /** Headers this attempt adds. */
+  headers?: FerryHeaders;
+}
 
 /**
  * Adds Ferry's event listeners to the worker: call it synchronously at the top of the worker script

@@ -14,6 +14,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 mod attempt;
+pub mod before_send;
 mod recover;
 use attempt::{ahead_left, start, start_leased};
 use recover::recover;

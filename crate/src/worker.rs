@@ -38,8 +38,9 @@ pub(crate) async fn store() -> Result<Store, Error> {
 /// is due (Firefox starts a worker on a page's message only; a plain start must not leave due work
 /// waiting for the next event), then sweeps finished tasks past retention.
 #[wasm_bindgen]
-pub async fn worker_start(_scope: JsValue, _options: JsValue) -> Result<(), JsValue> {
+pub async fn worker_start(_scope: JsValue, options: JsValue) -> Result<(), JsValue> {
     console_error_panic_hook::set_once();
+    crate::scheduler::before_send::install(&options).map_err(|e| core_error(&e))?;
     messaging::answer_alive(crate::scheduler::instance_id());
     let store = store().await.map_err(|e| core_error(&e))?;
     wasm_bindgen_futures::spawn_local(async move {

@@ -38,7 +38,10 @@ pub(super) async fn lease(
         return Ok(None);
     };
     // The options of the calling page's session; a pause is re-checked by the lease transaction.
-    let view = SessionView::of(options, false);
+    let view = SessionView {
+        before_send: crate::scheduler::before_send::installed(),
+        ..SessionView::of(options, false)
+    };
     let origin = js::get(call, "origin").as_string().unwrap_or_default();
     if !core::scheduler::background_fetch_fits(task, &view, &[], &origin) {
         return Ok(None);

@@ -54,6 +54,9 @@ pub struct SessionView {
     pub background_fetch: bool,
     /// Headers come from an open page at send time.
     pub header_provider: bool,
+    /// The worker prepares each request at send time (its `beforeSend`): set by the web layer, which
+    /// knows the worker; sessions do not store it.
+    pub before_send: bool,
     /// What to do when no page answers for headers.
     pub header_fallback: HeaderFallback,
     /// A fixed attempt timeout, if the session set one.
@@ -77,6 +80,7 @@ impl SessionView {
             concurrency: options.concurrency.max(1),
             background_fetch: options.background_fetch,
             header_provider: options.header_provider,
+            before_send: false,
             header_fallback: options.header_fallback,
             attempt_timeout_ms: options.attempt_timeout_ms,
             launches: options.launch != crate::core::validate::Launch::None,
@@ -382,6 +386,8 @@ mod lifetime;
 pub use lifetime::{
     event_hold_ms, keepalive_at, sync_resolves, EVENT_HOLD_MS, KEEPALIVE_MS, SYNC_HOLD_MS,
 };
+mod prepare;
+pub use prepare::{before_send, merge_headers, BeforeSend, Prepared, BEFORE_SEND_WAIT_MS};
 mod send;
 pub use send::{
     attempt_timeout_ms, background_fetch_fits, headers, HeaderPlan, HEADER_WAIT_MS,

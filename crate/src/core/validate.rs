@@ -140,6 +140,12 @@ pub fn validate_provided_headers(
     request::validate_headers(headers, protocol)
 }
 
+/// Validates a URL given at send time (the worker's `beforeSend`), as resolved against the worker's
+/// location: the same rules as the URL given to `upload`.
+pub fn validate_provided_url(raw: &str, resolved: Option<&str>) -> Result<String> {
+    request::validate_url(raw, resolved)
+}
+
 /// Validates a session tag.
 pub fn validate_tag(tag: &str) -> Result<()> {
     const RULE: &str = "use 1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit";

@@ -1,7 +1,7 @@
 // A typed module service worker: Ferry installed, a Workbox route handing failed uploads to Ferry with
 // the plugin, and `enqueue` called directly. Checked with tsc --strict against the WebWorker lib.
 import { installFerry, enqueue, FerryPlugin, ferryPlugin } from 'ferry-upload/worker';
-import type { EnqueueOptions, FerryEvent, Task } from 'ferry-upload/worker';
+import type { BeforeSendResult, EnqueueOptions, FerryEvent, Task } from 'ferry-upload/worker';
 import { registerRoute } from 'workbox-routing';
 import { NetworkOnly } from 'workbox-strategies';
 
@@ -9,6 +9,15 @@ declare const self: ServiceWorkerGlobalScope;
 
 const ready: Promise<void> = installFerry(self, {});
 installFerry(self);
+// A fresh presigned URL and token for each attempt, from the app's backend; nothing for other uploads.
+installFerry(self, {
+  async beforeSend(task: Task): Promise<BeforeSendResult | void> {
+    if (!task.request.url.includes('X-Amz-Signature')) return;
+    const { url, token } = await (await fetch(`/api/presign?for=${encodeURIComponent(task.request.url)}`)).json();
+    return { url: new URL(url), headers: new Headers({ Authorization: `Bearer ${token}` }) };
+  },
+});
+installFerry(self, { beforeSend: () => undefined });
 
 registerRoute(({ url }) => url.pathname === '/api/upload', new NetworkOnly({ plugins: [new FerryPlugin({ tag: 'photos' })] }), 'POST');
 registerRoute(/\/api\/avatar/, new NetworkOnly({ plugins: [ferryPlugin({ tag: 'avatars', retry: { maxAttempts: 3 } })] }), 'PUT');

@@ -6,7 +6,8 @@ use crate::core::task::{Protocol, State, Task, Transport};
 use crate::core::validate::HeaderFallback;
 
 /// Whether a Background Fetch may carry `task` now (decided by a page of `page_origin`, the only place
-/// one can start): the session allows it, its headers are not asked fresh at each send, it is one
+/// one can start): the session allows it, its headers are not asked fresh at each send (of a page or
+/// of the worker's `beforeSend`: the browser sends a Background Fetch as it was started), it is one
 /// request (not tus) to the page's own origin, and no other Background Fetch of the origin is in flight
 /// (Chromium runs them one at a time per origin: a second would only wait, and hold back everything
 /// queued behind it). Cross-origin uploads (an S3 presigned URL, say) go through the worker's fetch:
@@ -20,6 +21,7 @@ pub fn background_fetch_fits(
 ) -> bool {
     session.background_fetch
         && !session.header_provider
+        && !session.before_send
         && !matches!(task.request.protocol, Protocol::Tus { .. })
         && same_origin(&task.request.url, page_origin)
         && !in_flight

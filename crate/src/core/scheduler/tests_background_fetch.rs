@@ -24,7 +24,8 @@ fn a_background_fetch_the_browser_no_longer_lists_gets_a_grace_period() {
 }
 
 #[test]
-fn background_fetch_is_one_per_origin_same_origin_only_and_never_for_tus_or_fresh_headers() {
+fn background_fetch_is_one_per_origin_same_origin_only_and_never_for_tus_fresh_headers_or_a_worker_before_send(
+) {
     let s = SessionView::default();
     let t = task("1", "a", 1);
     let here = "https://example.com";
@@ -50,6 +51,12 @@ fn background_fetch_is_one_per_origin_same_origin_only_and_never_for_tus_or_fres
         ..s
     };
     assert!(!background_fetch_fits(&t, &provider, &[], here));
+    // The worker prepares each request (`beforeSend`): the browser would send it as it was started.
+    let prepared = SessionView {
+        before_send: true,
+        ..s
+    };
+    assert!(!background_fetch_fits(&t, &prepared, &[], here));
     let mut tus = task("4", "a", 2);
     tus.request.protocol = Protocol::Tus {
         chunk_size: 5,

@@ -1,0 +1,143 @@
+//! The worker's `beforeSend` (an `installFerry` option), carried out: kept from the worker's start,
+//! called before each attempt with the task, its answer read and handed to `core` to check.
+
+use crate::core::scheduler::{self as decide, BeforeSend};
+use crate::core::{Error, Task};
+use crate::web::js;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+thread_local! {
+    static HOOK: RefCell<Option<js_sys::Function>> = const { RefCell::new(None) };
+}
+
+/// Keeps `installFerry`'s `beforeSend` option (a function, or nothing).
+pub fn install(options: &JsValue) -> Result<(), Error> {
+    let hook = js::get(options, "beforeSend");
+    let hook = if hook.is_undefined() || hook.is_null() {
+        None
+    } else {
+        Some(hook.dyn_into::<js_sys::Function>().map_err(|_| {
+            Error::options(
+                "beforeSend",
+                "must be a function (task) => ({ url, headers }) (or a Promise of it, or of nothing)",
+            )
+        })?)
+    };
+    HOOK.with(|h| *h.borrow_mut() = hook);
+    Ok(())
+}
+
+/// Whether the worker prepares each request itself.
+pub fn installed() -> bool {
+    HOOK.with(|h| h.borrow().is_some())
+}
+
+/// What an attempt of `task` sends, given the page's headers (`extra`; `Err`: why nothing is sent):
+/// the headers with `beforeSend`'s added, and the URL it gave, if any. Without a `beforeSend`, `extra`
+/// as it is.
+pub async fn prepare(
+    task: &Task,
+    extra: Result<Vec<(String, String)>, String>,
+) -> (Result<Vec<(String, String)>, String>, Option<String>) {
+    let Some(hook) = HOOK.with(|h| h.borrow().clone()) else {
+        return (extra, None);
+    };
+    let Ok(page) = extra else {
+        return (extra, None);
+    };
+    match decide::before_send(task, ask(&hook, task).await) {
+        Ok(prepared) => (
+            Ok(decide::merge_headers(page, prepared.headers)),
+            prepared.url,
+        ),
+        Err(why) => (Err(why), None),
+    }
+}
+
+/// Calls `hook` with the task and waits for its answer, at most `BEFORE_SEND_WAIT_MS`.
+async fn ask(hook: &js_sys::Function, task: &Task) -> BeforeSend {
+    let arg = match js::to_js(task) {
+        Ok(v) => v,
+        Err(e) => return BeforeSend::Failed(e.to_string()),
+    };
+    let called = match hook.call1(&JsValue::UNDEFINED, &arg) {
+        Ok(v) => v,
+        Err(e) => return BeforeSend::Failed(thrown(&e)),
+    };
+    let (reply, replied) = js::reply();
+    let reply = Rc::new(RefCell::new(Some(reply)));
+    let late = reply.clone();
+    let _timer =
+        gloo_timers::callback::Timeout::new(decide::BEFORE_SEND_WAIT_MS as u32, move || {
+            if let Some(r) = late.borrow_mut().take() {
+                r.send(BeforeSend::Late);
+            }
+        });
+    let answer = js_sys::Promise::resolve(&called);
+    wasm_bindgen_futures::spawn_local(async move {
+        let got = match wasm_bindgen_futures::JsFuture::from(answer).await {
+            Ok(v) => read(&v),
+            Err(e) => BeforeSend::Failed(thrown(&e)),
+        };
+        if let Some(r) = reply.borrow_mut().take() {
+            r.send(got);
+        }
+    });
+    replied.wait().await.unwrap_or(BeforeSend::Late)
+}
+
+/// What `beforeSend` threw or rejected with: an `Error` as `name: message`, anything else as `String()`.
+fn thrown(e: &JsValue) -> String {
+    match e.dyn_ref::<js_sys::Error>() {
+        Some(e) => format!("{}: {}", String::from(e.name()), String::from(e.message())),
+        None => js::js_string(e),
+    }
+}
+
+/// `beforeSend`'s resolved value: nothing, or `{ url, headers }` (a URL as a string or a `URL`,
+/// resolved against the worker's location; headers as a plain object, a `Headers` or pairs).
+fn read(v: &JsValue) -> BeforeSend {
+    if v.is_undefined() || v.is_null() {
+        return BeforeSend::Nothing;
+    }
+    if !v.is_object() {
+        return BeforeSend::Failed(format!(
+            "resolved with {}; resolve with {{ url, headers }} or nothing",
+            js::js_string(v)
+        ));
+    }
+    let raw = js::get(v, "url");
+    let url = if raw.is_undefined() || raw.is_null() {
+        None
+    } else {
+        let Some(given) = raw
+            .as_string()
+            .or_else(|| raw.dyn_ref::<web_sys::Url>().map(|u| u.href()))
+        else {
+            return BeforeSend::Failed(format!(
+                "gave url {}; give a string or a URL",
+                js::js_string(&raw)
+            ));
+        };
+        let base = js::get(&js::get(&js::global(), "location"), "href")
+            .as_string()
+            .unwrap_or_default();
+        let resolved = web_sys::Url::new_with_base(&given, &base)
+            .ok()
+            .map(|u| u.href());
+        Some((given, resolved))
+    };
+    let headers = js::get(v, "headers");
+    let headers = if headers.is_undefined() || headers.is_null() {
+        Vec::new()
+    } else {
+        match crate::web::request::header_pairs(&headers) {
+            Ok(h) => h,
+            Err(e) => return BeforeSend::Failed(e.to_string()),
+        }
+    };
+    BeforeSend::Gave { url, headers }
+}

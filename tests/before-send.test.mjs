@@ -1,0 +1,203 @@
+// The worker's `beforeSend` (an `installFerry` option): asked in the worker before each attempt, it gives
+// the attempt a fresh URL and headers, so nothing that expires (a presigned URL, a token) waits in
+// IndexedDB and no page needs to be open. Asserted on the reference server's record and on s3rver (from
+// npm), which refuses a presigned URL once it has expired.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import S3rver from 's3rver';
+import { AwsV4Signer } from 'aws4fetch';
+import { startServer, openSession, uploadRandom, eventOf, settled, withGrantedChromium } from './harness.mjs';
+import {
+  snapshotPkg, withFirefox, removeDir,
+  openSession as openFirefoxSession, uploadRandom as uploadRandomFirefox, eventOf as eventOfFirefox,
+} from './firefox.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const KiB = 1024;
+
+// The app's worker: `beforeSend` answers by the stored URL's path, as an app would by route. For a
+// presigned URL it asks the app's backend (here `presigner`) to sign the same object again.
+const WORKER = `import { installFerry } from '/ferry/worker.js';
+const presigner = new URL(location.href).searchParams.get('presigner');
+installFerry(self, {
+  async beforeSend(task) {
+    const url = new URL(task.request.url);
+    if (url.searchParams.has('X-Amz-Signature')) {
+      const res = await fetch(presigner + '/presign?key=' + encodeURIComponent(url.pathname));
+      return { url: (await res.json()).url };
+    }
+    switch (url.pathname) {
+      case '/upload/bs/fresh':
+        return { url: '/upload/bs/fresh/' + task.attempt, headers: { 'X-Token': 'token-' + task.attempt, 'X-Album': 'given' } };
+      case '/upload/bs/throws': throw new TypeError('no token service');
+      case '/upload/bs/forbidden': return { headers: { 'Idempotency-Key': 'mine' } };
+      case '/upload/bs/never': return new Promise(() => {});
+      case '/upload/bs/number': return 42;
+      default: return undefined;
+    }
+  },
+});
+`;
+// A worker whose option is not a function.
+const INVALID = `import { installFerry } from '/ferry/worker.js';
+installFerry(self, { beforeSend: 'soon' }).catch(() => {});
+`;
+
+let www;
+let pkg;
+let server;
+before(async () => {
+  pkg = await snapshotPkg();
+  www = await mkdtemp(path.join(tmpdir(), 'ferry-before-send-'));
+  await copyFile(path.join(here, '../www/harness.html'), path.join(www, 'harness.html'));
+  await writeFile(path.join(www, 'sw.js'), WORKER);
+  await writeFile(path.join(www, 'sw-invalid.js'), INVALID);
+  server = await startServer({ args: ['--www', www, '--pkg', pkg] });
+});
+after(async () => {
+  await server?.stop();
+  await rm(www, { recursive: true, force: true });
+  await removeDir(pkg);
+});
+
+/**
+ * A 503, then 201: each attempt went where beforeSend said, with its headers replacing the stored ones of
+ * the same name; one Idempotency-Key; the task keeps its own URL. Returns the `started` event.
+ */
+async function freshEachAttempt(page, { uploadRandom, eventOf }) {
+  await server.fault({ count: 1, status: 503 });
+  const { id, sha256 } = await uploadRandom(page, 100 * KiB, { url: '/upload/bs/fresh', headers: { 'X-Album': 'stored', 'X-Keep': 'kept' } });
+  const started = await eventOf(page, id, 'started');
+  const completed = await eventOf(page, id, 'completed');
+  assert.equal(completed.response.status, 201);
+  assert.equal(completed.attempt, 2);
+  const records = await settled(server, 2);
+  assert.deepEqual(records.map((r) => [r.path, r.headers['x-token'], r.headers['x-album'], r.headers['x-keep'], r.applied]), [
+    ['/upload/bs/fresh/1', 'token-1', 'given', 'kept', false],
+    ['/upload/bs/fresh/2', 'token-2', 'given', 'kept', true],
+  ]);
+  assert.equal(records[1].sha256, sha256);
+  assert.equal(new Set(records.map((r) => r.idempotencyKey)).size, 1, 'one Idempotency-Key for both attempts');
+  const task = await page.evaluate((id) => window.ferrySession.get(id), id);
+  assert.equal(new URL(task.request.url).pathname, '/upload/bs/fresh', 'the stored URL is left as it was');
+  return started;
+}
+
+const fast = { retry: { baseMs: 200, capMs: 500 } };
+
+test('beforeSend gives each attempt its URL and headers (a 503, then 201): they replace the stored ones of the same name, the task keeps its own, and no Background Fetch carries it', async () => {
+  await server.reset();
+  await withGrantedChromium(server.url, ['backgroundFetch'], async (ctx) => {
+    const page = await openSession(ctx, server.url, 'bs', fast);
+    const started = await freshEachAttempt(page, { uploadRandom, eventOf });
+    assert.notEqual(started.transport, 'backgroundFetch', 'the browser would send a Background Fetch as it was started');
+  });
+});
+
+test('Firefox: beforeSend gives each attempt of the fallback transport its URL and headers', async () => {
+  await server.reset();
+  await withFirefox(async (browser) => {
+    const page = await openFirefoxSession(browser, server.url, 'bsff', fast);
+    const started = await freshEachAttempt(page, { uploadRandom: uploadRandomFirefox, eventOf: eventOfFirefox });
+    assert.equal(started.transport, 'fallback');
+  });
+});
+
+test('a beforeSend that throws, gives a header Ferry cannot send, resolves with a number or never settles ends the attempt unsent, counted in maxAttempts, its reason saying why', async () => {
+  await server.reset();
+  await withGrantedChromium(server.url, [], async (ctx) => {
+    const page = await openSession(ctx, server.url, 'bsfail', { retry: { maxAttempts: 1 }, concurrency: 4 });
+    const cases = ['throws', 'forbidden', 'number', 'never'];
+    const ids = [];
+    for (const name of cases) ids.push((await uploadRandom(page, KiB, { url: `/upload/bs/${name}` })).id);
+    const reasons = {};
+    for (const [i, name] of cases.entries()) {
+      const { reason } = await eventOf(page, ids[i], 'failed', { timeout: 20000 });
+      const last = 'gave up after 1 attempts; last: ';
+      assert.ok(reason.startsWith(last), reason);
+      reasons[name] = reason.slice(last.length);
+    }
+    assert.equal(reasons.throws, "the worker's beforeSend failed: TypeError: no token service");
+    assert.match(reasons.forbidden, /^the worker's beforeSend gave an unusable header: .*Idempotency-Key/);
+    assert.match(reasons.number, /^the worker's beforeSend failed: resolved with 42/);
+    assert.equal(reasons.never, "the worker's beforeSend did not settle within 10 s");
+    assert.deepEqual(await server.uploads(), [], 'nothing was sent');
+  });
+});
+
+test('installFerry refuses a beforeSend that is not a function: the page\'s calls reject with FerryInvalidOptions naming it', async () => {
+  await server.reset();
+  await withGrantedChromium(server.url, [], async (ctx) => {
+    const page = await ctx.newPage();
+    await page.goto(new URL('/harness.html', server.url).href);
+    const error = await page.evaluate(async () => {
+      const { Ferry } = await import('/ferry/index.js');
+      try {
+        const session = await Ferry.register('bsbad', { serviceWorker: '/sw-invalid.js' });
+        await session.upload(new Blob(['x']), { url: '/upload/bs/invalid' });
+        return null;
+      } catch (e) {
+        return { name: e.name, message: e.message };
+      }
+    });
+    assert.equal(error?.name, 'FerryInvalidOptions', JSON.stringify(error));
+    assert.match(error.message, /beforeSend/);
+    assert.deepEqual(await server.uploads(), []);
+  });
+});
+
+test('an S3 presigned URL that expired while the upload waited is signed again by beforeSend (no page asked): the bucket takes it on the first attempt', async () => {
+  const KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', service: 's3', region: 'us-east-1' };
+  const dir = await mkdtemp(path.join(tmpdir(), 'ferry-s3-'));
+  const cors = '<CORSConfiguration><CORSRule>'
+    + `<AllowedOrigin>${new URL(server.url).origin}</AllowedOrigin>`
+    + '<AllowedMethod>PUT</AllowedMethod><AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader>'
+    + '</CORSRule></CORSConfiguration>';
+  const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: [{ name: 'uploads', configs: [cors] }] });
+  const { port } = await s3.run();
+  const s3url = `http://127.0.0.1:${port}`;
+  const sign = async (pathname, datetime) => (await new AwsV4Signer({
+    ...KEYS, url: `${s3url}${pathname}?X-Amz-Expires=60`, method: 'PUT', signQuery: true, datetime,
+  }).sign()).url.toString();
+  // The app's backend: signs a PUT of an object for a minute (CORS: the worker's origin may ask).
+  const signed = [];
+  const presigner = createServer(async (req, res) => {
+    const key = new URL(req.url, 'http://x').searchParams.get('key');
+    signed.push(key);
+    res.writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': '*' });
+    res.end(JSON.stringify({ url: await sign(key) }));
+  });
+  await new Promise((resolve) => presigner.listen(0, '127.0.0.1', resolve));
+  try {
+    // Signed two hours ago for a minute: the bucket refuses it.
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600e3).toISOString().replace(/[:-]|\.\d{3}/g, '');
+    const expired = await sign('/uploads/photos/expired.bin', twoHoursAgo);
+    const refused = await fetch(expired, { method: 'PUT', body: 'x' });
+    assert.equal(refused.status, 403, 'an expired presigned URL is refused');
+    assert.match(await refused.text(), /Request has expired/);
+
+    await withGrantedChromium(server.url, [], async (ctx) => {
+      const worker = `/sw.js?presigner=${encodeURIComponent(`http://127.0.0.1:${presigner.address().port}`)}`;
+      const page = await openSession(ctx, server.url, 'bss3', { serviceWorker: worker });
+      const { id, sha256 } = await uploadRandom(page, 300 * KiB, { url: expired, method: 'PUT' });
+      const completed = await eventOf(page, id, 'completed');
+      assert.equal(completed.attempt, 1);
+      assert.equal(completed.response.status, 200);
+      assert.deepEqual(signed, ['/uploads/photos/expired.bin']);
+      const get = await new AwsV4Signer({ ...KEYS, url: `${s3url}/uploads/photos/expired.bin`, method: 'GET' }).sign();
+      const bytes = Buffer.from(await (await fetch(get.url, { headers: get.headers })).arrayBuffer());
+      assert.equal(bytes.length, 300 * KiB);
+      assert.equal(createHash('sha256').update(bytes).digest('hex'), sha256);
+    });
+  } finally {
+    await new Promise((resolve) => presigner.close(resolve));
+    await s3.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
