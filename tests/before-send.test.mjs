@@ -39,6 +39,7 @@ installFerry(self, {
       case '/upload/bs/forbidden': return { headers: { 'Idempotency-Key': 'mine' } };
       case '/upload/bs/never': return new Promise(() => {});
       case '/upload/bs/number': return 42;
+      case '/tus-elsewhere': return { url: '/tus' };
       default: return undefined;
     }
   },
@@ -106,6 +107,23 @@ test('Firefox: beforeSend gives each attempt of the fallback transport its URL a
     const page = await openFirefoxSession(browser, server.url, 'bsff', fast);
     const started = await freshEachAttempt(page, { uploadRandom: uploadRandomFirefox, eventOf: eventOfFirefox });
     assert.equal(started.transport, 'fallback');
+  });
+});
+
+test('tus: the URL beforeSend gives is the creation endpoint; the chunks go to the upload it created', async () => {
+  await server.reset();
+  await withGrantedChromium(server.url, [], async (ctx) => {
+    const page = await openSession(ctx, server.url, 'bstus', fast);
+    // Stored with an endpoint that is not a tus server (a final failure if it were used).
+    const { id, sha256 } = await uploadRandom(page, 2 * 256 * KiB + 7, { url: '/tus-elsewhere', protocol: 'tus', chunkSize: 256 * KiB });
+    const completed = await eventOf(page, id, 'completed');
+    assert.equal(completed.response.status, 204);
+    const [upload] = await (await fetch(new URL('/__ferry/tus', server.url))).json();
+    assert.equal(upload.offset, 2 * 256 * KiB + 7);
+    assert.equal(upload.patches, 3);
+    const records = (await server.uploads()).filter((r) => r.method === 'TUS');
+    assert.deepEqual(records.map((r) => r.sha256), [sha256]);
+    assert.ok(!(await server.uploads()).some((r) => r.path.startsWith('/tus-elsewhere')), 'nothing went to the stored endpoint');
   });
 });
 
