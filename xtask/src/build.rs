@@ -115,7 +115,10 @@ pub fn package(features: &[&str], live: &Path) -> Result<(), String> {
             || name.ends_with(".js")
             || name.ends_with(".d.ts");
         if ships && name != "classic.js" {
-            let text = read_text(&path)?.replace("__FERRY_BUILD__", &build_id);
+            let mut text = read_text(&path)?.replace("__FERRY_BUILD__", &build_id);
+            if name == "README.md" {
+                text = crate::readme::package_readme(&text, &read_text(&root.join("README.md"))?)?;
+            }
             write(&pkg.join(&name), &text)?;
         }
     }

@@ -4,6 +4,7 @@
 
 mod build;
 mod failures;
+mod readme;
 mod setup;
 mod test;
 mod util;
