@@ -13,7 +13,8 @@ const exec = promisify(execFile);
 
 export const APPS = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = process.env.FERRY_ROOT || path.resolve(APPS, '../..');
-const PKG = process.env.FERRY_PKG || path.join(ROOT, 'pkg');
+/** The built package (`cargo xtask build`): what `npm pack` packs. */
+export const PKG = process.env.FERRY_PKG || path.join(ROOT, 'pkg');
 
 /** Runs a command in `cwd`; a failure carries its output. */
 export async function run(cmd, args, cwd) {

@@ -4,15 +4,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { APPS, ROOT, assertCompleted, build, inChromium, install, pack, pickPlaywright, uploadThroughPage } from './common.mjs';
+import { APPS, PKG, ROOT, assertCompleted, build, inChromium, install, pack, pickPlaywright, uploadThroughPage } from './common.mjs';
 
 const APP = path.join(APPS, 'esbuild');
 
 test('the README gives exactly the build command this app uses', async () => {
   const { scripts } = JSON.parse(await readFile(path.join(APP, 'package.json'), 'utf8'));
   const command = scripts.build.replace(' && cp index.html dist/', ''); // the page's own HTML is the app's business
-  for (const readme of ['README.md', 'worker/README.md']) {
-    assert.ok((await readFile(path.join(ROOT, readme), 'utf8')).includes(`\`${command}\``), `${readme} lacks \`${command}\``);
+  for (const readme of [path.join(ROOT, 'README.md'), path.join(PKG, 'README.md')]) {
+    assert.ok((await readFile(readme, 'utf8')).includes(`\`${command}\``), `${readme} lacks \`${command}\``);
   }
 });
 

@@ -4,14 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { APPS, ROOT, assertCompleted, build, inChromium, install, pack, pickPlaywright, uploadThroughPage } from './common.mjs';
+import { APPS, PKG, ROOT, assertCompleted, build, inChromium, install, pack, pickPlaywright, uploadThroughPage } from './common.mjs';
 
 const APP = path.join(APPS, 'rollup');
 
 test('the README names exactly the plugins and settings this app uses', async () => {
   const config = await readFile(path.join(APP, 'rollup.config.js'), 'utf8');
-  for (const readme of ['README.md', 'worker/README.md']) {
-    const row = (await readFile(path.join(ROOT, readme), 'utf8')).split('\n').find((l) => l.startsWith('| Rollup'));
+  for (const readme of [path.join(ROOT, 'README.md'), path.join(PKG, 'README.md')]) {
+    const row = (await readFile(readme, 'utf8')).split('\n').find((l) => l.startsWith('| Rollup'));
     for (const setting of ['plugins: [nodeResolve(), importMetaAssets()]', "format: 'es'"]) {
       assert.ok(config.includes(setting) && row.includes(setting), `${setting} in rollup.config.js and ${readme}`);
     }

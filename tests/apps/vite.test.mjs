@@ -6,7 +6,7 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { APPS, ROOT, assertCompleted, build, inChromium, install, pack, pickPlaywright, uploadThroughPage } from './common.mjs';
+import { APPS, PKG, ROOT, assertCompleted, build, inChromium, install, pack, pickPlaywright, uploadThroughPage } from './common.mjs';
 import { quickstartFiles } from './quickstart.mjs';
 
 const APP = path.join(APPS, 'vite');
@@ -26,7 +26,7 @@ before(async () => {
 });
 
 test('the package README has the same Quickstart as the repository README', async () => {
-  assert.deepEqual(await quickstartFiles(path.join(ROOT, 'worker/README.md')), await quickstartFiles(path.join(ROOT, 'README.md')));
+  assert.deepEqual(await quickstartFiles(path.join(PKG, 'README.md')), await quickstartFiles(path.join(ROOT, 'README.md')));
 });
 
 test('Quickstart, vite build: the built page and worker upload a picked file to completed', { timeout: 300000 }, async () => {
