@@ -1,6 +1,5 @@
-//! The scheduler's decisions: what to start, what to hold back, when to wake, which transport a task
-//! may use, when an attempt times out, what worker start does with tasks it finds in flight, and
-//! whether a sync event must be rejected.
+//! The scheduler's decisions: what to start or hold back, when to wake, which transport and what an
+//! attempt uses, when it times out, what worker start does with tasks in flight, whether to reject a sync.
 //!
 //! Every function here is a pure function of (now, tasks, sessions, what is in flight). The web layer
 //! reads the records, calls these, and carries out what they return; `sim` (tests) drives them through
@@ -54,8 +53,7 @@ pub struct SessionView {
     pub background_fetch: bool,
     /// Headers come from an open page at send time.
     pub header_provider: bool,
-    /// The worker prepares each request at send time (its `beforeSend`): set by the web layer, which
-    /// knows the worker; sessions do not store it.
+    /// The worker prepares each request at send time (`beforeSend`; the web layer sets it, not a session).
     pub before_send: bool,
     /// What to do when no page answers for headers.
     pub header_fallback: HeaderFallback,
