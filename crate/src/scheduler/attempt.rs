@@ -229,21 +229,16 @@ async fn run_leased(
     extra: Result<Vec<(String, String)>, String>,
 ) -> Result<(), Error> {
     let view = leased.session;
-    let task = leased.task;
+    let mut task = leased.task;
     let lease_no = task.lease_no;
     RUNNING.with(|r| r.borrow_mut().insert(task.id.clone(), lease_no));
     let renewal = renew_while_running(store, &task.id, lease_no);
     // The worker's `beforeSend` may give this attempt a fresh URL and headers (asked while the lease
     // is held and renewed: it counts as part of the attempt).
     let (extra, url) = super::before_send::prepare(&task, extra).await;
-    let task = match url {
-        Some(url) => {
-            let mut sent = task;
-            sent.request.url = url;
-            sent
-        }
-        None => task,
-    };
+    if let Some(url) = url {
+        task.request.url = url;
+    }
     let timeout = decide::attempt_timeout_ms(&view, task.body.size);
     let (outcome, response) = match (&extra, &leased.blob, &task.request.protocol) {
         (Err(why), _, _) => (core::Outcome::NotSent(why.clone()), None),
