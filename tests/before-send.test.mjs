@@ -16,7 +16,9 @@ import { startServer, openSession, uploadRandom, eventOf, settled, withGrantedCh
 import {
   snapshotPkg, withFirefox, removeDir,
   openSession as openFirefoxSession, uploadRandom as uploadRandomFirefox, eventOf as eventOfFirefox,
+  registerSession,
 } from './firefox.mjs';
+import { startWebKit, webkitProfile, openHarness, removeDir as removeWebKitDir } from './webkit.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const KiB = 1024;
@@ -108,6 +110,25 @@ test('Firefox: beforeSend gives each attempt of the fallback transport its URL a
     const started = await freshEachAttempt(page, { uploadRandom: uploadRandomFirefox, eventOf: eventOfFirefox });
     assert.equal(started.transport, 'fallback');
   });
+});
+
+test('WebKit: beforeSend gives each attempt of the fallback transport its URL and headers', async () => {
+  await server.reset();
+  const webkit = await startWebKit();
+  const profile = await webkitProfile();
+  try {
+    const page = await openHarness(webkit, profile, server.url);
+    try {
+      await registerSession(page, 'bswk', fast);
+      const started = await freshEachAttempt(page, { uploadRandom: uploadRandomFirefox, eventOf: eventOfFirefox });
+      assert.equal(started.transport, 'fallback');
+    } finally {
+      await page.close();
+    }
+  } finally {
+    await webkit.stop();
+    await removeWebKitDir(profile);
+  }
 });
 
 test('tus: the URL beforeSend gives is the creation endpoint; the chunks go to the upload it created', async () => {
