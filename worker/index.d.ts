@@ -1,4 +1,4 @@
-// Page entry of ferry-upload: importing it loads nothing; the wasm loads on the first `Ferry.register`.
+// Page entry of ferry-upload: importing it loads nothing, and a page never loads the wasm (the worker does).
 // Hand-written: these types are the public contract (the generated wasm-bindgen glue is typed `any` and
 // is not part of it).
 
@@ -52,7 +52,8 @@ export interface SessionOptions {
   backgroundFetch?: boolean;
   /**
    * Asked (through an open page of the tag) for fresh headers each time a task is sent, instead of
-   * storing a token with the task. Receives the task; returns headers or a Promise of them. If it
+   * storing a token with the task (with it, uploads never go by Background Fetch). Receives the task;
+   * returns headers or a Promise of them. If it
    * throws, rejects, returns headers Ferry cannot send or does not settle within 4 s, the attempt ends
    * unsent: a `retrying` event (counted in `retry.maxAttempts`) whose `reason` says why.
    */
@@ -65,8 +66,9 @@ export interface SessionOptions {
   /** Discretionary uploads start at the next multiple of this many ms (0..86400000, default 60000; 0 = at once). */
   batchWindowMs?: number;
   /**
-   * An attempt that has not ended after this many ms is aborted and counts as a retryable timeout
-   * (default 30 s + 1 s per 64 KiB; a Background Fetch gets 15 s more for the browser to begin it).
+   * A request of an attempt (each request of a tus attempt) that has not ended after this many ms, sending
+   * and answer together, is aborted and counts as a retryable timeout (default 30 s + 1 s per 64 KiB; a
+   * Background Fetch gets 15 s more for the browser to begin it).
    */
   attemptTimeoutMs?: number;
 }
@@ -227,7 +229,7 @@ export interface FerryStartedEvent extends FerryEventBase {
   transport: FerryTransport;
   bytesTotal: number;
 }
-/** Bytes were sent (monotonic, throttled; a successful upload reports the total just before `completed`). */
+/** Bytes were sent (throttled; rising, except when a tus server forgot the upload and it starts over; a successful upload reports the total just before `completed`). */
 export interface FerryProgressEvent extends FerryEventBase {
   kind: 'progress';
   attempt: number;
