@@ -30,8 +30,11 @@ const presigner = new URL(location.href).searchParams.get('presigner');
 installFerry(self, {
   async beforeSend(task) {
     const url = new URL(task.request.url);
-    if (url.searchParams.has('X-Amz-Signature')) {
-      const res = await fetch(presigner + '/presign?key=' + encodeURIComponent(url.pathname));
+    // An object URL signed earlier, or one queued under the app's own /s3/<key>: signed now.
+    const key = url.searchParams.has('X-Amz-Signature') ? url.pathname
+      : url.pathname.startsWith('/s3/') ? '/uploads/' + url.pathname.slice(4) : null;
+    if (key) {
+      const res = await fetch(presigner + '/presign?key=' + encodeURIComponent(key));
       return { url: (await res.json()).url };
     }
     switch (url.pathname) {
@@ -191,7 +194,13 @@ test('installFerry refuses a beforeSend that is not a function: the page\'s call
   });
 });
 
-test('an S3 presigned URL that expired while the upload waited is signed again by beforeSend (no page asked): the bucket takes it on the first attempt', async () => {
+/**
+ * s3rver (bucket `uploads`, CORS for the app's origin) and the app's presigning backend beside it (signs a
+ * PUT of an object for a minute; the worker's origin may ask). `fn({ sign, signed, worker, object })`:
+ * `sign(key, datetime?)` a presigned PUT URL, `signed` the keys the backend signed, `worker` the app's
+ * worker URL that asks this backend, `object(key)` the bucket's bytes of `key`.
+ */
+async function withS3(fn) {
   const KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', service: 's3', region: 'us-east-1' };
   const dir = await mkdtemp(path.join(tmpdir(), 'ferry-s3-'));
   const cors = '<CORSConfiguration><CORSRule>'
@@ -201,10 +210,9 @@ test('an S3 presigned URL that expired while the upload waited is signed again b
   const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: [{ name: 'uploads', configs: [cors] }] });
   const { port } = await s3.run();
   const s3url = `http://127.0.0.1:${port}`;
-  const sign = async (pathname, datetime) => (await new AwsV4Signer({
-    ...KEYS, url: `${s3url}${pathname}?X-Amz-Expires=60`, method: 'PUT', signQuery: true, datetime,
+  const sign = async (key, datetime) => (await new AwsV4Signer({
+    ...KEYS, url: `${s3url}${key}?X-Amz-Expires=60`, method: 'PUT', signQuery: true, datetime,
   }).sign()).url.toString();
-  // The app's backend: signs a PUT of an object for a minute (CORS: the worker's origin may ask).
   const signed = [];
   const presigner = createServer(async (req, res) => {
     const key = new URL(req.url, 'http://x').searchParams.get('key');
@@ -213,7 +221,23 @@ test('an S3 presigned URL that expired while the upload waited is signed again b
     res.end(JSON.stringify({ url: await sign(key) }));
   });
   await new Promise((resolve) => presigner.listen(0, '127.0.0.1', resolve));
+  const object = async (key) => {
+    const get = await new AwsV4Signer({ ...KEYS, url: `${s3url}${key}`, method: 'GET' }).sign();
+    const bytes = Buffer.from(await (await fetch(get.url, { headers: get.headers })).arrayBuffer());
+    return { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+  };
+  const worker = `/sw.js?presigner=${encodeURIComponent(`http://127.0.0.1:${presigner.address().port}`)}`;
   try {
+    return await fn({ sign, signed, worker, object });
+  } finally {
+    await new Promise((resolve) => presigner.close(resolve));
+    await s3.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('an S3 presigned URL that expired while the upload waited is signed again by beforeSend (no page asked): the bucket takes it on the first attempt', async () => {
+  await withS3(async ({ sign, signed, worker, object }) => {
     // Signed two hours ago for a minute: the bucket refuses it.
     const twoHoursAgo = new Date(Date.now() - 2 * 3600e3).toISOString().replace(/[:-]|\.\d{3}/g, '');
     const expired = await sign('/uploads/photos/expired.bin', twoHoursAgo);
@@ -222,21 +246,31 @@ test('an S3 presigned URL that expired while the upload waited is signed again b
     assert.match(await refused.text(), /Request has expired/);
 
     await withGrantedChromium(server.url, [], async (ctx) => {
-      const worker = `/sw.js?presigner=${encodeURIComponent(`http://127.0.0.1:${presigner.address().port}`)}`;
       const page = await openSession(ctx, server.url, 'bss3', { serviceWorker: worker });
       const { id, sha256 } = await uploadRandom(page, 300 * KiB, { url: expired, method: 'PUT' });
       const completed = await eventOf(page, id, 'completed');
       assert.equal(completed.attempt, 1);
       assert.equal(completed.response.status, 200);
       assert.deepEqual(signed, ['/uploads/photos/expired.bin']);
-      const get = await new AwsV4Signer({ ...KEYS, url: `${s3url}/uploads/photos/expired.bin`, method: 'GET' }).sign();
-      const bytes = Buffer.from(await (await fetch(get.url, { headers: get.headers })).arrayBuffer());
-      assert.equal(bytes.length, 300 * KiB);
-      assert.equal(createHash('sha256').update(bytes).digest('hex'), sha256);
+      assert.deepEqual(await object('/uploads/photos/expired.bin'), { size: 300 * KiB, sha256 });
     });
-  } finally {
-    await new Promise((resolve) => presigner.close(resolve));
-    await s3.close();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
+});
+
+test('queued offline under the app\'s own URL (/s3/<key>), signed by beforeSend when the network is back: the bucket takes it, nothing asked at pick time', async () => {
+  await withS3(async ({ signed, worker, object }) => {
+    await withGrantedChromium(server.url, [], async (ctx) => {
+      const page = await openSession(ctx, server.url, 'bss3off', { serviceWorker: worker });
+      await ctx.setOffline(true);
+      const { id, sha256 } = await uploadRandom(page, 200 * KiB, { url: '/s3/photos/offline.bin', method: 'PUT' });
+      assert.equal((await page.evaluate((id) => window.ferrySession.get(id), id)).state, 'queued');
+      assert.deepEqual(signed, [], 'nothing signed while offline');
+      await ctx.setOffline(false);
+      const completed = await eventOf(page, id, 'completed');
+      assert.equal(completed.response.status, 200);
+      assert.deepEqual(signed, ['/uploads/photos/offline.bin']);
+      assert.deepEqual(await object('/uploads/photos/offline.bin'), { size: 200 * KiB, sha256 });
+      assert.deepEqual(await server.uploads(), [], 'nothing went to the app\'s own /s3/ URL');
+    });
+  });
 });
