@@ -65,7 +65,7 @@ async fn ask(hook: &js_sys::Function, task: &Task) -> BeforeSend {
     };
     let called = match hook.call1(&JsValue::UNDEFINED, &arg) {
         Ok(v) => v,
-        Err(e) => return BeforeSend::Failed(thrown(&e)),
+        Err(e) => return BeforeSend::Failed(crate::web::transport::describe(&e)),
     };
     let (reply, replied) = js::reply();
     let reply = Rc::new(RefCell::new(Some(reply)));
@@ -80,21 +80,13 @@ async fn ask(hook: &js_sys::Function, task: &Task) -> BeforeSend {
     wasm_bindgen_futures::spawn_local(async move {
         let got = match wasm_bindgen_futures::JsFuture::from(answer).await {
             Ok(v) => read(&v),
-            Err(e) => BeforeSend::Failed(thrown(&e)),
+            Err(e) => BeforeSend::Failed(crate::web::transport::describe(&e)),
         };
         if let Some(r) = reply.borrow_mut().take() {
             r.send(got);
         }
     });
     replied.wait().await.unwrap_or(BeforeSend::Late)
-}
-
-/// What `beforeSend` threw or rejected with: an `Error` as `name: message`, anything else as `String()`.
-fn thrown(e: &JsValue) -> String {
-    match e.dyn_ref::<js_sys::Error>() {
-        Some(e) => format!("{}: {}", String::from(e.name()), String::from(e.message())),
-        None => js::js_string(e),
-    }
 }
 
 /// `beforeSend`'s resolved value: nothing, or `{ url, headers }` (a URL as a string or a `URL`,

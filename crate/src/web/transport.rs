@@ -351,9 +351,9 @@ async fn answers(url: &str) -> bool {
     JsFuture::from(fetch(&request)).await.is_ok()
 }
 
-/// A JS error as `Name: message`.
+/// A JS error as `Name: message`; anything else thrown as `String()` writes it.
 pub fn describe(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>()
         .map(|e| format!("{}: {}", String::from(e.name()), String::from(e.message())))
-        .unwrap_or_else(|| format!("{e:?}"))
+        .unwrap_or_else(|| crate::web::js::js_string(e))
 }
