@@ -4,14 +4,11 @@
 // npm), which refuses a presigned URL once it has expired.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import S3rver from 's3rver';
-import { AwsV4Signer } from 'aws4fetch';
 import { startServer, openSession, uploadRandom, eventOf, settled, withGrantedChromium } from './harness.mjs';
 import {
   snapshotPkg, withFirefox, removeDir,
@@ -19,6 +16,7 @@ import {
   registerSession,
 } from './firefox.mjs';
 import { startWebKit, webkitProfile, openHarness, removeDir as removeWebKitDir } from './webkit.mjs';
+import { startS3 } from './s3.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const KiB = 1024;
@@ -30,9 +28,9 @@ const presigner = new URL(location.href).searchParams.get('presigner');
 installFerry(self, {
   async beforeSend(task) {
     const url = new URL(task.request.url);
-    // An object URL signed earlier, or one queued under the app's own /s3/<key>: signed now.
-    const key = url.searchParams.has('X-Amz-Signature') ? url.pathname
-      : url.pathname.startsWith('/s3/') ? '/uploads/' + url.pathname.slice(4) : null;
+    // An object URL signed earlier (/uploads/<key>), or one queued under the app's own /s3/<key>: signed now.
+    const key = url.searchParams.has('X-Amz-Signature') ? url.pathname.slice('/uploads/'.length)
+      : url.pathname.startsWith('/s3/') ? url.pathname.slice(4) : null;
     if (key) {
       const res = await fetch(presigner + '/presign?key=' + encodeURIComponent(key));
       return { url: (await res.json()).url };
@@ -195,52 +193,34 @@ test('installFerry refuses a beforeSend that is not a function: the page\'s call
 });
 
 /**
- * s3rver (bucket `uploads`, CORS for the app's origin) and the app's presigning backend beside it (signs a
- * PUT of an object for a minute; the worker's origin may ask). `fn({ sign, signed, worker, object })`:
- * `sign(key, datetime?)` a presigned PUT URL, `signed` the keys the backend signed, `worker` the app's
- * worker URL that asks this backend, `object(key)` the bucket's bytes of `key`.
+ * s3rver (`tests/s3.mjs`) and the app's presigning backend beside it (signs a PUT of an object for a
+ * minute; the worker's origin may ask). `fn({ s3, signed, worker })`: `signed` the keys the backend
+ * signed, `worker` the app's worker URL that asks this backend.
  */
 async function withS3(fn) {
-  const KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', service: 's3', region: 'us-east-1' };
-  const dir = await mkdtemp(path.join(tmpdir(), 'ferry-s3-'));
-  const cors = '<CORSConfiguration><CORSRule>'
-    + `<AllowedOrigin>${new URL(server.url).origin}</AllowedOrigin>`
-    + '<AllowedMethod>PUT</AllowedMethod><AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader>'
-    + '</CORSRule></CORSConfiguration>';
-  const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: [{ name: 'uploads', configs: [cors] }] });
-  const { port } = await s3.run();
-  const s3url = `http://127.0.0.1:${port}`;
-  const sign = async (key, datetime) => (await new AwsV4Signer({
-    ...KEYS, url: `${s3url}${key}?X-Amz-Expires=60`, method: 'PUT', signQuery: true, datetime,
-  }).sign()).url.toString();
+  const s3 = await startS3(new URL(server.url).origin);
   const signed = [];
   const presigner = createServer(async (req, res) => {
     const key = new URL(req.url, 'http://x').searchParams.get('key');
     signed.push(key);
     res.writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': '*' });
-    res.end(JSON.stringify({ url: await sign(key) }));
+    res.end(JSON.stringify({ url: await s3.sign(key, { expires: 60 }) }));
   });
   await new Promise((resolve) => presigner.listen(0, '127.0.0.1', resolve));
-  const object = async (key) => {
-    const get = await new AwsV4Signer({ ...KEYS, url: `${s3url}${key}`, method: 'GET' }).sign();
-    const bytes = Buffer.from(await (await fetch(get.url, { headers: get.headers })).arrayBuffer());
-    return { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
-  };
   const worker = `/sw.js?presigner=${encodeURIComponent(`http://127.0.0.1:${presigner.address().port}`)}`;
   try {
-    return await fn({ sign, signed, worker, object });
+    return await fn({ s3, signed, worker });
   } finally {
     await new Promise((resolve) => presigner.close(resolve));
     await s3.close();
-    await rm(dir, { recursive: true, force: true });
   }
 }
 
 test('an S3 presigned URL that expired while the upload waited is signed again by beforeSend (no page asked): the bucket takes it on the first attempt', async () => {
-  await withS3(async ({ sign, signed, worker, object }) => {
+  await withS3(async ({ s3, signed, worker }) => {
     // Signed two hours ago for a minute: the bucket refuses it.
     const twoHoursAgo = new Date(Date.now() - 2 * 3600e3).toISOString().replace(/[:-]|\.\d{3}/g, '');
-    const expired = await sign('/uploads/photos/expired.bin', twoHoursAgo);
+    const expired = await s3.sign('photos/expired.bin', { expires: 60, datetime: twoHoursAgo });
     const refused = await fetch(expired, { method: 'PUT', body: 'x' });
     assert.equal(refused.status, 403, 'an expired presigned URL is refused');
     assert.match(await refused.text(), /Request has expired/);
@@ -251,14 +231,14 @@ test('an S3 presigned URL that expired while the upload waited is signed again b
       const completed = await eventOf(page, id, 'completed');
       assert.equal(completed.attempt, 1);
       assert.equal(completed.response.status, 200);
-      assert.deepEqual(signed, ['/uploads/photos/expired.bin']);
-      assert.deepEqual(await object('/uploads/photos/expired.bin'), { size: 300 * KiB, sha256 });
+      assert.deepEqual(signed, ['photos/expired.bin']);
+      assert.deepEqual(await s3.object('photos/expired.bin'), { status: 200, size: 300 * KiB, sha256 });
     });
   });
 });
 
 test('queued offline under the app\'s own URL (/s3/<key>), signed by beforeSend when the network is back: the bucket takes it, nothing asked at pick time', async () => {
-  await withS3(async ({ signed, worker, object }) => {
+  await withS3(async ({ s3, signed, worker }) => {
     await withGrantedChromium(server.url, [], async (ctx) => {
       const page = await openSession(ctx, server.url, 'bss3off', { serviceWorker: worker });
       await ctx.setOffline(true);
@@ -268,8 +248,8 @@ test('queued offline under the app\'s own URL (/s3/<key>), signed by beforeSend 
       await ctx.setOffline(false);
       const completed = await eventOf(page, id, 'completed');
       assert.equal(completed.response.status, 200);
-      assert.deepEqual(signed, ['/uploads/photos/offline.bin']);
-      assert.deepEqual(await object('/uploads/photos/offline.bin'), { size: 200 * KiB, sha256 });
+      assert.deepEqual(signed, ['photos/offline.bin']);
+      assert.deepEqual(await s3.object('photos/offline.bin'), { status: 200, size: 200 * KiB, sha256 });
       assert.deepEqual(await server.uploads(), [], 'nothing went to the app\'s own /s3/ URL');
     });
   });

@@ -4,61 +4,33 @@
 // URLs are signed with aws4fetch from npm: nothing here is written for the test.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import S3rver from 's3rver';
-import { AwsV4Signer } from 'aws4fetch';
 import { startServer, openSession, uploadRandom, eventOf, withGrantedChromium } from './harness.mjs';
 import {
   snapshotPkg, firefoxProfile, removeDir, launchFirefox, closeFirefox,
   openSession as openFirefoxSession, uploadRandom as uploadRandomFirefox, eventOf as eventOfFirefox,
 } from './firefox.mjs';
+import { startS3 } from './s3.mjs';
 
-// s3rver's one account.
-const KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', service: 's3', region: 'us-east-1' };
-const BUCKET = 'uploads';
 const MiB = 1024 * 1024;
 
 let server;
 let firefoxPkg;
 let s3;
-let s3url;
-let s3dir;
 before(async () => {
   firefoxPkg = await snapshotPkg();
   server = await startServer({ args: ['--pkg', firefoxPkg] });
-  // The app's origin may PUT any header and read the ETag, as an S3 bucket for browser uploads is set up.
-  const cors = '<CORSConfiguration><CORSRule>'
-    + `<AllowedOrigin>${new URL(server.url).origin}</AllowedOrigin>`
-    + '<AllowedMethod>PUT</AllowedMethod><AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader>'
-    + '</CORSRule></CORSConfiguration>';
-  s3dir = await mkdtemp(path.join(tmpdir(), 'ferry-s3-'));
-  s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: s3dir, configureBuckets: [{ name: BUCKET, configs: [cors] }] });
-  const { port } = await s3.run();
-  s3url = `http://127.0.0.1:${port}`;
+  s3 = await startS3(new URL(server.url).origin);
 });
 after(async () => {
   await s3?.close();
   await server?.stop();
-  await rm(s3dir, { recursive: true, force: true });
   await removeDir(firefoxPkg);
 });
 
 /** A presigned PUT URL for `key`, as an app's backend would hand one to its page. */
-async function presignedPut(key, keys = KEYS) {
-  const signed = await new AwsV4Signer({ ...keys, url: `${s3url}/${BUCKET}/${key}`, method: 'PUT', signQuery: true }).sign();
-  return signed.url.toString();
-}
-
+const presignedPut = (key) => s3.sign(key);
 /** The object as the bucket holds it (a signed GET): status, and SHA-256 and size of its bytes. */
-async function object(key) {
-  const signed = await new AwsV4Signer({ ...KEYS, url: `${s3url}/${BUCKET}/${key}`, method: 'GET' }).sign();
-  const res = await fetch(signed.url, { headers: signed.headers });
-  const bytes = Buffer.from(await res.arrayBuffer());
-  return { status: res.status, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
-}
+const object = (key) => s3.object(key);
 
 // Background Fetch granted: Ferry would take it for a same-origin upload; not for these.
 const withChromium = (fn) => withGrantedChromium(server.url, ['backgroundFetch'], fn);
