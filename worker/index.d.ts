@@ -90,6 +90,12 @@ export interface UploadRequestBase {
   retry?: RetryOptions;
   /** Deferrable: sent in the session's batch windows, held back while the user asks to save data. */
   discretionary?: boolean;
+  /**
+   * Your app's own data for this task (at most 8192 bytes as UTF-8), never sent: stored in the same
+   * transaction as the task, shown as `task.appData` by `list()`, `get()`, `headerProvider` and `beforeSend`.
+   * A string: store an object as `JSON.stringify(data)`.
+   */
+  appData?: string;
 }
 
 /** The Blob is the request body, as is. */
@@ -195,6 +201,8 @@ export interface Task {
   leaseNo: number;
   /** The worker instance holding the running attempt's lease (`null` when none, or Background Fetch carries it). */
   holder: string | null;
+  /** The `appData` given with the upload (`null`: none); kept as long as the task. */
+  appData: string | null;
 }
 
 // ---------------------------------------------------------------------------------------------------

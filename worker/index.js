@@ -408,7 +408,7 @@ const RETRY_KEYS = ['maxAttempts', 'baseMs', 'capMs', 'maxRetentionMs'];
 const SESSION_KEYS = ['concurrency', 'launch', 'retry', 'ack', 'backgroundFetch', 'headerProvider', 'headerFallback',
   'batchWindowMs', 'attemptTimeoutMs'];
 const REQUEST_KEYS = ['url', 'method', 'headers', 'protocol', 'field', 'filename', 'fields', 'chunkSize', 'metadata',
-  'expiresAt', 'earliestBegin', 'retry', 'discretionary'];
+  'expiresAt', 'earliestBegin', 'retry', 'discretionary', 'appData'];
 const PAIRS = ['headers', 'fields', 'metadata'];
 
 /** The `keys` of `from` that are set, as plain data (what is not an object passes as it is, for the engine to refuse). */

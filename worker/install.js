@@ -121,7 +121,7 @@ export async function enqueueRequest(started, wasm, request, options) {
   if (request.bodyUsed) {
     throw invalid('FerryInvalidBody', 'the body of this request was already read; pass request.clone() before reading it');
   }
-  const { tag, retry, expiresAt, earliestBegin, discretionary } = options ?? {};
+  const { tag, retry, expiresAt, earliestBegin, discretionary, appData } = options ?? {};
   const headers = {};
   let idempotencyKey;
   request.headers.forEach((value, name) => {
@@ -131,7 +131,7 @@ export async function enqueueRequest(started, wasm, request, options) {
   const blob = await request.blob();
   await started();
   return wasm.worker_enqueue(tag, { url: request.url, method: request.method, headers, idempotencyKey, retry,
-    expiresAt, earliestBegin, discretionary }, blob);
+    expiresAt, earliestBegin, discretionary, appData }, blob);
 }
 
 // Headers a worker sees on a page's request that the browser set itself (client hints, User-Agent, the

@@ -66,6 +66,8 @@ export interface EnqueueOptions {
   earliestBegin?: number;
   /** Deferrable: sent in the session's batch windows. */
   discretionary?: boolean;
+  /** Your app's own data for the task (a string, at most 8192 bytes as UTF-8), shown as `task.appData`. */
+  appData?: string;
 }
 
 /**

@@ -162,6 +162,7 @@ pub fn new_task(n: NewTask) -> Task {
         discretionary: false,
         lease_no: 0,
         holder: None,
+        app_data: None,
     }
 }
 

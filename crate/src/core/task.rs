@@ -65,6 +65,10 @@ pub struct Task {
     /// Which worker instance holds the current lease (`None` for a Background Fetch: the browser does).
     #[serde(default)]
     pub holder: Option<String>,
+    /// The app's own data for this task (`upload`'s `appData`, iOS's `taskDescription`): stored with
+    /// it in the same transaction, shown by `list()`, `get()` and `beforeSend`, never sent.
+    #[serde(default)]
+    pub app_data: Option<String>,
 }
 
 impl Task {

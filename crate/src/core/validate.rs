@@ -105,6 +105,8 @@ pub struct UploadInput {
     pub retry: Option<RetryInput>,
     /// A deferrable upload (`discretionary: true`): batched and held back under Save-Data.
     pub discretionary: Option<bool>,
+    /// The app's own data for the task (`appData`), stored with it.
+    pub app_data: Option<String>,
 }
 
 /// A validated upload, ready to become a task.
@@ -122,7 +124,12 @@ pub struct ValidUpload {
     pub retry: RetryPolicy,
     /// Deferrable: see [`crate::core::discretionary`].
     pub discretionary: bool,
+    /// The app's own data, as given.
+    pub app_data: Option<String>,
 }
+
+/// Most bytes (UTF-8) of an upload's `appData`: it is kept with the task and read by every look at it.
+pub const APP_DATA_MAX_BYTES: usize = 8192;
 
 /// Longest tag accepted.
 pub const TAG_MAX_LEN: usize = 64;
@@ -175,7 +182,7 @@ pub fn validate_tag(tag: &str) -> Result<()> {
 
 /// Validates an upload and fills in defaults; `now_ms` is the enqueue time.
 ///
-/// Checks run in a fixed order — URL, method, protocol, headers, body, retry, times — so that the first
+/// Checks run in a fixed order — URL, method, protocol, headers, body, retry, times, app data — so that the first
 /// error reported for a given input is always the same.
 pub fn validate_upload(
     input: &UploadInput,
@@ -193,6 +200,7 @@ pub fn validate_upload(
         None => *session_retry,
     };
     let (expires_at, earliest_begin) = validate_times(input, &retry, now_ms)?;
+    let app_data = validate_app_data(input.app_data.as_deref())?;
     Ok(ValidUpload {
         request: Request {
             url,
@@ -205,7 +213,21 @@ pub fn validate_upload(
         earliest_begin,
         retry,
         discretionary: input.discretionary.unwrap_or(false),
+        app_data,
     })
+}
+
+fn validate_app_data(data: Option<&str>) -> Result<Option<String>> {
+    match data {
+        Some(d) if d.len() > APP_DATA_MAX_BYTES => Err(Error::options(
+            "appData",
+            format!(
+                "is {} bytes (UTF-8), more than {APP_DATA_MAX_BYTES}; keep an id of your own data here, not the data",
+                d.len()
+            ),
+        )),
+        other => Ok(other.map(str::to_string)),
+    }
 }
 
 fn validate_body(body: &BodyInput, limits: &Limits) -> Result<BodyMeta> {

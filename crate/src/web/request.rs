@@ -234,6 +234,24 @@ fn read_upload(body: BodyInput, request: &JsValue, base: &str) -> Result<UploadI
         earliest_begin: number(request, "earliestBegin", "earliestBegin")?,
         retry: retry(request, "retry")?,
         discretionary: boolean(request, "discretionary", "discretionary")?,
+        app_data: app_data(request)?,
+    })
+}
+
+/// `appData`: a string (an object is the app's to `JSON.stringify`: Ferry keeps it as given).
+fn app_data(request: &JsValue) -> Result<Option<String>, Error> {
+    let v = js::get(request, "appData");
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_string().map(Some).ok_or_else(|| {
+        Error::options(
+            "appData",
+            format!(
+                "must be a string, got {}; pass JSON.stringify(data) and read it with JSON.parse(task.appData)",
+                js_type(&v)
+            ),
+        )
     })
 }
 
@@ -282,5 +300,6 @@ pub fn new_task(tag: &str, id: Option<String>, valid: ValidUpload, batch_window_
         retry: valid.retry,
     });
     task.discretionary = discretionary;
+    task.app_data = valid.app_data;
     task
 }

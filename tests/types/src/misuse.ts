@@ -56,6 +56,8 @@ await session.upload('text', { url: '/upload' });
 await session.upload(blob, { method: 'POST' });
 // @ts-expect-error GET cannot carry an upload
 await session.upload(blob, { url: '/upload', method: 'GET' });
+// @ts-expect-error appData is a string (JSON.stringify an object)
+await session.upload(blob, { url: '/upload', appData: { photoId: 42 } });
 // @ts-expect-error chunkSize belongs to tus
 await session.upload(blob, { url: '/upload', protocol: 'http', chunkSize: 5 });
 // @ts-expect-error field belongs to multipart

@@ -82,6 +82,7 @@ await session.upload(file, { url: '/upload', headers: new Headers({ 'X-Album': '
 await session.upload(file, { url: '/upload', headers: [['X-Album', '7']] });
 await session.upload(file, { url: '/upload', headers: new Map([['X-Album', '7']]) });
 await session.upload(file, { url: new URL('/upload', location.href) });
+await session.upload(file, { url: '/upload', appData: JSON.stringify({ photoId: 42 }) });
 await Ferry.register('by-url', { serviceWorker: new URL('/sw.js', location.href) });
 await Ferry.register('by-url-classic', { serviceWorker: { url: new URL('/sw.js', location.href), type: 'classic' } });
 
@@ -93,7 +94,8 @@ for (const t of tasks) {
   const next: number | null = t.nextAttemptAt;
   const headers: [string, string][] = t.request.headers;
   if (t.request.protocol.kind === 'tus') console.log(t.request.protocol.uploadUrl ?? 'not created yet');
-  console.log(state, key, next, headers, t.body.size, t.body.name, t.retry.maxAttempts, t.transport, t.lastStatus);
+  const appData: string | null = t.appData;
+  console.log(state, key, next, headers, t.body.size, t.body.name, t.retry.maxAttempts, t.transport, t.lastStatus, appData);
 }
 const one: Task | null = await session.get(id);
 const wasPending: boolean = await session.cancel(id);

@@ -22,7 +22,7 @@ installFerry(self, { beforeSend: () => undefined });
 registerRoute(({ url }) => url.pathname === '/api/upload', new NetworkOnly({ plugins: [new FerryPlugin({ tag: 'photos' })] }), 'POST');
 registerRoute(/\/api\/avatar/, new NetworkOnly({ plugins: [ferryPlugin({ tag: 'avatars', retry: { maxAttempts: 3 } })] }), 'PUT');
 
-const options: EnqueueOptions = { tag: 'photos', expiresAt: Date.now() + 3_600_000, earliestBegin: Date.now(), discretionary: false };
+const options: EnqueueOptions = { tag: 'photos', expiresAt: Date.now() + 3_600_000, earliestBegin: Date.now(), discretionary: false, appData: 'from-the-worker' };
 self.addEventListener('fetch', (event: FetchEvent) => {
   if (event.request.method !== 'POST' || !event.request.url.endsWith('/later')) return;
   const id: Promise<string> = enqueue(event.request.clone(), options);

@@ -26,6 +26,7 @@ pub(super) fn input() -> UploadInput {
         earliest_begin: None,
         retry: None,
         discretionary: None,
+        app_data: None,
     }
 }
 

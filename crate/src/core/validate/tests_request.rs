@@ -1,6 +1,6 @@
 //! URL, method and header validation: one test per rule, each asserting the exact error.
 
-use super::tests::{err, header, run, with};
+use super::tests::{err, header, input, run, with};
 use super::*;
 
 // --- URL ------------------------------------------------------------------------------------------
@@ -238,4 +238,27 @@ fn tus_owned_headers_are_invalid_header_for_tus() {
 #[test]
 fn content_type_is_allowed_for_plain_http() {
     assert!(run(&header("Content-Type", "application/octet-stream")).is_ok());
+}
+
+// --- appData --------------------------------------------------------------------------------------
+
+#[test]
+fn app_data_is_kept_as_given() {
+    assert_eq!(run(&input()).unwrap().app_data, None);
+    let json = r#"{"photoId":42,"album":"Été"}"#;
+    let v = run(&with(|i| i.app_data = Some(json.into()))).unwrap();
+    assert_eq!(v.app_data.as_deref(), Some(json));
+}
+
+#[test]
+fn app_data_longer_than_the_limit_is_invalid_options() {
+    // The limit counts UTF-8 bytes: 4096 two-byte characters fit, one more does not.
+    let at_limit = "é".repeat(APP_DATA_MAX_BYTES / 2);
+    assert!(run(&with(|i| i.app_data = Some(at_limit.clone()))).is_ok());
+    let e = err(&with(|i| i.app_data = Some(at_limit + "é")));
+    assert!(
+        matches!(&e, Error::InvalidOptions { option, reason } if option == "appData" && reason.starts_with("is 8194 bytes")),
+        "{e}"
+    );
+    assert_eq!(e.name(), "FerryInvalidOptions");
 }
