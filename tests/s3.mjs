@@ -1,6 +1,7 @@
 // An S3 server for the object-storage tests: s3rver from npm (it checks SigV4 signatures, presigned ones
-// included, with their expiry, and applies CORS), a bucket whose CORS rules let the app's origin PUT any
-// header and read the ETag, as a bucket for browser uploads is set up; URLs signed with aws4fetch from npm.
+// included, with their expiry, applies CORS, and takes multipart uploads), a bucket whose CORS rules let
+// the app's origin PUT, POST and DELETE with any header and read the ETag, as a bucket for browser uploads
+// is set up; URLs signed with aws4fetch from npm.
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,13 +14,16 @@ export const S3_KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', servi
 
 /**
  * Starts s3rver with bucket `bucket` open to `appOrigin`. Answers `{ url, sign(key, options), object(key),
- * close() }`: `sign` a presigned PUT URL of object `key` (options `keys`, `expires` in s, `datetime` of
- * the signature as aws4fetch takes it); `object` the bucket's `{ status, size, sha256 }` of `key`.
+ * close() }`: `sign` a presigned URL of object `key` (options `method` (PUT), `query` (S3's, e.g.
+ * `uploads` or `partNumber=1&uploadId=x`), `keys`, `expires` in s, `datetime` of the signature as
+ * aws4fetch takes it); `object` the bucket's `{ status, size, sha256 }` of `key`. `exposeEtag: false`: a
+ * bucket whose CORS rules do not expose the ETag header (set up as many are).
  */
-export async function startS3(appOrigin, bucket = 'uploads') {
+export async function startS3(appOrigin, bucket = 'uploads', { exposeEtag = true } = {}) {
   const cors = '<CORSConfiguration><CORSRule>'
     + `<AllowedOrigin>${appOrigin}</AllowedOrigin>`
-    + '<AllowedMethod>PUT</AllowedMethod><AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader>'
+    + '<AllowedMethod>PUT</AllowedMethod><AllowedMethod>POST</AllowedMethod><AllowedMethod>DELETE</AllowedMethod>'
+    + `<AllowedHeader>*</AllowedHeader>${exposeEtag ? '<ExposeHeader>ETag</ExposeHeader>' : ''}`
     + '</CORSRule></CORSConfiguration>';
   const dir = await mkdtemp(path.join(tmpdir(), 'ferry-s3-'));
   const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: [{ name: bucket, configs: [cors] }] });
@@ -27,9 +31,10 @@ export async function startS3(appOrigin, bucket = 'uploads') {
   const url = `http://127.0.0.1:${port}`;
   return {
     url,
-    async sign(key, { keys = S3_KEYS, expires, datetime } = {}) {
-      const query = expires === undefined ? '' : `?X-Amz-Expires=${expires}`;
-      const signed = await new AwsV4Signer({ ...keys, url: `${url}/${bucket}/${key}${query}`, method: 'PUT', signQuery: true, datetime }).sign();
+    async sign(key, { method = 'PUT', query = '', keys = S3_KEYS, expires, datetime } = {}) {
+      const params = [query, expires === undefined ? '' : `X-Amz-Expires=${expires}`].filter(Boolean).join('&');
+      const target = `${url}/${bucket}/${key}${params ? `?${params}` : ''}`;
+      const signed = await new AwsV4Signer({ ...keys, url: target, method, signQuery: true, datetime }).sign();
       return signed.url.toString();
     },
     async object(key) {

@@ -127,6 +127,17 @@ export interface TusUploadRequest extends UploadRequestBase {
   metadata?: Record<string, string>;
 }
 
+/**
+ * S3 multipart upload: `url` names the object (your own URL, or the bucket's); the worker's `beforeSend`
+ * signs each request (`create`, every `part`, `complete`, `abort`). A cut-off upload resumes at the first
+ * part the bucket has not confirmed. Needs `installFerry(self, { beforeSend })`.
+ */
+export interface S3MultipartUploadRequest extends UploadRequestBase {
+  protocol: 's3-multipart';
+  /** Bytes per part, 5 MiB to 5 GiB (default 8 MiB). */
+  chunkSize?: number;
+}
+
 /** One item of `session.uploadAll(items)`. */
 export interface UploadItem {
   blob: Blob;
@@ -134,7 +145,7 @@ export interface UploadItem {
 }
 
 /** The second argument of `session.upload(blob, request)`. */
-export type UploadRequest = HttpUploadRequest | MultipartUploadRequest | TusUploadRequest;
+export type UploadRequest = HttpUploadRequest | MultipartUploadRequest | TusUploadRequest | S3MultipartUploadRequest;
 
 // ---------------------------------------------------------------------------------------------------
 // Tasks
@@ -149,7 +160,9 @@ export type FerryTransport = 'backgroundFetch' | 'backgroundSync' | 'fallback';
 export type TaskProtocol =
   | { kind: 'http' }
   | { kind: 'multipart'; field: string; filename: string; fields: [name: string, value: string][] }
-  | { kind: 'tus'; chunkSize: number; metadata: [key: string, value: string][]; uploadUrl: string | null };
+  | { kind: 'tus'; chunkSize: number; metadata: [key: string, value: string][]; uploadUrl: string | null }
+  /** `etags`: the parts the bucket confirmed, in order (part 1 first). */
+  | { kind: 's3-multipart'; chunkSize: number; uploadId: string | null; etags: string[] };
 
 /** The effective retry policy of a task (session policy with the upload's overrides). */
 export interface TaskRetry {

@@ -35,9 +35,22 @@ export interface InstallOptions {
    * creation endpoint (used when an upload is created). One that throws, rejects, gives what Ferry cannot
    * send or does not settle within 10 s ends the attempt unsent: a `retrying` event (counted in
    * `retry.maxAttempts`) whose `reason` says why. With it, uploads never go by Background Fetch.
+   * For an S3 multipart upload it is asked for each request instead, with the request's `step`: give
+   * the URL presigned for that request (without one, the task's URL with S3's query is used).
    */
-  beforeSend?: (task: Task) => BeforeSendResult | void | Promise<BeforeSendResult | void>;
+  beforeSend?: (task: Task, step?: S3MultipartStep) => BeforeSendResult | void | Promise<BeforeSendResult | void>;
 }
+
+/** The request of an S3 multipart upload `beforeSend` is asked to sign. */
+export type S3MultipartStep =
+  /** CreateMultipartUpload: `POST <object>?uploads`. */
+  | { step: 'create' }
+  /** UploadPart: `PUT <object>?partNumber=<partNumber>&uploadId=<uploadId>`. */
+  | { step: 'part'; uploadId: string; partNumber: number }
+  /** CompleteMultipartUpload: `POST <object>?uploadId=<uploadId>`. */
+  | { step: 'complete'; uploadId: string }
+  /** AbortMultipartUpload (the task was cancelled): `DELETE <object>?uploadId=<uploadId>`. */
+  | { step: 'abort'; uploadId: string };
 
 /** What `beforeSend` gives an attempt. */
 export interface BeforeSendResult {

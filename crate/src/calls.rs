@@ -7,7 +7,7 @@
 use crate::core::{self, Error, SessionOptions};
 use crate::web::js::{self, core_error, now_ms};
 use crate::web::store::{SessionRecord, Store};
-use crate::web::{bgfetch, messaging, request, transport, tus};
+use crate::web::{bgfetch, messaging, request, s3, transport, tus};
 use wasm_bindgen::prelude::*;
 
 mod acks;
@@ -177,11 +177,12 @@ async fn cancel(store: &Store, tag: &str, call: &JsValue) -> Result<JsValue, Err
 }
 
 /// Stops a task's running attempt wherever it runs: this worker's fetch, the browser's Background
-/// Fetch, a tus upload at its server.
+/// Fetch, a tus or S3 multipart upload at its server.
 async fn stop_attempt(task: &core::Task) {
     transport::abort(&task.id);
     bgfetch::abort(&crate::scheduler::registration(), &task.id).await;
     tus::terminate(task).await;
+    s3::abort(task).await;
 }
 
 /// Pauses or resumes the tag in one transaction with reading its record (a `clear()` racing it never

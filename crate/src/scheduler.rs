@@ -7,7 +7,7 @@ use crate::core::scheduler::{self as decide, Env, HeaderPlan, Plan, SessionView}
 use crate::core::{self, Error, Input, Task, Transport};
 use crate::web::js::{self, core_error, now_ms, random_u64};
 use crate::web::store::{LeaseAsk, Settle, Store};
-use crate::web::{launch, messaging, transport, tus};
+use crate::web::{launch, messaging, s3, transport, tus};
 use litemap::LiteMap;
 use std::cell::{Cell, RefCell};
 use wasm_bindgen::prelude::*;

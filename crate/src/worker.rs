@@ -5,7 +5,7 @@ use crate::core::{self, Error, Input, Transport};
 use crate::scheduler::{pump, pump_expecting, registration};
 use crate::web::js::{self, core_error, now_ms, random_u64};
 use crate::web::store::Store;
-use crate::web::{bgfetch, externs, launch, messaging, transport, tus};
+use crate::web::{bgfetch, externs, launch, messaging, s3, transport, tus};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -171,6 +171,7 @@ async fn on_message(store: &Store, data: &JsValue) -> Result<(), Error> {
                 bgfetch::abort(&registration(), &id).await;
                 if let Ok(Some(task)) = store.get(&id).await {
                     tus::terminate(&task).await;
+                    s3::abort(&task).await;
                 }
             }
             Ok(())

@@ -48,6 +48,7 @@ async fn enqueue(tag: JsValue, req: JsValue, blob: web_sys::Blob) -> Result<Stri
         .unwrap_or_default();
     let limits = core::Limits {
         quota_available: request::quota_available().await,
+        before_send: crate::scheduler::before_send::installed(),
         ..core::Limits::default()
     };
     let valid = core::validate_upload(&input, &options.retry, &limits, now_ms())?;

@@ -119,6 +119,7 @@ fn prepare(
     let input = request::upload_input_from_page(item, base)?;
     let limits = core::Limits {
         quota_available,
+        before_send: crate::scheduler::before_send::installed(),
         ..core::Limits::default()
     };
     let valid = core::validate_upload(&input, &options.retry, &limits, now_ms())?;

@@ -139,7 +139,10 @@ pub fn events_for(
     response: Option<ResponseInfo>,
 ) -> Vec<FerryEvent> {
     let t = task_after;
-    let single_request = !matches!(t.request.protocol, Protocol::Tus { .. });
+    let single_request = !matches!(
+        t.request.protocol,
+        Protocol::Tus { .. } | Protocol::S3Multipart { .. }
+    );
     let mut events = Vec::with_capacity(effects.len() + 1);
     for effect in effects {
         if matches!(effect, Effect::Completed { .. }) && single_request {

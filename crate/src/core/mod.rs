@@ -11,6 +11,7 @@ pub mod error;
 pub mod event;
 pub mod retry;
 pub mod rng;
+pub mod s3;
 pub mod scheduler;
 pub mod state;
 pub mod task;

@@ -395,6 +395,6 @@ pub use send::{
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod sim;
 #[cfg(all(test, not(target_arch = "wasm32")))]
-mod tests;
+pub(crate) mod tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests_background_fetch;

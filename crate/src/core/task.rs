@@ -236,15 +236,26 @@ pub enum Protocol {
         /// The upload resource once created; `None` until the creation POST succeeds.
         upload_url: Option<String>,
     },
+    /// S3 multipart upload, each request presigned by the worker's `beforeSend` (see [`crate::core::s3`]).
+    #[serde(rename = "s3-multipart", rename_all = "camelCase")]
+    S3Multipart {
+        /// Bytes per part (every part but the last).
+        chunk_size: u64,
+        /// The upload once created (`CreateMultipartUpload`); `None` until then.
+        upload_id: Option<String>,
+        /// The `ETag`s of the parts the bucket confirmed, in part order (part 1 first).
+        etags: Vec<String>,
+    },
 }
 
 impl Protocol {
-    /// The protocol's name as pages spell it (`"http"`, `"multipart"`, `"tus"`).
+    /// The protocol's name as pages spell it (`"http"`, `"multipart"`, `"tus"`, `"s3-multipart"`).
     pub fn kind(&self) -> &'static str {
         match self {
             Protocol::Http => "http",
             Protocol::Multipart { .. } => "multipart",
             Protocol::Tus { .. } => "tus",
+            Protocol::S3Multipart { .. } => "s3-multipart",
         }
     }
 }
@@ -260,6 +271,8 @@ struct ProtocolRecord {
     chunk_size: Option<u64>,
     metadata: Option<Vec<(String, String)>>,
     upload_url: Option<String>,
+    upload_id: Option<String>,
+    etags: Option<Vec<String>>,
 }
 
 impl TryFrom<ProtocolRecord> for Protocol {
@@ -281,9 +294,14 @@ impl TryFrom<ProtocolRecord> for Protocol {
                 metadata: need(r.metadata, "metadata")?,
                 upload_url: r.upload_url,
             },
+            "s3-multipart" => Protocol::S3Multipart {
+                chunk_size: need(r.chunk_size, "chunkSize")?,
+                upload_id: r.upload_id,
+                etags: need(r.etags, "etags")?,
+            },
             other => {
                 return Err(format!(
-                    "unknown protocol kind `{other}`, expected `http`, `multipart` or `tus`"
+                    "unknown protocol kind `{other}`, expected `http`, `multipart`, `tus` or `s3-multipart`"
                 ))
             }
         })

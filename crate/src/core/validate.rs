@@ -41,6 +41,8 @@ pub struct Limits {
     pub allow_empty_body: bool,
     /// Storage still free (`quota - usage` from `navigator.storage.estimate()`), if known.
     pub quota_available: Option<u64>,
+    /// The worker has a `beforeSend` (which signs each request of an S3 multipart upload).
+    pub before_send: bool,
 }
 
 impl Default for Limits {
@@ -49,6 +51,7 @@ impl Default for Limits {
             max_body_bytes: 4 << 30,
             allow_empty_body: false,
             quota_available: None,
+            before_send: false,
         }
     }
 }
@@ -192,7 +195,7 @@ pub fn validate_upload(
 ) -> Result<ValidUpload> {
     let url = request::validate_url(&input.raw_url, input.resolved_url.as_deref())?;
     let method = request::validate_method(input.method.as_deref())?;
-    let protocol = protocol::validate_protocol(input, method)?;
+    let protocol = protocol::validate_protocol(input, method, limits.before_send)?;
     let headers = request::validate_headers(&input.headers, &protocol)?;
     let body = validate_body(&input.body, limits)?;
     let retry = match &input.retry {
@@ -317,3 +320,5 @@ mod tests;
 mod tests_options;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests_request;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests_s3;

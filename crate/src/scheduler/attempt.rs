@@ -249,6 +249,9 @@ async fn run_leased(
         (Ok(extra), Some(blob), core::Protocol::Tus { .. }) => {
             tus::send(store, &task, blob, extra, &view).await
         }
+        (Ok(extra), Some(blob), core::Protocol::S3Multipart { .. }) => {
+            s3::send(store, &task, blob, extra, &view).await
+        }
         (Ok(extra), Some(blob), _) => transport::send(&task, blob, extra, timeout).await,
     };
     drop(renewal);

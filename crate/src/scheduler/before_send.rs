@@ -2,7 +2,7 @@
 //! called before each attempt with the task, its answer read and handed to `core` to check.
 
 use crate::core::scheduler::{self as decide, BeforeSend};
-use crate::core::{Error, Task};
+use crate::core::{Error, Protocol, Task};
 use crate::web::js;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -48,7 +48,11 @@ pub async fn prepare(
     let Ok(page) = extra else {
         return (extra, None);
     };
-    match decide::before_send(task, ask(&hook, task).await) {
+    // An S3 multipart upload asks it for each of its requests instead (`prepare_step`).
+    if matches!(task.request.protocol, Protocol::S3Multipart { .. }) {
+        return (Ok(page), None);
+    }
+    match decide::before_send(task, ask(&hook, task, None).await) {
         Ok(prepared) => (
             Ok(decide::merge_headers(page, prepared.headers)),
             prepared.url,
@@ -57,13 +61,28 @@ pub async fn prepare(
     }
 }
 
-/// Calls `hook` with the task and waits for its answer, at most `BEFORE_SEND_WAIT_MS`.
-async fn ask(hook: &js_sys::Function, task: &Task) -> BeforeSend {
+/// What one request of an S3 multipart upload sends: `beforeSend(task, step)`, asked with the request's
+/// step (`{ step: 'create' }`, `{ step: 'part', uploadId, partNumber }`, `{ step: 'complete', uploadId }`
+/// or `{ step: 'abort', uploadId }`). Without a `beforeSend`, nothing is added. `Err(why)`: nothing is sent.
+pub async fn prepare_step(task: &Task, step: &JsValue) -> Result<decide::Prepared, String> {
+    match HOOK.with(|h| h.borrow().clone()) {
+        Some(hook) => decide::before_send(task, ask(&hook, task, Some(step)).await),
+        None => Ok(decide::Prepared::default()),
+    }
+}
+
+/// Calls `hook` with the task (and the request's step, for S3 multipart) and waits for its answer, at
+/// most `BEFORE_SEND_WAIT_MS`.
+async fn ask(hook: &js_sys::Function, task: &Task, step: Option<&JsValue>) -> BeforeSend {
     let arg = match js::to_js(task) {
         Ok(v) => v,
         Err(e) => return BeforeSend::Failed(e.to_string()),
     };
-    let called = match hook.call1(&JsValue::UNDEFINED, &arg) {
+    let called = match step {
+        Some(step) => hook.call2(&JsValue::UNDEFINED, &arg, step),
+        None => hook.call1(&JsValue::UNDEFINED, &arg),
+    };
+    let called = match called {
         Ok(v) => v,
         Err(e) => return BeforeSend::Failed(crate::web::transport::describe(&e)),
     };

@@ -193,10 +193,10 @@ pub fn parts(task: &Task, extra: &[(String, String)]) -> Result<Parts, JsValue> 
             field: field.clone(),
             filename: filename.clone(),
         }),
-        Protocol::Tus { .. } => {
+        Protocol::Tus { .. } | Protocol::S3Multipart { .. } => {
             return Err(js::error(
                 "FerryInvalidProtocol",
-                "tus uploads are not available in this version yet",
+                "a resumable upload is carried by its own transport",
             ))
         }
     };

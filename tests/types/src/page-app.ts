@@ -78,6 +78,7 @@ await session.upload(file, {
   earliestBegin: Date.now() + 60_000, expiresAt: Date.now() + 86_400_000, retry: { maxAttempts: 3 }, discretionary: true,
 });
 await session.upload(new Blob(['x']), { url: '/files/', protocol: 'tus', chunkSize: 5 * 1024 * 1024, metadata: { name: 'a' } });
+await session.upload(file, { url: '/s3/videos/a.mp4', protocol: 's3-multipart', chunkSize: 8 * 1024 * 1024 });
 await session.upload(file, { url: '/upload', headers: new Headers({ 'X-Album': '7' }) });
 await session.upload(file, { url: '/upload', headers: [['X-Album', '7']] });
 await session.upload(file, { url: '/upload', headers: new Map([['X-Album', '7']]) });
@@ -94,6 +95,7 @@ for (const t of tasks) {
   const next: number | null = t.nextAttemptAt;
   const headers: [string, string][] = t.request.headers;
   if (t.request.protocol.kind === 'tus') console.log(t.request.protocol.uploadUrl ?? 'not created yet');
+  if (t.request.protocol.kind === 's3-multipart') console.log(t.request.protocol.uploadId, t.request.protocol.etags.length);
   const appData: string | null = t.appData;
   console.log(state, key, next, headers, t.body.size, t.body.name, t.retry.maxAttempts, t.transport, t.lastStatus, appData);
 }

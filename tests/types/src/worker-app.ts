@@ -1,7 +1,7 @@
 // A typed module service worker: Ferry installed, a Workbox route handing failed uploads to Ferry with
 // the plugin, and `enqueue` called directly. Checked with tsc --strict against the WebWorker lib.
 import { installFerry, enqueue, FerryPlugin, ferryPlugin } from 'ferry-upload/worker';
-import type { BeforeSendResult, EnqueueOptions, FerryEvent, Task } from 'ferry-upload/worker';
+import type { BeforeSendResult, EnqueueOptions, FerryEvent, S3MultipartStep, Task } from 'ferry-upload/worker';
 import { registerRoute } from 'workbox-routing';
 import { NetworkOnly } from 'workbox-strategies';
 
@@ -18,6 +18,15 @@ installFerry(self, {
   },
 });
 installFerry(self, { beforeSend: () => undefined });
+// Each request of an S3 multipart upload signed for its step.
+installFerry(self, {
+  async beforeSend(task: Task, step?: S3MultipartStep): Promise<BeforeSendResult | void> {
+    if (!step) return;
+    const part = step.step === 'part' ? `&part=${step.partNumber}&upload=${step.uploadId}` : '';
+    const { url } = await (await fetch(`/api/sign?step=${step.step}&task=${task.id}${part}`)).json();
+    return { url };
+  },
+});
 
 registerRoute(({ url }) => url.pathname === '/api/upload', new NetworkOnly({ plugins: [new FerryPlugin({ tag: 'photos' })] }), 'POST');
 registerRoute(/\/api\/avatar/, new NetworkOnly({ plugins: [ferryPlugin({ tag: 'avatars', retry: { maxAttempts: 3 } })] }), 'PUT');

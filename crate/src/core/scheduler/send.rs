@@ -22,7 +22,10 @@ pub fn background_fetch_fits(
     session.background_fetch
         && !session.header_provider
         && !session.before_send
-        && !matches!(task.request.protocol, Protocol::Tus { .. })
+        && !matches!(
+            task.request.protocol,
+            Protocol::Tus { .. } | Protocol::S3Multipart { .. }
+        )
         && same_origin(&task.request.url, page_origin)
         && !in_flight
             .iter()

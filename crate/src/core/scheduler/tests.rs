@@ -5,7 +5,7 @@ use crate::core::task::{BodyMeta, Method, Protocol, Request};
 
 pub(super) const NOW: u64 = 1_700_000_000_000;
 
-pub(super) fn task(id: &str, tag: &str, seq: u64) -> Task {
+pub(crate) fn task(id: &str, tag: &str, seq: u64) -> Task {
     new_task(NewTask {
         id: id.into(),
         tag: tag.into(),

@@ -1,4 +1,5 @@
-//! Protocol selection and its settings: plain HTTP, multipart/form-data, or tus resumable uploads.
+//! Protocol selection and its settings: plain HTTP, multipart/form-data, tus resumable uploads, or S3
+//! multipart uploads.
 //!
 //! Settings that belong to another protocol are rejected rather than ignored: a `chunkSize` on a
 //! plain upload means the developer expected resumability they are not getting.
@@ -6,6 +7,7 @@
 use super::numbers::{js, whole};
 use super::UploadInput;
 use crate::core::error::{Error, Result};
+use crate::core::s3;
 use crate::core::task::{Method, Protocol};
 
 /// Default tus chunk: 5 MiB, a common server minimum (S3-backed tus servers need it for all but the
@@ -14,13 +16,21 @@ pub const DEFAULT_TUS_CHUNK: u64 = 5 * 1024 * 1024;
 /// Multipart field name used when none is given (what most upload endpoints expect).
 pub const DEFAULT_MULTIPART_FIELD: &str = "file";
 
-pub(super) fn validate_protocol(input: &UploadInput, method: Method) -> Result<Protocol> {
+pub(super) fn validate_protocol(
+    input: &UploadInput,
+    method: Method,
+    before_send: bool,
+) -> Result<Protocol> {
     let name = input.protocol.as_deref().unwrap_or("http");
     let bad = |reason: String| Err(Error::protocol(name, reason));
     let is_multipart = name == "multipart";
     let is_tus = name == "tus";
-    if !matches!(name, "http" | "multipart" | "tus") {
-        return bad("is not one of \"http\", \"multipart\", \"tus\"; pass one of them".into());
+    let is_s3 = name == "s3-multipart";
+    if !matches!(name, "http" | "multipart" | "tus" | "s3-multipart") {
+        return bad(
+            "is not one of \"http\", \"multipart\", \"tus\", \"s3-multipart\"; pass one of them"
+                .into(),
+        );
     }
     let stray = [
         (!is_multipart && input.field.is_some(), "field", "multipart"),
@@ -34,7 +44,11 @@ pub(super) fn validate_protocol(input: &UploadInput, method: Method) -> Result<P
             "fields",
             "multipart",
         ),
-        (!is_tus && input.chunk_size.is_some(), "chunkSize", "tus"),
+        (
+            !is_tus && !is_s3 && input.chunk_size.is_some(),
+            "chunkSize",
+            "tus\" or \"s3-multipart",
+        ),
         (!is_tus && !input.metadata.is_empty(), "metadata", "tus"),
     ];
     if let Some((_, option, owner)) = stray.iter().find(|(present, _, _)| *present) {
@@ -56,6 +70,26 @@ pub(super) fn validate_protocol(input: &UploadInput, method: Method) -> Result<P
     }
     if is_tus {
         return tus(input, bad);
+    }
+    if is_s3 {
+        if input.method.is_some() {
+            return bad("sets each request's method itself (POST to create and complete the upload, PUT for each part); remove the method option".into());
+        }
+        if !before_send {
+            return bad("needs the worker's beforeSend to sign each request (create, every part, complete); pass installFerry(self, { beforeSend })".into());
+        }
+        let chunk_size = match input.chunk_size {
+            None => s3::DEFAULT_PART,
+            Some(v) => match whole(v) {
+                Some(n) if (s3::MIN_PART..=s3::MAX_PART).contains(&n) => n,
+                _ => return bad(format!("needs chunkSize to be a whole number of bytes from 5 MiB (5242880, S3's smallest part) to 5 GiB, got {}; pass e.g. 8388608", js(v))),
+            },
+        };
+        return Ok(Protocol::S3Multipart {
+            chunk_size,
+            upload_id: None,
+            etags: Vec::new(),
+        });
     }
     Ok(Protocol::Http)
 }

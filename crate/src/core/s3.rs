@@ -1,0 +1,212 @@
+//! S3 multipart uploads (CreateMultipartUpload, UploadPart, CompleteMultipartUpload, AbortMultipartUpload:
+//! <https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html>), each request presigned by the
+//! worker's `beforeSend`: a cut-off upload resumes at the first part the bucket has not confirmed
+//! instead of byte 0. The web layer makes the requests; what each answer means, and what is recorded
+//! of it, is decided here.
+
+use crate::core::error::{Error, Result};
+use crate::core::retry::Outcome;
+use crate::core::task::{Protocol, State, Task};
+
+/// Smallest part S3 takes (every part but the last).
+pub const MIN_PART: u64 = 5 * 1024 * 1024;
+/// Largest part S3 takes.
+pub const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
+/// Part size when none is given: 8 MiB (what the AWS CLI uses). The largest body Ferry takes (4 GiB)
+/// is then 512 parts, far below S3's 10,000.
+pub const DEFAULT_PART: u64 = 8 * 1024 * 1024;
+
+/// How many parts a body of `size` bytes makes (at least one: an empty body is one empty part).
+pub fn part_count(size: u64, part_size: u64) -> u64 {
+    size.div_ceil(part_size.max(1)).max(1)
+}
+
+/// The bytes `[from, to)` of part `number` (1-based).
+pub fn part_range(size: u64, part_size: u64, number: u64) -> (u64, u64) {
+    let from = (number - 1).saturating_mul(part_size).min(size);
+    (from, from.saturating_add(part_size).min(size))
+}
+
+/// What to do after an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The upload exists under this `UploadId`: send the parts.
+    Created(String),
+    /// The part is stored under this `ETag`.
+    Part(String),
+    /// The bucket no longer knows the upload (`NoSuchUpload`): create a new one.
+    Restart,
+    /// The object is assembled.
+    Done,
+    /// The attempt ends with this outcome.
+    End(Outcome),
+}
+
+fn response(status: u16, retry_after: Option<String>) -> Outcome {
+    Outcome::Response {
+        status,
+        retry_after,
+    }
+}
+
+/// The CreateMultipartUpload `POST ?uploads`: a 2xx answer carries the `UploadId` in its XML body.
+pub fn on_create(status: u16, body: &str, retry_after: Option<String>) -> Step {
+    if !(200..300).contains(&status) {
+        return Step::End(response(status, retry_after));
+    }
+    match element(body, "UploadId").filter(|id| !id.is_empty()) {
+        Some(id) => Step::Created(id),
+        None => Step::End(Outcome::Refused(format!(
+            "the multipart upload URL answered {status} without an UploadId; sign a CreateMultipartUpload \
+             (POST ?uploads) of the object for the 'create' step"
+        ))),
+    }
+}
+
+/// An UploadPart `PUT ?partNumber&uploadId`: a 2xx answer carries the part's `ETag` header.
+pub fn on_part(status: u16, etag: Option<&str>, body: &str, retry_after: Option<String>) -> Step {
+    match (status, etag.map(str::trim).filter(|e| !e.is_empty())) {
+        (200..=299, Some(etag)) => Step::Part(etag.to_string()),
+        (200..=299, None) => Step::End(Outcome::Refused(
+            "the bucket stored a part but its ETag header cannot be read; the bucket's CORS rules must \
+             expose it (ExposeHeaders: [\"ETag\"])"
+                .into(),
+        )),
+        (404, _) if error_code(body).as_deref() == Some("NoSuchUpload") => Step::Restart,
+        _ => Step::End(response(status, retry_after)),
+    }
+}
+
+/// The CompleteMultipartUpload `POST ?uploadId`. S3 may answer 200 and still fail: "the error is
+/// embedded in the 200 OK response", so the body is read. An upload the bucket no longer knows was
+/// completed by an attempt whose answer was lost, or expired: it is sent again (at least once).
+pub fn on_complete(status: u16, body: &str, retry_after: Option<String>) -> Step {
+    match (status, error_code(body)) {
+        (200..=299, None) => Step::Done,
+        (200..=299, Some(code)) => {
+            let message = element(body, "Message").unwrap_or_default();
+            let why =
+                format!("CompleteMultipartUpload answered {status} with error {code}: {message}");
+            if matches!(
+                code.as_str(),
+                "InternalError" | "SlowDown" | "ServiceUnavailable"
+            ) {
+                Step::End(Outcome::NetworkError(why))
+            } else {
+                Step::End(Outcome::Refused(why))
+            }
+        }
+        (404, Some(code)) if code == "NoSuchUpload" => Step::Restart,
+        _ => Step::End(response(status, retry_after)),
+    }
+}
+
+/// The CompleteMultipartUpload body: every part in order with its `ETag`.
+pub fn complete_body(etags: &[String]) -> String {
+    let mut xml = String::from("<CompleteMultipartUpload>");
+    for (i, etag) in etags.iter().enumerate() {
+        xml.push_str(&format!(
+            "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>",
+            i + 1,
+            escape(etag)
+        ));
+    }
+    xml.push_str("</CompleteMultipartUpload>");
+    xml
+}
+
+/// Records the upload the running attempt created (`Some`), or that the bucket forgot it (`None`):
+/// either way no part is confirmed under it yet.
+pub fn record_upload(task: &Task, lease_no: u64, id: Option<&str>) -> Result<Task> {
+    let mut t = running(task, lease_no, "recordS3Upload")?;
+    if let Protocol::S3Multipart {
+        upload_id, etags, ..
+    } = &mut t.request.protocol
+    {
+        *upload_id = id.map(str::to_string);
+        etags.clear();
+    }
+    Ok(t)
+}
+
+/// Records part `number` as stored under `etag` by the attempt of lease `lease_no`: parts are confirmed
+/// in order, so it is the next one. Returns the task and the bytes now confirmed (for the `Progress`
+/// input, which resets the attempt budget).
+pub fn record_part(task: &Task, lease_no: u64, number: u64, etag: &str) -> Result<(Task, u64)> {
+    let mut t = running(task, lease_no, "recordS3Part")?;
+    let size = t.body.size;
+    let Protocol::S3Multipart {
+        chunk_size, etags, ..
+    } = &mut t.request.protocol
+    else {
+        unreachable!("checked by running()")
+    };
+    if etags.len() as u64 + 1 != number {
+        return Err(illegal(
+            task,
+            "recordS3Part",
+            &format!("part {number} confirmed after {} parts", etags.len()),
+        ));
+    }
+    etags.push(etag.to_string());
+    let (_, to) = part_range(size, *chunk_size, number);
+    Ok((t, to))
+}
+
+fn running(task: &Task, lease_no: u64, input: &str) -> Result<Task> {
+    if task.state != State::InFlight || task.lease_no != lease_no {
+        return Err(illegal(
+            task,
+            input,
+            "parts are confirmed by the task's running attempt",
+        ));
+    }
+    if !matches!(task.request.protocol, Protocol::S3Multipart { .. }) {
+        return Err(illegal(task, input, "only S3 multipart uploads have parts"));
+    }
+    Ok(task.clone())
+}
+
+fn illegal(task: &Task, input: &str, reason: &str) -> Error {
+    Error::IllegalTransition {
+        task_id: task.id.clone(),
+        state: task.state,
+        attempt: task.attempt,
+        input: input.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The `Code` of an S3 `<Error>` body, if the body is one.
+fn error_code(body: &str) -> Option<String> {
+    body.contains("<Error>")
+        .then(|| element(body, "Code"))
+        .flatten()
+}
+
+/// The text of the first `<name>` element of an S3 answer, its entities decoded. S3's answers are flat
+/// and fixed (no attributes or CDATA on these elements), and a service worker has no `DOMParser`.
+fn element(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let len = xml[start..].find(&format!("</{name}>"))?;
+    Some(unescape(xml[start..start + len].trim()))
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&#34;", "\"")
+        .replace("&amp;", "&")
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;

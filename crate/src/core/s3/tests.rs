@@ -1,0 +1,161 @@
+//! S3 multipart: the parts a body makes, what each answer means, what is recorded of it.
+
+use super::*;
+use crate::core::retry::{classify, Class};
+use crate::core::scheduler::tests::task;
+
+const MIB: u64 = 1024 * 1024;
+
+fn s3_task(size: u64, chunk_size: u64) -> Task {
+    let mut t = task("1", "a", 1);
+    t.body.size = size;
+    t.request.protocol = Protocol::S3Multipart {
+        chunk_size,
+        upload_id: Some("u-1".into()),
+        etags: Vec::new(),
+    };
+    t.state = State::InFlight;
+    t.lease_no = 3;
+    t
+}
+
+#[test]
+fn a_body_makes_whole_parts_and_a_shorter_last_one() {
+    assert_eq!(part_count(11 * MIB, 5 * MIB), 3);
+    assert_eq!(part_range(11 * MIB, 5 * MIB, 1), (0, 5 * MIB));
+    assert_eq!(part_range(11 * MIB, 5 * MIB, 3), (10 * MIB, 11 * MIB));
+    assert_eq!(
+        part_count(10 * MIB, 5 * MIB),
+        2,
+        "no empty part after a whole one"
+    );
+    assert_eq!(part_count(0, 5 * MIB), 1, "an empty body is one empty part");
+    assert_eq!(part_range(0, 5 * MIB, 1), (0, 0));
+}
+
+#[test]
+fn creation_reads_the_upload_id_of_the_xml_answer() {
+    let body = r#"<?xml version="1.0" encoding="UTF-8"?>
+<InitiateMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>b</Bucket><Key>k</Key><UploadId>VXBsb2FkIElE&amp;x</UploadId></InitiateMultipartUploadResult>"#;
+    assert_eq!(
+        on_create(200, body, None),
+        Step::Created("VXBsb2FkIElE&x".into())
+    );
+    let Step::End(o) = on_create(200, "<Ok/>", None) else {
+        panic!("no UploadId must end the attempt")
+    };
+    assert_eq!(classify(&o), Class::Final);
+    assert!(crate::core::describe(&o).contains("without an UploadId"));
+    for (status, class) in [(403, Class::Final), (503, Class::Retryable)] {
+        let Step::End(o) = on_create(status, "<Error><Code>X</Code></Error>", None) else {
+            panic!("{status} must end the attempt")
+        };
+        assert_eq!(classify(&o), class, "{status}");
+    }
+}
+
+#[test]
+fn a_part_is_stored_under_its_etag_which_cors_must_expose() {
+    assert_eq!(
+        on_part(200, Some(" \"abc\" "), "", None),
+        Step::Part("\"abc\"".into())
+    );
+    let Step::End(o) = on_part(200, None, "", None) else {
+        panic!("an unreadable ETag must end the attempt")
+    };
+    assert_eq!(classify(&o), Class::Final);
+    assert!(crate::core::describe(&o).contains("ExposeHeaders"));
+    let forgotten = "<Error><Code>NoSuchUpload</Code><Message>gone</Message></Error>";
+    assert_eq!(on_part(404, None, forgotten, None), Step::Restart);
+    assert!(matches!(
+        on_part(404, None, "<Error><Code>NoSuchBucket</Code></Error>", None),
+        Step::End(Outcome::Response { status: 404, .. })
+    ));
+    assert!(matches!(
+        on_part(500, None, "", Some("2".into())),
+        Step::End(Outcome::Response { status: 500, .. })
+    ));
+}
+
+#[test]
+fn completion_reads_an_error_s3_answers_with_200() {
+    let ok = "<CompleteMultipartUploadResult><ETag>\"x-3\"</ETag></CompleteMultipartUploadResult>";
+    assert_eq!(on_complete(200, ok, None), Step::Done);
+    let internal = "<Error><Code>InternalError</Code><Message>We encountered an internal error</Message></Error>";
+    let Step::End(o) = on_complete(200, internal, None) else {
+        panic!()
+    };
+    assert_eq!(
+        classify(&o),
+        Class::Retryable,
+        "S3 says to retry an InternalError"
+    );
+    let too_small = "<Error><Code>EntityTooSmall</Code><Message>Your proposed upload is smaller than the minimum allowed size</Message></Error>";
+    let Step::End(o) = on_complete(200, too_small, None) else {
+        panic!()
+    };
+    assert_eq!(classify(&o), Class::Final);
+    assert!(crate::core::describe(&o).contains("EntityTooSmall: Your proposed upload"));
+    let gone = "<Error><Code>NoSuchUpload</Code></Error>";
+    assert_eq!(on_complete(404, gone, None), Step::Restart);
+}
+
+#[test]
+fn the_completion_lists_every_part_in_order() {
+    let etags = vec!["\"a\"".to_string(), "b<&>".to_string()];
+    assert_eq!(
+        complete_body(&etags),
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"a\"</ETag></Part>\
+         <Part><PartNumber>2</PartNumber><ETag>b&lt;&amp;&gt;</ETag></Part></CompleteMultipartUpload>"
+    );
+}
+
+#[test]
+fn parts_are_recorded_in_order_by_the_running_attempt_only() {
+    let t = s3_task(11 * MIB, 5 * MIB);
+    let (t, bytes) = record_part(&t, 3, 1, "e1").unwrap();
+    assert_eq!(bytes, 5 * MIB);
+    let (t, bytes) = record_part(&t, 3, 2, "e2").unwrap();
+    assert_eq!(bytes, 10 * MIB);
+    assert!(record_part(&t, 3, 2, "again").is_err(), "part 2 twice");
+    assert!(
+        record_part(&t, 2, 3, "e3").is_err(),
+        "an earlier lease's part"
+    );
+    let (t, bytes) = record_part(&t, 3, 3, "e3").unwrap();
+    assert_eq!(bytes, 11 * MIB);
+    let Protocol::S3Multipart { etags, .. } = &t.request.protocol else {
+        panic!()
+    };
+    assert_eq!(etags, &["e1", "e2", "e3"]);
+    let mut queued = t.clone();
+    queued.state = State::Queued;
+    assert!(record_part(&queued, 3, 4, "e4").is_err(), "no attempt runs");
+}
+
+#[test]
+fn a_new_or_forgotten_upload_has_no_confirmed_part() {
+    let t = s3_task(11 * MIB, 5 * MIB);
+    let (t, _) = record_part(&t, 3, 1, "e1").unwrap();
+    let created = record_upload(&t, 3, Some("u-2")).unwrap();
+    assert_eq!(
+        created.request.protocol,
+        Protocol::S3Multipart {
+            chunk_size: 5 * MIB,
+            upload_id: Some("u-2".into()),
+            etags: vec![]
+        }
+    );
+    let forgotten = record_upload(&t, 3, None).unwrap();
+    assert!(matches!(
+        forgotten.request.protocol,
+        Protocol::S3Multipart {
+            upload_id: None,
+            ..
+        }
+    ));
+    assert!(record_upload(&t, 4, None).is_err(), "another lease");
+    let mut http = t.clone();
+    http.request.protocol = Protocol::Http;
+    assert!(record_upload(&http, 3, None).is_err());
+}

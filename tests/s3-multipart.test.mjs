@@ -1,0 +1,195 @@
+// S3 multipart uploads (`protocol: 's3-multipart'`) into s3rver (npm), which checks every presigned
+// signature: the worker's `beforeSend` asks the app's presigning backend to sign each request for its
+// step (create, every part, complete, abort), and an upload cut off mid-way resumes at the first part the
+// bucket has not confirmed instead of byte 0.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer, openSession, uploadRandom, eventOf, until, swControl, withGrantedChromium } from './harness.mjs';
+import {
+  snapshotPkg, withFirefox, removeDir,
+  openSession as openFirefoxSession, uploadRandom as uploadRandomFirefox, eventOf as eventOfFirefox,
+} from './firefox.mjs';
+import { startS3 } from './s3.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const MiB = 1024 * 1024;
+
+// The app's worker: the object's key is the path of the URL the page queued it under (/s3/<key>); each
+// request of the upload is signed by the app's backend (`presigner`) for its step.
+const WORKER = `import { installFerry } from '/ferry/worker.js';
+const presigner = new URL(location.href).searchParams.get('presigner');
+installFerry(self, {
+  async beforeSend(task, step) {
+    const query = new URLSearchParams({ key: new URL(task.request.url).pathname.slice(4), ...step });
+    const res = await fetch(presigner + '/presign?' + query);
+    if (!res.ok) throw new Error('the presigner answered ' + res.status);
+    return { url: (await res.json()).url };
+  },
+});
+`;
+// A worker without beforeSend.
+const PLAIN = `import { installFerry } from '/ferry/worker.js';
+installFerry(self, {});
+`;
+
+let www;
+let pkg;
+let server;
+before(async () => {
+  pkg = await snapshotPkg();
+  www = await mkdtemp(path.join(tmpdir(), 'ferry-s3-multipart-'));
+  await copyFile(path.join(here, '../www/harness.html'), path.join(www, 'harness.html'));
+  await writeFile(path.join(www, 'sw.js'), WORKER);
+  await writeFile(path.join(www, 'sw-plain.js'), PLAIN);
+  server = await startServer({ args: ['--www', www, '--pkg', pkg] });
+});
+after(async () => {
+  await server?.stop();
+  await rm(www, { recursive: true, force: true });
+  await removeDir(pkg);
+});
+
+/**
+ * s3rver and the app's presigning backend beside it. `fn({ s3, signed, worker, held })`: `signed` the
+ * steps the backend signed (`'create'`, `'part 2'`, ...), `worker` the app's worker URL that asks this
+ * backend; a step `hold(step)` returns true for is never answered (its response goes into `held`).
+ */
+async function withS3(fn, { exposeEtag = true, hold = () => false } = {}) {
+  const s3 = await startS3(new URL(server.url).origin, 'uploads', { exposeEtag });
+  const signed = [];
+  const held = [];
+  const presigner = createServer(async (req, res) => {
+    const q = new URL(req.url, 'http://x').searchParams;
+    const [step, key, part, id] = ['step', 'key', 'partNumber', 'uploadId'].map((k) => q.get(k));
+    const name = part ? `${step} ${part}` : step;
+    signed.push(name);
+    if (hold(name, signed)) {
+      held.push(res);
+      return;
+    }
+    const upload = `uploadId=${encodeURIComponent(id)}`;
+    const [method, query] = {
+      create: ['POST', 'uploads'],
+      part: ['PUT', `partNumber=${part}&${upload}`],
+      complete: ['POST', upload],
+      abort: ['DELETE', upload],
+    }[step];
+    res.writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': '*' });
+    res.end(JSON.stringify({ url: await s3.sign(key, { method, query, expires: 60 }) }));
+  });
+  await new Promise((resolve) => presigner.listen(0, '127.0.0.1', resolve));
+  const worker = `/sw.js?presigner=${encodeURIComponent(`http://127.0.0.1:${presigner.address().port}`)}`;
+  try {
+    return await fn({ s3, signed, worker, held });
+  } finally {
+    for (const res of held) res.destroy();
+    await new Promise((resolve) => presigner.close(resolve));
+    await s3.close();
+  }
+}
+
+const SIZE = 11 * MiB + 7;
+const request = (key) => ({ url: `/s3/${key}`, protocol: 's3-multipart', chunkSize: 5 * MiB });
+
+/** The upload of `SIZE` bytes as 3 parts: each signed once, the bucket's object whole, progress per part. */
+async function threeParts({ s3, signed, page, uploadRandom, eventOf }, key) {
+  const { id, sha256 } = await uploadRandom(page, SIZE, request(key));
+  const completed = await eventOf(page, id, 'completed', { timeout: 60000 });
+  assert.equal(completed.response.status, 200);
+  assert.match(completed.response.body, /CompleteMultipartUploadResult/);
+  assert.deepEqual(signed, ['create', 'part 1', 'part 2', 'part 3', 'complete']);
+  assert.deepEqual(await s3.object(key), { status: 200, size: SIZE, sha256 });
+  const progress = await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id && e.kind === 'progress')
+    .map((e) => e.bytesSent), id);
+  assert.deepEqual(progress, [5 * MiB, 10 * MiB, SIZE]);
+  const task = await page.evaluate((id) => window.ferrySession.get(id), id);
+  assert.equal(task.request.protocol.kind, 's3-multipart');
+  assert.equal(task.request.protocol.etags.length, 3);
+  return completed;
+}
+
+test('S3 multipart: an 11 MiB file goes as 3 parts of 5 MiB, each request presigned by beforeSend for its step; the bucket holds the bytes', async () => {
+  await server.reset();
+  await withS3(async ({ s3, signed, worker }) => {
+    await withGrantedChromium(server.url, ['backgroundFetch'], async (ctx) => {
+      const page = await openSession(ctx, server.url, 's3mp', { serviceWorker: worker });
+      const completed = await threeParts({ s3, signed, page, uploadRandom, eventOf }, 'videos/a.bin');
+      assert.equal(completed.attempt, 1);
+    });
+  });
+});
+
+test('S3 multipart: a worker stopped while part 3 waits for its signature resumes at part 3; parts 1 and 2 are not sent again', async () => {
+  await server.reset();
+  // The first request to sign part 3 is never answered: the worker is stopped meanwhile.
+  const hold = (name, signed) => name === 'part 3' && signed.filter((s) => s === 'part 3').length === 1;
+  await withS3(async ({ s3, signed, worker }) => {
+    await withGrantedChromium(server.url, [], async (ctx) => {
+      const page = await openSession(ctx, server.url, 's3stop', { serviceWorker: worker });
+      const { id, sha256 } = await uploadRandom(page, SIZE, request('videos/b.bin'));
+      await until(() => signed.includes('part 3'), { what: 'part 3 asked to be signed', timeout: 30000 });
+      const { cdp } = await swControl(page);
+      await cdp.send('ServiceWorker.stopAllWorkers');
+      const completed = await eventOf(page, id, 'completed', { timeout: 60000 });
+      assert.equal(completed.response.status, 200);
+      assert.deepEqual(signed, ['create', 'part 1', 'part 2', 'part 3', 'part 3', 'complete']);
+      assert.deepEqual(await s3.object('videos/b.bin'), { status: 200, size: SIZE, sha256 });
+    });
+  }, { hold });
+});
+
+test('S3 multipart: a bucket whose CORS rules hide the ETag fails the upload with a reason that says so; cancel signs an abort', async () => {
+  await server.reset();
+  await withS3(async ({ signed, worker }) => {
+    await withGrantedChromium(server.url, [], async (ctx) => {
+      const page = await openSession(ctx, server.url, 's3etag', { serviceWorker: worker });
+      const { id } = await uploadRandom(page, SIZE, request('videos/c.bin'));
+      const failed = await eventOf(page, id, 'failed', { timeout: 30000 });
+      assert.match(failed.reason, /ETag header cannot be read.*ExposeHeaders/);
+      assert.deepEqual(signed, ['create', 'part 1']);
+    });
+  }, { exposeEtag: false });
+  await withS3(async ({ signed, worker }) => {
+    await withGrantedChromium(server.url, [], async (ctx) => {
+      const page = await openSession(ctx, server.url, 's3cancel', { serviceWorker: worker });
+      const { id } = await uploadRandom(page, SIZE, request('videos/d.bin'));
+      await until(() => signed.includes('part 2'), { what: 'part 2 asked to be signed', timeout: 30000 });
+      assert.equal(await page.evaluate((id) => window.ferrySession.cancel(id), id), true);
+      await until(() => signed.includes('abort'), { what: 'the abort signed', timeout: 20000 });
+      assert.equal(signed.at(-1), 'abort');
+    });
+  }, { hold: (name) => name === 'part 2' });
+});
+
+test('S3 multipart needs the worker\'s beforeSend: without one, upload rejects with FerryInvalidProtocol and stores nothing', async () => {
+  await server.reset();
+  await withGrantedChromium(server.url, [], async (ctx) => {
+    const page = await openSession(ctx, server.url, 's3plain', { serviceWorker: '/sw-plain.js' });
+    const error = await page.evaluate(async () => {
+      try {
+        await window.ferrySession.upload(new Blob(['x']), { url: '/s3/x', protocol: 's3-multipart' });
+        return null;
+      } catch (e) {
+        return { name: e.name, message: e.message };
+      }
+    });
+    assert.equal(error?.name, 'FerryInvalidProtocol', JSON.stringify(error));
+    assert.match(error.message, /installFerry\(self, \{ beforeSend \}\)/);
+    assert.deepEqual(await page.evaluate(() => window.ferrySession.list()), []);
+  });
+});
+
+test('Firefox: S3 multipart by the fallback transport, 3 parts each presigned by beforeSend', async () => {
+  await server.reset();
+  await withS3(async ({ s3, signed, worker }) => {
+    await withFirefox(async (browser) => {
+      const page = await openFirefoxSession(browser, server.url, 's3mpff', { serviceWorker: worker });
+      await threeParts({ s3, signed, page, uploadRandom: uploadRandomFirefox, eventOf: eventOfFirefox }, 'videos/e.bin');
+    });
+  });
+});
