@@ -9,7 +9,7 @@
 //!   `by_task` (taskId), so a task's events leave with it when its retention ends.
 //! - `meta`   out-of-line keys: per-tag counters and session settings.
 //!
-//! Upgrades are declarative (the builder adds what a version adds and keeps every record): v1 → v2
+//! Upgrades are declarative (`upgrade` makes the database match `SCHEMA` and keeps every record): v1 → v2
 //! only adds the two indexes.
 //!
 //! Every change that must be seen whole (enqueue; a transition with its events and Blob deletion) is
@@ -32,8 +32,7 @@ pub use settle::{Early, LeaseAsk, Settle, Settled, SettledMany};
 use crate::core::{self, Error};
 use crate::web::externs;
 use crate::web::js::{self, js_message, storage_error};
-use idb::builder::{DatabaseBuilder, IndexBuilder, ObjectStoreBuilder};
-use idb::{KeyPath, TransactionResult};
+use idb::{DatabaseEvent as _, Event as _, KeyPath, Request as _, TransactionResult};
 use wasm_bindgen::{JsCast, JsValue};
 
 /// The database every page and the service worker of an origin share.
@@ -66,8 +65,7 @@ impl Store {
 
     /// Opens a database of another name: tests use one fresh database each.
     pub async fn open_named(name: &str) -> Result<Store, Error> {
-        let db: web_sys::IdbDatabase = schema(name)
-            .build()
+        let db: web_sys::IdbDatabase = open_db(name)
             .await
             .map_err(|e| storage_error("open database", e))?
             .into();
@@ -134,38 +132,86 @@ impl Store {
     }
 }
 
-/// The current schema. Kept as a builder so a later version adds to it and the upgrade keeps existing records.
-fn schema(name: &str) -> DatabaseBuilder {
-    let tasks = ObjectStoreBuilder::new(TASKS)
-        .key_path(Some(KeyPath::new_single("id")))
-        .add_index(
-            IndexBuilder::new("by_tag_seq".into(), KeyPath::new_array(["tag", "seq"])).unique(true),
-        )
-        .add_index(IndexBuilder::new(
-            "by_due".into(),
-            KeyPath::new_array(["state", "nextAttemptAt"]),
-        ))
-        .add_index(IndexBuilder::new(
-            "by_lease".into(),
-            KeyPath::new_array(["state", "leaseUntil"]),
-        ))
-        .add_index(IndexBuilder::new(
-            "by_state".into(),
-            KeyPath::new_array(["state", "createdAt"]),
-        ));
-    DatabaseBuilder::new(name)
-        .version(SCHEMA_VERSION)
-        .add_object_store(tasks)
-        .add_object_store(ObjectStoreBuilder::new(BLOBS))
-        .add_object_store(
-            ObjectStoreBuilder::new(OUTBOX)
-                .key_path(Some(KeyPath::new_array(["tag", "seq"])))
-                .add_index(IndexBuilder::new(
-                    "by_task".into(),
-                    KeyPath::new_single("taskId"),
-                )),
-        )
-        .add_object_store(ObjectStoreBuilder::new(META))
+/// An index: name, key path (one name: that property; several: an array of them), unique.
+type IndexSpec = (&'static str, &'static [&'static str], bool);
+
+/// The current schema: each object store with its key path (none: out-of-line keys) and indexes.
+/// Kept declarative so a later version adds to it and the upgrade keeps existing records.
+const SCHEMA: [(&str, &[&str], &[IndexSpec]); 4] = [
+    (
+        TASKS,
+        &["id"],
+        &[
+            ("by_tag_seq", &["tag", "seq"], true),
+            ("by_due", &["state", "nextAttemptAt"], false),
+            ("by_lease", &["state", "leaseUntil"], false),
+            ("by_state", &["state", "createdAt"], false),
+        ],
+    ),
+    (BLOBS, &[], &[]),
+    (OUTBOX, &["tag", "seq"], &[("by_task", &["taskId"], false)]),
+    (META, &[], &[]),
+];
+
+fn key_path(names: &[&str]) -> KeyPath {
+    match names {
+        [one] => KeyPath::new_single(one),
+        _ => KeyPath::new_array(names.iter().copied()),
+    }
+}
+
+/// Opens database `name` at `SCHEMA_VERSION`, upgrading it to `SCHEMA` first if it is older.
+async fn open_db(name: &str) -> Result<idb::Database, idb::Error> {
+    let mut request = idb::Factory::new()?.open(name, Some(SCHEMA_VERSION))?;
+    request.on_upgrade_needed(|event| {
+        // A failed step must abort the upgrade (the database stays at its old version): a panic does.
+        if let Err(e) = upgrade(&event) {
+            panic!("upgrade the ferry database: {e}");
+        }
+    });
+    request.await
+}
+
+/// Makes the database of an `upgradeneeded` event match `SCHEMA`: missing stores are created, every
+/// index of `SCHEMA` is (re)created, and stores and indexes it does not name are deleted. Records stay.
+fn upgrade(event: &idb::event::VersionChangeEvent) -> Result<(), idb::Error> {
+    let request = event.target()?;
+    let db = event.database()?;
+    let existing = db.store_names();
+    for (name, path, indexes) in SCHEMA {
+        let store = if existing.iter().any(|n| n == name) {
+            request
+                .transaction()
+                .ok_or(idb::Error::TransactionNotFound)?
+                .object_store(name)?
+        } else {
+            let mut params = idb::ObjectStoreParams::new();
+            if !path.is_empty() {
+                params.key_path(Some(key_path(path)));
+            }
+            db.create_object_store(name, params)?
+        };
+        let mut old = store.index_names();
+        for (index, path, unique) in indexes {
+            if let Some(i) = old.iter().position(|n| n == index) {
+                store.delete_index(&old.swap_remove(i))?;
+            }
+            let mut params = idb::IndexParams::new();
+            if *unique {
+                params.unique(true);
+            }
+            store.create_index(index, key_path(path), Some(params))?;
+        }
+        for index in old {
+            store.delete_index(&index)?;
+        }
+    }
+    for name in existing {
+        if !SCHEMA.iter().any(|(n, _, _)| *n == name) {
+            db.delete_object_store(&name)?;
+        }
+    }
+    Ok(())
 }
 
 /// An object store of `tx`; the error names the operation.
