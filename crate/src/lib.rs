@@ -8,6 +8,11 @@
 
 pub mod core;
 
+/// The allocator: talc's WebAssembly one, smaller than Rust's default (dlmalloc) in the shipped wasm.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 #[cfg(all(target_arch = "wasm32", feature = "bench"))]
 pub mod bench;
 mod calls;
