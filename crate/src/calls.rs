@@ -129,20 +129,23 @@ async fn register(store: &Store, tag: &str, call: &JsValue) -> Result<JsValue, E
     let options = core::validate_session_options(&request::session_options(&options)?)?;
     let page_url = js::get(call, "pageUrl").as_string();
     store
-        .update_session(tag, |previous| {
-            let paused = previous.as_ref().is_some_and(|s| s.paused);
-            // Headers are kept only while the session opts in to it.
-            let last_headers = previous
-                .and_then(|s| s.last_headers)
-                .filter(|_| options.header_fallback == core::HeaderFallback::Last);
-            Some(SessionRecord {
-                tag: tag.to_string(),
-                options,
-                paused,
-                page_url,
-                last_headers,
-            })
-        })
+        .update_session(
+            tag,
+            Box::new(|previous| {
+                let paused = previous.as_ref().is_some_and(|s| s.paused);
+                // Headers are kept only while the session opts in to it.
+                let last_headers = previous
+                    .and_then(|s| s.last_headers)
+                    .filter(|_| options.header_fallback == core::HeaderFallback::Last);
+                Some(SessionRecord {
+                    tag: tag.to_string(),
+                    options,
+                    paused,
+                    page_url,
+                    last_headers,
+                })
+            }),
+        )
         .await?;
     let answer = js_sys::Object::new();
     js::set(&answer, "options", &js::to_js(&options)?);
@@ -192,15 +195,18 @@ async fn set_paused(store: &Store, tag: &str, paused: bool, call: &JsValue) -> R
     let options = options_of(call)?;
     let tag_owned = tag.to_string();
     store
-        .update_session(tag, move |previous| {
-            Some(SessionRecord {
-                tag: tag_owned,
-                options,
-                paused,
-                page_url,
-                last_headers: previous.and_then(|s| s.last_headers),
-            })
-        })
+        .update_session(
+            tag,
+            Box::new(move |previous| {
+                Some(SessionRecord {
+                    tag: tag_owned,
+                    options,
+                    paused,
+                    page_url,
+                    last_headers: previous.and_then(|s| s.last_headers),
+                })
+            }),
+        )
         .await
 }
 

@@ -138,18 +138,21 @@ pub(super) async fn progress(store: &Store, call: &JsValue) -> Result<JsValue, E
         return Ok(JsValue::UNDEFINED);
     };
     let (task, events) = store
-        .modify(&id, |t| {
-            let running =
-                t.state == core::State::InFlight && t.transport == Some(Transport::BackgroundFetch);
-            Ok((
-                t.clone(),
-                if running {
-                    vec![core::progress_event(t, bytes)]
-                } else {
-                    Vec::new()
-                },
-            ))
-        })
+        .modify(
+            &id,
+            Box::new(|t| {
+                let running = t.state == core::State::InFlight
+                    && t.transport == Some(Transport::BackgroundFetch);
+                Ok((
+                    t.clone(),
+                    if running {
+                        vec![core::progress_event(t, bytes)]
+                    } else {
+                        Vec::new()
+                    },
+                ))
+            }),
+        )
         .await?;
     if task.state != core::State::InFlight {
         THROTTLES.with(|t| t.borrow_mut().remove(&id));

@@ -118,9 +118,12 @@ async fn run(
                 Step::Created(location) => {
                     let url = web_sys::Url::new_with_base(&location, &task.request.url)?.href();
                     let recorded = store
-                        .modify(&task.id, |t| {
-                            Ok((core::state::record_upload_url(t, &url)?, Vec::new()))
-                        })
+                        .modify(
+                            &task.id,
+                            Box::new(|t| {
+                                Ok((core::state::record_upload_url(t, &url)?, Vec::new()))
+                            }),
+                        )
                         .await;
                     if let Err(e) = recorded {
                         // Cancelled (or cleared) while the creation was being answered: the cancel did
@@ -194,19 +197,22 @@ fn retry_after(response: &web_sys::Response) -> Option<String> {
 /// Persists the confirmed offset (which resets the attempt budget) and tells the pages.
 async fn progress(store: &Store, task: &Task, offset: u64) {
     let result = store
-        .modify(&task.id, |t| {
-            let (next, _) = core::scheduler::settle(
-                t,
-                task.lease_no,
-                core::Input::Progress {
-                    bytes_confirmed: offset,
-                },
-                js::now_ms(),
-                0,
-            )?;
-            let event = core::progress_event(&next, offset);
-            Ok((next, vec![event]))
-        })
+        .modify(
+            &task.id,
+            Box::new(|t| {
+                let (next, _) = core::scheduler::settle(
+                    t,
+                    task.lease_no,
+                    core::Input::Progress {
+                        bytes_confirmed: offset,
+                    },
+                    js::now_ms(),
+                    0,
+                )?;
+                let event = core::progress_event(&next, offset);
+                Ok((next, vec![event]))
+            }),
+        )
         .await;
     if let Ok((_, events)) = result {
         messaging::broadcast(&events);

@@ -6,6 +6,7 @@ use super::batch::{pending, write, Outbox, Pending, Read, Span};
 use super::outbox::SessionRecord;
 use super::settle::LeaseAsk;
 use super::tasks::{state_range, MAX_KEY};
+use super::SessionChange;
 use super::{commit, open_store, session_key, task_of, Store, BLOBS, META, TASKS};
 use crate::core::scheduler::{self, Env, SessionView};
 use crate::core::{self, Error, FerryEvent, State, Task, Transport};
@@ -274,11 +275,7 @@ impl Store {
 
     /// Changes a tag's session record in ONE transaction (read and write together: a `pause` racing a
     /// `clear` never writes dropped headers back). `None` from `change` leaves it as it is.
-    pub async fn update_session(
-        &self,
-        tag: &str,
-        change: impl FnOnce(Option<SessionRecord>) -> Option<SessionRecord>,
-    ) -> Result<(), Error> {
+    pub async fn update_session(&self, tag: &str, change: SessionChange<'_>) -> Result<(), Error> {
         let tx = self.tx(&[META], true)?;
         let meta = open_store(&tx, META, "write session")?;
         let k = session_key(tag);

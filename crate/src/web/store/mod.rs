@@ -35,6 +35,13 @@ use crate::web::js::{self, js_message, storage_error};
 use idb::{DatabaseEvent as _, Event as _, KeyPath, Request as _, TransactionResult};
 use wasm_bindgen::{JsCast, JsValue};
 
+/// What `Store::modify` does to a task: the new record and the events to append. Boxed, so the
+/// transaction's code is there once whatever the caller (a generic parameter made one copy per caller).
+pub type Change<'a> =
+    Box<dyn FnOnce(&core::Task) -> Result<(core::Task, Vec<core::FerryEvent>), Error> + 'a>;
+/// What `Store::update_session` does to a session record (`None`: leave it as it is). Boxed, as `Change`.
+pub type SessionChange<'a> = Box<dyn FnOnce(Option<SessionRecord>) -> Option<SessionRecord> + 'a>;
+
 /// The database every page and the service worker of an origin share.
 pub const DB_NAME: &str = "ferry";
 /// The schema this code writes; opening an older database upgrades it in place.

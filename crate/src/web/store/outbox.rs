@@ -195,7 +195,7 @@ impl Store {
     /// Writes a tag's session record.
     pub async fn put_session(&self, record: &SessionRecord) -> Result<(), Error> {
         let record = record.clone();
-        self.update_session(&record.tag.clone(), move |_| Some(record))
+        self.update_session(&record.tag.clone(), Box::new(move |_| Some(record)))
             .await
     }
 }

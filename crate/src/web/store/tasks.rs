@@ -1,6 +1,6 @@
 //! Tasks and their Blobs: enqueue, transitions, and the scheduler's indexed queries.
 
-use super::{commit, delete, key, open_store, task_of, Store, BLOBS, META, OUTBOX, TASKS};
+use super::{commit, delete, key, open_store, task_of, Change, Store, BLOBS, META, OUTBOX, TASKS};
 use crate::core::{self, Error, FerryEvent, Input, ResponseInfo, State, Task};
 use crate::web::js::{self, storage_error};
 use idb::{KeyRange, Query};
@@ -9,6 +9,10 @@ use wasm_bindgen::{JsCast, JsValue};
 
 /// The largest integer IndexedDB range bounds may use without losing precision.
 pub(crate) const MAX_KEY: f64 = 9_007_199_254_740_991.0;
+
+/// What `apply_with` decides for a task: the new record and its effects. Boxed (as `Change`): one
+/// copy of the transaction's code, not one per caller.
+type Decide<'a> = Box<dyn FnOnce(&Task) -> Result<(Task, Vec<core::Effect>), Error> + 'a>;
 
 impl Store {
     /// One task by id.
@@ -108,8 +112,13 @@ impl Store {
         rand: u64,
         response: Option<ResponseInfo>,
     ) -> Result<(Task, Vec<FerryEvent>), Error> {
-        self.apply_with(id, |t| core::apply(t, input, now_ms, rand), response, false)
-            .await
+        self.apply_with(
+            id,
+            Box::new(move |t| core::apply(t, input, now_ms, rand)),
+            response,
+            false,
+        )
+        .await
     }
 
     /// `transition` for an input that belongs to an attempt (an outcome, progress, renewal, release):
@@ -128,7 +137,7 @@ impl Store {
     ) -> Result<(Task, Vec<FerryEvent>), Error> {
         self.apply_with(
             id,
-            |t| core::scheduler::settle(t, lease_no, input, now_ms, rand),
+            Box::new(move |t| core::scheduler::settle(t, lease_no, input, now_ms, rand)),
             response,
             true,
         )
@@ -138,7 +147,7 @@ impl Store {
     async fn apply_with(
         &self,
         id: &str,
-        decide: impl FnOnce(&Task) -> Result<(Task, Vec<core::Effect>), Error>,
+        decide: Decide<'_>,
         response: Option<ResponseInfo>,
         relaxed: bool,
     ) -> Result<(Task, Vec<FerryEvent>), Error> {
@@ -194,7 +203,7 @@ impl Store {
     pub async fn modify(
         &self,
         id: &str,
-        change: impl FnOnce(&Task) -> Result<(Task, Vec<FerryEvent>), Error>,
+        change: Change<'_>,
     ) -> Result<(Task, Vec<FerryEvent>), Error> {
         let tx = self.tx(&[TASKS, OUTBOX, META], true)?;
         let tasks = open_store(&tx, TASKS, "modify")?;
