@@ -93,6 +93,8 @@ pub fn package(features: &[&str], live: &Path) -> Result<(), String> {
         Command::new(&wasm_opt)
             .arg("-Os")
             .args(WASM_FEATURES)
+            // Metadata no runtime reads: the toolchain's names and the feature list (given above).
+            .args(["--strip-producers", "--strip-target-features"])
             .arg(&bg)
             .arg("-o")
             .arg(&bg),
