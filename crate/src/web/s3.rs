@@ -18,17 +18,6 @@ use wasm_bindgen_futures::JsFuture;
 /// A future boxed so that one copy of its code serves every caller.
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
-/// A change of the stored task, written by `record` (one copy of `Store::modify` for all of them).
-type Change<'a> = Box<dyn FnOnce(&Task) -> Result<(Task, Vec<core::FerryEvent>), core::Error> + 'a>;
-
-fn record<'a>(
-    store: &'a Store,
-    task: &'a Task,
-    change: Change<'a>,
-) -> Boxed<'a, Result<(Task, Vec<core::FerryEvent>), core::Error>> {
-    Box::pin(store.modify(&task.id, change))
-}
-
 /// One attempt of an S3 multipart task. `extra`: a header provider's headers (sent, with the task's, on
 /// the request that creates the upload, which sets the object's headers).
 pub async fn send(
@@ -160,14 +149,17 @@ async fn run(
                 let (outcome, info) = transport::read_response(&created).await;
                 match decide::on_create(created.status(), &info.body, retry_after(&outcome)) {
                     Step::Created(id) => {
-                        let recorded = record(
-                            store,
-                            task,
-                            Box::new(|t| {
-                                Ok((decide::record_upload(t, task.lease_no, Some(&id))?, vec![]))
-                            }),
-                        )
-                        .await;
+                        let recorded = store
+                            .modify(
+                                &task.id,
+                                Box::new(|t| {
+                                    Ok((
+                                        decide::record_upload(t, task.lease_no, Some(&id))?,
+                                        vec![],
+                                    ))
+                                }),
+                            )
+                            .await;
                         if let Err(e) = recorded {
                             // Cancelled, cleared or taken over while the creation was answered:
                             // nobody knows this upload, so it is ended at the bucket.
@@ -249,15 +241,15 @@ async fn run(
             ));
         }
         restarted = true;
-        record(
-            store,
-            task,
-            Box::new(|t| Ok((decide::record_upload(t, task.lease_no, None)?, vec![]))),
-        )
-        .await
-        .map_err(|e| {
-            Failure::Network(format!("the forgotten upload could not be recorded: {e}"))
-        })?;
+        store
+            .modify(
+                &task.id,
+                Box::new(|t| Ok((decide::record_upload(t, task.lease_no, None)?, vec![]))),
+            )
+            .await
+            .map_err(|e| {
+                Failure::Network(format!("the forgotten upload could not be recorded: {e}"))
+            })?;
         etags.clear();
     }
 }
@@ -272,26 +264,26 @@ fn retry_after(outcome: &Outcome) -> Option<String> {
 /// Persists a confirmed part (which resets the attempt budget) and tells the pages. A part that cannot
 /// be recorded (the task was cancelled, or its lease moved on) ends the attempt.
 async fn record_part(store: &Store, task: &Task, number: u64, etag: &str) -> Result<(), Failure> {
-    let (_, events) = record(
-        store,
-        task,
-        Box::new(|t| {
-            let (t, bytes) = decide::record_part(t, task.lease_no, number, etag)?;
-            let (next, _) = core::scheduler::settle(
-                &t,
-                task.lease_no,
-                core::Input::Progress {
-                    bytes_confirmed: bytes,
-                },
-                js::now_ms(),
-                0,
-            )?;
-            let event = core::progress_event(&next, bytes);
-            Ok((next, vec![event]))
-        }),
-    )
-    .await
-    .map_err(|e| Failure::Network(format!("part {number} could not be recorded: {e}")))?;
+    let (_, events) = store
+        .modify(
+            &task.id,
+            Box::new(|t| {
+                let (t, bytes) = decide::record_part(t, task.lease_no, number, etag)?;
+                let (next, _) = core::scheduler::settle(
+                    &t,
+                    task.lease_no,
+                    core::Input::Progress {
+                        bytes_confirmed: bytes,
+                    },
+                    js::now_ms(),
+                    0,
+                )?;
+                let event = core::progress_event(&next, bytes);
+                Ok((next, vec![event]))
+            }),
+        )
+        .await
+        .map_err(|e| Failure::Network(format!("part {number} could not be recorded: {e}")))?;
     messaging::broadcast(&events);
     Ok(())
 }
