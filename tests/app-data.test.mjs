@@ -4,17 +4,13 @@
 // `beforeSend` show it, and a page that opens after the upload ended finds it by the event's `taskId`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startServer, openSession, eventOf, settled, withGrantedChromium } from './harness.mjs';
+import { openSession, eventOf, settled, withGrantedChromium } from './harness.mjs';
 import {
-  snapshotPkg, withFirefox, removeDir,
+  withFirefox,
   openSession as openFirefoxSession, eventOf as eventOfFirefox,
 } from './firefox.mjs';
+import { startAppServer } from './app-server.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 
 // The app's worker: `beforeSend` sends a photo to its album's URL, read from the task's appData; a POST to
 // /share (a Web Share Target, say) is handed to Ferry with appData of the worker's own.
@@ -35,21 +31,11 @@ self.addEventListener('fetch', (event) => {
 });
 `;
 
-let www;
-let pkg;
 let server;
 before(async () => {
-  pkg = await snapshotPkg();
-  www = await mkdtemp(path.join(tmpdir(), 'ferry-app-data-'));
-  await copyFile(path.join(here, '../www/harness.html'), path.join(www, 'harness.html'));
-  await writeFile(path.join(www, 'sw.js'), WORKER);
-  server = await startServer({ args: ['--www', www, '--pkg', pkg] });
+  server = await startAppServer({ 'sw.js': WORKER });
 });
-after(async () => {
-  await server?.stop();
-  await rm(www, { recursive: true, force: true });
-  await removeDir(pkg);
-});
+after(() => server?.close());
 
 const photo = (album, photoId) => JSON.stringify({ album, photoId, caption: 'Été à la mer' });
 

@@ -5,20 +5,16 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startServer, openSession, uploadRandom, eventOf, settled, withGrantedChromium } from './harness.mjs';
+import { openSession, uploadRandom, eventOf, settled, withGrantedChromium } from './harness.mjs';
 import {
-  snapshotPkg, withFirefox, removeDir,
+  withFirefox,
   openSession as openFirefoxSession, uploadRandom as uploadRandomFirefox, eventOf as eventOfFirefox,
   registerSession,
 } from './firefox.mjs';
+import { startAppServer } from './app-server.mjs';
 import { startWebKit, webkitProfile, openHarness, removeDir as removeWebKitDir } from './webkit.mjs';
 import { startS3 } from './s3.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const KiB = 1024;
 
 // The app's worker: `beforeSend` answers by the stored URL's path, as an app would by route. For a
@@ -53,22 +49,11 @@ const INVALID = `import { installFerry } from '/ferry/worker.js';
 installFerry(self, { beforeSend: 'soon' }).catch(() => {});
 `;
 
-let www;
-let pkg;
 let server;
 before(async () => {
-  pkg = await snapshotPkg();
-  www = await mkdtemp(path.join(tmpdir(), 'ferry-before-send-'));
-  await copyFile(path.join(here, '../www/harness.html'), path.join(www, 'harness.html'));
-  await writeFile(path.join(www, 'sw.js'), WORKER);
-  await writeFile(path.join(www, 'sw-invalid.js'), INVALID);
-  server = await startServer({ args: ['--www', www, '--pkg', pkg] });
+  server = await startAppServer({ 'sw.js': WORKER, 'sw-invalid.js': INVALID });
 });
-after(async () => {
-  await server?.stop();
-  await rm(www, { recursive: true, force: true });
-  await removeDir(pkg);
-});
+after(() => server?.close());
 
 /**
  * A 503, then 201: each attempt went where beforeSend said, with its headers replacing the stored ones of

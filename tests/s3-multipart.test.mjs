@@ -5,18 +5,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startServer, openSession, uploadRandom, eventOf, until, swControl, withGrantedChromium } from './harness.mjs';
+import { openSession, uploadRandom, eventOf, until, swControl, withGrantedChromium } from './harness.mjs';
 import {
-  snapshotPkg, withFirefox, removeDir,
+  withFirefox,
   openSession as openFirefoxSession, uploadRandom as uploadRandomFirefox, eventOf as eventOfFirefox,
 } from './firefox.mjs';
+import { startAppServer } from './app-server.mjs';
 import { startS3 } from './s3.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const MiB = 1024 * 1024;
 
 // The app's worker: the object's key is the path of the URL the page queued it under (/s3/<key>); each
@@ -37,22 +33,11 @@ const PLAIN = `import { installFerry } from '/ferry/worker.js';
 installFerry(self, {});
 `;
 
-let www;
-let pkg;
 let server;
 before(async () => {
-  pkg = await snapshotPkg();
-  www = await mkdtemp(path.join(tmpdir(), 'ferry-s3-multipart-'));
-  await copyFile(path.join(here, '../www/harness.html'), path.join(www, 'harness.html'));
-  await writeFile(path.join(www, 'sw.js'), WORKER);
-  await writeFile(path.join(www, 'sw-plain.js'), PLAIN);
-  server = await startServer({ args: ['--www', www, '--pkg', pkg] });
+  server = await startAppServer({ 'sw.js': WORKER, 'sw-plain.js': PLAIN });
 });
-after(async () => {
-  await server?.stop();
-  await rm(www, { recursive: true, force: true });
-  await removeDir(pkg);
-});
+after(() => server?.close());
 
 /**
  * s3rver and the app's presigning backend beside it. `fn({ s3, signed, worker, held })`: `signed` the

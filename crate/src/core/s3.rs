@@ -4,8 +4,9 @@
 //! instead of byte 0. The web layer makes the requests; what each answer means, and what is recorded
 //! of it, is decided here.
 
-use crate::core::error::{Error, Result};
+use crate::core::error::Result;
 use crate::core::retry::Outcome;
+use crate::core::state::illegal;
 use crate::core::task::{Protocol, State, Task};
 
 /// Smallest part S3 takes (every part but the last).
@@ -165,16 +166,6 @@ fn running(task: &Task, lease_no: u64, input: &str) -> Result<Task> {
         return Err(illegal(task, input, "only S3 multipart uploads have parts"));
     }
     Ok(task.clone())
-}
-
-fn illegal(task: &Task, input: &str, reason: &str) -> Error {
-    Error::IllegalTransition {
-        task_id: task.id.clone(),
-        state: task.state,
-        attempt: task.attempt,
-        input: input.to_string(),
-        reason: reason.to_string(),
-    }
 }
 
 /// The `Code` of an S3 `<Error>` body, if the body is one.

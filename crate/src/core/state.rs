@@ -477,7 +477,7 @@ fn require(task: &Task, input: &str, state: State, why: &str) -> Result<()> {
     }
 }
 
-fn illegal(task: &Task, input: &str, reason: &str) -> Error {
+pub(crate) fn illegal(task: &Task, input: &str, reason: &str) -> Error {
     Error::IllegalTransition {
         task_id: task.id.clone(),
         state: task.state,

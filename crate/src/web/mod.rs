@@ -7,6 +7,7 @@ pub mod js;
 pub mod launch;
 pub mod messaging;
 pub mod request;
+pub mod resumable;
 pub mod s3;
 pub mod store;
 pub mod transport;

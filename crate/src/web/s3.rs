@@ -8,12 +8,12 @@ use crate::core::s3::{self as decide, Step};
 use crate::core::scheduler::{merge_headers, Prepared, SessionView};
 use crate::core::{self, Outcome, Protocol, ResponseInfo, Task};
 use crate::scheduler::before_send;
+use crate::web::resumable::{self, Failure};
 use crate::web::store::Store;
 use crate::web::{js, messaging, transport};
 use std::future::Future;
 use std::pin::Pin;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::JsValue;
 
 /// A future boxed so that one copy of its code serves every caller.
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
@@ -27,35 +27,10 @@ pub async fn send(
     extra: &[(String, String)],
     view: &SessionView,
 ) -> (Outcome, Option<ResponseInfo>) {
-    let controller = match web_sys::AbortController::new() {
-        Ok(c) => c,
-        Err(e) => return (Outcome::NetworkError(transport::describe(&e)), None),
-    };
-    transport::track(&task.id, controller.clone());
-    let result = run(store, task, blob, extra, &controller, view).await;
-    transport::untrack(&task.id);
-    match result {
-        Ok(r) => r,
-        Err(Failure::Timeout) => (Outcome::Timeout, None),
-        Err(Failure::Js(e)) => (Outcome::NetworkError(transport::describe(&e)), None),
-        Err(Failure::Network(why)) => (Outcome::NetworkError(why), None),
-        Err(Failure::NotSent(why)) => (Outcome::NotSent(why), None),
-    }
-}
-
-enum Failure {
-    Timeout,
-    Js(JsValue),
-    /// The request did not reach an answer, or what it answered could not be recorded: why.
-    Network(String),
-    /// `beforeSend` gave nothing that can be sent: why.
-    NotSent(String),
-}
-
-impl From<JsValue> for Failure {
-    fn from(e: JsValue) -> Self {
-        Failure::Js(e)
-    }
+    resumable::attempt(task, |controller| async move {
+        run(store, task, blob, extra, &controller, view).await
+    })
+    .await
 }
 
 /// A request of the upload, by step.
@@ -349,31 +324,16 @@ async fn call_now(
         .map_err(Failure::NotSent)?;
     let url = url.unwrap_or_else(|| request.url_from(&task.request.url));
     let headers = merge_headers(headers, given);
-    let method = request.method();
-    let deadline =
-        transport::Deadline::new(controller, core::scheduler::attempt_timeout_ms(view, bytes));
-    let sent = async {
-        let h = web_sys::Headers::new()?;
-        for (name, value) in &headers {
-            h.set(name, value)?;
-        }
-        let init = web_sys::RequestInit::new();
-        init.set_method(method);
-        init.set_headers(&h);
-        init.set_signal(Some(&controller.signal()));
-        if let Some(body) = &body {
-            init.set_body(body);
-        }
-        let request = web_sys::Request::new_with_str_and_init(&url, &init)?;
-        JsFuture::from(transport::fetch(&request))
-            .await?
-            .dyn_into::<web_sys::Response>()
-    };
-    match sent.await {
-        Ok(r) => Ok(r),
-        Err(_) if deadline.passed() => Err(Failure::Timeout),
-        Err(e) => Err(Failure::Network(
-            transport::network_error(task, &url, method, &headers, &[], &e).await,
-        )),
-    }
+    let timeout = core::scheduler::attempt_timeout_ms(view, bytes);
+    resumable::request(
+        task,
+        request.method(),
+        &url,
+        &headers,
+        body.as_ref(),
+        controller,
+        timeout,
+        (&headers, &[]),
+    )
+    .await
 }

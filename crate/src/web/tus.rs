@@ -6,10 +6,10 @@
 use crate::core::scheduler::SessionView;
 use crate::core::tus::Step;
 use crate::core::{self, Outcome, Protocol, ResponseInfo, Task};
+use crate::web::resumable::{self, Failure};
 use crate::web::store::Store;
 use crate::web::{js, messaging, transport};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 
 const TUS_VERSION: &str = "1.0.0";
 
@@ -22,32 +22,10 @@ pub async fn send(
     extra: &[(String, String)],
     view: &SessionView,
 ) -> (Outcome, Option<ResponseInfo>) {
-    let controller = match web_sys::AbortController::new() {
-        Ok(c) => c,
-        Err(e) => return (Outcome::NetworkError(transport::describe(&e)), None),
-    };
-    transport::track(&task.id, controller.clone());
-    let result = run(store, task, blob, extra, &controller, view).await;
-    transport::untrack(&task.id);
-    match result {
-        Ok(r) => r,
-        Err(Failure::Timeout) => (Outcome::Timeout, None),
-        Err(Failure::Js(e)) => (Outcome::NetworkError(transport::describe(&e)), None),
-        Err(Failure::Network(why)) => (Outcome::NetworkError(why), None),
-    }
-}
-
-enum Failure {
-    Timeout,
-    Js(JsValue),
-    /// The request did not reach an answer; why, as `transport::network_error` says.
-    Network(String),
-}
-
-impl From<JsValue> for Failure {
-    fn from(e: JsValue) -> Self {
-        Failure::Js(e)
-    }
+    resumable::attempt(task, |controller| async move {
+        run(store, task, blob, extra, &controller, view).await
+    })
+    .await
 }
 
 async fn run(
@@ -267,35 +245,22 @@ async fn timed(
     controller: &web_sys::AbortController,
     timeout_ms: u64,
 ) -> Result<web_sys::Response, Failure> {
-    let deadline = transport::Deadline::new(controller, timeout_ms);
-    let sent = async {
-        let h = web_sys::Headers::new()?;
-        for (name, value) in task.request.headers.iter().chain(extra).chain(headers) {
-            h.set(name, value)?;
-        }
-        h.set("Tus-Resumable", TUS_VERSION)?;
-        let init = web_sys::RequestInit::new();
-        init.set_method(method);
-        init.set_headers(&h);
-        init.set_signal(Some(&controller.signal()));
-        if let Some(body) = body {
-            init.set_body(body);
-        }
-        let request = web_sys::Request::new_with_str_and_init(url, &init)?;
-        JsFuture::from(transport::fetch(&request))
-            .await?
-            .dyn_into::<web_sys::Response>()
-    };
-    match sent.await {
-        Ok(r) => Ok(r),
-        Err(_) if deadline.passed() => Err(Failure::Timeout),
-        Err(e) => {
-            let more = [extra, headers].concat();
-            let fixed = ["tus-resumable"];
-            let why = transport::network_error(task, url, method, &more, &fixed, &e).await;
-            Err(Failure::Network(why))
-        }
-    }
+    let more = [extra, headers].concat();
+    let mut all = [&task.request.headers[..], &more].concat();
+    all.push(("Tus-Resumable".into(), TUS_VERSION.into()));
+    let body = body.map(|b| JsValue::from(b.clone()));
+    let fixed = ["tus-resumable"];
+    resumable::request(
+        task,
+        method,
+        url,
+        &all,
+        body.as_ref(),
+        controller,
+        timeout_ms,
+        (&more, &fixed),
+    )
+    .await
 }
 
 fn header_u64(response: &web_sys::Response, name: &str) -> Option<u64> {

@@ -1,0 +1,92 @@
+//! What the attempts of resumable uploads (tus, S3 multipart) share: one abort handle for all the
+//! requests of an attempt (a cancel aborts whichever runs), each request with its own timeout, and a
+//! request that got no answer turned into the attempt's outcome.
+
+use crate::core::{Outcome, ResponseInfo, Task};
+use crate::web::transport;
+use std::future::Future;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+/// An attempt's outcome, with what the response said for the event.
+pub type Answer = (Outcome, Option<ResponseInfo>);
+
+/// Why a request of an attempt has no answer to read.
+pub enum Failure {
+    /// Its time ran out.
+    Timeout,
+    /// A call the browser refused.
+    Js(JsValue),
+    /// The request did not reach an answer, or what it answered could not be recorded: why.
+    Network(String),
+    /// The worker's `beforeSend` gave nothing that can be sent: why.
+    NotSent(String),
+}
+
+impl From<JsValue> for Failure {
+    fn from(e: JsValue) -> Self {
+        Failure::Js(e)
+    }
+}
+
+/// Runs one attempt of `task` under an abort handle registered for it (`transport::abort` stops it).
+pub async fn attempt<F>(task: &Task, run: impl FnOnce(web_sys::AbortController) -> F) -> Answer
+where
+    F: Future<Output = Result<Answer, Failure>>,
+{
+    let controller = match web_sys::AbortController::new() {
+        Ok(c) => c,
+        Err(e) => return (Outcome::NetworkError(transport::describe(&e)), None),
+    };
+    transport::track(&task.id, controller.clone());
+    let result = run(controller).await;
+    transport::untrack(&task.id);
+    match result {
+        Ok(r) => r,
+        Err(Failure::Timeout) => (Outcome::Timeout, None),
+        Err(Failure::Js(e)) => (Outcome::NetworkError(transport::describe(&e)), None),
+        Err(Failure::Network(why)) => (Outcome::NetworkError(why), None),
+        Err(Failure::NotSent(why)) => (Outcome::NotSent(why), None),
+    }
+}
+
+/// One request of an attempt of `task`, with `headers` exactly, aborted after `timeout_ms`. Why it got
+/// no answer says which of the headers beyond the task's (`more`) and Ferry's own (`fixed`) a CORS
+/// preflight may have refused.
+#[allow(clippy::too_many_arguments)]
+pub async fn request(
+    task: &Task,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<&JsValue>,
+    controller: &web_sys::AbortController,
+    timeout_ms: u64,
+    (more, fixed): (&[(String, String)], &[&str]),
+) -> Result<web_sys::Response, Failure> {
+    let deadline = transport::Deadline::new(controller, timeout_ms);
+    let sent = async {
+        let h = web_sys::Headers::new()?;
+        for (name, value) in headers {
+            h.set(name, value)?;
+        }
+        let init = web_sys::RequestInit::new();
+        init.set_method(method);
+        init.set_headers(&h);
+        init.set_signal(Some(&controller.signal()));
+        if let Some(body) = body {
+            init.set_body(body);
+        }
+        let request = web_sys::Request::new_with_str_and_init(url, &init)?;
+        JsFuture::from(transport::fetch(&request))
+            .await?
+            .dyn_into::<web_sys::Response>()
+    };
+    match sent.await {
+        Ok(r) => Ok(r),
+        Err(_) if deadline.passed() => Err(Failure::Timeout),
+        Err(e) => Err(Failure::Network(
+            transport::network_error(task, url, method, more, fixed, &e).await,
+        )),
+    }
+}
