@@ -5,7 +5,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { openSession, uploadRandom, eventOf, until, swControl, withGrantedChromium } from './harness.mjs';
+import {
+  openSession, uploadRandom, eventOf, until, swControl, withGrantedChromium, profileDir, launchChromium, killBrowser,
+  serviceWorker, FAST_SYNC_RETRY,
+} from './harness.mjs';
 import {
   withFirefox,
   openSession as openFirefoxSession, uploadRandom as uploadRandomFirefox, eventOf as eventOfFirefox,
@@ -125,6 +128,35 @@ test('S3 multipart: a worker stopped while part 3 waits for its signature resume
       assert.deepEqual(signed, ['create', 'part 1', 'part 2', 'part 3', 'part 3', 'complete']);
       assert.deepEqual(await s3.object('videos/b.bin'), { status: 200, size: SIZE, sha256 });
     });
+  }, { hold });
+});
+
+test('S3 multipart: the browser killed (SIGKILL) while part 3 waits for its signature, relaunched with no page: the worker resumes at part 3 and completes', async () => {
+  await server.reset();
+  const hold = (name, signed) => name === 'part 3' && signed.filter((s) => s === 'part 3').length === 1;
+  await withS3(async ({ s3, signed, worker }) => {
+    const dir = await profileDir();
+    let ctx = await launchChromium(dir, { args: FAST_SYNC_RETRY });
+    let sha256;
+    try {
+      const page = await openSession(ctx, server.url, 's3kill', { serviceWorker: worker });
+      ({ sha256 } = await uploadRandom(page, SIZE, request('videos/f.bin')));
+      await until(() => signed.includes('part 3'), { what: 'part 3 asked to be signed', timeout: 30000 });
+      await killBrowser(ctx);
+    } catch (e) {
+      await ctx.close();
+      throw e;
+    }
+    ctx = await launchChromium(dir, { args: FAST_SYNC_RETRY });
+    try {
+      await serviceWorker(ctx);
+      await until(() => signed.includes('complete'), { what: 'the upload completed by the relaunched worker', timeout: 30000 });
+      await until(async () => (await s3.object('videos/f.bin')).status === 200, { what: 'the object in the bucket' });
+      assert.deepEqual(signed, ['create', 'part 1', 'part 2', 'part 3', 'part 3', 'complete']);
+      assert.deepEqual(await s3.object('videos/f.bin'), { status: 200, size: SIZE, sha256 });
+    } finally {
+      await ctx.close();
+    }
   }, { hold });
 });
 
