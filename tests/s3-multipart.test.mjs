@@ -12,9 +12,11 @@ import {
 import {
   withFirefox,
   openSession as openFirefoxSession, uploadRandom as uploadRandomFirefox, eventOf as eventOfFirefox,
+  registerSession,
 } from './firefox.mjs';
 import { startAppServer } from './app-server.mjs';
 import { startS3 } from './s3.mjs';
+import { startWebKit, webkitProfile, openHarness, removeDir as removeWebKitDir } from './webkit.mjs';
 
 const MiB = 1024 * 1024;
 
@@ -208,5 +210,25 @@ test('Firefox: S3 multipart by the fallback transport, 3 parts each presigned by
       const page = await openFirefoxSession(browser, server.url, 's3mpff', { serviceWorker: worker });
       await threeParts({ s3, signed, page, uploadRandom: uploadRandomFirefox, eventOf: eventOfFirefox }, 'videos/e.bin');
     });
+  });
+});
+
+test('WebKit: S3 multipart by the fallback transport, 3 parts each presigned by beforeSend', async () => {
+  await server.reset();
+  await withS3(async ({ s3, signed, worker }) => {
+    const webkit = await startWebKit();
+    const profile = await webkitProfile();
+    try {
+      const page = await openHarness(webkit, profile, server.url);
+      try {
+        await registerSession(page, 's3mpwk', { serviceWorker: worker });
+        await threeParts({ s3, signed, page, uploadRandom: uploadRandomFirefox, eventOf: eventOfFirefox }, 'videos/g.bin');
+      } finally {
+        await page.close();
+      }
+    } finally {
+      await webkit.stop();
+      await removeWebKitDir(profile);
+    }
   });
 });
