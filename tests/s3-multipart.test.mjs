@@ -20,13 +20,14 @@ import { startWebKit, webkitProfile, openHarness, removeDir as removeWebKitDir }
 
 const MiB = 1024 * 1024;
 
-// The app's worker: the object's key is the path of the URL the page queued it under (/s3/<key>); each
-// request of the upload is signed by the app's backend (`presigner`) for its step.
+// The app's worker, as the README's recipe: the object's key is in the task's appData; each request of
+// the upload is signed by the app's backend (\`presigner\`) for its step.
 const WORKER = `import { installFerry } from '/ferry/worker.js';
 const presigner = new URL(location.href).searchParams.get('presigner');
 installFerry(self, {
   async beforeSend(task, step) {
-    const query = new URLSearchParams({ key: new URL(task.request.url).pathname.slice(4), ...step });
+    if (!step) return;
+    const query = new URLSearchParams({ key: JSON.parse(task.appData).key, ...step });
     const res = await fetch(presigner + '/presign?' + query);
     if (!res.ok) throw new Error('the presigner answered ' + res.status);
     return { url: (await res.json()).url };
@@ -45,16 +46,27 @@ before(async () => {
 after(() => server?.close());
 
 /**
- * s3rver and the app's presigning backend beside it. `fn({ s3, signed, worker, held })`: `signed` the
- * steps the backend signed (`'create'`, `'part 2'`, ...), `worker` the app's worker URL that asks this
+ * s3rver and the app's presigning backend beside it. `fn({ s3, signed, aborted, worker, held })`: `signed`
+ * the steps the backend signed (`'create'`, `'part 2'`, ...), `worker` the app's worker URL that asks this
  * backend; a step `hold(step)` returns true for is never answered (its response goes into `held`).
+ * s3rver has no AbortMultipartUpload: the backend signs an abort as a URL of its own, and `aborted` holds
+ * the upload ids DELETEd there.
  */
 async function withS3(fn, { exposeEtag = true, hold = () => false } = {}) {
   const s3 = await startS3(new URL(server.url).origin, 'uploads', { exposeEtag });
   const signed = [];
+  const aborted = [];
   const held = [];
   const presigner = createServer(async (req, res) => {
-    const q = new URL(req.url, 'http://x').searchParams;
+    const url = new URL(req.url, 'http://x');
+    const cors = { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'DELETE', 'access-control-allow-headers': '*' };
+    if (url.pathname === '/abort') {
+      if (req.method === 'DELETE') aborted.push(url.searchParams.get('uploadId'));
+      res.writeHead(204, cors);
+      res.end();
+      return;
+    }
+    const q = url.searchParams;
     const [step, key, part, id] = ['step', 'key', 'partNumber', 'uploadId'].map((k) => q.get(k));
     const name = part ? `${step} ${part}` : step;
     signed.push(name);
@@ -63,6 +75,11 @@ async function withS3(fn, { exposeEtag = true, hold = () => false } = {}) {
       return;
     }
     const upload = `uploadId=${encodeURIComponent(id)}`;
+    if (step === 'abort') {
+      res.writeHead(200, { 'content-type': 'application/json', ...cors });
+      res.end(JSON.stringify({ url: `http://127.0.0.1:${presigner.address().port}/abort?${upload}` }));
+      return;
+    }
     const [method, query] = {
       create: ['POST', 'uploads'],
       part: ['PUT', `partNumber=${part}&${upload}`],
@@ -75,7 +92,7 @@ async function withS3(fn, { exposeEtag = true, hold = () => false } = {}) {
   await new Promise((resolve) => presigner.listen(0, '127.0.0.1', resolve));
   const worker = `/sw.js?presigner=${encodeURIComponent(`http://127.0.0.1:${presigner.address().port}`)}`;
   try {
-    return await fn({ s3, signed, worker, held });
+    return await fn({ s3, signed, aborted, worker, held });
   } finally {
     for (const res of held) res.destroy();
     await new Promise((resolve) => presigner.close(resolve));
@@ -84,7 +101,7 @@ async function withS3(fn, { exposeEtag = true, hold = () => false } = {}) {
 }
 
 const SIZE = 11 * MiB + 7;
-const request = (key) => ({ url: `/s3/${key}`, protocol: 's3-multipart', chunkSize: 5 * MiB });
+const request = (key) => ({ url: '/s3-upload', protocol: 's3-multipart', chunkSize: 5 * MiB, appData: JSON.stringify({ key }) });
 
 /** The upload of `SIZE` bytes as 3 parts: each signed once, the bucket's object whole, progress per part. */
 async function threeParts({ s3, signed, page, uploadRandom, eventOf }, key) {
@@ -162,25 +179,35 @@ test('S3 multipart: the browser killed (SIGKILL) while part 3 waits for its sign
   }, { hold });
 });
 
-test('S3 multipart: a bucket whose CORS rules hide the ETag fails the upload with a reason that says so; cancel signs an abort', async () => {
+test('S3 multipart: a bucket whose CORS rules hide the ETag fails the upload with a reason that says so, and the upload is aborted', async () => {
   await server.reset();
-  await withS3(async ({ signed, worker }) => {
+  await withS3(async ({ signed, aborted, worker }) => {
     await withGrantedChromium(server.url, [], async (ctx) => {
       const page = await openSession(ctx, server.url, 's3etag', { serviceWorker: worker });
       const { id } = await uploadRandom(page, SIZE, request('videos/c.bin'));
       const failed = await eventOf(page, id, 'failed', { timeout: 30000 });
       assert.match(failed.reason, /ETag header cannot be read.*ExposeHeaders/);
-      assert.deepEqual(signed, ['create', 'part 1']);
+      const { uploadId } = (await page.evaluate((id) => window.ferrySession.get(id), id)).request.protocol;
+      await until(() => aborted.length > 0, { what: 'the upload aborted', timeout: 20000 });
+      assert.deepEqual(aborted, [uploadId]);
+      assert.deepEqual(signed, ['create', 'part 1', 'abort']);
     });
   }, { exposeEtag: false });
-  await withS3(async ({ signed, worker }) => {
+});
+
+test('S3 multipart: cancel aborts the upload at the bucket before it resolves', async () => {
+  await server.reset();
+  await withS3(async ({ signed, aborted, worker }) => {
     await withGrantedChromium(server.url, [], async (ctx) => {
       const page = await openSession(ctx, server.url, 's3cancel', { serviceWorker: worker });
       const { id } = await uploadRandom(page, SIZE, request('videos/d.bin'));
       await until(() => signed.includes('part 2'), { what: 'part 2 asked to be signed', timeout: 30000 });
+      const { uploadId } = (await page.evaluate((id) => window.ferrySession.get(id), id)).request.protocol;
       assert.equal(await page.evaluate((id) => window.ferrySession.cancel(id), id), true);
-      await until(() => signed.includes('abort'), { what: 'the abort signed', timeout: 20000 });
-      assert.equal(signed.at(-1), 'abort');
+      // cancel() resolves once the abort was sent.
+      assert.deepEqual(aborted, [uploadId]);
+      assert.deepEqual(signed, ['create', 'part 1', 'part 2', 'abort']);
+      await eventOf(page, id, 'cancelled');
     });
   }, { hold: (name) => name === 'part 2' });
 });

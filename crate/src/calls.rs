@@ -61,15 +61,19 @@ async fn answer(store: &Store, call: &JsValue) -> Result<JsValue, Failed> {
         },
         "cancel" => cancel(store, &tag, call).await?,
         "clear" => {
-            let running: Vec<core::Task> = store
+            let live: Vec<core::Task> = store
                 .list(&tag)
                 .await?
                 .into_iter()
-                .filter(|t| t.state == core::State::InFlight)
+                .filter(|t| !t.state.is_terminal())
                 .collect();
             let n = store.clear(&tag).await?;
-            for t in running {
-                stop_attempt(&t).await;
+            for t in live {
+                if t.state == core::State::InFlight {
+                    stop_attempt(&t).await;
+                } else {
+                    end_at_server(&t).await;
+                }
             }
             JsValue::from(n)
         }
@@ -171,11 +175,12 @@ async fn cancel(store: &Store, tag: &str, call: &JsValue) -> Result<JsValue, Err
     if task.state.is_terminal() {
         return Ok(JsValue::FALSE);
     }
-    let (_, events) = store
+    // The task as cancelled: an upload its attempt created meanwhile is in it, and is ended too.
+    let (cancelled, events) = store
         .transition(&id, core::Input::Cancel, now_ms(), 0, None)
         .await?;
     messaging::broadcast(&events);
-    stop_attempt(&task).await;
+    stop_attempt(&cancelled).await;
     Ok(JsValue::TRUE)
 }
 
@@ -184,6 +189,11 @@ async fn cancel(store: &Store, tag: &str, call: &JsValue) -> Result<JsValue, Err
 async fn stop_attempt(task: &core::Task) {
     transport::abort(&task.id);
     bgfetch::abort(&crate::scheduler::registration(), &task.id).await;
+    end_at_server(task).await;
+}
+
+/// Ends what a resumable upload keeps at its server (a tus upload, an S3 multipart upload's parts).
+pub(crate) async fn end_at_server(task: &core::Task) {
     tus::terminate(task).await;
     s3::abort(task).await;
 }

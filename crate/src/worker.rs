@@ -2,10 +2,10 @@
 //! `worker_event` for every event. The scheduler here only sequences I/O; every decision is `core`'s.
 
 use crate::core::{self, Error, Input, Transport};
-use crate::scheduler::{pump, pump_expecting, registration};
+use crate::scheduler::{pump, pump_expecting};
 use crate::web::js::{self, core_error, now_ms, random_u64};
 use crate::web::store::Store;
-use crate::web::{bgfetch, externs, launch, messaging, s3, transport, tus};
+use crate::web::{bgfetch, externs, launch, messaging};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -165,17 +165,6 @@ async fn record(
 async fn on_message(store: &Store, data: &JsValue) -> Result<(), Error> {
     match js::get(data, "ferry").as_string().as_deref() {
         Some("wake") => pump(store, Transport::Fallback, EVENT_BUDGET_MS).await,
-        Some("cancel") => {
-            if let Some(id) = js::get(data, "id").as_string() {
-                transport::abort(&id);
-                bgfetch::abort(&registration(), &id).await;
-                if let Ok(Some(task)) = store.get(&id).await {
-                    tus::terminate(&task).await;
-                    s3::abort(&task).await;
-                }
-            }
-            Ok(())
-        }
         _ => Ok(()),
     }
 }

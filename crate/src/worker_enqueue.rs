@@ -17,7 +17,7 @@ const PUMP_BUDGET_MS: u64 = 60_000;
 thread_local! {}
 
 /// Stores `blob` as a task of `tag` sent like `request` (`{ url, method, headers, idempotencyKey?, retry?,
-/// expiresAt?, earliestBegin?, discretionary? }`), announces `queued` to the tag's pages and starts
+/// expiresAt?, earliestBegin?, discretionary?, appData? }`), announces `queued` to the tag's pages and starts
 /// sending; resolves with the task id once the task and its Blob are committed.
 #[wasm_bindgen]
 pub async fn worker_enqueue(

@@ -35,7 +35,7 @@ pub enum Step {
     Created(String),
     /// The part is stored under this `ETag`.
     Part(String),
-    /// The bucket no longer knows the upload (`NoSuchUpload`): create a new one.
+    /// The bucket no longer knows the upload a part was sent to (`NoSuchUpload`): create a new one.
     Restart,
     /// The object is assembled.
     Done,
@@ -43,20 +43,45 @@ pub enum Step {
     End(Outcome),
 }
 
-fn response(status: u16, retry_after: Option<String>) -> Outcome {
-    Outcome::Response {
-        status,
-        retry_after,
+/// Error codes S3 asks clients to retry (its own trouble, or a request it timed out on a slow network),
+/// whatever the status they come with (`RequestTimeout` is a 400).
+const RETRIED: [&str; 4] = [
+    "InternalError",
+    "SlowDown",
+    "ServiceUnavailable",
+    "RequestTimeout",
+];
+
+/// A non-2xx answer (or a 2xx one carrying an `<Error>`): retried when S3's error code says to, else as
+/// its status says.
+fn failed(step: &str, status: u16, body: &str, retry_after: Option<String>) -> Outcome {
+    match error_code(body) {
+        Some(code) if RETRIED.contains(&code.as_str()) => Outcome::NetworkError(format!(
+            "{step} answered {status} with error {code}: {}",
+            element(body, "Message").unwrap_or_default()
+        )),
+        Some(code) if (200..300).contains(&status) => Outcome::Refused(format!(
+            "{step} answered {status} with error {code}: {}",
+            element(body, "Message").unwrap_or_default()
+        )),
+        _ => Outcome::Response {
+            status,
+            retry_after,
+        },
     }
 }
 
 /// The CreateMultipartUpload `POST ?uploads`: a 2xx answer carries the `UploadId` in its XML body.
 pub fn on_create(status: u16, body: &str, retry_after: Option<String>) -> Step {
-    if !(200..300).contains(&status) {
-        return Step::End(response(status, retry_after));
+    if !(200..300).contains(&status) || error_code(body).is_some() {
+        return Step::End(failed("CreateMultipartUpload", status, body, retry_after));
     }
     match element(body, "UploadId").filter(|id| !id.is_empty()) {
         Some(id) => Step::Created(id),
+        // A body cut off on its way: asked again.
+        None if body.trim().is_empty() => Step::End(Outcome::NetworkError(format!(
+            "CreateMultipartUpload answered {status} with an empty or cut-off body"
+        ))),
         None => Step::End(Outcome::Refused(format!(
             "the multipart upload URL answered {status} without an UploadId; sign a CreateMultipartUpload \
              (POST ?uploads) of the object for the 'create' step"
@@ -64,7 +89,9 @@ pub fn on_create(status: u16, body: &str, retry_after: Option<String>) -> Step {
     }
 }
 
-/// An UploadPart `PUT ?partNumber&uploadId`: a 2xx answer carries the part's `ETag` header.
+/// An UploadPart `PUT ?partNumber&uploadId`: a 2xx answer carries the part's `ETag` header. A part the
+/// bucket refuses as `NoSuchUpload` belongs to an upload that was aborted or expired (it was never
+/// completed: a completion is sent only once every part is confirmed): a new one is made.
 pub fn on_part(status: u16, etag: Option<&str>, body: &str, retry_after: Option<String>) -> Step {
     match (status, etag.map(str::trim).filter(|e| !e.is_empty())) {
         (200..=299, Some(etag)) => Step::Part(etag.to_string()),
@@ -74,32 +101,33 @@ pub fn on_part(status: u16, etag: Option<&str>, body: &str, retry_after: Option<
                 .into(),
         )),
         (404, _) if error_code(body).as_deref() == Some("NoSuchUpload") => Step::Restart,
-        _ => Step::End(response(status, retry_after)),
+        _ => Step::End(failed("UploadPart", status, body, retry_after)),
     }
 }
 
-/// The CompleteMultipartUpload `POST ?uploadId`. S3 may answer 200 and still fail: "the error is
-/// embedded in the 200 OK response", so the body is read. An upload the bucket no longer knows was
-/// completed by an attempt whose answer was lost, or expired: it is sent again (at least once).
+/// The CompleteMultipartUpload `POST ?uploadId`. S3 answers 200 at once and the result (or an error)
+/// only when done, so success is the result element itself; a body without it was cut off, and the
+/// completion is asked again. `NoSuchUpload` here may mean an earlier completion whose answer was lost
+/// assembled the object: nothing is sent again (the bytes may be in the bucket), the task fails saying so.
 pub fn on_complete(status: u16, body: &str, retry_after: Option<String>) -> Step {
-    match (status, error_code(body)) {
-        (200..=299, None) => Step::Done,
-        (200..=299, Some(code)) => {
-            let message = element(body, "Message").unwrap_or_default();
-            let why =
-                format!("CompleteMultipartUpload answered {status} with error {code}: {message}");
-            if matches!(
-                code.as_str(),
-                "InternalError" | "SlowDown" | "ServiceUnavailable"
-            ) {
-                Step::End(Outcome::NetworkError(why))
-            } else {
-                Step::End(Outcome::Refused(why))
-            }
-        }
-        (404, Some(code)) if code == "NoSuchUpload" => Step::Restart,
-        _ => Step::End(response(status, retry_after)),
+    if (200..300).contains(&status) && error_code(body).is_none() {
+        return if body.contains("<CompleteMultipartUploadResult") {
+            Step::Done
+        } else {
+            Step::End(Outcome::NetworkError(format!(
+                "CompleteMultipartUpload answered {status} without its result (the answer was cut off)"
+            )))
+        };
     }
+    if error_code(body).as_deref() == Some("NoSuchUpload") {
+        return Step::End(Outcome::Refused(
+            "the bucket no longer knows this multipart upload: an earlier completion whose answer was \
+             lost may have assembled the object, or the upload was aborted (a lifecycle rule); nothing is \
+             sent again, check the object"
+                .into(),
+        ));
+    }
+    Step::End(failed("CompleteMultipartUpload", status, body, retry_after))
 }
 
 /// The CompleteMultipartUpload body: every part in order with its `ETag`.

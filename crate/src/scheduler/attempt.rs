@@ -272,7 +272,11 @@ async fn run_leased(
     RUNNING.with(|r| r.borrow_mut().remove(&task.id));
     match settled {
         // (Its events were told with the others of its transaction.)
-        Ok((_, events)) => {
+        Ok((settled, events)) => {
+            // An S3 multipart upload that failed for good leaves no parts in the bucket.
+            if settled.state == core::State::Failed {
+                s3::abort(&settled).await;
+            }
             // (A session with `launch: 'none'` needs no look at its record.)
             launch::task_events_of(store, &events, view.launches).await;
             Ok(())

@@ -2,8 +2,9 @@
 //! requests of an attempt (a cancel aborts whichever runs), each request with its own timeout, and a
 //! request that got no answer turned into the attempt's outcome.
 
-use crate::core::{Outcome, ResponseInfo, Task};
-use crate::web::transport;
+use crate::core::{self, Error, Outcome, ResponseInfo, Task};
+use crate::web::store::Store;
+use crate::web::{js, messaging, transport};
 use std::future::Future;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -21,6 +22,8 @@ pub enum Failure {
     Network(String),
     /// The worker's `beforeSend` gave nothing that can be sent: why.
     NotSent(String),
+    /// An answer that ends the attempt (`core` said how), with what it said for the event.
+    Ended(Outcome, ResponseInfo),
 }
 
 impl From<JsValue> for Failure {
@@ -47,12 +50,43 @@ where
         Err(Failure::Js(e)) => (Outcome::NetworkError(transport::describe(&e)), None),
         Err(Failure::Network(why)) => (Outcome::NetworkError(why), None),
         Err(Failure::NotSent(why)) => (Outcome::NotSent(why), None),
+        Err(Failure::Ended(outcome, info)) => (outcome, Some(info)),
     }
 }
 
-/// One request of an attempt of `task`, with `headers` exactly, aborted after `timeout_ms`. Why it got
-/// no answer says which of the headers beyond the task's (`more`) and Ferry's own (`fixed`) a CORS
-/// preflight may have refused.
+/// A change of the stored task that says how many bytes the server now holds.
+pub type Confirmed<'a> = Box<dyn FnOnce(&Task) -> Result<(Task, u64), Error> + 'a>;
+
+/// Records bytes the server confirmed: `change` moves the stored task on and says how many bytes it now
+/// holds; the `Progress` input (for this attempt's lease only) resets the attempt budget when they grew,
+/// and the pages hear a `progress` event.
+pub async fn confirm(store: &Store, task: &Task, change: Confirmed<'_>) -> Result<(), Error> {
+    let (_, events) = store
+        .modify(
+            &task.id,
+            Box::new(|t| {
+                let (t, bytes) = change(t)?;
+                let (next, _) = core::scheduler::settle(
+                    &t,
+                    task.lease_no,
+                    core::Input::Progress {
+                        bytes_confirmed: bytes,
+                    },
+                    js::now_ms(),
+                    0,
+                )?;
+                let event = core::progress_event(&next, bytes);
+                Ok((next, vec![event]))
+            }),
+        )
+        .await?;
+    messaging::broadcast(&events);
+    Ok(())
+}
+
+/// One request of an attempt of `task`, with `headers` exactly, aborted when `deadline` passes (the
+/// caller keeps it while it reads the body). Why it got no answer says which of the headers beyond the
+/// task's (`more`) and Ferry's own (`fixed`) a CORS preflight may have refused.
 #[allow(clippy::too_many_arguments)]
 pub async fn request(
     task: &Task,
@@ -61,10 +95,9 @@ pub async fn request(
     headers: &[(String, String)],
     body: Option<&JsValue>,
     controller: &web_sys::AbortController,
-    timeout_ms: u64,
+    deadline: &transport::Deadline,
     (more, fixed): (&[(String, String)], &[&str]),
 ) -> Result<web_sys::Response, Failure> {
-    let deadline = transport::Deadline::new(controller, timeout_ms);
     let sent = async {
         let h = web_sys::Headers::new()?;
         for (name, value) in headers {

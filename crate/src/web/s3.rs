@@ -8,9 +8,9 @@ use crate::core::s3::{self as decide, Step};
 use crate::core::scheduler::{merge_headers, Prepared, SessionView};
 use crate::core::{self, Outcome, Protocol, ResponseInfo, Task};
 use crate::scheduler::before_send;
-use crate::web::resumable::{self, Failure};
+use crate::web::resumable::{self, Answer, Failure};
 use crate::web::store::Store;
-use crate::web::{js, messaging, transport};
+use crate::web::{js, transport};
 use std::future::Future;
 use std::pin::Pin;
 use wasm_bindgen::JsValue;
@@ -91,7 +91,7 @@ async fn run(
     extra: &[(String, String)],
     controller: &web_sys::AbortController,
     view: &SessionView,
-) -> Result<(Outcome, Option<ResponseInfo>), Failure> {
+) -> Result<Answer, Failure> {
     let Protocol::S3Multipart {
         chunk_size,
         upload_id,
@@ -105,50 +105,13 @@ async fn run(
     let mut upload = upload_id.clone();
     let mut etags = etags.clone();
     let mut restarted = false;
-    loop {
+    let id = loop {
         let id = match upload.take() {
             Some(id) => id,
             None => {
-                let mut headers = task.request.headers.clone();
-                headers.extend(extra.iter().cloned());
-                headers.push(("idempotency-key".into(), task.idempotency_key.clone()));
-                if !task.body.mime.is_empty()
-                    && !headers
-                        .iter()
-                        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-                {
-                    headers.push(("content-type".into(), task.body.mime.clone()));
-                }
-                let created =
-                    call(task, &Request::Create, headers, None, controller, view, 0).await?;
-                let (outcome, info) = transport::read_response(&created).await;
-                match decide::on_create(created.status(), &info.body, retry_after(&outcome)) {
-                    Step::Created(id) => {
-                        let recorded = store
-                            .modify(
-                                &task.id,
-                                Box::new(|t| {
-                                    Ok((
-                                        decide::record_upload(t, task.lease_no, Some(&id))?,
-                                        vec![],
-                                    ))
-                                }),
-                            )
-                            .await;
-                        if let Err(e) = recorded {
-                            // Cancelled, cleared or taken over while the creation was answered:
-                            // nobody knows this upload, so it is ended at the bucket.
-                            abort_upload(task, &id).await;
-                            return Err(Failure::Network(format!(
-                                "the created upload could not be recorded: {e}"
-                            )));
-                        }
-                        etags.clear();
-                        id
-                    }
-                    Step::End(outcome) => return Ok((outcome, Some(info))),
-                    _ => unreachable!("creation only creates or ends"),
-                }
+                let id = create(store, task, extra, controller, view).await?;
+                etags.clear();
+                id
             }
         };
         // Parts the bucket has not confirmed, in order.
@@ -157,23 +120,22 @@ async fn run(
             let number = etags.len() as u64 + 1;
             let (from, to) = decide::part_range(size, *chunk_size, number);
             let chunk = blob.slice_with_f64_and_f64(from as f64, to as f64)?;
+            let request = Request::Part(number, &id);
+            let timeout = core::scheduler::attempt_timeout_ms(view, to - from);
             let put = call(
                 task,
-                &Request::Part(number, &id),
+                &request,
                 Vec::new(),
                 Some(chunk.into()),
                 controller,
-                view,
-                to - from,
+                timeout,
             )
             .await?;
-            let etag = put.headers().get("etag").ok().flatten();
-            let (outcome, info) = transport::read_response(&put).await;
             match decide::on_part(
-                put.status(),
-                etag.as_deref(),
-                &info.body,
-                retry_after(&outcome),
+                put.status,
+                put.etag.as_deref(),
+                &put.info.body,
+                put.retry_after(),
             ) {
                 Step::Part(etag) => {
                     record_part(store, task, number, &etag).await?;
@@ -183,33 +145,15 @@ async fn run(
                     forgotten = true;
                     break;
                 }
-                Step::End(outcome) => return Ok((outcome, Some(info))),
+                Step::End(outcome) => return Ok((outcome, Some(put.info))),
                 _ => unreachable!("a part is stored, forgotten or ends"),
             }
         }
         if !forgotten {
-            let body = JsValue::from_str(&decide::complete_body(&etags));
-            let headers = vec![("content-type".to_string(), "application/xml".to_string())];
-            let done = call(
-                task,
-                &Request::Complete(&id),
-                headers,
-                Some(body),
-                controller,
-                view,
-                0,
-            )
-            .await?;
-            let (outcome, info) = transport::read_response(&done).await;
-            match decide::on_complete(done.status(), &info.body, retry_after(&outcome)) {
-                Step::Done => return Ok((outcome, Some(info))),
-                Step::Restart => {}
-                Step::End(outcome) => return Ok((outcome, Some(info))),
-                _ => unreachable!("completion completes, restarts or ends"),
-            }
+            break id;
         }
-        // The bucket forgot the upload (expired, aborted, or completed by an attempt whose answer was
-        // lost): a new one, once per attempt.
+        // The bucket forgot the upload (aborted, or expired by a lifecycle rule): a new one, once per
+        // attempt; its parts are sent again.
         if restarted {
             return Err(Failure::Network(
                 "the bucket forgot the multipart upload again; retrying".into(),
@@ -226,44 +170,83 @@ async fn run(
                 Failure::Network(format!("the forgotten upload could not be recorded: {e}"))
             })?;
         etags.clear();
+    };
+    // S3 may take minutes to assemble a large object: the completion is given the time of the whole body.
+    let body = JsValue::from_str(&decide::complete_body(&etags));
+    let headers = vec![("content-type".to_string(), "application/xml".to_string())];
+    let timeout = core::scheduler::attempt_timeout_ms(view, size);
+    let done = call(
+        task,
+        &Request::Complete(&id),
+        headers,
+        Some(body),
+        controller,
+        timeout,
+    )
+    .await?;
+    match decide::on_complete(done.status, &done.info.body, done.retry_after()) {
+        Step::Done => Ok((done.outcome, Some(done.info))),
+        Step::End(outcome) => Ok((outcome, Some(done.info))),
+        _ => unreachable!("completion completes or ends"),
     }
 }
 
-fn retry_after(outcome: &Outcome) -> Option<String> {
-    match outcome {
-        Outcome::Response { retry_after, .. } => retry_after.clone(),
-        _ => None,
+/// Creates the upload and records its id (the task's headers and a header provider's, `extra`, set
+/// the object's headers here).
+async fn create(
+    store: &Store,
+    task: &Task,
+    extra: &[(String, String)],
+    controller: &web_sys::AbortController,
+    view: &SessionView,
+) -> Result<String, Failure> {
+    let mut headers = task.request.headers.clone();
+    headers.extend(extra.iter().cloned());
+    headers.push(("idempotency-key".into(), task.idempotency_key.clone()));
+    if !task.body.mime.is_empty()
+        && !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+    {
+        headers.push(("content-type".into(), task.body.mime.clone()));
     }
+    let timeout = core::scheduler::attempt_timeout_ms(view, 0);
+    let created = call(task, &Request::Create, headers, None, controller, timeout).await?;
+    let id = match decide::on_create(created.status, &created.info.body, created.retry_after()) {
+        Step::Created(id) => id,
+        Step::End(outcome) => return Err(Failure::Ended(outcome, created.info)),
+        _ => unreachable!("creation only creates or ends"),
+    };
+    let recorded = store
+        .modify(
+            &task.id,
+            Box::new(|t| Ok((decide::record_upload(t, task.lease_no, Some(&id))?, vec![]))),
+        )
+        .await;
+    if let Err(e) = recorded {
+        // Cancelled, cleared or taken over while the creation was answered: nobody knows this
+        // upload, so it is ended at the bucket.
+        abort_upload(task, &id).await;
+        return Err(Failure::Network(format!(
+            "the created upload could not be recorded: {e}"
+        )));
+    }
+    Ok(id)
 }
 
 /// Persists a confirmed part (which resets the attempt budget) and tells the pages. A part that cannot
 /// be recorded (the task was cancelled, or its lease moved on) ends the attempt.
 async fn record_part(store: &Store, task: &Task, number: u64, etag: &str) -> Result<(), Failure> {
-    let (_, events) = store
-        .modify(
-            &task.id,
-            Box::new(|t| {
-                let (t, bytes) = decide::record_part(t, task.lease_no, number, etag)?;
-                let (next, _) = core::scheduler::settle(
-                    &t,
-                    task.lease_no,
-                    core::Input::Progress {
-                        bytes_confirmed: bytes,
-                    },
-                    js::now_ms(),
-                    0,
-                )?;
-                let event = core::progress_event(&next, bytes);
-                Ok((next, vec![event]))
-            }),
-        )
-        .await
-        .map_err(|e| Failure::Network(format!("part {number} could not be recorded: {e}")))?;
-    messaging::broadcast(&events);
-    Ok(())
+    resumable::confirm(
+        store,
+        task,
+        Box::new(|t| decide::record_part(t, task.lease_no, number, etag)),
+    )
+    .await
+    .map_err(|e| Failure::Network(format!("part {number} could not be recorded: {e}")))
 }
 
-/// Ends a cancelled upload at the bucket (AbortMultipartUpload), so it does not keep the parts.
+/// Ends a cancelled or failed upload at the bucket (AbortMultipartUpload), so it does not keep the parts.
 pub async fn abort(task: &Task) {
     if let Protocol::S3Multipart {
         upload_id: Some(id),
@@ -276,34 +259,49 @@ pub async fn abort(task: &Task) {
 
 async fn abort_upload(task: &Task, id: &str) {
     if let Ok(controller) = web_sys::AbortController::new() {
-        let view = SessionView::default();
+        let timeout = core::scheduler::TIMEOUT_BASE_MS;
         let _ = call(
             task,
             &Request::Abort(id),
             Vec::new(),
             None,
             &controller,
-            &view,
-            0,
+            timeout,
         )
         .await;
     }
 }
 
+/// What one request answered, its body read within the request's time.
+struct Answered {
+    status: u16,
+    etag: Option<String>,
+    outcome: Outcome,
+    info: ResponseInfo,
+}
+
+impl Answered {
+    fn retry_after(&self) -> Option<String> {
+        match &self.outcome {
+            Outcome::Response { retry_after, .. } => retry_after.clone(),
+            _ => None,
+        }
+    }
+}
+
 /// Makes one request: signed by `beforeSend` for its step (its URL, else the task's with S3's query;
-/// its headers added to `headers`), with its own timeout (that of a body of `bytes`). Boxed: one copy of
-/// its code serves every step, instead of one inlined per call site.
+/// its headers added to `headers`), answered and read within `timeout_ms`. Boxed: one copy of its code
+/// serves every step, instead of one inlined per call site.
 fn call<'a>(
     task: &'a Task,
     request: &'a Request<'a>,
     headers: Vec<(String, String)>,
     body: Option<JsValue>,
     controller: &'a web_sys::AbortController,
-    view: &'a SessionView,
-    bytes: u64,
-) -> Boxed<'a, Result<web_sys::Response, Failure>> {
+    timeout_ms: u64,
+) -> Boxed<'a, Result<Answered, Failure>> {
     Box::pin(call_now(
-        task, request, headers, body, controller, view, bytes,
+        task, request, headers, body, controller, timeout_ms,
     ))
 }
 
@@ -313,9 +311,12 @@ async fn call_now(
     headers: Vec<(String, String)>,
     body: Option<JsValue>,
     controller: &web_sys::AbortController,
-    view: &SessionView,
-    bytes: u64,
-) -> Result<web_sys::Response, Failure> {
+    timeout_ms: u64,
+) -> Result<Answered, Failure> {
+    // A cancel (or a lease that moved on) stopped the attempt: no step is signed after it.
+    if controller.signal().aborted() {
+        return Err(Failure::Network("the attempt was stopped".into()));
+    }
     let Prepared {
         url,
         headers: given,
@@ -324,16 +325,28 @@ async fn call_now(
         .map_err(Failure::NotSent)?;
     let url = url.unwrap_or_else(|| request.url_from(&task.request.url));
     let headers = merge_headers(headers, given);
-    let timeout = core::scheduler::attempt_timeout_ms(view, bytes);
-    resumable::request(
+    let deadline = transport::Deadline::new(controller, timeout_ms);
+    let response = resumable::request(
         task,
         request.method(),
         &url,
         &headers,
         body.as_ref(),
         controller,
-        timeout,
+        &deadline,
         (&headers, &[]),
     )
-    .await
+    .await?;
+    let etag = response.headers().get("etag").ok().flatten();
+    let completion = matches!(request, Request::Complete(_));
+    let (outcome, info) = transport::read_response_after(&response, completion).await;
+    if deadline.passed() {
+        return Err(Failure::Timeout);
+    }
+    Ok(Answered {
+        status: response.status(),
+        etag,
+        outcome,
+        info,
+    })
 }

@@ -205,6 +205,15 @@ pub fn parts(task: &Task, extra: &[(String, String)]) -> Result<Parts, JsValue> 
 
 /// What a response says, for the state machine and the `completed` event.
 pub async fn read_response(response: &web_sys::Response) -> (Outcome, ResponseInfo) {
+    read_response_after(response, false).await
+}
+
+/// `read_response`, the body's leading whitespace not counted in its excerpt (S3 keeps a long
+/// CompleteMultipartUpload's connection open with spaces before its answer).
+pub async fn read_response_after(
+    response: &web_sys::Response,
+    skip_space: bool,
+) -> (Outcome, ResponseInfo) {
     let status = response.status();
     let mut kept: Vec<(String, String)> = Vec::new();
     let mut bytes = 0;
@@ -224,7 +233,7 @@ pub async fn read_response(response: &web_sys::Response) -> (Outcome, ResponseIn
         }
     }
     let retry_after = response.headers().get("retry-after").ok().flatten();
-    let body = read_excerpt(response).await;
+    let body = read_excerpt(response, skip_space).await;
     (
         Outcome::Response {
             status,
@@ -240,7 +249,7 @@ pub async fn read_response(response: &web_sys::Response) -> (Outcome, ResponseIn
 
 /// The start of a response body, reading no more than the excerpt keeps (a server that answers with
 /// gigabytes, or never ends its body, costs nothing beyond that); the rest is cancelled.
-async fn read_excerpt(response: &web_sys::Response) -> String {
+async fn read_excerpt(response: &web_sys::Response, mut skip_space: bool) -> String {
     let Some(body) = response.body() else {
         return String::new();
     };
@@ -263,7 +272,14 @@ async fn read_excerpt(response: &web_sys::Response) -> String {
         if js::get(&chunk, "done").as_bool() == Some(true) {
             break;
         }
-        let value = js_sys::Uint8Array::new(&js::get(&chunk, "value"));
+        let mut value = js_sys::Uint8Array::new(&js::get(&chunk, "value"));
+        if skip_space {
+            let space = (0..value.length())
+                .find(|&i| !value.get_index(i).is_ascii_whitespace())
+                .unwrap_or(value.length());
+            value = value.subarray(space, value.length());
+            skip_space = value.length() == 0;
+        }
         let room = core::BODY_EXCERPT_MAX + 1 - bytes.len();
         let take = (value.length() as usize).min(room);
         let start = bytes.len();

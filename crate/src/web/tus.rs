@@ -8,7 +8,7 @@ use crate::core::tus::Step;
 use crate::core::{self, Outcome, Protocol, ResponseInfo, Task};
 use crate::web::resumable::{self, Failure};
 use crate::web::store::Store;
-use crate::web::{js, messaging, transport};
+use crate::web::{js, transport};
 use wasm_bindgen::{JsCast, JsValue};
 
 const TUS_VERSION: &str = "1.0.0";
@@ -174,27 +174,7 @@ fn retry_after(response: &web_sys::Response) -> Option<String> {
 
 /// Persists the confirmed offset (which resets the attempt budget) and tells the pages.
 async fn progress(store: &Store, task: &Task, offset: u64) {
-    let result = store
-        .modify(
-            &task.id,
-            Box::new(|t| {
-                let (next, _) = core::scheduler::settle(
-                    t,
-                    task.lease_no,
-                    core::Input::Progress {
-                        bytes_confirmed: offset,
-                    },
-                    js::now_ms(),
-                    0,
-                )?;
-                let event = core::progress_event(&next, offset);
-                Ok((next, vec![event]))
-            }),
-        )
-        .await;
-    if let Ok((_, events)) = result {
-        messaging::broadcast(&events);
-    }
+    let _ = resumable::confirm(store, task, Box::new(|t| Ok((t.clone(), offset)))).await;
 }
 
 /// Ends a cancelled tus upload at the server (Termination extension: "`DELETE` ... the Server SHOULD
@@ -250,6 +230,7 @@ async fn timed(
     all.push(("Tus-Resumable".into(), TUS_VERSION.into()));
     let body = body.map(|b| JsValue::from(b.clone()));
     let fixed = ["tus-resumable"];
+    let deadline = transport::Deadline::new(controller, timeout_ms);
     resumable::request(
         task,
         method,
@@ -257,7 +238,7 @@ async fn timed(
         &all,
         body.as_ref(),
         controller,
-        timeout_ms,
+        &deadline,
         (&more, &fixed),
     )
     .await

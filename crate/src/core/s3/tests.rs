@@ -46,6 +46,10 @@ fn creation_reads_the_upload_id_of_the_xml_answer() {
     };
     assert_eq!(classify(&o), Class::Final);
     assert!(crate::core::describe(&o).contains("without an UploadId"));
+    let Step::End(o) = on_create(200, "", None) else {
+        panic!("a cut-off answer must end the attempt")
+    };
+    assert_eq!(classify(&o), Class::Retryable, "asked again");
     for (status, class) in [(403, Class::Final), (503, Class::Retryable)] {
         let Step::End(o) = on_create(status, "<Error><Code>X</Code></Error>", None) else {
             panic!("{status} must end the attempt")
@@ -78,9 +82,17 @@ fn a_part_is_stored_under_its_etag_which_cors_must_expose() {
 }
 
 #[test]
-fn completion_reads_an_error_s3_answers_with_200() {
-    let ok = "<CompleteMultipartUploadResult><ETag>\"x-3\"</ETag></CompleteMultipartUploadResult>";
+fn completion_succeeds_only_with_its_result_and_reads_an_error_s3_answers_with_200() {
+    let ok =
+        "  \n <CompleteMultipartUploadResult><ETag>\"x-3\"</ETag></CompleteMultipartUploadResult>";
     assert_eq!(on_complete(200, ok, None), Step::Done);
+    // The 200 came and the body was cut off before the result: asked again.
+    for cut in ["", "   \n  "] {
+        let Step::End(o) = on_complete(200, cut, None) else {
+            panic!("{cut:?}")
+        };
+        assert_eq!(classify(&o), Class::Retryable, "{cut:?}");
+    }
     let internal = "<Error><Code>InternalError</Code><Message>We encountered an internal error</Message></Error>";
     let Step::End(o) = on_complete(200, internal, None) else {
         panic!()
@@ -96,8 +108,38 @@ fn completion_reads_an_error_s3_answers_with_200() {
     };
     assert_eq!(classify(&o), Class::Final);
     assert!(crate::core::describe(&o).contains("EntityTooSmall: Your proposed upload"));
+}
+
+#[test]
+fn a_completion_of_an_upload_the_bucket_no_longer_knows_sends_nothing_again() {
     let gone = "<Error><Code>NoSuchUpload</Code></Error>";
-    assert_eq!(on_complete(404, gone, None), Step::Restart);
+    let Step::End(o) = on_complete(404, gone, None) else {
+        panic!("an earlier completion may have assembled the object: no new upload")
+    };
+    assert_eq!(classify(&o), Class::Final);
+    assert!(crate::core::describe(&o).contains("nothing is sent again"));
+}
+
+#[test]
+fn request_timeout_and_s3s_own_trouble_are_retried_at_every_step() {
+    let timeout = "<Error><Code>RequestTimeout</Code><Message>Your socket connection to the server was not read from or written to within the timeout period.</Message></Error>";
+    let slow = "<Error><Code>SlowDown</Code></Error>";
+    for (status, body) in [(400, timeout), (503, slow)] {
+        for step in [
+            on_create(status, body, None),
+            on_part(status, None, body, None),
+            on_complete(status, body, None),
+        ] {
+            let Step::End(o) = step else { panic!() };
+            assert_eq!(classify(&o), Class::Retryable, "{status} {body}");
+        }
+    }
+    // Other errors go by their status: a 403 is final.
+    let denied = "<Error><Code>AccessDenied</Code></Error>";
+    let Step::End(o) = on_part(403, None, denied, None) else {
+        panic!()
+    };
+    assert_eq!(classify(&o), Class::Final);
 }
 
 #[test]
@@ -158,4 +200,20 @@ fn a_new_or_forgotten_upload_has_no_confirmed_part() {
     let mut http = t.clone();
     http.request.protocol = Protocol::Http;
     assert!(record_upload(&http, 3, None).is_err());
+}
+
+#[test]
+fn the_protocol_record_round_trips_and_needs_its_parts() {
+    let t = s3_task(11 * MIB, 5 * MIB);
+    let (t, _) = record_part(&t, 3, 1, "\"e1\"").unwrap();
+    let stored = serde_json::to_value(&t.request.protocol).unwrap();
+    assert_eq!(
+        stored,
+        serde_json::json!({ "kind": "s3-multipart", "chunkSize": 5 * MIB, "uploadId": "u-1", "etags": ["\"e1\""] })
+    );
+    let back: Protocol = serde_json::from_value(stored).unwrap();
+    assert_eq!(back, t.request.protocol);
+    let missing =
+        serde_json::json!({ "kind": "s3-multipart", "chunkSize": 5 * MIB, "uploadId": null });
+    assert!(serde_json::from_value::<Protocol>(missing).is_err());
 }

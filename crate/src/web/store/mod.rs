@@ -143,7 +143,9 @@ impl Store {
 type IndexSpec = (&'static str, &'static [&'static str], bool);
 
 /// The current schema: each object store with its key path (none: out-of-line keys) and indexes.
-/// Kept declarative so a later version adds to it and the upgrade keeps existing records.
+/// Kept declarative so a later version adds to it and the upgrade keeps existing records. What it does
+/// not name is deleted at the next upgrade, records and all: a store or index is removed from here only
+/// on purpose.
 const SCHEMA: [(&str, &[&str], &[IndexSpec]); 4] = [
     (
         TASKS,
