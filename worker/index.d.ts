@@ -66,7 +66,7 @@ export interface SessionOptions {
   /** Discretionary uploads start at the next multiple of this many ms (0..86400000, default 60000; 0 = at once). */
   batchWindowMs?: number;
   /**
-   * A request of an attempt (each request of a tus attempt) that has not ended after this many ms, sending
+   * A request of an attempt (each request of a tus or S3 multipart attempt) that has not ended after this many ms, sending
    * and answer together, is aborted and counts as a retryable timeout (default 30 s + 1 s per 64 KiB; a
    * Background Fetch gets 15 s more for the browser to begin it).
    */
