@@ -48,11 +48,12 @@ after(() => server?.close());
 /**
  * s3rver and the app's presigning backend beside it. `fn({ s3, signed, aborted, worker, held })`: `signed`
  * the steps the backend signed (`'create'`, `'part 2'`, ...), `worker` the app's worker URL that asks this
- * backend; a step `hold(step)` returns true for is never answered (its response goes into `held`).
+ * backend; a step `hold(step)` returns true for is never answered (its response goes into `held`), one
+ * `fail(step)` returns true for is answered 503.
  * s3rver has no AbortMultipartUpload: the backend signs an abort as a URL of its own, and `aborted` holds
  * the upload ids DELETEd there.
  */
-async function withS3(fn, { exposeEtag = true, hold = () => false } = {}) {
+async function withS3(fn, { exposeEtag = true, hold = () => false, fail = () => false } = {}) {
   const s3 = await startS3(new URL(server.url).origin, 'uploads', { exposeEtag });
   const signed = [];
   const aborted = [];
@@ -72,6 +73,11 @@ async function withS3(fn, { exposeEtag = true, hold = () => false } = {}) {
     signed.push(name);
     if (hold(name, signed)) {
       held.push(res);
+      return;
+    }
+    if (fail(name, signed)) {
+      res.writeHead(503, { 'access-control-allow-origin': '*' });
+      res.end();
       return;
     }
     const upload = `uploadId=${encodeURIComponent(id)}`;
@@ -210,6 +216,25 @@ test('S3 multipart: cancel aborts the upload at the bucket before it resolves', 
       await eventOf(page, id, 'cancelled');
     });
   }, { hold: (name) => name === 'part 2' });
+});
+
+test('S3 multipart: clear() aborts an upload that waits for its next attempt (queued, its upload created)', async () => {
+  await server.reset();
+  // Part 2's signature fails once: the attempt ends unsent and the task waits a minute to retry.
+  const fail = (name) => name === 'part 2';
+  await withS3(async ({ signed, aborted, worker }) => {
+    await withGrantedChromium(server.url, [], async (ctx) => {
+      const page = await openSession(ctx, server.url, 's3clear', { serviceWorker: worker, retry: { baseMs: 60000, capMs: 60000 } });
+      const { id } = await uploadRandom(page, SIZE, request('videos/h.bin'));
+      const retrying = await eventOf(page, id, 'retrying');
+      assert.match(retrying.reason, /beforeSend failed: Error: the presigner answered 503/);
+      const task = await page.evaluate((id) => window.ferrySession.get(id), id);
+      assert.equal(task.state, 'queued');
+      assert.equal(await page.evaluate(() => window.ferrySession.clear()), 1);
+      assert.deepEqual(aborted, [task.request.protocol.uploadId], 'clear() resolved once the abort was sent');
+      assert.deepEqual(signed, ['create', 'part 1', 'part 2', 'abort']);
+    });
+  }, { fail });
 });
 
 test('S3 multipart needs the worker\'s beforeSend: without one, upload rejects with FerryInvalidProtocol and stores nothing', async () => {
