@@ -3,7 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, profileDir, launchChromium, openSession, uploadRandom, killBrowser, serviceWorker, until,
+  startServer, profileDir, launchChromium, openSession, uploadRandom, runThenKill, serviceWorker, until,
   settled, eventOf, dbCounts, FAST_SYNC_RETRY, FORM, formParts,
 } from './harness.mjs';
 
@@ -154,20 +154,15 @@ for (let round = 1; round <= kills; round++) {
   test(`SIGKILL mid-upload of 20 MiB, relaunch with no page: applied exactly once (round ${round}/${kills})`, async () => {
     await server.reset();
     const dir = await profileDir();
-    let ctx = await launchChromium(dir, { args: FAST_SYNC_RETRY });
-    let sha256;
-    try {
+    const { sha256 } = await runThenKill(dir, async (ctx) => {
       const page = await openSession(ctx, server.url, 'kill', { backgroundFetch: false });
       // Slow reads keep the body in flight long enough to kill the browser in the middle of it.
       await server.fault({ count: 1, slowBytesPerSec: 4 * 1024 * 1024 });
-      ({ sha256 } = await uploadRandom(page, 20 * 1024 * 1024, { url: '/upload/kill' }));
+      const uploaded = await uploadRandom(page, 20 * 1024 * 1024, { url: '/upload/kill' });
       await until(async () => (await server.uploads()).some((r) => r.rawBytes > 1024 * 1024), { what: 'the body to be in flight' });
-      await killBrowser(ctx);
-    } catch (e) {
-      await ctx.close();
-      throw e;
-    }
-    ctx = await launchChromium(dir, { args: FAST_SYNC_RETRY });
+      return uploaded;
+    });
+    const ctx = await launchChromium(dir, { args: FAST_SYNC_RETRY });
     try {
       await serviceWorker(ctx);
       // The attempt the kill cut off ends as the client gone; the one after the relaunch is answered.

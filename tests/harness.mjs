@@ -131,6 +131,22 @@ function alive(pid) {
   }
 }
 
+/**
+ * Launches Chromium on the profile `dir` (fast Background Sync retries), runs `fn(ctx)` and then kills the
+ * browser (SIGKILL), answering what `fn` answered; if `fn` fails, the browser is closed instead.
+ */
+export async function runThenKill(dir, fn) {
+  const ctx = await launchChromium(dir, { args: FAST_SYNC_RETRY });
+  try {
+    const result = await fn(ctx);
+    await killBrowser(ctx);
+    return result;
+  } catch (e) {
+    await ctx.close();
+    throw e;
+  }
+}
+
 /** The service worker of the context, waiting for it to start if needed. */
 export async function serviceWorker(ctx, { timeout = 20000 } = {}) {
   const [sw] = ctx.serviceWorkers();

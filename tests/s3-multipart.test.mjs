@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import {
-  openSession, uploadRandom, eventOf, until, swControl, withGrantedChromium, profileDir, launchChromium, killBrowser,
+  openSession, uploadRandom, eventOf, until, swControl, withGrantedChromium, profileDir, launchChromium, runThenKill,
   serviceWorker, FAST_SYNC_RETRY,
 } from './harness.mjs';
 import {
@@ -161,18 +161,13 @@ test('S3 multipart: the browser killed (SIGKILL) while part 3 waits for its sign
   const hold = (name, signed) => name === 'part 3' && signed.filter((s) => s === 'part 3').length === 1;
   await withS3(async ({ s3, signed, worker }) => {
     const dir = await profileDir();
-    let ctx = await launchChromium(dir, { args: FAST_SYNC_RETRY });
-    let sha256;
-    try {
+    const { sha256 } = await runThenKill(dir, async (ctx) => {
       const page = await openSession(ctx, server.url, 's3kill', { serviceWorker: worker });
-      ({ sha256 } = await uploadRandom(page, SIZE, request('videos/f.bin')));
+      const uploaded = await uploadRandom(page, SIZE, request('videos/f.bin'));
       await until(() => signed.includes('part 3'), { what: 'part 3 asked to be signed', timeout: 30000 });
-      await killBrowser(ctx);
-    } catch (e) {
-      await ctx.close();
-      throw e;
-    }
-    ctx = await launchChromium(dir, { args: FAST_SYNC_RETRY });
+      return uploaded;
+    });
+    const ctx = await launchChromium(dir, { args: FAST_SYNC_RETRY });
     try {
       await serviceWorker(ctx);
       await until(() => signed.includes('complete'), { what: 'the upload completed by the relaunched worker', timeout: 30000 });

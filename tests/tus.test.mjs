@@ -2,7 +2,7 @@
 // server's offset instead of byte 0.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, profileDir, launchChromium, openSession, uploadRandom, until, eventOf, killBrowser, serviceWorker, FAST_SYNC_RETRY } from './harness.mjs';
+import { startServer, profileDir, launchChromium, openSession, uploadRandom, until, eventOf, runThenKill, serviceWorker, FAST_SYNC_RETRY } from './harness.mjs';
 
 const server = await startServer();
 after(() => server.stop());
@@ -34,21 +34,16 @@ test('tus: creation, 1 MiB PATCH chunks, monotonic progress ending at the total,
 test('tus: SIGKILL mid-upload, relaunch with no page: resumes at the server\'s offset, applied once', async () => {
   await server.reset();
   const dir = await profileDir();
-  let ctx = await launchChromium(dir, { args: FAST_SYNC_RETRY });
-  let sha256;
-  try {
+  const { sha256 } = await runThenKill(dir, async (ctx) => {
     const page = await openSession(ctx, server.url, 'tuskill');
     await server.fault({ count: 100, slowBytesPerSec: 2 * MiB, path: '/tus/' });
-    ({ sha256 } = await uploadRandom(page, 8 * MiB, { url: '/tus', protocol: 'tus', chunkSize: MiB }));
+    const uploaded = await uploadRandom(page, 8 * MiB, { url: '/tus', protocol: 'tus', chunkSize: MiB });
     await until(async () => (await tusUploads())[0]?.offset >= 3 * MiB, { timeout: 30000, what: '3 MiB confirmed' });
-    await killBrowser(ctx);
-  } catch (e) {
-    await ctx.close();
-    throw e;
-  }
+    return uploaded;
+  });
   const offsetAtKill = (await tusUploads())[0].offset;
   await fetch(new URL('/__ferry/faults', server.url), { method: 'DELETE' });
-  ctx = await launchChromium(dir, { args: FAST_SYNC_RETRY });
+  const ctx = await launchChromium(dir, { args: FAST_SYNC_RETRY });
   try {
     const sw = await serviceWorker(ctx);
     const record = await until(async () => (await server.uploads()).find((r) => r.method === 'TUS'), { timeout: 20000, what: 'the tus upload to complete' }).catch(async (e) => {
