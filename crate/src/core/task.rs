@@ -123,7 +123,7 @@ pub enum State {
 
 impl State {
     /// Every state, for the tests that walk them all.
-    #[cfg(test)]
+    #[cfg(all(test, not(target_arch = "wasm32")))]
     pub(crate) const ALL: [State; 6] = [
         State::Queued,
         State::InFlight,
