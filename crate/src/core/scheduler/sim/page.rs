@@ -1,0 +1,76 @@
+//! What pages do to the simulated world beyond pausing, cancelling and clearing (which the schedule
+//! does in place): enqueue a task, and hand a due task to a Background Fetch.
+
+use super::world::{World, TAGS};
+use crate::core::retry::RetryPolicy;
+use crate::core::scheduler::background_fetch_fits;
+use crate::core::state::{new_task, NewTask};
+use crate::core::task::{BodyMeta, Method, Request, Transport};
+
+impl World {
+    pub(super) fn enqueue(&mut self) {
+        let tag = TAGS[self.rng.below(3) as usize].to_string();
+        self.next_id += 1;
+        let seq = {
+            let s = self.seq.entry(tag.clone()).or_default();
+            *s += 1;
+            *s
+        };
+        let id = format!("t{}", self.next_id);
+        let earliest_begin = (self.rng.below(4) == 0).then(|| self.now + self.rng.below(30_000));
+        // Some tasks have a deadline (after their earliest begin, as validation demands).
+        let expires_at = (self.rng.below(4) == 0)
+            .then(|| earliest_begin.unwrap_or(self.now) + 1 + self.rng.below(60_000));
+        let mut t = new_task(NewTask {
+            id: id.clone(),
+            tag,
+            seq,
+            request: Request {
+                url: "https://example.com/u".into(),
+                method: Method::Post,
+                headers: vec![],
+                protocol: crate::core::task::Protocol::Http,
+            },
+            body: BodyMeta {
+                size: 1000,
+                mime: String::new(),
+                name: None,
+            },
+            idempotency_key: format!("k{id}"),
+            now_ms: self.now,
+            expires_at,
+            earliest_begin,
+            retry: RetryPolicy {
+                max_attempts: 1 + self.rng.below(6) as u32,
+                base_ms: 500,
+                cap_ms: 20_000,
+                max_retention_ms: 10 * 60_000,
+            },
+        });
+        t.discretionary = false;
+        self.blobs.insert(id.clone());
+        self.write(t);
+    }
+
+    /// A page with a Background Fetch grant uploads: it may hand a due task to the browser.
+    pub(super) fn page_background_fetch(&mut self) {
+        let in_flight = self.in_flight();
+        let candidate = self
+            .tasks
+            .values()
+            .find(|t| {
+                t.is_due(self.now)
+                    && background_fetch_fits(
+                        t,
+                        &self.sessions[&t.tag],
+                        &in_flight,
+                        "https://example.com",
+                    )
+            })
+            .map(|t| t.id.clone());
+        if let Some(id) = candidate {
+            // The page is not a worker instance; index 0 is only used for the holder (none here).
+            self.try_lease(0, &id, Transport::BackgroundFetch);
+        }
+    }
+}

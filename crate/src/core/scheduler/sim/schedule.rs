@@ -1,0 +1,142 @@
+//! The seeded random schedule that drives the simulation one step at a time, and the calm end
+//! where nothing more goes wrong until every task has ended.
+
+use super::world::{World, TAGS};
+use crate::core::scheduler::RENEW_EVERY_MS;
+use crate::core::state::{apply, Input};
+
+impl World {
+    pub(super) fn step(&mut self) {
+        match self.rng.below(20) {
+            0..=3 => self.enqueue(),
+            4..=6 => {
+                let i = self.alive_index();
+                self.pump(i);
+            }
+            7..=9 => {
+                let i = self.alive_index();
+                self.answer(i, false);
+            }
+            10 => {
+                let tag = TAGS[self.rng.below(3) as usize];
+                let s = self.sessions.get_mut(tag).unwrap();
+                s.paused = !s.paused;
+            }
+            11 => {
+                let ids: Vec<String> = self.tasks.keys().cloned().collect();
+                if !ids.is_empty() {
+                    let id = &ids[self.rng.below(ids.len() as u64) as usize];
+                    let t = self.tasks[id].clone();
+                    let (next, _) = apply(&t, Input::Cancel, self.now, 0).unwrap();
+                    self.write(next);
+                    // The page tells the browser to abort a Background Fetch of it.
+                    self.fetches.remove(id);
+                }
+            }
+            12 if self.rng.below(4) == 0 => {
+                let tag = TAGS[self.rng.below(3) as usize];
+                let gone: Vec<String> = self
+                    .tasks
+                    .values()
+                    .filter(|t| t.tag == tag)
+                    .map(|t| t.id.clone())
+                    .collect();
+                for id in gone {
+                    self.tasks.remove(&id);
+                    self.blobs.remove(&id);
+                    self.fetches.remove(&id);
+                }
+            }
+            13 => {
+                // A worker stops (idle timeout, CDP stopAllWorkers, a crash).
+                let i = self.alive_index();
+                self.stop(i);
+            }
+            14 => {
+                // A new version installs beside the running one (or a stopped worker starts again).
+                self.start_instance();
+                let i = self.instances.len() - 1;
+                self.pump(i);
+            }
+            15 => self.page_background_fetch(),
+            16 => {
+                // The browser finishes a fetch: first it drops it from getIds(), then fires the event.
+                let listed: Vec<String> = self
+                    .fetches
+                    .iter()
+                    .filter(|(_, f)| f.listed && !f.hung)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                if !listed.is_empty() {
+                    let id = listed[self.rng.below(listed.len() as u64) as usize].clone();
+                    let now = self.now;
+                    let f = self.fetches.get_mut(&id).unwrap();
+                    f.listed = false;
+                    f.unlisted_at = now;
+                    if self.rng.below(2) == 0 {
+                        self.settle_fetch(&id);
+                    }
+                }
+            }
+            18 if self.rng.below(3) == 0 => {
+                // The browser suspends a worker, or thaws one.
+                let i = self.rng.below(self.instances.len() as u64) as usize;
+                if self.instances[i].frozen {
+                    self.thaw(i);
+                } else {
+                    self.instances[i].frozen = true;
+                }
+            }
+            17 => {
+                // A body arrives whole at the server (its answer is still on its way).
+                let i = self.alive_index();
+                if let Some(a) = self.instances[i].running.iter_mut().find(|a| !a.hung) {
+                    a.arrived = true;
+                }
+            }
+            _ => self.advance(),
+        }
+        self.check();
+    }
+
+    /// Nothing more goes wrong: every tag resumes, pages stop interfering, time passes and workers
+    /// look again until every task has ended.
+    pub(super) fn quiesce(&mut self) {
+        for (_, s) in self.sessions.iter_mut() {
+            s.paused = false;
+        }
+        for i in 0..self.instances.len() {
+            if self.instances[i].frozen {
+                self.thaw(i);
+            }
+        }
+        for _ in 0..2_000 {
+            if self.tasks.values().all(|t| t.state.is_terminal()) {
+                return;
+            }
+            // (A hung one is never answered: the looks below time it out.)
+            let ids: Vec<String> = self
+                .fetches
+                .iter()
+                .filter(|(_, f)| !f.hung)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in ids {
+                self.settle_fetch(&id);
+            }
+            let i = self.alive_index();
+            self.pump(i);
+            while !self.instances[i].running.is_empty() {
+                self.answer(i, true);
+            }
+            self.now += 1 + self.rng.below(RENEW_EVERY_MS);
+            self.check();
+        }
+        let left: Vec<_> = self
+            .tasks
+            .values()
+            .filter(|t| !t.state.is_terminal())
+            .collect();
+        panic!("tasks never ended: {left:#?}");
+    }
+}

@@ -1,0 +1,182 @@
+//! What a simulated worker instance does, with the same `core` calls as the web layer: a look
+//! (recovery, the plan, leases), the lease transaction, and applying an attempt's outcome.
+
+use super::world::{Attempt, Fetch, World};
+use crate::core::retry::Outcome;
+use crate::core::scheduler::{attempt_timeout_ms, lease, plan, recover, settle};
+use crate::core::state::Input;
+use crate::core::task::{State, Task, Transport};
+
+impl World {
+    /// One look of a worker instance: recovery of what it finds in flight, then the plan, then leases.
+    pub(super) fn pump(&mut self, i: usize) {
+        if !self.instances[i].alive || self.instances[i].frozen {
+            return;
+        }
+        let holder = self.instances[i].id.clone();
+        let live = self.live_holders();
+        for t in self.in_flight() {
+            let listed = self.fetches.get(&t.id).map(|f| f.listed);
+            if let Some(input) = recover(&t, self.now, &live, Some(listed == Some(true))) {
+                let (next, _) =
+                    settle(&t, t.lease_no, input.clone(), self.now, self.rng.next_u64())
+                        .expect("recovery input fits");
+                self.log
+                    .push(format!("{holder} recovers {} with {input:?}", t.id));
+                self.write(next);
+                if listed == Some(true) {
+                    // Timed out: recorded first, then the browser's fetch is aborted.
+                    self.fetches.remove(&t.id);
+                }
+            }
+        }
+        // A look ends every Background Fetch still running past its attempt's timeout.
+        for t in self.in_flight() {
+            if self.fetches.get(&t.id).is_some_and(|f| f.listed) {
+                assert!(
+                    t.lease_until.is_some_and(|u| u > self.now),
+                    "{} still on a Background Fetch past its timeout {:?} at {}",
+                    t.id,
+                    t.lease_until,
+                    self.now
+                );
+            }
+        }
+        let queued: Vec<Task> = self
+            .tasks
+            .values()
+            .filter(|t| t.state == State::Queued)
+            .cloned()
+            .collect();
+        let running_here = self.instances[i].running.len() as u32;
+        let p = plan(
+            &self.env(),
+            &queued,
+            &self.in_flight(),
+            &self.sessions,
+            &[],
+            running_here,
+        );
+        if let Some(w) = p.wake_at {
+            assert!(w > self.now, "wake-up loop: wake at {w}, now {}", self.now);
+        }
+        for id in p.start {
+            self.try_lease(i, &id, Transport::Fallback);
+        }
+        // Whatever held them (a pause, a full tag, this worker's slots), no queued task outlives its
+        // deadline past a look.
+        for t in self.tasks.values() {
+            assert!(
+                !(t.state == State::Queued && t.is_expired_at(self.now)),
+                "{} still queued past its deadline {} at {}",
+                t.id,
+                t.deadline(),
+                self.now
+            );
+        }
+    }
+
+    /// The lease transaction: re-reads the task, its session and the tag's in-flight count.
+    pub(super) fn try_lease(&mut self, i: usize, id: &str, transport: Transport) -> bool {
+        let Some(task) = self.tasks.get(id).cloned() else {
+            return false;
+        };
+        let session = self.sessions[&task.tag];
+        let busy = self
+            .tasks
+            .values()
+            .filter(|t| t.tag == task.tag && t.state == State::InFlight)
+            .count() as u32;
+        let holder =
+            (transport != Transport::BackgroundFetch).then(|| self.instances[i].id.clone());
+        let Ok(Some((t, _))) = lease(
+            &task,
+            &session,
+            busy,
+            &self.env(),
+            transport,
+            holder.as_deref(),
+        ) else {
+            return false;
+        };
+        if t.state == State::Expired {
+            assert!(
+                task.is_expired_at(self.now),
+                "{id} expired before its deadline"
+            );
+            self.log.push(format!("lease finds {id} expired"));
+            self.write(t);
+            return false;
+        }
+        assert!(!session.paused, "started {id} while its tag is paused");
+        assert!(
+            busy < session.concurrency,
+            "tag {} over its concurrency",
+            task.tag
+        );
+        self.log
+            .push(format!("lease {id} #{} via {transport:?}", t.lease_no));
+        if transport == Transport::BackgroundFetch {
+            self.fetches.insert(
+                id.to_string(),
+                Fetch {
+                    lease_no: t.lease_no,
+                    listed: true,
+                    unlisted_at: 0,
+                    success: self.rng.below(3) != 0,
+                    hung: self.rng.below(6) == 0,
+                },
+            );
+        } else {
+            let timeout = attempt_timeout_ms(&session, t.body.size);
+            self.instances[i].running.push(Attempt {
+                task: id.to_string(),
+                lease_no: t.lease_no,
+                deadline: self.now + timeout,
+                arrived: false,
+                hung: self.rng.below(8) == 0,
+            });
+        }
+        self.write(t);
+        true
+    }
+
+    /// An outcome reaches the worker that ran the attempt; applied only for the current lease.
+    pub(super) fn apply_outcome(&mut self, task: &str, lease_no: u64, outcome: Outcome) {
+        let Some(t) = self.tasks.get(task).cloned() else {
+            return;
+        };
+        match settle(
+            &t,
+            lease_no,
+            Input::Outcome(outcome.clone()),
+            self.now,
+            self.rng.next_u64(),
+        ) {
+            Ok((next, _)) => {
+                assert!(
+                    t.state == State::InFlight && t.lease_no == lease_no,
+                    "outcome of {task} #{lease_no} applied while the task is {} on lease {}",
+                    t.state,
+                    t.lease_no
+                );
+                assert!(
+                    self.settled.insert((task.to_string(), lease_no)),
+                    "outcome of {task} #{lease_no} applied twice"
+                );
+                if next.state == State::Done {
+                    assert!(
+                        self.applied.get(&t.idempotency_key).copied().unwrap_or(0) > 0,
+                        "{task} completed but the server has nothing"
+                    );
+                }
+                self.log
+                    .push(format!("{task} #{lease_no}: {outcome:?} -> {}", next.state));
+                self.write(next);
+            }
+            Err(_) => self
+                .log
+                .push(format!("{task} #{lease_no}: stale {outcome:?} ignored")),
+        }
+    }
+}

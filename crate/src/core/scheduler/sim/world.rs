@@ -1,0 +1,164 @@
+//! The simulated world: the store's tasks and Blobs, the sessions, the worker instances and their
+//! running attempts, the browser's Background Fetches and what the server applied; and the store's write.
+
+use crate::core::rng::Rng;
+use crate::core::scheduler::{Env, SessionView};
+use crate::core::state::check_invariants;
+use crate::core::task::{State, Task};
+use litemap::LiteMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub(super) const TAGS: [&str; 3] = ["a", "b", "c"];
+
+#[derive(Debug, Clone)]
+pub(super) struct Attempt {
+    pub(super) task: String,
+    pub(super) lease_no: u64,
+    pub(super) deadline: u64,
+    /// The server has the whole body (its answer may still be lost).
+    pub(super) arrived: bool,
+    pub(super) hung: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct Instance {
+    pub(super) id: String,
+    pub(super) alive: bool,
+    /// Suspended by the browser (or a debugger): it neither renews, answers pings, nor acts; its
+    /// fetches' answers arrive when it thaws, possibly long after its leases ran out.
+    pub(super) frozen: bool,
+    pub(super) running: Vec<Attempt>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Fetch {
+    pub(super) lease_no: u64,
+    /// Still in `getIds()`; once false, its event fires within the grace period.
+    pub(super) listed: bool,
+    pub(super) unlisted_at: u64,
+    pub(super) success: bool,
+    /// Its server never answers: the browser keeps it listed until Ferry aborts it.
+    pub(super) hung: bool,
+}
+
+pub(super) struct World {
+    pub(super) rng: Rng,
+    pub(super) now: u64,
+    pub(super) tasks: BTreeMap<String, Task>,
+    pub(super) blobs: BTreeSet<String>,
+    pub(super) sessions: LiteMap<String, SessionView>,
+    pub(super) instances: Vec<Instance>,
+    pub(super) fetches: BTreeMap<String, Fetch>,
+    /// Bodies the server applied, by idempotency key.
+    pub(super) applied: BTreeMap<String, u32>,
+    /// (task, lease) pairs whose outcome was applied.
+    pub(super) settled: BTreeSet<(String, u64)>,
+    pub(super) next_id: u64,
+    pub(super) seq: BTreeMap<String, u64>,
+    pub(super) log: Vec<String>,
+}
+
+impl World {
+    pub(super) fn new(seed: u64) -> World {
+        let mut sessions = LiteMap::new();
+        let mut rng = Rng::new(seed);
+        for tag in TAGS {
+            // The draws stay in this order: a seed replays the same schedules.
+            let concurrency = 1 + rng.below(3) as u32;
+            let background_fetch = rng.below(2) == 0;
+            let v = SessionView {
+                concurrency,
+                background_fetch,
+                attempt_timeout_ms: Some(5_000 + rng.below(20_000)),
+                ..SessionView::default()
+            };
+            sessions.insert(tag.to_string(), v);
+        }
+        World {
+            rng,
+            now: 1_700_000_000_000,
+            tasks: BTreeMap::new(),
+            blobs: BTreeSet::new(),
+            sessions,
+            instances: vec![Instance {
+                id: "w0".into(),
+                alive: true,
+                frozen: false,
+                running: Vec::new(),
+            }],
+            fetches: BTreeMap::new(),
+            applied: BTreeMap::new(),
+            settled: BTreeSet::new(),
+            next_id: 0,
+            seq: BTreeMap::new(),
+            log: Vec::new(),
+        }
+    }
+
+    pub(super) fn env(&self) -> Env {
+        Env {
+            now_ms: self.now,
+            online: true,
+            save_data: false,
+        }
+    }
+
+    pub(super) fn live_holders(&self) -> Vec<String> {
+        self.instances
+            .iter()
+            .filter(|i| i.alive && !i.frozen)
+            .map(|i| i.id.clone())
+            .collect()
+    }
+
+    pub(super) fn in_flight(&self) -> Vec<Task> {
+        self.tasks
+            .values()
+            .filter(|t| t.state == State::InFlight)
+            .cloned()
+            .collect()
+    }
+
+    /// Writes a transition's result the way the store does: the task, and the Blob gone when it ended.
+    pub(super) fn write(&mut self, t: Task) {
+        assert!(check_invariants(&t), "invariants broken: {t:?}");
+        if t.state.is_terminal() {
+            self.blobs.remove(&t.id);
+        }
+        self.tasks.insert(t.id.clone(), t);
+    }
+
+    pub(super) fn start_instance(&mut self) {
+        let id = format!("w{}", self.instances.len());
+        self.instances.push(Instance {
+            id,
+            alive: true,
+            frozen: false,
+            running: Vec::new(),
+        });
+    }
+
+    pub(super) fn stop(&mut self, i: usize) {
+        let inst = &mut self.instances[i];
+        inst.alive = false;
+        // Its fetches die with it; some bodies had already arrived (their answers are lost).
+        for a in std::mem::take(&mut inst.running) {
+            if a.arrived {
+                if let Some(t) = self.tasks.get(&a.task) {
+                    *self.applied.entry(t.idempotency_key.clone()).or_default() += 1;
+                }
+            }
+        }
+    }
+
+    pub(super) fn alive_index(&mut self) -> usize {
+        let alive: Vec<usize> = (0..self.instances.len())
+            .filter(|&i| self.instances[i].alive)
+            .collect();
+        if alive.is_empty() {
+            self.start_instance();
+            return self.instances.len() - 1;
+        }
+        alive[self.rng.below(alive.len() as u64) as usize]
+    }
+}
