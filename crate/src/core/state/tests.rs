@@ -1,7 +1,8 @@
 //! Table tests: every (state, input) pair, before and at the deadline.
 
 use super::*;
-use crate::core::task::{Method, Protocol};
+use crate::core::retry::RetryPolicy;
+use crate::core::task::{BodyMeta, Method, Protocol, Request, Transport};
 
 pub(super) const T0: u64 = 1_000_000;
 pub(super) const DEADLINE: u64 = T0 + 1_000_000;

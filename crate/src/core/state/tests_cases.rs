@@ -2,7 +2,9 @@
 
 use super::tests::*;
 use super::*;
-use crate::core::task::Protocol;
+use crate::core::error::Error;
+use crate::core::retry::RetryPolicy;
+use crate::core::task::{Protocol, Transport};
 
 #[test]
 fn retention_end_expires_a_task_without_deadline() {
