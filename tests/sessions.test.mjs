@@ -156,6 +156,25 @@ test('concurrency: a session with concurrency 2 runs two uploads at once, starte
   });
 });
 
+test('concurrency: uploads queued together start in enqueue order as slots free up (FIFO per tag)', async () => {
+  await withBrowser(async (ctx) => {
+    // One `uploadAll`: every task has the same due time, so the store reads them by id (random), and
+    // lanes ending together lease several next attempts in one transaction.
+    const page = await openSession(ctx, server.url, 'fifo', { concurrency: 3, backgroundFetch: false });
+    const n = 30;
+    const ids = await page.evaluate((n) => window.ferrySession.uploadAll(Array.from({ length: n },
+      (_, i) => ({ blob: new Blob([`file ${i}`]), request: { url: `/upload/fifo/${i}` } }))), n);
+    await settled(server, n);
+    const started = await until(async () => {
+      const events = await page.evaluate(() => window.ferryEvents);
+      const done = events.filter((e) => e.kind === 'completed').length;
+      return done === n && events.filter((e) => e.kind === 'started');
+    }, { what: `${n} completed events` });
+    const order = started.sort((a, b) => a.seq - b.seq).map((e) => ids.indexOf(e.taskId));
+    assert.deepEqual(order, ids.map((_, i) => i), 'started (in seq order) in enqueue order');
+  });
+});
+
 test('upload() calls made together share enqueue transactions; each keeps its own answer, in call order', async () => {
   await withBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'together', { backgroundFetch: false });

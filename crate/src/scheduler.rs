@@ -159,11 +159,7 @@ async fn run(
             .filter(|t| t.timeout_at.is_some())
             .cloned()
             .collect();
-        let chosen: Vec<Task> = plan
-            .start
-            .iter()
-            .filter_map(|id| queued.iter().find(|t| &t.id == id).cloned())
-            .collect();
+        let chosen = plan.chosen(&queued);
         let asks = sessions.values().any(|v| v.header_provider);
         let now = now_ms();
         AHEAD.with(|a| {

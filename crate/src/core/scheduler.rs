@@ -156,6 +156,18 @@ pub struct Plan {
     pub work_left: bool,
 }
 
+impl Plan {
+    /// The tasks of `read` that the plan starts, in the plan's order (each tag's in enqueue order, the
+    /// tags in turn): the order their leases are written, their `started` events numbered and their
+    /// attempts begun. `read` is in the store's index order (due time, then id), which is not it.
+    pub fn chosen(&self, read: &[Task]) -> Vec<Task> {
+        self.start
+            .iter()
+            .filter_map(|id| read.iter().find(|t| &t.id == id).cloned())
+            .collect()
+    }
+}
+
 /// Decides what to start: each tag's due tasks in enqueue order, as many as its concurrency leaves
 /// once every attempt in flight (any transport, any worker instance) is counted, and no more than
 /// `MAX_PARALLEL` running in this worker. `queued` are the queued tasks read (due ones and the next

@@ -40,12 +40,7 @@ fn next_from_ahead(ending: &[String]) -> Option<LeaseAsk> {
             .collect();
         let here = (started.len() - ending.len().min(started.len())) as u32;
         let plan = decide::plan(&env, &ahead.due, &in_flight, &ahead.sessions, &skip, here);
-        let chosen: Vec<Task> = ahead
-            .due
-            .iter()
-            .filter(|t| plan.start.contains(&t.id))
-            .cloned()
-            .collect();
+        let chosen = plan.chosen(&ahead.due);
         ahead.due.retain(|t| !plan.start.contains(&t.id));
         Some((chosen, ahead.via))
     })?;

@@ -142,6 +142,24 @@ fn each_tag_starts_in_enqueue_order_and_tags_share_the_worker() {
 }
 
 #[test]
+fn tasks_due_together_are_chosen_in_enqueue_order_not_in_the_order_read() {
+    // Queued by one `uploadAll`: the same due time, so the store's index reads them by id.
+    let read = [
+        task("0c", "a", 3),
+        task("1a", "a", 1),
+        task("2d", "a", 4),
+        task("3b", "a", 2),
+    ];
+    let three = SessionView {
+        concurrency: 3,
+        ..SessionView::default()
+    };
+    let p = plan(&env(), &read, &[], &sessions(&[("a", three)]), &[], 0);
+    let seqs: Vec<u64> = p.chosen(&read).iter().map(|t| t.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3]);
+}
+
+#[test]
 fn the_wake_time_is_the_next_due_task_or_lease_end() {
     let mut later = task("1", "a", 1);
     later.next_attempt_at = Some(NOW + 5_000);
