@@ -33,6 +33,9 @@ async function providerPage(ctx, options = {}, token = 't1') {
         // A test's script of answers, one per call, before the usual ones.
         const step = window.script?.shift();
         if (step) return step();
+        // A token service slower for some tasks than for others.
+        const ms = window.slowFor?.(task) ?? 0;
+        if (ms) await new Promise((resolve) => { setTimeout(resolve, ms); });
         return { Authorization: `Bearer ${window.token}`, 'X-Task': task.id };
       },
       ...options,
@@ -221,6 +224,30 @@ test('a header provider that throws, gives headers that cannot be sent or never 
     const records = await settled(server, 1);
     assert.equal(records.length, 1, 'nothing was sent while the provider failed');
     assert.equal(records[0].headers.authorization, 'Bearer t1');
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('a header provider slower for the first task than for the next ones: the uploads still start in enqueue order', async () => {
+  await server.reset();
+  const ctx = await launchChromium(await profileDir());
+  try {
+    await auth('t1');
+    const page = await providerPage(ctx, { backgroundFetch: false, concurrency: 3 });
+    await page.evaluate(() => { window.slowFor = (task) => (task.request.url.endsWith('/0') ? 600 : 0); });
+    // Queued while paused, so that one look chooses all three and asks their headers together.
+    await page.evaluate(() => window.ferrySession.pause());
+    const ids = await page.evaluate(() => window.ferrySession.uploadAll([0, 1, 2].map((i) => ({
+      blob: new Blob([`file ${i}`]), request: { url: `/upload/auth/fifo/${i}` } }))));
+    await page.evaluate(() => window.ferrySession.resume());
+    await settled(server, 3);
+    const started = await until(async () => {
+      const events = await page.evaluate(() => window.ferryEvents);
+      return events.filter((e) => e.kind === 'completed').length === 3 && events.filter((e) => e.kind === 'started');
+    }, { what: '3 completed events' });
+    assert.deepEqual(started.sort((a, b) => a.seq - b.seq).map((e) => ids.indexOf(e.taskId)), [0, 1, 2]);
+    assert.equal(await page.evaluate(() => window.asked), 3, 'each asked once');
   } finally {
     await ctx.close();
   }

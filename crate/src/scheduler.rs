@@ -16,7 +16,7 @@ use wasm_bindgen::JsCast;
 mod attempt;
 pub mod before_send;
 mod recover;
-use attempt::{ahead_left, start, start_leased};
+use attempt::{ahead_left, start_asking, start_leased};
 use recover::recover;
 
 /// Tasks read from the due index per round.
@@ -177,9 +177,7 @@ async fn run(
         });
         if asks {
             // Headers are asked per attempt, before its lease.
-            for task in chosen {
-                start(store, task, via, true);
-            }
+            start_asking(store, chosen, via);
         } else {
             start_leased(store, chosen, via).await;
         }

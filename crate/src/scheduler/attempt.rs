@@ -69,20 +69,54 @@ fn next_from_ahead(ending: &[String]) -> Option<LeaseAsk> {
     })
 }
 
-/// Starts one attempt on its own: the pump does not wait for it, only wakes when it ends.
-pub(super) fn start(store: &Store, task: Task, via: Transport, asks: bool) {
-    let id = task.id.clone();
-    STARTED.with(|s| s.borrow_mut().insert(id.clone(), task));
-    let store = store.clone();
-    wasm_bindgen_futures::spawn_local(async move {
-        let began = now_ms();
-        if let Err(e) = attempt(&store, &id, via, asks).await {
-            web_sys::console::warn_1(&format!("ferry: attempt of {id}: {e}").into());
-            SKIP.with(|s| s.borrow_mut().insert(id.clone(), began));
+/// Starts the attempts chosen together whose headers are asked first (a session has a header
+/// provider), each on its own: the pump does not wait for them, only wakes when one ends. Their
+/// headers are asked at once, but each is leased only once the one before it has leased or given up,
+/// so they start in the plan's order (enqueue order per tag) however long each answer takes.
+pub(super) fn start_asking(store: &Store, tasks: Vec<Task>, via: Transport) {
+    let mut before: Option<js::Replied<()>> = None;
+    for task in tasks {
+        let (mine, next) = js::reply();
+        let turn = Turn {
+            before: before.replace(next),
+            mine: Some(mine),
+        };
+        let id = task.id.clone();
+        STARTED.with(|s| s.borrow_mut().insert(id.clone(), task));
+        let store = store.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let began = now_ms();
+            if let Err(e) = attempt(&store, &id, via, turn).await {
+                web_sys::console::warn_1(&format!("ferry: attempt of {id}: {e}").into());
+                SKIP.with(|s| s.borrow_mut().insert(id.clone(), began));
+            }
+            STARTED.with(|s| s.borrow_mut().remove(&id));
+            wake();
+        });
+    }
+}
+
+/// An attempt's place in the order of leases: it waits for the one before it (`before`), and tells
+/// the next one (`mine`) once it has leased, or when it is dropped having given up.
+struct Turn {
+    before: Option<js::Replied<()>>,
+    mine: Option<js::Reply<()>>,
+}
+
+impl Turn {
+    async fn wait(&mut self) {
+        if let Some(before) = self.before.take() {
+            before.wait().await;
         }
-        STARTED.with(|s| s.borrow_mut().remove(&id));
-        wake();
-    });
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if let Some(mine) = self.mine.take() {
+            mine.send(());
+        }
+    }
 }
 
 /// Leases the chosen tasks in ONE transaction, then starts each leased attempt on its own (no page
@@ -171,43 +205,43 @@ fn spawn_leased(
     }
 }
 
-/// One attempt: headers, lease (re-checked in its transaction), send with a timeout while renewing
-/// the lease, record the outcome for this lease only. `asks`: a session of the plan has a header
-/// provider; without one, the task and session are read only by the lease transaction.
-async fn attempt(store: &Store, id: &str, via: Transport, asks: bool) -> Result<(), Error> {
+/// One attempt whose headers are asked first: headers, then (at its `turn`) the lease, re-checked in
+/// its transaction, then `run_leased`.
+async fn attempt(store: &Store, id: &str, via: Transport, mut turn: Turn) -> Result<(), Error> {
     let began = now_ms();
     let skip = || SKIP.with(|s| s.borrow_mut().insert(id.to_string(), began));
-    let mut extra = Ok(Vec::new());
-    if asks {
-        let Some(task) = store.get(id).await? else {
+    let Some(task) = store.get(id).await? else {
+        skip();
+        return Ok(());
+    };
+    let record = store.session(&task.tag).await?;
+    let view = record
+        .as_ref()
+        .map(|s| SessionView::of(&s.options, s.paused))
+        .unwrap_or_default();
+    let answer = if view.header_provider {
+        ask_headers(&task).await
+    } else {
+        None
+    };
+    let extra = match decide::headers(&view, answer, record.and_then(|r| r.last_headers)) {
+        HeaderPlan::Wait => {
             skip();
             return Ok(());
-        };
-        let record = store.session(&task.tag).await?;
-        let view = record
-            .as_ref()
-            .map(|s| SessionView::of(&s.options, s.paused))
-            .unwrap_or_default();
-        let answer = if view.header_provider {
-            ask_headers(&task).await
-        } else {
-            None
-        };
-        extra = match decide::headers(&view, answer, record.and_then(|r| r.last_headers)) {
-            HeaderPlan::Wait => {
-                skip();
-                return Ok(());
-            }
-            HeaderPlan::Send(h) => Ok(h),
-            HeaderPlan::SendAndKeep(h) => {
-                store.keep_headers(&task.tag, &task.id, &h).await?;
-                Ok(h)
-            }
-            HeaderPlan::Refuse(why) => Err(why),
-        };
-    }
+        }
+        HeaderPlan::Send(h) => Ok(h),
+        HeaderPlan::SendAndKeep(h) => {
+            store.keep_headers(&task.tag, &task.id, &h).await?;
+            Ok(h)
+        }
+        HeaderPlan::Refuse(why) => Err(why),
+    };
+    turn.wait().await;
     // Not now (paused meanwhile, or the tag filled up): offered again when the plan says so.
-    let Some(leased) = store.lease(id, via, Some(&instance_id()), env()).await? else {
+    let leased = store.lease(id, via, Some(&instance_id()), env()).await;
+    // Leased or not, the next attempt's lease may go.
+    drop(turn);
+    let Some(leased) = leased? else {
         return Ok(());
     };
     messaging::broadcast(&leased.events);
