@@ -13,10 +13,12 @@ use std::cell::{Cell, RefCell};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+mod asking;
 mod attempt;
 pub mod before_send;
 mod recover;
-use attempt::{ahead_left, start_asking, start_leased};
+use asking::start_asking;
+use attempt::{ahead_left, start_leased};
 use recover::recover;
 
 /// Tasks read from the due index per round.

@@ -1,5 +1,5 @@
-//! Attempts: starting them (leased one by one when headers are asked first, else in one
-//! transaction), carrying one out, and recording outcomes: those of attempts that end together are
+//! Attempts: starting them (in one transaction; those whose headers are asked first are in
+//! `asking.rs`), carrying one out, and recording outcomes: those of attempts that end together are
 //! written in one transaction, which also leases the next attempts from what the last look read.
 
 use super::*;
@@ -67,56 +67,6 @@ fn next_from_ahead(ending: &[String]) -> Option<LeaseAsk> {
         holder: Some(instance_id()),
         env,
     })
-}
-
-/// Starts the attempts chosen together whose headers are asked first (a session has a header
-/// provider), each on its own: the pump does not wait for them, only wakes when one ends. Their
-/// headers are asked at once, but each is leased only once the one before it has leased or given up,
-/// so they start in the plan's order (enqueue order per tag) however long each answer takes.
-pub(super) fn start_asking(store: &Store, tasks: Vec<Task>, via: Transport) {
-    let mut before: Option<js::Replied<()>> = None;
-    for task in tasks {
-        let (mine, next) = js::reply();
-        let turn = Turn {
-            before: before.replace(next),
-            mine: Some(mine),
-        };
-        let id = task.id.clone();
-        STARTED.with(|s| s.borrow_mut().insert(id.clone(), task));
-        let store = store.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            let began = now_ms();
-            if let Err(e) = attempt(&store, &id, via, turn).await {
-                web_sys::console::warn_1(&format!("ferry: attempt of {id}: {e}").into());
-                SKIP.with(|s| s.borrow_mut().insert(id.clone(), began));
-            }
-            STARTED.with(|s| s.borrow_mut().remove(&id));
-            wake();
-        });
-    }
-}
-
-/// An attempt's place in the order of leases: it waits for the one before it (`before`), and tells
-/// the next one (`mine`) once it has leased, or when it is dropped having given up.
-struct Turn {
-    before: Option<js::Replied<()>>,
-    mine: Option<js::Reply<()>>,
-}
-
-impl Turn {
-    async fn wait(&mut self) {
-        if let Some(before) = self.before.take() {
-            before.wait().await;
-        }
-    }
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        if let Some(mine) = self.mine.take() {
-            mine.send(());
-        }
-    }
 }
 
 /// Leases the chosen tasks in ONE transaction, then starts each leased attempt on its own (no page
@@ -205,54 +155,11 @@ fn spawn_leased(
     }
 }
 
-/// One attempt whose headers are asked first: headers, then (at its `turn`) the lease, re-checked in
-/// its transaction, then `run_leased`.
-async fn attempt(store: &Store, id: &str, via: Transport, mut turn: Turn) -> Result<(), Error> {
-    let began = now_ms();
-    let skip = || SKIP.with(|s| s.borrow_mut().insert(id.to_string(), began));
-    let Some(task) = store.get(id).await? else {
-        skip();
-        return Ok(());
-    };
-    let record = store.session(&task.tag).await?;
-    let view = record
-        .as_ref()
-        .map(|s| SessionView::of(&s.options, s.paused))
-        .unwrap_or_default();
-    let answer = if view.header_provider {
-        ask_headers(&task).await
-    } else {
-        None
-    };
-    let extra = match decide::headers(&view, answer, record.and_then(|r| r.last_headers)) {
-        HeaderPlan::Wait => {
-            skip();
-            return Ok(());
-        }
-        HeaderPlan::Send(h) => Ok(h),
-        HeaderPlan::SendAndKeep(h) => {
-            store.keep_headers(&task.tag, &task.id, &h).await?;
-            Ok(h)
-        }
-        HeaderPlan::Refuse(why) => Err(why),
-    };
-    turn.wait().await;
-    // Not now (paused meanwhile, or the tag filled up): offered again when the plan says so.
-    let leased = store.lease(id, via, Some(&instance_id()), env()).await;
-    // Leased or not, the next attempt's lease may go.
-    drop(turn);
-    let Some(leased) = leased? else {
-        return Ok(());
-    };
-    messaging::broadcast(&leased.events);
-    run_leased(store, leased, extra).await
-}
-
 /// The rest of an attempt once leased (its `started` event told by the caller): send with a timeout
 /// while renewing the lease, then record the outcome for this lease only (with the outcomes of
 /// attempts that end meanwhile, in one transaction, which tells their events).
 /// `extra`: the headers the page's provider gave, or why it failed (then nothing is sent).
-async fn run_leased(
+pub(super) async fn run_leased(
     store: &Store,
     leased: crate::web::store::Leased,
     extra: Result<Vec<(String, String)>, String>,
@@ -403,22 +310,4 @@ fn renew_while_running(store: &Store, id: &str, lease_no: u64) -> gloo_timers::c
             }
         });
     })
-}
-
-/// Asks an open page of the task's tag for headers (`None`: no page answered in time; `Some(Err)`:
-/// the page's provider failed, or gave headers that cannot be sent, and why). The question carries the
-/// task, which the page's provider is called with.
-async fn ask_headers(task: &Task) -> Option<Result<Vec<(String, String)>, String>> {
-    let question = messaging::message("headers?", Some(&task.tag), Some(&task.id));
-    js::set(&question, "taskId", &JsValue::from_str(&task.id));
-    js::set(&question, "task", &js::to_js(task).ok()?);
-    let reply = messaging::ask(&task.tag, &question, decide::HEADER_WAIT_MS as i32).await?;
-    if let Some(why) = js::get(&reply, "error").as_string() {
-        return Some(Err(why));
-    }
-    Some(
-        crate::web::request::header_pairs(&js::get(&reply, "headers"))
-            .and_then(|h| crate::core::validate_provided_headers(&h, &task.request.protocol))
-            .map_err(|e| e.to_string()),
-    )
 }
