@@ -2,7 +2,7 @@
 //! named), `bundlers` (the npm tarball in tests/apps/) and `types` (tsc --strict in tests/types).
 
 use super::process::{run_captured, End};
-use super::results::{run_counted, Parse};
+use super::results::{run_counted, tap_summary, Parse};
 use super::{Count, E2E_TIMEOUT};
 use crate::failures;
 use crate::util;
@@ -35,13 +35,7 @@ pub(super) fn e2e() -> Count {
         cmd.arg(&file).env("TMPDIR", &profiles);
         let ran = run_captured(cmd, E2E_TIMEOUT, true);
         let report = std::fs::read_to_string(&tap).unwrap_or_default();
-        let field = |name: &str| {
-            report
-                .lines()
-                .rev()
-                .find_map(|l| l.strip_prefix(&format!("# {name} ")))
-                .and_then(|n| n.trim().parse::<u64>().ok())
-        };
+        let field = |name: &str| tap_summary(&report, name);
         let mut file_count = Count::default();
         match (&ran.end, field("pass"), field("fail")) {
             (End::Exited(status), Some(p), Some(f)) => {
@@ -146,13 +140,7 @@ pub(super) fn bundlers() -> Count {
     let mut count = run_counted(cmd, Parse::None);
     let report = std::fs::read_to_string(&tap).unwrap_or_default();
     count.failures = failures::tap(&report);
-    let field = |name: &str| {
-        report
-            .lines()
-            .rev()
-            .find_map(|l| l.strip_prefix(&format!("# {name} ")))
-            .and_then(|n| n.trim().parse::<u64>().ok())
-    };
+    let field = |name: &str| tap_summary(&report, name);
     match (field("pass"), field("fail")) {
         (Some(passed), Some(failed)) => Count {
             passed,

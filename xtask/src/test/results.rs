@@ -114,3 +114,12 @@ fn tap_results(lines: &[String]) -> Count {
     }
     count
 }
+
+/// A number of node's TAP summary (`# pass 12`), the last one the report holds.
+pub(super) fn tap_summary(report: &str, name: &str) -> Option<u64> {
+    report
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(&format!("# {name} ")))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+}
