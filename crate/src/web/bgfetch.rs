@@ -25,11 +25,13 @@ pub async fn outcome(event: &BackgroundFetchEvent) -> (String, Outcome, Option<R
     }
     .await;
     match response {
-        Some(r) => {
+        // A Response of type "error" (status 0) is no answer: the browser reached no server (it
+        // gave up on its own retries), which is a network error like a `fetch` that rejects.
+        Some(r) if r.status() != 0 => {
             let (outcome, info) = transport::read_response(&r).await;
             (id, outcome, Some(info))
         }
-        None => (
+        _ => (
             id,
             Outcome::NetworkError(format!(
                 "background fetch failed: {}",
