@@ -73,6 +73,44 @@ test('Background Fetch answered 503 goes back to the queue and is retried by the
   });
 });
 
+test('a Background Fetch that reaches no server (every connection dropped) goes back to the queue as a network error, and the retry completes', async () => {
+  await withGrantedBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'bgfnet', { retry: { baseMs: 200, capMs: 1000 } });
+    // Every connection to the upload URL closed before any answer, through the browser's own retries.
+    await server.fault({ count: 1000, dropAfter: 0, path: '/upload/bgfnet' });
+    const { id, sha256 } = await uploadRandom(page, 64 * 1024, { url: '/upload/bgfnet' });
+    assert.equal((await eventOf(page, id, 'started')).transport, 'backgroundFetch');
+    const ended = await until(() => page.evaluate((id) => window.ferryEvents
+      .find((e) => e.taskId === id && (e.kind === 'retrying' || e.kind === 'failed')), id), { timeout: 60000, what: 'the first attempt to end' });
+    assert.equal(ended.kind, 'retrying', `a network error is retried, not final: ${JSON.stringify(ended)}`);
+    assert.match(ended.reason, /network error/);
+    assert.equal(ended.attempt, 1);
+    await fetch(new URL('/__ferry/faults', server.url), { method: 'DELETE' });
+    assert.equal((await eventOf(page, id, 'completed')).response.status, 201);
+    const applied = (await settled(server, 1)).filter((r) => r.applied);
+    assert.equal(applied.length, 1);
+    assert.equal(applied[0].sha256, sha256);
+  });
+});
+
+test('offline (navigator.onLine false), an upload is not handed to Background Fetch: it waits queued, then goes once online', async () => {
+  await withGrantedBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'bgfoffline');
+    await ctx.setOffline(true);
+    assert.equal(await page.evaluate(() => navigator.onLine), false);
+    const { id, sha256 } = await uploadRandom(page, 64 * 1024, { url: '/upload/bgfoffline' });
+    // upload() resolved after the worker decided whether the page starts a Background Fetch.
+    const task = await page.evaluate((id) => window.ferrySession.get(id), id);
+    assert.deepEqual([task.state, task.attempt], ['queued', 0], 'no attempt starts offline');
+    await ctx.setOffline(false);
+    assert.equal((await eventOf(page, id, 'completed')).response.status, 201);
+    const [record] = await settled(server, 1);
+    assert.equal(record.sha256, sha256);
+    const started = await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id && e.kind === 'started'), id);
+    assert.deepEqual(started.map((e) => e.attempt), [1], 'one attempt, made online');
+  });
+});
+
 test('a Background Fetch whose server never answers ends at attemptTimeoutMs as a retryable timeout, and the retry completes', async () => {
   await withGrantedBrowser(async (ctx) => {
     // Chromium here takes 4 to 8 s to start sending a Background Fetch: its timeout is attemptTimeoutMs

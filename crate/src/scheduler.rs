@@ -320,7 +320,7 @@ async fn look(store: &Store) -> Result<Look, Error> {
     Ok((plan, sessions, queued, others))
 }
 
-fn env() -> Env {
+pub(crate) fn env() -> Env {
     let nav = js::get(&js::global(), "navigator");
     Env {
         now_ms: now_ms(),

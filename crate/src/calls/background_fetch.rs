@@ -50,10 +50,11 @@ pub(super) async fn lease(
     if !core::scheduler::background_fetch_fits(task, &view, &in_flight, &origin) {
         return Ok(None);
     }
+    // The lease holds the task back as the worker's own would: offline (`navigator.onLine` false),
+    // nothing starts; the page's sync (or its `online` wake) sends it once the network is back.
     let env = Env {
         now_ms: now,
-        online: true,
-        save_data: false,
+        ..crate::scheduler::env()
     };
     let Some(leased) = store
         .lease(&task.id, Transport::BackgroundFetch, None, env)
