@@ -37,6 +37,15 @@ installFerry(self, {
       case '/upload/bs/throws': throw new TypeError('no token service');
       case '/upload/bs/forbidden': return { headers: { 'Idempotency-Key': 'mine' } };
       case '/upload/bs/never': return new Promise(() => {});
+      case '/upload/bs/held': {
+        // Tells the page it runs, then answers (with a token) once the page opens the gate.
+        const gate = new BroadcastChannel('bs-gate');
+        const opened = new Promise((resolve) => { gate.onmessage = resolve; });
+        gate.postMessage({ entered: task.id });
+        await opened;
+        gate.close();
+        return { headers: { Authorization: 'Bearer secret' } };
+      }
       case '/upload/bs/number': return 42;
       case '/tus-elsewhere': return { url: '/tus' };
       default: return undefined;
@@ -155,6 +164,30 @@ test('a beforeSend that throws, gives a header Ferry cannot send, resolves with 
     assert.deepEqual(await server.uploads(), [], 'nothing was sent');
   });
 });
+
+for (const [how, call] of [['cancel()', 'cancel'], ['clear()', 'clear']]) {
+  test(`${how} while beforeSend runs: its answer is not sent (nor its token)`, async () => {
+    await server.reset();
+    await withGrantedChromium(server.url, [], async (ctx) => {
+      const page = await openSession(ctx, server.url, `bsstop${call}`, { concurrency: 1 });
+      await page.evaluate(() => {
+        const gate = new BroadcastChannel('bs-gate');
+        window.entered = new Promise((resolve) => { gate.onmessage = (e) => resolve(e.data.entered); });
+        window.openGate = () => gate.postMessage({ open: true });
+      });
+      const held = (await uploadRandom(page, KiB, { url: '/upload/bs/held' })).id;
+      assert.equal(await page.evaluate(() => window.entered), held, 'beforeSend runs for the first upload');
+      const answer = await page.evaluate(([call, id]) => window.ferrySession[call](id), [call, held]);
+      assert.equal(answer, call === 'cancel' ? true : 1);
+      await page.evaluate(() => window.openGate());
+      // One lane: the next upload starts only once the stopped attempt has ended.
+      const next = (await uploadRandom(page, KiB, { url: '/upload/bs/next' })).id;
+      assert.equal((await eventOf(page, next, 'completed')).response.status, 201);
+      const records = await settled(server, 1);
+      assert.deepEqual(records.map((r) => new URL(r.path, server.url).pathname), ['/upload/bs/next'], 'the stopped upload never reached the server');
+    });
+  });
+}
 
 test('installFerry refuses a beforeSend that is not a function: the page\'s calls reject with FerryInvalidOptions naming it', async () => {
   await server.reset();

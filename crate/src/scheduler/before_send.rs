@@ -52,7 +52,21 @@ pub async fn prepare(
     if matches!(task.request.protocol, Protocol::S3Multipart { .. }) {
         return (Ok(page), None);
     }
-    match decide::before_send(task, ask(&hook, task, None).await) {
+    // A `cancel()` or `clear()` while it runs finds this handle (`transport::abort`): then nothing
+    // is sent, whatever it answers. The send registers its own handle once it starts.
+    let stop = web_sys::AbortController::new().ok();
+    if let Some(stop) = &stop {
+        crate::web::transport::track(&task.id, stop.clone());
+    }
+    let answer = ask(&hook, task, None).await;
+    match &stop {
+        Some(stop) if stop.signal().aborted() => {
+            return (Err("the attempt was stopped while beforeSend ran".into()), None)
+        }
+        Some(_) => crate::web::transport::untrack(&task.id),
+        None => {}
+    }
+    match decide::before_send(task, answer) {
         Ok(prepared) => (
             Ok(decide::merge_headers(page, prepared.headers)),
             prepared.url,
