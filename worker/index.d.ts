@@ -199,6 +199,7 @@ export interface Task {
   leaseUntil: number | null;
   createdAt: number;
   expiresAt: number | null;
+  /** Not sent before this time: the one given, or for a discretionary task the opening of its batch window if later. */
   earliestBegin: number | null;
   /** What went wrong in the latest failed attempt. */
   lastError: string | null;
