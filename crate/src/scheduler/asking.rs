@@ -4,16 +4,22 @@
 use super::attempt::run_leased;
 use super::*;
 
-/// Starts the attempts chosen together whose headers are asked first (a session has a header
-/// provider), each on its own: the pump does not wait for them, only wakes when one ends. Their
-/// headers are asked at once, but each is leased only once the one before it has leased or given up,
-/// so they start in the plan's order (enqueue order per tag) however long each answer takes.
+thread_local! {
+    /// Per tag, what the tag's latest attempt that asks headers first signals once it has leased or
+    /// given up: the next one, of this look or a later one, waits for it.
+    static LAST_TURN: RefCell<LiteMap<String, js::Replied<()>>> = const { RefCell::new(LiteMap::new()) };
+}
+
+/// Starts the attempts chosen whose headers are asked first (a session has a header provider), each
+/// on its own: the pump does not wait for them, only wakes when one ends. Their headers are asked at
+/// once, but each is leased only once the tag's attempt before it (chosen by this look or an earlier
+/// one) has leased or given up, so a tag's attempts start in enqueue order however long each answer
+/// takes.
 pub(super) fn start_asking(store: &Store, tasks: Vec<Task>, via: Transport) {
-    let mut before: Option<js::Replied<()>> = None;
     for task in tasks {
         let (mine, next) = js::reply();
         let turn = Turn {
-            before: before.replace(next),
+            before: LAST_TURN.with(|l| l.borrow_mut().insert(task.tag.clone(), next)),
             mine: Some(mine),
         };
         let id = task.id.clone();
