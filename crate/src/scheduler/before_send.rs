@@ -61,7 +61,10 @@ pub async fn prepare(
     let answer = ask(&hook, task, None).await;
     match &stop {
         Some(stop) if stop.signal().aborted() => {
-            return (Err("the attempt was stopped while beforeSend ran".into()), None)
+            return (
+                Err("the attempt was stopped while beforeSend ran".into()),
+                None,
+            )
         }
         Some(_) => crate::web::transport::untrack(&task.id),
         None => {}
