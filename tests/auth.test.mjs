@@ -253,3 +253,21 @@ test('a header provider slower for some tasks than for others: the uploads still
     await ctx.close();
   }
 });
+
+test('two pages of the tag with a header provider: each attempt asks one of them, once', async () => {
+  await server.reset();
+  const ctx = await launchChromium(await profileDir());
+  try {
+    await auth('t1');
+    const pages = [await providerPage(ctx, { backgroundFetch: false }), await providerPage(ctx, { backgroundFetch: false })];
+    for (let i = 0; i < 3; i++) {
+      const { id } = await uploadRandom(pages[0], 1000, { url: '/upload/auth/two-pages' });
+      assert.equal((await eventOf(pages[0], id, 'completed')).response.status, 201);
+    }
+    const asked = await Promise.all(pages.map((p) => p.evaluate(() => window.asked)));
+    assert.equal(asked[0] + asked[1], 3, `provider calls per page: ${asked}`);
+    assert.equal((await settled(server, 3)).filter((r) => r.headers.authorization === 'Bearer t1').length, 3);
+  } finally {
+    await ctx.close();
+  }
+});

@@ -319,6 +319,7 @@ function begin(target, { tag, worker, options, manualAck, provider }) {
     unheard: [],
     alarm: { times: [], timer: undefined, at: undefined },
     syncPending: false,
+    answered: [],         // the worker's header questions answered lately (by any page of the tag)
     backgroundFetch: undefined,
     channel: new BroadcastChannel(`ferry:${tag}`),
   };
@@ -338,6 +339,10 @@ function onChannel(s, data) {
       return;
     case 'headers?':
       answerHeaders(s, data);
+      return;
+    case 'headers':
+      // Another page (or session) of the tag answered the worker's question.
+      if (data.tag === s.tag) heard(s, data.requestId);
       return;
     case 'cleared':
       if (data.tag === s.tag) forgetHeld(s);
@@ -506,20 +511,50 @@ async function startBackgroundFetch(s, f) {
 
 // ---- header provider ----
 
-/** The worker is about to send a task of this tag and asks for fresh headers. */
+/**
+ * The worker is about to send a task of this tag and asks for fresh headers. One page of the tag
+ * answers: the one that takes the question's lock (Web Locks) first (without Web Locks, every page
+ * answers; the first answer is used).
+ */
 function answerHeaders(s, question) {
   if (!s.provider) return;
-  const reply = (extra) => s.channel.postMessage({ ferry: 'headers', tag: s.tag, requestId: question.requestId, ...extra });
+  const locks = typeof navigator === 'object' ? navigator.locks : undefined;
+  if (typeof locks?.request !== 'function') {
+    askProvider(s, question);
+    return;
+  }
+  // The page that takes the lock first answers and keeps it until the others have stopped waiting for
+  // it; a page that gets it after all (the holder closed first) answers unless it heard an answer.
+  const options = typeof AbortSignal.timeout === 'function' ? { signal: AbortSignal.timeout(PROVIDER_WAIT_MS) } : {};
+  locks.request(`ferry:headers:${s.tag}:${question.requestId}`, options, () => {
+    if (s.closed || s.answered.includes(question.requestId)) return undefined;
+    const held = new Promise((resolve) => { setTimeout(resolve, PROVIDER_WAIT_MS + 500); });
+    return Promise.all([askProvider(s, question), held]);
+  }).catch(() => {});
+}
+
+/** A question of the worker answered by one of the tag's pages (kept for the last few questions). */
+function heard(s, requestId) {
+  s.answered.push(requestId);
+  if (s.answered.length > 32) s.answered.shift();
+}
+
+/** Asks this page's provider and posts its answer; resolves once posted. */
+function askProvider(s, question) {
+  const reply = (extra) => {
+    heard(s, question.requestId);
+    s.channel.postMessage({ ferry: 'headers', tag: s.tag, requestId: question.requestId, ...extra });
+  };
   let given;
   try {
     given = s.provider(question.task);
   } catch (e) {
     reply({ error: `threw ${message(e)}` });
-    return;
+    return undefined;
   }
   let late;
   const timer = new Promise((_, reject) => { late = setTimeout(() => reject(LATE), PROVIDER_WAIT_MS); });
-  Promise.race([Promise.resolve(given), timer]).then(
+  return Promise.race([Promise.resolve(given), timer]).then(
     (headers) => {
       clearTimeout(late);
       try {
