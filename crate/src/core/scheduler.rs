@@ -17,7 +17,6 @@ use crate::core::retry::Outcome;
 use crate::core::state::{apply, Effect, Input};
 use crate::core::task::{State, Task, Transport};
 use crate::core::validate::{HeaderFallback, SessionOptions};
-use litemap::LiteMap;
 
 /// How long a worker's attempt holds its task without a renewal.
 pub const LEASE_MS: u64 = 60_000;
@@ -144,139 +143,6 @@ pub fn due_at(task: &Task) -> u64 {
         .max(task.earliest_begin.unwrap_or(0))
 }
 
-/// What to do now.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Plan {
-    /// Tasks to lease and send now, in this order.
-    pub start: Vec<String>,
-    /// When to look again if nothing else happens first; always later than now.
-    pub wake_at: Option<u64>,
-    /// Queued tasks that will want a send later (not held by a pause): a sync event must not report
-    /// success while there are some.
-    pub work_left: bool,
-}
-
-impl Plan {
-    /// The tasks of `read` that the plan starts, in the plan's order (each tag's in enqueue order, the
-    /// tags in turn): the order their leases are written, their `started` events numbered and their
-    /// attempts begun. `read` is in the store's index order (due time, then id), which is not it.
-    pub fn chosen(&self, read: &[Task]) -> Vec<Task> {
-        self.start
-            .iter()
-            .filter_map(|id| read.iter().find(|t| &t.id == id).cloned())
-            .collect()
-    }
-}
-
-/// Decides what to start: each tag's due tasks in enqueue order, as many as its concurrency leaves
-/// once every attempt in flight (any transport, any worker instance) is counted, and no more than
-/// `MAX_PARALLEL` running in this worker. `queued` are the queued tasks read (due ones and the next
-/// not yet due), `in_flight` every in-flight task, `running_here` this worker's running attempts.
-pub fn plan(
-    env: &Env,
-    queued: &[Task],
-    in_flight: &[Task],
-    sessions: &LiteMap<String, SessionView>,
-    awaiting_headers: &[String],
-    running_here: u32,
-) -> Plan {
-    let view = |tag: &str| sessions.get(tag).copied().unwrap_or_default();
-    let mut busy: LiteMap<&str, u32> = LiteMap::new();
-    for t in in_flight.iter().filter(|t| t.state == State::InFlight) {
-        *busy.entry(t.tag.as_str()).or_default() += 1;
-    }
-    let mut wake: Option<u64> = None;
-    let mut later = |at: u64| {
-        if at > env.now_ms {
-            wake = Some(wake.map_or(at, |w: u64| w.min(at)));
-        }
-    };
-    let mut work_left = false;
-    // Queued tasks whose time ran out are leased first, whatever holds them (a pause, no network, a
-    // full tag): the lease records them `expired` and sends nothing, so they take no slot.
-    let mut start: Vec<String> = queued
-        .iter()
-        .filter(|t| t.state == State::Queued && t.is_expired_at(env.now_ms))
-        .map(|t| t.id.clone())
-        .collect();
-    // Per tag, the startable tasks in enqueue order: kept ordered as they are added (keyed by
-    // `(seq, position read)`, unique even for a damaged record), so no sort is needed.
-    let mut ready: LiteMap<&str, LiteMap<(u64, usize), &Task>> = LiteMap::new();
-    for (read, t) in queued.iter().enumerate() {
-        if start.contains(&t.id) {
-            continue;
-        }
-        if t.state == State::Queued {
-            // A held task still expires on time: at its `expiresAt` or at the end of its retention
-            // (`retry.maxRetentionMs`, which may be short).
-            later(t.deadline());
-        }
-        match hold(t, &view(&t.tag), env, awaiting_headers.contains(&t.id)) {
-            None => {
-                ready
-                    .entry(t.tag.as_str())
-                    .or_default()
-                    .insert((t.seq, read), t);
-            }
-            Some(Hold::NotDue(at)) => {
-                work_left = true;
-                later(at);
-            }
-            // Offline, saving data, or waiting for a page to give headers: the browser's next
-            // chance (a sync retry, `online`, a page's message) looks again; no timer does.
-            Some(Hold::Offline | Hold::SaveData | Hold::AwaitingHeaders) => work_left = true,
-            Some(Hold::Paused | Hold::NotQueued) => {}
-        }
-    }
-    // An in-flight task whose lease ends may have to be taken back then (its holder died); a
-    // Background Fetch is ended at its timeout.
-    for t in in_flight {
-        for at in [t.lease_until, t.timeout_at].into_iter().flatten() {
-            later(at);
-        }
-    }
-    let mut slots = MAX_PARALLEL.saturating_sub(running_here);
-    let mut queues: Vec<(&str, std::collections::VecDeque<&Task>)> = ready
-        .into_iter()
-        .map(|(tag, ts)| {
-            (
-                tag,
-                ts.into_tuple_vec().into_iter().map(|(_, t)| t).collect(),
-            )
-        })
-        .collect();
-    // Round-robin over tags so one busy tag does not starve another.
-    loop {
-        let mut progressed = false;
-        for (tag, q) in queues.iter_mut() {
-            if slots == 0 {
-                break;
-            }
-            let used = busy.entry(tag).or_default();
-            if *used >= view(tag).concurrency || q.is_empty() {
-                continue;
-            }
-            let t = q.pop_front().expect("not empty");
-            *used += 1;
-            slots -= 1;
-            start.push(t.id.clone());
-            progressed = true;
-        }
-        if !progressed {
-            break;
-        }
-    }
-    // Due tasks left waiting for a slot start when an attempt ends; that is work left too.
-    if queues.iter().any(|(_, q)| !q.is_empty()) {
-        work_left = true;
-    }
-    Plan {
-        start,
-        wake_at: wake,
-        work_left,
-    }
-}
-
 /// Leases `task` for an attempt, re-checking at the moment of the lease (inside the transaction that
 /// writes it) everything that may have changed since the plan: the tag may have been paused, or filled
 /// by another instance or a Background Fetch. `in_flight_of_tag` counts the tag's in-flight tasks.
@@ -396,6 +262,8 @@ mod lifetime;
 pub use lifetime::{
     event_hold_ms, keepalive_at, sync_resolves, EVENT_HOLD_MS, KEEPALIVE_MS, SYNC_HOLD_MS,
 };
+mod plan;
+pub use plan::{plan, Plan};
 mod prepare;
 pub use prepare::{before_send, merge_headers, BeforeSend, Prepared, BEFORE_SEND_WAIT_MS};
 mod send;

@@ -2,6 +2,7 @@ use super::*;
 use crate::core::retry::{Outcome, RetryPolicy};
 use crate::core::state::{new_task, NewTask};
 use crate::core::task::{BodyMeta, Method, Protocol, Request};
+use litemap::LiteMap;
 
 pub(super) const NOW: u64 = 1_700_000_000_000;
 
