@@ -319,6 +319,8 @@ mod tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests_options;
 #[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests_protocol;
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests_request;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests_s3;
