@@ -19,20 +19,11 @@
   }
   const here = ownUrl();
 
-  // Set by installFerry: what enqueue waits for (it starts Ferry again if the last start failed).
-  let started = null;
-
   /** Installs Ferry in a service worker: call it synchronously at the top of the worker script. */
   function installFerry(scope, options = {}) {
     const { wasmUrl, ...rest } = options || {};
     const url = new URL(wasmUrl || 'ferry_bg.wasm', here || scope.location.href);
-    started = install(scope, rest, wasm_bindgen, wasm_bindgen, url);
-    return started();
-  }
-
-  /** Hands a request to Ferry from the worker; resolves with the task id once stored (see worker.js). */
-  function enqueue(request, options) {
-    return enqueueRequest(started, wasm_bindgen, request, options);
+    return install(scope, rest, wasm_bindgen, wasm_bindgen, url)();
   }
 
   self.ferry = Object.freeze({ installFerry, enqueue, FerryPlugin, ferryPlugin });

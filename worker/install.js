@@ -39,6 +39,10 @@ async function dropOldCaches() {
     .map((n) => caches.delete(n).catch(() => false)));
 }
 
+// Set by `install`: what `enqueue` waits for (it starts Ferry again if the last start failed) and the
+// wasm's exports. Null before `installFerry`.
+let engine = null;
+
 /**
  * Adds Ferry's listeners to `scope` now; `init` loads the wasm whose exports `wasm` holds. Returns
  * `started`: a function whose promise resolves once Ferry runs in this worker (the first call's promise
@@ -56,6 +60,7 @@ export function install(scope, options, init, wasm, url) {
     return ready;
   };
   const started = () => ready || start();
+  engine = { started, wasm };
   start();
   for (const type of EVENTS) {
     scope.addEventListener(type, (event) => {
@@ -108,14 +113,13 @@ function invalid(name, message) {
  * `enqueue(request, options)` of both worker entries: hands a request to Ferry from the worker (e.g. one
  * the app's own fetch failed to deliver). The body becomes a Blob stored with the task in one IndexedDB
  * transaction (its bytes never enter wasm memory); resolves with the task id once stored.
- * `options.tag` names the session whose pages hear the outcome. `started` is what `install` returned
- * (null before `installFerry`).
+ * `options.tag` names the session whose pages hear the outcome.
  */
-export async function enqueueRequest(started, wasm, request, options) {
+export async function enqueue(request, options) {
   if (!(typeof Request === 'function' && request instanceof Request)) {
     throw invalid('FerryInvalidOptions', 'pass a Request, e.g. event.request.clone()');
   }
-  if (!started) {
+  if (!engine) {
     throw invalid('FerryInvalidOptions', 'call installFerry(self) at the top of the worker script first');
   }
   if (request.bodyUsed) {
@@ -129,6 +133,7 @@ export async function enqueueRequest(started, wasm, request, options) {
     else if (!BROWSER_SET.test(name)) headers[name] = value;
   });
   const blob = await request.blob();
+  const { started, wasm } = engine;
   await started();
   return wasm.worker_enqueue(tag, { url: request.url, method: request.method, headers, idempotencyKey, retry,
     expiresAt, earliestBegin, discretionary, appData }, blob);

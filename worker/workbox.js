@@ -1,6 +1,6 @@
 // A Workbox plugin that hands a failed upload to Ferry: the one line an app using Workbox adds to the
 // route of its uploads.
-import { enqueue } from './worker.js';
+import { enqueue } from './install.js';
 
 const UPLOAD_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 

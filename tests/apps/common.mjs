@@ -18,8 +18,13 @@ export const PKG = process.env.FERRY_PKG || path.join(ROOT, 'pkg');
 
 /** Runs a command in `cwd`; a failure carries its output. */
 export async function run(cmd, args, cwd) {
+  return (await runBoth(cmd, args, cwd)).stdout;
+}
+
+/** `run`, resolving with both streams (`{ stdout, stderr }`): where a tool prints its warnings. */
+export async function runBoth(cmd, args, cwd) {
   try {
-    return (await exec(cmd, args, { cwd, maxBuffer: 64 << 20 })).stdout;
+    return await exec(cmd, args, { cwd, maxBuffer: 64 << 20 });
   } catch (e) {
     throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed:\n${e.stdout}\n${e.stderr}`);
   }
@@ -38,10 +43,11 @@ export async function install(app, tarball) {
   await run('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', tarball], app);
 }
 
-/** The app's own `npm run build`, into a fresh dist/ (nothing left from an earlier build can help it). */
+/** The app's own `npm run build`, into a fresh dist/ (nothing left from an earlier build can help it);
+ * resolves with what it printed (`{ stdout, stderr }`). */
 export async function build(app) {
   await rm(path.join(app, 'dist'), { recursive: true, force: true });
-  return run('npm', ['run', '--silent', 'build'], app);
+  return runBoth('npm', ['run', '--silent', 'build'], app);
 }
 
 /**

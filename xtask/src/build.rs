@@ -217,10 +217,10 @@ fn classic_worker(sources: &Path, glue: &Path, pkg: &Path) -> Result<String, Str
     let template = read_text(&sources.join("classic.js"))?;
     let glue = read_text(glue)?;
     let install = inlined(&pkg.join("install.js"), &[])?;
-    // workbox.js takes `enqueue` from the module entry; in the wrapper, classic.js defines it.
+    // workbox.js takes `enqueue` from install.js; in the wrapper, install.js is inlined before it.
     let workbox = inlined(
         &pkg.join("workbox.js"),
-        &["import { enqueue } from './worker.js';"],
+        &["import { enqueue } from './install.js';"],
     )?;
     let slots = [
         ("/* __FERRY_GLUE__ */", glue.trim_end()),
