@@ -1,5 +1,5 @@
-// Extracts the JavaScript examples of README.md's "Use" section (also found as "Usage") into
-// TypeScript files for tsc: one file per page or worker part, so each is checked against the lib it runs
+// Extracts the JavaScript examples of README.md, every section but the Quickstart (plain files of a Vite
+// app, built and run by the bundlers layer: tests/apps/quickstart.mjs), into TypeScript files for tsc: one file per page or worker part, so each is checked against the lib it runs
 // with (DOM for pages, WebWorker for service workers). Fences are found by the CommonMark rules (``` or
 // ~~~, indented up to 3 spaces or inside list items), so a rewritten README keeps being extracted.
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -10,17 +10,17 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const README = path.resolve(HERE, '../../README.md');
 export const OUT = path.join(HERE, 'generated/readme');
 
-const SECTION = /^(#{1,6})\s+(use|usage)\s*$/i;
+const SKIPPED = /^(#{1,6})\s+quick\s*start\b/i;
 const LANGS = new Set(['js', 'javascript', 'mjs', 'ts', 'typescript']);
 // A comment line that starts another file of the example ("// page", "// service worker (module)", "// sw.js").
 const PART = /^\s*\/\/\s*(page|main(\.[jt]s)?|app(\.[jt]s)?|index(\.[jt]s)?|(module |classic )?service[ -]worker|worker|sw(\.[jt]s)?)\b/i;
 const WORKER = /from\s+['"]ferry-upload\/worker['"]|\bimportScripts\s*\(|\binstallFerry\s*\(/;
 
-/** The usage sections' code blocks: `{ line, code }` for each js/ts fence. */
+/** The code blocks outside the Quickstart: `{ line, code }` for each js/ts fence. */
 export function codeBlocks(markdown) {
   const lines = markdown.split(/\r?\n/);
   const blocks = [];
-  let level = 0; // heading level of the usage section we are in (0: outside)
+  let skipped = 0; // heading level of the Quickstart section we are in (0: outside it)
   let fence = null;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
@@ -36,15 +36,15 @@ export function codeBlocks(markdown) {
     }
     const heading = line.match(/^(#{1,6})\s/);
     if (heading) {
-      const m = line.match(SECTION);
-      if (m) level = m[1].length;
-      else if (level && heading[1].length <= level) level = 0;
+      const m = line.match(SKIPPED);
+      if (m) skipped = m[1].length;
+      else if (skipped && heading[1].length <= skipped) skipped = 0;
       continue;
     }
     const open = line.match(/^(\s*(?:[-*+]\s+|\d+[.)]\s+)?)(`{3,}|~{3,})\s*([\w+-]*)/);
     if (open) {
       const lang = open[3].toLowerCase();
-      fence = { char: open[2][0], len: open[2].length, indent: open[1].length, line: i + 1, body: [], keep: level > 0 && LANGS.has(lang) };
+      fence = { char: open[2][0], len: open[2].length, indent: open[1].length, line: i + 1, body: [], keep: skipped === 0 && LANGS.has(lang) };
     }
   }
   return blocks;
@@ -80,7 +80,7 @@ export async function extract() {
         ? "declare const ferry: typeof import('ferry-upload/worker');\n" : '';
       // `export {}` makes every part a module (top-level await, no clashes between parts).
       await writeFile(path.join(OUT, name), `// README.md line ${block.line}\n${classic}${part.text}\nexport {};\n`);
-      files.push({ name, kind: part.kind, line: block.line });
+      files.push({ name, kind: part.kind, line: block.line, text: part.text });
     }
   }
   return files;

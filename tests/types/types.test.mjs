@@ -24,7 +24,7 @@ function assertCompiles(project) {
   assert.equal(code, 0, `tsc --strict -p ${project} failed:\n${out}`);
 }
 
-test('README extraction takes the js/ts fences of the "Use" section only, and splits page from worker code', () => {
+test('README extraction takes the js/ts fences of every section but the Quickstart, and splits page from worker code', () => {
   const md = [
     '# Ferry', '```js', 'outside();', '```',
     '## Use', 'Text.', '````javascript', 'a();', '```', 'still a();', '````',
@@ -32,22 +32,26 @@ test('README extraction takes the js/ts fences of the "Use" section only, and sp
     '~~~bash', 'not js', '~~~',
     '### Worker', '```ts', "// page", "import { Ferry } from 'ferry-upload';", '// service worker (module)',
     "import { installFerry } from 'ferry-upload/worker';", 'installFerry(self, {});', '```',
-    '## Quickstart', '```js', 'quick();', '```',
+    '## Quickstart (Vite)', '```js', 'quick();', '```', '### In the Quickstart too', '```js', 'quick2();', '```',
     '## Layout', '```js', 'after();', '```',
   ].join('\n');
   const blocks = codeBlocks(md);
-  assert.deepEqual(blocks.map((b) => b.code.split('\n')[0]), ['a();', 'listed();', '// page']);
-  assert.equal(blocks[0].code, 'a();\n```\nstill a();');
-  assert.deepEqual(parts(blocks[2].code).map((p) => p.kind), ['page', 'worker']);
+  assert.deepEqual(blocks.map((b) => b.code.split('\n')[0]), ['outside();', 'a();', 'listed();', '// page', 'after();']);
+  assert.equal(blocks[1].code, 'a();\n```\nstill a();');
+  assert.deepEqual(parts(blocks[3].code).map((p) => p.kind), ['page', 'worker']);
   // Without marker comments, worker code that follows page code still becomes its own part.
   assert.deepEqual(parts("import { Ferry } from 'ferry-upload';\nFerry;\nimport { installFerry } from 'ferry-upload/worker';\ninstallFerry(self);")
     .map((p) => p.kind), ['page', 'worker']);
 });
 
-test("README's usage examples compile under tsc --strict (pages with DOM, workers with WebWorker)", async () => {
+test("README's examples compile under tsc --strict (pages with DOM, workers with WebWorker)", async () => {
   const files = await extract();
-  assert.ok(files.some((f) => f.kind === 'page'), `no page example found in README's usage section: ${JSON.stringify(files)}`);
-  assert.ok(files.some((f) => f.kind === 'worker'), `no worker example found in README's usage section: ${JSON.stringify(files)}`);
+  assert.ok(files.some((f) => f.kind === 'page'), `no page example found in README: ${JSON.stringify(files)}`);
+  assert.ok(files.some((f) => f.kind === 'worker'), `no worker example found in README: ${JSON.stringify(files)}`);
+  // The API reference's and the object storage section's examples are among them (uploadAll, s3-multipart).
+  for (const shows of ['uploadAll(', "protocol: 's3-multipart'"]) {
+    assert.ok(files.some((f) => f.text.includes(shows)), `no extracted example shows ${shows}`);
+  }
   assertCompiles('tsconfig.readme-page.json');
   assertCompiles('tsconfig.readme-worker.json');
 });
