@@ -98,12 +98,18 @@ const registrations = [
   ['concurrency 0', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', concurrency: 0 }`],
   ['an unknown launch mode', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', launch: 'sometimes' }`],
   ['no service worker', 'FerryInvalidOptions', `'ok', {}`],
-  ['a worker URL the server does not have (404)', 'FerryInvalidOptions', `'ok', { serviceWorker: '/nowhere/sw.js' }`],
+  // A refused worker URL: the message adds what the URL answers (the browser's own reason rarely says).
+  ['a worker URL the server does not have (404)', 'FerryInvalidOptions', `'ok', { serviceWorker: '/nowhere/sw.js' }`,
+    /registering "\/nowhere\/sw\.js" failed: .*; \/nowhere\/sw\.js answers 404: is the file served at that URL\?/],
+  ['a worker URL that serves no JavaScript (an image)', 'FerryInvalidOptions', `'ok', { serviceWorker: '/icons/ferry-192.png' }`,
+    /answers 200 with Content-Type image\/png, not JavaScript/],
+  ['a module script registered as a classic worker (it throws as it is first run)', 'FerryInvalidOptions',
+    `'ok', { serviceWorker: { url: '/ferry/index.js', type: 'classic' } }`, /answers 200 as JavaScript, so it failed as it was first run/],
   ['a service worker of unknown type', 'FerryInvalidOptions', `'ok', { serviceWorker: { url: '/sw.js', type: 'shared' } }`],
   ['concurrency a function', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', concurrency: () => 2 }`],
   ['a header provider that is not a function', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', headerProvider: 'Bearer x' }`],
 ];
-for (const [what, name, args] of registrations) {
+for (const [what, name, args, says] of registrations) {
   test(`register rejects ${what} with ${name} and writes nothing`, async () => {
     const before = await dbCounts(page);
     const got = await page.evaluate(async (args) => {
@@ -117,6 +123,7 @@ for (const [what, name, args] of registrations) {
     }, args);
     assert.equal(got.name, name, `got ${JSON.stringify(got)}`);
     assert.doesNotMatch(got.message, /JsValue/, 'the value as JS writes it, not as Rust does');
+    if (says) assert.match(got.message, says);
     assert.deepEqual(await dbCounts(page), before, 'IndexedDB unchanged');
   });
 }

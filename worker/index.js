@@ -34,7 +34,7 @@ export class Ferry {
   static async register(tag, options) {
     checkTag(tag);
     if (!(options === undefined || options === null || typeof options === 'object')) {
-      throw invalidOption('options', 'must be an object');
+      throw invalidOption('options', "must be an object, e.g. { serviceWorker: '/sw.js' }");
     }
     if (typeof window !== 'object' || typeof navigator !== 'object') {
       throw ferryError('FerryNoWorker', 'Ferry.register runs in a browser page: call it there, not during ' +
@@ -93,15 +93,45 @@ async function serviceWorkerOf(option) {
   if (type !== 'module' && type !== 'classic') {
     throw invalidOption('serviceWorker.type', "must be 'module' or 'classic'");
   }
+  if (typeof location === 'object' && location.protocol === 'file:') {
+    throw invalidOption('serviceWorker', 'a page opened from a file:// URL cannot have a service worker: serve it ' +
+      'over http(s), e.g. from http://localhost');
+  }
   const container = typeof navigator === 'object' ? navigator.serviceWorker : undefined;
   if (!container) {
-    throw invalidOption('serviceWorker', 'service workers are not available here (a secure context is needed)');
+    throw invalidOption('serviceWorker', 'service workers are not available here (' + (globalThis.isSecureContext
+      ? 'this browser has them turned off, as some private windows do)' : 'a secure context is needed)'));
   }
   try {
     return await container.register(url, { type });
   } catch (e) {
-    throw invalidOption('serviceWorker', `registering ${JSON.stringify(url)} failed: ${e?.message ?? e}`);
+    throw invalidOption('serviceWorker', `registering ${JSON.stringify(url)} failed: ${e?.message ?? e}` +
+      await scriptAnswer(url));
   }
+}
+
+/**
+ * What a worker URL the browser refused answers when fetched (the browser's own reason rarely says): its
+ * status, or its type when that is not JavaScript, or what else stops a script that loads. '' if unknown.
+ */
+async function scriptAnswer(url) {
+  let res;
+  try {
+    res = await fetch(url, { cache: 'no-store', credentials: 'same-origin' });
+  } catch {
+    return '';
+  }
+  res.body?.cancel().catch(() => {});
+  const was = `; ${url} answers ${res.status}`;
+  if (!res.ok) return `${was}: is the file served at that URL?`;
+  const mime = (res.headers.get('content-type') || '').split(';')[0].trim().toLowerCase();
+  if (!/^(text|application)\/(x-)?(javascript|ecmascript)$/.test(mime)) {
+    return `${was} with Content-Type ${mime || 'none'}, not JavaScript: is the file served at that URL? (a dev ` +
+      'server answers a path it does not know with its index.html)';
+  }
+  return `${was} as JavaScript, so it failed as it was first run: a module worker (type 'module') can import ` +
+    "only URLs the browser resolves (a bare 'ferry-upload/worker' needs a bundler), a classic one (importScripts) " +
+    "needs { url, type: 'classic' }, and no top-level statement may throw";
 }
 
 /** The page's address without its fragment (what `launch: 'open'` opens; a fragment is page state). */
@@ -173,8 +203,11 @@ class Link {
       };
       const silent = setTimeout(() => {
         done();
+        const next = this.registration.waiting || this.registration.installing;
         reject(ferryError('FerryNoWorker', `the service worker ${worker.scriptURL} did not answer within ` +
-          `${RECEIVED_MS / 1000} s: does it call installFerry(self) (or ferry.installFerry(self)) at its top?`));
+          `${RECEIVED_MS / 1000} s: does it call installFerry(self) (or ferry.installFerry(self)) at its top?` +
+          (next && next.scriptURL !== worker.scriptURL ? ` ${next.scriptURL} waits behind it: a scope runs one ` +
+            `service worker, so call installFerry(self) in ${worker.scriptURL}, or register that script's URL` : '')));
       }, RECEIVED_MS);
       const replaced = () => {
         if (worker.state !== 'redundant') return;

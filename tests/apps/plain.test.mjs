@@ -77,6 +77,23 @@ test('a service worker that does not call installFerry makes Ferry.register reje
   });
 });
 
+test("an app's own service worker active at the scope: Ferry's worker waits behind it, and FerryNoWorker says so", { timeout: 120000 }, async () => {
+  await inChromium({ www: APP, url: (s) => `${s.url}sw.js` }, async ({ page }) => {
+    // The app's worker (no installFerry) controls the page first; then the app adds Ferry's as its own script.
+    await page.evaluate(async () => {
+      await navigator.serviceWorker.register('/no-ferry-sw.js', { type: 'module' });
+      await navigator.serviceWorker.ready;
+    });
+    await page.reload();
+    await page.evaluate(() => navigator.serviceWorker.ready);
+    assert.match(await page.evaluate(() => navigator.serviceWorker.controller?.scriptURL), /no-ferry-sw\.js$/);
+    const out = await page.evaluate(importThenRegister, '/sw.js');
+    assert.equal(out.error?.name, 'FerryNoWorker', JSON.stringify(out));
+    assert.match(out.error.message, /no-ferry-sw\.js did not answer within 15 s/);
+    assert.match(out.error.message, /\/sw\.js waits behind it: a scope runs one service worker, so call installFerry\(self\) in .*no-ferry-sw\.js/);
+  });
+});
+
 test('importing the package in Node (server-side rendering) does not throw; Ferry.register there is FerryNoWorker', { timeout: 60000 }, async () => {
   const script = `
     const page = await import('ferry-upload');
