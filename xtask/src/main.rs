@@ -16,7 +16,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   setup            install what is missing (wasm32 target, Chromium, Firefox ESR, drivers,
                    wasm-bindgen-cli matching Cargo.lock, wasm-pack, geckodriver, npm packages)
   build            build the wasm package into pkg/ (what www/ and tests/ load)
-  demo [--port N]  setup + build, then serve the demo PWA and accept uploads (Ctrl-C stops)
+  demo [--port N]  what the build needs (wasm32 target, wasm-bindgen-cli, npm packages; no browser)
+                   + build, then serve the demo PWA and accept uploads (Ctrl-C stops)
   test [LAYER..]   setup + build, then run every test layer: native, sw (service worker, Chromium
                    and Firefox), wasm-pack, e2e, bundlers, types; each test binary on its own, with a
                    timeout; closes with `N passed, N failed, N did not run`
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
     let result = match cmd.as_str() {
         "setup" => setup::run(),
         "build" => build::run(),
-        "demo" => setup::run()
+        "demo" => setup::for_build()
             .and_then(|_| build::run())
             .and_then(|_| demo(rest)),
         "test" => setup::run()

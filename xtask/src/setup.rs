@@ -15,6 +15,7 @@ const WEBKIT_DRIVER: &str = "/usr/bin/WebKitWebDriver";
 const XVFB: &str = "/usr/bin/Xvfb";
 const PYTHON_GI: &str = "/usr/lib/python3/dist-packages/gi/__init__.py";
 
+/// Everything the tests need: the build's tools, the browsers and their drivers.
 pub fn run() -> Result<(), String> {
     let mut problems = Vec::new();
     step("wasm32 target", &mut problems, wasm_target);
@@ -27,6 +28,20 @@ pub fn run() -> Result<(), String> {
         cargo_tool("geckodriver", "geckodriver", &["--locked"])
     });
     step("npm packages", &mut problems, npm_packages);
+    outcome(problems)
+}
+
+/// What the build (and so the demo) needs, no browser: the wasm32 target, wasm-bindgen-cli, and the npm
+/// packages of `tests/` (binaryen's `wasm-opt`). Any machine with Rust and Node, no root needed.
+pub fn for_build() -> Result<(), String> {
+    let mut problems = Vec::new();
+    step("wasm32 target", &mut problems, wasm_target);
+    step("wasm-bindgen-cli", &mut problems, wasm_bindgen_cli);
+    step("npm packages", &mut problems, npm_packages);
+    outcome(problems)
+}
+
+fn outcome(problems: Vec<String>) -> Result<(), String> {
     if problems.is_empty() {
         Ok(())
     } else {
