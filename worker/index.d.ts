@@ -103,6 +103,8 @@ export interface HttpUploadRequest extends UploadRequestBase {
   protocol?: 'http';
   /** Default `'POST'`. */
   method?: 'POST' | 'PUT' | 'PATCH';
+  /** Settings of another protocol are refused (`FerryInvalidProtocol`): name the protocol. */
+  field?: never; filename?: never; fields?: never; chunkSize?: never; metadata?: never;
 }
 
 /** The Blob is the file part of a `multipart/form-data` body (an HTML form upload). */
@@ -115,6 +117,7 @@ export interface MultipartUploadRequest extends UploadRequestBase {
   filename?: string;
   /** Text fields sent before the file. */
   fields?: Record<string, string>;
+  chunkSize?: never; metadata?: never;
 }
 
 /** tus 1.0 resumable upload: `url` is the creation endpoint; a killed upload resumes at the server's offset. */
@@ -125,6 +128,7 @@ export interface TusUploadRequest extends UploadRequestBase {
   chunkSize?: number;
   /** `Upload-Metadata` pairs. */
   metadata?: Record<string, string>;
+  field?: never; filename?: never; fields?: never;
 }
 
 /**
@@ -136,6 +140,7 @@ export interface S3MultipartUploadRequest extends UploadRequestBase {
   protocol: 's3-multipart';
   /** Bytes per part, 5 MiB to 5 GiB (default 8 MiB). */
   chunkSize?: number;
+  field?: never; filename?: never; fields?: never; metadata?: never;
 }
 
 /** One item of `session.uploadAll(items)`. */

@@ -62,6 +62,14 @@ await session.upload(blob, { url: '/upload', appData: { photoId: 42 } });
 await session.upload(blob, { url: '/s3/a', protocol: 's3-multipart', method: 'PUT' });
 // @ts-expect-error chunkSize belongs to tus
 await session.upload(blob, { url: '/upload', protocol: 'http', chunkSize: 5 });
+// @ts-expect-error chunkSize without its protocol (the default is plain http)
+await session.upload(blob, { url: '/upload', chunkSize: 5242880 });
+// @ts-expect-error fields without protocol: 'multipart'
+await session.upload(blob, { url: '/upload', fields: { album: '7' } });
+// @ts-expect-error metadata belongs to tus, not to s3-multipart
+await session.upload(blob, { url: '/upload', protocol: 's3-multipart', metadata: { a: 'b' } });
+// @ts-expect-error chunkSize belongs to tus and s3-multipart, not to multipart
+await session.upload(blob, { url: '/upload', protocol: 'multipart', chunkSize: 5242880 });
 // @ts-expect-error field belongs to multipart
 await session.upload(blob, { url: '/upload', protocol: 'tus', field: 'file' });
 // @ts-expect-error multipart sends POST
