@@ -2,15 +2,18 @@
 // run in dev (`vite`, pre-bundling on) and build (`vite build`, served from the reference server).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { APPS, PKG, ROOT, assertCompleted, build, inChromium, install, pack, pickPlaywright, uploadThroughPage } from './common.mjs';
+import { APPS, PKG, ROOT, assertCompleted, build, fileOf, inChromium, install, pack, pickPlaywright, uploadThroughPage } from './common.mjs';
+import { sha256 } from '../harness.mjs';
 import { quickstartFiles } from './quickstart.mjs';
 
 const APP = path.join(APPS, 'vite');
-const EXPECTED = ['index.html', 'src/main.js', 'sw.js', 'vite.config.js'];
+const EXPECTED = ['index.html', 'server.mjs', 'src/main.js', 'sw.js', 'vite.config.js'];
 
 before(async () => {
   const { tarball, remove } = await pack();
@@ -39,23 +42,64 @@ test('Quickstart, vite build: the built page and worker upload a picked file to 
   });
 });
 
-test('Quickstart, vite dev server: the page and worker upload a picked file to completed', { timeout: 300000 }, async () => {
-  // The app's own Vite, with the Quickstart's config file; the test only adds where `/upload` goes.
+test("Quickstart, vite dev server and the Quickstart's server.mjs: a picked file is uploaded to completed and stored once", { timeout: 300000 }, async () => {
+  // The app's own Vite with the Quickstart's config file, and its server.mjs; the test only picks the port.
   const vite = await import(pathToFileURL(createRequire(path.join(APP, 'package.json')).resolve('vite')).href);
+  const port = await freePort();
+  const uploads = path.join(APP, 'uploads');
+  await rm(uploads, { recursive: true, force: true });
+  const upload = spawn(process.execPath, ['server.mjs'], { cwd: APP, env: { ...process.env, PORT: String(port) }, stdio: 'inherit' });
   let dev = null;
   try {
-    await inChromium({ url: (s) => `${s.url}__ferry/health` }, async ({ page, log, server }) => {
+    await untilListening(port);
+    await inChromium({ url: (s) => `${s.url}__ferry/health` }, async ({ page, log }) => {
       dev = await vite.createServer({
         root: APP,
         configFile: path.join(APP, 'vite.config.js'),
         logLevel: 'warn',
-        server: { host: '127.0.0.1', port: 0, proxy: { '/upload': server.url.replace(/\/$/, '') } },
+        server: { host: '127.0.0.1', port: 0, proxy: { '/upload': `http://127.0.0.1:${port}` } },
       });
       await dev.listen();
       await page.goto(dev.resolvedUrls.local[0]);
-      assertCompleted(assert, await uploadThroughPage({ page, log, server, pick: pickPlaywright }));
+      const f = await fileOf(300 * 1024, 11);
+      try {
+        await pickPlaywright(await page.waitForSelector('input[type=file]:enabled'), f.file);
+        const id = (await log.next(/^queued /)).split(' ')[1];
+        assert.equal(await log.next(new RegExp(`^(completed|failed) ${id}`)), `completed ${id} 201`, log.lines.join('\n'));
+        // server.mjs stored it once, under the upload's Idempotency-Key.
+        const stored = await readdir(uploads);
+        assert.equal(stored.length, 1, `uploads/: ${stored}`);
+        assert.match(stored[0], /^[\w-]+$/);
+        assert.equal(sha256(await readFile(path.join(uploads, stored[0]))), f.sha256);
+      } finally {
+        await f.remove();
+      }
     });
   } finally {
     await dev?.close();
+    upload.kill();
+    await rm(uploads, { recursive: true, force: true });
   }
 });
+
+/** A port nothing listens on now. */
+async function freePort() {
+  const s = net.createServer();
+  await new Promise((resolve) => { s.listen(0, '127.0.0.1', resolve); });
+  const { port } = s.address();
+  await new Promise((resolve) => { s.close(resolve); });
+  return port;
+}
+
+/** Resolves once something accepts connections at `port` (the server just spawned). */
+async function untilListening(port) {
+  for (let tries = 0; ; tries++) {
+    const ok = await new Promise((resolve) => {
+      const c = net.connect(port, '127.0.0.1', () => { c.end(); resolve(true); });
+      c.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (tries > 200) throw new Error(`nothing listens on ${port} after ${tries} tries`);
+    await new Promise((resolve) => { setTimeout(resolve, 50); });
+  }
+}
