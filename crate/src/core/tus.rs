@@ -16,6 +16,10 @@ pub enum Step {
     End(Outcome),
 }
 
+/// What a tus server on another origin must do for its answers' headers to reach the worker.
+const EXPOSE: &str = "a tus server on another origin must expose its headers \
+     (Access-Control-Expose-Headers: Location, Upload-Offset)";
+
 fn response(status: u16, retry_after: Option<String>) -> Outcome {
     Outcome::Response {
         status,
@@ -32,10 +36,10 @@ pub fn on_create(status: u16, location: Option<&str>, retry_after: Option<String
     match (status, location.map(str::trim).filter(|l| !l.is_empty())) {
         (201, Some(loc)) => Step::Created(loc.to_string()),
         _ if classify(&answer) == Class::Retryable => Step::End(answer),
-        (201, None) => Step::End(Outcome::Refused(
-            "the tus endpoint answered 201 without a Location header; it is not a tus server"
-                .into(),
-        )),
+        (201, None) => Step::End(Outcome::Refused(format!(
+            "the tus endpoint answered 201 without a Location header Ferry can read; {EXPOSE}, and \
+             a server that sends none is not a tus server"
+        ))),
         _ => Step::End(Outcome::Refused(format!(
             "the upload endpoint answered {status} to a tus creation request (tus needs 201 with a \
              Location); it is not a tus server, or the request was refused"
@@ -48,15 +52,36 @@ pub fn on_create(status: u16, location: Option<&str>, retry_after: Option<String
 /// `404 Not Found`, `410 Gone` or `403 Forbidden` status without the `Upload-Offset` header").
 /// 404 and 410 mean the server forgot the upload (expired, or restarted without storage): Ferry starts
 /// a new one instead of failing a task whose bytes it still holds.
-pub fn on_head(status: u16, offset: Option<u64>, size: u64, retry_after: Option<String>) -> Step {
+///
+/// `sent` is the most the server can hold: what it confirmed before, plus the one chunk that may have
+/// been in flight when the last answer was lost (`most_sent`). An offset past it is bytes Ferry never
+/// sent: resuming there would leave a hole in the file and report it complete, so the task fails.
+pub fn on_head(
+    status: u16,
+    offset: Option<u64>,
+    size: u64,
+    sent: u64,
+    retry_after: Option<String>,
+) -> Step {
     match (status, offset) {
-        (200..=299, Some(o)) if o <= size => Step::Resume(o),
+        (200..=299, Some(o)) if o <= size.min(sent) => Step::Resume(o),
+        (200..=299, Some(o)) if o <= size => Step::End(Outcome::Refused(format!(
+            "the tus server's HEAD answer says it holds {o} bytes, but at most {sent} were sent to it; \
+             it does not keep this upload correctly"
+        ))),
         (200..=299, _) => Step::End(Outcome::Refused(format!(
-            "the tus server's HEAD answer has no valid Upload-Offset (size {size})"
+            "the tus server's HEAD answer has no valid Upload-Offset Ferry can read (size {size}); \
+             {EXPOSE}"
         ))),
         (404 | 410, _) => Step::Restart,
         _ => Step::End(response(status, retry_after)),
     }
+}
+
+/// The most bytes a tus server can hold of an upload whose confirmed offset is `confirmed`: one chunk
+/// more (a `PATCH` whose answer was lost), never more than the file.
+pub fn most_sent(confirmed: u64, chunk_size: u64, size: u64) -> u64 {
+    confirmed.saturating_add(chunk_size).min(size)
 }
 
 /// A `PATCH` of the bytes `[from, to)` (core protocol, "PATCH": the Server MUST acknowledge successful
@@ -73,7 +98,13 @@ pub fn on_patch(
     match status {
         200..=299 => {
             let confirmed = reported.unwrap_or(to);
-            if confirmed <= from || confirmed > to {
+            if confirmed > to {
+                // Bytes Ferry never sent: resuming there would leave a hole in the file.
+                Step::End(Outcome::Refused(format!(
+                    "the tus server reported offset {confirmed} after a PATCH of bytes {from}..{to}, \
+                     past what was sent to it; it does not keep this upload correctly"
+                )))
+            } else if confirmed <= from {
                 Step::End(Outcome::NetworkError(format!(
                     "tus server reported offset {confirmed} after a PATCH of bytes {from}..{to}"
                 )))
@@ -118,6 +149,11 @@ mod tests {
             };
             assert_eq!(classify(&o), Class::Final, "{status}");
             assert!(crate::core::describe(&o).contains("not a tus server"));
+            if status == 201 {
+                // The Location may be there, hidden by CORS: the reason says what to expose.
+                assert!(crate::core::describe(&o)
+                    .contains("Access-Control-Expose-Headers: Location, Upload-Offset"));
+            }
         }
     }
 
@@ -135,15 +171,37 @@ mod tests {
 
     #[test]
     fn a_forgotten_upload_restarts() {
-        assert_eq!(on_head(404, None, 10, None), Step::Restart);
-        assert_eq!(on_head(410, None, 10, None), Step::Restart);
-        assert_eq!(on_head(200, Some(4), 10, None), Step::Resume(4));
-        assert!(matches!(on_head(200, None, 10, None), Step::End(_)));
-        assert!(matches!(on_head(200, Some(11), 10, None), Step::End(_)));
+        assert_eq!(on_head(404, None, 10, 10, None), Step::Restart);
+        assert_eq!(on_head(410, None, 10, 10, None), Step::Restart);
+        assert_eq!(on_head(200, Some(4), 10, 10, None), Step::Resume(4));
+        assert!(matches!(on_head(200, None, 10, 10, None), Step::End(_)));
+        assert!(matches!(on_head(200, Some(11), 10, 10, None), Step::End(_)));
         assert!(matches!(
-            on_head(503, None, 10, None),
+            on_head(503, None, 10, 10, None),
             Step::End(Outcome::Response { status: 503, .. })
         ));
+    }
+
+    #[test]
+    fn a_server_that_holds_more_than_was_sent_fails_the_task() {
+        // Confirmed 4 of 100 in chunks of 3: a lost PATCH answer may leave the server at 7, not more.
+        let sent = most_sent(4, 3, 100);
+        assert_eq!(sent, 7);
+        assert_eq!(on_head(200, Some(7), 100, sent, None), Step::Resume(7));
+        assert_eq!(on_head(200, Some(2), 100, sent, None), Step::Resume(2));
+        for claimed in [8, 100] {
+            let Step::End(o) = on_head(200, Some(claimed), 100, sent, None) else {
+                panic!("{claimed} must end the attempt")
+            };
+            assert_eq!(classify(&o), Class::Final, "{claimed}");
+            assert!(crate::core::describe(&o).contains("at most 7 were sent"));
+        }
+        assert_eq!(most_sent(98, 3, 100), 100);
+        // A PATCH of 0..5 answered with offset 6: past what was sent.
+        let Step::End(o) = on_patch(204, 0, 5, Some(6), None) else {
+            panic!()
+        };
+        assert_eq!(classify(&o), Class::Final);
     }
 
     #[test]

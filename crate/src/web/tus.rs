@@ -69,7 +69,8 @@ async fn run(
         Some(url) => {
             let head = call("HEAD", url.clone(), Vec::new(), None).await?;
             let offset = header_u64(&head, "upload-offset");
-            match core::tus::on_head(head.status(), offset, size, retry_after(&head)) {
+            let sent = core::tus::most_sent(task.bytes_confirmed, *chunk_size, size);
+            match core::tus::on_head(head.status(), offset, size, sent, retry_after(&head)) {
                 Step::Resume(offset) => Some((url.clone(), offset)),
                 // Forgotten (404/410): create a new upload below, in this same attempt.
                 Step::Restart => None,
