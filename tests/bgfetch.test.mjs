@@ -93,6 +93,18 @@ test('a Background Fetch that reaches no server (every connection dropped) goes 
   });
 });
 
+test('a redirect under Background Fetch (which Chromium follows whatever the request says) fails the task saying so, as in every transport', async () => {
+  await withGrantedBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'bgfredirect');
+    await server.fault({ count: 1, status: 307, location: '/upload/bgfmoved', path: '/upload/bgfredirect' });
+    const { id } = await uploadRandom(page, 64 * 1024, { url: '/upload/bgfredirect' });
+    assert.equal((await eventOf(page, id, 'started')).transport, 'backgroundFetch');
+    const failed = await eventOf(page, id, 'failed');
+    assert.match(failed.reason, /answered POST http:\/\/[^ ]+\/upload\/bgfredirect with a redirect, which uploads do not follow/);
+    assert.equal(failed.attempt, 1);
+  });
+});
+
 test('offline (navigator.onLine false), an upload is not handed to Background Fetch: it waits queued, then goes once online', async () => {
   await withGrantedBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'bgfoffline');

@@ -137,6 +137,21 @@ test('400 is a final failure: no further attempt, payload deleted', async () => 
   });
 });
 
+for (const status of [301, 303, 307]) {
+  test(`a redirect (${status}) is a final failure that says so: not followed, so a POST never goes on as a GET without its body`, async () => {
+    await withSession(`redirect-${status}`, fast, async (ctx, page) => {
+      await server.fault({ count: 1, status, location: '/upload/moved' });
+      const { id } = await uploadRandom(page, 10 * 1024, { url: '/upload/redirected' });
+      const failed = await eventOf(page, id, 'failed');
+      assert.match(failed.reason, /answered POST http:\/\/[^ ]+\/upload\/redirected with a redirect, which uploads do not follow/);
+      const task = await page.evaluate((id) => window.ferrySession.get(id), id);
+      assert.equal(task.attempt, 1);
+      // The redirect's target was never asked: one request reached the server, the redirected one.
+      assert.deepEqual((await server.uploads()).map((u) => u.path), ['/upload/redirected']);
+    });
+  });
+}
+
 test('a connection dropped mid-body is retried and applied once', async () => {
   await withSession('dropped', fast, async (ctx, page) => {
     await server.fault({ count: 1, dropAfter: 64 * 1024 });

@@ -524,7 +524,8 @@ async function startBackgroundFetch(s, f) {
       for (const [k, v] of f.form.fields) body.append(k, v);
       body.append(f.form.field, f.body, f.form.filename);
     }
-    const request = new Request(f.url, { method: f.method, headers: f.headers, body });
+    // A redirect is the attempt's answer, not followed (as in the worker's own requests).
+    const request = new Request(f.url, { method: f.method, headers: f.headers, body, redirect: 'manual' });
     const options = { title: f.title };
     if (f.uploadTotal !== undefined) options.uploadTotal = f.uploadTotal;
     registration = await s.worker.registration.backgroundFetch.fetch(f.taskId, [request], options);

@@ -26,6 +26,9 @@ pub struct Rule {
         deserialize_with = "string_or_number"
     )]
     pub retry_after: Option<String>,
+    /// Sent as `Location` with `status` (a redirect: `{"status":307,"location":"/upload/moved"}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     /// Read the whole body, then never answer (until the client goes away or `/__ferry/reset`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub hang: bool,

@@ -191,6 +191,13 @@ async fn process(
         {
             response.headers_mut().insert(header::RETRY_AFTER, retry);
         }
+        if let Some(location) = rule
+            .location
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
         return finish(
             &state,
             id,

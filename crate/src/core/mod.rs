@@ -26,7 +26,9 @@ pub use event::{
     events_for, excerpt, progress_event, queued_event, EventKind, FerryEvent, ProgressThrottle,
     ResponseInfo, BODY_EXCERPT_MAX,
 };
-pub use retry::{backoff_ms, classify, describe, parse_retry_after, Class, Outcome, RetryPolicy};
+pub use retry::{
+    backoff_ms, classify, describe, parse_retry_after, redirected, Class, Outcome, RetryPolicy,
+};
 pub use rng::Rng;
 pub use state::{apply, check_invariants, new_task, record_upload_url, Effect, Input, NewTask};
 pub use task::{BodyMeta, Method, Protocol, Request, State, Task, Transport};

@@ -107,6 +107,18 @@ pub fn describe(o: &Outcome) -> String {
     }
 }
 
+/// A request answered with a redirect, which Ferry does not follow (its requests say `redirect:
+/// 'manual'`): a `POST` redirected with 301, 302 or 303 (any method with 303) goes on as a `GET` without
+/// its body, and reporting the target's answer would call an upload complete whose bytes never arrived.
+/// Sending it again cannot help: the task fails, saying which URL to give instead.
+pub fn redirected(method: &str, url: &str) -> Outcome {
+    Outcome::Refused(format!(
+        "the server answered {method} {url} with a redirect, which uploads do not follow (a POST \
+         redirected with 301, 302 or 303 would go on as a GET without its body); give the URL the \
+         upload ends at"
+    ))
+}
+
 /// The standard reason phrase for common statuses (empty when unknown); fetch often hides the
 /// server's own phrase (HTTP/2 has none), so Ferry supplies one for messages.
 pub fn reason_phrase(status: u16) -> &'static str {

@@ -13,9 +13,13 @@ use wasm_bindgen_futures::JsFuture;
 pub async fn outcome(event: &BackgroundFetchEvent) -> (String, Outcome, Option<ResponseInfo>) {
     let registration = event.registration();
     let id = registration.id();
+    let mut asked = None;
     let response = async {
         let records = JsFuture::from(registration.match_all()).await.ok()?;
         let first = js_sys::Array::from(&records).get(0);
+        asked = js::get(&first, "request")
+            .dyn_into::<web_sys::Request>()
+            .ok();
         let ready: js_sys::Promise = js::get(&first, "responseReady").dyn_into().ok()?;
         JsFuture::from(ready)
             .await
@@ -25,6 +29,13 @@ pub async fn outcome(event: &BackgroundFetchEvent) -> (String, Outcome, Option<R
     }
     .await;
     match response {
+        // Chromium's Background Fetch follows a redirect whatever the request says (a POST answered
+        // 301, 302 or 303 went on as a GET without its body): the attempt's answer is the redirect.
+        Some(r) if r.redirected() => {
+            let (method, url) =
+                asked.map_or((String::new(), String::new()), |q| (q.method(), q.url()));
+            (id, crate::core::redirected(&method, &url), None)
+        }
         // A Response of type "error" (status 0) is no answer: the browser reached no server (it
         // gave up on its own retries), which is a network error like a `fetch` that rejects.
         Some(r) if r.status() != 0 => {

@@ -24,6 +24,8 @@ pub enum Failure {
     NotSent(String),
     /// An answer that ends the attempt (`core` said how), with what it said for the event.
     Ended(Outcome, ResponseInfo),
+    /// An answer that ends the attempt with nothing to read (a redirect, not followed).
+    Bare(Outcome),
 }
 
 impl From<JsValue> for Failure {
@@ -51,6 +53,7 @@ where
         Err(Failure::Network(why)) => (Outcome::NetworkError(why), None),
         Err(Failure::NotSent(why)) => (Outcome::NotSent(why), None),
         Err(Failure::Ended(outcome, info)) => (outcome, Some(info)),
+        Err(Failure::Bare(outcome)) => (outcome, None),
     }
 }
 
@@ -107,6 +110,8 @@ pub async fn request(
         init.set_method(method);
         init.set_headers(&h);
         init.set_signal(Some(&controller.signal()));
+        // A redirect ends the attempt (`core::redirected`), not followed.
+        init.set_redirect(web_sys::RequestRedirect::Manual);
         if let Some(body) = body {
             init.set_body(body);
         }
@@ -116,6 +121,9 @@ pub async fn request(
             .dyn_into::<web_sys::Response>()
     };
     match sent.await {
+        Ok(r) if r.type_() == web_sys::ResponseType::Opaqueredirect => {
+            Err(Failure::Bare(core::redirected(method, url)))
+        }
         Ok(r) => Ok(r),
         Err(_) if deadline.passed() => Err(Failure::Timeout),
         Err(e) => Err(Failure::Network(

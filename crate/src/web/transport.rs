@@ -56,6 +56,10 @@ pub async fn send(
         let response = JsFuture::from(fetch(&request))
             .await?
             .dyn_into::<web_sys::Response>()?;
+        if response.type_() == web_sys::ResponseType::Opaqueredirect {
+            let method = task.request.method.as_str();
+            return Ok((core::redirected(method, &task.request.url), None));
+        }
         let (outcome, info) = read_response(&response).await;
         Ok::<_, JsValue>((outcome, Some(info)))
     }
@@ -118,6 +122,8 @@ pub fn request(
     }
     let init = web_sys::RequestInit::new();
     init.set_method(task.request.method.as_str());
+    // A redirect is the attempt's answer (`core::redirected`), not followed.
+    init.set_redirect(web_sys::RequestRedirect::Manual);
     match &parts.form {
         None => init.set_body(blob),
         Some(form) => {

@@ -196,3 +196,15 @@ fn backoff_full_jitter_spreads_over_the_whole_range() {
     assert!(draws.iter().any(|d| *d < 400), "low end reached");
     assert!(draws.iter().any(|d| *d > 3600), "high end reached");
 }
+
+#[test]
+fn a_redirect_is_a_final_failure_that_names_the_url() {
+    let o = redirected("POST", "https://example.com/upload");
+    assert_eq!(classify(&o), Class::Final);
+    let why = describe(&o);
+    assert!(
+        why.contains("POST https://example.com/upload with a redirect"),
+        "{why}"
+    );
+    assert!(why.contains("give the URL the upload ends at"), "{why}");
+}
