@@ -350,7 +350,8 @@ pub async fn network_error(
         "{plain} ({there} answers requests from here: a connection cut mid-request, or, if every \
          attempt fails like this, its CORS policy refusing the request. A server on another origin \
          must answer the preflight (OPTIONS) of {method} {url} with Access-Control-Allow-Origin: \
-         {origin}, Access-Control-Allow-Methods: {method} and Access-Control-Allow-Headers: {list})",
+         {origin}, Access-Control-Allow-Methods: {method} and Access-Control-Allow-Headers: {list}, \
+         and the {method} itself with Access-Control-Allow-Origin: {origin} too)",
         origin = here.unwrap_or_default(),
         list = names.join(", ")
     )
