@@ -384,3 +384,31 @@ fn a_finished_task_drops_its_request_headers() {
     assert!(step(&flying, resp(400), now).request.headers.is_empty());
     assert!(step(&t, Input::Cancel, now).request.headers.is_empty());
 }
+
+#[test]
+fn a_final_failure_blames_the_server_only_for_its_status() {
+    let t = in_state(State::InFlight);
+    let (_, effects) = apply(
+        &t,
+        Input::Outcome(Outcome::Response {
+            status: 400,
+            retry_after: None,
+        }),
+        NOW,
+        0,
+    )
+    .unwrap();
+    assert!(
+        matches!(&effects[0], Effect::Failed { reason } if reason.contains("the server refused the upload"))
+    );
+    let refused = Outcome::Refused("the server answered POST u with a redirect".into());
+    let (_, effects) = apply(&t, Input::Outcome(refused), NOW, 0).unwrap();
+    let Effect::Failed { reason } = &effects[0] else {
+        panic!("{effects:?}")
+    };
+    assert!(!reason.contains("the server refused"), "{reason}");
+    assert!(
+        reason.ends_with("(attempt 1); retrying cannot help"),
+        "{reason}"
+    );
+}

@@ -57,10 +57,14 @@ pub(super) fn outcome(task: &Task, o: &Outcome, now_ms: u64, rand: u64) -> (Task
             let mut t = settle(task, State::Failed);
             t.last_status = status;
             t.last_error = Some(reason.clone());
-            let why = format!(
-                "{reason} on attempt {}; the server refused the upload, so retrying cannot help",
-                t.attempt
-            );
+            // A status is the server's refusal; other final outcomes say their own why.
+            let why = match status {
+                Some(_) => format!(
+                    "{reason} on attempt {}; the server refused the upload, so retrying cannot help",
+                    t.attempt
+                ),
+                None => format!("{reason} (attempt {}); retrying cannot help", t.attempt),
+            };
             (t, vec![Effect::Failed { reason: why }, Effect::DeleteBlob])
         }
         Class::Retryable => {
