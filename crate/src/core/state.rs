@@ -177,3 +177,5 @@ pub fn check_invariants(task: &Task) -> bool {
 mod tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests_cases;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests_outcomes;
