@@ -110,6 +110,18 @@ test('Firefox: a 503 then success is retried inside the worker and applied once'
   });
 });
 
+test('Firefox: a redirect (302) is a final failure that says so, and its target is never asked', async () => {
+  await withFirefox(async (browser) => {
+    const page = await openSession(browser, server.url, 'ffredirect', fast);
+    await server.reset();
+    await server.fault({ count: 1, status: 302, location: '/upload/ffmoved', path: '/upload/ffredirect' });
+    const { id } = await uploadRandom(page, 16 * 1024, { url: '/upload/ffredirect' });
+    const failed = await eventOf(page, id, 'failed');
+    assert.match(failed.reason, /answered POST http:\/\/[^ ]+\/upload\/ffredirect with a redirect, which uploads do not follow/);
+    assert.deepEqual((await server.uploads()).map((u) => u.path), ['/upload/ffredirect']);
+  });
+});
+
 test('Firefox: a page of another tag receives nothing of it; two tabs of the tag both see it live', async () => {
   await withFirefox(async (browser) => {
     const tab1 = await openSession(browser, server.url, 'ff-photos', fast);
