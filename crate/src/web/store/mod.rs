@@ -85,8 +85,14 @@ impl Store {
             conn.close();
         });
         db.set_onversionchange(Some(on_change.as_ref().unchecked_ref()));
-        // Lives as long as the connection; one per open, and opens are rare.
+        // The browser closed it (the user cleared the site's data, storage was lost): the owner opens
+        // again on its next call, into a new empty database, instead of failing every call.
+        let flag = closed.clone();
+        let on_close = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || flag.set(true));
+        db.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        // They live as long as the connection; two per open, and opens are rare.
         on_change.forget();
+        on_close.forget();
         Ok(Store { db, closed })
     }
 
@@ -135,7 +141,13 @@ impl Store {
             .unchecked_ref::<externs::DatabaseExt>()
             .transaction_with_options(&names, mode, &options)
             .map(idb::Transaction::from)
-            .map_err(|e| storage_error("begin transaction", js_message(&e)))
+            .map_err(|e| {
+                // A connection that is closing takes no transaction again: the next call opens anew.
+                if js::get(&e, "name").as_string().as_deref() == Some("InvalidStateError") {
+                    self.closed.set(true);
+                }
+                storage_error("begin transaction", js_message(&e))
+            })
     }
 }
 
