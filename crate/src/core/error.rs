@@ -66,8 +66,9 @@ pub enum Error {
     },
     /// Storing the body would exceed the origin's storage quota.
     #[error(
-        "body needs {size} bytes but only {available} bytes of storage are free; free space \
-         (finish or cancel other uploads) or call navigator.storage.persist() to ask for more"
+        "body needs {size} bytes, more than the origin's storage quota leaves (the browser \
+         estimates {available} bytes free); free space (finish or cancel other uploads) or call \
+         navigator.storage.persist() to ask for more"
     )]
     QuotaExceeded {
         /// Body size in bytes.
