@@ -105,6 +105,39 @@ test('a redirect under Background Fetch (which Chromium follows whatever the req
   });
 });
 
+test('pages of many tags uploading at once: one Background Fetch of the origin at a time, one `started` per attempt', async () => {
+  await withGrantedBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'bgfmany0');
+    // Twelve sessions in one page, each uploading at the same moment: every lease read no Background
+    // Fetch in flight before any was written (Chromium then refused those past its limit, and each went
+    // another way under a second `started`).
+    const byTag = await page.evaluate(async () => {
+      const { Ferry } = await import('/ferry/index.js');
+      const tags = Array.from({ length: 12 }, (_, i) => `bgfmany${i + 1}`);
+      const sessions = await Promise.all(tags.map((tag) => Ferry.register(tag, { serviceWorker: '/sw.js' })));
+      const events = {};
+      const done = sessions.map((s, i) => new Promise((resolve) => {
+        events[tags[i]] = [];
+        for (const kind of ['started', 'retrying', 'completed', 'failed']) {
+          s.addEventListener(kind, (e) => {
+            events[tags[i]].push({ kind, transport: e.detail.transport, attempt: e.detail.attempt });
+            if (kind === 'completed' || kind === 'failed') resolve();
+          });
+        }
+      }));
+      await Promise.all(sessions.map((s, i) => s.upload(new Blob([`upload ${i}`]), { url: `/upload/${tags[i]}` })));
+      await Promise.all(done);
+      return events;
+    });
+    const started = Object.values(byTag).map((evs) => evs.filter((e) => e.kind === 'started'));
+    assert.ok(started.every((s) => s.length === 1), `one started per task: ${JSON.stringify(byTag)}`);
+    assert.ok(Object.values(byTag).every((evs) => evs.at(-1).kind === 'completed'), JSON.stringify(byTag));
+    const fetches = started.flat().filter((e) => e.transport === 'backgroundFetch').length;
+    assert.ok(fetches <= 1, `at most one Background Fetch at a time (all began together): ${fetches}`);
+    assert.equal((await settled(server, 12)).filter((r) => r.applied).length, 12);
+  });
+});
+
 test('offline (navigator.onLine false), an upload is not handed to Background Fetch: it waits queued, then goes once online', async () => {
   await withGrantedBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'bgfoffline');

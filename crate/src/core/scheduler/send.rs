@@ -27,9 +27,17 @@ pub fn background_fetch_fits(
             Protocol::Tus { .. } | Protocol::S3Multipart { .. }
         )
         && same_origin(&task.request.url, page_origin)
-        && !in_flight
-            .iter()
-            .any(|t| t.state == State::InFlight && t.transport == Some(Transport::BackgroundFetch))
+        && background_fetch_free(in_flight)
+}
+
+/// Whether no Background Fetch of the origin is in flight, whatever its tag (`in_flight`: every task in
+/// flight). Checked again by the lease itself, inside its transaction: pages of many tags uploading at
+/// once each found none in flight before any was leased, and Chromium refused the fetches past its
+/// limit ("too many active fetches"), each then sent another way under a second `started` event.
+pub fn background_fetch_free(in_flight: &[Task]) -> bool {
+    !in_flight
+        .iter()
+        .any(|t| t.state == State::InFlight && t.transport == Some(Transport::BackgroundFetch))
 }
 
 /// Whether an absolute, normalised URL (`scheme://host[:port]/...`) is of `origin` (`scheme://host[:port]`).

@@ -142,3 +142,16 @@ fn an_abort_cancels_a_background_fetch_in_flight_and_nothing_else() {
         "another attempt now"
     );
 }
+
+#[test]
+fn a_background_fetch_in_flight_of_any_tag_takes_the_origin_s_one() {
+    let other_tag = leased(&task("1", "b", 1), Transport::BackgroundFetch, None);
+    let by_sync = leased(&task("2", "a", 2), Transport::BackgroundSync, None);
+    assert!(background_fetch_free(&[]));
+    assert!(background_fetch_free(std::slice::from_ref(&by_sync)));
+    assert!(!background_fetch_free(&[by_sync, other_tag.clone()]));
+    // A finished one no longer counts.
+    let mut done = other_tag;
+    done.state = State::Done;
+    assert!(background_fetch_free(&[done]));
+}

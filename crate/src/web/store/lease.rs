@@ -160,6 +160,9 @@ impl LeaseReads {
         for (t, _) in found.iter().flatten() {
             read_session(tx, &mut sessions, &t.tag, outbox)?;
         }
+        // One Background Fetch of the origin at a time, counted here where no other lease can come
+        // between (`core::scheduler::background_fetch_free`).
+        let mut background_fetch_free = scheduler::background_fetch_free(&in_flight);
         // (tag, view, tasks of the tag in flight)
         let mut views = Vec::with_capacity(sessions.len());
         for (tag, session) in sessions {
@@ -186,6 +189,10 @@ impl LeaseReads {
                 continue;
             };
             let (_, view, busy) = &views[slot];
+            if transport == Transport::BackgroundFetch && !background_fetch_free {
+                out.push(None);
+                continue;
+            }
             // Not now, or not any more (cancelled, sent, leased elsewhere since it was chosen): this
             // task is left as it is, and the others of the batch go on.
             let Ok(Some((next, effects))) =
@@ -214,6 +221,9 @@ impl LeaseReads {
                 continue;
             }
             views[slot].2 += 1;
+            if transport == Transport::BackgroundFetch {
+                background_fetch_free = false;
+            }
             out.push(Some((
                 Leased {
                     task: next,
