@@ -40,6 +40,24 @@ test('Background Fetch: the page starts it, closes, the upload completes and the
   });
 });
 
+test('Background Fetch watched to its end: progress reaches the total once, with the success', async () => {
+  await withGrantedBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'bgfwatch');
+    // The server reads slowly and answers once it has every byte: Chromium has reported the whole body
+    // sent (it sat in the socket buffers) well before that.
+    await server.fault({ count: 1, slowBytesPerSec: 1024 * 1024 });
+    const total = 4 * 1024 * 1024;
+    const { id } = await uploadRandom(page, total, { url: '/upload/bgfwatch' });
+    assert.equal((await eventOf(page, id, 'started')).transport, 'backgroundFetch');
+    await eventOf(page, id, 'completed');
+    const kinds = await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id).map((e) => e.kind === 'progress' ? e.bytesSent : e.kind), id);
+    const sent = kinds.filter((k) => typeof k === 'number');
+    assert.ok(sent.length > 1, `the page relayed progress before the end: ${kinds}`);
+    assert.equal(sent.filter((b) => b === total).length, 1, `the total is told once: ${kinds}`);
+    assert.deepEqual(kinds.slice(-2), [total, 'completed'], `and just before completed: ${kinds}`);
+  });
+});
+
 test('Background Fetch carries a multipart upload: the fields, then the Blob as the named file part', async () => {
   await withGrantedBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'bgfform');

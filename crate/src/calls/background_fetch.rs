@@ -128,12 +128,12 @@ pub(super) async fn progress(store: &Store, call: &JsValue) -> Result<JsValue, E
     let uploaded = js::get(call, "uploaded").as_f64().unwrap_or(0.0) as u64;
     let size = js::get(call, "size").as_f64().unwrap_or(0.0) as u64;
     // Chromium reports coarsely: often one report at the total as soon as the body is in the
-    // socket buffers, well before the server answers (the success repeats the total then).
+    // socket buffers, well before the server answers: the total is left to the success.
     let offered = THROTTLES.with(|t| {
         t.borrow_mut()
             .entry(id.clone())
             .or_insert_with(|| core::ProgressThrottle::with_defaults(size))
-            .offer(uploaded, now_ms())
+            .offer_handed_over(uploaded, now_ms())
     });
     let Some(bytes) = offered else {
         return Ok(JsValue::UNDEFINED);

@@ -68,11 +68,31 @@ impl ProgressThrottle {
             None
         }
     }
+
+    /// [`offer`](Self::offer) for a report of bytes handed to the network (a Background Fetch's
+    /// upload progress), which reaches the total before the server has answered: the total is left
+    /// to the success, whose outcome reports it ([`events_for`](crate::core::events_for)), so that it
+    /// is told once, when it is true.
+    pub fn offer_handed_over(&mut self, bytes_sent: u64, now_ms: u64) -> Option<u64> {
+        if bytes_sent >= self.total {
+            return None;
+        }
+        self.offer(bytes_sent, now_ms)
+    }
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_handed_over_leave_the_total_to_the_success() {
+        let mut p = ProgressThrottle::new(100, 0, 0);
+        assert_eq!(p.offer_handed_over(40, 0), Some(40));
+        assert_eq!(p.offer_handed_over(100, 1), None);
+        assert_eq!(p.offer_handed_over(250, 2), None);
+        assert_eq!(p.offer_handed_over(99, 3), Some(99));
+    }
 
     #[test]
     fn first_report_is_emitted() {
