@@ -29,9 +29,10 @@ const tusServers = [];
 /**
  * A stock @tus/server on 127.0.0.1 (its own origin); `options` as its README documents them. `cut(req, n)`:
  * whether to drop the connection of the `n`th PATCH once 256 KiB of its body reached the store (a network cut);
- * with `forget`, the store then removes that upload too, as a server that lost or expired it.
+ * with `forget`, the store then removes that upload too, as a server that lost or expired it. `loseFinish`: drop the
+ * connection of the PATCH that completes the file (once), so its answer never reaches the browser.
  */
-async function startTus(options = {}, { cut = () => false, forget = false } = {}) {
+async function startTus(options = {}, { cut = () => false, forget = false, loseFinish = false } = {}) {
   const directory = await mkdtemp(path.join(tmpdir(), 'ferry-tusd-'));
   // The FileStore as it is, except that the body of a PATCH to cut passes through a counter first.
   let cutNext = null;
@@ -56,7 +57,16 @@ async function startTus(options = {}, { cut = () => false, forget = false } = {}
       return super.write(counted, id, offset);
     }
   }
-  const tus = new Server({ path: '/files', datastore: new CutFileStore({ directory }), ...options });
+  let lastPatch = null;
+  let lose = loseFinish;
+  const onUploadFinish = async () => {
+    if (lose) {
+      lose = false;
+      lastPatch.destroy();
+    }
+    return {};
+  };
+  const tus = new Server({ path: '/files', datastore: new CutFileStore({ directory }), ...(loseFinish ? { onUploadFinish } : {}), ...options });
   const requests = [];
   let patches = 0;
   const http1 = http.createServer((req, res) => {
@@ -75,6 +85,7 @@ async function startTus(options = {}, { cut = () => false, forget = false } = {}
       seen.answeredOffset = at >= 0 ? flat[at + 1] : res.getHeader('upload-offset');
       return writeHead(status, ...rest);
     };
+    if (req.method === 'PATCH') lastPatch = req.socket;
     if (req.method === 'PATCH' && cut(req, ++patches)) cutNext = req.socket;
     tus.handle(req, res);
   });
@@ -192,6 +203,21 @@ test('@tus/server: a connection cut mid-PATCH resumes at the offset the server a
     assert.ok(answered >= MiB && answered < 2 * MiB, `the server kept ${answered} bytes`);
     const next = tus.requests.slice(head).find((r) => r.method === 'PATCH');
     assert.equal(Number(next.offset), answered);
+  });
+});
+
+test('@tus/server: the answer to the PATCH that completed the file lost: the retry learns from HEAD that the server holds every byte, and completed reports that answer', async () => {
+  const tus = await startTus({ allowedHeaders: ['idempotency-key'] }, { loseFinish: true });
+  await withGrantedChromium(server.url, ['backgroundFetch'], async (ctx) => {
+    const page = await openSession(ctx, server.url, 'tusd-lost', { retry: { maxAttempts: 5, baseMs: 100, capMs: 200 } });
+    const size = 2 * MiB + 3;
+    const { id, sha256 } = await uploadRandom(page, size, { url: tus.url, protocol: 'tus', chunkSize: MiB });
+    const completed = await eventOf(page, id, 'completed');
+    assert.equal(completed.response.status, 200, 'the HEAD\'s answer, not one made up');
+    assert.equal(completed.response.headers['upload-offset'], String(size));
+    assert.deepEqual(await stored(tus.directory), [{ size, sha256, metadata: undefined }]);
+    assert.equal(tus.requests.filter((r) => r.method === 'POST').length, 1);
+    assert.ok(tus.requests.some((r) => r.method === 'HEAD' && r.tus && r.answeredOffset === String(size)), 'the server said it had every byte');
   });
 });
 

@@ -274,6 +274,7 @@ export interface FerryRetryingEvent extends FerryEventBase {
 export interface FerryCompletedEvent extends FerryEventBase {
   kind: 'completed';
   attempt: number;
+  /** The answer that completed it (tus: the last `PATCH`'s, or the `HEAD`'s that found the file whole when that one was lost). */
   response: FerryResponse;
 }
 /** Ferry gave up: a final answer, or the attempts ran out. */

@@ -71,7 +71,7 @@ async fn run(
             let offset = header_u64(&head, "upload-offset");
             let sent = core::tus::most_sent(task.bytes_confirmed, *chunk_size, size);
             match core::tus::on_head(head.status(), offset, size, sent, retry_after(&head)) {
-                Step::Resume(offset) => Some((url.clone(), offset)),
+                Step::Resume(offset) => Some((url.clone(), offset, head)),
                 // Forgotten (404/410): create a new upload below, in this same attempt.
                 Step::Restart => None,
                 Step::End(outcome) => return Ok(ended(outcome, &head).await),
@@ -80,7 +80,10 @@ async fn run(
         }
         None => None,
     };
-    let (url, mut offset) = match resumed {
+    // The answer `completed` reports: the last PATCH's, or (when no PATCH was needed: the server
+    // had every byte, a previous attempt's last answer lost, or an empty file) the HEAD's or the
+    // creation's that said so.
+    let (url, mut offset, mut last) = match resumed {
         Some(r) => r,
         None => {
             let mut headers = vec![
@@ -110,14 +113,13 @@ async fn run(
                         end_if_gone(store, task, &url).await;
                         return Err(js::core_error(&e).into());
                     }
-                    (url, 0)
+                    (url, 0, created)
                 }
                 Step::End(outcome) => return Ok(ended(outcome, &created).await),
                 Step::Resume(_) | Step::Restart => unreachable!("creation only creates or ends"),
             }
         }
     };
-    let mut last = None;
     while offset < size {
         let end = (offset + chunk_size).min(size);
         let chunk = blob.slice_with_f64_and_f64(offset as f64, end as f64)?;
@@ -140,27 +142,13 @@ async fn run(
             Step::Resume(confirmed) => {
                 offset = confirmed;
                 progress(store, task, offset).await;
-                last = Some(patched);
+                last = patched;
             }
             Step::End(outcome) => return Ok(ended(outcome, &patched).await),
             Step::Created(_) | Step::Restart => unreachable!("PATCH neither creates nor restarts"),
         }
     }
-    match last {
-        Some(r) => Ok(answer(&r).await),
-        // The server already had every byte (a previous attempt's last answer was lost).
-        None => Ok((
-            Outcome::Response {
-                status: 204,
-                retry_after: None,
-            },
-            Some(ResponseInfo {
-                status: 204,
-                headers: Vec::new(),
-                body: String::new(),
-            }),
-        )),
-    }
+    Ok(answer(&last).await)
 }
 
 /// An outcome `core` decided, with what the response said attached for the event.
