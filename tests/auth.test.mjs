@@ -143,6 +143,41 @@ test('headerFallback \'last\': with no page open the worker sends with the last 
   }
 });
 
+test('headerFallback \'last\': a page of the tag that opens while the worker is asking answers, and its fresh headers go, not the last ones', async () => {
+  await server.reset();
+  const ctx = await launchChromium(await profileDir());
+  try {
+    await auth('t1');
+    const page = await providerPage(ctx, { headerFallback: 'last', backgroundFetch: false });
+    const first = await uploadRandom(page, 1000, { url: '/upload/auth' });
+    await eventOf(page, first.id, 'completed');
+    const due = Date.now() + 1500;
+    const later = await uploadRandom(page, 1000, { url: '/upload/auth/fresh', earliestBegin: due });
+    await page.close();
+    await until(() => Date.now() >= due, { what: 'the due time' });
+    // A page of another tag wakes the worker and overhears it asking on the 'auth' channel.
+    const other = await ctx.newPage();
+    await other.goto(new URL('/harness.html', server.url).href);
+    await other.evaluate(async () => {
+      window.questions = [];
+      const channel = new BroadcastChannel('ferry:auth');
+      channel.onmessage = (e) => { if (e.data?.ferry === 'headers?') window.questions.push(e.data); };
+      const { Ferry } = await import('/ferry/index.js');
+      await Ferry.register('other', { serviceWorker: '/sw.js' });
+    });
+    await until(() => other.evaluate(() => window.questions.length >= 1), { what: 'the worker asking for headers' });
+    // Only now does a page of the tag open, with a new token: it did not hear the question.
+    await auth('t2');
+    const fresh = await providerPage(ctx, { headerFallback: 'last', backgroundFetch: false }, 't2');
+    assert.equal((await eventOf(fresh, later.id, 'completed')).response.status, 201);
+    const records = await settled(server, 2);
+    assert.deepEqual(records.map((r) => [r.path, r.headers.authorization]),
+      [['/upload/auth', 'Bearer t1'], ['/upload/auth/fresh', 'Bearer t2']]);
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('headerFallback \'wait\' (the default): with no page to answer, the task stays queued and goes once a page answers', async () => {
   await server.reset();
   const ctx = await launchChromium(await profileDir());

@@ -357,6 +357,8 @@ function begin(target, { tag, worker, options, manualAck, provider }) {
     channel: new BroadcastChannel(`ferry:${tag}`),
   };
   s.channel.onmessage = ({ data }) => onChannel(s, data);
+  // A question the worker put to the tag's pages before this one listened is put again.
+  if (provider) s.channel.postMessage({ ferry: 'here', tag });
   s.onOnline = () => { if (!s.closed) wake(s); };
   if (typeof addEventListener === 'function') addEventListener('online', s.onOnline);
   wake(s);

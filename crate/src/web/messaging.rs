@@ -157,12 +157,20 @@ async fn gather(channel: &str, question: &JsValue, timeout_ms: i32, first: bool)
     let done = js_sys::Promise::new(&mut |r, _| resolve = Some(r));
     let resolve = resolve.expect("the executor runs at once");
     let (slot, early) = (replies.clone(), resolve.clone());
+    let (again, asked) = (channel.clone(), question.clone());
     let handler =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
             let data = e.data();
+            let said = js::get(&data, "ferry").as_string();
+            if said.as_deref() == Some("here") {
+                // A page of the tag opened while the question waits: it did not hear it, so it
+                // is put again (a header provider registered a moment too late answers it).
+                let _ = again.post_message(&asked);
+                return;
+            }
             // A reply carries the question's id under another kind (other questions are skipped).
             if js::get(&data, "requestId").as_string().as_deref() == Some(request_id.as_str())
-                && js::get(&data, "ferry").as_string() != kind
+                && said != kind
             {
                 slot.borrow_mut().push(data);
                 if first {
