@@ -63,6 +63,11 @@ const uploads = [
   ['multipart with its own Content-Type', 'FerryInvalidHeader', `${blob}, { url: '/u', protocol: 'multipart', headers: { 'Content-Type': 'multipart/form-data' } }`],
   ['tus with chunkSize 0', 'FerryInvalidProtocol', `${blob}, { url: '/tus', protocol: 'tus', chunkSize: 0 }`],
   ['multipart option on plain http', 'FerryInvalidProtocol', `${blob}, { url: '/u', field: 'file' }`],
+  // A protocol setting of the wrong type is refused as that protocol's, naming it.
+  ['tus with chunkSize a string', 'FerryInvalidProtocol', `${blob}, { url: '/tus', protocol: 'tus', chunkSize: '5' }`, /"tus": chunkSize must be a number/],
+  ['multipart with a field value not a string', 'FerryInvalidProtocol', `${blob}, { url: '/u', protocol: 'multipart', fields: { album: 7 } }`, /"multipart": fields\.album has a value that is not a string/],
+  ['tus with a metadata value not a string', 'FerryInvalidProtocol', `${blob}, { url: '/tus', protocol: 'tus', metadata: { note: null } }`, /"tus": metadata\.note has a value/],
+  ['multipart with filename a number', 'FerryInvalidProtocol', `${blob}, { url: '/u', protocol: 'multipart', filename: 3 }`, /filename must be a string/],
   // Values a page cannot post to the worker as they are: refused as the engine refuses any wrong type.
   ['URL a function', 'FerryInvalidUrl', `${blob}, { url: () => '/u' }`],
   ['header value a function', 'FerryInvalidHeader', `${blob}, { url: '/u', headers: { 'X-A': () => '1' } }`],
@@ -72,7 +77,7 @@ const uploads = [
   ['request a function', 'FerryInvalidOptions', `${blob}, () => ({ url: '/u' })`],
 ];
 
-for (const [what, name, args] of uploads) {
+for (const [what, name, args, says] of uploads) {
   test(`upload rejects ${what} with ${name} and writes nothing`, async () => {
     const before = await dbCounts(page);
     const got = await page.evaluate(async (args) => {
@@ -86,6 +91,7 @@ for (const [what, name, args] of uploads) {
     assert.equal(got.name, name, `got ${JSON.stringify(got)}`);
     assert.ok(got.isError && got.message.length > 10, 'an Error with a message saying what to do');
     assert.doesNotMatch(got.message, /JsValue/, 'values as JS writes them, not as Rust does');
+    if (says) assert.match(got.message, says);
     assert.deepEqual(await dbCounts(page), before, 'IndexedDB unchanged');
   });
 }
@@ -154,4 +160,29 @@ test('every call after close rejects with FerryClosed and writes nothing', async
   const after = await dbCounts(page);
   assert.equal(after.tasks, before.tasks);
   assert.equal(after.blobs, before.blobs);
+});
+
+// Last: it stores (and then clears) a task of its own tag.
+test('keys that are no option of Ferry\'s are ignored, as fetch ignores them, with one console warning each naming it', async () => {
+  const warnings = [];
+  const onConsole = (m) => { if (m.type() === 'warning' && m.text().startsWith('ferry:')) warnings.push(m.text()); };
+  page.on('console', onConsole);
+  try {
+    const task = await page.evaluate(async () => {
+      const { Ferry } = await import('/ferry/index.js');
+      const s = await Ferry.register('typos', { serviceWorker: '/sw.js', concurency: 2, retry: { maxAttempt: 3 } });
+      await s.pause();
+      const id = await s.upload(new Blob(['x']), { url: '/upload/typo', metod: 'PUT', retry: { capMS: 10 } });
+      const task = await s.get(id);
+      await s.clear();
+      return task;
+    });
+    assert.equal(task.request.method, 'POST', 'the misspelt method is not taken');
+    await until(() => warnings.length >= 4, { what: 'four warnings' });
+    assert.deepEqual(warnings.map((w) => w.match(/^ferry: (\S+) has no option "(\w+)"/)?.slice(1).join(' ')),
+      ['register concurency', 'register.retry maxAttempt', 'upload metod', 'upload.retry capMS']);
+    assert.match(warnings[0], /the options: .*concurrency.*serviceWorker/);
+  } finally {
+    page.off('console', onConsole);
+  }
 });

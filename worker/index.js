@@ -42,7 +42,7 @@ export class Ferry {
     }
     const registration = await serviceWorkerOf(options?.serviceWorker);
     const provider = options?.headerProvider;
-    const wire = options == null ? options : copy(options, SESSION_KEYS);
+    const wire = options == null ? options : copy(options, SESSION_KEYS, 'register', ['serviceWorker']);
     // The function stays in this page (the worker asks it through the page); the worker hears whether there is one.
     if (wire) wire.headerProvider = typeof provider === 'function' ? true : provider == null ? undefined : typeof provider;
     const worker = new Link(registration);
@@ -452,17 +452,30 @@ const REQUEST_KEYS = ['url', 'method', 'headers', 'protocol', 'field', 'filename
 const PAIRS = ['headers', 'fields', 'metadata'];
 
 /** The `keys` of `from` that are set, as plain data (what is not an object passes as it is, for the engine to refuse). */
-function copy(from, keys) {
+function copy(from, keys, what, alsoKnown = []) {
+  unknownKeys(from, [...keys, ...alsoKnown], what);
   const out = {};
   for (const key of keys) {
     const v = from[key];
     if (v === undefined) continue;
-    if (key === 'retry') out.retry = v && typeof v === 'object' ? copy(v, RETRY_KEYS) : typeof v === 'function' ? 'function' : cloneable(v);
+    if (key === 'retry') out.retry = v && typeof v === 'object' ? copy(v, RETRY_KEYS, `${what}.retry`) : typeof v === 'function' ? 'function' : cloneable(v);
     else if (key === 'url' && typeof URL === 'function' && v instanceof URL) out.url = v.href;
     else if (PAIRS.includes(key) && v && typeof v === 'object') out[key] = pairs(v);
     else out[key] = cloneable(v);
   }
   return out;
+}
+
+const warned = new Set();
+
+/** Says (once per page and name) which keys given are no option of Ferry's: like `fetch`'s, they are
+ * ignored, and a misspelt one (`metod`) would otherwise change what is sent without a word. */
+function unknownKeys(from, keys, what) {
+  for (const key of Object.keys(from)) {
+    if (keys.includes(key) || warned.has(`${what}.${key}`)) continue;
+    warned.add(`${what}.${key}`);
+    console.warn(`ferry: ${what} has no option ${JSON.stringify(key)}; it is ignored (the options: ${keys.join(', ')})`);
+  }
 }
 
 /** A value as it can be posted; a function or Symbol, which cannot, becomes a stand-in that fails the
@@ -489,7 +502,7 @@ function typeName(v) {
 function plainRequest(request) {
   if (typeof request === 'function') return undefined;
   if (!request || typeof request !== 'object') return request;
-  return copy(request, REQUEST_KEYS);
+  return copy(request, REQUEST_KEYS, 'upload');
 }
 
 // Chromium's Background Fetch sends an EMPTY body for the File object the browser makes for a picked file

@@ -99,7 +99,7 @@ pub enum Error {
         id: String,
     },
     /// No task has this id.
-    #[error("no task {id:?}; it may have finished and been acknowledged already, so check the outbox for its result")]
+    #[error("no task {id:?} in this session; it may belong to another tag, or have ended and its retention passed (its outcome was told in the tag's events, which `register` replays until acknowledged)")]
     UnknownTask {
         /// The id looked up.
         id: String,

@@ -56,18 +56,18 @@ pub fn iterable(v: &JsValue) -> bool {
 }
 
 /// String pairs from a plain object, or from anything iterable that yields `[name, value]` pairs.
+/// `err(name, reason)`: the error of one pair (`Some(name)`) or of the whole value (`None`).
 fn pairs(
     obj: &JsValue,
     key: &str,
-    option: &str,
-    err: fn(&str, &str) -> Error,
+    err: &dyn Fn(Option<&str>, &str) -> Error,
 ) -> Result<Vec<(String, String)>, Error> {
     let v = js::get(obj, key);
     if v.is_undefined() || v.is_null() {
         return Ok(Vec::new());
     }
     if !v.is_object() {
-        return Err(err(option, "must be an object of string values"));
+        return Err(err(None, "must be an object of string values"));
     }
     // What `fetch` takes as headers: anything iterable (a `Headers`, a `Map`, an array) as
     // `[name, value]` pairs, else an object's own properties.
@@ -81,14 +81,14 @@ fn pairs(
     for entry in entries.iter() {
         let pair = js_sys::Array::is_array(&entry) && js_sys::Array::from(&entry).length() == 2;
         if listed && !pair {
-            return Err(err(option, "must list [name, value] pairs"));
+            return Err(err(None, "must list [name, value] pairs"));
         }
         let entry: js_sys::Array = entry.unchecked_into();
         let (k, val) = (entry.get(0), entry.get(1));
         let k = k.as_string().unwrap_or_default();
         let val = val
             .as_string()
-            .ok_or_else(|| err(&k, "has a value that is not a string; pass strings"))?;
+            .ok_or_else(|| err(Some(&k), "has a value that is not a string; pass strings"))?;
         out.push((k, val));
     }
     Ok(out)
@@ -151,7 +151,24 @@ pub fn provider(options: &JsValue) -> Result<Option<bool>, Error> {
 pub fn header_pairs(value: &JsValue) -> Result<Vec<(String, String)>, Error> {
     let holder = js_sys::Object::new();
     js::set(&holder, "headers", value);
-    pairs(&holder, "headers", "headers", |n, r| Error::header(n, r))
+    pairs(&holder, "headers", &header_error)
+}
+
+/// A header is named by its own name (`headers` for the whole value).
+fn header_error(name: Option<&str>, reason: &str) -> Error {
+    Error::header(name.unwrap_or("headers"), reason)
+}
+
+/// A protocol setting of the wrong type (`fields.note`, `chunkSize`), as `FerryInvalidProtocol`.
+fn setting_error(protocol: &str, option: &str, name: Option<&str>, reason: &str) -> Error {
+    match name {
+        Some(name) => Error::protocol(protocol, format!("{option}.{name} {reason}")),
+        None => Error::protocol(protocol, format!("{option} {reason}")),
+    }
+}
+
+fn setting_string(obj: &JsValue, key: &str, protocol: &str) -> Result<Option<String>, Error> {
+    string(obj, key, key).map_err(|_| setting_error(protocol, key, None, "must be a string"))
 }
 
 /// `upload(blob, request)` arguments, read where they were made (a worker's `enqueue`): URLs
@@ -218,17 +235,25 @@ fn read_upload(body: BodyInput, request: &JsValue, base: &str) -> Result<UploadI
     let resolved_url = web_sys::Url::new_with_base(&raw_url, base)
         .ok()
         .map(|u| u.href());
+    // A protocol's settings of the wrong type are refused as that protocol's, like their values.
+    let protocol = string(request, "protocol", "protocol")?;
+    let named = protocol.clone().unwrap_or_else(|| "http".into());
     Ok(UploadInput {
         raw_url,
         resolved_url,
         method: method_of(request)?,
-        headers: pairs(request, "headers", "headers", |n, r| Error::header(n, r))?,
-        protocol: string(request, "protocol", "protocol")?,
-        field: string(request, "field", "field")?,
-        filename: string(request, "filename", "filename")?,
-        fields: pairs(request, "fields", "fields", |n, r| Error::options(n, r))?,
-        chunk_size: number(request, "chunkSize", "chunkSize")?,
-        metadata: pairs(request, "metadata", "metadata", |n, r| Error::options(n, r))?,
+        headers: pairs(request, "headers", &header_error)?,
+        field: setting_string(request, "field", &named)?,
+        filename: setting_string(request, "filename", &named)?,
+        fields: pairs(request, "fields", &|n, r| {
+            setting_error(&named, "fields", n, r)
+        })?,
+        chunk_size: number(request, "chunkSize", "chunkSize")
+            .map_err(|_| setting_error(&named, "chunkSize", None, "must be a number of bytes"))?,
+        metadata: pairs(request, "metadata", &|n, r| {
+            setting_error(&named, "metadata", n, r)
+        })?,
+        protocol,
         body,
         expires_at: number(request, "expiresAt", "expiresAt")?,
         earliest_begin: number(request, "earliestBegin", "earliestBegin")?,
