@@ -2,7 +2,8 @@
 // its outcome onto the same state machine, and a retryable failure goes back to Ferry's own queue.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchEphemeralChromium, openSession, uploadRandom, until, settled, eventOf, dbCounts, withGrantedChromium, FORM, formParts } from './harness.mjs';
+import puppeteer from 'puppeteer-core';
+import { startServer, launchEphemeralChromium, CHROMIUM, CHROMIUM_ARGS, profileDir, openSession, uploadRandom, until, settled, eventOf, dbCounts, withGrantedChromium, FORM, formParts } from './harness.mjs';
 
 const server = await startServer();
 after(() => server.stop());
@@ -56,6 +57,35 @@ test('Background Fetch watched to its end: progress reaches the total once, with
     assert.equal(sent.filter((b) => b === total).length, 1, `the total is told once: ${kinds}`);
     assert.deepEqual(kinds.slice(-2), [total, 'completed'], `and just before completed: ${kinds}`);
   });
+});
+
+test('a Background Fetch the browser refuses is no attempt: one `started` per attempt, and the session sends through the worker from then on', async () => {
+  await server.reset();
+  // No permission granted: Chromium lets a page's first Background Fetch begin and refuses the later
+  // ones ("This origin does not have permission to start a fetch"), though the permission reads granted.
+  // Driven by Puppeteer, which leaves downloads as a user's browser has them (Playwright accepts every
+  // download for its pages, and Chromium then lets every Background Fetch begin).
+  const ctx = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, userDataDir: await profileDir(), args: CHROMIUM_ARGS });
+  try {
+    const page = await openSession(ctx, server.url, 'bgfrefused');
+    const warnings = [];
+    page.on('console', (m) => { if (m.text().includes('Background Fetch not started')) warnings.push(m.text()); });
+    const transports = [];
+    for (let i = 0; i < 3; i++) {
+      const { id } = await uploadRandom(page, 64 * 1024, { url: `/upload/bgfrefused${i}` });
+      await eventOf(page, id, 'completed');
+      const kinds = await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id && e.kind !== 'progress')
+        .map((e) => (e.kind === 'started' ? `started#${e.attempt}` : e.kind)), id);
+      assert.deepEqual(kinds, ['queued', 'started#1', 'completed'], `upload ${i}: ${kinds}`);
+      transports.push((await page.evaluate((id) => window.ferryEvents.find((e) => e.taskId === id && e.kind === 'started'), id)).transport);
+    }
+    assert.equal(transports[0], 'backgroundFetch');
+    assert.ok(transports.slice(1).every((t) => t !== 'backgroundFetch'), transports.join());
+    assert.equal(warnings.length, 1, `refused once, then not asked again: ${warnings}`);
+    assert.equal((await settled(server, 3)).length, 3);
+  } finally {
+    await ctx.close();
+  }
 });
 
 test('Background Fetch carries a multipart upload: the fields, then the Blob as the named file part', async () => {

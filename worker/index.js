@@ -546,12 +546,17 @@ async function startBackgroundFetch(s, f) {
     registration = await s.worker.registration.backgroundFetch.fetch(f.taskId, [request], options);
   } catch (e) {
     console.warn(`ferry: Background Fetch not started: ${e?.message ?? e}`);
+    // Refused once (Chromium refuses a page's later fetches without the user's leave to download
+    // several files): this session's uploads go through the worker from now on.
+    s.backgroundFetch = false;
     await s.ask({ op: 'bgfetchRefused', taskId: f.taskId, leaseNo: f.leaseNo }).catch(() => {});
     return;
   }
+  // The attempt's `started` is told once the browser began it (a refused one is no attempt).
+  const began = s.ask({ op: 'bgfetchStarted', taskId: f.taskId, leaseNo: f.leaseNo }).catch(() => {});
   // While this page is open, the fetch's progress becomes the task's progress events.
   registration.addEventListener('progress', () => {
-    s.ask({ op: 'bgfetchProgress', taskId: f.taskId, leaseNo: f.leaseNo, uploaded: registration.uploaded, size: f.size })
+    began.then(() => s.ask({ op: 'bgfetchProgress', taskId: f.taskId, leaseNo: f.leaseNo, uploaded: registration.uploaded, size: f.size }))
       .catch(() => {});
   });
   // No worker timer outlives the worker: this page wakes it when the attempt times out.

@@ -44,6 +44,7 @@ async fn answer(store: &Store, call: &JsValue) -> Result<JsValue, Failed> {
         "register" => register(store, &tag, call).await?,
         "upload" => upload::upload(store, &tag, call).await?,
         "bgfetchRefused" => background_fetch::refused(store, call).await?,
+        "bgfetchStarted" => background_fetch::started(store, call).await?,
         "bgfetchProgress" => background_fetch::progress(store, call).await?,
         "list" => {
             let out = js_sys::Array::new();

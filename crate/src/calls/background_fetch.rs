@@ -120,6 +120,24 @@ async fn release(store: &Store, id: &str, lease_no: u64) -> Result<(), Error> {
     Ok(())
 }
 
+/// `{ op: 'bgfetchStarted', taskId, leaseNo }`: the browser began the fetch; the attempt's `started`
+/// is told now (`core::state::announce`; it waited, since the browser may refuse to begin it).
+pub(super) async fn started(store: &Store, call: &JsValue) -> Result<JsValue, Error> {
+    let (id, lease_no) = lease_of(call);
+    let (_, events) = store
+        .modify(
+            &id,
+            Box::new(move |t| {
+                let (next, effects) = core::state::announce(t, lease_no);
+                let events = core::events_for(&next, &effects, None);
+                Ok((next, events))
+            }),
+        )
+        .await?;
+    messaging::broadcast(&events);
+    Ok(JsValue::UNDEFINED)
+}
+
 /// `{ op: 'bgfetchProgress', taskId, uploaded, size }`: while the page that started it is open, the
 /// fetch's upload progress becomes the task's `progress` events (throttled, monotonic), persisted and
 /// broadcast like any other. Only a page holds the registration's `progress` events.

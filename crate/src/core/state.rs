@@ -44,6 +44,33 @@ pub use new_task::{new_task, NewTask};
 ///
 /// [`Error::IllegalTransition`]: crate::core::error::Error::IllegalTransition
 pub fn apply(task: &Task, input: Input, now_ms: u64, rand: u64) -> Result<(Task, Vec<Effect>)> {
+    // An attempt whose `started` was not told yet (a Background Fetch the page has not confirmed)
+    // tells it with its end, first; a release (the browser refused it) or a cancel tells none.
+    let untold = task.state == State::InFlight
+        && !task.announced
+        && !matches!(input, Input::Release | Input::Cancel);
+    let (mut next, mut effects) = transition(task, input, now_ms, rand)?;
+    if next.state != State::InFlight {
+        if untold {
+            effects.insert(0, Effect::Send);
+        }
+        next.announced = true;
+    }
+    Ok((next, effects))
+}
+
+/// A Background Fetch the browser began (the page that started it says so): its attempt's `started`
+/// is told now. Anything else (another lease, a finished attempt, one told already) changes nothing.
+pub fn announce(task: &Task, lease_no: u64) -> (Task, Vec<Effect>) {
+    if task.state != State::InFlight || task.announced || task.lease_no != lease_no {
+        return (task.clone(), Vec::new());
+    }
+    let mut t = task.clone();
+    t.announced = true;
+    (t, vec![Effect::Send])
+}
+
+fn transition(task: &Task, input: Input, now_ms: u64, rand: u64) -> Result<(Task, Vec<Effect>)> {
     if task.state.is_terminal() {
         return match input {
             Input::Cancel => Ok((task.clone(), Vec::new())),

@@ -69,6 +69,16 @@ pub struct Task {
     /// it in the same transaction, shown by `list()`, `get()` and `beforeSend`, never sent.
     #[serde(default)]
     pub app_data: Option<String>,
+    /// Whether the running attempt's `started` was told. A Background Fetch's is told once the page
+    /// says the browser began it (`state::announce`), or with its outcome: one the browser refuses
+    /// is no attempt, and must not leave a `started` behind it.
+    #[serde(default = "told")]
+    pub announced: bool,
+}
+
+/// Records written before `announced` existed told `started` at the lease.
+fn told() -> bool {
+    true
 }
 
 impl Task {

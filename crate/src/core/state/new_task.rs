@@ -55,5 +55,6 @@ pub fn new_task(n: NewTask) -> Task {
         lease_no: 0,
         holder: None,
         app_data: None,
+        announced: true,
     }
 }

@@ -79,7 +79,7 @@ fn lease_counts_the_attempt_and_sets_the_lease() {
         &fresh(),
         Input::Lease {
             lease_ms: 500,
-            transport: Transport::BackgroundFetch,
+            transport: Transport::BackgroundSync,
         },
         T0,
         0,
@@ -90,7 +90,49 @@ fn lease_counts_the_attempt_and_sets_the_lease() {
         (t.attempt, t.lease_until, t.next_attempt_at),
         (1, Some(T0 + 500), None)
     );
-    assert_eq!(t.transport, Some(Transport::BackgroundFetch));
+    assert_eq!(t.transport, Some(Transport::BackgroundSync));
+}
+
+#[test]
+fn a_background_fetch_tells_started_once_the_browser_began_it_or_with_its_end_and_never_when_refused(
+) {
+    let lease = |t: &Task| {
+        let input = Input::Lease {
+            lease_ms: 500,
+            transport: Transport::BackgroundFetch,
+        };
+        apply(t, input, T0, 0).unwrap()
+    };
+    // Leased: nothing told yet.
+    let (leased, eff) = lease(&fresh());
+    assert_eq!(eff, vec![]);
+    assert!(!leased.announced && leased.attempt == 1);
+    // The page says the browser began it: `started`, once, and only for this lease.
+    assert_eq!(announce(&leased, leased.lease_no + 1).1, vec![]);
+    let (began, eff) = announce(&leased, leased.lease_no);
+    assert_eq!(eff, vec![Effect::Send]);
+    assert_eq!(announce(&began, began.lease_no).1, vec![]);
+    let ok = Outcome::Response {
+        status: 201,
+        retry_after: None,
+    };
+    let (_, eff) = apply(&began, Input::Outcome(ok.clone()), T0 + 1, 0).unwrap();
+    assert!(!eff.contains(&Effect::Send), "told already: {eff:?}");
+    // Its outcome came first (the page closed at once, or the answer was quicker): told with it.
+    let (done, eff) = apply(&leased, Input::Outcome(ok), T0 + 1, 0).unwrap();
+    assert_eq!(eff.first(), Some(&Effect::Send));
+    assert!(eff.contains(&Effect::Completed { status: 201 }));
+    assert!(done.announced);
+    // Refused by the browser: no attempt, nothing told; the next lease tells its own.
+    let (released, eff) = apply(&leased, Input::Release, T0 + 1, 0).unwrap();
+    assert_eq!(eff, vec![]);
+    assert_eq!((released.state, released.attempt), (State::Queued, 0));
+    let again = Input::Lease {
+        lease_ms: 500,
+        transport: Transport::Fallback,
+    };
+    let (sent, eff) = apply(&released, again, T0 + 1, 0).unwrap();
+    assert_eq!((eff, sent.attempt), (vec![Effect::Send], 1));
 }
 
 #[test]

@@ -39,7 +39,15 @@ pub(super) fn lease(
     t.transport = Some(transport);
     t.lease_no = t.lease_no.saturating_add(1);
     t.holder = None;
-    Ok((t, vec![Effect::Send]))
+    // Only a page can start a Background Fetch, and the browser may refuse it: its `started` waits
+    // until the page says it began (`announce`) or its outcome comes.
+    t.announced = transport != Transport::BackgroundFetch;
+    let effects = if t.announced {
+        vec![Effect::Send]
+    } else {
+        Vec::new()
+    };
+    Ok((t, effects))
 }
 
 pub(super) fn outcome(task: &Task, o: &Outcome, now_ms: u64, rand: u64) -> (Task, Vec<Effect>) {
