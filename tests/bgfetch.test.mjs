@@ -3,7 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import puppeteer from 'puppeteer-core';
-import { startServer, launchEphemeralChromium, CHROMIUM, CHROMIUM_ARGS, profileDir, openSession, uploadRandom, until, settled, eventOf, dbCounts, withGrantedChromium, FORM, formParts } from './harness.mjs';
+import { startServer, CHROMIUM, CHROMIUM_ARGS, profileDir, openSession, uploadRandom, until, settled, eventOf, dbCounts, withGrantedChromium, FORM, formParts } from './harness.mjs';
 
 const server = await startServer();
 after(() => server.stop());
@@ -238,14 +238,10 @@ test('a Background Fetch whose server never answers ends at attemptTimeoutMs as 
   });
 });
 
-// Chromium 156 with a persistent profile dies (SIGSEGV in the browser process, after the abort event
-// fired) when a Background Fetch is aborted while its request body is still being sent; a
-// non-persistent context survives it. This test needs the mid-upload abort, not a restart, so it runs
-// in a throwaway context.
-test('cancel during a Background Fetch upload aborts it: `cancelled`, payload deleted, no outcome reported', async () => {
-  await server.reset();
-  const ctx = await launchEphemeralChromium();
-  try {
+// Chromium 156 with a persistent profile (as users have) dies, every tab with it, when a Background Fetch
+// is aborted while its request body is still being sent: Ferry leaves such a fetch to end on its own.
+test('cancel during a Background Fetch upload: `cancelled` and payload deleted at once; the body under way is left to end (aborting it crashes Chromium) and its answer changes nothing', async () => {
+  await withGrantedBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'bgcancel');
     await server.fault({ count: 1, slowBytesPerSec: 512 * 1024 });
     const { id } = await uploadRandom(page, 2 * 1024 * 1024, { url: '/upload/bgcancel' });
@@ -257,23 +253,18 @@ test('cancel during a Background Fetch upload aborts it: `cancelled`, payload de
     assert.deepEqual(await ids(), [id]);
     assert.equal(await page.evaluate((id) => window.ferrySession.cancel(id), id), true);
     await eventOf(page, id, 'cancelled');
-    await until(async () => (await ids()).length === 0, { what: 'the Background Fetch to be aborted' });
-    const [during] = await server.uploads();
-    assert.equal(during.outcome, 'receiving', 'aborted, not finished: the server was still reading');
     assert.equal((await page.evaluate((id) => window.ferrySession.get(id), id)).state, 'cancelled');
     assert.equal((await dbCounts(page)).blobs, 0);
-    // Chromium 156 aborts the fetch but keeps sending the body already under way (seen with every
-    // context kind), so the server may still apply it: cancel is best effort on the wire. Ferry's
-    // guarantee is that the task stays cancelled and no outcome is reported for it.
+    // The browser's fetch ends on its own (an abort would not have stopped the body under way either):
+    // the server may apply it, so cancel is best effort on the wire; the task stays cancelled.
+    await until(async () => (await ids()).length === 0, { what: 'the Background Fetch to end' });
     const [record] = await settled(server, 1);
-    assert.ok(['clientGone', 'answered'].includes(record.outcome), record.outcome);
-    // A later upload of the session completing: the worker is past the cancelled one's end.
+    assert.equal(record.outcome, 'answered');
+    // The browser is alive, and a later upload of the session completes.
     const next = await uploadRandom(page, 1000, { url: '/upload/bgcancel/next' });
     await eventOf(page, next.id, 'completed');
     const kinds = await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id).map((e) => e.kind), id);
     assert.deepEqual(kinds.filter((k) => k !== 'progress'), ['queued', 'started', 'cancelled']);
     assert.equal((await page.evaluate((id) => window.ferrySession.get(id), id)).state, 'cancelled');
-  } finally {
-    await ctx.browser().close();
-  }
+  });
 });

@@ -96,15 +96,6 @@ export async function launchChromium(dir, { args = [], env = {} } = {}) {
   });
 }
 
-/**
- * A browser with a throwaway (non-persistent) context; end it with `ctx.browser().close()`. Nothing
- * survives a restart in it: use it only where a persistent profile gets in the way (bgfetch.test.mjs).
- */
-export async function launchEphemeralChromium({ args = [] } = {}) {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...args] });
-  return browser.newContext();
-}
-
 /** The browser process's PID, from the browser itself. */
 export async function browserPid(ctx) {
   const cdp = await ctx.browser()?.newBrowserCDPSession?.() ?? null;

@@ -190,7 +190,7 @@ async fn cancel(store: &Store, tag: &str, call: &JsValue) -> Result<JsValue, Err
 /// Fetch, a tus or S3 multipart upload at its server.
 async fn stop_attempt(task: &core::Task) {
     transport::abort(&task.id);
-    bgfetch::abort(&crate::scheduler::registration(), &task.id).await;
+    bgfetch::abort(&crate::scheduler::registration(), task).await;
     end_at_server(task).await;
 }
 

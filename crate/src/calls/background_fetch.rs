@@ -145,6 +145,7 @@ pub(super) async fn progress(store: &Store, call: &JsValue) -> Result<JsValue, E
     let (id, _) = lease_of(call);
     let uploaded = js::get(call, "uploaded").as_f64().unwrap_or(0.0) as u64;
     let size = js::get(call, "size").as_f64().unwrap_or(0.0) as u64;
+    crate::web::bgfetch::note_sent(&id, uploaded);
     // Chromium reports coarsely: often one report at the total as soon as the body is in the
     // socket buffers, well before the server answers: the total is left to the success.
     let offered = THROTTLES.with(|t| {

@@ -268,8 +268,8 @@ mod prepare;
 pub use prepare::{before_send, merge_headers, BeforeSend, Prepared, BEFORE_SEND_WAIT_MS};
 mod send;
 pub use send::{
-    attempt_timeout_ms, background_fetch_fits, background_fetch_free, headers, HeaderPlan,
-    HEADER_WAIT_MS, PROVIDER_WAIT_MS,
+    attempt_timeout_ms, background_fetch_abortable, background_fetch_fits, background_fetch_free,
+    headers, HeaderPlan, HEADER_WAIT_MS, PROVIDER_WAIT_MS,
 };
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

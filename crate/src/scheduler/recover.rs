@@ -57,7 +57,7 @@ pub(super) async fn recover(store: &Store, in_flight: &[Task], now: u64) -> Resu
             Ok((_, events)) => {
                 changed = true;
                 if timed_out {
-                    bgfetch::abort(&registration, &t.id).await;
+                    bgfetch::abort(&registration, t).await;
                 }
                 messaging::broadcast(&events);
                 launch::task_events(store, &events).await;

@@ -3,9 +3,11 @@
 //! across browser restarts; the worker maps the outcome events onto the same state machine. Background Fetch never retries an upload itself: a retryable outcome goes back
 //! to Ferry's queue like any other attempt.
 
-use crate::core::{Outcome, ResponseInfo};
+use crate::core::{self, Outcome, ResponseInfo};
 use crate::web::externs::{BackgroundFetchEvent, BackgroundFetchManager};
 use crate::web::{js, transport};
+use litemap::LiteMap;
+use std::cell::RefCell;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -67,18 +69,41 @@ pub async fn alive(registration: &web_sys::ServiceWorkerRegistration, id: &str) 
     }
 }
 
-/// Aborts the browser-owned fetch of a task, if there is one.
-pub async fn abort(registration: &web_sys::ServiceWorkerRegistration, id: &str) {
+thread_local! {
+    /// The most of each fetch's body a page saw sent (`note_sent`): the worker's own view of a
+    /// registration says 0 throughout (Chromium 156).
+    static SENT: RefCell<LiteMap<String, u64>> = const { RefCell::new(LiteMap::new()) };
+}
+
+/// Records what the page that started a task's fetch saw of it sent.
+pub fn note_sent(id: &str, uploaded: u64) {
+    SENT.with(|s| {
+        let mut s = s.borrow_mut();
+        let seen = s.get(id).copied().unwrap_or(0);
+        s.insert(id.to_string(), seen.max(uploaded));
+    });
+}
+
+/// Aborts the browser-owned fetch of a task, if there is one and it is known not to be sending its
+/// body (`core::scheduler::background_fetch_abortable`: it is left to end on its own otherwise).
+pub async fn abort(registration: &web_sys::ServiceWorkerRegistration, task: &core::Task) {
     let Some(manager) = manager_of(registration) else {
         return;
     };
-    let Ok(found) = manager.get(id) else { return };
+    let Ok(found) = manager.get(&task.id) else {
+        return;
+    };
     if let Ok(reg) = JsFuture::from(found).await {
         if let Some(reg) = reg
             .dyn_ref::<crate::web::externs::BackgroundFetchRegistration>()
             .filter(|_| reg.is_object())
         {
-            let _ = JsFuture::from(reg.abort()).await;
+            let uploaded = SENT.with(|s| s.borrow().get(&task.id).copied());
+            let total = reg.upload_total() as u64;
+            if core::scheduler::background_fetch_abortable(uploaded, total, task.body.size) {
+                let _ = JsFuture::from(reg.abort()).await;
+            }
+            SENT.with(|s| s.borrow_mut().remove(&task.id));
         }
     }
 }

@@ -40,6 +40,22 @@ pub fn background_fetch_free(in_flight: &[Task]) -> bool {
         .any(|t| t.state == State::InFlight && t.transport == Some(Transport::BackgroundFetch))
 }
 
+/// Whether the browser's Background Fetch of a task may be aborted now: only once its whole body is
+/// known to be sent (`uploaded`: the most a page saw sent, if one did; `total`: its `uploadTotal`, 0
+/// when unset, as for a multipart body, which is larger than the file's `size`). Not while it may be
+/// sending the body: Chromium 156 with a persistent profile crashes, every tab with it, when such a
+/// fetch is aborted (a page's own abort too), and an abort does not stop a body under way anyway; the
+/// worker cannot tell (its view of the fetch says 0 bytes sent throughout). Such a fetch is left to
+/// end on its own: its outcome, of an attempt no longer current, changes nothing.
+pub fn background_fetch_abortable(uploaded: Option<u64>, total: u64, size: u64) -> bool {
+    let whole = if total > 0 {
+        total
+    } else {
+        size.saturating_add(1)
+    };
+    uploaded.is_some_and(|u| u >= whole)
+}
+
 /// Whether an absolute, normalised URL (`scheme://host[:port]/...`) is of `origin` (`scheme://host[:port]`).
 fn same_origin(url: &str, origin: &str) -> bool {
     !origin.is_empty()

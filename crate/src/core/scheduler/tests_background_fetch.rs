@@ -155,3 +155,15 @@ fn a_background_fetch_in_flight_of_any_tag_takes_the_origin_s_one() {
     done.state = State::Done;
     assert!(background_fetch_free(&[done]));
 }
+
+#[test]
+fn a_background_fetch_is_aborted_only_once_its_body_is_known_to_be_sent() {
+    assert!(background_fetch_abortable(Some(100), 100, 100));
+    // Under way, or unknown (no page saw it: it may be sending): left to end on its own.
+    assert!(!background_fetch_abortable(Some(99), 100, 100));
+    assert!(!background_fetch_abortable(Some(0), 100, 100));
+    assert!(!background_fetch_abortable(None, 100, 100));
+    // A multipart body (no uploadTotal): past the file's size, only its closing boundary is left.
+    assert!(!background_fetch_abortable(Some(100), 0, 100));
+    assert!(background_fetch_abortable(Some(101), 0, 100));
+}
