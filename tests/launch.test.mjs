@@ -87,6 +87,24 @@ for (const [launch, pageOpen, expected] of [['notify', false, 1], ['notify', tru
   });
 }
 
+test('launch \'notify\': a task whose time runs out with no page of its tag open is told too (\'Upload expired\')', async () => {
+  await withNotifications(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'launch', { launch: 'notify', backgroundFetch: false });
+    const sw = await serviceWorker(ctx);
+    const decision = await launchListener(ctx, 'launch');
+    await page.evaluate(() => window.ferrySession.pause());
+    const expiresAt = Date.now() + 1500;
+    const { id } = await uploadRandom(page, 1024, { url: '/upload/launch', expiresAt });
+    await page.close();
+    await until(() => Date.now() > expiresAt, { what: 'the deadline' });
+    // A page of another tag wakes the worker, whose look finds the task past its time.
+    await openSession(ctx, server.url, 'other', { backgroundFetch: false });
+    assert.equal((await decision(id, 'notified')).notified, true);
+    const shown = await notifications(sw);
+    assert.deepEqual(shown.map((n) => [n.title, n.data.taskId]), [['Upload expired', id]]);
+  });
+});
+
 test('launch \'open\': clicking the notification opens the page that registered the session (without its fragment)', async () => {
   await withNotifications(async (ctx, desktop) => {
     const decision = await launchListener(ctx, 'launch');

@@ -55,7 +55,7 @@ impl Store {
         // commits once no request is pending): the writes issued so far would land without the rest,
         // a task done without its `completed` event say. So it is aborted.
         let raw: web_sys::IdbTransaction = tx.into();
-        let done = settle_in(idb::Transaction::from(raw.clone()), items, then, early).await;
+        let done = settle_in(self, idb::Transaction::from(raw.clone()), items, then, early).await;
         if done.is_err() {
             let _ = raw.abort();
         }
@@ -65,6 +65,7 @@ impl Store {
 
 /// The body of `Store::settle_many_tx`, in `tx`; also answers the leases' `started` events.
 async fn settle_in(
+    store: &Store,
     tx: idb::Transaction,
     items: Vec<Settle>,
     then: Option<LeaseAsk>,
@@ -178,7 +179,13 @@ async fn settle_in(
     // Tasks the lease found past their time were recorded `expired` instead: their pages hear it
     // now (no attempt follows that would carry the events).
     for at in expired {
-        crate::web::messaging::broadcast(&span(&written, at));
+        let ended = span(&written, at);
+        crate::web::messaging::broadcast(&ended);
+        // An end like any other: a notification where the session asks for one and no page is open.
+        let store = store.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            crate::web::launch::task_events(&store, &ended).await;
+        });
     }
     for (result, at) in results.iter_mut().zip(spans) {
         if let (Ok((_, evs)), Some(at)) = (result, at) {
