@@ -55,7 +55,14 @@ impl Store {
         // commits once no request is pending): the writes issued so far would land without the rest,
         // a task done without its `completed` event say. So it is aborted.
         let raw: web_sys::IdbTransaction = tx.into();
-        let done = settle_in(self, idb::Transaction::from(raw.clone()), items, then, early).await;
+        let done = settle_in(
+            self,
+            idb::Transaction::from(raw.clone()),
+            items,
+            then,
+            early,
+        )
+        .await;
         if done.is_err() {
             let _ = raw.abort();
         }
