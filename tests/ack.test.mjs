@@ -286,3 +286,44 @@ test('a live event past a gap in seq waits for the missing ones, read from the o
     await ctx.close();
   }
 });
+
+test("ack(seq): only in a session registered with ack: 'manual', and never past the events the page was given", async () => {
+  await server.reset();
+  const ctx = await launchChromium(await profileDir());
+  try {
+    const page = await ctx.newPage();
+    await page.goto(new URL('/harness.html', server.url).href);
+    const r = await page.evaluate(async () => {
+      const { Ferry } = await import('/ferry/index.js');
+      const auto = await Ferry.register('ackauto', { serviceWorker: '/sw.js', backgroundFetch: false });
+      const refused = await auto.ack(1).then(() => 'resolved', (e) => `${e.name}: ${e.message}`);
+      const s = await Ferry.register('ackmanual', { serviceWorker: '/sw.js', backgroundFetch: false, ack: 'manual' });
+      const seen = [];
+      const done = new Promise((resolve) => {
+        s.addEventListener('completed', (e) => { seen.push(e.detail.seq); resolve(); });
+      });
+      for (const kind of ['queued', 'started', 'progress']) s.addEventListener(kind, (e) => seen.push(e.detail.seq));
+      await s.upload(new Blob(['one']), { url: '/upload/ackmanual' });
+      await done;
+      return { refused, seen };
+    });
+    assert.match(r.refused, /^FerryInvalidOptions: invalid option ack: is for a session registered with ack: 'manual'/);
+    assert.deepEqual(r.seen.sort(), [1, 2, 3, 4]);
+    // A later page acknowledges "all it was given" before it was given anything: nothing is dropped,
+    // and its listener then hears the outcome, replayed.
+    const later = await ctx.newPage();
+    await later.goto(new URL('/harness.html', server.url).href);
+    const replayed = await later.evaluate(async () => {
+      const { Ferry } = await import('/ferry/index.js');
+      const s = await Ferry.register('ackmanual', { serviceWorker: '/sw.js', backgroundFetch: false, ack: 'manual' });
+      await s.ack(1e9);
+      return new Promise((resolve) => {
+        s.addEventListener('completed', (e) => resolve(e.detail.seq));
+        setTimeout(() => resolve('nothing replayed within 15 s'), 15000);
+      });
+    });
+    assert.equal(replayed, 4);
+  } finally {
+    await ctx.close();
+  }
+});

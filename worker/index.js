@@ -307,7 +307,18 @@ class Session extends EventTarget {
     });
   }
 
-  ack(seq) { return this.#call(() => this.#s.ask({ op: 'ack', seq: typeof seq === 'number' ? seq : NaN })); }
+  ack(seq) {
+    return this.#call(() => {
+      const s = this.#s;
+      if (!s.manualAck) {
+        throw invalidOption('ack', "is for a session registered with ack: 'manual'; in this one each event is " +
+          'acknowledged once a listener of its kind ran for it');
+      }
+      // Never past what this page was given: a later event stays for it (and for other pages).
+      const upTo = Number.isSafeInteger(seq) && seq > s.delivered ? s.delivered : seq;
+      return s.ask({ op: 'ack', seq: typeof upTo === 'number' ? upTo : NaN });
+    });
+  }
 
   /** Stops delivering events to this page; uploads go on in the worker. */
   close() {
