@@ -222,6 +222,8 @@ export interface Task {
   holder: string | null;
   /** The `appData` given with the upload (`null`: none); kept as long as the task. */
   appData: string | null;
+  /** Whether the running attempt's `started` was told (a Background Fetch's waits until the browser began it). */
+  announced: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------------
