@@ -104,6 +104,10 @@ const registrations = [
   ['concurrency 0', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', concurrency: 0 }`],
   ['an unknown launch mode', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', launch: 'sometimes' }`],
   ['no service worker', 'FerryInvalidOptions', `'ok', {}`],
+  ['a Promise of a registration', 'FerryInvalidOptions', `'ok', { serviceWorker: navigator.serviceWorker.ready }`,
+    /serviceWorker: is a Promise: pass what it resolves to/],
+  ['an empty worker URL', 'FerryInvalidOptions', `'ok', { serviceWorker: '' }`, /serviceWorker: is an empty URL/],
+  ['a data: worker URL', 'FerryInvalidOptions', `'ok', { serviceWorker: 'data:text/javascript,1' }`, /is a data: URL/],
   // A refused worker URL: the message adds what the URL answers (the browser's own reason rarely says).
   ['a worker URL the server does not have (404)', 'FerryInvalidOptions', `'ok', { serviceWorker: '/nowhere/sw.js' }`,
     /registering "\/nowhere\/sw\.js" failed: .*; \/nowhere\/sw\.js answers 404: is the file served at that URL\?/],
@@ -163,7 +167,7 @@ test('every call after close rejects with FerryClosed and writes nothing', async
 });
 
 // Last: it stores (and then clears) a task of its own tag.
-test('keys that are no option of Ferry\'s are ignored, as fetch ignores them, with one console warning each naming it', async () => {
+test('keys that are no option of Ferry\'s are ignored, as fetch ignores them, with one console warning each naming it; so is an event type a session never dispatches', async () => {
   const warnings = [];
   const onConsole = (m) => { if (m.type() === 'warning' && m.text().startsWith('ferry:')) warnings.push(m.text()); };
   page.on('console', onConsole);
@@ -171,6 +175,7 @@ test('keys that are no option of Ferry\'s are ignored, as fetch ignores them, wi
     const task = await page.evaluate(async () => {
       const { Ferry } = await import('/ferry/index.js');
       const s = await Ferry.register('typos', { serviceWorker: '/sw.js', concurency: 2, retry: { maxAttempt: 3 } });
+      s.addEventListener('complete', () => {});
       await s.pause();
       const id = await s.upload(new Blob(['x']), { url: '/upload/typo', metod: 'PUT', retry: { capMS: 10 } });
       const task = await s.get(id);
@@ -178,9 +183,11 @@ test('keys that are no option of Ferry\'s are ignored, as fetch ignores them, wi
       return task;
     });
     assert.equal(task.request.method, 'POST', 'the misspelt method is not taken');
-    await until(() => warnings.length >= 4, { what: 'four warnings' });
-    assert.deepEqual(warnings.map((w) => w.match(/^ferry: (\S+) has no option "(\w+)"/)?.slice(1).join(' ')),
+    await until(() => warnings.length >= 5, { what: 'five warnings' });
+    assert.deepEqual(warnings.filter((w) => w.includes('has no option')).map((w) => w.match(/^ferry: (\S+) has no option "(\w+)"/)?.slice(1).join(' ')),
       ['register concurency', 'register.retry maxAttempt', 'upload metod', 'upload.retry capMS']);
+    assert.deepEqual(warnings.filter((w) => w.includes('event')), [
+      'ferry: a session has no "complete" event; its events: queued, started, progress, retrying, completed, failed, cancelled, expired']);
     assert.match(warnings[0], /the options: .*concurrency.*serviceWorker/);
   } finally {
     page.off('console', onConsole);

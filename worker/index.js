@@ -74,6 +74,10 @@ function checkTag(tag) {
 /** The `serviceWorker` option: a registration, a URL (registered as a module worker) or `{ url, type }`. */
 async function serviceWorkerOf(option) {
   if (typeof ServiceWorkerRegistration === 'function' && option instanceof ServiceWorkerRegistration) return option;
+  if (typeof option?.then === 'function') {
+    throw invalidOption('serviceWorker', 'is a Promise: pass what it resolves to ' +
+      '(`serviceWorker: await navigator.serviceWorker.ready`), or the worker\'s URL');
+  }
   let url;
   let type = 'module';
   if (typeof option === 'string' || (typeof URL === 'function' && option instanceof URL)) {
@@ -92,6 +96,12 @@ async function serviceWorkerOf(option) {
   }
   if (type !== 'module' && type !== 'classic') {
     throw invalidOption('serviceWorker.type', "must be 'module' or 'classic'");
+  }
+  if (url.trim() === '') throw invalidOption('serviceWorker', "is an empty URL; pass the worker's, e.g. '/sw.js'");
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url.trim())?.[1].toLowerCase();
+  if (scheme !== undefined && scheme !== 'http' && scheme !== 'https') {
+    throw invalidOption('serviceWorker', `${JSON.stringify(url)} is a ${scheme}: URL; a service worker is a script ` +
+      'of the page\'s own origin, e.g. \'/sw.js\'');
   }
   if (typeof location === 'object' && location.protocol === 'file:') {
     throw invalidOption('serviceWorker', 'a page opened from a file:// URL cannot have a service worker: serve it ' +
@@ -691,6 +701,11 @@ function listen(s, type, listener, options, adding) {
       EventTarget.prototype.removeEventListener.call(s.target, kind, gone.wrapper, options);
     }
     return;
+  }
+  if (!KINDS.includes(kind) && !warned.has(`type.${kind}`)) {
+    // Any type is an EventTarget's to take, but a session dispatches only these: say so once.
+    warned.add(`type.${kind}`);
+    console.warn(`ferry: a session has no ${JSON.stringify(kind)} event; its events: ${KINDS.join(', ')}`);
   }
   if (!(listener === null || listener === undefined || typeof listener === 'object' || typeof listener === 'function')) {
     throw invalidOption('listener', 'pass a function or an object with a handleEvent method');
