@@ -165,7 +165,7 @@ test('a page opened after the page that queued work due later closed (and the wo
   });
 });
 
-test('a finished upload whose retention ended is gone for pages at once, and a worker start sweeps it, with its unacknowledged events, after sending what is due', async () => {
+test('a worker start sweeps a finished upload whose retention ended, with its unacknowledged events, after sending what is due', async () => {
   await withBrowser(async (ctx) => {
     // Manual acknowledgement: the upload's events stay in the outbox until its retention ends.
     const page = await openSession(ctx, server.url, 'sweep', { backgroundFetch: false, ack: 'manual' });
@@ -178,10 +178,6 @@ test('a finished upload whose retention ended is gone for pages at once, and a w
     assert.ok(before.outbox >= 3, `its events wait for an acknowledgement: ${JSON.stringify(before)}`);
     // The retention ends (a deadline, so the clock is what is waited on), then the worker starts again.
     await until(() => Date.now() > task.createdAt + retention, { what: 'the end of the retention' });
-    // Gone for the page at once, while its record waits for the sweep of the next worker start.
-    assert.equal(await page.evaluate((id) => window.ferrySession.get(id), id), null, 'get() past the retention');
-    assert.deepEqual(await page.evaluate(() => window.ferrySession.list()), [], 'list() past the retention');
-    assert.equal((await dbCounts(page)).tasks, 1, 'the record is still stored');
     const { cdp } = await swControl(page);
     await cdp.send('ServiceWorker.stopAllWorkers');
     // A second upload, due at once: the started worker sends it, and the sweep follows.

@@ -48,8 +48,7 @@ async fn answer(store: &Store, call: &JsValue) -> Result<JsValue, Failed> {
         "bgfetchProgress" => background_fetch::progress(store, call).await?,
         "list" => {
             let out = js_sys::Array::new();
-            let now = now_ms();
-            for t in store.list(&tag).await?.iter().filter(|t| t.is_kept_at(now)) {
+            for t in &store.list(&tag).await? {
                 out.push(&js::to_js(t)?);
             }
             out.into()
@@ -222,8 +221,7 @@ async fn set_paused(store: &Store, tag: &str, paused: bool, call: &JsValue) -> R
         .await
 }
 
-/// A task only belongs to the session of its tag, and is there for it until its retention ended.
+/// A task only belongs to the session of its tag.
 fn own(tag: &str, task: Option<core::Task>) -> Option<core::Task> {
-    let now = now_ms();
-    task.filter(|t| t.tag == tag && t.is_kept_at(now))
+    task.filter(|t| t.tag == tag)
 }

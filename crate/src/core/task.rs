@@ -100,12 +100,6 @@ impl Task {
         self.created_at.saturating_add(self.retry.max_retention_ms)
     }
 
-    /// Whether the task is still there for pages at `now_ms`: a finished task whose retention ended
-    /// is gone (`get` answers `null`), even before the next sweep deletes its record.
-    pub fn is_kept_at(&self, now_ms: u64) -> bool {
-        !self.state.is_terminal() || self.retention_end() > now_ms
-    }
-
     /// Whether the task is past its [`deadline`](Task::deadline) at `now_ms`.
     pub fn is_expired_at(&self, now_ms: u64) -> bool {
         self.deadline() <= now_ms

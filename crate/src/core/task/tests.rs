@@ -109,16 +109,3 @@ fn a_stored_protocol_is_read_by_its_kind_and_refused_without_what_the_kind_needs
         assert!(err.contains(says), "{bad}: {err}");
     }
 }
-
-#[test]
-fn a_finished_task_is_gone_once_its_retention_ended_and_a_pending_one_is_not() {
-    let mut t = crate::core::scheduler::tests::task("a", "t", 1);
-    let end = t.retention_end();
-    assert!(
-        t.is_kept_at(end - 1) && t.is_kept_at(end + 1),
-        "pending: kept"
-    );
-    t.state = State::Done;
-    assert!(t.is_kept_at(end - 1));
-    assert!(!t.is_kept_at(end) && !t.is_kept_at(end + 1));
-}

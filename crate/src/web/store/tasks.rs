@@ -250,7 +250,7 @@ impl Store {
                 // A record this version cannot read is left to the version that wrote it.
                 .filter_map(|t| task_of(t).ok())
             {
-                if task.is_kept_at(now_ms) {
+                if task.retention_end() > now_ms {
                     continue;
                 }
                 let id = JsValue::from_str(&task.id);
