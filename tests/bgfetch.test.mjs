@@ -20,10 +20,9 @@ test('Background Fetch: the page starts it, closes, the upload completes and the
     const { id, sha256 } = await uploadRandom(page, 4 * 1024 * 1024, { url: '/upload/bgf' });
     const started = await eventOf(page, id, 'started');
     assert.equal(started.transport, 'backgroundFetch');
-    // While the page that started it is open, the browser's upload progress becomes `progress` events.
-    const progress = await eventOf(page, id, 'progress');
-    assert.equal(progress.bytesTotal, 4 * 1024 * 1024);
-    assert.ok(progress.bytesSent > 0 && progress.bytesSent <= progress.bytesTotal, JSON.stringify(progress));
+    // Closed as soon as the browser began the fetch: Chromium may report no progress before the end
+    // (its first report can come seconds in, with the body already in the socket buffers), and a page
+    // still open at the end would hear (and acknowledge) `completed` itself.
     await page.close();
     const [record] = await settled(server, 1);
     assert.equal(record.sha256, sha256);
@@ -54,6 +53,9 @@ test('Background Fetch watched to its end: progress reaches the total once, with
     const kinds = await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id).map((e) => e.kind === 'progress' ? e.bytesSent : e.kind), id);
     const sent = kinds.filter((k) => typeof k === 'number');
     assert.ok(sent.length > 1, `the page relayed progress before the end: ${kinds}`);
+    const relayed = await page.evaluate((id) => window.ferryEvents.find((e) => e.taskId === id && e.kind === 'progress'), id);
+    assert.equal(relayed.bytesTotal, total);
+    assert.ok(relayed.bytesSent > 0 && relayed.bytesSent < total, JSON.stringify(relayed));
     assert.equal(sent.filter((b) => b === total).length, 1, `the total is told once: ${kinds}`);
     assert.deepEqual(kinds.slice(-2), [total, 'completed'], `and just before completed: ${kinds}`);
   });
