@@ -2,7 +2,7 @@
 // listener of its kind ran for it in a page; one nobody listened to stays for a later listener or page.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, profileDir, launchChromium, until, settled, dbRecords } from './harness.mjs';
+import { startServer, withChromium, harnessPage, until, settled, dbRecords } from './harness.mjs';
 
 const server = await startServer();
 after(() => server.stop());
@@ -13,10 +13,8 @@ const outboxKinds = async (page, tag) => (await dbRecords(page, 'outbox'))
 
 test('auto-ack drops only what a listener heard; a listener added late, or a later page, hears the rest', async () => {
   await server.reset();
-  const ctx = await launchChromium(await profileDir());
-  try {
-    const page = await ctx.newPage();
-    await page.goto(new URL('/harness.html', server.url).href);
+  await withChromium(async (ctx) => {
+    const page = await harnessPage(ctx, server.url);
     // A session with no listener yet: the upload ends while nobody listens.
     const id = await page.evaluate(async () => {
       const { Ferry } = await import('/ferry/index.js');
@@ -44,8 +42,7 @@ test('auto-ack drops only what a listener heard; a listener added late, or a lat
     assert.equal(queued.taskId, id);
     await until(async () => !(await outboxKinds(page, 'ack')).includes('queued'), { what: '`queued` acknowledged' });
     // A later page of the tag replays what is left (started, progress) to its listeners.
-    const later = await ctx.newPage();
-    await later.goto(new URL('/harness.html', server.url).href);
+    const later = await harnessPage(ctx, server.url);
     const replayed = await later.evaluate(async () => {
       const { Ferry } = await import('/ferry/index.js');
       const s = await Ferry.register('ack', { serviceWorker: '/sw.js', backgroundFetch: false });
@@ -61,17 +58,13 @@ test('auto-ack drops only what a listener heard; a listener added late, or a lat
     });
     assert.deepEqual(replayed, ['started', 'progress']);
     await until(async () => (await outboxKinds(later, 'ack')).length === 0, { what: 'outbox empty' });
-  } finally {
-    await ctx.close();
-  }
+  });
 });
 
 test('acknowledgements that reach the worker together are all written: 40 uploads whose every event was heard leave the outbox empty', async () => {
   await server.reset();
-  const ctx = await launchChromium(await profileDir());
-  try {
-    const page = await ctx.newPage();
-    await page.goto(new URL('/harness.html', server.url).href);
+  await withChromium(async (ctx) => {
+    const page = await harnessPage(ctx, server.url);
     // Each delivery is acknowledged by its own message; with four lanes ending close together, many
     // arrive while an acknowledgement transaction runs and must share the next one.
     await page.evaluate(async () => {
@@ -86,18 +79,14 @@ test('acknowledgements that reach the worker together are all written: 40 upload
     await settled(server, 40);
     await until(() => page.evaluate(() => window.completed === 40), { what: 'every completed heard' });
     await until(async () => (await outboxKinds(page, 'ack-many')).length === 0, { what: 'an empty outbox' });
-  } finally {
-    await ctx.close();
-  }
+  });
 });
 
 test('listeners added late together hear the missed events in seq order; clear() drops the events held for listeners not added yet, in every page of the tag', async () => {
   await server.reset();
-  const ctx = await launchChromium(await profileDir());
-  try {
+  await withChromium(async (ctx) => {
     const open = async () => {
-      const page = await ctx.newPage();
-      await page.goto(new URL('/harness.html', server.url).href);
+      const page = await harnessPage(ctx, server.url);
       await page.evaluate(async () => {
         const { Ferry } = await import('/ferry/index.js');
         window.s = await Ferry.register('late', { serviceWorker: '/sw.js', backgroundFetch: false });
@@ -145,17 +134,13 @@ test('listeners added late together hear the missed events in seq order; clear()
     assert.deepEqual(await listenAll(page), [], 'the calling page drops what it held');
     await until(() => other.evaluate(() => window.cleared), { what: 'the other page hearing of the clear' });
     assert.deepEqual(await listenAll(other), [], 'another page of the tag drops what it held');
-  } finally {
-    await ctx.close();
-  }
+  });
 });
 
 test('the session is an EventTarget (e.target is the session); listeners as EventTarget takes them: once and signal listeners come back when added again, an object without handleEvent hears nothing, odd types are stringified or refused', { timeout: 90000 }, async () => {
   await server.reset();
-  const ctx = await launchChromium(await profileDir());
-  try {
-    const page = await ctx.newPage();
-    await page.goto(new URL('/harness.html', server.url).href);
+  await withChromium(async (ctx) => {
+    const page = await harnessPage(ctx, server.url);
     const r = await page.evaluate(async () => {
       const { Ferry } = await import('/ferry/index.js');
       const s = await Ferry.register('listeners', { serviceWorker: '/sw.js', backgroundFetch: false });
@@ -229,15 +214,12 @@ test('the session is an EventTarget (e.target is the session); listeners as Even
       ackFraction: 'FerryInvalidOptions',
       after: true,
     });
-  } finally {
-    await ctx.close();
-  }
+  });
 });
 
 test('a live event past a gap in seq waits for the missing ones, read from the outbox: a lost broadcast is still heard, in order, and acknowledged', async () => {
   await server.reset();
-  const ctx = await launchChromium(await profileDir());
-  try {
+  await withChromium(async (ctx) => {
     const page = await ctx.newPage();
     // The page loses the first broadcast of the tag that carries a `started` event, as a page does
     // whose channel missed a message: every later event of the task arrives past a gap.
@@ -282,17 +264,13 @@ test('a live event past a gap in seq waits for the missing ones, read from the o
     assert.deepEqual(heard.map(([, kind]) => kind), ['queued', 'started', 'progress', 'completed']);
     assert.deepEqual(heard.map(([seq]) => seq), [1, 2, 3, 4], 'each event once, in seq order');
     await until(async () => (await outboxKinds(page, 'gap')).length === 0, { what: 'every event acknowledged' });
-  } finally {
-    await ctx.close();
-  }
+  });
 });
 
 test("ack(seq): only in a session registered with ack: 'manual', and never past the events the page was given", async () => {
   await server.reset();
-  const ctx = await launchChromium(await profileDir());
-  try {
-    const page = await ctx.newPage();
-    await page.goto(new URL('/harness.html', server.url).href);
+  await withChromium(async (ctx) => {
+    const page = await harnessPage(ctx, server.url);
     const r = await page.evaluate(async () => {
       const { Ferry } = await import('/ferry/index.js');
       const auto = await Ferry.register('ackauto', { serviceWorker: '/sw.js', backgroundFetch: false });
@@ -311,8 +289,7 @@ test("ack(seq): only in a session registered with ack: 'manual', and never past 
     assert.deepEqual(r.seen.sort(), [1, 2, 3, 4]);
     // A later page acknowledges "all it was given" before it was given anything: nothing is dropped,
     // and its listener then hears the outcome, replayed.
-    const later = await ctx.newPage();
-    await later.goto(new URL('/harness.html', server.url).href);
+    const later = await harnessPage(ctx, server.url);
     const replayed = await later.evaluate(async () => {
       const { Ferry } = await import('/ferry/index.js');
       const s = await Ferry.register('ackmanual', { serviceWorker: '/sw.js', backgroundFetch: false, ack: 'manual' });
@@ -323,7 +300,5 @@ test("ack(seq): only in a session registered with ack: 'manual', and never past 
       });
     });
     assert.equal(replayed, 4);
-  } finally {
-    await ctx.close();
-  }
+  });
 });

@@ -3,7 +3,7 @@
 // open, it reuses the last headers given, which is the caller's opt-in to storing them.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf } from './harness.mjs';
+import { startServer, withChromium, harnessPage, openSession, uploadRandom, until, settled, eventOf } from './harness.mjs';
 
 const server = await startServer();
 after(() => server.stop());
@@ -20,8 +20,7 @@ const storedText = (page) => page.evaluate(async () => {
 });
 
 async function providerPage(ctx, options = {}, token = 't1') {
-  const page = await ctx.newPage();
-  await page.goto(new URL('/harness.html', server.url).href);
+  const page = await harnessPage(ctx, server.url);
   await page.evaluate(async ({ options, token }) => {
     const { Ferry } = await import('/ferry/index.js');
     window.token = token;
@@ -49,10 +48,40 @@ async function providerPage(ctx, options = {}, token = 't1') {
   return page;
 }
 
+/**
+ * Leaves one upload to `path` due in 1.5 s in a closed page of the tag, and waits until it is due. With
+ * `headerFallback: 'last'`, an upload that completes first gives the worker its last headers (token t1).
+ */
+async function dueWithNoPageOpen(ctx, path, options) {
+  await auth('t1');
+  const page = await providerPage(ctx, { backgroundFetch: false, ...options });
+  if (options?.headerFallback === 'last') {
+    const first = await uploadRandom(page, 1000, { url: '/upload/auth' });
+    await eventOf(page, first.id, 'completed');
+  }
+  const due = Date.now() + 1500;
+  const task = await uploadRandom(page, 1000, { url: path, earliestBegin: due });
+  await page.close();
+  await until(() => Date.now() >= due, { what: 'the due time' });
+  return task;
+}
+
+/** A page of another tag: it wakes the worker and overhears the worker's header questions on the 'auth' channel. */
+async function overhearingPage(ctx) {
+  const other = await harnessPage(ctx, server.url);
+  await other.evaluate(async () => {
+    window.questions = [];
+    const channel = new BroadcastChannel('ferry:auth');
+    channel.onmessage = (e) => { if (e.data?.ferry === 'headers?') window.questions.push(e.data); };
+    const { Ferry } = await import('/ferry/index.js');
+    await Ferry.register('other', { serviceWorker: '/sw.js' });
+  });
+  return other;
+}
+
 test('a rotating token: each send gets the page\'s current headers, and none are stored', async () => {
   await server.reset();
-  const ctx = await launchChromium(await profileDir());
-  try {
+  await withChromium(async (ctx) => {
     await auth('t1');
     const page = await providerPage(ctx);
     const first = await uploadRandom(page, 2000, { url: '/upload/auth' });
@@ -65,15 +94,12 @@ test('a rotating token: each send gets the page\'s current headers, and none are
     assert.deepEqual(records.map((r) => [r.headers.authorization, r.status]), [['Bearer t1', 201], ['Bearer t2', 201]]);
     assert.deepEqual(records.map((r) => r.headers['x-task']), [first.id, second.id], 'the provider was asked for each task');
     assert.ok(!(await storedText(page)).includes('Bearer'), 'no token in IndexedDB');
-  } finally {
-    await ctx.close();
-  }
+  });
 });
 
 test('headers given with an upload go out with every attempt and are dropped from the stored task once it ends: completed, failed or cancelled', async () => {
   await server.reset();
-  const ctx = await launchChromium(await profileDir());
-  try {
+  await withChromium(async (ctx) => {
     const page = await openSession(ctx, server.url, 'static-auth', { backgroundFetch: false, retry: { baseMs: 100, capMs: 200 } });
     const secret = (n) => ({ Authorization: `Bearer secret-${n}`, 'X-Album': '7' });
     await server.fault({ count: 1, path: '/upload/static/ok', status: 503 });
@@ -102,27 +128,15 @@ test('headers given with an upload go out with every attempt and are dropped fro
     assert.ok(!/x-album/i.test(text), 'every header of a finished task is dropped, not only Authorization');
     const tasks = await page.evaluate((ids) => Promise.all(ids.map((id) => window.ferrySession.get(id))), [ok.id, refused.id, cancelled.id]);
     assert.deepEqual(tasks.map((t) => t.state), ['done', 'failed', 'cancelled']);
-  } finally {
-    await ctx.close();
-  }
+  });
 });
 
 test('headerFallback \'last\': with no page open the worker sends with the last headers given', async () => {
   await server.reset();
-  const ctx = await launchChromium(await profileDir());
-  try {
-    await auth('t1');
-    const page = await providerPage(ctx, { headerFallback: 'last', backgroundFetch: false });
-    const first = await uploadRandom(page, 1000, { url: '/upload/auth' });
-    await eventOf(page, first.id, 'completed');
-    const due = Date.now() + 1500;
-    const later = await uploadRandom(page, 1000, { url: '/upload/auth/later', earliestBegin: due });
-    await page.close();
-    await until(() => Date.now() >= due, { what: 'the due time' });
+  await withChromium(async (ctx) => {
+    const later = await dueWithNoPageOpen(ctx, '/upload/auth/later', { headerFallback: 'last' });
     // A page of another tag wakes the worker; nobody can answer for 'auth', so the last headers go.
-    const other = await ctx.newPage();
-    await other.goto(new URL('/harness.html', server.url).href);
-    await other.evaluate(async () => { const { Ferry } = await import('/ferry/index.js'); await Ferry.register('other', { serviceWorker: '/sw.js' }); });
+    const other = await overhearingPage(ctx);
     const records = await settled(server, 2, { timeout: 30000 });
     assert.equal(records[1].path, '/upload/auth/later');
     assert.equal(records[1].headers.authorization, 'Bearer t1');
@@ -138,33 +152,15 @@ test('headerFallback \'last\': with no page open the worker sends with the last 
     assert.ok((await storedText(logout)).includes('Bearer t1'));
     await logout.evaluate(() => window.ferrySession.clear());
     assert.ok(!(await storedText(logout)).includes('Bearer'), 'a logout leaves no token behind');
-  } finally {
-    await ctx.close();
-  }
+  });
 });
 
 test('headerFallback \'last\': a page of the tag that opens while the worker is asking answers, and its fresh headers go, not the last ones', async () => {
   await server.reset();
-  const ctx = await launchChromium(await profileDir());
-  try {
-    await auth('t1');
-    const page = await providerPage(ctx, { headerFallback: 'last', backgroundFetch: false });
-    const first = await uploadRandom(page, 1000, { url: '/upload/auth' });
-    await eventOf(page, first.id, 'completed');
-    const due = Date.now() + 1500;
-    const later = await uploadRandom(page, 1000, { url: '/upload/auth/fresh', earliestBegin: due });
-    await page.close();
-    await until(() => Date.now() >= due, { what: 'the due time' });
+  await withChromium(async (ctx) => {
+    const later = await dueWithNoPageOpen(ctx, '/upload/auth/fresh', { headerFallback: 'last' });
     // A page of another tag wakes the worker and overhears it asking on the 'auth' channel.
-    const other = await ctx.newPage();
-    await other.goto(new URL('/harness.html', server.url).href);
-    await other.evaluate(async () => {
-      window.questions = [];
-      const channel = new BroadcastChannel('ferry:auth');
-      channel.onmessage = (e) => { if (e.data?.ferry === 'headers?') window.questions.push(e.data); };
-      const { Ferry } = await import('/ferry/index.js');
-      await Ferry.register('other', { serviceWorker: '/sw.js' });
-    });
+    const other = await overhearingPage(ctx);
     await until(() => other.evaluate(() => window.questions.length >= 1), { what: 'the worker asking for headers' });
     // Only now does a page of the tag open, with a new token: it did not hear the question.
     await auth('t2');
@@ -173,31 +169,15 @@ test('headerFallback \'last\': a page of the tag that opens while the worker is 
     const records = await settled(server, 2);
     assert.deepEqual(records.map((r) => [r.path, r.headers.authorization]),
       [['/upload/auth', 'Bearer t1'], ['/upload/auth/fresh', 'Bearer t2']]);
-  } finally {
-    await ctx.close();
-  }
+  });
 });
 
 test('headerFallback \'wait\' (the default): with no page to answer, the task stays queued and goes once a page answers', async () => {
   await server.reset();
-  const ctx = await launchChromium(await profileDir());
-  try {
-    await auth('t1');
-    const page = await providerPage(ctx, { backgroundFetch: false });
-    const due = Date.now() + 1500;
-    const task = await uploadRandom(page, 1000, { url: '/upload/auth/waited', earliestBegin: due });
-    await page.close();
-    await until(() => Date.now() >= due, { what: 'the due time' });
+  await withChromium(async (ctx) => {
+    const task = await dueWithNoPageOpen(ctx, '/upload/auth/waited');
     // A page of another tag overhears the worker asking on the 'auth' channel, and never answers.
-    const other = await ctx.newPage();
-    await other.goto(new URL('/harness.html', server.url).href);
-    await other.evaluate(async () => {
-      window.questions = [];
-      const channel = new BroadcastChannel('ferry:auth');
-      channel.onmessage = (e) => { if (e.data?.ferry === 'headers?') window.questions.push(e.data); };
-      const { Ferry } = await import('/ferry/index.js');
-      await Ferry.register('other', { serviceWorker: '/sw.js' });
-    });
+    const other = await overhearingPage(ctx);
     await until(() => other.evaluate(() => window.questions.length >= 1), { what: 'the worker asking for headers' });
     // One pump runs per worker: a second question about the same task comes only after the first went
     // unanswered and the worker decided what to do without headers.
@@ -220,15 +200,12 @@ test('headerFallback \'wait\' (the default): with no page to answer, the task st
     assert.equal((await eventOf(later, task.id, 'completed')).response.status, 201);
     const records = await settled(server, 1);
     assert.deepEqual(records.map((r) => [r.path, r.headers.authorization, r.status]), [['/upload/auth/waited', 'Bearer t2', 201]]);
-  } finally {
-    await ctx.close();
-  }
+  });
 });
 
 test('a header provider that throws, gives headers that cannot be sent or never settles ends the attempt unsent with a retrying event that says why', async () => {
   await server.reset();
-  const ctx = await launchChromium(await profileDir());
-  try {
+  await withChromium(async (ctx) => {
     await auth('t1');
     const page = await providerPage(ctx, { backgroundFetch: false, retry: { baseMs: 300, capMs: 300, maxAttempts: 5 } });
     // One call each: a provider that throws, one that gives headers Ferry may not send (a forbidden name),
@@ -259,15 +236,12 @@ test('a header provider that throws, gives headers that cannot be sent or never 
     const records = await settled(server, 1);
     assert.equal(records.length, 1, 'nothing was sent while the provider failed');
     assert.equal(records[0].headers.authorization, 'Bearer t1');
-  } finally {
-    await ctx.close();
-  }
+  });
 });
 
 test('a header provider slower for some tasks than for others: the uploads still start in enqueue order', async () => {
   await server.reset();
-  const ctx = await launchChromium(await profileDir());
-  try {
+  await withChromium(async (ctx) => {
     await auth('t1');
     const page = await providerPage(ctx, { backgroundFetch: false, concurrency: 2 });
     // Slow for the first task (chosen by one look with the second) and for the fourth (chosen by a
@@ -284,15 +258,12 @@ test('a header provider slower for some tasks than for others: the uploads still
     }, { what: '5 completed events' });
     assert.deepEqual(started.sort((a, b) => a.seq - b.seq).map((e) => ids.indexOf(e.taskId)), [0, 1, 2, 3, 4]);
     assert.equal(await page.evaluate(() => window.asked), 5, 'each asked once');
-  } finally {
-    await ctx.close();
-  }
+  });
 });
 
 test('two pages of the tag with a header provider: each attempt asks one of them, once', async () => {
   await server.reset();
-  const ctx = await launchChromium(await profileDir());
-  try {
+  await withChromium(async (ctx) => {
     await auth('t1');
     const pages = [await providerPage(ctx, { backgroundFetch: false }), await providerPage(ctx, { backgroundFetch: false })];
     for (let i = 0; i < 3; i++) {
@@ -302,7 +273,5 @@ test('two pages of the tag with a header provider: each attempt asks one of them
     const asked = await Promise.all(pages.map((p) => p.evaluate(() => window.asked)));
     assert.equal(asked[0] + asked[1], 3, `provider calls per page: ${asked}`);
     assert.equal((await settled(server, 3)).filter((r) => r.headers.authorization === 'Bearer t1').length, 3);
-  } finally {
-    await ctx.close();
-  }
+  });
 });

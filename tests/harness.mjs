@@ -167,15 +167,29 @@ export async function grant(ctx, serverUrl, permissions) {
   await cdp.send('Browser.grantPermissions', { origin: new URL(serverUrl).origin, permissions });
 }
 
-/** Runs `fn(ctx)` in a fresh Chromium profile whose origin `serverUrl` holds `permissions`; closes it after. */
-export async function withGrantedChromium(serverUrl, permissions, fn) {
+/** Runs `fn(ctx)` in Chromium with a fresh profile; closes it after, whatever `fn` did. */
+export async function withChromium(fn) {
   const ctx = await launchChromium(await profileDir());
   try {
-    await grant(ctx, serverUrl, permissions);
     return await fn(ctx);
   } finally {
     await ctx.close();
   }
+}
+
+/** Runs `fn(ctx)` in a fresh Chromium profile whose origin `serverUrl` holds `permissions`; closes it after. */
+export async function withGrantedChromium(serverUrl, permissions, fn) {
+  return withChromium(async (ctx) => {
+    await grant(ctx, serverUrl, permissions);
+    return fn(ctx);
+  });
+}
+
+/** A new page of `ctx` on the harness page of the demo origin (no session registered). */
+export async function harnessPage(ctx, serverUrl) {
+  const page = await ctx.newPage();
+  await page.goto(new URL('/harness.html', serverUrl).href);
+  return page;
 }
 
 /** Opens the harness page of the demo origin and registers a Ferry session there. */
