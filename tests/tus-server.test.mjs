@@ -30,9 +30,10 @@ const tusServers = [];
  * A stock @tus/server on 127.0.0.1 (its own origin); `options` as its README documents them. `cut(req, n)`:
  * whether to drop the connection of the `n`th PATCH once 256 KiB of its body reached the store (a network cut);
  * with `forget`, the store then removes that upload too, as a server that lost or expired it. `loseFinish`: drop the
- * connection of the PATCH that completes the file (once), so its answer never reaches the browser.
+ * connection of the PATCH that completes the file (once), so its answer never reaches the browser. `exposeOnly`:
+ * the headers its answers expose to other origins instead of its own list (a proxy in front set up so).
  */
-async function startTus(options = {}, { cut = () => false, forget = false, loseFinish = false } = {}) {
+async function startTus(options = {}, { cut = () => false, forget = false, loseFinish = false, exposeOnly } = {}) {
   const directory = await mkdtemp(path.join(tmpdir(), 'ferry-tusd-'));
   // The FileStore as it is, except that the body of a PATCH to cut passes through a counter first.
   let cutNext = null;
@@ -79,6 +80,11 @@ async function startTus(options = {}, { cut = () => false, forget = false, loseF
     res.writeHead = (status, ...rest) => {
       seen.status = status;
       // (An object, [[name, value]...] or [name, value, ...], as Node takes them.)
+      if (exposeOnly) {
+        rest = rest.map((r) => (r && typeof r === 'object' ? Object.fromEntries((Array.isArray(r) ? (Array.isArray(r[0]) ? r : r.flatMap((v, i) => (i % 2 ? [] : [[v, r[i + 1]]]))) : Object.entries(r))
+          .filter(([name]) => String(name).toLowerCase() !== 'access-control-expose-headers')) : r));
+        res.setHeader('Access-Control-Expose-Headers', exposeOnly);
+      }
       const given = rest.find((r) => r && typeof r === 'object') ?? {};
       const flat = Array.isArray(given) ? given.flat() : Object.entries(given).flat();
       const at = flat.findIndex((v, i) => i % 2 === 0 && String(v).toLowerCase() === 'upload-offset');
@@ -141,6 +147,21 @@ test('@tus/server allowing Idempotency-Key receives the file whole, in 1 MiB PAT
     assert.deepEqual(progress, [MiB, 2 * MiB, 3 * MiB, size]);
     assert.deepEqual(await stored(tus.directory), [{ size, sha256, metadata }]);
     assert.equal(tus.requests.filter((r) => r.method === 'PATCH').length, 4);
+  });
+});
+
+test('@tus/server behind a proxy that exposes only Location: the first PATCH answer, whose Upload-Offset cannot be read, fails the task saying so, not a completed upload nothing confirmed', async () => {
+  const tus = await startTus({ allowedHeaders: ['idempotency-key'] }, { exposeOnly: 'Location' });
+  await withGrantedChromium(server.url, ['backgroundFetch'], async (ctx) => {
+    const page = await openSession(ctx, server.url, 'tusd-hidden');
+    const { id } = await uploadRandom(page, 2 * MiB + 3, { url: tus.url, protocol: 'tus', chunkSize: MiB });
+    const failed = await eventOf(page, id, 'failed');
+    assert.match(failed.reason, /answered 204 to a PATCH without an Upload-Offset Ferry can read/);
+    assert.match(failed.reason, /Access-Control-Expose-Headers: Location, Upload-Offset/);
+    assert.equal(failed.attempt, 1, 'retrying cannot help');
+    const kinds = await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id).map((e) => e.kind), id);
+    assert.ok(!kinds.includes('completed'), kinds.join());
+    assert.deepEqual(tus.requests.filter((r) => r.method !== 'OPTIONS').map((r) => `${r.method} ${r.status}`), ['POST 201', 'PATCH 204']);
   });
 });
 

@@ -88,6 +88,11 @@ pub fn most_sent(confirmed: u64, chunk_size: u64, size: u64) -> u64 {
 /// PATCH requests with `204 No Content` and the new `Upload-Offset`; "If the offsets do not match, the
 /// Server MUST respond with the `409 Conflict` status"). 423 Locked: the server still holds an earlier
 /// PATCH of ours. These, and a 404/410, go back through HEAD on the next attempt.
+///
+/// A success without an offset Ferry can read (a server on another origin that does not expose it, or
+/// a URL that is no tus upload answering 200) confirms nothing: taken as accepted, the upload would be
+/// reported complete unchecked, and the first interrupted one would fail at its HEAD with most of its
+/// bytes sent. It fails at once, saying what the server must do.
 pub fn on_patch(
     status: u16,
     from: u64,
@@ -97,7 +102,12 @@ pub fn on_patch(
 ) -> Step {
     match status {
         200..=299 => {
-            let confirmed = reported.unwrap_or(to);
+            let Some(confirmed) = reported else {
+                return Step::End(Outcome::Refused(format!(
+                    "the tus server answered {status} to a PATCH without an Upload-Offset Ferry can \
+                     read (tus answers 204 with the new offset); {EXPOSE}"
+                )));
+            };
             if confirmed > to {
                 // Bytes Ferry never sent: resuming there would leave a hole in the file.
                 Step::End(Outcome::Refused(format!(
@@ -207,7 +217,13 @@ mod tests {
     #[test]
     fn patch_answers() {
         assert_eq!(on_patch(204, 0, 5, Some(5), None), Step::Resume(5));
-        assert_eq!(on_patch(204, 0, 5, None, None), Step::Resume(5));
+        // No offset Ferry can read: nothing is confirmed, and retrying cannot help.
+        let Step::End(o) = on_patch(204, 0, 5, None, None) else {
+            panic!("a PATCH answer without Upload-Offset was taken as accepted")
+        };
+        assert_eq!(classify(&o), Class::Final);
+        assert!(crate::core::retry::describe(&o).contains("Access-Control-Expose-Headers"));
+        assert!(matches!(on_patch(200, 0, 5, None, None), Step::End(_)));
         assert!(matches!(on_patch(204, 5, 10, Some(5), None), Step::End(_)));
         assert!(matches!(
             on_patch(409, 0, 5, None, None),
