@@ -153,7 +153,7 @@ test('a beforeSend that throws, gives a header Ferry cannot send, resolves with 
     const reasons = {};
     for (const [i, name] of cases.entries()) {
       const { reason } = await eventOf(page, ids[i], 'failed', { timeout: 20000 });
-      const last = 'gave up after 1 attempts; last: ';
+      const last = 'gave up after 1 attempt; last: ';
       assert.ok(reason.startsWith(last), reason);
       reasons[name] = reason.slice(last.length);
     }

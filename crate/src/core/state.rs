@@ -124,7 +124,7 @@ fn transition(task: &Task, input: Input, now_ms: u64, rand: u64) -> Result<(Task
             )?;
             Ok(retry_or_fail(
                 task,
-                "the worker running it stopped".into(),
+                "cut off before the server answered (the worker stopped, or the browser closed): the server may hold the upload".into(),
                 None,
                 now_ms,
                 0,

@@ -98,7 +98,11 @@ pub(super) fn retry_or_fail(
         let mut t = settle(task, State::Failed);
         t.last_status = status;
         t.last_error = Some(reason.clone());
-        let why = format!("gave up after {} attempts; last: {reason}", t.attempt);
+        let plural = if t.attempt == 1 { "" } else { "s" };
+        let why = format!(
+            "gave up after {} attempt{plural}; last: {reason}",
+            t.attempt
+        );
         return (t, vec![Effect::Failed { reason: why }, Effect::DeleteBlob]);
     }
     let at = now_ms.saturating_add(delay).min(task.deadline());
