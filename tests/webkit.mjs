@@ -4,7 +4,7 @@
 // A page here answers `evaluate(fn, ...args)` as a puppeteer page does, so firefox.mjs's page helpers
 // (registerSession, uploadRandom, eventOf, ...) serve it too.
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -114,12 +114,59 @@ export async function removeDir(dir) {
   await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 }
 
+/** `pid`'s state letter from /proc (`Z` a zombie), or 'gone'. */
+async function stateOf(pid) {
+  try {
+    return (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /s, '')[0];
+  } catch {
+    return 'gone';
+  }
+}
+
+/** `root` and every process it started, and they started (WebKit's web and network processes), by /proc. */
+async function processTree(root) {
+  const all = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const ppid = Number((await readFile(`/proc/${entry}/stat`, 'utf8')).replace(/^.*\) /s, '').split(' ')[1]);
+      all.push([Number(entry), ppid]);
+    } catch {
+      // ended while listed
+    }
+  }
+  const tree = new Set([root]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, ppid] of all) {
+      if (tree.has(ppid) && !tree.has(pid)) {
+        tree.add(pid);
+        grew = true;
+      }
+    }
+  }
+  return [...tree];
+}
+
+/** Resolves once every one of `pids` has ended (gone, or a zombie left to reap); rejects after `ms`. */
+async function allEnded(pids, ms, what) {
+  for (const deadline = Date.now() + ms; ;) {
+    const alive = [];
+    for (const pid of pids) if (!['gone', 'Z'].includes(await stateOf(pid))) alive.push(pid);
+    if (!alive.length) return;
+    if (Date.now() > deadline) throw new Error(`${what}: PIDs ${alive.join(', ')} still run after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 /**
  * Starts the browser on `profile` (a WebDriver session) with one page. A page answers `goto(url)`,
  * `evaluate(fn, ...args)` (an async script: `fn`'s source with JSON arguments; a rejection is rethrown here
  * with its stack), `pickFile(css, file)`, `openPage()` (another tab of the same browser; WebKitWebDriver drives one browser at a
  * time) and `close()`: the first page's ends the session (the browser exits, its profile kept on disk),
- * another's closes its tab.
+ * another's closes its tab. The first page's `close()` resolves once the browser and every process it started
+ * have ended: WebKit's web and network processes outlive the session's end for a moment, and a service
+ * worker in them may still send a request then.
  */
 export async function launchWebKit(webkit, profile) {
   const session = await webkit.command('POST', '/session', {
@@ -166,7 +213,10 @@ export async function launchWebKit(webkit, profile) {
         if (!open) return;
         if (first) {
           open = false;
+          const browser = Number(await readFile(path.join(profile, 'browser.pid'), 'utf8').catch(() => NaN));
+          const processes = Number.isInteger(browser) ? await processTree(browser) : [];
           await webkit.command('DELETE', route, undefined, 30000);
+          await allEnded(processes, 15000, 'the closed browser');
           return;
         }
         await focus();
@@ -187,19 +237,7 @@ export async function killWebKit(profile) {
   const pid = Number(await readFile(path.join(profile, 'browser.pid'), 'utf8'));
   if (!Number.isInteger(pid) || pid <= 1) throw new Error(`no browser PID in ${profile}`);
   process.kill(pid, 'SIGKILL');
-  const state = async () => {
-    try {
-      return (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /s, '')[0];
-    } catch {
-      return 'gone';
-    }
-  };
-  for (let i = 0; i < 200; i++) {
-    const s = await state();
-    if (s === 'gone' || s === 'Z') return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`the browser (PID ${pid}) outlived SIGKILL by 5 s`);
+  await allEnded([pid], 5000, 'the browser outlived SIGKILL');
 }
 
 /** `launchWebKit`, then the (empty) harness page of the test server. */
