@@ -96,7 +96,16 @@ export interface UploadRequestBase {
    * A string: store an object as `JSON.stringify(data)`.
    */
   appData?: string;
+  /**
+   * fetch's `credentials` for every request of the upload: `'same-origin'` (default: the browser's cookies
+   * go only to this origin), `'include'` (also to another origin, whose CORS answers must then name this
+   * origin and allow credentials), `'omit'` (never). Any other value is `FerryInvalidOptions`.
+   */
+  credentials?: FerryCredentials;
 }
+
+/** fetch's `credentials` mode. */
+export type FerryCredentials = 'omit' | 'same-origin' | 'include';
 
 /** The Blob is the request body, as is. */
 export interface HttpUploadRequest extends UploadRequestBase {
@@ -190,6 +199,8 @@ export interface Task {
     /** Header pairs, names lower-cased; empty once the task has finished (they may hold credentials). */
     headers: [name: string, value: string][];
     protocol: TaskProtocol;
+    /** fetch's `credentials` of every request (`'same-origin'` unless the upload said otherwise). */
+    credentials: FerryCredentials;
   };
   /** Facts about the stored Blob. */
   body: { size: number; mime: string; name: string | null };

@@ -469,7 +469,7 @@ const RETRY_KEYS = ['maxAttempts', 'baseMs', 'capMs', 'maxRetentionMs'];
 const SESSION_KEYS = ['concurrency', 'launch', 'retry', 'ack', 'backgroundFetch', 'headerProvider', 'headerFallback',
   'batchWindowMs', 'attemptTimeoutMs'];
 const REQUEST_KEYS = ['url', 'method', 'headers', 'protocol', 'field', 'filename', 'fields', 'chunkSize', 'metadata',
-  'expiresAt', 'earliestBegin', 'retry', 'discretionary', 'appData'];
+  'expiresAt', 'earliestBegin', 'retry', 'discretionary', 'appData', 'credentials'];
 const PAIRS = ['headers', 'fields', 'metadata'];
 
 /** The `keys` of `from` that are set, as plain data (what is not an object passes as it is, for the engine to refuse). */
@@ -561,7 +561,7 @@ async function startBackgroundFetch(s, f) {
       body.append(f.form.field, f.body, f.form.filename);
     }
     // A redirect is the attempt's answer, not followed (as in the worker's own requests).
-    const request = new Request(f.url, { method: f.method, headers: f.headers, body, redirect: 'manual' });
+    const request = new Request(f.url, { method: f.method, headers: f.headers, body, redirect: 'manual', credentials: f.credentials });
     const options = { title: f.title };
     if (f.uploadTotal !== undefined) options.uploadTotal = f.uploadTotal;
     registration = await s.worker.registration.backgroundFetch.fetch(f.taskId, [request], options);

@@ -136,7 +136,7 @@ export async function enqueue(request, options) {
   const { started, wasm } = engine;
   await started();
   return wasm.worker_enqueue(tag, { url: request.url, method: request.method, headers, idempotencyKey, retry,
-    expiresAt, earliestBegin, discretionary, appData }, blob);
+    expiresAt, earliestBegin, discretionary, appData, credentials: request.credentials }, blob);
 }
 
 // Headers a worker sees on a page's request that the browser set itself (client hints, User-Agent, the

@@ -4,6 +4,7 @@
 import type { FerryHeaders, RetryOptions, Task } from './index.js';
 
 export type {
+  FerryCredentials,
   FerryErrorName,
   FerryHeaders,
   FerryError,
@@ -90,7 +91,7 @@ export interface EnqueueOptions {
  * with a `FerryError` (e.g. `FerryInvalidMethod` for a GET, `FerryInvalidBody` for an empty body).
  * Headers the browser set itself (`Sec-*`, `User-Agent`, `Origin`, ...) are left to the browser; an
  * `Idempotency-Key` the request carries becomes the task's key, so the app's own attempt and Ferry's
- * share it. The request's body is read: pass a clone if it is still needed. Call `installFerry` first.
+ * share it, and its `credentials` mode is kept. The request's body is read: pass a clone if it is still needed. Call `installFerry` first.
  */
 export function enqueue(request: Request, options: EnqueueOptions): Promise<string>;
 

@@ -99,6 +99,7 @@ fn task(i: u32, due: u64) -> Task {
             method: Method::Post,
             headers: Vec::new(),
             protocol: Protocol::Http,
+            credentials: Default::default(),
         },
         body: BodyMeta {
             size: 1024,

@@ -84,6 +84,11 @@ pub(super) async fn lease(
         &JsValue::from_str(task.request.method.as_str()),
     );
     js::set(&start, "headers", &js::to_js(&parts.headers)?);
+    js::set(
+        &start,
+        "credentials",
+        &JsValue::from_str(task.request.credentials.as_str()),
+    );
     js::set(&start, "form", &js::to_js(&parts.form)?);
     js::set(&start, "body", &blob);
     let title = task.body.name.clone().unwrap_or_else(|| "Upload".into());

@@ -35,6 +35,7 @@ mod tests {
                 method: Method::Post,
                 headers: vec![],
                 protocol: Protocol::Http,
+                credentials: Default::default(),
             },
             body: BodyMeta {
                 size: 1,

@@ -31,7 +31,7 @@ pub use retry::{
 };
 pub use rng::Rng;
 pub use state::{apply, check_invariants, new_task, record_upload_url, Effect, Input, NewTask};
-pub use task::{BodyMeta, Method, Protocol, Request, State, Task, Transport};
+pub use task::{BodyMeta, Credentials, Method, Protocol, Request, State, Task, Transport};
 pub use validate::{
     validate_provided_headers, validate_retry, validate_session_options, validate_tag,
     validate_upload, BodyInput, HeaderFallback, Launch, Limits, RetryInput, SessionOptions,

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 
 use crate::core::retry::{backoff_ms, classify, parse_retry_after, Class, Outcome, RetryPolicy};
 use crate::core::state::{apply, check_invariants, new_task, Effect, Input, NewTask};
-use crate::core::task::{BodyMeta, Method, Protocol, Request, State, Task, Transport};
+use crate::core::task::{BodyMeta, Credentials, Method, Protocol, Request, State, Task, Transport};
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -65,6 +65,7 @@ fn arb_task() -> impl Strategy<Value = Task> {
                     method: Method::Post,
                     headers: vec![],
                     protocol: Protocol::Http,
+                    credentials: Default::default(),
                 },
                 body: BodyMeta {
                     size,
@@ -284,6 +285,7 @@ fn task_json_uses_the_documented_field_names() {
             method: Method::Put,
             headers: vec![("x".into(), "y".into())],
             protocol: Protocol::Http,
+            credentials: Default::default(),
         },
         body: BodyMeta {
             size: 3,
@@ -324,4 +326,28 @@ fn task_json_uses_the_documented_field_names() {
     assert_eq!(v["nextAttemptAt"], 9);
     assert_eq!(v["request"]["method"], "PUT");
     assert_eq!(v["request"]["headers"], serde_json::json!([["x", "y"]]));
+}
+
+#[test]
+fn credentials_are_stored_as_fetch_spells_them_and_a_record_without_them_reads_as_the_default() {
+    let request = |credentials| Request {
+        url: "https://e.x/".into(),
+        method: Method::Post,
+        headers: vec![],
+        protocol: Protocol::Http,
+        credentials,
+    };
+    let include = serde_json::to_value(request(Credentials::Include)).unwrap();
+    assert_eq!(include["credentials"], "include");
+    let omit = serde_json::to_value(request(Credentials::Omit)).unwrap();
+    assert_eq!(omit["credentials"], "omit");
+    let plain = serde_json::to_value(request(Credentials::SameOrigin)).unwrap();
+    assert_eq!(plain["credentials"], "same-origin");
+    // A record written before the field existed has none, and reads as fetch's default.
+    let mut old = plain.clone();
+    old.as_object_mut().unwrap().remove("credentials");
+    let read: Request = serde_json::from_value(old).unwrap();
+    assert_eq!(read.credentials, Credentials::SameOrigin);
+    let read: Request = serde_json::from_value(include).unwrap();
+    assert_eq!(read.credentials, Credentials::Include);
 }

@@ -191,6 +191,34 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// How the body is framed on the wire.
     pub protocol: Protocol,
+    /// Whether each request carries the browser's cookies (fetch's `credentials`). A record written
+    /// before it existed reads as the default.
+    #[serde(default)]
+    pub credentials: Credentials,
+}
+
+/// fetch's `credentials`: whether a request carries the browser's cookies and HTTP authentication.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Credentials {
+    /// Never.
+    Omit,
+    /// Only to the worker's own origin (fetch's default).
+    #[default]
+    SameOrigin,
+    /// Also to other origins (whose CORS answers must then allow credentials for this origin).
+    Include,
+}
+
+impl Credentials {
+    /// The value as fetch takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Credentials::Omit => "omit",
+            Credentials::SameOrigin => "same-origin",
+            Credentials::Include => "include",
+        }
+    }
 }
 
 /// Methods that can carry an upload body.

@@ -110,6 +110,8 @@ pub struct UploadInput {
     pub discretionary: Option<bool>,
     /// The app's own data for the task (`appData`), stored with it.
     pub app_data: Option<String>,
+    /// fetch's `credentials` for every request of the upload (default `"same-origin"`).
+    pub credentials: Option<String>,
 }
 
 /// A validated upload, ready to become a task.
@@ -185,7 +187,7 @@ pub fn validate_tag(tag: &str) -> Result<()> {
 
 /// Validates an upload and fills in defaults; `now_ms` is the enqueue time.
 ///
-/// Checks run in a fixed order — URL, method, protocol, headers, body, retry, times, app data — so that the first
+/// Checks run in a fixed order — URL, method, protocol, headers, credentials, body, retry, times, app data — so that the first
 /// error reported for a given input is always the same.
 pub fn validate_upload(
     input: &UploadInput,
@@ -197,6 +199,7 @@ pub fn validate_upload(
     let method = request::validate_method(input.method.as_deref())?;
     let protocol = protocol::validate_protocol(input, method, limits.before_send)?;
     let headers = request::validate_headers(&input.headers, &protocol)?;
+    let credentials = request::validate_credentials(input.credentials.as_deref())?;
     let body = validate_body(&input.body, limits)?;
     let retry = match &input.retry {
         Some(r) => validate_retry(r, session_retry)?,
@@ -210,6 +213,7 @@ pub fn validate_upload(
             method,
             headers,
             protocol,
+            credentials,
         },
         body,
         expires_at,

@@ -258,6 +258,7 @@ fn read_upload(body: BodyInput, request: &JsValue, base: &str) -> Result<UploadI
         expires_at: number(request, "expiresAt", "expiresAt")?,
         earliest_begin: number(request, "earliestBegin", "earliestBegin")?,
         retry: retry(request, "retry")?,
+        credentials: string(request, "credentials", "credentials")?,
         discretionary: boolean(request, "discretionary", "discretionary")?,
         app_data: app_data(request)?,
     })

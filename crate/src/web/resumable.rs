@@ -112,6 +112,7 @@ pub async fn request(
         init.set_signal(Some(&controller.signal()));
         // A redirect ends the attempt (`core::redirected`), not followed.
         init.set_redirect(web_sys::RequestRedirect::Manual);
+        transport::credentials(&init, task);
         if let Some(body) = body {
             init.set_body(body);
         }

@@ -124,6 +124,7 @@ pub fn request(
     init.set_method(task.request.method.as_str());
     // A redirect is the attempt's answer (`core::redirected`), not followed.
     init.set_redirect(web_sys::RequestRedirect::Manual);
+    credentials(&init, task);
     match &parts.form {
         None => init.set_body(blob),
         Some(form) => {
@@ -296,6 +297,14 @@ async fn read_excerpt(response: &web_sys::Response, mut skip_space: bool) -> Str
         let _ = cancel.call0(&reader);
     }
     core::excerpt(&String::from_utf8_lossy(&bytes))
+}
+
+/// The task's `credentials` on a request's init; fetch's default (`same-origin`) is left to fetch.
+pub fn credentials(init: &web_sys::RequestInit, task: &Task) {
+    let c = task.request.credentials;
+    if c != core::Credentials::SameOrigin {
+        js::set(init, "credentials", &JsValue::from_str(c.as_str()));
+    }
 }
 
 /// `fetch` on whatever global this runs in (worker or window).

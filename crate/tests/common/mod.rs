@@ -67,6 +67,7 @@ pub fn request() -> Request {
         method: Method::Post,
         headers: vec![("x-test".into(), "1".into())],
         protocol: Protocol::Http,
+        credentials: Default::default(),
     }
 }
 

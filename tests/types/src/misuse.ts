@@ -58,6 +58,8 @@ await session.upload(blob, { method: 'POST' });
 await session.upload(blob, { url: '/upload', method: 'GET' });
 // @ts-expect-error appData is a string (JSON.stringify an object)
 await session.upload(blob, { url: '/upload', appData: { photoId: 42 } });
+// @ts-expect-error credentials take fetch's values only
+await session.upload(blob, { url: '/upload', credentials: 'always' });
 // @ts-expect-error s3-multipart sets each request's method itself
 await session.upload(blob, { url: '/s3/a', protocol: 's3-multipart', method: 'PUT' });
 // @ts-expect-error chunkSize belongs to tus

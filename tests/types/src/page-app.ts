@@ -84,6 +84,7 @@ await session.upload(file, { url: '/upload', headers: [['X-Album', '7']] });
 await session.upload(file, { url: '/upload', headers: new Map([['X-Album', '7']]) });
 await session.upload(file, { url: new URL('/upload', location.href) });
 await session.upload(file, { url: '/upload', appData: JSON.stringify({ photoId: 42 }) });
+await session.upload(file, { url: 'https://api.example.com/upload', credentials: 'include' });
 await Ferry.register('by-url', { serviceWorker: new URL('/sw.js', location.href) });
 await Ferry.register('by-url-classic', { serviceWorker: { url: new URL('/sw.js', location.href), type: 'classic' } });
 
@@ -97,7 +98,8 @@ for (const t of tasks) {
   if (t.request.protocol.kind === 'tus') console.log(t.request.protocol.uploadUrl ?? 'not created yet');
   if (t.request.protocol.kind === 's3-multipart') console.log(t.request.protocol.uploadId, t.request.protocol.etags.length);
   const appData: string | null = t.appData;
-  console.log(state, key, next, headers, t.body.size, t.body.name, t.retry.maxAttempts, t.transport, t.lastStatus, appData);
+  const credentials: 'omit' | 'same-origin' | 'include' = t.request.credentials;
+  console.log(state, key, next, headers, t.body.size, t.body.name, t.retry.maxAttempts, t.transport, t.lastStatus, appData, credentials);
 }
 const one: Task | null = await session.get(id);
 const wasPending: boolean = await session.cancel(id);

@@ -14,6 +14,7 @@ fn task() -> Task {
             method: Method::Put,
             headers: vec![],
             protocol: Protocol::Http,
+            credentials: Default::default(),
         },
         body: BodyMeta {
             size: 42,

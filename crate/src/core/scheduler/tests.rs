@@ -16,6 +16,7 @@ pub(crate) fn task(id: &str, tag: &str, seq: u64) -> Task {
             method: Method::Post,
             headers: vec![],
             protocol: Protocol::Http,
+            credentials: Default::default(),
         },
         body: BodyMeta {
             size: 10,

@@ -20,6 +20,7 @@ pub(super) fn fresh() -> Task {
             method: Method::Post,
             headers: vec![],
             protocol: Protocol::Http,
+            credentials: Default::default(),
         },
         body: BodyMeta {
             size: 1000,

@@ -1,7 +1,7 @@
 //! URL, method and header rules: what fetch would reject, caught before the task is stored.
 
 use crate::core::error::{Error, Result};
-use crate::core::task::{Method, Protocol};
+use crate::core::task::{Credentials, Method, Protocol};
 
 /// Request headers a page may not set (Fetch standard "forbidden request-header"), lower-case.
 /// The browser either rejects them or silently drops them, and a silently dropped header is worse:
@@ -136,6 +136,19 @@ pub(super) fn validate_method(method: Option<&str>) -> Result<Method> {
             bad("is not a valid HTTP method; use POST, PUT or PATCH")
         }
         _ => bad("is not supported for uploads; use POST, PUT or PATCH"),
+    }
+}
+
+/// fetch's `credentials`, exactly as fetch spells it; `"same-origin"` (fetch's default) when missing.
+pub(super) fn validate_credentials(given: Option<&str>) -> Result<Credentials> {
+    match given {
+        None | Some("same-origin") => Ok(Credentials::SameOrigin),
+        Some("omit") => Ok(Credentials::Omit),
+        Some("include") => Ok(Credentials::Include),
+        Some(other) => Err(Error::options(
+            "credentials",
+            format!("is {other:?}; use 'omit', 'same-origin' or 'include', as in fetch"),
+        )),
     }
 }
 

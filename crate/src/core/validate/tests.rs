@@ -27,6 +27,7 @@ pub(super) fn input() -> UploadInput {
         retry: None,
         discretionary: None,
         app_data: None,
+        credentials: None,
     }
 }
 

@@ -262,3 +262,37 @@ fn app_data_longer_than_the_limit_is_invalid_options() {
     );
     assert_eq!(e.name(), "FerryInvalidOptions");
 }
+
+// --- credentials ----------------------------------------------------------------------------------
+
+#[test]
+fn credentials_take_fetchs_three_values_and_default_to_same_origin() {
+    use crate::core::task::Credentials;
+    assert_eq!(
+        run(&input()).unwrap().request.credentials,
+        Credentials::SameOrigin
+    );
+    for (given, want) in [
+        ("omit", Credentials::Omit),
+        ("same-origin", Credentials::SameOrigin),
+        ("include", Credentials::Include),
+    ] {
+        let v = run(&with(|i| i.credentials = Some(given.into()))).unwrap();
+        assert_eq!(v.request.credentials, want, "{given}");
+        assert_eq!(want.as_str(), given);
+    }
+}
+
+#[test]
+fn any_other_credentials_value_is_invalid_options() {
+    // fetch's spelling only: a Request's values, not a cookie policy of Ferry's own.
+    for given in ["Include", "true", "", "same_origin", "cors"] {
+        let e = err(&with(|i| i.credentials = Some(given.into())));
+        assert!(
+            matches!(&e, Error::InvalidOptions { option, reason }
+                if option == "credentials" && reason.contains("'omit', 'same-origin' or 'include'")),
+            "{given}: {e}"
+        );
+        assert_eq!(e.name(), "FerryInvalidOptions");
+    }
+}

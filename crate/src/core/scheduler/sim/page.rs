@@ -30,6 +30,7 @@ impl World {
                 method: Method::Post,
                 headers: vec![],
                 protocol: crate::core::task::Protocol::Http,
+                credentials: Default::default(),
             },
             body: BodyMeta {
                 size: 1000,
