@@ -104,14 +104,17 @@ export interface UploadRequestBase {
   credentials?: FerryCredentials;
 }
 
+/** The methods an upload may use. */
+export type FerryMethod = 'POST' | 'PUT' | 'PATCH';
+
 /** fetch's `credentials` mode. */
 export type FerryCredentials = 'omit' | 'same-origin' | 'include';
 
 /** The Blob is the request body, as is. */
 export interface HttpUploadRequest extends UploadRequestBase {
   protocol?: 'http';
-  /** Default `'POST'`. */
-  method?: 'POST' | 'PUT' | 'PATCH';
+  /** Default `'POST'`; in any case, as `fetch` takes it (`'put'` is `'PUT'`). */
+  method?: FerryMethod | Lowercase<FerryMethod>;
   /** Settings of another protocol are refused (`FerryInvalidProtocol`): name the protocol. */
   field?: never; filename?: never; fields?: never; chunkSize?: never; metadata?: never;
 }
@@ -119,7 +122,7 @@ export interface HttpUploadRequest extends UploadRequestBase {
 /** The Blob is the file part of a `multipart/form-data` body (an HTML form upload). */
 export interface MultipartUploadRequest extends UploadRequestBase {
   protocol: 'multipart';
-  method?: 'POST';
+  method?: 'POST' | 'post';
   /** Form field of the file part (default `'file'`). */
   field?: string;
   /** File name of the part (default the File's name, else `'blob'`). */
@@ -132,7 +135,7 @@ export interface MultipartUploadRequest extends UploadRequestBase {
 /** tus 1.0 resumable upload: `url` is the creation endpoint; a killed upload resumes at the server's offset. */
 export interface TusUploadRequest extends UploadRequestBase {
   protocol: 'tus';
-  method?: 'POST';
+  method?: 'POST' | 'post';
   /** Bytes per PATCH (default 5 MiB). */
   chunkSize?: number;
   /** `Upload-Metadata` pairs. */
@@ -195,7 +198,8 @@ export interface Task {
   request: {
     /** The resolved absolute URL. */
     url: string;
-    method: 'POST' | 'PUT' | 'PATCH';
+    /** Upper case, whatever the case given. */
+    method: FerryMethod;
     /** Header pairs, names lower-cased; empty once the task has finished (they may hold credentials). */
     headers: [name: string, value: string][];
     protocol: TaskProtocol;

@@ -5,6 +5,7 @@ import type { FerryHeaders, RetryOptions, Task } from './index.js';
 
 export type {
   FerryCredentials,
+  FerryMethod,
   FerryErrorName,
   FerryHeaders,
   FerryError,

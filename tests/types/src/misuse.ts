@@ -58,6 +58,8 @@ await session.upload(blob, { method: 'POST' });
 await session.upload(blob, { url: '/upload', method: 'GET' });
 // @ts-expect-error appData is a string (JSON.stringify an object)
 await session.upload(blob, { url: '/upload', appData: { photoId: 42 } });
+// @ts-expect-error GET in lower case is no upload method either
+await session.upload(blob, { url: '/upload', method: 'get' });
 // @ts-expect-error credentials take fetch's values only
 await session.upload(blob, { url: '/upload', credentials: 'always' });
 // @ts-expect-error s3-multipart sets each request's method itself

@@ -85,6 +85,8 @@ await session.upload(file, { url: '/upload', headers: new Map([['X-Album', '7']]
 await session.upload(file, { url: new URL('/upload', location.href) });
 await session.upload(file, { url: '/upload', appData: JSON.stringify({ photoId: 42 }) });
 await session.upload(file, { url: 'https://api.example.com/upload', credentials: 'include' });
+await session.upload(file, { url: '/upload', method: 'put' });
+await session.upload(file, { url: '/upload', protocol: 'tus', method: 'post' });
 await Ferry.register('by-url', { serviceWorker: new URL('/sw.js', location.href) });
 await Ferry.register('by-url-classic', { serviceWorker: { url: new URL('/sw.js', location.href), type: 'classic' } });
 
