@@ -143,6 +143,9 @@ export async function withFirefox(fn, prefs = {}) {
 }
 
 /** Opens the (empty) harness page of the demo origin in a tab of `browser`. */
+/** How long a relaunched Firefox's first navigation, or a new tab, may take before it is taken as stuck. */
+const STUCK_MS = 15000;
+
 export async function openHarness(browser, serverUrl) {
   const [blank] = (await browser.pages()).filter((p) => p.url() === 'about:blank');
   const page = blank ?? await browser.newPage();
@@ -151,20 +154,22 @@ export async function openHarness(browser, serverUrl) {
   const url = new URL('/harness.html', serverUrl).href;
   // Seen about once in ten relaunches with a used profile: the restored blank tab's first navigation
   // never ends (BiDi `browsingContext.navigate` waits until the 180 s protocol timeout). Such a tab
-  // is given up after 30 s and the harness opens in a new one; a worker that held navigations back
-  // would hold that one too, and the test would still fail.
+  // is given up after 15 s (a navigation that ends takes about a second, under load a few) and the
+  // harness opens in a new one; a worker that held navigations back would hold that one too, and the test
+  // would still fail.
   const first = page.goto(url, { waitUntil: 'load' });
   first.catch(() => {});
   let timer;
-  const stuck = new Promise((resolve) => { timer = setTimeout(() => resolve(true), 30000); });
+  const stuck = new Promise((resolve) => { timer = setTimeout(() => resolve(true), STUCK_MS); });
   const hung = await Promise.race([first.then(() => false), stuck]).finally(() => clearTimeout(timer));
   if (!hung) return page;
-  console.error(`[firefox] the navigation to ${url} did not end in 30 s; opening the harness in a new tab`);
-  // A Firefox stuck this way may not create a tab either (seen once: 180 s, the protocol timeout): give up
-  // after 30 s with an error the caller can act on (`launchToHarness` relaunches).
+  console.error(`[firefox] the navigation to ${url} did not end in ${STUCK_MS / 1000} s; opening the harness in a new tab`);
+  // A Firefox stuck this way may not create a tab either (seen once: 180 s, the protocol timeout; CI spent
+  // 30 s on each wait, then relaunched): give up with an error the caller can act on (`launchToHarness`
+  // relaunches).
   const fresh = await Promise.race([
     browser.newPage(),
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('Firefox did not open a new tab in 30 s')), 30000); }),
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`Firefox did not open a new tab in ${STUCK_MS / 1000} s`)), STUCK_MS); }),
   ]).finally(() => clearTimeout(timer));
   fresh.on('pageerror', (e) => console.error('[firefox page error]', e));
   fresh.on('console', (m) => { if (m.type() === 'error') console.error('[firefox console]', m.text()); });
