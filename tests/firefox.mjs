@@ -142,10 +142,10 @@ export async function withFirefox(fn, prefs = {}) {
   }
 }
 
-/** Opens the (empty) harness page of the demo origin in a tab of `browser`. */
 /** How long a relaunched Firefox's first navigation, or a new tab, may take before it is taken as stuck. */
 const STUCK_MS = 15000;
 
+/** Opens the (empty) harness page of the demo origin in a tab of `browser`. */
 export async function openHarness(browser, serverUrl) {
   const [blank] = (await browser.pages()).filter((p) => p.url() === 'about:blank');
   const page = blank ?? await browser.newPage();

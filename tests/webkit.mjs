@@ -114,12 +114,12 @@ export async function removeDir(dir) {
   await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 }
 
-/** `pid`'s state letter from /proc (`Z` a zombie), or 'gone'. */
-async function stateOf(pid) {
+/** The fields of /proc/`pid`/stat after the command name (its state letter, then its parent's PID), or null once gone. */
+async function statOf(pid) {
   try {
-    return (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /s, '')[0];
+    return (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /s, '').split(' ');
   } catch {
-    return 'gone';
+    return null;
   }
 }
 
@@ -128,12 +128,8 @@ async function processTree(root) {
   const all = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      const ppid = Number((await readFile(`/proc/${entry}/stat`, 'utf8')).replace(/^.*\) /s, '').split(' ')[1]);
-      all.push([Number(entry), ppid]);
-    } catch {
-      // ended while listed
-    }
+    const stat = await statOf(entry);
+    if (stat) all.push([Number(entry), Number(stat[1])]);
   }
   const tree = new Set([root]);
   for (let grew = true; grew;) {
@@ -152,7 +148,7 @@ async function processTree(root) {
 async function allEnded(pids, ms, what) {
   for (const deadline = Date.now() + ms; ;) {
     const alive = [];
-    for (const pid of pids) if (!['gone', 'Z'].includes(await stateOf(pid))) alive.push(pid);
+    for (const pid of pids) if (((await statOf(pid))?.[0] ?? 'Z') !== 'Z') alive.push(pid); // gone counts as ended
     if (!alive.length) return;
     if (Date.now() > deadline) throw new Error(`${what}: PIDs ${alive.join(', ')} still run after ${ms} ms`);
     await new Promise((r) => setTimeout(r, 25));
