@@ -29,16 +29,18 @@ let api;
 /**
  * An API on its own origin: `POST /plain` takes a body; `POST /tus` and `PATCH /tus/N` are a minimal tus
  * 1.0 creation and upload; `POST /handed` takes what the app's worker handed over. CORS for credentials: the
- * page's origin named, credentials allowed. `received`: each request's method, path, query and `Cookie`
+ * page's origin named, credentials allowed (`POST /nocreds`: the same without credentials allowed). `received`: each request's method, path, query and `Cookie`
  * header (null when none).
  */
 async function startApi() {
   const received = [];
   const uploads = new Map();
   const srv = http.createServer((req, res) => {
+    // `/nocreds`: CORS that lets the page's origin in, but not with credentials.
+    const credentials = req.url.startsWith('/nocreds') ? {} : { 'access-control-allow-credentials': 'true' };
     const cors = {
       'access-control-allow-origin': req.headers.origin ?? '*',
-      'access-control-allow-credentials': 'true',
+      ...credentials,
       'access-control-expose-headers': 'Location, Upload-Offset, Tus-Resumable',
       vary: 'Origin',
     };
@@ -56,7 +58,7 @@ async function startApi() {
     req.on('end', () => {
       const { pathname: path, search } = new URL(req.url, 'http://x');
       received.push({ method: req.method, path, query: search.slice(1), cookie: req.headers.cookie ?? null, bytes });
-      if (req.method === 'POST' && path === '/plain') {
+      if (req.method === 'POST' && (path === '/plain' || path === '/nocreds')) {
         res.writeHead(201, { ...cors, 'content-type': 'text/plain' });
         res.end('stored');
       } else if (req.method === 'POST' && path === '/handed') {
@@ -194,6 +196,23 @@ test("Firefox: credentials 'include', the default and 'omit', as in Chromium", a
     const page = await openFirefoxSession(browser, server.url, 'creds');
     await setCookie(page);
     await fourCases(page, { upload: uploadRandomFirefox, completed: (p, id) => eventOfFirefox(p, id, 'completed') });
+  });
+});
+
+test("credentials 'include' to an API whose CORS does not allow credentials: the reason names Access-Control-Allow-Credentials, and the same upload without credentials is delivered (Chromium)", async () => {
+  await withChromium(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'credscors', { backgroundFetch: false });
+    await setCookie(page);
+    api.reset();
+    const url = `${api.url}/nocreds`;
+    const refused = await uploadRandom(page, 1024, { url, credentials: 'include', retry: { maxAttempts: 1 } });
+    const failed = await eventOf(page, refused.id, 'failed');
+    assert.match(failed.reason, /CORS policy/);
+    assert.match(failed.reason, /Access-Control-Allow-Credentials: true \(this upload's credentials are 'include'\)/);
+    const plain = await uploadRandom(page, 1024, { url, retry: { maxAttempts: 1 } });
+    assert.equal((await eventOf(page, plain.id, 'completed')).response.status, 201);
+    // The credentialed request never got past its preflight; the one without credentials arrived.
+    assert.deepEqual(api.received.filter((r) => r.method === 'POST').map((r) => [r.path, r.cookie]), [['/nocreds', null]]);
   });
 });
 
