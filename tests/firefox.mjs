@@ -46,8 +46,8 @@ export const FIREFOX_PREFS = {
   'devtools.console.stdout.content': DUMPIO,
 };
 
-/** What a usable build of pkg/ holds (the page loads index.js, the worker worker.js). */
-const PKG_FILES = ['index.js', 'worker.js', 'ferry.js', 'ferry_bg.wasm'];
+/** What a usable build of pkg/ holds (the page loads index.js and its page-*.js, the worker worker.js). */
+const PKG_FILES = ['index.js', 'page-link.js', 'page-upload.js', 'page-events.js', 'worker.js', 'ferry.js', 'ferry_bg.wasm'];
 
 async function pkgState(dir) {
   const names = (await readdir(dir).catch(() => [])).sort();

@@ -74,7 +74,7 @@ export function targets(results, sizes) {
     figure: `${fmt.kb(f.shipped.gzip)} (Workbox queue ${fmt.kb(sizes.workbox.gzip)}, idb ${fmt.kb(sizes.idb.gzip)})`,
     target: '<= 100 KB', met: f.shipped.gzip <= 100000,
   });
-  rows.push({ what: 'page entry (what a page downloads: index.js, no wasm), gzip -9', figure: fmt.kb(f.page.gzip), target: '<= 15 KB', met: f.page.gzip <= 15000 });
+  rows.push({ what: 'page entry (what a page downloads: index.js and the modules it imports, no wasm), gzip -9', figure: fmt.kb(f.page.gzip), target: '<= 15 KB', met: f.page.gzip <= 15000 });
   return rows;
 }
 
@@ -220,7 +220,7 @@ export function report({ info, results, sizes, nextDue, sizeNotes, labels }) {
   p('| what | raw | gzip -9 |');
   p('|---|---|---|');
   for (const [name, s] of Object.entries(sizes.files)) p(`| Ferry \`${name}\` | ${fmt.kb(s.raw)} | ${fmt.kb(s.gzip)} |`);
-  p(`| Ferry page entry: index.js (it imports nothing; the page loads no wasm) | ${fmt.kb(f.page.raw)} | ${fmt.kb(f.page.gzip)} |`);
+  p(`| Ferry page entry: index.js + page-link.js + page-upload.js + page-events.js (the page loads no wasm) | ${fmt.kb(f.page.raw)} | ${fmt.kb(f.page.gzip)} |`);
   p(`| Ferry worker entry: worker.js + install.js + workbox.js + ferry.js + ferry_bg.wasm | ${fmt.kb(f.worker.raw)} | ${fmt.kb(f.worker.gzip)} |`);
   p(`| Ferry page entry, bundled and minified by esbuild | ${fmt.kb(f.pageMinified.raw)} | ${fmt.kb(f.pageMinified.gzip)} |`);
   p(`| Ferry worker entry, JS bundled and minified by esbuild, + .wasm | ${fmt.kb(f.workerMinified.raw)} | ${fmt.kb(f.workerMinified.gzip)} (JS ${fmt.kb(f.workerMinified.js)}) |`);
