@@ -199,16 +199,20 @@ test("Firefox: credentials 'include', the default and 'omit', as in Chromium", a
   });
 });
 
-test("credentials 'include' to an API whose CORS does not allow credentials: the reason names Access-Control-Allow-Credentials, and the same upload without credentials is delivered (Chromium)", async () => {
+test("credentials 'include' to an API whose CORS does not allow credentials: the reason names Access-Control-Allow-Credentials (and the URL without its query), and the same upload without credentials is delivered (Chromium)", async () => {
   await withChromium(async (ctx) => {
     const page = await openSession(ctx, server.url, 'credscors', { backgroundFetch: false });
     await setCookie(page);
     api.reset();
-    const url = `${api.url}/nocreds`;
+    // A query as a presigned URL's: the reason names the URL without it (it holds a signature).
+    const url = `${api.url}/nocreds?X-Amz-Signature=f00dfeed`;
     const refused = await uploadRandom(page, 1024, { url, credentials: 'include', retry: { maxAttempts: 1 } });
     const failed = await eventOf(page, refused.id, 'failed');
     assert.match(failed.reason, /CORS policy/);
     assert.match(failed.reason, /Access-Control-Allow-Credentials: true \(this upload's credentials are 'include'\)/);
+    assert.match(failed.reason, new RegExp(`preflight \\(OPTIONS\\) of POST ${api.url}/nocreds with`));
+    const stored = await page.evaluate((id) => window.ferrySession.get(id), refused.id);
+    assert.doesNotMatch(`${failed.reason} ${stored.lastError}`, /f00dfeed/);
     const plain = await uploadRandom(page, 1024, { url, retry: { maxAttempts: 1 } });
     assert.equal((await eventOf(page, plain.id, 'completed')).response.status, 201);
     // The credentialed request never got past its preflight; the one without credentials arrived.

@@ -114,6 +114,7 @@ test('429 with Retry-After: 2 waits at least 2 s before the next attempt', async
     await server.fault({ count: 1, status: 429, retryAfter: '2' });
     const { id } = await uploadRandom(page, 10 * 1024, { url: '/upload/later' });
     const retrying = await eventOf(page, id, 'retrying');
+    assert.equal(retrying.reason, '429 Too Many Requests (the server said: ferry fault: 429)');
     assert.ok(retrying.delayMs >= 2000, `delay ${retrying.delayMs}`);
     await eventOf(page, id, 'completed');
     const [first, second] = await settled(server, 2);
@@ -122,13 +123,14 @@ test('429 with Retry-After: 2 waits at least 2 s before the next attempt', async
   });
 });
 
-test('400 is a final failure: no further attempt, payload deleted', async () => {
+test('400 is a final failure that quotes what the server said: no further attempt, payload deleted', async () => {
   await withSession('final', fast, async (ctx, page) => {
     await server.fault({ count: 1, status: 400 });
     const { id } = await uploadRandom(page, 10 * 1024, { url: '/upload/final' });
     const failed = await eventOf(page, id, 'failed');
-    assert.match(failed.reason, /400/);
+    assert.match(failed.reason, /^400 Bad Request on attempt 1; .* \(the server said: ferry fault: 400\)$/);
     const task = await page.evaluate((id) => window.ferrySession.get(id), id);
+    assert.equal(task.lastError, '400 Bad Request (the server said: ferry fault: 400)');
     assert.equal(task.state, 'failed');
     assert.equal(task.attempt, 1);
     assert.equal((await dbCounts(page)).blobs, 0);

@@ -193,7 +193,7 @@ test('@tus/server at its defaults refuses the preflight: the reason says it is C
     assert.match(failed.reason, /Access-Control-Allow-Headers: [^.]*idempotency-key/);
     assert.match(failed.reason, new RegExp(`Access-Control-Allow-Origin: ${new URL(server.url).origin}`));
     // A preflight allowed but the answer itself without the header fails alike: the reason names both.
-    assert.match(failed.reason, new RegExp(`and the POST itself with Access-Control-Allow-Origin: ${new URL(server.url).origin} too\\)`));
+    assert.match(failed.reason, new RegExp(`and the POST itself with Access-Control-Allow-Origin: ${new URL(server.url).origin} too\\.`));
     assert.doesNotMatch(failed.reason, /Allow-Credentials/, 'an upload without credentials needs none allowed');
     const retrying = await eventOf(page, id, 'retrying');
     assert.match(retrying.reason, /CORS/, 'each attempt says why');
@@ -213,8 +213,9 @@ test('@tus/server: a connection cut mid-PATCH resumes at the offset the server a
     const { id, sha256 } = await uploadRandom(page, size, { url: tus.url, protocol: 'tus', chunkSize: MiB });
     const completed = await eventOf(page, id, 'completed');
     assert.equal(completed.response.status, 204);
+    // The cut, or the conflict the server answers a PATCH that arrives after part of the cut one was kept.
     const retrying = await eventOf(page, id, 'retrying');
-    assert.match(retrying.reason, /network error/);
+    assert.match(retrying.reason, /^network error|^tus offset mismatch; resuming from the server's offset/);
     assert.deepEqual(await stored(tus.directory), [{ size, sha256, metadata: undefined }]);
     // One upload created; after the cut a HEAD, and the next PATCH starts at the offset it answered. (A
     // HEAD without Tus-Resumable is Ferry asking whether the server answers at all, after a failed fetch.)

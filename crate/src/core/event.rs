@@ -4,6 +4,7 @@
 //! be long gone when it finishes. The core decides *which* events a transition produces; the store
 //! assigns each one a per-tag `seq` so pages can resume from the last one they saw.
 
+mod said;
 mod throttle;
 
 pub use throttle::ProgressThrottle;
@@ -124,7 +125,8 @@ pub fn progress_event(task: &Task, bytes_sent: u64) -> FerryEvent {
 
 /// The events a transition produces, given the task *after* it and the effects it returned.
 ///
-/// `response` is attached to `Completed` and `Failed` (a 4xx body often says why). When a task
+/// `response` is attached to `Completed` and `Failed` (a 4xx body often says why), and the reason of a
+/// `retrying` or `failed` event quotes what a refusal said (`said`). When a task
 /// completes without one, a bare `ResponseInfo` carrying the status is synthesised so pages can always
 /// read `event.response.status`. `DeleteBlob` is housekeeping and produces no event. `seq` is 0.
 ///
@@ -153,6 +155,17 @@ pub fn events_for(
     events
 }
 
+/// `task` after an outcome whose effects retry or fail it: its `last_error` quotes what the server's
+/// refusal said, as the event's reason does (`said`), so `get(id).lastError` tells as much.
+pub fn note_said(task: &mut Task, effects: &[Effect], response: Option<&ResponseInfo>) {
+    let told = effects
+        .iter()
+        .any(|e| matches!(e, Effect::RetryAt { .. } | Effect::Failed { .. }));
+    if let (true, Some(last)) = (told, &task.last_error) {
+        task.last_error = Some(said::with_said(last, response));
+    }
+}
+
 /// The event of one effect, if it makes one.
 fn event_for(t: &Task, effect: &Effect, response: &Option<ResponseInfo>) -> Option<FerryEvent> {
     let base = |kind| FerryEvent::new(kind, t);
@@ -168,7 +181,7 @@ fn event_for(t: &Task, effect: &Effect, response: &Option<ResponseInfo>) -> Opti
         } => FerryEvent {
             attempt: Some(t.attempt),
             delay_ms: Some(*delay_ms),
-            reason: Some(reason.clone()),
+            reason: Some(said::with_said(reason, response.as_ref())),
             ..base(EventKind::Retrying)
         },
         Effect::Completed { status } => FerryEvent {
@@ -182,7 +195,7 @@ fn event_for(t: &Task, effect: &Effect, response: &Option<ResponseInfo>) -> Opti
         },
         Effect::Failed { reason } => FerryEvent {
             attempt: Some(t.attempt),
-            reason: Some(reason.clone()),
+            reason: Some(said::with_said(reason, response.as_ref())),
             response: response.clone(),
             ..base(EventKind::Failed)
         },

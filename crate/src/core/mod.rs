@@ -6,6 +6,7 @@
 //! random source: time arrives as `now_ms: u64` and randomness as a `u64` argument, which keeps every
 //! function deterministic and replayable.
 
+pub mod cors;
 pub mod discretionary;
 pub mod error;
 pub mod event;
@@ -23,8 +24,8 @@ mod proptests;
 
 pub use error::{Error, Result};
 pub use event::{
-    events_for, excerpt, progress_event, queued_event, EventKind, FerryEvent, ProgressThrottle,
-    ResponseInfo, BODY_EXCERPT_MAX,
+    events_for, excerpt, note_said, progress_event, queued_event, EventKind, FerryEvent,
+    ProgressThrottle, ResponseInfo, BODY_EXCERPT_MAX,
 };
 pub use retry::{
     backoff_ms, classify, describe, parse_retry_after, redirected, Class, Outcome, RetryPolicy,

@@ -49,6 +49,9 @@ pub enum Outcome {
     },
     /// fetch rejected (offline, DNS, CORS, connection reset, …); the message is the browser's.
     NetworkError(String),
+    /// The server answered, and its answer asks for another attempt (an S3 error it says to retry, a tus
+    /// offset or lock conflict, a tus upload URL to ask again); the message says why. Retryable.
+    Again(String),
     /// The attempt took longer than Ferry allows.
     Timeout,
     /// The endpoint answered in a way that can never work (e.g. it does not speak the protocol);
@@ -83,7 +86,9 @@ pub enum Class {
 ///   retrying would loop. Anything outside 100..=599 is not HTTP and is treated the same way.
 pub fn classify(o: &Outcome) -> Class {
     match o {
-        Outcome::NetworkError(_) | Outcome::Timeout | Outcome::NotSent(_) => Class::Retryable,
+        Outcome::NetworkError(_) | Outcome::Again(_) | Outcome::Timeout | Outcome::NotSent(_) => {
+            Class::Retryable
+        }
         Outcome::Refused(_) => Class::Final,
         Outcome::Response { status, .. } => match status {
             200..=299 => Class::Success,
@@ -103,7 +108,7 @@ pub fn describe(o: &Outcome) -> String {
         Outcome::NetworkError(msg) if msg.is_empty() => "network error".to_string(),
         Outcome::NetworkError(msg) => format!("network error: {msg}"),
         Outcome::Timeout => "timeout".to_string(),
-        Outcome::Refused(msg) | Outcome::NotSent(msg) => msg.clone(),
+        Outcome::Again(msg) | Outcome::Refused(msg) | Outcome::NotSent(msg) => msg.clone(),
     }
 }
 
@@ -112,11 +117,18 @@ pub fn describe(o: &Outcome) -> String {
 /// its body, and reporting the target's answer would call an upload complete whose bytes never arrived.
 /// Sending it again cannot help: the task fails, saying which URL to give instead.
 pub fn redirected(method: &str, url: &str) -> Outcome {
+    let url = without_query(url);
     Outcome::Refused(format!(
         "the server answered {method} {url} with a redirect, which uploads do not follow (a POST \
          redirected with 301, 302 or 303 would go on as a GET without its body); give the URL the \
          upload ends at"
     ))
+}
+
+/// A URL as a reason names it: without its query and fragment. A presigned URL's query holds its
+/// signature, a credential that a reason (kept in the task and in the outbox) must not repeat.
+pub fn without_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
 }
 
 /// The standard reason phrase for common statuses (empty when unknown); fetch often hides the

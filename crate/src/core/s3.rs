@@ -56,7 +56,7 @@ const RETRIED: [&str; 4] = [
 /// its status says.
 fn failed(step: &str, status: u16, body: &str, retry_after: Option<String>) -> Outcome {
     match error_code(body) {
-        Some(code) if RETRIED.contains(&code.as_str()) => Outcome::NetworkError(format!(
+        Some(code) if RETRIED.contains(&code.as_str()) => Outcome::Again(format!(
             "{step} answered {status} with error {code}: {}",
             element(body, "Message").unwrap_or_default()
         )),
@@ -197,7 +197,7 @@ fn running(task: &Task, lease_no: u64, input: &str) -> Result<Task> {
 }
 
 /// The `Code` of an S3 `<Error>` body, if the body is one.
-fn error_code(body: &str) -> Option<String> {
+pub(crate) fn error_code(body: &str) -> Option<String> {
     body.contains("<Error>")
         .then(|| element(body, "Code"))
         .flatten()
@@ -205,7 +205,7 @@ fn error_code(body: &str) -> Option<String> {
 
 /// The text of the first `<name>` element of an S3 answer, its entities decoded. S3's answers are flat
 /// and fixed (no attributes or CDATA on these elements), and a service worker has no `DOMParser`.
-fn element(xml: &str, name: &str) -> Option<String> {
+pub(crate) fn element(xml: &str, name: &str) -> Option<String> {
     let open = format!("<{name}>");
     let start = xml.find(&open)? + open.len();
     let len = xml[start..].find(&format!("</{name}>"))?;

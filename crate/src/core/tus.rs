@@ -115,22 +115,22 @@ pub fn on_patch(
                      past what was sent to it; it does not keep this upload correctly"
                 )))
             } else if confirmed <= from {
-                Step::End(Outcome::NetworkError(format!(
+                Step::End(Outcome::Again(format!(
                     "tus server reported offset {confirmed} after a PATCH of bytes {from}..{to}"
                 )))
             } else {
                 Step::Resume(confirmed)
             }
         }
-        409 => Step::End(Outcome::NetworkError(
+        409 => Step::End(Outcome::Again(
             "tus offset mismatch; resuming from the server's offset".into(),
         )),
-        423 => Step::End(Outcome::NetworkError(
+        423 => Step::End(Outcome::Again(
             "tus upload locked by an earlier request; retrying".into(),
         )),
         // The upload URL does not take PATCH (a plain endpoint's Location, or gone since the HEAD):
         // the next attempt asks with HEAD, which restarts a forgotten upload.
-        404 | 410 => Step::End(Outcome::NetworkError(format!(
+        404 | 410 => Step::End(Outcome::Again(format!(
             "the tus upload URL answered {status} to PATCH; asking the server again"
         ))),
         _ => Step::End(response(status, retry_after)),
@@ -227,11 +227,11 @@ mod tests {
         assert!(matches!(on_patch(204, 5, 10, Some(5), None), Step::End(_)));
         assert!(matches!(
             on_patch(409, 0, 5, None, None),
-            Step::End(Outcome::NetworkError(_))
+            Step::End(Outcome::Again(_))
         ));
         assert!(matches!(
             on_patch(404, 0, 5, None, None),
-            Step::End(Outcome::NetworkError(_))
+            Step::End(Outcome::Again(_))
         ));
         assert!(matches!(
             on_patch(500, 0, 5, None, None),

@@ -355,21 +355,14 @@ pub async fn network_error(
             names.push(name);
         }
     }
-    // With credentials, both answers must also allow them (and name the origin: `*` is refused).
-    let credentials = if task.request.credentials == core::Credentials::Include {
-        ", each also with Access-Control-Allow-Credentials: true (this upload's credentials are \
-         'include')"
-    } else {
-        ""
-    };
-    format!(
-        "{plain} ({there} answers requests from here: a connection cut mid-request, or, if every \
-         attempt fails like this, its CORS policy refusing the request. A server on another origin \
-         must answer the preflight (OPTIONS) of {method} {url} with Access-Control-Allow-Origin: \
-         {origin}, Access-Control-Allow-Methods: {method} and Access-Control-Allow-Headers: {list}, \
-         and the {method} itself with Access-Control-Allow-Origin: {origin} too{credentials})",
-        origin = here.unwrap_or_default(),
-        list = names.join(", ")
+    core::cors::refused_reason(
+        &plain,
+        &there,
+        &here.unwrap_or_default(),
+        method,
+        url,
+        &names,
+        task.request.credentials,
     )
 }
 

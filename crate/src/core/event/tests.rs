@@ -181,6 +181,49 @@ fn failure_carries_reason_and_response() {
         .unwrap()
         .starts_with("400 Bad Request"));
     assert_eq!(ev[0].response.as_ref().unwrap().body, "bad");
+    assert!(ev[0]
+        .reason
+        .as_deref()
+        .unwrap()
+        .ends_with("retrying cannot help (the server said: bad)"));
+}
+
+#[test]
+fn a_retry_or_failure_notes_what_the_server_said_in_the_task_as_in_its_event() {
+    let said = ResponseInfo {
+        status: 503,
+        headers: vec![],
+        body: "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>".into(),
+    };
+    let outcome = Input::Outcome(Outcome::Response {
+        status: 503,
+        retry_after: None,
+    });
+    let (mut t, eff) = apply(&leased(), outcome, 5, 0).unwrap();
+    note_said(&mut t, &eff, Some(&said));
+    let ev = events_for(&t, &eff, Some(said.clone()));
+    assert_eq!(ev[0].kind, EventKind::Retrying);
+    let expected =
+        "503 Service Unavailable (the server said: SlowDown: Please reduce your request rate.)";
+    assert_eq!(t.last_error.as_deref(), Some(expected));
+    assert_eq!(ev[0].reason.as_deref(), Some(expected));
+    // A success notes nothing; nor does an outcome without an answer.
+    let done = apply(
+        &leased(),
+        Input::Outcome(Outcome::Response {
+            status: 201,
+            retry_after: None,
+        }),
+        5,
+        0,
+    )
+    .unwrap();
+    let mut after = done.0.clone();
+    note_said(&mut after, &done.1, Some(&said));
+    assert_eq!(after, done.0);
+    let (mut timed_out, eff) = apply(&leased(), Input::Outcome(Outcome::Timeout), 5, 0).unwrap();
+    note_said(&mut timed_out, &eff, None);
+    assert_eq!(timed_out.last_error.as_deref(), Some("timeout"));
 }
 
 #[test]

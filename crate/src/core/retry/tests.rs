@@ -208,3 +208,22 @@ fn a_redirect_is_a_final_failure_that_names_the_url() {
     );
     assert!(why.contains("give the URL the upload ends at"), "{why}");
 }
+
+#[test]
+fn a_redirect_reason_leaves_out_the_query_that_may_hold_a_signature() {
+    let o = redirected(
+        "PUT",
+        "https://bucket.example/obj?X-Amz-Signature=abc123&X-Amz-Credential=AK#frag",
+    );
+    let why = describe(&o);
+    assert!(
+        why.contains("PUT https://bucket.example/obj with a redirect"),
+        "{why}"
+    );
+    assert!(!why.contains("abc123") && !why.contains('?'), "{why}");
+    assert_eq!(
+        without_query("https://a.example/p#x"),
+        "https://a.example/p"
+    );
+    assert_eq!(without_query("https://a.example/p"), "https://a.example/p");
+}

@@ -102,6 +102,11 @@ fn completion_succeeds_only_with_its_result_and_reads_an_error_s3_answers_with_2
         Class::Retryable,
         "S3 says to retry an InternalError"
     );
+    // An answer, not a network error: the reason says what S3 said.
+    assert_eq!(
+        crate::core::describe(&o),
+        "CompleteMultipartUpload answered 200 with error InternalError: We encountered an internal error"
+    );
     let too_small = "<Error><Code>EntityTooSmall</Code><Message>Your proposed upload is smaller than the minimum allowed size</Message></Error>";
     let Step::End(o) = on_complete(200, too_small, None) else {
         panic!()

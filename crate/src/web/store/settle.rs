@@ -116,7 +116,7 @@ async fn settle_in(
         };
         let decided =
             core::scheduler::settle(&current, item.lease_no, item.input, item.now_ms, item.rand);
-        let (next, effects) = match decided {
+        let (mut next, effects) = match decided {
             Ok(d) => d,
             Err(e) => {
                 results.push(Err(e));
@@ -124,6 +124,7 @@ async fn settle_in(
                 continue;
             }
         };
+        core::note_said(&mut next, &effects, item.response.as_ref());
         if next == current && effects.is_empty() {
             results.push(Ok((next, Vec::new())));
             spans.push(None);

@@ -166,7 +166,8 @@ impl Store {
             return Err(Error::UnknownTask { id: id.to_string() });
         };
         let current = task_of(current)?;
-        let (next, effects) = decide(&current)?;
+        let (mut next, effects) = decide(&current)?;
+        core::note_said(&mut next, &effects, response.as_ref());
         if next == current && effects.is_empty() {
             return Ok((next, Vec::new()));
         }

@@ -1,0 +1,116 @@
+//! The reason of a network error to another origin that answers requests from here: either a
+//! connection cut mid-request or (when every attempt fails alike) its CORS policy refusing the
+//! request, a setup mistake the reason spells out the fix for.
+
+use crate::core::retry::without_query;
+use crate::core::task::Credentials;
+
+/// What the page's request needed from the server at `url` (another origin, `there`), after fetch
+/// failed with `plain`: `origin` is the worker's, `headers` the names the request carried (each once),
+/// `credentials` its mode. The URL is named without its query (CORS does not depend on it, and a
+/// presigned URL's query holds its signature).
+pub fn refused_reason(
+    plain: &str,
+    there: &str,
+    origin: &str,
+    method: &str,
+    url: &str,
+    headers: &[String],
+    credentials: Credentials,
+) -> String {
+    let allow = if headers.is_empty() {
+        format!("Access-Control-Allow-Origin: {origin} and Access-Control-Allow-Methods: {method}")
+    } else {
+        format!(
+            "Access-Control-Allow-Origin: {origin}, Access-Control-Allow-Methods: {method} and \
+             Access-Control-Allow-Headers: {}",
+            headers.join(", ")
+        )
+    };
+    // With credentials, both answers must also allow them (and name the origin: `*` is refused).
+    let credentials = if credentials == Credentials::Include {
+        ", each also with Access-Control-Allow-Credentials: true (this upload's credentials are \
+         'include')"
+    } else {
+        ""
+    };
+    format!(
+        "{plain} ({there} answers requests from here: a connection cut mid-request, or, if every \
+         attempt fails like this, its CORS policy refusing the request. A server on another origin \
+         must answer the preflight (OPTIONS) of {method} {url} with {allow}, and the {method} itself \
+         with Access-Control-Allow-Origin: {origin} too{credentials}. A preflight refused outright \
+         (a 403 or 404 to the OPTIONS) can also mean the URL names a bucket or path the server does \
+         not have)",
+        url = without_query(url),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORIGIN: &str = "https://app.example";
+
+    fn reason(headers: &[&str], credentials: Credentials, url: &str) -> String {
+        let headers: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+        refused_reason(
+            "TypeError: Failed to fetch",
+            "https://bucket.example",
+            ORIGIN,
+            "PUT",
+            url,
+            &headers,
+            credentials,
+        )
+    }
+
+    #[test]
+    fn a_refused_request_names_the_answers_the_server_must_give() {
+        let why = reason(
+            &["idempotency-key", "content-type"],
+            Credentials::SameOrigin,
+            "https://bucket.example/o",
+        );
+        assert!(
+            why.starts_with("TypeError: Failed to fetch (https://bucket.example answers"),
+            "{why}"
+        );
+        assert!(why.contains(
+            "preflight (OPTIONS) of PUT https://bucket.example/o with Access-Control-Allow-Origin: \
+             https://app.example, Access-Control-Allow-Methods: PUT and Access-Control-Allow-Headers: \
+             idempotency-key, content-type, and the PUT itself with Access-Control-Allow-Origin: \
+             https://app.example too."
+        ), "{why}");
+        assert!(!why.contains("Allow-Credentials"), "{why}");
+        assert!(
+            why.contains("a bucket or path the server does not have"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_request_without_headers_of_its_own_names_no_header_list() {
+        let why = reason(&[], Credentials::Omit, "https://bucket.example/o");
+        assert!(why.contains(
+            "with Access-Control-Allow-Origin: https://app.example and Access-Control-Allow-Methods: PUT, and the PUT itself"
+        ), "{why}");
+        assert!(!why.contains("Allow-Headers"), "{why}");
+    }
+
+    #[test]
+    fn credentials_included_must_be_allowed_and_the_query_is_left_out() {
+        let why = reason(
+            &["idempotency-key"],
+            Credentials::Include,
+            "https://bucket.example/o?X-Amz-Signature=deadbeef#f",
+        );
+        assert!(why.contains(
+            "too, each also with Access-Control-Allow-Credentials: true (this upload's credentials are 'include')."
+        ), "{why}");
+        assert!(
+            why.contains("of PUT https://bucket.example/o with"),
+            "{why}"
+        );
+        assert!(!why.contains("deadbeef"), "{why}");
+    }
+}
