@@ -8,6 +8,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { codeBlocks, extract, parts } from './extract-readme.mjs';
+import { quickstartFiles } from '../apps/quickstart.mjs';
 import { launchChromium, profileDir, serviceWorker, startServer, until } from '../harness.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -59,6 +60,16 @@ test("README's examples compile under tsc --strict (pages with DOM, workers with
 test('a typed page and worker using every API compile, and every misuse line is an error', () => {
   assertCompiles('tsconfig.page.json');
   assertCompiles('tsconfig.worker.json');
+});
+
+test("the Quickstart's page code, pasted as it is into a TypeScript app's src/main.ts, compiles under tsc --strict", async () => {
+  const files = await quickstartFiles(path.resolve(HERE, '../../README.md'));
+  const page = files['src/main.js'];
+  assert.match(page ?? '', /from 'ferry-upload'/, 'the Quickstart has a src/main.js block that imports ferry-upload');
+  await rm(path.join(HERE, 'generated/quickstart'), { recursive: true, force: true });
+  await mkdir(path.join(HERE, 'generated/quickstart'), { recursive: true });
+  await writeFile(path.join(HERE, 'generated/quickstart/main.ts'), page);
+  assertCompiles('tsconfig.quickstart.json');
 });
 
 /** Every `"Ferry…"` error name in the crate's and the glue's sources (tests excluded). */
