@@ -221,7 +221,7 @@ export interface Task {
   expiresAt: number | null;
   /** Not sent before this time: the one given, or for a discretionary task the opening of its batch window if later. */
   earliestBegin: number | null;
-  /** What went wrong in the latest failed attempt. */
+  /** What went wrong in the latest failed attempt (with, in brief, what an error answer said). */
   lastError: string | null;
   /** HTTP status of the latest attempt that got a response. */
   lastStatus: number | null;
@@ -285,19 +285,21 @@ export interface FerryRetryingEvent extends FerryEventBase {
   kind: 'retrying';
   attempt: number;
   delayMs: number;
+  /** Why the attempt failed; an error answer's gist is quoted: `... (the server said: SlowDown: ...)`. */
   reason: string;
 }
 /** The server accepted the upload. */
 export interface FerryCompletedEvent extends FerryEventBase {
   kind: 'completed';
   attempt: number;
-  /** The answer that completed it (tus: the last `PATCH`'s, or the `HEAD`'s that found the file whole when that one was lost). */
+  /** The answer that completed it (tus: the last `PATCH`'s, or the `HEAD`'s that found the file whole when that one was lost; s3-multipart: the CompleteMultipartUpload answer). */
   response: FerryResponse;
 }
 /** Ferry gave up: a final answer, or the attempts ran out. */
 export interface FerryFailedEvent extends FerryEventBase {
   kind: 'failed';
   attempt: number;
+  /** Why; an error answer's gist is quoted: `403 Forbidden ... (the server said: SignatureDoesNotMatch: ...)`. */
   reason: string;
   /** The server's answer, when there was one. */
   response?: FerryResponse;
