@@ -49,11 +49,13 @@ after(() => server?.close());
  * s3rver and the app's presigning backend beside it. `fn({ s3, signed, aborted, worker, held })`: `signed`
  * the steps the backend signed (`'create'`, `'part 2'`, ...), `worker` the app's worker URL that asks this
  * backend; a step `hold(step)` returns true for is never answered (its response goes into `held`), one
- * `fail(step)` returns true for is answered 503.
+ * `fail(step)` returns true for is answered 503, one `refuse(step)` returns true for is given a URL of the
+ * backend's own that answers as S3 does a URL that expired (403, `AccessDenied`, CORS headers included:
+ * s3rver's own refusal of an expired URL has none, so a browser sees only a network error).
  * s3rver has no AbortMultipartUpload: the backend signs an abort as a URL of its own, and `aborted` holds
  * the upload ids DELETEd there.
  */
-async function withS3(fn, { exposeEtag = true, hold = () => false, fail = () => false } = {}) {
+async function withS3(fn, { exposeEtag = true, hold = () => false, fail = () => false, refuse = () => false } = {}) {
   const s3 = await startS3(new URL(server.url).origin, 'uploads', { exposeEtag });
   const signed = [];
   const aborted = [];
@@ -61,6 +63,12 @@ async function withS3(fn, { exposeEtag = true, hold = () => false, fail = () => 
   const presigner = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://x');
     const cors = { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'DELETE', 'access-control-allow-headers': '*' };
+    if (url.pathname === '/refuse') {
+      res.writeHead(req.method === 'OPTIONS' ? 204 : 403, { 'content-type': 'application/xml', ...cors, 'access-control-allow-methods': 'PUT' });
+      res.end(req.method === 'OPTIONS' ? '' : '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+        + '<Message>Request has expired</Message><RequestId>1</RequestId></Error>');
+      return;
+    }
     if (url.pathname === '/abort') {
       if (req.method === 'DELETE') aborted.push(url.searchParams.get('uploadId'));
       res.writeHead(204, cors);
@@ -93,7 +101,8 @@ async function withS3(fn, { exposeEtag = true, hold = () => false, fail = () => 
       abort: ['DELETE', upload],
     }[step];
     res.writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': '*' });
-    res.end(JSON.stringify({ url: await s3.sign(key, { method, query, expires: 60 }) }));
+    const refused = `http://127.0.0.1:${presigner.address().port}/refuse?${query}&X-Amz-Signature=expired`;
+    res.end(JSON.stringify({ url: refuse(name) ? refused : await s3.sign(key, { method, query, expires: 60 }) }));
   });
   await new Promise((resolve) => presigner.listen(0, '127.0.0.1', resolve));
   const worker = `/sw.js?presigner=${encodeURIComponent(`http://127.0.0.1:${presigner.address().port}`)}`;
@@ -200,6 +209,25 @@ test('S3 multipart: a bucket whose CORS rules hide the ETag fails the upload wit
       assert.deepEqual(signed, ['create', 'part 1', 'abort']);
     });
   }, { exposeEtag: false });
+});
+
+test('S3 multipart: a part refused as S3 refuses an expired URL (403 AccessDenied) fails the upload with a reason that names the step and quotes S3, and the upload is aborted', async () => {
+  await server.reset();
+  await withS3(async ({ signed, aborted, worker }) => {
+    await withGrantedChromium(server.url, [], async (ctx) => {
+      const page = await openSession(ctx, server.url, 's3refused', { serviceWorker: worker });
+      const { id } = await uploadRandom(page, SIZE, request('videos/r.bin'));
+      const failed = await eventOf(page, id, 'failed', { timeout: 30000 });
+      assert.match(failed.reason, /^UploadPart 2 answered 403 Forbidden on attempt 1; .* \(the server said: \w+: Request has expired\)$/);
+      assert.match(failed.response.body, /Request has expired/);
+      const task = await page.evaluate((id) => window.ferrySession.get(id), id);
+      assert.equal(task.lastStatus, 403);
+      assert.match(task.lastError, /^UploadPart 2 answered 403 Forbidden \(the server said: \w+: Request has expired\)$/);
+      await until(() => aborted.length > 0, { what: 'the upload aborted', timeout: 20000 });
+      assert.deepEqual(aborted, [task.request.protocol.uploadId]);
+      assert.deepEqual(signed, ['create', 'part 1', 'part 2', 'abort']);
+    });
+  }, { refuse: (step) => step === 'part 2' });
 });
 
 test('S3 multipart: cancel aborts the upload at the bucket before it resolves', async () => {

@@ -47,6 +47,16 @@ pub enum Outcome {
         /// The raw `Retry-After` header, if present.
         retry_after: Option<String>,
     },
+    /// One request of a multi-request upload answered (an S3 step: `step` names it): the status
+    /// decides as a `Response`'s does, and the reason names the request.
+    StepResponse {
+        /// The request, e.g. `"UploadPart 2"`.
+        step: String,
+        /// HTTP status code.
+        status: u16,
+        /// The raw `Retry-After` header, if present.
+        retry_after: Option<String>,
+    },
     /// fetch rejected (offline, DNS, CORS, connection reset, …); the message is the browser's.
     NetworkError(String),
     /// The server answered, and its answer asks for another attempt (an S3 error it says to retry, a tus
@@ -61,6 +71,28 @@ pub enum Outcome {
     /// rejected, or gave headers that cannot be sent); the message says why. Retryable: the page
     /// may answer next time.
     NotSent(String),
+}
+
+impl Outcome {
+    /// The HTTP status that decides the outcome, when the server answered with one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Outcome::Response { status, .. } | Outcome::StepResponse { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+
+    /// The raw `Retry-After` of such an answer.
+    pub fn retry_after(&self) -> Option<&str> {
+        match self {
+            Outcome::Response { retry_after, .. } | Outcome::StepResponse { retry_after, .. } => {
+                retry_after.as_deref()
+            }
+            _ => None,
+        }
+    }
 }
 
 /// What an [`Outcome`] means for the task.
@@ -90,7 +122,7 @@ pub fn classify(o: &Outcome) -> Class {
             Class::Retryable
         }
         Outcome::Refused(_) => Class::Final,
-        Outcome::Response { status, .. } => match status {
+        Outcome::Response { status, .. } | Outcome::StepResponse { status, .. } => match status {
             200..=299 => Class::Success,
             408 | 425 | 429 | 500 | 502 | 503 | 504 => Class::Retryable,
             _ => Class::Final,
@@ -101,14 +133,22 @@ pub fn classify(o: &Outcome) -> Class {
 /// A one-line human description of an outcome: `"503 Service Unavailable"`, `"network error: …"`.
 pub fn describe(o: &Outcome) -> String {
     match o {
-        Outcome::Response { status, .. } => match reason_phrase(*status) {
-            "" => format!("HTTP {status}"),
-            phrase => format!("{status} {phrase}"),
-        },
+        Outcome::Response { status, .. } => status_text(*status),
+        Outcome::StepResponse { step, status, .. } => {
+            format!("{step} answered {}", status_text(*status))
+        }
         Outcome::NetworkError(msg) if msg.is_empty() => "network error".to_string(),
         Outcome::NetworkError(msg) => format!("network error: {msg}"),
         Outcome::Timeout => "timeout".to_string(),
         Outcome::Again(msg) | Outcome::Refused(msg) | Outcome::NotSent(msg) => msg.clone(),
+    }
+}
+
+/// `"503 Service Unavailable"`, or `"HTTP 599"` for a status without a standard phrase.
+fn status_text(status: u16) -> String {
+    match reason_phrase(status) {
+        "" => format!("HTTP {status}"),
+        phrase => format!("{status} {phrase}"),
     }
 }
 

@@ -64,7 +64,8 @@ fn failed(step: &str, status: u16, body: &str, retry_after: Option<String>) -> O
             "{step} answered {status} with error {code}: {}",
             element(body, "Message").unwrap_or_default()
         )),
-        _ => Outcome::Response {
+        _ => Outcome::StepResponse {
+            step: step.to_string(),
             status,
             retry_after,
         },
@@ -92,7 +93,13 @@ pub fn on_create(status: u16, body: &str, retry_after: Option<String>) -> Step {
 /// An UploadPart `PUT ?partNumber&uploadId`: a 2xx answer carries the part's `ETag` header. A part the
 /// bucket refuses as `NoSuchUpload` belongs to an upload that was aborted or expired (it was never
 /// completed: a completion is sent only once every part is confirmed): a new one is made.
-pub fn on_part(status: u16, etag: Option<&str>, body: &str, retry_after: Option<String>) -> Step {
+pub fn on_part(
+    number: u64,
+    status: u16,
+    etag: Option<&str>,
+    body: &str,
+    retry_after: Option<String>,
+) -> Step {
     match (status, etag.map(str::trim).filter(|e| !e.is_empty())) {
         (200..=299, Some(etag)) => Step::Part(etag.to_string()),
         (200..=299, None) => Step::End(Outcome::Refused(
@@ -101,7 +108,7 @@ pub fn on_part(status: u16, etag: Option<&str>, body: &str, retry_after: Option<
                 .into(),
         )),
         (404, _) if error_code(body).as_deref() == Some("NoSuchUpload") => Step::Restart,
-        _ => Step::End(failed("UploadPart", status, body, retry_after)),
+        _ => Step::End(failed(&format!("UploadPart {number}"), status, body, retry_after)),
     }
 }
 

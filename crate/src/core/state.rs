@@ -18,7 +18,7 @@
 //! [`Error::IllegalTransition`]: crate::core::error::Error::IllegalTransition
 
 use crate::core::error::Result;
-use crate::core::retry::{classify, Class, Outcome};
+use crate::core::retry::{classify, Class};
 use crate::core::task::{State, Task};
 use illegal::require;
 use transitions::{
@@ -82,11 +82,9 @@ fn transition(task: &Task, input: Input, now_ms: u64, rand: u64) -> Result<(Task
         };
     }
     if task.is_expired_at(now_ms) {
-        if let (State::InFlight, Input::Outcome(o @ Outcome::Response { status, .. })) =
-            (task.state, &input)
-        {
-            if classify(o) == Class::Success {
-                return Ok(complete(task, *status));
+        if let (State::InFlight, Input::Outcome(o)) = (task.state, &input) {
+            if let (Class::Success, Some(status)) = (classify(o), o.status()) {
+                return Ok(complete(task, status));
             }
         }
         return Ok(expire(task, &input));

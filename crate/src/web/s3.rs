@@ -132,6 +132,7 @@ async fn run(
             )
             .await?;
             match decide::on_part(
+                number,
                 put.status,
                 put.etag.as_deref(),
                 &put.info.body,
@@ -282,10 +283,7 @@ struct Answered {
 
 impl Answered {
     fn retry_after(&self) -> Option<String> {
-        match &self.outcome {
-            Outcome::Response { retry_after, .. } => retry_after.clone(),
-            _ => None,
-        }
+        self.outcome.retry_after().map(str::to_string)
     }
 }
 

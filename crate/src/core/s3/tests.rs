@@ -61,23 +61,29 @@ fn creation_reads_the_upload_id_of_the_xml_answer() {
 #[test]
 fn a_part_is_stored_under_its_etag_which_cors_must_expose() {
     assert_eq!(
-        on_part(200, Some(" \"abc\" "), "", None),
+        on_part(1, 200, Some(" \"abc\" "), "", None),
         Step::Part("\"abc\"".into())
     );
-    let Step::End(o) = on_part(200, None, "", None) else {
+    let Step::End(o) = on_part(1, 200, None, "", None) else {
         panic!("an unreadable ETag must end the attempt")
     };
     assert_eq!(classify(&o), Class::Final);
     assert!(crate::core::describe(&o).contains("ExposeHeaders"));
     let forgotten = "<Error><Code>NoSuchUpload</Code><Message>gone</Message></Error>";
-    assert_eq!(on_part(404, None, forgotten, None), Step::Restart);
+    assert_eq!(on_part(1, 404, None, forgotten, None), Step::Restart);
     assert!(matches!(
-        on_part(404, None, "<Error><Code>NoSuchBucket</Code></Error>", None),
-        Step::End(Outcome::Response { status: 404, .. })
+        on_part(
+            1,
+            404,
+            None,
+            "<Error><Code>NoSuchBucket</Code></Error>",
+            None
+        ),
+        Step::End(Outcome::StepResponse { status: 404, .. })
     ));
     assert!(matches!(
-        on_part(500, None, "", Some("2".into())),
-        Step::End(Outcome::Response { status: 500, .. })
+        on_part(1, 500, None, "", Some("2".into())),
+        Step::End(Outcome::StepResponse { status: 500, .. })
     ));
 }
 
@@ -132,7 +138,7 @@ fn request_timeout_and_s3s_own_trouble_are_retried_at_every_step() {
     for (status, body) in [(400, timeout), (503, slow)] {
         for step in [
             on_create(status, body, None),
-            on_part(status, None, body, None),
+            on_part(1, status, None, body, None),
             on_complete(status, body, None),
         ] {
             let Step::End(o) = step else { panic!() };
@@ -141,10 +147,39 @@ fn request_timeout_and_s3s_own_trouble_are_retried_at_every_step() {
     }
     // Other errors go by their status: a 403 is final.
     let denied = "<Error><Code>AccessDenied</Code></Error>";
-    let Step::End(o) = on_part(403, None, denied, None) else {
+    let Step::End(o) = on_part(1, 403, None, denied, None) else {
         panic!()
     };
     assert_eq!(classify(&o), Class::Final);
+}
+
+#[test]
+fn a_refused_step_is_named_and_keeps_its_status_and_retry_after() {
+    let denied = "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>";
+    let Step::End(o) = on_part(2, 403, None, denied, None) else {
+        panic!()
+    };
+    assert_eq!(
+        crate::core::describe(&o),
+        "UploadPart 2 answered 403 Forbidden"
+    );
+    assert_eq!(o.status(), Some(403));
+    let Step::End(o) = on_create(503, "", Some("7".into())) else {
+        panic!()
+    };
+    assert_eq!(classify(&o), Class::Retryable);
+    assert_eq!(
+        crate::core::describe(&o),
+        "CreateMultipartUpload answered 503 Service Unavailable"
+    );
+    assert_eq!(o.retry_after(), Some("7"));
+    let Step::End(o) = on_complete(400, "<Error><Code>InvalidPart</Code></Error>", None) else {
+        panic!()
+    };
+    assert_eq!(
+        crate::core::describe(&o),
+        "CompleteMultipartUpload answered 400 Bad Request"
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Table tests: every (state, input) pair, before and at the deadline.
 
 use super::*;
-use crate::core::retry::RetryPolicy;
+use crate::core::retry::{Outcome, RetryPolicy};
 use crate::core::task::{BodyMeta, Method, Protocol, Request, Transport};
 
 pub(super) const T0: u64 = 1_000_000;

@@ -3,7 +3,7 @@
 use super::tests::*;
 use super::*;
 use crate::core::error::Error;
-use crate::core::retry::RetryPolicy;
+use crate::core::retry::{Outcome, RetryPolicy};
 use crate::core::task::{Protocol, Transport};
 
 #[test]

@@ -3,6 +3,7 @@
 
 use super::tests::*;
 use super::*;
+use crate::core::retry::Outcome;
 
 #[test]
 fn retryable_response_records_reason_and_status() {

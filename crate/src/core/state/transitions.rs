@@ -51,13 +51,7 @@ pub(super) fn lease(
 }
 
 pub(super) fn outcome(task: &Task, o: &Outcome, now_ms: u64, rand: u64) -> (Task, Vec<Effect>) {
-    let (status, retry_after) = match o {
-        Outcome::Response {
-            status,
-            retry_after,
-        } => (Some(*status), retry_after.as_deref()),
-        _ => (None, None),
-    };
+    let (status, retry_after) = (o.status(), o.retry_after());
     let reason = describe(o);
     match classify(o) {
         Class::Success => complete(task, status.unwrap_or(200)),
@@ -173,10 +167,7 @@ pub(super) fn expire(task: &Task, input: &Input) -> (Task, Vec<Effect>) {
     if let Input::Outcome(o) = input {
         // Keep what the last attempt said; it is often why the task ran out of time.
         t.last_error = Some(describe(o));
-        t.last_status = match o {
-            Outcome::Response { status, .. } => Some(*status),
-            _ => None,
-        };
+        t.last_status = o.status();
     }
     (t, vec![Effect::Expired, Effect::DeleteBlob])
 }
