@@ -195,39 +195,40 @@ test('S3 multipart: the browser killed (SIGKILL) while part 3 waits for its sign
   }, { hold });
 });
 
-test('S3 multipart: a bucket whose CORS rules hide the ETag fails the upload with a reason that says so, and the upload is aborted', async () => {
+/**
+ * An upload of `key` that fails (with the bucket set up by `s3Options`): `check(failed, task)` judges the
+ * `failed` event and the task; the upload must then be aborted at the bucket, the backend having signed `steps`.
+ */
+async function failsAndIsAborted(tag, key, s3Options, steps, check) {
   await server.reset();
   await withS3(async ({ signed, aborted, worker }) => {
     await withGrantedChromium(server.url, [], async (ctx) => {
-      const page = await openSession(ctx, server.url, 's3etag', { serviceWorker: worker });
-      const { id } = await uploadRandom(page, SIZE, request('videos/c.bin'));
+      const page = await openSession(ctx, server.url, tag, { serviceWorker: worker });
+      const { id } = await uploadRandom(page, SIZE, request(key));
       const failed = await eventOf(page, id, 'failed', { timeout: 30000 });
-      assert.match(failed.reason, /ETag header cannot be read.*ExposeHeaders/);
-      const { uploadId } = (await page.evaluate((id) => window.ferrySession.get(id), id)).request.protocol;
+      const task = await page.evaluate((id) => window.ferrySession.get(id), id);
+      check(failed, task);
       await until(() => aborted.length > 0, { what: 'the upload aborted', timeout: 20000 });
-      assert.deepEqual(aborted, [uploadId]);
-      assert.deepEqual(signed, ['create', 'part 1', 'abort']);
+      assert.deepEqual(aborted, [task.request.protocol.uploadId]);
+      assert.deepEqual(signed, steps);
     });
-  }, { exposeEtag: false });
+  }, s3Options);
+}
+
+test('S3 multipart: a bucket whose CORS rules hide the ETag fails the upload with a reason that says so, and the upload is aborted', async () => {
+  await failsAndIsAborted('s3etag', 'videos/c.bin', { exposeEtag: false }, ['create', 'part 1', 'abort'], (failed) => {
+    assert.match(failed.reason, /ETag header cannot be read.*ExposeHeaders/);
+  });
 });
 
 test('S3 multipart: a part refused as S3 refuses an expired URL (403 AccessDenied) fails the upload with a reason that names the step and quotes S3, and the upload is aborted', async () => {
-  await server.reset();
-  await withS3(async ({ signed, aborted, worker }) => {
-    await withGrantedChromium(server.url, [], async (ctx) => {
-      const page = await openSession(ctx, server.url, 's3refused', { serviceWorker: worker });
-      const { id } = await uploadRandom(page, SIZE, request('videos/r.bin'));
-      const failed = await eventOf(page, id, 'failed', { timeout: 30000 });
-      assert.match(failed.reason, /^UploadPart 2 answered 403 Forbidden on attempt 1; .* \(the server said: \w+: Request has expired\)$/);
-      assert.match(failed.response.body, /Request has expired/);
-      const task = await page.evaluate((id) => window.ferrySession.get(id), id);
-      assert.equal(task.lastStatus, 403);
-      assert.match(task.lastError, /^UploadPart 2 answered 403 Forbidden \(the server said: \w+: Request has expired\)$/);
-      await until(() => aborted.length > 0, { what: 'the upload aborted', timeout: 20000 });
-      assert.deepEqual(aborted, [task.request.protocol.uploadId]);
-      assert.deepEqual(signed, ['create', 'part 1', 'part 2', 'abort']);
-    });
-  }, { refuse: (step) => step === 'part 2' });
+  const refuse = (step) => step === 'part 2';
+  await failsAndIsAborted('s3refused', 'videos/r.bin', { refuse }, ['create', 'part 1', 'part 2', 'abort'], (failed, task) => {
+    assert.match(failed.reason, /^UploadPart 2 answered 403 Forbidden on attempt 1; .* \(the server said: \w+: Request has expired\)$/);
+    assert.match(failed.response.body, /Request has expired/);
+    assert.equal(task.lastStatus, 403);
+    assert.match(task.lastError, /^UploadPart 2 answered 403 Forbidden \(the server said: \w+: Request has expired\)$/);
+  });
 });
 
 test('S3 multipart: cancel aborts the upload at the bucket before it resolves', async () => {
