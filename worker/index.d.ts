@@ -150,7 +150,7 @@ export interface TusUploadRequest extends UploadRequestBase {
  */
 export interface S3MultipartUploadRequest extends UploadRequestBase {
   protocol: 's3-multipart';
-  /** Bytes per part, 5 MiB to 5 GiB (default 8 MiB). */
+  /** Bytes per part, 5 MiB to 5 GiB, at most 10,000 parts (default 8 MiB, larger for a body over 78 GiB). */
   chunkSize?: number;
   field?: never; filename?: never; fields?: never; metadata?: never;
 }

@@ -13,9 +13,18 @@ use crate::core::task::{Protocol, State, Task};
 pub const MIN_PART: u64 = 5 * 1024 * 1024;
 /// Largest part S3 takes.
 pub const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
-/// Part size when none is given: 8 MiB (what the AWS CLI uses). The largest body Ferry takes (4 GiB)
-/// is then 512 parts, far below S3's 10,000.
+/// Part size when none is given, for bodies up to 10,000 of them (78 GiB): 8 MiB, what the AWS CLI uses.
 pub const DEFAULT_PART: u64 = 8 * 1024 * 1024;
+/// Most parts one upload may have (S3's limit, kept by S3-compatible stores too).
+pub const MAX_PARTS: u64 = 10_000;
+
+/// The part size of a body of `size` bytes when the upload names none: [`DEFAULT_PART`], or for a body
+/// too large for [`MAX_PARTS`] of those, the smallest whole number of MiB that keeps within them (as the
+/// AWS CLI grows its parts). Above [`MAX_PART`] for bodies no part size can carry (over 48 TiB).
+pub fn default_part_size(size: u64) -> u64 {
+    const MIB: u64 = 1024 * 1024;
+    DEFAULT_PART.max(size.div_ceil(MAX_PARTS).div_ceil(MIB).saturating_mul(MIB))
+}
 
 /// How many parts a body of `size` bytes makes (at least one: an empty body is one empty part).
 pub fn part_count(size: u64, part_size: u64) -> u64 {

@@ -34,7 +34,8 @@ pub fn wants_quota_estimate(size: u64) -> bool {
 /// Limits that depend on the environment rather than on one upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest body accepted, in bytes (default 4 GiB).
+    /// Largest body accepted, in bytes (default [`MAX_BODY_BYTES`]: no limit of Ferry's own, the
+    /// storage quota is what bounds a body).
     pub max_body_bytes: u64,
     /// Whether a zero-byte body is acceptable (default `false`: an empty upload is almost always a bug
     /// in the page, e.g. a File input read before the user picked a file).
@@ -45,10 +46,14 @@ pub struct Limits {
     pub before_send: bool,
 }
 
+/// The default [`Limits::max_body_bytes`]: the largest size a JS number holds exactly
+/// (`Number.MAX_SAFE_INTEGER`), far past any Blob a browser stores.
+pub const MAX_BODY_BYTES: u64 = (1 << 53) - 1;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_body_bytes: 4 << 30,
+            max_body_bytes: MAX_BODY_BYTES,
             allow_empty_body: false,
             quota_available: None,
             before_send: false,
@@ -201,6 +206,7 @@ pub fn validate_upload(
     let headers = request::validate_headers(&input.headers, &protocol)?;
     let credentials = request::validate_credentials(input.credentials.as_deref())?;
     let body = validate_body(&input.body, limits)?;
+    let protocol = protocol::fit_parts(protocol, input.chunk_size.is_some(), body.size)?;
     let retry = match &input.retry {
         Some(r) => validate_retry(r, session_retry)?,
         None => *session_retry,

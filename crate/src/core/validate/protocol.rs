@@ -94,6 +94,46 @@ pub(super) fn validate_protocol(
     Ok(Protocol::Http)
 }
 
+/// An S3 multipart upload's parts fitted to the body: a part size the upload did not name grows with the
+/// body ([`s3::default_part_size`]); one it named must keep the body within [`s3::MAX_PARTS`] parts.
+pub(super) fn fit_parts(protocol: Protocol, named: bool, size: u64) -> Result<Protocol> {
+    let Protocol::S3Multipart {
+        chunk_size,
+        upload_id,
+        etags,
+    } = protocol
+    else {
+        return Ok(protocol);
+    };
+    let chunk_size = if named {
+        chunk_size
+    } else {
+        s3::default_part_size(size)
+    };
+    let parts = s3::part_count(size, chunk_size);
+    if parts <= s3::MAX_PARTS && chunk_size <= s3::MAX_PART {
+        return Ok(Protocol::S3Multipart {
+            chunk_size,
+            upload_id,
+            etags,
+        });
+    }
+    let least = size.div_ceil(s3::MAX_PARTS).max(s3::MIN_PART);
+    if least > s3::MAX_PART {
+        return Err(Error::BodyTooLarge {
+            size,
+            max: s3::MAX_PARTS * s3::MAX_PART,
+        });
+    }
+    Err(Error::protocol(
+        "s3-multipart",
+        format!(
+            "makes {parts} parts of chunkSize {chunk_size} from a body of {size} bytes, more than S3's {max}; pass chunkSize {least} or more, or leave it out (Ferry then sizes the parts)",
+            max = s3::MAX_PARTS
+        ),
+    ))
+}
+
 fn multipart(input: &UploadInput, bad: impl Fn(String) -> Result<Protocol>) -> Result<Protocol> {
     let field = input
         .field

@@ -337,3 +337,21 @@ fn discretionary_is_carried_through_validation() {
             .discretionary
     );
 }
+
+#[test]
+fn a_body_past_four_gib_is_taken_ferry_sets_no_limit_of_its_own() {
+    for size in [(4u64 << 30) + 1, 5 << 40, MAX_BODY_BYTES] {
+        let v = validate_upload(
+            &with(|i| {
+                if let BodyInput::Blob { size: s, .. } = &mut i.body {
+                    *s = size as f64;
+                }
+            }),
+            &RetryPolicy::default(),
+            &Limits::default(),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(v.body.size, size);
+    }
+}

@@ -71,3 +71,72 @@ fn s3_multipart_needs_the_workers_before_send_and_no_method() {
         "{e}"
     );
 }
+
+const GIB: u64 = 1 << 30;
+
+fn sized(size: u64, chunk: Option<u64>) -> Result<ValidUpload> {
+    signed(&s3(|i| {
+        i.chunk_size = chunk.map(|c| c as f64);
+        if let BodyInput::Blob { size: s, .. } = &mut i.body {
+            *s = size as f64;
+        }
+    }))
+}
+
+fn part_size(v: &ValidUpload) -> u64 {
+    match v.request.protocol {
+        Protocol::S3Multipart { chunk_size, .. } => chunk_size,
+        ref p => panic!("not s3-multipart: {p:?}"),
+    }
+}
+
+#[test]
+fn s3_multipart_parts_grow_so_that_a_large_body_keeps_within_ten_thousand() {
+    // 10,000 parts of 8 MiB: the largest body the default part carries.
+    assert_eq!(
+        part_size(&sized(10_000 * s3::DEFAULT_PART, None).unwrap()),
+        s3::DEFAULT_PART
+    );
+    // One byte more: whole MiB parts, as few as keep within 10,000.
+    let v = sized(10_000 * s3::DEFAULT_PART + 1, None).unwrap();
+    assert_eq!(part_size(&v), 9 * 1024 * 1024);
+    for size in [100 * GIB, 1024 * GIB, 40 * 1024 * GIB] {
+        let chunk = part_size(&sized(size, None).unwrap());
+        assert!(
+            s3::part_count(size, chunk) <= s3::MAX_PARTS,
+            "{size}: {chunk}"
+        );
+        assert!(
+            s3::part_count(size, chunk - 1024 * 1024) > s3::MAX_PARTS,
+            "{size}: {chunk} is not the least"
+        );
+        assert_eq!(chunk % (1024 * 1024), 0);
+    }
+}
+
+#[test]
+fn s3_multipart_a_named_part_size_that_makes_over_ten_thousand_parts_is_refused_naming_the_least() {
+    let size = 60 * GIB;
+    let e = sized(size, Some(s3::MIN_PART)).unwrap_err();
+    let least = size.div_ceil(s3::MAX_PARTS);
+    assert!(
+        matches!(&e, Error::InvalidProtocol { protocol, reason } if protocol == "s3-multipart"
+            && reason.contains("makes 12288 parts") && reason.contains(&format!("pass chunkSize {least} or more"))),
+        "{e}"
+    );
+    assert_eq!(part_size(&sized(size, Some(least)).unwrap()), least);
+}
+
+#[test]
+fn s3_multipart_a_body_no_part_size_can_carry_is_body_too_large() {
+    let size = s3::MAX_PARTS * s3::MAX_PART + 1;
+    for chunk in [None, Some(s3::MAX_PART)] {
+        assert_eq!(
+            sized(size, chunk).unwrap_err(),
+            Error::BodyTooLarge {
+                size,
+                max: s3::MAX_PARTS * s3::MAX_PART
+            }
+        );
+    }
+}
