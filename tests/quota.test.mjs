@@ -54,6 +54,12 @@ test('QuotaExceededError during the write is FerryQuotaExceeded and leaves no pa
   const refused = results.filter((r) => r.name);
   assert.ok(refused.length >= 1 && ok.length >= 1, JSON.stringify(results));
   assert.ok(refused.every((r) => r.name === 'FerryQuotaExceeded'), JSON.stringify(refused));
+  // Never "needs N bytes, more than ... M bytes free" with M at least N: a refusal the estimate does not
+  // explain says the storage is full instead.
+  for (const { message } of refused) {
+    const [, needs, free] = message.match(/needs (\d+) bytes.*estimates (\d+) bytes free/) ?? [];
+    assert.ok(needs ? Number(free) < Number(needs) : /storage is full/.test(message), message);
+  }
   const after = await counts();
   assert.equal(after.tasks - before.tasks, ok.length, 'a task for each accepted upload, none for the refused');
   assert.equal(after.blobs - before.blobs, ok.length, 'a Blob for each accepted upload, none for the refused');

@@ -61,10 +61,7 @@ async fn enqueue(tag: JsValue, req: JsValue, blob: web_sys::Blob) -> Result<Stri
     let done = match store.enqueue_all(&[(task, blob)]).await {
         // The write itself hit the quota (the estimate is coarse): say how much is free now.
         Err(Error::QuotaExceeded { size, .. }) => {
-            return Err(Error::QuotaExceeded {
-                size,
-                available: request::quota_available().await.unwrap_or(0),
-            })
+            return Err(Error::quota_refused(size, request::quota_available().await))
         }
         other => other?,
     };

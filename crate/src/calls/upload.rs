@@ -166,10 +166,7 @@ async fn commit(store: &Store, batch: Vec<(Task, web_sys::Blob)>) -> Result<Comm
     let done = match store.enqueue_all(&batch).await {
         // The write itself hit the quota (the estimate is coarse): say how much is free now.
         Err(Error::QuotaExceeded { .. }) => {
-            return Err(Error::QuotaExceeded {
-                size,
-                available: request::quota_available().await.unwrap_or(0),
-            });
+            return Err(Error::quota_refused(size, request::quota_available().await));
         }
         other => other?,
     };

@@ -67,14 +67,26 @@ pub enum Error {
     /// Storing the body would exceed the origin's storage quota.
     #[error(
         "body needs {size} bytes, more than the origin's storage quota leaves (the browser \
-         estimates {available} bytes free); free space (finish or cancel other uploads) or call \
-         navigator.storage.persist() to ask for more"
+         estimates {available} bytes free); free space (finish or cancel other uploads, clear() what \
+         is no longer needed); in Firefox, navigator.storage.persist() also raises the quota"
     )]
     QuotaExceeded {
         /// Body size in bytes.
         size: u64,
         /// Bytes still available (quota minus usage).
         available: u64,
+    },
+    /// The browser refused to store the body although its quota estimate left room: the device's disk
+    /// holds less than the quota the browser grants (named `FerryQuotaExceeded` too).
+    #[error(
+        "storing the body ({size} bytes) was refused: the browser's storage is full, though its \
+         quota estimate left room (the device's free disk space can be less than the quota); free \
+         space on the device, or in this origin (finish or cancel other uploads, clear() what is no \
+         longer needed)"
+    )]
+    StorageFull {
+        /// Body size in bytes.
+        size: u64,
     },
     /// A numeric or enumerated option is out of range or contradicts another.
     #[error("invalid option {option}: {reason}")]
@@ -144,7 +156,7 @@ impl Error {
             Error::InvalidHeader { .. } => "FerryInvalidHeader",
             Error::InvalidBody { .. } => "FerryInvalidBody",
             Error::BodyTooLarge { .. } => "FerryBodyTooLarge",
-            Error::QuotaExceeded { .. } => "FerryQuotaExceeded",
+            Error::QuotaExceeded { .. } | Error::StorageFull { .. } => "FerryQuotaExceeded",
             Error::InvalidOptions { .. } => "FerryInvalidOptions",
             Error::InvalidProtocol { .. } => "FerryInvalidProtocol",
             Error::DuplicateTask { .. } => "FerryDuplicateTask",
@@ -168,6 +180,17 @@ impl Error {
         Error::InvalidHeader {
             name: name.into(),
             reason: reason.into(),
+        }
+    }
+
+    /// What a write of `size` bytes that the browser refused as over its quota is: said with the
+    /// browser's estimate of the free space (`available`, read after the refusal) when that estimate
+    /// agrees, else as storage that is full although the estimate left room (a disk smaller than the
+    /// quota), never as "needs N bytes, more than the M free" with M past N.
+    pub fn quota_refused(size: u64, available: Option<u64>) -> Self {
+        match available {
+            Some(available) if available < size => Error::QuotaExceeded { size, available },
+            _ => Error::StorageFull { size },
         }
     }
 
@@ -218,6 +241,7 @@ mod tests {
                 },
                 "FerryQuotaExceeded",
             ),
+            (Error::StorageFull { size: 2 }, "FerryQuotaExceeded"),
             (Error::options("", ""), "FerryInvalidOptions"),
             (Error::protocol("", ""), "FerryInvalidProtocol"),
             (Error::DuplicateTask { id: "".into() }, "FerryDuplicateTask"),
@@ -269,5 +293,23 @@ mod tests {
             msg.contains("t1") && msg.contains("attempt 3") && msg.contains("done"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_refused_write_never_says_more_is_free_than_it_needs() {
+        assert_eq!(
+            Error::quota_refused(10, Some(5)),
+            Error::QuotaExceeded {
+                size: 10,
+                available: 5
+            }
+        );
+        // Chromium on a disk smaller than its quota: the estimate left room, the write was refused.
+        for estimate in [Some(10), Some(3_221_225_472), None] {
+            let e = Error::quota_refused(10, estimate);
+            assert_eq!(e, Error::StorageFull { size: 10 }, "{estimate:?}");
+            assert_eq!(e.name(), "FerryQuotaExceeded");
+            assert!(e.to_string().contains("free space on the device"), "{e}");
+        }
     }
 }
