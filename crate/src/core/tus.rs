@@ -122,9 +122,13 @@ pub fn on_patch(
                 Step::Resume(confirmed)
             }
         }
-        409 => Step::End(Outcome::Again(
-            "tus offset mismatch; resuming from the server's offset".into(),
-        )),
+        // Chromium sends a PATCH again after a connection cut mid-body: the server, which kept what
+        // arrived, then holds a later offset than the repeat began at. The reason says so.
+        409 => Step::End(Outcome::Again(format!(
+            "tus offset mismatch: the server's offset is not {from}, where this PATCH began (409 \
+             Conflict; a connection cut mid-PATCH, which the browser may send again, does this); \
+             resuming from the server's offset"
+        ))),
         423 => Step::End(Outcome::Again(
             "tus upload locked by an earlier request; retrying".into(),
         )),
@@ -226,8 +230,9 @@ mod tests {
         assert!(matches!(on_patch(200, 0, 5, None, None), Step::End(_)));
         assert!(matches!(on_patch(204, 5, 10, Some(5), None), Step::End(_)));
         assert!(matches!(
-            on_patch(409, 0, 5, None, None),
-            Step::End(Outcome::Again(_))
+            on_patch(409, 7, 12, None, None),
+            Step::End(Outcome::Again(why)) if why.contains("offset is not 7, where this PATCH began")
+                && why.contains("a connection cut mid-PATCH")
         ));
         assert!(matches!(
             on_patch(404, 0, 5, None, None),
