@@ -341,7 +341,9 @@ export type FerryErrorName =
   | 'FerryInvalidMethod'
   | 'FerryInvalidHeader'
   | 'FerryInvalidBody'
+  /** Only an `s3-multipart` body no part size carries within S3's 10,000 parts (over 48 TiB): Ferry sets no size limit of its own. */
   | 'FerryBodyTooLarge'
+  /** The origin's storage cannot hold the Blob (the browser's estimate, or its refusal of the write); nothing was stored. */
   | 'FerryQuotaExceeded'
   | 'FerryInvalidOptions'
   | 'FerryInvalidProtocol'
