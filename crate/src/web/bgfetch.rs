@@ -99,8 +99,7 @@ pub async fn abort(registration: &web_sys::ServiceWorkerRegistration, task: &cor
             .filter(|_| reg.is_object())
         {
             let uploaded = SENT.with(|s| s.borrow().get(&task.id).copied());
-            let total = reg.upload_total() as u64;
-            if core::scheduler::background_fetch_abortable(uploaded, total, task.body.size) {
+            if core::scheduler::background_fetch_abortable(task, uploaded) {
                 let _ = JsFuture::from(reg.abort()).await;
             }
             SENT.with(|s| s.borrow_mut().remove(&task.id));

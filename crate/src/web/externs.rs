@@ -89,9 +89,6 @@ extern "C" {
     /// Bytes of request bodies sent so far.
     #[wasm_bindgen(method, getter)]
     pub fn uploaded(this: &BackgroundFetchRegistration) -> f64;
-    /// The `uploadTotal` the fetch was started with (0 when unset).
-    #[wasm_bindgen(method, getter, js_name = uploadTotal)]
-    pub fn upload_total(this: &BackgroundFetchRegistration) -> f64;
     /// `""`, `"aborted"`, `"bad-status"`, `"fetch-error"`, `"quota-exceeded"`, `"download-total-exceeded"`.
     #[wasm_bindgen(method, getter, js_name = failureReason)]
     pub fn failure_reason(this: &BackgroundFetchRegistration) -> String;

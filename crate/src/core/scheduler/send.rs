@@ -41,17 +41,18 @@ pub fn background_fetch_free(in_flight: &[Task]) -> bool {
 }
 
 /// Whether the browser's Background Fetch of a task may be aborted now: only once its whole body is
-/// known to be sent (`uploaded`: the most a page saw sent, if one did; `total`: its `uploadTotal`, 0
-/// when unset, as for a multipart body, which is larger than the file's `size`). Not while it may be
-/// sending the body: Chromium 156 with a persistent profile crashes, every tab with it, when such a
-/// fetch is aborted (a page's own abort too), and an abort does not stop a body under way anyway; the
-/// worker cannot tell (its view of the fetch says 0 bytes sent throughout). Such a fetch is left to
-/// end on its own: its outcome, of an attempt no longer current, changes nothing.
-pub fn background_fetch_abortable(uploaded: Option<u64>, total: u64, size: u64) -> bool {
-    let whole = if total > 0 {
-        total
-    } else {
-        size.saturating_add(1)
+/// known to be sent (`uploaded`: the most a page saw sent, if one did). The whole is the task's own
+/// size (a multipart body is larger, so past the size only its closing boundary is left), never the
+/// registration's `uploadTotal`: Chromium keeps that modulo 2^32 (a 4.6 GiB body's reads 614 MiB).
+/// Not while it may be sending the body: Chromium 156 with a persistent profile crashes, every tab
+/// with it, when such a fetch is aborted (a page's own abort too), and an abort does not stop a body
+/// under way anyway; the worker cannot tell (its view of the fetch says 0 bytes sent throughout).
+/// Such a fetch is left to end on its own: its outcome, of an attempt no longer current, changes
+/// nothing.
+pub fn background_fetch_abortable(task: &Task, uploaded: Option<u64>) -> bool {
+    let whole = match task.request.protocol {
+        Protocol::Multipart { .. } => task.body.size.saturating_add(1),
+        _ => task.body.size,
     };
     uploaded.is_some_and(|u| u >= whole)
 }
