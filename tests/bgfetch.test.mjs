@@ -45,8 +45,10 @@ test('Background Fetch watched to its end: progress reaches the total once, with
     const page = await openSession(ctx, server.url, 'bgfwatch');
     // The server reads slowly and answers once it has every byte: Chromium has reported the whole body
     // sent (it sat in the socket buffers) well before that.
-    await server.fault({ count: 1, slowBytesPerSec: 1024 * 1024 });
-    const total = 4 * 1024 * 1024;
+    // 8 MiB: the socket buffers can take 4 MiB at once, and a body they take whole is reported only at
+    // its total.
+    await server.fault({ count: 1, slowBytesPerSec: 2 * 1024 * 1024 });
+    const total = 8 * 1024 * 1024;
     const { id } = await uploadRandom(page, total, { url: '/upload/bgfwatch' });
     assert.equal((await eventOf(page, id, 'started')).transport, 'backgroundFetch');
     await eventOf(page, id, 'completed');
@@ -58,6 +60,26 @@ test('Background Fetch watched to its end: progress reaches the total once, with
     assert.ok(relayed.bytesSent > 0 && relayed.bytesSent < total, JSON.stringify(relayed));
     assert.equal(sent.filter((b) => b === total).length, 1, `the total is told once: ${kinds}`);
     assert.deepEqual(kinds.slice(-2), [total, 'completed'], `and just before completed: ${kinds}`);
+  });
+});
+
+test('a Background Fetch watched by a page goes on reporting progress after the page collects its garbage', async () => {
+  await withGrantedBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'bgfgc');
+    await server.fault({ count: 1, slowBytesPerSec: 1024 * 1024 });
+    const total = 8 * 1024 * 1024;
+    const { id } = await uploadRandom(page, total, { url: '/upload/bgfgc' });
+    assert.equal((await eventOf(page, id, 'started')).transport, 'backgroundFetch');
+    const sent = () => page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id && e.kind === 'progress').map((e) => e.bytesSent), id);
+    await until(async () => (await sent()).some((b) => b < total), { what: 'a progress event relayed from the page' });
+    // A full collection: nothing of the page's own code may be all that keeps the registration (and
+    // with it, the listener its progress events reach) alive; Chromium then stops reporting.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('HeapProfiler.collectGarbage');
+    const before = Math.max(...await sent());
+    await eventOf(page, id, 'completed');
+    const after = (await sent()).filter((b) => b > before && b < total);
+    assert.ok(after.length > 0, `progress below the total after the collection (at ${before} of ${total}): ${await sent()}`);
   });
 });
 

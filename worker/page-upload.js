@@ -123,6 +123,9 @@ async function backgroundFetchGranted(s) {
   return s.backgroundFetch;
 }
 
+/** The Background Fetches this page started that have not ended. */
+const watched = new Set();
+
 /** Starts the fetch the worker leased; a refusal releases the lease (the worker sends the task then). */
 async function startBackgroundFetch(s, f) {
   let registration;
@@ -149,8 +152,12 @@ async function startBackgroundFetch(s, f) {
   }
   // The attempt's `started` is told once the browser began it (a refused one is no attempt).
   const began = s.ask({ op: 'bgfetchStarted', taskId: f.taskId, leaseNo: f.leaseNo }).catch(() => {});
-  // While this page is open, the fetch's progress becomes the task's progress events.
+  // While this page is open, the fetch's progress becomes the task's progress events. The browser
+  // keeps no hold on the registration for the page: held only by this listener, it would be collected,
+  // listener and all, and its reports would stop (Chromium: at the next full collection, mid-body).
+  watched.add(registration);
   registration.addEventListener('progress', () => {
+    if (registration.result) watched.delete(registration);
     began.then(() => s.ask({ op: 'bgfetchProgress', taskId: f.taskId, leaseNo: f.leaseNo, uploaded: registration.uploaded, size: f.size }))
       .catch(() => {});
   });
