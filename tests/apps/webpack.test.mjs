@@ -11,7 +11,8 @@ test('webpack 5 builds the page and the module worker; the page uploads a file t
   const { tarball, remove } = await pack();
   await install(APP, tarball);
   await remove();
-  await build(APP);
+  const { stdout, stderr } = await build(APP);
+  assert.doesNotMatch(`${stdout}${stderr}`, /WARNING/, 'a production build with the README\'s setting warns of nothing');
   const dist = await readdir(path.join(APP, 'dist'), { recursive: true });
   assert.ok(dist.includes('sw.js') && dist.some((f) => f.endsWith('.wasm')), `webpack emitted: ${dist}`);
   await inChromium({ www: path.join(APP, 'dist') }, async ({ page, log, server }) => {
