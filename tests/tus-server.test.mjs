@@ -28,12 +28,12 @@ const tusServers = [];
 
 /**
  * A stock @tus/server on 127.0.0.1 (its own origin); `options` as its README documents them. `cut(req, n)`:
- * whether to drop the connection of the `n`th PATCH once 256 KiB of its body reached the store (a network cut);
+ * whether to drop the connection of the `n`th PATCH once `cutAfter` bytes (256 KiB) of its body reached the store (a network cut);
  * with `forget`, the store then removes that upload too, as a server that lost or expired it. `loseFinish`: drop the
  * connection of the PATCH that completes the file (once), so its answer never reaches the browser. `exposeOnly`:
  * the headers its answers expose to other origins instead of its own list (a proxy in front set up so).
  */
-async function startTus(options = {}, { cut = () => false, forget = false, loseFinish = false, exposeOnly } = {}) {
+async function startTus(options = {}, { cut = () => false, cutAfter = 256 * 1024, forget = false, loseFinish = false, exposeOnly } = {}) {
   const directory = await mkdtemp(path.join(tmpdir(), 'ferry-tusd-'));
   // The FileStore as it is, except that the body of a PATCH to cut passes through a counter first.
   let cutNext = null;
@@ -47,7 +47,7 @@ async function startTus(options = {}, { cut = () => false, forget = false, loseF
         transform(chunk, _encoding, done) {
           seen += chunk.length;
           done(null, chunk);
-          if (seen > 256 * 1024 && !socket.destroyed) {
+          if (seen > cutAfter && !socket.destroyed) {
             socket.destroy();
             if (forget) store.remove(id).catch(() => {});
           }
@@ -226,6 +226,26 @@ test('@tus/server: a connection cut mid-PATCH resumes at the offset the server a
     assert.ok(answered >= MiB && answered < 2 * MiB, `the server kept ${answered} bytes`);
     const next = tus.requests.slice(head).find((r) => r.method === 'PATCH');
     assert.equal(Number(next.offset), answered);
+  });
+});
+
+test('@tus/server: cut twice before any PATCH was answered, the upload resumes each time at the offset HEAD answers, past what one chunk holds', async () => {
+  // Every PATCH that starts inside the first 4 MiB chunk is cut once 2.5 MiB of it arrived: the first from 0,
+  // then the one from the offset the first HEAD answers; the server then holds more than one chunk, though
+  // no PATCH was ever answered. An offset a HEAD answered is the server's confirmation as much as a PATCH's.
+  const chunk = 4 * MiB;
+  const tus = await startTus({ allowedHeaders: ['idempotency-key'] }, { cut: (req) => Number(req.headers['upload-offset']) < chunk, cutAfter: 2.5 * MiB });
+  await withGrantedChromium(server.url, ['backgroundFetch'], async (ctx) => {
+    const page = await openSession(ctx, server.url, 'tusd-cut2', { retry: { maxAttempts: 5, baseMs: 100, capMs: 200 } });
+    const size = 2 * chunk + 5;
+    const { id, sha256 } = await uploadRandom(page, size, { url: tus.url, protocol: 'tus', chunkSize: chunk });
+    const ended = await Promise.race([eventOf(page, id, 'completed'), eventOf(page, id, 'failed')]);
+    assert.equal(ended.kind, 'completed', ended.reason);
+    assert.deepEqual(await stored(tus.directory), [{ size, sha256, metadata: undefined }]);
+    assert.equal(tus.requests.filter((r) => r.method === 'POST').length, 1);
+    const heads = tus.requests.filter((r) => r.method === 'HEAD' && r.tus).map((r) => Number(r.answeredOffset));
+    assert.ok(heads.some((o) => o > chunk), `a HEAD answered more than one chunk: ${heads}`);
+    assert.deepEqual(heads, [...heads].sort((a, b) => a - b), 'each resume further on');
   });
 });
 

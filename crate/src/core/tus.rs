@@ -54,7 +54,9 @@ pub fn on_create(status: u16, location: Option<&str>, retry_after: Option<String
 /// a new one instead of failing a task whose bytes it still holds.
 ///
 /// `sent` is the most the server can hold: what it confirmed before, plus the one chunk that may have
-/// been in flight when the last answer was lost (`most_sent`). An offset past it is bytes Ferry never
+/// been in flight when the last answer was lost (`most_sent`). What it confirmed is what a PATCH's
+/// answer or an earlier HEAD's said: the offset of a `Resume` is recorded as confirmed, or a second PATCH
+/// cut before its answer would leave the server holding more than this allows. An offset past it is bytes Ferry never
 /// sent: resuming there would leave a hole in the file and report it complete, so the task fails.
 pub fn on_head(
     status: u16,
@@ -69,7 +71,11 @@ pub fn on_head(
             "the tus server's HEAD answer says it holds {o} bytes, but at most {sent} were sent to it; \
              it does not keep this upload correctly"
         ))),
-        (200..=299, _) => Step::End(Outcome::Refused(format!(
+        (200..=299, Some(o)) => Step::End(Outcome::Refused(format!(
+            "the tus server's HEAD answer says it holds {o} bytes of an upload of {size}, more than \
+             the file; it does not keep this upload correctly"
+        ))),
+        (200..=299, None) => Step::End(Outcome::Refused(format!(
             "the tus server's HEAD answer has no valid Upload-Offset Ferry can read (size {size}); \
              {EXPOSE}"
         ))),
@@ -189,7 +195,11 @@ mod tests {
         assert_eq!(on_head(410, None, 10, 10, None), Step::Restart);
         assert_eq!(on_head(200, Some(4), 10, 10, None), Step::Resume(4));
         assert!(matches!(on_head(200, None, 10, 10, None), Step::End(_)));
-        assert!(matches!(on_head(200, Some(11), 10, 10, None), Step::End(_)));
+        assert!(matches!(
+            on_head(200, Some(11), 10, 10, None),
+            Step::End(Outcome::Refused(why)) if why.contains("holds 11 bytes of an upload of 10, more than the file")
+                && !why.contains("Access-Control-Expose-Headers")
+        ));
         assert!(matches!(
             on_head(503, None, 10, 10, None),
             Step::End(Outcome::Response { status: 503, .. })

@@ -71,7 +71,15 @@ async fn run(
             let offset = header_u64(&head, "upload-offset");
             let sent = core::tus::most_sent(task.bytes_confirmed, *chunk_size, size);
             match core::tus::on_head(head.status(), offset, size, sent, retry_after(&head)) {
-                Step::Resume(offset) => Some((url.clone(), offset, head)),
+                Step::Resume(offset) => {
+                    // What the server holds is confirmed, whichever answer said so: a PATCH cut
+                    // before its answer may have left more than the last answer confirmed, and the
+                    // next cut's HEAD is judged against this.
+                    if offset > task.bytes_confirmed {
+                        progress(store, task, offset).await;
+                    }
+                    Some((url.clone(), offset, head))
+                }
                 // Forgotten (404/410): create a new upload below, in this same attempt.
                 Step::Restart => None,
                 Step::End(outcome) => return Ok(ended(outcome, &head).await),
