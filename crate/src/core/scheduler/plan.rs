@@ -59,6 +59,21 @@ pub fn plan(
         .filter(|t| t.state == State::Queued && t.is_expired_at(env.now_ms))
         .map(|t| t.id.clone())
         .collect();
+    // A tag whose headers come from a page: behind a task of it waiting for them, its later tasks
+    // wait too (they would ask the same pages), so that whichever answer comes first, the tag's
+    // attempts start in enqueue order.
+    let mut asking: LiteMap<&str, u64> = LiteMap::new();
+    for t in queued.iter().filter(|t| awaiting_headers.contains(&t.id)) {
+        if view(&t.tag).header_provider {
+            let first = asking.entry(t.tag.as_str()).or_insert(t.seq);
+            *first = (*first).min(t.seq);
+        }
+    }
+    let behind = |t: &Task| {
+        asking
+            .get(t.tag.as_str())
+            .is_some_and(|&first| t.seq > first)
+    };
     // Per tag, the startable tasks in enqueue order: kept ordered as they are added (keyed by
     // `(seq, position read)`, unique even for a damaged record), so no sort is needed.
     let mut ready: LiteMap<&str, LiteMap<(u64, usize), &Task>> = LiteMap::new();
@@ -71,7 +86,12 @@ pub fn plan(
             // (`retry.maxRetentionMs`, which may be short).
             later(t.deadline());
         }
-        match hold(t, &view(&t.tag), env, awaiting_headers.contains(&t.id)) {
+        match hold(
+            t,
+            &view(&t.tag),
+            env,
+            awaiting_headers.contains(&t.id) || behind(t),
+        ) {
             None => {
                 ready
                     .entry(t.tag.as_str())

@@ -110,6 +110,27 @@ fn tasks_awaiting_headers_are_held_without_a_wake_loop() {
 }
 
 #[test]
+fn behind_a_task_waiting_for_a_page_s_headers_its_tag_s_later_tasks_wait_too() {
+    // Tag a asks a page for headers; its task 2 is waiting for that page (frozen, say): task 3 would
+    // ask the same page, and whichever answer came first would start first.
+    let asks = SessionView {
+        header_provider: true,
+        ..SessionView::default()
+    };
+    let q = [task("2", "a", 2), task("3", "a", 3), task("9", "b", 1)];
+    let waiting = ["2".to_string()];
+    let p = plan(&env(), &q, &[], &sessions(&[("a", asks)]), &waiting, 0);
+    assert_eq!(p.start, vec!["9".to_string()], "tag b is not held by tag a");
+    assert!(p.work_left);
+    // Once the page answers (nothing waiting), task 2 goes first.
+    let p = plan(&env(), &q, &[], &sessions(&[("a", asks)]), &[], 0);
+    assert_eq!(p.start.first(), Some(&"2".to_string()));
+    // A tag that asks no page is not held behind a task skipped for another reason.
+    let p = plan(&env(), &q, &[], &LiteMap::new(), &waiting, 0);
+    assert!(p.start.contains(&"3".to_string()));
+}
+
+#[test]
 fn concurrency_counts_every_transport_and_other_instances() {
     let two = SessionView {
         concurrency: 2,
