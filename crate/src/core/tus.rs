@@ -55,9 +55,10 @@ pub fn on_create(status: u16, location: Option<&str>, retry_after: Option<String
 ///
 /// `sent` is the most the server can hold: what it confirmed before, plus the one chunk that may have
 /// been in flight when the last answer was lost (`most_sent`). What it confirmed is what a PATCH's
-/// answer or an earlier HEAD's said: the offset of a `Resume` is recorded as confirmed, or a second PATCH
-/// cut before its answer would leave the server holding more than this allows. An offset past it is bytes Ferry never
-/// sent: resuming there would leave a hole in the file and report it complete, so the task fails.
+/// answer or an earlier HEAD's said: the offset of a `Resume` is recorded as confirmed, or a second
+/// PATCH cut before its answer would leave the server holding more than this allows. An offset past
+/// it is bytes Ferry never sent: resuming there would leave a hole in the file and report it
+/// complete, so the task fails.
 pub fn on_head(
     status: u16,
     offset: Option<u64>,
