@@ -8,7 +8,7 @@
 // waking), page-upload.js (uploads and Background Fetch) and page-events.js (events and header questions).
 import { ferryError, invalidOption, Link, pageUrl, serviceWorkerOf, wake, alarmAt } from './page-link.js';
 import { copy, SESSION_KEYS, uploads } from './page-upload.js';
-import { answerHeaders, forgetHeld, heard, listen, live } from './page-events.js';
+import { answerHeaders, catchUpAgain, forgetHeld, heard, listen, live } from './page-events.js';
 
 /** Entry point of the page API: `Ferry.register(tag, options)` resolves with the tag's session. */
 export class Ferry {
@@ -98,7 +98,7 @@ class Session extends EventTarget {
       // Events this page (and the other pages of the tag) held for a listener not added yet were of
       // the tasks just removed: they are dropped with them.
       forgetHeld(this.#s);
-      this.#s.channel.postMessage({ ferry: 'cleared', tag: this.#s.tag });
+      if (!this.#s.away) this.#s.channel.postMessage({ ferry: 'cleared', tag: this.#s.tag });
       return removed;
     });
   }
@@ -132,7 +132,11 @@ class Session extends EventTarget {
     s.alarm.times = [];
     s.channel.onmessage = null;
     s.channel.close();
-    if (typeof removeEventListener === 'function') removeEventListener('online', s.onOnline);
+    if (typeof removeEventListener === 'function') {
+      removeEventListener('online', s.onOnline);
+      removeEventListener('pagehide', s.onPageHide);
+      removeEventListener('pageshow', s.onPageShow);
+    }
   }
 
   addEventListener(type, listener, options) { listen(this.#s, type, listener, options, true); }
@@ -169,15 +173,41 @@ function begin(target, { tag, worker, options, manualAck, provider }) {
     syncPending: false,
     answered: [],         // the worker's header questions answered lately (by any page of the tag)
     backgroundFetch: undefined,
-    channel: new BroadcastChannel(`ferry:${tag}`),
+    channel: undefined,
   };
-  s.channel.onmessage = ({ data }) => onChannel(s, data);
-  // A question the worker put to the tag's pages before this one listened is put again.
-  if (provider) s.channel.postMessage({ ferry: 'here', tag });
+  openChannel(s);
   s.onOnline = () => { if (!s.closed) wake(s); };
-  if (typeof addEventListener === 'function') addEventListener('online', s.onOnline);
+  // A page kept in the back/forward cache hears nothing: its channel is closed while it is away (a
+  // message to a cached page would evict it), and on its return it reads what it missed from the
+  // outbox, as a page that registers the tag does.
+  s.onPageHide = (e) => {
+    if (!e.persisted || s.closed) return;
+    s.away = true;
+    s.channel.onmessage = null;
+    s.channel.close();
+  };
+  s.onPageShow = (e) => {
+    if (!e.persisted || s.closed || !s.away) return;
+    s.away = false;
+    openChannel(s);
+    catchUpAgain(s);
+    wake(s);
+  };
+  if (typeof addEventListener === 'function') {
+    addEventListener('online', s.onOnline);
+    addEventListener('pagehide', s.onPageHide);
+    addEventListener('pageshow', s.onPageShow);
+  }
   wake(s);
   return s;
+}
+
+/** The tag's channel: the worker's events and questions, and the other pages of the tag. */
+function openChannel(s) {
+  s.channel = new BroadcastChannel(`ferry:${s.tag}`);
+  s.channel.onmessage = ({ data }) => onChannel(s, data);
+  // A question the worker put to the tag's pages before this one listened is put again.
+  if (s.provider) s.channel.postMessage({ ferry: 'here', tag: s.tag });
 }
 
 function onChannel(s, data) {

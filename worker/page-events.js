@@ -41,6 +41,9 @@ export function heard(s, requestId) {
 /** Asks this page's provider and posts its answer; resolves once posted. */
 function askProvider(s, question) {
   const reply = (extra) => {
+    // (A page gone into the back/forward cache meanwhile answers nothing: on its return it says it is
+    // here, and a question still open is put again.)
+    if (s.away) return;
     heard(s, question.requestId);
     s.channel.postMessage({ ferry: 'headers', tag: s.tag, requestId: question.requestId, ...extra });
   };
@@ -157,11 +160,26 @@ export function live(s, ev) {
 }
 
 async function catchUp(s) {
-  const missed = await s.ask({ op: 'events', after: s.delivered }).catch(() => []);
-  deliver(s, missed);
+  do {
+    s.again = false;
+    const missed = await s.ask({ op: 'events', after: s.delivered }).catch(() => []);
+    deliver(s, missed);
+  } while (s.again && !s.closed);
   const held = s.pending || [];
   s.pending = null;
   deliver(s, held);
+}
+
+/** Reads the outbox again (the page missed live events: it was in the back/forward cache). */
+export function catchUpAgain(s) {
+  if (s.pending === null) {
+    s.pending = [];
+    catchUp(s);
+  } else if (s.replayScheduled) {
+    // A read under way may have asked before what was missed: it reads once more.
+    s.again = true;
+  }
+  // (Else the replay has not been scheduled yet: when it is, it reads everything.)
 }
 
 /** Replays the outbox once the page has had a chance to add its listeners (a macrotask), then goes live. */
