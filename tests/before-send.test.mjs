@@ -57,10 +57,21 @@ installFerry(self, {
 const INVALID = `import { installFerry } from '/ferry/worker.js';
 installFerry(self, { beforeSend: 'soon' }).catch(() => {});
 `;
+// A worker whose options are not an object.
+const NOT_OBJECT = `import { installFerry } from '/ferry/worker.js';
+installFerry(self, 'beforeSend').catch(() => {});
+`;
+// A worker with a misspelt option and the classic build's wasmUrl: its console warnings are kept.
+const MISSPELT = `import { installFerry } from '/ferry/worker.js';
+self.warnings = [];
+const warn = console.warn;
+console.warn = (...args) => { self.warnings.push(args.join(' ')); warn(...args); };
+installFerry(self, { beforeSnd: () => ({}), wasmUrl: '/ferry/ferry_bg.wasm' });
+`;
 
 let server;
 before(async () => {
-  server = await startAppServer({ 'sw.js': WORKER, 'sw-invalid.js': INVALID });
+  server = await startAppServer({ 'sw.js': WORKER, 'sw-invalid.js': INVALID, 'sw-not-object.js': NOT_OBJECT, 'sw-misspelt.js': MISSPELT });
 });
 after(() => server?.close());
 
@@ -189,24 +200,49 @@ for (const [how, call] of [['cancel()', 'cancel'], ['clear()', 'clear']]) {
   });
 }
 
-test('installFerry refuses a beforeSend that is not a function: the page\'s calls reject with FerryInvalidOptions naming it', async () => {
+for (const [what, worker, says] of [
+  ['a beforeSend that is not a function', '/sw-invalid.js', /beforeSend/],
+  ['options that are not an object', '/sw-not-object.js', /installFerry\(self, options\): options must be an object/],
+]) {
+  test(`installFerry refuses ${what}: the page's calls reject with FerryInvalidOptions naming it`, async () => {
+    await server.reset();
+    await withGrantedChromium(server.url, [], async (ctx) => {
+      const page = await ctx.newPage();
+      await page.goto(new URL('/harness.html', server.url).href);
+      const error = await page.evaluate(async (worker) => {
+        const { Ferry } = await import('/ferry/index.js');
+        try {
+          const session = await Ferry.register('bsbad', { serviceWorker: worker });
+          await session.upload(new Blob(['x']), { url: '/upload/bs/invalid' });
+          return null;
+        } catch (e) {
+          return { name: e.name, message: e.message };
+        }
+      }, worker);
+      assert.equal(error?.name, 'FerryInvalidOptions', JSON.stringify(error));
+      assert.match(error.message, says);
+      assert.deepEqual(await server.uploads(), []);
+    });
+  });
+}
+
+test('installFerry warns of an option it does not have (a misspelt beforeSend, the classic build\'s wasmUrl) and runs without it', async () => {
   await server.reset();
   await withGrantedChromium(server.url, [], async (ctx) => {
     const page = await ctx.newPage();
     await page.goto(new URL('/harness.html', server.url).href);
-    const error = await page.evaluate(async () => {
+    const id = await page.evaluate(async () => {
       const { Ferry } = await import('/ferry/index.js');
-      try {
-        const session = await Ferry.register('bsbad', { serviceWorker: '/sw-invalid.js' });
-        await session.upload(new Blob(['x']), { url: '/upload/bs/invalid' });
-        return null;
-      } catch (e) {
-        return { name: e.name, message: e.message };
-      }
+      window.session = await Ferry.register('bsmisspelt', { serviceWorker: '/sw-misspelt.js' });
+      return window.session.upload(new Blob(['x']), { url: '/upload/bs/misspelt' });
     });
-    assert.equal(error?.name, 'FerryInvalidOptions', JSON.stringify(error));
-    assert.match(error.message, /beforeSend/);
-    assert.deepEqual(await server.uploads(), []);
+    const [sw] = ctx.serviceWorkers().filter((w) => w.url().endsWith('/sw-misspelt.js'));
+    const warnings = await sw.evaluate(() => self.warnings);
+    assert.equal(warnings.length, 2, JSON.stringify(warnings));
+    assert.match(warnings[0], /installFerry has no option "beforeSnd"; it is ignored \(its options: beforeSend\)/);
+    assert.match(warnings[1], /no option "wasmUrl".*classic build's \(ferry-sw\.js\)/);
+    await page.waitForFunction((id) => window.session.get(id).then((t) => t?.state === 'done'), id);
+    assert.deepEqual((await server.uploads()).map((u) => new URL(u.path, server.url).pathname), ['/upload/bs/misspelt']);
   });
 });
 

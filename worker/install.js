@@ -43,12 +43,27 @@ async function dropOldCaches() {
 // wasm's exports. Null before `installFerry`.
 let engine = null;
 
+/** The options of `installFerry` (the classic build also reads `wasmUrl`, and passes the rest here). */
+const OPTIONS = ['beforeSend'];
+
+/** Says which keys given are no option of `installFerry`: ignored, like the page entry's, but a misspelt
+ * `beforeSend` would otherwise send every upload unsigned without a word. */
+function warnUnknown(options) {
+  if (!options || typeof options !== 'object') return;
+  for (const key of Object.keys(options)) {
+    if (OPTIONS.includes(key)) continue;
+    console.warn(`ferry: installFerry has no option ${JSON.stringify(key)}; it is ignored (its options: ${OPTIONS.join(', ')})` +
+      (key === 'wasmUrl' ? ". wasmUrl is the classic build's (ferry-sw.js); this entry loads the ferry_bg.wasm beside it, which a bundler emits" : ''));
+  }
+}
+
 /**
  * Adds Ferry's listeners to `scope` now; `init` loads the wasm whose exports `wasm` holds. Returns
  * `started`: a function whose promise resolves once Ferry runs in this worker (the first call's promise
  * is what `installFerry` resolves with); after a failed start, the next call starts again.
  */
 export function install(scope, options, init, wasm, url) {
+  warnUnknown(options);
   // A start that failed (the wasm URL briefly unreachable, storage busy) is tried again by the next
   // event (or enqueue) instead of failing every event until the worker dies.
   let ready;

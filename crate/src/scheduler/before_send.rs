@@ -15,6 +15,12 @@ thread_local! {
 
 /// Keeps `installFerry`'s `beforeSend` option (a function, or nothing).
 pub fn install(options: &JsValue) -> Result<(), Error> {
+    if !(options.is_undefined() || options.is_null() || options.is_object()) {
+        return Err(Error::options(
+            "installFerry(self, options)",
+            "options must be an object, such as { beforeSend }",
+        ));
+    }
     let hook = js::get(options, "beforeSend");
     let hook = if hook.is_undefined() || hook.is_null() {
         None
