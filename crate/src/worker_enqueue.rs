@@ -58,7 +58,8 @@ async fn enqueue(tag: JsValue, req: JsValue, blob: web_sys::Blob) -> Result<Stri
     if let Some(key) = idempotency_key(&req)? {
         task.idempotency_key = key;
     }
-    let done = match store.enqueue_all(&[(task, blob)]).await {
+    // (A worker cannot start a Background Fetch: what is in flight is not asked.)
+    let done = match store.enqueue_all(&[(task, blob)], false).await {
         // The write itself hit the quota (the estimate is coarse): say how much is free now.
         Err(Error::QuotaExceeded { size, .. }) => {
             return Err(Error::quota_refused(size, request::quota_available().await))

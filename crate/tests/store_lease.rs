@@ -157,7 +157,7 @@ async fn a_batch_commits_in_order_or_not_at_all_and_reports_pause_and_background
         .iter()
         .map(|id| (task_due(id, "photos", Some(T0), 3), blob(&bytes_for(id))))
         .collect();
-    let done = f.store.enqueue_all(&batch).await.unwrap();
+    let done = f.store.enqueue_all(&batch, true).await.unwrap();
     let seqs: Vec<_> = done.tasks.iter().map(|t| (t.id.as_str(), t.seq)).collect();
     assert_eq!(seqs, vec![("a", 1), ("b", 2), ("c", 3)]);
     let events: Vec<_> = done
@@ -176,7 +176,7 @@ async fn a_batch_commits_in_order_or_not_at_all_and_reports_pause_and_background
         .iter()
         .map(|id| (task_due(id, "photos", Some(T0), 3), blob(&bytes_for(id))))
         .collect();
-    let err = f.store.enqueue_all(&again).await.unwrap_err();
+    let err = f.store.enqueue_all(&again, true).await.unwrap_err();
     assert!(
         matches!(err, Error::DuplicateTask { ref id } if id == "b"),
         "{err:?}"
@@ -191,12 +191,19 @@ async fn a_batch_commits_in_order_or_not_at_all_and_reports_pause_and_background
         .unwrap()
         .expect("leased");
     let one = |id: &str| vec![(task_due(id, "photos", Some(T0), 3), blob(&bytes_for(id)))];
-    let done = f.store.enqueue_all(&one("e")).await.unwrap();
+    let done = f.store.enqueue_all(&one("e"), true).await.unwrap();
     assert!(done.background_fetch_busy && !done.paused);
+    let e = done.tasks[0].seq;
+    // A caller that cannot start a Background Fetch (a worker, a page without the permission) does
+    // not ask what is in flight.
+    let done = f.store.enqueue_all(&one("g"), false).await.unwrap();
+    assert!(!done.background_fetch_busy);
     session(&f.store, "photos", 2, true).await;
-    let done = f.store.enqueue_all(&one("f")).await.unwrap();
+    let done = f.store.enqueue_all(&one("f"), true).await.unwrap();
     assert!(done.paused);
-    assert_eq!(done.tasks[0].seq, 5);
+    // A task's seq is its `queued` event's: enqueue order, never reused.
+    assert_eq!(done.tasks[0].seq, done.events[0].seq);
+    assert!(done.tasks[0].seq > e + 1, "{} after {e}", done.tasks[0].seq);
     f.finish().await;
 }
 

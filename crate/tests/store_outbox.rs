@@ -229,8 +229,8 @@ async fn clear_removes_one_tags_tasks_blobs_and_events() {
         .enqueue(&task("a4", A), &blob(&bytes_for("a4")))
         .await
         .unwrap();
-    assert_eq!(t.seq, 4);
     assert_eq!(seqs(&events), [8]);
+    assert_eq!(t.seq, 8, "a task's seq is its queued event's");
     f.finish().await;
 }
 

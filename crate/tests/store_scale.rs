@@ -127,7 +127,7 @@ async fn reading_at_most<T>(
     value
 }
 
-/// Writes every task but `MIDDLE` (with its Blob) as `enqueue` would, and the per-tag sequence counters,
+/// Writes every task but `MIDDLE` (with its Blob) as `enqueue` would, and the per-tag event counters,
 /// in one transaction.
 async fn seed(name: &str, blob: &web_sys::Blob) {
     let db = raw_open(name, None, None).await;
@@ -147,7 +147,7 @@ async fn seed(name: &str, blob: &web_sys::Blob) {
     for (tag, seq) in seqs {
         meta.put_with_key(
             &JsValue::from_f64(seq as f64),
-            &JsValue::from_str(&format!("taskseq:{tag}")),
+            &JsValue::from_str(&format!("eventseq:{tag}")),
         )
         .unwrap();
     }

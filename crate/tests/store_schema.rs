@@ -277,8 +277,10 @@ async fn reopening_the_database_keeps_every_task_and_blob() {
         .enqueue(&task("p5", "photos"), &blob(&bytes_for("p5")))
         .await
         .unwrap();
-    assert_eq!(p5.seq, 5);
+    // A task's seq is its `queued` event's: after every old task's and event's.
     assert_eq!(events[0].seq, seeded.events_photos.last().unwrap().seq + 1);
+    assert_eq!(p5.seq, events[0].seq);
+    assert!(p5.seq > 4, "after the seeded tasks' 1 to 4");
     store.close();
     assert!(matches!(delete_db(&name).await, Finished::Success(_)));
 }
@@ -469,7 +471,11 @@ async fn a_schema_v1_database_upgraded_to_v2_keeps_every_task_blob_and_event() {
         .enqueue(&task("new", "photos"), &blob(&bytes_for("new")))
         .await
         .unwrap();
-    assert_eq!((t.seq, ev[0].seq), (3, 4));
+    assert_eq!(
+        (t.seq, ev[0].seq),
+        (4, 4),
+        "the task's seq is its queued event's"
+    );
     // And old records take transitions.
     let (done, _) = store
         .transition(

@@ -16,8 +16,12 @@ use wasm_bindgen::JsCast;
 /// one runs, per tag.
 type Waiting = (Task, web_sys::Blob, js::Reply<Result<Committed, Error>>);
 
+/// `upload()` calls of a tag waiting for the next enqueue transaction, whether one runs, and whether a
+/// waiting call's page could start a Background Fetch (the transaction then reads what is in flight).
+type Queue = (bool, Vec<Waiting>, bool);
+
 thread_local! {
-    static WAITING: RefCell<LiteMap<String, (bool, Vec<Waiting>)>> =
+    static WAITING: RefCell<LiteMap<String, Queue>> =
         const { RefCell::new(LiteMap::new()) };
 }
 
@@ -63,15 +67,18 @@ pub(super) async fn upload(store: &Store, tag: &str, call: &JsValue) -> Result<J
     // One small upload commits with the others made meanwhile; a batch, or a large Blob (checked
     // against the storage estimate: its own answer to a full disk), commits on its own.
     let ids: Vec<String> = batch.iter().map(|(t, _)| t.id.clone()).collect();
+    // Only a page that can start a Background Fetch needs to know whether one is in flight.
+    let background_fetch =
+        js::get(call, "backgroundFetch").as_bool() == Some(true) && options.background_fetch;
     let stored = match batch.pop() {
         Some((task, blob))
             if batch.is_empty() && !core::validate::wants_quota_estimate(task.body.size) =>
         {
-            together(store, task, blob).await
+            together(store, task, blob, background_fetch).await
         }
         Some(last) => {
             batch.push(last);
-            commit(store, batch).await
+            commit(store, batch, background_fetch).await
         }
         None => Ok(Committed::default()),
     };
@@ -161,9 +168,13 @@ pub(super) struct Committed {
 }
 
 /// Commits uploads in one transaction and tells the pages of the tag.
-async fn commit(store: &Store, batch: Vec<(Task, web_sys::Blob)>) -> Result<Committed, Error> {
+async fn commit(
+    store: &Store,
+    batch: Vec<(Task, web_sys::Blob)>,
+    background_fetch: bool,
+) -> Result<Committed, Error> {
     let size: u64 = batch.iter().map(|(t, _)| t.body.size).sum();
-    let done = match store.enqueue_all(&batch).await {
+    let done = match store.enqueue_all(&batch, background_fetch).await {
         // The write itself hit the quota (the estimate is coarse): say how much is free now.
         Err(Error::QuotaExceeded { .. }) => {
             return Err(Error::quota_refused(size, request::quota_available().await));
@@ -183,23 +194,29 @@ async fn commit(store: &Store, batch: Vec<(Task, web_sys::Blob)>) -> Result<Comm
 /// few transactions, not one per file, and a call made alone costs what it did. Each call keeps its
 /// own answer: when a shared transaction fails, its uploads are committed again one by one, each
 /// failing on its own.
-async fn together(store: &Store, task: Task, blob: web_sys::Blob) -> Result<Committed, Error> {
+async fn together(
+    store: &Store,
+    task: Task,
+    blob: web_sys::Blob,
+    background_fetch: bool,
+) -> Result<Committed, Error> {
     let tag = task.tag.clone();
     let (answer, answered) = js::reply();
     let run = WAITING.with(|w| {
         let mut w = w.borrow_mut();
-        let (running, waiting) = w.entry(tag.clone()).or_default();
+        let (running, waiting, any_background_fetch) = w.entry(tag.clone()).or_default();
         waiting.push((task, blob, answer));
+        *any_background_fetch |= background_fetch;
         !std::mem::replace(running, true)
     });
     if run {
         let store = store.clone();
         wasm_bindgen_futures::spawn_local(async move {
             loop {
-                let batch = WAITING.with(|w| {
+                let (batch, background_fetch) = WAITING.with(|w| {
                     w.borrow_mut()
                         .get_mut(&tag)
-                        .map(|(_, waiting)| std::mem::take(waiting))
+                        .map(|(_, waiting, bf)| (std::mem::take(waiting), std::mem::take(bf)))
                         .unwrap_or_default()
                 });
                 if batch.is_empty() {
@@ -210,7 +227,7 @@ async fn together(store: &Store, task: Task, blob: web_sys::Blob) -> Result<Comm
                     .map(|(task, blob, answer)| ((task, blob), answer))
                     .unzip();
                 let results: Vec<Result<Committed, Error>> =
-                    match commit(&store, items.clone()).await {
+                    match commit(&store, items.clone(), background_fetch).await {
                         Ok(done) => {
                             let (paused, busy) = (done.paused, done.background_fetch_busy);
                             done.tasks
@@ -228,7 +245,7 @@ async fn together(store: &Store, task: Task, blob: web_sys::Blob) -> Result<Comm
                         Err(_) => {
                             let mut out = Vec::with_capacity(items.len());
                             for item in items {
-                                out.push(commit(&store, vec![item]).await);
+                                out.push(commit(&store, vec![item], background_fetch).await);
                             }
                             out
                         }

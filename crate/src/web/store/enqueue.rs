@@ -9,11 +9,17 @@ use std::future::IntoFuture;
 use wasm_bindgen::{JsCast, JsValue};
 
 impl Store {
-    /// Writes the tasks and their Blobs (all of one tag) in ONE transaction, allocating each task's
-    /// per-tag sequence and appending its `queued` event. Nothing is visible before the commit; on any
-    /// failure nothing is. The same transaction reads what the caller decides next with: whether the
-    /// tag is paused and whether a Background Fetch is in flight (no further reads per upload).
-    pub async fn enqueue_all(&self, batch: &[(Task, web_sys::Blob)]) -> Result<Enqueued, Error> {
+    /// Writes the tasks and their Blobs (all of one tag) in ONE transaction, appending each task's
+    /// `queued` event, whose per-tag sequence number is also the task's (its enqueue order). Nothing is
+    /// visible before the commit; on any failure nothing is. The same transaction reads what the caller
+    /// decides next with: whether the tag is paused and, when the caller could start a Background Fetch
+    /// (`background_fetch`), whether one is in flight (no further reads per upload). Each request in a
+    /// transaction costs (about 0.1 to 0.3 ms in Chromium), so it makes only these.
+    pub async fn enqueue_all(
+        &self,
+        batch: &[(Task, web_sys::Blob)],
+        background_fetch: bool,
+    ) -> Result<Enqueued, Error> {
         let Some((first, _)) = batch.first() else {
             return Ok(Enqueued::default());
         };
@@ -51,7 +57,6 @@ impl Store {
         // IndexedDB runs a transaction's requests in the order they were made, so each phase issues
         // all its requests before awaiting any: the whole enqueue costs two round trips and the commit.
         // Phase 1: what the writes depend on, and what the caller decides next with.
-        let task_seq_key = JsValue::from_str(&format!("taskseq:{tag}"));
         let event_seq_key = JsValue::from_str(&format!("eventseq:{tag}"));
         let session_key = JsValue::from_str(&super::session_key(&tag));
         // `into_future` at once: it attaches the request's listeners, so a result that arrives before
@@ -61,14 +66,12 @@ impl Store {
                 .map(IntoFuture::into_future)
                 .map_err(failed("enqueue"))
         };
-        let (task_seq, event_seq, session) = (
-            read(&task_seq_key)?,
-            read(&event_seq_key)?,
-            read(&session_key)?,
-        );
-        let in_flight = super::lease::in_flight_request(&tasks)?.into_future();
+        let (event_seq, session) = (read(&event_seq_key)?, read(&session_key)?);
+        let in_flight = match background_fetch {
+            true => Some(super::lease::in_flight_request(&tasks)?.into_future()),
+            false => None,
+        };
         let number = |v: Option<JsValue>| v.and_then(|v| v.as_f64()).unwrap_or(0.0) as u64;
-        let mut seq = number(task_seq.await.map_err(failed("read task sequence"))?);
         let mut event_seq = number(event_seq.await.map_err(failed("read event sequence"))?);
         let paused = session
             .await
@@ -76,13 +79,16 @@ impl Store {
             .map(js::from_js::<super::SessionRecord>)
             .transpose()?
             .is_some_and(|s| s.paused);
-        let background_fetch_busy = in_flight
-            .await
-            .map_err(failed("in flight"))?
-            .into_iter()
-            // (A record this version cannot read, a newer version's, does not fail the upload.)
-            .filter_map(|t| task_of(t).ok())
-            .any(|t| t.transport == Some(core::Transport::BackgroundFetch));
+        let background_fetch_busy = match in_flight {
+            Some(in_flight) => in_flight
+                .await
+                .map_err(failed("in flight"))?
+                .into_iter()
+                // (A record this version cannot read, a newer version's, does not fail the upload.)
+                .filter_map(|t| task_of(t).ok())
+                .any(|t| t.transport == Some(core::Transport::BackgroundFetch)),
+            None => false,
+        };
 
         // Phase 2: every write.
         let mut written = Vec::with_capacity(batch.len());
@@ -90,9 +96,9 @@ impl Store {
         let mut pending = Vec::with_capacity(batch.len());
         let mut pending_events = Vec::with_capacity(batch.len());
         for (task, blob) in batch {
-            seq += 1;
+            event_seq += 1;
             let mut task = task.clone();
-            task.seq = seq;
+            task.seq = event_seq;
             let added = tasks
                 .add(&js::to_js(&task)?, None)
                 .map_err(refused)?
@@ -103,17 +109,12 @@ impl Store {
                 .into_future();
             pending.push((task.id.clone(), added, put));
             let mut queued = core::queued_event(&task);
-            event_seq += 1;
             queued.seq = event_seq;
             let event = outbox.add(&js::to_js(&queued)?, None);
             pending_events.push(event.map_err(refused)?.into_future());
             events.push(queued);
             written.push(task);
         }
-        let seq_put = meta
-            .put(&JsValue::from_f64(seq as f64), Some(&task_seq_key))
-            .map_err(failed("enqueue"))?
-            .into_future();
         let event_seq_put = meta
             .put(&JsValue::from_f64(event_seq as f64), Some(&event_seq_key))
             .map_err(failed("enqueue"))?
@@ -144,12 +145,6 @@ impl Store {
             keep(added.await.map(|_| ()).map_err(failed("write event")));
         }
         keep(
-            seq_put
-                .await
-                .map(|_| ())
-                .map_err(failed("write task sequence")),
-        );
-        keep(
             event_seq_put
                 .await
                 .map(|_| ())
@@ -179,7 +174,9 @@ impl Store {
         task: &Task,
         blob: &web_sys::Blob,
     ) -> Result<(Task, Vec<FerryEvent>), Error> {
-        let done = self.enqueue_all(&[(task.clone(), blob.clone())]).await?;
+        let done = self
+            .enqueue_all(&[(task.clone(), blob.clone())], false)
+            .await?;
         let task = done
             .tasks
             .into_iter()
