@@ -193,7 +193,7 @@ export interface TaskRetry {
 export interface Task {
   id: string;
   tag: string;
-  /** Enqueue order within the tag. */
+  /** Enqueue order within the tag: the `seq` of the task's `queued` event. */
   seq: number;
   request: {
     /** The resolved absolute URL. */
