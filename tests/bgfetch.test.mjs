@@ -112,6 +112,41 @@ test('a Background Fetch the browser refuses is no attempt: one `started` per at
   }
 });
 
+test('a page that goes before starting the Background Fetch it was handed leaves the upload to the worker once the start window has passed: sent once, no attempt counted', async () => {
+  await server.reset();
+  // Background Sync too, as browsers grant it by default: the worker's own sync event is what is left
+  // once the page is gone.
+  await withGrantedChromium(server.url, ['backgroundFetch', 'backgroundSync'], async (ctx) => {
+    const page = await openSession(ctx, server.url, 'bgfgone');
+    // The page goes (closed, navigated away or frozen) at the moment it would start the fetch: its
+    // `backgroundFetch.fetch` is where it stops, and the test closes it there.
+    const reached = page.evaluate(() => new Promise((resolve) => {
+      BackgroundFetchManager.prototype.fetch = function () { resolve(); return new Promise(() => {}); };
+    }));
+    page.evaluate(() => window.ferrySession.upload(new Blob(['handed over, never started']), { url: '/upload/bgfgone' }))
+      .catch(() => {});
+    await reached;
+    await page.close();
+    // No page is open: the worker's own sync event takes the task back at the end of the window (30 s)
+    // and sends it.
+    const [record] = await settled(server, 1, { timeout: 60000 });
+    assert.equal(record.applied, true);
+    assert.equal(record.path, '/upload/bgfgone');
+    const later = await openSession(ctx, server.url, 'bgfgone');
+    const [task] = await later.evaluate(() => window.ferrySession.list());
+    const completed = await eventOf(later, task.id, 'completed');
+    assert.equal(completed.response.status, 201);
+    const kinds = await later.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id && e.kind !== 'progress')
+      .map((e) => `${e.kind}#${e.attempt ?? ''}:${e.transport ?? ''}`), task.id);
+    // (`queued` was heard, and acknowledged, by the page that went.)
+    assert.match(kinds[0], /^started#1:(backgroundSync|fallback)$/, `the worker's attempt is the first: ${kinds}`);
+    assert.match(kinds[1], /^completed#1:/, kinds.join());
+    assert.equal(kinds.length, 2, `no retrying, one started: ${kinds}`);
+    assert.equal(task.attempt, 1);
+    assert.equal((await server.uploads()).length, 1, 'sent once');
+  });
+});
+
 test('Background Fetch carries a multipart upload: the fields, then the Blob as the named file part', async () => {
   await withGrantedBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'bgfform');

@@ -126,8 +126,17 @@ async function backgroundFetchGranted(s) {
 /** The Background Fetches this page started that have not ended. */
 const watched = new Set();
 
+/** What a page leaves of the worker's start window for starting a fetch and saying it began. */
+const START_MARGIN_MS = 5000;
+
 /** Starts the fetch the worker leased; a refusal releases the lease (the worker sends the task then). */
 async function startBackgroundFetch(s, f) {
+  if (typeof f.startBy === 'number' && Date.now() > f.startBy - START_MARGIN_MS) {
+    // This page was away (frozen, in the back/forward cache) until the worker's start window ran
+    // out: the worker takes the task back then, so starting it now could send it twice.
+    await s.ask({ op: 'bgfetchRefused', taskId: f.taskId, leaseNo: f.leaseNo }).catch(() => {});
+    return;
+  }
   let registration;
   try {
     let body = f.body;

@@ -154,7 +154,7 @@ async fn run(
         } else {
             (Plan::default(), LiteMap::new(), Vec::new(), Vec::new())
         };
-        waiting |= !plan.start.is_empty();
+        waiting |= !plan.start.is_empty() || decide::stays_for_a_start(&others);
         // Background Fetches whose timeout a look must catch: their pages hear when, too.
         let carried: Vec<Task> = others
             .iter()

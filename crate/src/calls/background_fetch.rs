@@ -102,6 +102,11 @@ pub(super) async fn lease(
         );
     }
     js::set(&start, "size", &JsValue::from_f64(task.body.size as f64));
+    if let Some(at) = task.lease_until {
+        // Past this, the worker takes the task back (`core::scheduler::recover`): a page that was
+        // away until then (frozen, in the back/forward cache) must not start it after all.
+        js::set(&start, "startBy", &JsValue::from_f64(at as f64));
+    }
     if let Some(at) = task.timeout_at {
         // No worker timer outlives the worker: the page wakes it when the attempt times out.
         js::set(&start, "timeoutAt", &JsValue::from_f64(at as f64));
@@ -126,14 +131,15 @@ async fn release(store: &Store, id: &str, lease_no: u64) -> Result<(), Error> {
 }
 
 /// `{ op: 'bgfetchStarted', taskId, leaseNo }`: the browser began the fetch; the attempt's `started`
-/// is told now (`core::state::announce`; it waited, since the browser may refuse to begin it).
+/// is told now, and the lease runs for a day (`core::scheduler::announce`; it waited, since the
+/// browser may refuse to begin it).
 pub(super) async fn started(store: &Store, call: &JsValue) -> Result<JsValue, Error> {
     let (id, lease_no) = lease_of(call);
     let (_, events) = store
         .modify(
             &id,
             Box::new(move |t| {
-                let (next, effects) = core::state::announce(t, lease_no);
+                let (next, effects) = core::scheduler::announce(t, lease_no);
                 let events = core::events_for(&next, &effects, None);
                 Ok((next, events))
             }),

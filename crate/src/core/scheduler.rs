@@ -30,6 +30,12 @@ pub const BACKGROUND_FETCH_LEASE_MS: u64 = 24 * 60 * 60 * 1000;
 /// one (Chromium here: 4 to 8 s before the first byte leaves), and a healthy fetch must not be ended
 /// before it could send.
 pub const BACKGROUND_FETCH_START_MS: u64 = 15_000;
+/// How long the page a Background Fetch was handed to has to start it and say so (`announce`): its
+/// lease runs this long until then. A page closed, navigated away or frozen before it could start the
+/// fetch leaves the task to the worker once this has passed (`recover`: released, no attempt counted),
+/// instead of for the day-long lease of a fetch the browser runs. Chromium resolves a page's
+/// `backgroundFetch.fetch()` within a second here; twice the start allowance is left for a loaded machine.
+pub const BACKGROUND_FETCH_START_WINDOW_MS: u64 = 2 * BACKGROUND_FETCH_START_MS;
 /// How long a Background Fetch the browser no longer lists may still settle: the spec removes the id
 /// from `getIds()` before it fires `backgroundfetchsuccess`/`fail`, so "not listed" is not "gone".
 pub const SETTLE_GRACE_MS: u64 = 60_000;
@@ -163,7 +169,8 @@ pub fn lease(
         return Ok(None);
     }
     let lease_ms = match transport {
-        Transport::BackgroundFetch => BACKGROUND_FETCH_LEASE_MS,
+        // Until its page says the browser began it (`announce`), then a day.
+        Transport::BackgroundFetch => BACKGROUND_FETCH_START_WINDOW_MS,
         _ => LEASE_MS,
     };
     let (mut t, effects) = apply(
@@ -209,6 +216,19 @@ pub fn settle(
     apply(task, input, now_ms, rand)
 }
 
+/// The page that started a task's Background Fetch says the browser began it: its `started` is told
+/// (`state::announce`) and the lease, which ran for the start window, now runs for a day (the browser
+/// owns the attempt). Anything else changes nothing.
+pub fn announce(task: &Task, lease_no: u64) -> (Task, Vec<Effect>) {
+    let (mut t, effects) = crate::core::state::announce(task, lease_no);
+    if t.announced && !task.announced {
+        t.lease_until = t
+            .lease_until
+            .map(|u| u.saturating_add(BACKGROUND_FETCH_LEASE_MS));
+    }
+    (t, effects)
+}
+
 /// What worker start (or any later look) does with a task it finds in flight. `live_holders` are
 /// the worker instances that answered (this one included); `browser_has_it` whether the browser
 /// still lists the task's Background Fetch (`None` where there is no Background Fetch).
@@ -226,8 +246,22 @@ pub fn recover(
         if browser_has_it == Some(true) {
             // Still running at the attempt's timeout: the server never answered. The worker records
             // the timeout (a retry) and then aborts the browser's fetch.
-            let timed_out = task.timeout_at.is_some_and(|at| at <= now_ms);
-            return timed_out.then_some(Input::Outcome(Outcome::Timeout));
+            if task.timeout_at.is_some_and(|at| at <= now_ms) {
+                return Some(Input::Outcome(Outcome::Timeout));
+            }
+            // The browser began it though its page never said so (the page went first): the
+            // browser owns the attempt, for a day like any it runs.
+            return (until <= now_ms).then_some(Input::Renew {
+                until: now_ms.saturating_add(BACKGROUND_FETCH_LEASE_MS),
+            });
+        }
+        if !task.announced {
+            // Handed to a page that has not said it started it: past the start window the page is
+            // gone (closed, navigated away, frozen) and the browser does not list the fetch. The
+            // attempt never reached the network: the task is the worker's to send, no attempt
+            // counted. (A fetch begun and finished within the window, its page gone before saying
+            // so, would have had its event by now; one later still is covered by the Idempotency-Key.)
+            return (until <= now_ms).then_some(Input::Release);
         }
         // Not listed: it may be settling right now. Wait a grace period for its event.
         return if until <= now_ms {
@@ -260,7 +294,8 @@ pub fn background_fetch_aborted(task: &Task) -> Option<Input> {
 
 mod lifetime;
 pub use lifetime::{
-    event_hold_ms, keepalive_at, sync_resolves, EVENT_HOLD_MS, KEEPALIVE_MS, SYNC_HOLD_MS,
+    event_hold_ms, keepalive_at, stays_for_a_start, sync_resolves, EVENT_HOLD_MS, KEEPALIVE_MS,
+    SYNC_HOLD_MS,
 };
 mod plan;
 pub use plan::{plan, Plan};

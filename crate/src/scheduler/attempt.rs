@@ -136,6 +136,9 @@ fn spawn_leased(
     for (id, leased) in ids.into_iter().zip(leased) {
         let Some(leased) = leased else {
             STARTED.with(|s| s.borrow_mut().remove(&id));
+            // Taken meanwhile (a page's Background Fetch, another instance): the pump looks again,
+            // so that what now holds the task is what it waits for (`stays_for_a_start`).
+            wake();
             continue;
         };
         let store = store.clone();

@@ -4,7 +4,19 @@
 //! while an attempt runs, and a `sync` event that leaves work behind rejects (`sync_resolves`).
 
 use super::Plan;
-use crate::core::task::Transport;
+use crate::core::task::{State, Task, Transport};
+
+/// Whether a pump with nothing of its own running stays for the next due time rather than end: a
+/// Background Fetch was handed to a page that has not said it began it. If the page went first, the
+/// task is the worker's once the start window has passed (`recover`), and no page may be left to
+/// wake the worker then.
+pub fn stays_for_a_start(in_flight: &[Task]) -> bool {
+    in_flight.iter().any(|t| {
+        t.state == State::InFlight
+            && t.transport == Some(Transport::BackgroundFetch)
+            && !t.announced
+    })
+}
 
 /// Whether a `sync` event may resolve: only when nothing is left for later and no attempt of this
 /// worker still runs (then the browser need not fire it again), or when it is the browser's last try
@@ -52,6 +64,18 @@ pub fn keepalive_at(now: u64, running: bool, asked: Option<u64>) -> Option<u64> 
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
+    #[test]
+    fn a_pump_stays_for_a_background_fetch_not_yet_said_to_have_begun() {
+        use super::super::announce;
+        use super::super::tests::{leased, task};
+        let t = leased(&task("1", "a", 1), Transport::BackgroundFetch, None);
+        assert!(super::stays_for_a_start(std::slice::from_ref(&t)));
+        let (said, _) = announce(&t, t.lease_no);
+        assert!(!super::stays_for_a_start(&[said]));
+        let worker = leased(&task("2", "a", 2), Transport::Fallback, Some("w"));
+        assert!(!super::stays_for_a_start(&[worker]));
+    }
+
     use super::*;
 
     #[test]

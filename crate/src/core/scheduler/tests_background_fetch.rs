@@ -9,6 +9,8 @@ use crate::core::task::{BodyMeta, Protocol};
 #[test]
 fn a_background_fetch_the_browser_no_longer_lists_gets_a_grace_period() {
     let t = leased(&task("1", "a", 1), Transport::BackgroundFetch, None);
+    // Its page said the browser began it.
+    let (t, _) = announce(&t, t.lease_no);
     let none: [String; 0] = [];
     assert_eq!(recover(&t, NOW + 1, &none, Some(true)), None);
     let Some(Input::Renew { until }) = recover(&t, NOW + 1, &none, Some(false)) else {
@@ -20,6 +22,62 @@ fn a_background_fetch_the_browser_no_longer_lists_gets_a_grace_period() {
     assert_eq!(
         recover(&shrunk, until, &none, Some(false)),
         Some(Input::LeaseExpired)
+    );
+}
+
+#[test]
+fn a_background_fetch_whose_page_went_before_starting_it_is_the_worker_s_after_the_start_window() {
+    let t = leased(&task("1", "a", 1), Transport::BackgroundFetch, None);
+    assert!(!t.announced && t.attempt == 1);
+    assert_eq!(t.lease_until, Some(NOW + BACKGROUND_FETCH_START_WINDOW_MS));
+    let none: [String; 0] = [];
+    let end = NOW + BACKGROUND_FETCH_START_WINDOW_MS;
+    // The page may still be starting it: nothing yet.
+    assert_eq!(recover(&t, NOW + 1, &none, Some(false)), None);
+    assert_eq!(recover(&t, end - 1, &none, Some(false)), None);
+    // Past the window, not listed and never said to have begun: released, not counted, no event.
+    assert_eq!(recover(&t, end, &none, Some(false)), Some(Input::Release));
+    let (next, effects) = settle(&t, t.lease_no, Input::Release, end, 0).unwrap();
+    assert_eq!(next.state, State::Queued);
+    assert_eq!(next.attempt, 0, "an attempt that never reached the network");
+    assert!(next.is_due(end));
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::RetryAt { .. })),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn a_background_fetch_the_browser_began_is_kept_for_a_day_whether_or_not_its_page_said_so() {
+    let t = leased(&task("1", "a", 1), Transport::BackgroundFetch, None);
+    let none: [String; 0] = [];
+    let end = NOW + BACKGROUND_FETCH_START_WINDOW_MS;
+    // Its page said so: the lease runs a day past the window.
+    let (said, effects) = announce(&t, t.lease_no);
+    assert!(said.announced && effects == vec![Effect::Send]);
+    assert_eq!(
+        said.lease_until,
+        Some(end + BACKGROUND_FETCH_LEASE_MS),
+        "a day"
+    );
+    assert_eq!(
+        announce(&said, said.lease_no).0.lease_until,
+        said.lease_until
+    );
+    assert_eq!(recover(&said, end, &none, Some(true)), None);
+    // Its page went before saying so, but the browser lists it: renewed for a day, never released
+    // (nor aborted: only a timeout is).
+    assert_eq!(
+        recover(&t, end, &none, Some(true)),
+        Some(Input::Renew {
+            until: end + BACKGROUND_FETCH_LEASE_MS
+        })
+    );
+    let at = t.timeout_at.unwrap();
+    assert!(at > end);
+    assert_eq!(
+        recover(&t, at, &none, Some(true)),
+        Some(Input::Outcome(Outcome::Timeout))
     );
 }
 

@@ -3,7 +3,7 @@
 
 use super::world::{World, TAGS};
 use crate::core::retry::RetryPolicy;
-use crate::core::scheduler::background_fetch_fits;
+use crate::core::scheduler::{announce, background_fetch_fits};
 use crate::core::state::{new_task, NewTask};
 use crate::core::task::{BodyMeta, Method, Request, Transport};
 
@@ -71,7 +71,23 @@ impl World {
             .map(|t| t.id.clone());
         if let Some(id) = candidate {
             // The page is not a worker instance; index 0 is only used for the holder (none here).
-            self.try_lease(0, &id, Transport::BackgroundFetch);
+            if !self.try_lease(0, &id, Transport::BackgroundFetch) {
+                return;
+            }
+            if self.rng.below(6) == 0 {
+                // The page was closed (or frozen) before it could start the fetch: nothing runs, and
+                // the worker takes the task back once the start window has passed.
+                self.fetches.remove(&id);
+                self.log
+                    .push(format!("the page of {id} went before starting it"));
+            } else {
+                // Started: the page says so (`bgfetchStarted`). (A page gone between the two is not
+                // modelled: its fetch's event, due at once, settles it; a later one is the
+                // Idempotency-Key's to cover.)
+                let t = self.tasks[&id].clone();
+                let (next, _) = announce(&t, t.lease_no);
+                self.write(next);
+            }
         }
     }
 }

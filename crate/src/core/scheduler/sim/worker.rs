@@ -24,7 +24,7 @@ impl World {
                 self.log
                     .push(format!("{holder} recovers {} with {input:?}", t.id));
                 self.write(next);
-                if listed == Some(true) {
+                if input == Input::Outcome(Outcome::Timeout) {
                     // Timed out: recorded first, then the browser's fetch is aborted.
                     self.fetches.remove(&t.id);
                 }
