@@ -292,6 +292,7 @@ test('an S3 presigned URL that expired while the upload waited is signed again b
 });
 
 test('queued offline under the app\'s own URL (/s3/<key>), signed by beforeSend when the network is back: the bucket takes it, nothing asked at pick time', async () => {
+  await server.reset();
   await withS3(async ({ s3, signed, worker }) => {
     await withGrantedChromium(server.url, [], async (ctx) => {
       const page = await openSession(ctx, server.url, 'bss3off', { serviceWorker: worker });
