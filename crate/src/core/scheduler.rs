@@ -261,7 +261,16 @@ pub fn recover(
             // attempt never reached the network: the task is the worker's to send, no attempt
             // counted. (A fetch begun and finished within the window, its page gone before saying
             // so, would have had its event by now; one later still is covered by the Idempotency-Key.)
-            return (until <= now_ms).then_some(Input::Release);
+            let window_end = now_ms.saturating_add(BACKGROUND_FETCH_START_WINDOW_MS);
+            return if until <= now_ms {
+                Some(Input::Release)
+            } else if until > window_end {
+                // A lease longer than any start window, from a version that gave one a day at once:
+                // the window starts now.
+                Some(Input::Renew { until: window_end })
+            } else {
+                None
+            };
         }
         // Not listed: it may be settling right now. Wait a grace period for its event.
         return if until <= now_ms {

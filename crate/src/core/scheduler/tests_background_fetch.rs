@@ -48,6 +48,22 @@ fn a_background_fetch_whose_page_went_before_starting_it_is_the_worker_s_after_t
 }
 
 #[test]
+fn an_unannounced_background_fetch_leased_for_a_day_by_an_older_version_gets_a_start_window_now() {
+    let mut t = leased(&task("1", "a", 1), Transport::BackgroundFetch, None);
+    t.lease_until = Some(NOW + BACKGROUND_FETCH_LEASE_MS);
+    let none: [String; 0] = [];
+    let at = NOW + 1000;
+    let until = at + BACKGROUND_FETCH_START_WINDOW_MS;
+    assert_eq!(
+        recover(&t, at, &none, Some(false)),
+        Some(Input::Renew { until })
+    );
+    let (t, _) = settle(&t, t.lease_no, Input::Renew { until }, at, 0).unwrap();
+    assert_eq!(recover(&t, until - 1, &none, Some(false)), None);
+    assert_eq!(recover(&t, until, &none, Some(false)), Some(Input::Release));
+}
+
+#[test]
 fn a_background_fetch_the_browser_began_is_kept_for_a_day_whether_or_not_its_page_said_so() {
     let t = leased(&task("1", "a", 1), Transport::BackgroundFetch, None);
     let none: [String; 0] = [];
