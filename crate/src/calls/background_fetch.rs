@@ -18,19 +18,23 @@ thread_local! {
         const { RefCell::new(LiteMap::new()) };
 }
 
+/// Whether the calling page can start a Background Fetch (`backgroundFetch: true`: the API is there
+/// and granted) and its session allows one.
+pub(super) fn page_can_start(call: &JsValue, options: &SessionOptions) -> bool {
+    js::get(call, "backgroundFetch").as_bool() == Some(true) && options.background_fetch
+}
+
 /// Leases the first due task of a commit for a Background Fetch when the page can start one
 /// (`backgroundFetch: true`: granted there) and `core::scheduler::background_fetch_fits` says so;
-/// answers `{ taskId, leaseNo, url, method, headers, form, body, title, uploadTotal, size, timeoutAt }`.
+/// answers `{ taskId, leaseNo, url, method, headers, form, body, title, uploadTotal, size, startBy,
+/// timeoutAt }`.
 pub(super) async fn lease(
     store: &Store,
     done: &Committed,
     options: &SessionOptions,
     call: &JsValue,
 ) -> Result<Option<JsValue>, Error> {
-    if js::get(call, "backgroundFetch").as_bool() != Some(true)
-        || done.paused
-        || done.background_fetch_busy
-    {
+    if !page_can_start(call, options) || done.paused || done.background_fetch_busy {
         return Ok(None);
     }
     let now = now_ms();

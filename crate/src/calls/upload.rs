@@ -16,9 +16,15 @@ use wasm_bindgen::JsCast;
 /// one runs, per tag.
 type Waiting = (Task, web_sys::Blob, js::Reply<Result<Committed, Error>>);
 
-/// `upload()` calls of a tag waiting for the next enqueue transaction, whether one runs, and whether a
-/// waiting call's page could start a Background Fetch (the transaction then reads what is in flight).
-type Queue = (bool, Vec<Waiting>, bool);
+/// A tag's `upload()` calls waiting for its next enqueue transaction.
+#[derive(Default)]
+struct Queue {
+    /// An enqueue transaction of the tag runs (it takes the waiting calls when it ends).
+    running: bool,
+    waiting: Vec<Waiting>,
+    /// A waiting call's page could start a Background Fetch: the transaction reads what is in flight.
+    background_fetch: bool,
+}
 
 thread_local! {
     static WAITING: RefCell<LiteMap<String, Queue>> =
@@ -68,8 +74,7 @@ pub(super) async fn upload(store: &Store, tag: &str, call: &JsValue) -> Result<J
     // against the storage estimate: its own answer to a full disk), commits on its own.
     let ids: Vec<String> = batch.iter().map(|(t, _)| t.id.clone()).collect();
     // Only a page that can start a Background Fetch needs to know whether one is in flight.
-    let background_fetch =
-        js::get(call, "backgroundFetch").as_bool() == Some(true) && options.background_fetch;
+    let background_fetch = background_fetch::page_can_start(call, &options);
     let stored = match batch.pop() {
         Some((task, blob))
             if batch.is_empty() && !core::validate::wants_quota_estimate(task.body.size) =>
@@ -204,10 +209,10 @@ async fn together(
     let (answer, answered) = js::reply();
     let run = WAITING.with(|w| {
         let mut w = w.borrow_mut();
-        let (running, waiting, any_background_fetch) = w.entry(tag.clone()).or_default();
-        waiting.push((task, blob, answer));
-        *any_background_fetch |= background_fetch;
-        !std::mem::replace(running, true)
+        let q = w.entry(tag.clone()).or_default();
+        q.waiting.push((task, blob, answer));
+        q.background_fetch |= background_fetch;
+        !std::mem::replace(&mut q.running, true)
     });
     if run {
         let store = store.clone();
@@ -216,7 +221,10 @@ async fn together(
                 let (batch, background_fetch) = WAITING.with(|w| {
                     w.borrow_mut()
                         .get_mut(&tag)
-                        .map(|(_, waiting, bf)| (std::mem::take(waiting), std::mem::take(bf)))
+                        .map(|q| {
+                            let bf = std::mem::take(&mut q.background_fetch);
+                            (std::mem::take(&mut q.waiting), bf)
+                        })
                         .unwrap_or_default()
                 });
                 if batch.is_empty() {

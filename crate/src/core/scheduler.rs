@@ -293,6 +293,13 @@ pub fn recover(
     }
 }
 
+/// Whether recovering a Background Fetch with `input` ends the browser's fetch too (after the input is
+/// recorded): only its timeout does. A renewal of one its page never announced runs on; an abort
+/// mid-body crashes Chromium (see `background_fetch_abortable`).
+pub fn recovery_aborts_fetch(input: &Input) -> bool {
+    *input == Input::Outcome(Outcome::Timeout)
+}
+
 /// What a `backgroundfetchabort` means for its task: the user (or `cancel()`) stopped the attempt in
 /// flight, so the task is cancelled. An abort of an attempt that already ended (Ferry aborts a fetch
 /// it timed out, after recording the retry) changes nothing.

@@ -2,9 +2,8 @@
 //! run (`core::scheduler::recover` decides; this asks the other instances and the browser).
 
 use super::{instance_id, registration, RUNNING};
-use crate::core::retry::Outcome;
 use crate::core::scheduler as decide;
-use crate::core::{Error, Input, Task, Transport};
+use crate::core::{Error, Task, Transport};
 use crate::web::js::random_u64;
 use crate::web::store::Store;
 use crate::web::{bgfetch, launch, messaging};
@@ -49,9 +48,8 @@ pub(super) async fn recover(store: &Store, in_flight: &[Task], now: u64) -> Resu
             continue;
         };
         // A Background Fetch past its timeout: the retry is recorded first, then the browser's fetch
-        // is aborted (its abort event then finds the task queued and changes nothing). Only then: a
-        // listed fetch renewed (its page went before saying it began) runs on.
-        let timed_out = input == Input::Outcome(Outcome::Timeout);
+        // is aborted (its abort event then finds the task queued and changes nothing).
+        let timed_out = listed == Some(true) && decide::recovery_aborts_fetch(&input);
         match store
             .settle(&t.id, t.lease_no, input, now, random_u64(), None)
             .await

@@ -83,18 +83,22 @@ fn a_background_fetch_the_browser_began_is_kept_for_a_day_whether_or_not_its_pag
     assert_eq!(recover(&said, end, &none, Some(true)), None);
     // Its page went before saying so, but the browser lists it: renewed for a day, never released
     // (nor aborted: only a timeout is).
+    let renew = recover(&t, end, &none, Some(true)).expect("renewed");
     assert_eq!(
-        recover(&t, end, &none, Some(true)),
-        Some(Input::Renew {
+        renew,
+        Input::Renew {
             until: end + BACKGROUND_FETCH_LEASE_MS
-        })
+        }
+    );
+    assert!(
+        !recovery_aborts_fetch(&renew),
+        "a running fetch is left to run"
     );
     let at = t.timeout_at.unwrap();
     assert!(at > end);
-    assert_eq!(
-        recover(&t, at, &none, Some(true)),
-        Some(Input::Outcome(Outcome::Timeout))
-    );
+    let timeout = recover(&t, at, &none, Some(true)).expect("timed out");
+    assert_eq!(timeout, Input::Outcome(Outcome::Timeout));
+    assert!(recovery_aborts_fetch(&timeout));
 }
 
 #[test]

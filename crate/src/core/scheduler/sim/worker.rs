@@ -3,7 +3,9 @@
 
 use super::world::{Attempt, Fetch, World};
 use crate::core::retry::Outcome;
-use crate::core::scheduler::{attempt_timeout_ms, lease, plan, recover, settle};
+use crate::core::scheduler::{
+    attempt_timeout_ms, lease, plan, recover, recovery_aborts_fetch, settle,
+};
 use crate::core::state::Input;
 use crate::core::task::{State, Task, Transport};
 
@@ -24,7 +26,7 @@ impl World {
                 self.log
                     .push(format!("{holder} recovers {} with {input:?}", t.id));
                 self.write(next);
-                if input == Input::Outcome(Outcome::Timeout) {
+                if listed == Some(true) && recovery_aborts_fetch(&input) {
                     // Timed out: recorded first, then the browser's fetch is aborted.
                     self.fetches.remove(&t.id);
                 }
