@@ -87,6 +87,26 @@ for (const [launch, pageOpen, expected] of [['notify', false, 1], ['notify', tru
   });
 }
 
+test('launch \'notify\': a page of the tag that opens and listens closes the tag\'s notification (it tells the user itself)', async () => {
+  await withNotifications(async (ctx, desktop) => {
+    const decision = await launchListener(ctx, 'launch');
+    const { id } = await uploadAndClose(ctx, { launch: 'notify' });
+    assert.equal((await decision(id, 'notified')).notified, true);
+    const note = await desktop.shown();
+    const sw = await serviceWorker(ctx);
+    assert.equal((await notifications(sw)).length, 1);
+    // A page of another tag that listens leaves it.
+    const other = await openSession(ctx, server.url, 'other', { backgroundFetch: false });
+    await other.evaluate(() => window.ferrySession.list());
+    assert.equal((await notifications(sw)).length, 1, 'another tag\'s page closed the notification');
+    // The user opens the app by other means (not the notification): the page hears how it ended.
+    const page = await openSession(ctx, server.url, 'launch', { launch: 'notify', backgroundFetch: false });
+    assert.equal((await eventOf(page, id, 'completed')).response.status, 201);
+    await until(() => desktop.closed.includes(note.id), { what: 'the notification closed' });
+    assert.deepEqual(await notifications(sw), []);
+  });
+});
+
 test('launch \'notify\': a task whose time runs out with no page of its tag open is told too (\'Upload expired\')', async () => {
   await withNotifications(async (ctx) => {
     const page = await openSession(ctx, server.url, 'launch', { launch: 'notify', backgroundFetch: false });

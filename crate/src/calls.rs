@@ -101,6 +101,7 @@ async fn answer(store: &Store, call: &JsValue) -> Result<JsValue, Failed> {
         }
         "events" => {
             let after = js::get(call, "after").as_f64().unwrap_or(0.0) as u64;
+            crate::web::launch::dismiss(&tag);
             js::to_js(&store.events(&tag, after).await?)?
         }
         other => {

@@ -77,6 +77,29 @@ pub async fn task_events_of(store: &Store, events: &[FerryEvent], launches: bool
     }
 }
 
+/// Closes the tag's notification (a page of the tag is reading its events: it tells the user itself).
+/// Not awaited by the caller; nothing to do without notification permission (nothing was shown).
+pub fn dismiss(tag: &str) {
+    let granted = js::get(&js::get(&js::global(), "Notification"), "permission").as_string();
+    if granted.as_deref() != Some("granted") {
+        return;
+    }
+    let Ok(shown) = registration().get_notifications() else {
+        return;
+    };
+    let tag = channel_name(tag);
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Ok(list) = JsFuture::from(shown).await {
+            for n in js_sys::Array::from(&list).iter() {
+                let n: web_sys::Notification = n.unchecked_into();
+                if n.tag().as_deref() == Some(tag.as_str()) {
+                    n.close();
+                }
+            }
+        }
+    });
+}
+
 /// Tells listeners of the tag's channel what was decided for a finished task (`{ferry: 'launch',
 /// taskId, notified}`): sessions ignore it; it makes the decision observable to tools and tests.
 fn decided(tag: &str, task_id: &str, notified: bool) {
