@@ -8,13 +8,13 @@
 /** Retry policy: exponential backoff with full jitter. Every field is optional; missing ones keep the default. */
 export interface RetryOptions {
   /** Attempts that reach the network before the task fails (1..10000, default 8). */
-  maxAttempts?: number;
+  maxAttempts?: number | undefined;
   /** Backoff ceiling of the first retry in ms; doubles per attempt (default 1000). */
-  baseMs?: number;
+  baseMs?: number | undefined;
   /** Largest backoff ceiling in ms, at least `baseMs` (default 300000). */
-  capMs?: number;
+  capMs?: number | undefined;
   /** A task expires this long after it was queued, whatever else happens (default 7 days, at most 365 days). */
-  maxRetentionMs?: number;
+  maxRetentionMs?: number | undefined;
 }
 
 /** The service worker that carries a session's uploads. */
@@ -38,18 +38,18 @@ export interface SessionOptions {
   /** The worker that runs `installFerry` (required). */
   serviceWorker: ServiceWorkerOption;
   /** Default retry policy of the session's uploads (`upload` may override it per task). */
-  retry?: RetryOptions;
+  retry?: RetryOptions | undefined;
   /** Uploads of this tag running at once, FIFO per tag (1..16, default 2). */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /**
    * When a task ends and no page of the tag is open: `'none'` (default; the outbox waits), `'notify'`
    * (show a notification) or `'open'` (a click on it focuses or opens the page that registered the session).
    */
-  launch?: 'none' | 'notify' | 'open';
+  launch?: 'none' | 'notify' | 'open' | undefined;
   /** `'auto'` (default): events are acknowledged once a listener of their kind ran; `'manual'`: call `session.ack(seq)`. */
-  ack?: 'auto' | 'manual';
+  ack?: 'auto' | 'manual' | undefined;
   /** Let the browser carry uploads with Background Fetch where it is granted (default true). */
-  backgroundFetch?: boolean;
+  backgroundFetch?: boolean | undefined;
   /**
    * Asked (through an open page of the tag) for fresh headers each time a task is sent, instead of
    * storing a token with the task (with it, uploads never go by Background Fetch). Receives the task;
@@ -57,20 +57,20 @@ export interface SessionOptions {
    * throws, rejects, returns headers Ferry cannot send or does not settle within 4 s, the attempt ends
    * unsent: a `retrying` event (counted in `retry.maxAttempts`) whose `reason` says why.
    */
-  headerProvider?: (task: Task) => FerryHeaders | Promise<FerryHeaders>;
+  headerProvider?: ((task: Task) => FerryHeaders | Promise<FerryHeaders>) | undefined;
   /**
    * With a `headerProvider` and no page open to ask: `'wait'` (default; the task waits for a page) or
    * `'last'` (send with the last headers given, which are then kept in IndexedDB).
    */
-  headerFallback?: 'wait' | 'last';
+  headerFallback?: 'wait' | 'last' | undefined;
   /** Discretionary uploads start at the next multiple of this many ms (0..86400000, default 60000; 0 = at once). */
-  batchWindowMs?: number;
+  batchWindowMs?: number | undefined;
   /**
    * A request of an attempt (each request of a tus or S3 multipart attempt) that has not ended after this many ms, sending
    * and answer together, is aborted and counts as a retryable timeout (default 30 s + 1 s per 64 KiB; a
    * Background Fetch gets 15 s more for the browser to begin it).
    */
-  attemptTimeoutMs?: number;
+  attemptTimeoutMs?: number | undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -81,66 +81,69 @@ export interface UploadRequestBase {
   /** A string or a `URL`, resolved like `fetch` resolves it (against the document's base URL); only http(s) after resolution. */
   url: string | URL;
   /** Extra request headers. Forbidden headers, `Content-Length` and `Idempotency-Key` (Ferry sets it) are refused. */
-  headers?: FerryHeaders;
+  headers?: FerryHeaders | undefined;
   /** The task must not start before this time (ms since the epoch). */
-  earliestBegin?: number;
+  earliestBegin?: number | null | undefined;
   /** The task expires at this time (ms since the epoch) if it has not completed. */
-  expiresAt?: number;
+  expiresAt?: number | null | undefined;
   /** Overrides the session's retry policy for this task. */
-  retry?: RetryOptions;
+  retry?: RetryOptions | undefined;
   /** Deferrable: sent in the session's batch windows, held back while the user asks to save data. */
-  discretionary?: boolean;
+  discretionary?: boolean | undefined;
   /**
    * Your app's own data for this task (at most 8192 bytes as UTF-8), never sent: stored in the same
    * transaction as the task, shown as `task.appData` by `list()`, `get()`, `headerProvider` and `beforeSend`.
    * A string: store an object as `JSON.stringify(data)`.
    */
-  appData?: string;
+  appData?: string | null | undefined;
   /**
    * fetch's `credentials` for every request of the upload: `'same-origin'` (default: the browser's cookies
    * go only to this origin), `'include'` (also to another origin, whose CORS answers must then name this
    * origin and allow credentials), `'omit'` (never). Any other value is `FerryInvalidOptions`.
    */
-  credentials?: FerryCredentials;
+  credentials?: FerryCredentials | undefined;
 }
 
 /** The methods an upload may use. */
 export type FerryMethod = 'POST' | 'PUT' | 'PATCH';
+
+/** A method name in any case (`'put'`, `'Put'`), as `fetch` takes it. */
+export type AnyCase<S extends string> = S extends `${infer C}${infer R}` ? `${Uppercase<C> | Lowercase<C>}${AnyCase<R>}` : S;
 
 /** fetch's `credentials` mode. */
 export type FerryCredentials = 'omit' | 'same-origin' | 'include';
 
 /** The Blob is the request body, as is. */
 export interface HttpUploadRequest extends UploadRequestBase {
-  protocol?: 'http';
+  protocol?: 'http' | undefined;
   /** Default `'POST'`; in any case, as `fetch` takes it (`'put'` is `'PUT'`). */
-  method?: FerryMethod | Lowercase<FerryMethod>;
+  method?: AnyCase<FerryMethod> | undefined;
   /** Settings of another protocol are refused (`FerryInvalidProtocol`): name the protocol. */
-  field?: never; filename?: never; fields?: never; chunkSize?: never; metadata?: never;
+  field?: undefined; filename?: undefined; fields?: undefined; chunkSize?: undefined; metadata?: undefined;
 }
 
 /** The Blob is the file part of a `multipart/form-data` body (an HTML form upload). */
 export interface MultipartUploadRequest extends UploadRequestBase {
   protocol: 'multipart';
-  method?: 'POST' | 'post';
+  method?: AnyCase<'POST'> | undefined;
   /** Form field of the file part (default `'file'`). */
-  field?: string;
+  field?: string | undefined;
   /** File name of the part (default the File's name, else `'blob'`). */
-  filename?: string;
+  filename?: string | undefined;
   /** Text fields sent before the file. */
-  fields?: Record<string, string>;
-  chunkSize?: never; metadata?: never;
+  fields?: Record<string, string> | undefined;
+  chunkSize?: undefined; metadata?: undefined;
 }
 
 /** tus 1.0 resumable upload: `url` is the creation endpoint; a killed upload resumes at the server's offset. */
 export interface TusUploadRequest extends UploadRequestBase {
   protocol: 'tus';
-  method?: 'POST' | 'post';
+  method?: AnyCase<'POST'> | undefined;
   /** Bytes per PATCH (default 5 MiB). */
-  chunkSize?: number;
+  chunkSize?: number | undefined;
   /** `Upload-Metadata` pairs. */
-  metadata?: Record<string, string>;
-  field?: never; filename?: never; fields?: never;
+  metadata?: Record<string, string> | undefined;
+  field?: undefined; filename?: undefined; fields?: undefined;
 }
 
 /**
@@ -150,9 +153,11 @@ export interface TusUploadRequest extends UploadRequestBase {
  */
 export interface S3MultipartUploadRequest extends UploadRequestBase {
   protocol: 's3-multipart';
+  /** Each request's method is S3's (`POST`, `PUT`, `DELETE`): none is given (`FerryInvalidProtocol`). */
+  method?: undefined;
   /** Bytes per part, 5 MiB to 5 GiB, at most 10,000 parts (default 8 MiB, larger for a body over 78 GiB). */
-  chunkSize?: number;
-  field?: never; filename?: never; fields?: never; metadata?: never;
+  chunkSize?: number | undefined;
+  field?: undefined; filename?: undefined; fields?: undefined; metadata?: undefined;
 }
 
 /** One item of `session.uploadAll(items)`. */
@@ -215,8 +220,13 @@ export interface Task {
   attempt: number;
   /** When it may next be sent (set while queued). */
   nextAttemptAt: number | null;
-  /** When the running attempt's lease runs out (set while in flight). */
+  /**
+   * When the running attempt's lease runs out (set while in flight). A Background Fetch is the browser's
+   * for a day: its attempt's own deadline is `timeoutAt`.
+   */
   leaseUntil: number | null;
+  /** When a Background Fetch attempt in flight times out (present only then; see `attemptTimeoutMs`). */
+  timeoutAt?: number;
   createdAt: number;
   expiresAt: number | null;
   /** Not sent before this time: the one given, or for a discretionary task the opening of its batch window if later. */

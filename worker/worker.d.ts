@@ -40,7 +40,7 @@ export interface InstallOptions {
    * For an S3 multipart upload it is asked for each request instead, with the request's `step`: give
    * the URL presigned for that request (without one, the task's URL with S3's query is used).
    */
-  beforeSend?: (task: Task, step?: S3MultipartStep) => BeforeSendResult | void | Promise<BeforeSendResult | void>;
+  beforeSend?: ((task: Task, step?: S3MultipartStep) => BeforeSendResult | void | Promise<BeforeSendResult | void>) | undefined;
 }
 
 /** The request of an S3 multipart upload `beforeSend` is asked to sign. */
@@ -57,9 +57,9 @@ export type S3MultipartStep =
 /** What `beforeSend` gives an attempt. */
 export interface BeforeSendResult {
   /** Where this attempt goes (relative URLs resolve against the worker's location). */
-  url?: string | URL;
+  url?: string | URL | undefined;
   /** Headers this attempt adds. */
-  headers?: FerryHeaders;
+  headers?: FerryHeaders | undefined;
 }
 
 /**
@@ -74,15 +74,15 @@ export interface EnqueueOptions {
   /** The session tag whose pages hear how the upload ended (its session options apply, if a page registered it). */
   tag: string;
   /** Overrides the session's retry policy for this task. */
-  retry?: RetryOptions;
+  retry?: RetryOptions | undefined;
   /** The task expires at this time (ms since the epoch). */
-  expiresAt?: number;
+  expiresAt?: number | null | undefined;
   /** The task must not start before this time (ms since the epoch). */
-  earliestBegin?: number;
+  earliestBegin?: number | null | undefined;
   /** Deferrable: sent in the session's batch windows. */
-  discretionary?: boolean;
+  discretionary?: boolean | undefined;
   /** Your app's own data for the task (a string, at most 8192 bytes as UTF-8), shown as `task.appData`. */
-  appData?: string;
+  appData?: string | null | undefined;
 }
 
 /**

@@ -14,7 +14,7 @@ test('the tarball holds README, both licenses, the entries and the wasm, with no
   assert.equal(stderr.trim(), '', 'npm pack printed warnings');
   const files = JSON.parse(stdout)[0].files.map((f) => f.path).sort();
   for (const f of ['README.md', 'LICENSE-MIT', 'LICENSE-APACHE', 'package.json', 'index.js', 'index.d.ts', 'worker.js',
-    'worker.d.ts', 'install.js', 'ferry.js', 'ferry_bg.wasm', 'ferry-sw.js']) {
+    'worker.d.ts', 'classic.d.ts', 'install.js', 'ferry.js', 'ferry_bg.wasm', 'ferry-sw.js']) {
     assert.ok(files.includes(f), `${f} missing from ${files}`);
   }
   assert.ok(!files.includes('classic.js'), 'the classic template is not a file of the package');
@@ -26,7 +26,7 @@ test('package.json: license, repository, keywords, engines, and an export for ev
   assert.match(pkg.repository?.url ?? '', /^git\+https:\/\//);
   assert.ok(pkg.keywords.includes('upload') && pkg.keywords.includes('service-worker'));
   assert.ok(pkg.engines?.node);
-  assert.deepEqual(Object.keys(pkg.exports).sort(), ['.', './ferry-sw.js', './ferry_bg.wasm', './package.json', './worker']);
+  assert.deepEqual(Object.keys(pkg.exports).sort(), ['.', './classic', './ferry-sw.js', './ferry_bg.wasm', './package.json', './worker']);
   const cargo = await readFile(path.join(ROOT, 'Cargo.toml'), 'utf8');
   assert.match(cargo, /^license = "MIT OR Apache-2.0"$/m, 'the crates and the package share one license');
 });

@@ -62,6 +62,14 @@ test('a typed page and worker using every API compile, and every misuse line is 
   assertCompiles('tsconfig.worker.json');
 });
 
+test('under exactOptionalPropertyTypes, options given as possibly undefined values and a task\'s own nullable fields compile; methods in any case', () => {
+  assertCompiles('tsconfig.exact.json');
+});
+
+test('a classic worker in TypeScript gets the global `ferry` typed from ferry-upload/classic (wasmUrl included, the global frozen)', () => {
+  assertCompiles('tsconfig.classic.json');
+});
+
 test("the Quickstart's page code, pasted as it is into a TypeScript app's src/main.ts, compiles under tsc --strict", async () => {
   const files = await quickstartFiles(path.resolve(HERE, '../../README.md'));
   const page = files['src/main.js'];
@@ -180,7 +188,10 @@ export const ferryMembersExist: Declared<keyof Page.FerryStatic, ${union(runtime
 export const sessionMembersExist: Declared<keyof Page.Session, ${union(runtime.Session)}> = 'ok';
 export const pluginMembersExist: Declared<keyof Worker.FerryPlugin, ${union(runtime.FerryPlugin)}> = 'ok';
 type Same<D, R> = [Exclude<D, R> | Exclude<R, D>] extends [never] ? 'ok' : Exclude<D, R> | Exclude<R, D>;
-export const taskFields: Same<keyof Page.Task, ${union(runtime.task)}> = 'ok';
+// A queued task has every field but the optional ones (\`timeoutAt\`: a Background Fetch in flight).
+type Required<T> = { [K in keyof T]-?: {} extends Pick<T, K> ? never : K }[keyof T];
+export const taskFields: Same<Required<Page.Task>, ${union(runtime.task)}> = 'ok';
+export const taskFieldsDeclared: Undeclared<keyof Page.Task, ${union(runtime.task)}> = 'ok';
 export const taskRequestFields: Same<keyof Page.Task['request'], ${union(runtime.taskRequest)}> = 'ok';
 export const taskBodyFields: Same<keyof Page.Task['body'], ${union(runtime.taskBody)}> = 'ok';
 export const taskRetryFields: Same<keyof Page.Task['retry'], ${union(runtime.taskRetry)}> = 'ok';
@@ -220,6 +231,40 @@ test('the worker entry refuses at run time, with FerryError names, what its decl
     notARequest: 'FerryInvalidOptions', noTag: 'FerryInvalidTag', badTag: 'FerryInvalidTag', get: 'FerryInvalidMethod',
     bodyUsed: 'FerryInvalidBody', badRetry: 'FerryInvalidOptions', pluginWithoutTag: 'FerryInvalidOptions',
   });
+});
+
+test('what the declarations take beyond the plain types works at run time: methods in any case, a task\'s own nulls, undefined options; an s3-multipart method is refused', async () => {
+  const page = await ctx.newPage();
+  await page.goto(new URL('/index.html', server.url).href);
+  const seen = await page.evaluate(async () => {
+    const { Ferry } = await import('/ferry/index.js');
+    const session = await Ferry.register('loose', { serviceWorker: '/sw.js', retry: undefined, headerProvider: undefined });
+    await session.pause();
+    const id = await session.upload(new Blob(['loose']), {
+      url: '/upload', method: 'Put', appData: null, expiresAt: null, earliestBegin: null, headers: undefined,
+      retry: { maxAttempts: undefined },
+    });
+    const tus = await session.upload(new Blob(['loose']), { url: '/upload', protocol: 'tus', method: 'Post' });
+    const task = await session.get(id);
+    let s3;
+    try {
+      await session.upload(new Blob(['loose']), { url: '/upload', protocol: 's3-multipart', method: 'PUT' });
+      s3 = 'resolved';
+    } catch (e) { s3 = e.name; }
+    const count = (await session.list()).length;
+    await session.clear();
+    session.close();
+    return { method: task.request.method, appData: task.appData, expiresAt: task.expiresAt, tus: typeof tus, s3, count };
+  });
+  assert.deepEqual(seen, { method: 'PUT', appData: null, expiresAt: null, tus: 'string', s3: 'FerryInvalidProtocol', count: 2 });
+  const sw = await serviceWorker(ctx);
+  const enqueued = await sw.evaluate(async () => {
+    const request = new Request('/upload', { method: 'POST', body: 'loose' });
+    const id = await self.ferryEntry.enqueue(request, { tag: 'loose-worker', appData: null, expiresAt: null, earliestBegin: null, retry: undefined });
+    return typeof id;
+  });
+  assert.equal(enqueued, 'string');
+  await page.close();
 });
 
 test("every event kind's detail has exactly the declared fields (all but expired, which needs a deadline to pass)", async () => {
