@@ -29,7 +29,8 @@ export type FerryWorkerScope = EventTarget;
 /** Options of `installFerry`. */
 export interface InstallOptions {
   /**
-   * Asked in the worker before each attempt of every upload (any tag, no page needed), with the task as
+   * Asked in the worker before each attempt of every upload it sends (any tag its pages registered with
+   * this worker, or none registered anywhere; no page needed), with the task as
    * `list()` shows it: resolve with a fresh `url` (an object-store URL signed again: a signature that
    * expired while the upload waited is never sent) and `headers` (a token the worker fetched: nothing
    * that expires waits in IndexedDB), either or both, or with nothing to send as stored. Its headers are

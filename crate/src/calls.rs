@@ -149,6 +149,7 @@ async fn register(store: &Store, tag: &str, call: &JsValue) -> Result<JsValue, E
                     paused,
                     page_url,
                     last_headers,
+                    owner: Some(crate::scheduler::scope()),
                 })
             }),
         )
@@ -216,6 +217,7 @@ async fn set_paused(store: &Store, tag: &str, paused: bool, call: &JsValue) -> R
                     paused,
                     page_url,
                     last_headers: previous.and_then(|s| s.last_headers),
+                    owner: Some(crate::scheduler::scope()),
                 })
             }),
         )

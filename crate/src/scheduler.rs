@@ -259,19 +259,35 @@ type Look = (Plan, LiteMap<String, SessionView>, Vec<Task>, Vec<Task>);
 async fn look(store: &Store) -> Result<Look, Error> {
     let env = env();
     let mut limit = BATCH;
-    let mut snap = store.snapshot(env.now_ms, limit).await?;
-    if recover(store, &snap.in_flight, env.now_ms).await? {
-        snap = store.snapshot(env.now_ms, limit).await?;
-    }
+    let scope = scope();
     let views = |snap: &crate::web::store::Snapshot| -> LiteMap<String, SessionView> {
         // The same keys in the same order: no sort needed.
         LiteMap::from_sorted_store_unchecked(
             snap.sessions
                 .iter()
-                .map(|(tag, s)| (tag.clone(), SessionView::of(&s.options, s.paused)))
+                .map(|(tag, s)| {
+                    let view = SessionView {
+                        elsewhere: !decide::serves(s.owner.as_deref(), &scope),
+                        ..SessionView::of(&s.options, s.paused)
+                    };
+                    (tag.clone(), view)
+                })
                 .collect(),
         )
     };
+    // Tasks in flight of the tags this worker serves (another worker of the origin recovers its own).
+    let ours = |snap: &crate::web::store::Snapshot| -> Vec<Task> {
+        let views = views(snap);
+        snap.in_flight
+            .iter()
+            .filter(|t| !views.get(&t.tag).is_some_and(|v| v.elsewhere))
+            .cloned()
+            .collect()
+    };
+    let mut snap = store.snapshot(env.now_ms, limit).await?;
+    if recover(store, &ours(&snap), env.now_ms).await? {
+        snap = store.snapshot(env.now_ms, limit).await?;
+    }
     // Attempts spawned whose lease is not committed yet hold their slot already.
     let in_flight_of = |in_flight: &[Task]| -> Vec<Task> {
         let starting = STARTED.with(|s| {
@@ -308,15 +324,14 @@ async fn look(store: &Store) -> Result<Look, Error> {
     }
     let in_flight = in_flight_of(&snap.in_flight);
     let sessions = views(&snap);
-    let mut queued = snap.due;
-    queued.extend(snap.later);
-    let plan = decide::plan(&env, &queued, &in_flight, &sessions, &skip, here);
     let mine = instance_id();
-    let others = snap
-        .in_flight
+    let others = ours(&snap)
         .into_iter()
         .filter(|t| t.holder.as_deref() != Some(mine.as_str()))
         .collect();
+    let mut queued = snap.due;
+    queued.extend(snap.later);
+    let plan = decide::plan(&env, &queued, &in_flight, &sessions, &skip, here);
     Ok((plan, sessions, queued, others))
 }
 
@@ -329,6 +344,11 @@ pub(crate) fn env() -> Env {
         // `navigator.connection.saveData`: discretionary uploads wait.
         save_data: js::get(&js::get(&nav, "connection"), "saveData").as_bool() == Some(true),
     }
+}
+
+/// This worker's registration scope: whose tags it serves (`core::scheduler::serves`).
+pub(crate) fn scope() -> String {
+    registration().scope()
 }
 
 /// This worker's registration (`self.registration`).

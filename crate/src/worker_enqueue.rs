@@ -7,6 +7,7 @@
 
 use crate::core::{self, Error, Transport};
 use crate::web::js::{self, core_error, now_ms};
+use crate::web::store::SessionRecord;
 use crate::web::{externs, messaging, request};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -41,11 +42,30 @@ async fn enqueue(tag: JsValue, req: JsValue, blob: web_sys::Blob) -> Result<Stri
     let input = request::upload_input(blob.as_ref(), &req)?;
     let store = crate::worker::store().await?;
     // The tag's session options (retry policy, batch window) apply once a page registered it.
-    let options = store
-        .session(&tag)
-        .await?
-        .map(|s| s.options)
-        .unwrap_or_default();
+    let options = match store.session(&tag).await? {
+        Some(s) => s.options,
+        None => {
+            // The tag becomes this worker's (until a page registers it), so that another Ferry
+            // worker of the origin, with its own `beforeSend`, does not send it.
+            let owned = tag.clone();
+            store
+                .update_session(
+                    &tag,
+                    Box::new(move |previous| {
+                        previous.is_none().then(|| SessionRecord {
+                            tag: owned,
+                            options: core::SessionOptions::default(),
+                            paused: false,
+                            page_url: None,
+                            last_headers: None,
+                            owner: Some(crate::scheduler::scope()),
+                        })
+                    }),
+                )
+                .await?;
+            core::SessionOptions::default()
+        }
+    };
     let limits = core::Limits {
         quota_available: request::quota_available().await,
         before_send: crate::scheduler::before_send::installed(),

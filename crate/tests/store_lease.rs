@@ -34,6 +34,7 @@ async fn session(store: &Store, tag: &str, concurrency: u32, paused: bool) {
         paused,
         page_url: None,
         last_headers: None,
+        owner: None,
     };
     store.put_session(&record).await.unwrap();
 }

@@ -250,6 +250,7 @@ async fn session_records_round_trip_per_tag() {
         paused: true,
         page_url: Some("http://127.0.0.1/app".into()),
         last_headers: Some(vec![("authorization".into(), "Bearer t".into())]),
+        owner: Some("http://127.0.0.1/app/".into()),
     };
     f.store.put_session(&paused).await.unwrap();
     assert_eq!(f.store.session(A).await.unwrap(), Some(paused.clone()));
@@ -276,6 +277,7 @@ async fn session_records_round_trip_per_tag() {
         paused: true,
         page_url: None,
         last_headers: None,
+        owner: None,
     };
     f.store.put_session(&other).await.unwrap();
     assert_eq!(f.store.session(A).await.unwrap(), Some(resumed.clone()));

@@ -211,6 +211,7 @@ async fn seed_through_store(store: &Store) -> Seeded {
         paused: true,
         page_url: None,
         last_headers: None,
+        owner: None,
     };
     store.put_session(&session).await.unwrap();
     Seeded {

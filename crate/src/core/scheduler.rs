@@ -66,6 +66,9 @@ pub struct SessionView {
     pub attempt_timeout_ms: Option<u64>,
     /// A finished upload may show a notification or open a page (`launch` is not `'none'`).
     pub launches: bool,
+    /// Its pages registered it with another Ferry worker of the origin (see [`serves`]): that worker
+    /// sends its tasks, recovers their leases and records their expiry; this one leaves them alone.
+    pub elsewhere: bool,
 }
 
 impl Default for SessionView {
@@ -87,8 +90,18 @@ impl SessionView {
             header_fallback: options.header_fallback,
             attempt_timeout_ms: options.attempt_timeout_ms,
             launches: options.launch != crate::core::validate::Launch::None,
+            elsewhere: false,
         }
     }
+}
+
+/// Whether the worker of registration scope `scope` acts on a tag whose pages last registered it with
+/// the worker of scope `owner`. The Ferry workers of an origin (two apps under `/a/` and `/b/`, each
+/// with its own worker and `beforeSend`) share one database: each sends only its own tags, so one app's
+/// credentials never go with the other's uploads. A tag no page registered (a worker's `enqueue` alone),
+/// or registered before owners were kept, is any worker's.
+pub fn serves(owner: Option<&str>, scope: &str) -> bool {
+    owner.is_none_or(|o| o == scope)
 }
 
 /// The world outside the records, as the worker sees it now.

@@ -41,6 +41,12 @@ pub fn plan(
     running_here: u32,
 ) -> Plan {
     let view = |tag: &str| sessions.get(tag).copied().unwrap_or_default();
+    // Another worker's tags are not this one's to start, expire or wait for.
+    let queued: Vec<&Task> = queued.iter().filter(|t| !view(&t.tag).elsewhere).collect();
+    let in_flight: Vec<&Task> = in_flight
+        .iter()
+        .filter(|t| !view(&t.tag).elsewhere)
+        .collect();
     let mut busy: LiteMap<&str, u32> = LiteMap::new();
     for t in in_flight.iter().filter(|t| t.state == State::InFlight) {
         *busy.entry(t.tag.as_str()).or_default() += 1;

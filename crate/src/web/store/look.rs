@@ -73,6 +73,7 @@ impl Store {
                     paused: true,
                     page_url: None,
                     last_headers: None,
+                    owner: None,
                 }),
             }
         });

@@ -26,6 +26,10 @@ pub struct SessionRecord {
     /// The last headers the header provider gave, kept only with `headerFallback: 'last'`.
     #[serde(default)]
     pub last_headers: Option<Vec<(String, String)>>,
+    /// The registration scope of the worker the tag's pages last registered it with: only that worker
+    /// sends its tasks (`core::scheduler::serves`). `None` in records of older versions: any worker.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// Reads the tag's last event sequence number inside `tx` (listeners attached at once: it may be
