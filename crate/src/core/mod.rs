@@ -28,7 +28,8 @@ pub use event::{
     ProgressThrottle, ResponseInfo, BODY_EXCERPT_MAX,
 };
 pub use retry::{
-    backoff_ms, classify, describe, parse_retry_after, redirected, Class, Outcome, RetryPolicy,
+    backoff_ms, classify, describe, parse_retry_after, redirect_followed, redirected, Class,
+    Outcome, RetryPolicy,
 };
 pub use rng::Rng;
 pub use state::{apply, check_invariants, new_task, record_upload_url, Effect, Input, NewTask};

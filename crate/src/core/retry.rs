@@ -165,6 +165,20 @@ pub fn redirected(method: &str, url: &str) -> Outcome {
     ))
 }
 
+/// A Background Fetch the browser carried on through a redirect (Chromium follows them whatever the
+/// request says) to `to`, which answered `status`. Ferry cannot tell which redirect it was: after a 307
+/// or 308 the body went on and may have arrived there, after a 301, 302 or 303 a GET went without it.
+/// Not retried (the same redirect would come back); the reason says both and what to change.
+pub fn redirect_followed(method: &str, url: &str, to: &str, status: u16) -> Outcome {
+    let (url, to) = (without_query(url), without_query(to));
+    Outcome::Refused(format!(
+        "the browser's Background Fetch followed a redirect of {method} {url} to {to}, which answered \
+         {}; uploads do not follow redirects: after a 307 or 308 the body may have arrived there, after \
+         a 301, 302 or 303 it went on as a GET without its body; give the URL the upload ends at",
+        status_text(status)
+    ))
+}
+
 /// A URL as a reason names it: without its query and fragment. A presigned URL's query holds its
 /// signature, a credential that a reason (kept in the task and in the outbox) must not repeat.
 pub fn without_query(url: &str) -> &str {

@@ -36,7 +36,8 @@ pub async fn outcome(event: &BackgroundFetchEvent) -> (String, Outcome, Option<R
         Some(r) if r.redirected() => {
             let (method, url) =
                 asked.map_or((String::new(), String::new()), |q| (q.method(), q.url()));
-            (id, crate::core::redirected(&method, &url), None)
+            let outcome = crate::core::redirect_followed(&method, &url, &r.url(), r.status());
+            (id, outcome, None)
         }
         // A Response of type "error" (status 0) is no answer: the browser reached no server (it
         // gave up on its own retries), which is a network error like a `fetch` that rejects.

@@ -227,3 +227,24 @@ fn a_redirect_reason_leaves_out_the_query_that_may_hold_a_signature() {
     );
     assert_eq!(without_query("https://a.example/p"), "https://a.example/p");
 }
+
+#[test]
+fn a_redirect_a_background_fetch_followed_names_both_urls_and_what_may_have_arrived() {
+    let o = redirect_followed(
+        "POST",
+        "https://example.com/upload?sig=1",
+        "https://example.com/moved?sig=2",
+        201,
+    );
+    assert_eq!(classify(&o), Class::Final);
+    let why = describe(&o);
+    assert!(
+        why.contains("followed a redirect of POST https://example.com/upload to https://example.com/moved, which answered 201 Created"),
+        "{why}"
+    );
+    assert!(
+        why.contains("after a 307 or 308 the body may have arrived there"),
+        "{why}"
+    );
+    assert!(!why.contains("sig="), "{why}");
+}
