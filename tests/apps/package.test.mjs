@@ -14,7 +14,7 @@ test('the tarball holds README, both licenses, the entries and the wasm, with no
   assert.equal(stderr.trim(), '', 'npm pack printed warnings');
   const files = JSON.parse(stdout)[0].files.map((f) => f.path).sort();
   for (const f of ['README.md', 'LICENSE-MIT', 'LICENSE-APACHE', 'package.json', 'index.js', 'index.d.ts', 'worker.js',
-    'worker.d.ts', 'classic.d.ts', 'install.js', 'ferry.js', 'ferry_bg.wasm', 'ferry-sw.js']) {
+    'worker.d.ts', 'reports.d.ts', 'classic.d.ts', 'install.js', 'ferry.js', 'ferry_bg.wasm', 'ferry-sw.js']) {
     assert.ok(files.includes(f), `${f} missing from ${files}`);
   }
   assert.ok(!files.includes('classic.js'), 'the classic template is not a file of the package');

@@ -342,3 +342,5 @@ mod sim;
 pub(crate) mod tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests_background_fetch;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests_owner;
