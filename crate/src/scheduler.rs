@@ -280,7 +280,7 @@ async fn look(store: &Store) -> Result<Look, Error> {
         let views = views(snap);
         snap.in_flight
             .iter()
-            .filter(|t| !views.get(&t.tag).is_some_and(|v| v.elsewhere))
+            .filter(|t| decide::serves_task(&views, t))
             .cloned()
             .collect()
     };

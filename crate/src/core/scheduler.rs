@@ -17,6 +17,7 @@ use crate::core::retry::Outcome;
 use crate::core::state::{apply, Effect, Input};
 use crate::core::task::{State, Task, Transport};
 use crate::core::validate::{HeaderFallback, SessionOptions};
+use litemap::LiteMap;
 
 /// How long a worker's attempt holds its task without a renewal.
 pub const LEASE_MS: u64 = 60_000;
@@ -102,6 +103,11 @@ impl SessionView {
 /// or registered before owners were kept, is any worker's.
 pub fn serves(owner: Option<&str>, scope: &str) -> bool {
     owner.is_none_or(|o| o == scope)
+}
+
+/// Whether a task is this worker's to act on (recover, lease), given the session views of the look.
+pub fn serves_task(sessions: &LiteMap<String, SessionView>, task: &Task) -> bool {
+    !sessions.get(&task.tag).is_some_and(|v| v.elsewhere)
 }
 
 /// The world outside the records, as the worker sees it now.

@@ -1,6 +1,6 @@
 //! What to start now: each tag's due tasks in enqueue order, as far as concurrency leaves slots.
 
-use super::{hold, Env, Hold, SessionView, MAX_PARALLEL};
+use super::{hold, serves_task, Env, Hold, SessionView, MAX_PARALLEL};
 use crate::core::task::{State, Task};
 use litemap::LiteMap;
 
@@ -42,10 +42,10 @@ pub fn plan(
 ) -> Plan {
     let view = |tag: &str| sessions.get(tag).copied().unwrap_or_default();
     // Another worker's tags are not this one's to start, expire or wait for.
-    let queued: Vec<&Task> = queued.iter().filter(|t| !view(&t.tag).elsewhere).collect();
+    let queued: Vec<&Task> = queued.iter().filter(|t| serves_task(sessions, t)).collect();
     let in_flight: Vec<&Task> = in_flight
         .iter()
-        .filter(|t| !view(&t.tag).elsewhere)
+        .filter(|t| serves_task(sessions, t))
         .collect();
     let mut busy: LiteMap<&str, u32> = LiteMap::new();
     for t in in_flight.iter().filter(|t| t.state == State::InFlight) {

@@ -1,7 +1,9 @@
 //! The invariants checked after every step of the simulation: one live attempt per task, each tag
-//! within its concurrency, and a Blob kept exactly as long as its task is live.
+//! within its concurrency and sent only by its own app's worker, and a Blob kept exactly as long as its
+//! task is live.
 
 use super::world::{World, TAGS};
+use crate::core::scheduler::serves_task;
 use crate::core::state::check_invariants;
 use crate::core::task::State;
 use std::collections::BTreeMap;
@@ -27,6 +29,23 @@ impl World {
         }
         for id in self.fetches.keys() {
             *live.entry(id).or_default() += 1;
+        }
+        // A worker runs attempts only of the tags its scope serves (another app's worker has its own
+        // `beforeSend`, credentials included).
+        for (i, w) in self.instances.iter().enumerate() {
+            let views = self.views_for(i);
+            for a in &w.running {
+                if let Some(t) = self.tasks.get(&a.task) {
+                    assert!(
+                        serves_task(&views, t),
+                        "{} of scope {} runs {} of tag {}",
+                        w.id,
+                        w.scope,
+                        t.id,
+                        t.tag
+                    );
+                }
+            }
         }
         for (id, n) in live {
             assert!(n <= 1, "{id} has {n} live attempts");

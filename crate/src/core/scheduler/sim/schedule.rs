@@ -1,7 +1,7 @@
 //! The seeded random schedule that drives the simulation one step at a time, and the calm end
 //! where nothing more goes wrong until every task has ended.
 
-use super::world::{World, TAGS};
+use super::world::{World, SCOPES, TAGS};
 use crate::core::scheduler::RENEW_EVERY_MS;
 use crate::core::state::{apply, Input};
 
@@ -124,10 +124,20 @@ impl World {
             for id in ids {
                 self.settle_fetch(&id);
             }
-            let i = self.alive_index();
-            self.pump(i);
-            while !self.instances[i].running.is_empty() {
-                self.answer(i, true);
+            // Every worker of the origin runs: each app's pages came back.
+            for scope in SCOPES {
+                if !self.instances.iter().any(|w| w.alive && w.scope == scope) {
+                    self.start_instance_of(scope);
+                }
+            }
+            for i in 0..self.instances.len() {
+                if !self.instances[i].alive {
+                    continue;
+                }
+                self.pump(i);
+                while !self.instances[i].running.is_empty() {
+                    self.answer(i, true);
+                }
             }
             self.now += 1 + self.rng.below(RENEW_EVERY_MS);
             self.check();

@@ -4,7 +4,7 @@
 use super::world::{Attempt, Fetch, World};
 use crate::core::retry::Outcome;
 use crate::core::scheduler::{
-    attempt_timeout_ms, lease, plan, recover, recovery_aborts_fetch, settle,
+    attempt_timeout_ms, lease, plan, recover, recovery_aborts_fetch, serves_task, settle,
 };
 use crate::core::state::Input;
 use crate::core::task::{State, Task, Transport};
@@ -17,7 +17,9 @@ impl World {
         }
         let holder = self.instances[i].id.clone();
         let live = self.live_holders();
-        for t in self.in_flight() {
+        let views = self.views_for(i);
+        let ours = |t: &Task| serves_task(&views, t);
+        for t in self.in_flight().into_iter().filter(ours) {
             let listed = self.fetches.get(&t.id).map(|f| f.listed);
             if let Some(input) = recover(&t, self.now, &live, Some(listed == Some(true))) {
                 let (next, _) =
@@ -32,8 +34,8 @@ impl World {
                 }
             }
         }
-        // A look ends every Background Fetch still running past its attempt's timeout.
-        for t in self.in_flight() {
+        // A look ends every Background Fetch (of its tags) still running past its attempt's timeout.
+        for t in self.in_flight().into_iter().filter(ours) {
             if self.fetches.get(&t.id).is_some_and(|f| f.listed) {
                 assert!(
                     t.lease_until.is_some_and(|u| u > self.now),
@@ -55,7 +57,7 @@ impl World {
             &self.env(),
             &queued,
             &self.in_flight(),
-            &self.sessions,
+            &views,
             &[],
             running_here,
         );
@@ -65,9 +67,9 @@ impl World {
         for id in p.start {
             self.try_lease(i, &id, Transport::Fallback);
         }
-        // Whatever held them (a pause, a full tag, this worker's slots), no queued task outlives its
-        // deadline past a look.
-        for t in self.tasks.values() {
+        // Whatever held them (a pause, a full tag, this worker's slots), no queued task of its tags
+        // outlives its deadline past a look.
+        for t in self.tasks.values().filter(|t| ours(t)) {
             assert!(
                 !(t.state == State::Queued && t.is_expired_at(self.now)),
                 "{} still queued past its deadline {} at {}",
@@ -91,6 +93,14 @@ impl World {
             .count() as u32;
         let holder =
             (transport != Transport::BackgroundFetch).then(|| self.instances[i].id.clone());
+        // (A Background Fetch is leased for the page by its tag's worker, whichever instance.)
+        assert!(
+            holder.is_none() || serves_task(&self.views_for(i), &task),
+            "{} of scope {} leases {id} of tag {}, another worker's",
+            self.instances[i].id,
+            self.instances[i].scope,
+            task.tag
+        );
         let Ok(Some((t, _))) = lease(
             &task,
             &session,

@@ -2,13 +2,17 @@
 //! running attempts, the browser's Background Fetches and what the server applied; and the store's write.
 
 use crate::core::rng::Rng;
-use crate::core::scheduler::{Env, SessionView};
+use crate::core::scheduler::{serves, Env, SessionView};
 use crate::core::state::check_invariants;
 use crate::core::task::{State, Task};
 use litemap::LiteMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub(super) const TAGS: [&str; 3] = ["a", "b", "c"];
+/// The worker (registration scope) each tag's pages registered it with: two apps of one origin, and a
+/// tag no page registered (any worker's).
+pub(super) const OWNERS: [Option<&str>; 3] = [Some("s0"), Some("s1"), None];
+pub(super) const SCOPES: [&str; 2] = ["s0", "s1"];
 
 #[derive(Debug, Clone)]
 pub(super) struct Attempt {
@@ -23,6 +27,8 @@ pub(super) struct Attempt {
 #[derive(Debug)]
 pub(super) struct Instance {
     pub(super) id: String,
+    /// The registration scope it runs for.
+    pub(super) scope: &'static str,
     pub(super) alive: bool,
     /// Suspended by the browser (or a debugger): it neither renews, answers pings, nor acts; its
     /// fetches' answers arrive when it thaws, possibly long after its leases ran out.
@@ -82,6 +88,7 @@ impl World {
             sessions,
             instances: vec![Instance {
                 id: "w0".into(),
+                scope: SCOPES[0],
                 alive: true,
                 frozen: false,
                 running: Vec::new(),
@@ -111,6 +118,18 @@ impl World {
             .collect()
     }
 
+    /// The session views as worker instance `i` reads them: another scope's tags are elsewhere.
+    pub(super) fn views_for(&self, i: usize) -> LiteMap<String, SessionView> {
+        let scope = self.instances[i].scope;
+        let mut views = self.sessions.clone();
+        for (tag, owner) in TAGS.iter().zip(OWNERS) {
+            if let Some(v) = views.get_mut(*tag) {
+                v.elsewhere = !serves(owner, scope);
+            }
+        }
+        views
+    }
+
     pub(super) fn in_flight(&self) -> Vec<Task> {
         self.tasks
             .values()
@@ -129,9 +148,15 @@ impl World {
     }
 
     pub(super) fn start_instance(&mut self) {
+        let scope = SCOPES[self.rng.below(SCOPES.len() as u64) as usize];
+        self.start_instance_of(scope);
+    }
+
+    pub(super) fn start_instance_of(&mut self, scope: &'static str) {
         let id = format!("w{}", self.instances.len());
         self.instances.push(Instance {
             id,
+            scope,
             alive: true,
             frozen: false,
             running: Vec::new(),
