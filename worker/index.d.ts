@@ -34,6 +34,8 @@ export type ServiceWorkerOption =
 export type FerryHeaders =
   | Record<string, string>
   | Headers
+  // (Listed apart from `Iterable` so that TypeScript 5.0 reads an inline `[['a', 'b']]` as pairs.)
+  | ReadonlyArray<readonly [name: string, value: string]>
   | Iterable<readonly [name: string, value: string]>;
 
 /** Options of `Ferry.register(tag, options)`; they live on the session (the tag) and persist with it. */

@@ -13,16 +13,18 @@ import { launchChromium, profileDir, serviceWorker, startServer, until } from '.
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const TSC = path.join(HERE, 'node_modules/typescript/bin/tsc');
+// The oldest TypeScript the declarations support (README: 5.0 or later).
+const TSC_OLDEST = path.join(HERE, 'node_modules/typescript-5.0/bin/tsc');
 
 /** Runs tsc on one project of this folder; resolves with its exit code and output. */
-function tsc(project) {
-  const r = spawnSync(process.execPath, [TSC, '-p', path.join(HERE, project)], { cwd: HERE, encoding: 'utf8' });
+function tsc(project, bin = TSC) {
+  const r = spawnSync(process.execPath, [bin, '-p', path.join(HERE, project)], { cwd: HERE, encoding: 'utf8' });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-function assertCompiles(project) {
-  const { code, out } = tsc(project);
-  assert.equal(code, 0, `tsc --strict -p ${project} failed:\n${out}`);
+function assertCompiles(project, bin = TSC) {
+  const { code, out } = tsc(project, bin);
+  assert.equal(code, 0, `tsc --strict -p ${project} (${path.basename(path.dirname(path.dirname(bin)))}) failed:\n${out}`);
 }
 
 test('README extraction takes the js/ts fences of every section but the Quickstart, and splits page from worker code', () => {
@@ -68,6 +70,13 @@ test('under exactOptionalPropertyTypes, options given as possibly undefined valu
 
 test('a classic worker in TypeScript gets the global `ferry` typed from ferry-upload/classic (wasmUrl included, the global frozen)', () => {
   assertCompiles('tsconfig.classic.json');
+});
+
+test('with TypeScript 5.0, the oldest supported, the typed apps, the misuse files and the README\'s examples compile as with the newest', async () => {
+  await extract();
+  for (const project of ['page', 'worker', 'exact', 'classic', 'readme-page', 'readme-worker']) {
+    assertCompiles(`tsconfig.${project}.json`, TSC_OLDEST);
+  }
 });
 
 test("the Quickstart's page code, pasted as it is into a TypeScript app's src/main.ts, compiles under tsc --strict", async () => {

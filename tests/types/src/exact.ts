@@ -20,6 +20,8 @@ await session.upload(blob, {
   expiresAt: task.expiresAt, earliestBegin: task.earliestBegin, retry: { maxAttempts: undefined },
 });
 await session.upload(blob, { url: '/upload', method: 'Put' });
+// Header pairs written inline (TypeScript 5.0 reads them as pairs only with the array listed apart).
+await session.upload(blob, { url: '/upload', headers: [['x-album', '7'], ['x-caption', 'sea']] });
 await session.upload(blob, { url: '/upload', protocol: 'tus', method: 'Post', chunkSize: maybeCount });
 // @ts-expect-error GET is not an upload method, in any case
 await session.upload(blob, { url: '/upload', method: 'Get' });
