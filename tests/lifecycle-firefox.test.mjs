@@ -8,7 +8,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './harness.mjs';
 import { snapshotPkg, removeDir, withFirefox, openSession, uploadRandom, eventOf, eventsOf } from './firefox.mjs';
-import { pauseDuringDrain, hungServer, newVersionMidUpload, replacedBeforeAnswering } from './lifecycle.mjs';
+import { pauseDuringDrain, hungServer, newVersionMidUpload, replacedBeforeAnswering, updateNotHeldByARetry } from './lifecycle.mjs';
 
 const pkg = await snapshotPkg();
 const server = await startServer({ args: ['--pkg', pkg] });
@@ -33,6 +33,13 @@ test('Firefox: a new worker version installed mid-upload leaves the running uplo
   await withFirefox(async (browser) => {
     const page = await openSession(browser, server.url, 'ff-update');
     await newVersionMidUpload({ server, page, uploadRandom, eventOf, prefix: 'ff' });
+  });
+});
+
+test('Firefox: a new version deployed while the worker waits for a retry takes over at once, not when the retry is due; the retry goes once, by it', async () => {
+  await withFirefox(async (browser) => {
+    const page = await openSession(browser, server.url, 'ff-deploy');
+    await updateNotHeldByARetry({ server, page, uploadRandom, eventOf, prefix: 'ff' });
   });
 });
 

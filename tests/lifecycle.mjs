@@ -270,3 +270,36 @@ export async function workDueLater({ server, open, uploadRandom, eventOf, prefix
   assert.equal((await dbCounts(held)).blobs, 0, 'its Blob is deleted');
   assert.equal((await server.uploads()).filter((r) => r.path === `/upload/${prefix}-paused`).length, 0, 'nothing sent');
 }
+
+/**
+ * A new version (which calls `skipWaiting()`, as the demo worker does) is deployed while the old one
+ * waits, inside an event, for a retry due in 20 s: the old one lets go of its event as soon as the new
+ * version has installed, so the new one is active well before the retry is due (the old one would have
+ * held it until then). The retry then goes once, by the new version, woken by the page's alarm.
+ */
+export async function updateNotHeldByARetry({ server, page, uploadRandom, eventOf, prefix }) {
+  await server.reset();
+  const url = `/upload/${prefix}-deploy`;
+  await server.fault({ count: 1, status: 503, retryAfter: 20, path: url });
+  const { id } = await uploadRandom(page, 4096, { url });
+  const retrying = await eventOf(page, id, 'retrying');
+  const due = Date.now() + retrying.delayMs;
+  assert.ok(retrying.delayMs >= 15000, `waits for Retry-After: ${retrying.delayMs} ms`);
+  const activated = await page.evaluate(async () => {
+    const reg = await navigator.serviceWorker.register('/sw.js?v=deploy', { type: 'module' });
+    await new Promise((resolve) => {
+      const done = () => reg.active?.scriptURL.endsWith('v=deploy') && resolve();
+      const watch = (w) => w?.addEventListener('statechange', done);
+      watch(reg.installing); watch(reg.waiting);
+      reg.addEventListener('updatefound', () => watch(reg.installing));
+      done();
+    });
+    return Date.now();
+  });
+  assert.ok(activated < due - 5000, `the new version became active ${activated - due} ms from the retry's due time`);
+  const done = await eventOf(page, id, 'completed', { timeout: 60000 });
+  assert.equal(done.attempt, 2);
+  const records = await settled(server, 2);
+  assert.deepEqual(records.map((r) => r.status), [503, 201], 'sent once more, after its time');
+  assert.ok(records[1].receivedAt >= due - 1000, `sent ${records[1].receivedAt - due} ms from its due time`);
+}

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import {
   startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, swControl, grant, dbCounts, dbRecords,
 } from './harness.mjs';
-import { pauseDuringDrain, hungServer, newVersionMidUpload, replacedBeforeAnswering, addSession, uploadAndComplete } from './lifecycle.mjs';
+import { pauseDuringDrain, hungServer, newVersionMidUpload, replacedBeforeAnswering, updateNotHeldByARetry, addSession, uploadAndComplete } from './lifecycle.mjs';
 
 const server = await startServer();
 after(() => server.stop());
@@ -61,6 +61,13 @@ test('a new worker version installed mid-upload leaves the running upload to the
   await withBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'update', { backgroundFetch: false });
     await newVersionMidUpload({ server, page, uploadRandom, eventOf, prefix: 'cr' });
+  });
+});
+
+test('a new version deployed while the worker waits for a retry takes over at once, not when the retry is due; the retry goes once, by it', async () => {
+  await withBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'deploy', { backgroundFetch: false });
+    await updateNotHeldByARetry({ server, page, uploadRandom, eventOf, prefix: 'cr' });
   });
 });
 

@@ -209,7 +209,7 @@ async fn run(
         // have freed a slot the look did not see: look again rather than end.
         let woken = WOKEN.with(|w| w.replace(false));
         match plan.wake_at {
-            Some(wake) if waiting && wake + 1000 < deadline => {
+            Some(wake) if decide::waits_for_retry(waiting, wake, deadline, update_waiting()) => {
                 sleep(wake.saturating_sub(now)).await
             }
             _ if (again || woken) && now < deadline => {}
@@ -354,6 +354,35 @@ pub(crate) fn scope() -> String {
 /// This worker's registration (`self.registration`).
 pub(crate) fn registration() -> web_sys::ServiceWorkerRegistration {
     js::get(&js::global(), "registration").unchecked_into()
+}
+
+/// A new version of this worker is installed and waits for this one's events to end.
+fn update_waiting() -> bool {
+    registration().waiting().is_some()
+}
+
+/// Wakes the pump when a new version of the worker has installed, so that a pump waiting for a retry
+/// lets go of its event and the new version takes over (`core::scheduler::waits_for_retry`).
+pub(crate) fn watch_updates() {
+    let on_found = Closure::<dyn FnMut()>::new(move || {
+        let Some(installing) = registration().installing() else {
+            return;
+        };
+        let worker = installing.clone();
+        let on_state = Closure::<dyn FnMut()>::new(move || {
+            if js::get(&worker, "state").as_string().as_deref() == Some("installed") {
+                wake();
+            }
+        });
+        let _ = installing
+            .add_event_listener_with_callback("statechange", on_state.as_ref().unchecked_ref());
+        on_state.forget();
+    });
+    // Listeners, not the `on…` properties an app's own worker code may set.
+    let _ = registration()
+        .add_event_listener_with_callback("updatefound", on_found.as_ref().unchecked_ref());
+    // One listener for the worker's life.
+    on_found.forget();
 }
 
 /// Ends the pump's current wait early, or its next one if it is not waiting now (an attempt that ends

@@ -42,6 +42,7 @@ pub async fn worker_start(_scope: JsValue, options: JsValue) -> Result<(), JsVal
     console_error_panic_hook::set_once();
     crate::scheduler::before_send::install(&options).map_err(|e| core_error(&e))?;
     messaging::answer_alive(crate::scheduler::instance_id());
+    crate::scheduler::watch_updates();
     let store = store().await.map_err(|e| core_error(&e))?;
     wasm_bindgen_futures::spawn_local(async move {
         let _ = pump(&store, Transport::Fallback, EVENT_BUDGET_MS).await;

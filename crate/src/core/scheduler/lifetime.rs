@@ -18,6 +18,15 @@ pub fn stays_for_a_start(in_flight: &[Task]) -> bool {
     })
 }
 
+/// Whether a pump that made an attempt waits, inside its event, for the next due time `wake` (within
+/// its `deadline`) rather than end. Not while a new version of the worker waits to take over: an open
+/// event of this one holds that version's activation (`skipWaiting()` too) until it ends, so an app's
+/// deploy would wait for a retry. The retry then goes by the new version (an open page's alarm, the
+/// browser's sync retry).
+pub fn waits_for_retry(waiting: bool, wake: u64, deadline: u64, update_waiting: bool) -> bool {
+    waiting && !update_waiting && wake.saturating_add(1000) < deadline
+}
+
 /// Whether a `sync` event may resolve: only when nothing is left for later and no attempt of this
 /// worker still runs (then the browser need not fire it again), or when it is the browser's last try
 /// anyway.
@@ -77,6 +86,24 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_pump_waits_for_a_retry_in_its_event_unless_a_new_version_waits_to_take_over() {
+        let (wake, deadline) = (10_000, 60_000);
+        assert!(waits_for_retry(true, wake, deadline, false));
+        assert!(
+            !waits_for_retry(true, wake, deadline, true),
+            "the new version would wait for the retry"
+        );
+        assert!(
+            !waits_for_retry(false, wake, deadline, false),
+            "made no attempt"
+        );
+        assert!(
+            !waits_for_retry(true, deadline - 500, deadline, false),
+            "past its budget"
+        );
+    }
 
     #[test]
     fn a_sync_event_that_lets_go_of_a_running_attempt_is_fired_again() {
