@@ -158,9 +158,14 @@ async fn run(
             *a.borrow_mut() = (!asks).then(|| Ahead {
                 via,
                 deadline,
+                // (Another worker's tags are not this one's to start: not kept ahead.)
                 due: queued
                     .iter()
-                    .filter(|t| t.is_due(now) && !plan.start.contains(&t.id))
+                    .filter(|t| {
+                        t.is_due(now)
+                            && !plan.start.contains(&t.id)
+                            && decide::serves_task(&sessions, t)
+                    })
                     .cloned()
                     .collect(),
                 sessions: sessions.clone(),
