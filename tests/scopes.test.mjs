@@ -1,24 +1,30 @@
 // Two apps on one origin, each with its own Ferry worker in its own scope (`/a/sw.js`, `/b/sw.js`) and
 // its own `beforeSend`: they share the origin's database, and each worker must send only the uploads of
 // the tags its pages registered with it, with its own headers (a token of app A must never go with
-// app B's upload).
+// app B's upload). In Chromium (the workers stopped through CDP) and Firefox (relaunched on its profile:
+// a worker starts again only when a page of its app talks to it).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { withChromium, swControl, until } from './harness.mjs';
+import { firefoxProfile, launchFirefox, closeFirefox, removeDir } from './firefox.mjs';
 import { startAppServer } from './app-server.mjs';
 
 const worker = (app) => `import { installFerry, enqueue } from '/ferry/worker.js';
 installFerry(self, { beforeSend: () => ({ headers: { 'X-App': '${app}' } }) });
-// The app's own worker code hands a request over (as a Workbox plugin would).
-self.enqueueHere = (url) => enqueue(new Request(url, { method: 'POST', body: url }), { tag: 'worker${app}' });
+// The app's own worker code hands a request over (as a Workbox plugin would), here when its page asks.
+self.addEventListener('message', (e) => {
+  if (e.data && e.data.enqueueHere) {
+    const url = e.data.enqueueHere;
+    e.waitUntil(enqueue(new Request(url, { method: 'POST', body: url }), { tag: 'worker${app}' }));
+  }
+});
 `;
 const PAGE = '<!doctype html><meta charset="utf-8"><title>app</title>';
 const server = await startAppServer({ 'a/sw.js': worker('a'), 'b/sw.js': worker('b'), 'a/index.html': PAGE, 'b/index.html': PAGE });
 after(() => server.close());
 
-/** Opens app `app`'s page and registers its tag with its own worker, listening to every event. */
-async function openApp(ctx, app) {
-  const page = await ctx.newPage();
+/** In `page` (a new tab), opens app `app`'s page and registers its tag with its own worker, listening to every event. */
+async function openApp(page, app) {
   await page.goto(new URL(`/${app}/index.html`, server.url).href);
   await page.evaluate(async (app) => {
     const { Ferry } = await import('/ferry/index.js');
@@ -35,45 +41,76 @@ const eventsOf = (page, kind, n) => until(() => page.evaluate(({ kind, n }) => {
   return seen.length >= n ? seen : null;
 }, { kind, n }), { what: `${n} ${kind} event(s)`, timeout: 30000 });
 
-test('two apps on one origin: each worker sends only its own tags\' uploads, with its own beforeSend headers, even with the other app closed', async () => {
+/**
+ * The scenario, with the browser's part given: `newTab()` opens a tab, `stopWorkers()` leaves no worker
+ * of the origin running (every tab closed first).
+ */
+async function twoApps({ newTab, stopWorkers }) {
   await server.reset();
+  // App B's uploads fail once and are due again in 2 s; its page closes and its worker is stopped.
+  // One of them B's worker code enqueued itself, under a tag no page registered.
+  await server.fault({ count: 4, status: 503, retryAfter: 2, path: '/upload/b/' });
+  let b = await openApp(await newTab(), 'b');
+  for (const n of [1, 2, 3]) await upload(b, `/upload/b/${n}`);
+  await b.evaluate(async () => (await navigator.serviceWorker.getRegistration('/b/')).active.postMessage({ enqueueHere: '/upload/b/worker' }));
+  await eventsOf(b, 'retrying', 3);
+  await until(async () => (await server.uploads()).find((r) => r.path === '/upload/b/worker' && r.status === 503),
+    { what: 'the worker-enqueued upload refused once' });
+  const due = Math.max(...(await b.evaluate(() => window.session.list())).map((t) => t.nextAttemptAt));
+  await b.close();
+  await stopWorkers();
+  await until(() => Date.now() > due + 200, { what: 'app B\'s uploads due again' });
+
+  // App A's worker wakes for an upload of its own, with B's uploads due in the same database.
+  const a = await openApp(await newTab(), 'a');
+  await upload(a, '/upload/a/1');
+  await eventsOf(a, 'completed', 1);
+  const sent = (await server.uploads()).filter((r) => r.outcome !== 'receiving');
+  assert.deepEqual(sent.filter((r) => r.path.startsWith('/upload/a/')).map((r) => r.headers['x-app']), ['a']);
+  assert.deepEqual(sent.filter((r) => r.path.startsWith('/upload/b/')).map((r) => [r.path, r.status, r.headers['x-app']]).sort(),
+    [['/upload/b/1', 503, 'b'], ['/upload/b/2', 503, 'b'], ['/upload/b/3', 503, 'b'], ['/upload/b/worker', 503, 'b']],
+    'app A\'s worker sent app B\'s uploads');
+
+  // B's page comes back: its worker sends them, once each, with B's headers.
+  b = await openApp(await newTab(), 'b');
+  const done = await eventsOf(b, 'completed', 3);
+  assert.deepEqual(done.map((e) => e.response.status), [201, 201, 201]);
+  const ok = await until(async () => {
+    const all = (await server.uploads()).filter((r) => r.status === 201);
+    return all.length >= 5 ? all : null;
+  }, { what: 'every upload delivered' });
+  assert.deepEqual(ok.map((r) => [r.path, r.headers['x-app']]).sort(),
+    [['/upload/a/1', 'a'], ['/upload/b/1', 'b'], ['/upload/b/2', 'b'], ['/upload/b/3', 'b'], ['/upload/b/worker', 'b']]);
+  assert.equal(new Set(ok.map((r) => r.idempotencyKey)).size, 5, 'each upload applied once');
+}
+
+test('two apps on one origin: each worker sends only its own tags\' uploads, with its own beforeSend headers, even with the other app closed', async () => {
   await withChromium(async (ctx) => {
-    // App B's uploads fail once and are due again in 2 s; its page closes and its worker is stopped.
-    // One of them B's worker code enqueued itself, under a tag no page registered.
-    await server.fault({ count: 4, status: 503, retryAfter: 2, path: '/upload/b/' });
-    let b = await openApp(ctx, 'b');
-    for (const n of [1, 2, 3]) await upload(b, `/upload/b/${n}`);
-    const bWorker = await until(() => ctx.serviceWorkers().find((w) => w.url().endsWith('/b/sw.js')), { what: 'app B\'s worker' });
-    await bWorker.evaluate(() => self.enqueueHere('/upload/b/worker'));
-    await eventsOf(b, 'retrying', 3);
-    await until(async () => (await server.uploads()).find((r) => r.path === '/upload/b/worker' && r.status === 503),
-      { what: 'the worker-enqueued upload refused once' });
-    const due = Math.max(...(await b.evaluate(() => window.session.list())).map((t) => t.nextAttemptAt));
-    await b.close();
-    const { cdp } = await swControl(await ctx.newPage());
-    await cdp.send('ServiceWorker.stopAllWorkers');
-    await until(() => Date.now() > due + 200, { what: 'app B\'s uploads due again' });
-
-    // App A's worker wakes for an upload of its own, with B's uploads due in the same database.
-    const a = await openApp(ctx, 'a');
-    await upload(a, '/upload/a/1');
-    await eventsOf(a, 'completed', 1);
-    const sent = (await server.uploads()).filter((r) => r.outcome !== 'receiving');
-    assert.deepEqual(sent.filter((r) => r.path.startsWith('/upload/a/')).map((r) => r.headers['x-app']), ['a']);
-    assert.deepEqual(sent.filter((r) => r.path.startsWith('/upload/b/')).map((r) => [r.path, r.status, r.headers['x-app']]).sort(),
-      [['/upload/b/1', 503, 'b'], ['/upload/b/2', 503, 'b'], ['/upload/b/3', 503, 'b'], ['/upload/b/worker', 503, 'b']],
-      'app A\'s worker sent app B\'s uploads');
-
-    // B's page comes back: its worker sends them, once each, with B's headers.
-    b = await openApp(ctx, 'b');
-    const done = await eventsOf(b, 'completed', 3);
-    assert.deepEqual(done.map((e) => e.response.status), [201, 201, 201]);
-    const ok = await until(async () => {
-      const all = (await server.uploads()).filter((r) => r.status === 201);
-      return all.length >= 5 ? all : null;
-    }, { what: 'every upload delivered' });
-    assert.deepEqual(ok.map((r) => [r.path, r.headers['x-app']]).sort(),
-      [['/upload/a/1', 'a'], ['/upload/b/1', 'b'], ['/upload/b/2', 'b'], ['/upload/b/3', 'b'], ['/upload/b/worker', 'b']]);
-    assert.equal(new Set(ok.map((r) => r.idempotencyKey)).size, 5, 'each upload applied once');
+    await twoApps({
+      newTab: () => ctx.newPage(),
+      stopWorkers: async () => {
+        const { cdp } = await swControl(await ctx.newPage());
+        await cdp.send('ServiceWorker.stopAllWorkers');
+      },
+    });
   });
+});
+
+test('Firefox: two apps on one origin: each worker sends only its own tags\' uploads, with its own beforeSend headers', async () => {
+  const dir = await firefoxProfile();
+  let browser = await launchFirefox(dir);
+  try {
+    await twoApps({
+      newTab: () => browser.newPage(),
+      // Relaunched on its profile, Firefox starts a worker only when a page of its app talks to it.
+      stopWorkers: async () => {
+        await closeFirefox(browser);
+        browser = null;
+        browser = await launchFirefox(dir);
+      },
+    });
+  } finally {
+    await closeFirefox(browser);
+    await removeDir(dir);
+  }
 });

@@ -26,7 +26,7 @@ pub use soak::soak;
 
 use cargo_layers::{native, service_worker, wasm_pack, Browser};
 use node_layers::{bundlers, e2e, types};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const LAYERS: [&str; 7] = [
     "native",
@@ -85,9 +85,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     }
     let wanted = |l: &str| args.is_empty() || args.iter().any(|a| a == l);
-    let mut rows: Vec<(&str, Count)> = Vec::new();
+    let mut rows: Vec<(&str, Count, Duration)> = Vec::new();
     for layer in LAYERS.into_iter().filter(|l| wanted(l)) {
         eprintln!("\n=== test layer: {layer} ===");
+        let began = Instant::now();
         let count = match layer {
             "native" => native(),
             "sw-chromium" => service_worker(Browser::Chromium),
@@ -97,16 +98,18 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "types" => types(),
             _ => e2e(),
         };
-        rows.push((layer, count));
+        rows.push((layer, count, began.elapsed()));
     }
     let mut total = Count::default();
     eprintln!();
-    for (layer, c) in &rows {
+    for (layer, c, took) in &rows {
+        // The time says where a slow CI run went (a fresh machine builds each layer's binaries first).
         println!(
-            "layer {layer}: {} passed, {} failed, {} did not run",
+            "layer {layer}: {} passed, {} failed, {} did not run ({} s)",
             c.passed,
             c.failed,
-            c.not_run.len()
+            c.not_run.len(),
+            took.as_secs()
         );
         for (what, why) in &c.not_run {
             let what = if what.is_empty() {
