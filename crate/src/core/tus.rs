@@ -81,7 +81,12 @@ pub fn on_head(
              {EXPOSE}"
         ))),
         (404 | 410, _) => Step::Restart,
-        _ => Step::End(response(status, retry_after)),
+        // Named: a refused HEAD comes only after an interruption, and its answer has no body to quote.
+        _ => Step::End(Outcome::StepResponse {
+            step: "the tus HEAD asking where to resume".into(),
+            status,
+            retry_after,
+        }),
     }
 }
 
@@ -144,7 +149,11 @@ pub fn on_patch(
         404 | 410 => Step::End(Outcome::Again(format!(
             "the tus upload URL answered {status} to PATCH; asking the server again"
         ))),
-        _ => Step::End(response(status, retry_after)),
+        _ => Step::End(Outcome::StepResponse {
+            step: format!("the tus PATCH of bytes {from}..{to}"),
+            status,
+            retry_after,
+        }),
     }
 }
 
@@ -203,8 +212,17 @@ mod tests {
         ));
         assert!(matches!(
             on_head(503, None, 10, 10, None),
-            Step::End(Outcome::Response { status: 503, .. })
+            Step::End(Outcome::StepResponse { status: 503, .. })
         ));
+        // A server that refuses the HEAD (some want metadata it did not get): the reason names the HEAD.
+        let Step::End(o) = on_head(400, None, 10, 10, None) else {
+            panic!("a 400 to HEAD must end the attempt")
+        };
+        assert_eq!(classify(&o), Class::Final);
+        assert_eq!(
+            crate::core::describe(&o),
+            "the tus HEAD asking where to resume answered 400 Bad Request"
+        );
     }
 
     #[test]
@@ -249,9 +267,13 @@ mod tests {
             on_patch(404, 0, 5, None, None),
             Step::End(Outcome::Again(_))
         ));
-        assert!(matches!(
-            on_patch(500, 0, 5, None, None),
-            Step::End(Outcome::Response { status: 500, .. })
-        ));
+        let Step::End(o) = on_patch(500, 0, 5, None, None) else {
+            panic!("a 500 to PATCH must end the attempt")
+        };
+        assert_eq!(classify(&o), Class::Retryable);
+        assert_eq!(
+            crate::core::describe(&o),
+            "the tus PATCH of bytes 0..5 answered 500 Internal Server Error"
+        );
     }
 }
