@@ -19,7 +19,9 @@ const PYTHON_GI: &str = "/usr/lib/python3/dist-packages/gi/__init__.py";
 pub fn run() -> Result<(), String> {
     let mut problems = Vec::new();
     step("wasm32 target", &mut problems, wasm_target);
-    step("Debian browsers", &mut problems, debian_packages);
+    // The browsers' packages (downloads, unpacking) install beside the cargo tools (compiling): on a fresh
+    // machine each takes minutes, and they wait on different things.
+    let browsers = std::thread::spawn(debian_packages);
     step("wasm-bindgen-cli", &mut problems, wasm_bindgen_cli);
     step("wasm-pack", &mut problems, || {
         cargo_tool("wasm-pack", "wasm-pack", &[])
@@ -28,6 +30,11 @@ pub fn run() -> Result<(), String> {
         cargo_tool("geckodriver", "geckodriver", &["--locked"])
     });
     step("npm packages", &mut problems, npm_packages);
+    step("Debian browsers", &mut problems, || {
+        browsers
+            .join()
+            .unwrap_or_else(|_| Err("the install stopped with a panic".into()))
+    });
     outcome(problems)
 }
 
@@ -143,15 +150,26 @@ fn wasm_bindgen_cli() -> Result<(), String> {
     }
     eprintln!("setup: installing wasm-bindgen-cli {want} (about 2 minutes)");
     // No --locked: its lock file names a crate version the registry no longer serves.
-    util::run(util::cargo().args([
-        "install",
-        "--quiet",
-        "--force",
-        "wasm-bindgen-cli",
-        "--version",
-        &want,
-    ]))
+    util::run(
+        util::cargo()
+            .args([
+                "install",
+                "--quiet",
+                "--force",
+                "wasm-bindgen-cli",
+                "--version",
+                &want,
+            ])
+            .arg("--target-dir")
+            .arg(tools_target()),
+    )
     .map_err(|e| format!("{e}; by hand: cargo install wasm-bindgen-cli --version {want}"))
+}
+
+/// One build folder for the tools cargo installs (not one temporary folder each): the crates they share
+/// (serde, syn, clap...) compile once when their versions and features match.
+fn tools_target() -> std::path::PathBuf {
+    util::root().join("target/tools")
 }
 
 fn cargo_tool(bin: &str, krate: &str, extra: &[&str]) -> Result<(), String> {
@@ -162,7 +180,9 @@ fn cargo_tool(bin: &str, krate: &str, extra: &[&str]) -> Result<(), String> {
     util::run(
         util::cargo()
             .args(["install", "--quiet", krate])
-            .args(extra),
+            .args(extra)
+            .arg("--target-dir")
+            .arg(tools_target()),
     )
     .map_err(|e| format!("{e}; by hand: cargo install {krate} {}", extra.join(" ")))
 }
