@@ -172,6 +172,34 @@ test('a page opened after the page that queued work due later closed (and the wo
   });
 });
 
+test('a worker stopped mid-attempt, with only a page opened after the attempt began (the page that started it closed), is woken by that page: the upload goes again and completes', async () => {
+  await withBrowser(async (ctx) => {
+    const watcher = await ctx.newPage();
+    await watcher.goto(new URL('/harness.html', server.url).href);
+    // No Background Sync: the browser would fire a sync cut by the stop again; here only a page wakes the
+    // worker, as where the browser has none (Firefox, Safari) or Background Fetch carries the tag.
+    const browserCdp = await ctx.browser().newBrowserCDPSession();
+    await browserCdp.send('Browser.setPermission', { origin: new URL(server.url).origin, permission: { name: 'background-sync' }, setting: 'denied' });
+    const first = await openSession(ctx, server.url, 'late-page', { backgroundFetch: false });
+    await server.fault({ count: 1, hang: true, path: '/upload/late-page' });
+    const { id, sha256 } = await uploadRandom(first, 4096, { url: '/upload/late-page' });
+    await eventOf(first, id, 'started');
+    await until(async () => (await server.uploads()).some((r) => r.outcome === 'hanging'), { what: 'the attempt held by the server' });
+    // The page that heard the worker's ask to wake it closes; a new page of the tag registers, then the
+    // browser stops the worker with its attempt under way.
+    await first.close();
+    const later = await openSession(ctx, server.url, 'late-page', { backgroundFetch: false });
+    const { cdp } = await swControl(watcher);
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    const done = await eventOf(later, id, 'completed', { timeout: 20000 });
+    assert.equal(done.response.status, 201);
+    const records = await settled(server, 2);
+    assert.deepEqual(records.map((r) => r.outcome), ['clientGone', 'answered']);
+    assert.equal(records[1].sha256, sha256);
+    assert.equal(new Set(records.map((r) => r.idempotencyKey)).size, 1);
+  });
+});
+
 test('a worker start sweeps a finished upload whose retention ended, with its unacknowledged events, after sending what is due', async () => {
   await withBrowser(async (ctx) => {
     // Manual acknowledgement: the upload's events stay in the outbox until its retention ends.

@@ -34,7 +34,7 @@ export class Ferry {
     const worker = new Link(registration);
     const answer = await worker.call({ op: 'register', tag, options: wire, pageUrl: pageUrl() });
     const session = new Session(made);
-    start(session, { tag, worker, options: answer.options, manualAck: answer.manualAck, provider });
+    start(session, { tag, worker, options: answer.options, manualAck: answer.manualAck, provider, wakeAt: answer.wakeAt });
     return session;
   }
 }
@@ -157,7 +157,7 @@ class Session extends EventTarget {
 }
 
 /** A new session's state; starts listening to the tag's channel and wakes the worker. */
-function begin(target, { tag, worker, options, manualAck, provider }) {
+function begin(target, { tag, worker, options, manualAck, provider, wakeAt }) {
   const s = {
     tag, worker, options, manualAck, provider, target,
     ask: (call) => worker.call({ tag, ...call }),
@@ -198,6 +198,8 @@ function begin(target, { tag, worker, options, manualAck, provider }) {
     addEventListener('pagehide', s.onPageHide);
     addEventListener('pageshow', s.onPageShow);
   }
+  // Attempts of the tag run: this page wakes the worker when asked, as the pages that heard the ask do.
+  if (typeof wakeAt === 'number') alarmAt(s, wakeAt);
   wake(s);
   return s;
 }

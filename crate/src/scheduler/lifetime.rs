@@ -5,6 +5,7 @@
 use super::{active, registration, wake, KEEPALIVE, STARTED};
 use crate::core::scheduler as decide;
 use crate::core::Task;
+use crate::web::js::now_ms;
 use crate::web::{js, messaging};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -41,11 +42,19 @@ pub(super) fn tell_pages_when<'a>(tasks: impl Iterator<Item = &'a Task>, at: u64
 /// new event, so the browser does not stop the worker while an attempt outlasts one event's time.
 pub(super) fn keep_alive(now: u64) {
     let asked = KEEPALIVE.with(|k| k.get());
-    let Some(at) = decide::keepalive_at(now, active() > 0, asked) else {
+    let Some(at) = decide::keepalive_at(now, active() > 0, asked, false) else {
         return;
     };
     KEEPALIVE.with(|k| k.set(Some(at)));
     STARTED.with(|s| tell_pages_when(s.borrow().values(), at));
+}
+
+/// The wake a page that registers `tag` is asked for while attempts of the tag run here, told in its
+/// `register` answer (no race with a broadcast it may not hear yet): the pages that heard the
+/// standing ask may have closed, and a worker the browser stops mid-attempt needs a page to wake it.
+pub(crate) fn wake_for_new_page(tag: &str) -> Option<u64> {
+    let runs = STARTED.with(|s| s.borrow().values().any(|t| t.tag == tag));
+    decide::keepalive_at(now_ms(), runs, KEEPALIVE.with(|k| k.get()), true)
 }
 
 /// A new version of this worker is installed and waits for this one's events to end.

@@ -62,11 +62,14 @@ pub const KEEPALIVE_MS: u64 = 5_000;
 
 /// When the pages of running attempts' tags are asked to wake the worker next, given the wake last
 /// asked for (`asked`): `None` while that one is still ahead. The page's wake arrives at `asked`, the
-/// pump looks again and asks for the next, so one ask stands at a time.
-pub fn keepalive_at(now: u64, running: bool, asked: Option<u64>) -> Option<u64> {
+/// pump looks again and asks for the next, so one ask stands at a time. A page that registers while
+/// attempts of its tag run (`new_page`) opened after the standing ask was told, and the pages that heard
+/// it may close: it is told the standing ask, or a worker the browser stops mid-attempt would wait for
+/// whatever wakes it next (with no Background Sync to fire again, nothing).
+pub fn keepalive_at(now: u64, running: bool, asked: Option<u64>, new_page: bool) -> Option<u64> {
     match asked {
         _ if !running => None,
-        Some(at) if now + KEEPALIVE_MS / 10 < at => None,
+        Some(at) if now + KEEPALIVE_MS / 10 < at => new_page.then_some(at),
         _ => Some(now + KEEPALIVE_MS),
     }
 }
@@ -116,28 +119,31 @@ mod tests {
     #[test]
     fn while_attempts_run_the_pages_are_asked_for_one_wake_at_a_time() {
         // Nothing runs: nothing to keep alive.
-        assert_eq!(keepalive_at(1_000, false, None), None);
-        assert_eq!(keepalive_at(1_000, false, Some(900)), None);
+        assert_eq!(keepalive_at(1_000, false, None, false), None);
+        assert_eq!(keepalive_at(1_000, false, Some(900), false), None);
+        // A page that registers after the ask hears the standing ask; with nothing of its tag running, none.
+        assert_eq!(keepalive_at(1_000, true, Some(4_000), true), Some(4_000));
+        assert_eq!(keepalive_at(1_000, false, Some(4_000), true), None);
         // The first ask, and none again while it is ahead.
-        let first = keepalive_at(1_000, true, None).unwrap();
+        let first = keepalive_at(1_000, true, None, false).unwrap();
         assert_eq!(first, 1_000 + KEEPALIVE_MS);
-        assert_eq!(keepalive_at(2_000, true, Some(first)), None);
+        assert_eq!(keepalive_at(2_000, true, Some(first), false), None);
         assert_eq!(
-            keepalive_at(first - KEEPALIVE_MS / 10 - 1, true, Some(first)),
+            keepalive_at(first - KEEPALIVE_MS / 10 - 1, true, Some(first), false),
             None
         );
         // The page's wake comes at (or just before) the asked time: the next ask is one period on.
         assert_eq!(
-            keepalive_at(first, true, Some(first)),
+            keepalive_at(first, true, Some(first), false),
             Some(first + KEEPALIVE_MS)
         );
         assert_eq!(
-            keepalive_at(first - KEEPALIVE_MS / 10, true, Some(first)),
+            keepalive_at(first - KEEPALIVE_MS / 10, true, Some(first), false),
             Some(first - KEEPALIVE_MS / 10 + KEEPALIVE_MS)
         );
         // A wake that never came (the page closed): the pump's next look asks again.
         assert_eq!(
-            keepalive_at(first + 60_000, true, Some(first)),
+            keepalive_at(first + 60_000, true, Some(first), false),
             Some(first + 60_000 + KEEPALIVE_MS)
         );
     }
