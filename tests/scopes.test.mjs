@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { withChromium, swControl, until } from './harness.mjs';
-import { firefoxProfile, launchFirefox, closeFirefox, removeDir } from './firefox.mjs';
+import { firefoxProfile, launchFirefox, launchToHarness, closeFirefox, removeDir } from './firefox.mjs';
 import { startAppServer } from './app-server.mjs';
 
 const worker = (app) => `import { installFerry, enqueue } from '/ferry/worker.js';
@@ -99,14 +99,21 @@ test('two apps on one origin: each worker sends only its own tags\' uploads, wit
 test('Firefox: two apps on one origin: each worker sends only its own tags\' uploads, with its own beforeSend headers', async () => {
   const dir = await firefoxProfile();
   let browser = await launchFirefox(dir);
+  // The tab a relaunch opened (on the origin's harness page), used before any new one.
+  let spare = null;
   try {
     await twoApps({
-      newTab: () => browser.newPage(),
-      // Relaunched on its profile, Firefox starts a worker only when a page of its app talks to it.
+      newTab: async () => {
+        const tab = spare ?? await browser.newPage();
+        spare = null;
+        return tab;
+      },
+      // Relaunched on its profile, Firefox starts a worker only when a page of its app talks to it
+      // (`launchToHarness` relaunches once more if Firefox comes back unable to navigate).
       stopWorkers: async () => {
         await closeFirefox(browser);
         browser = null;
-        browser = await launchFirefox(dir);
+        ({ browser, page: spare } = await launchToHarness(dir, server.url));
       },
     });
   } finally {
