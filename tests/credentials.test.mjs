@@ -211,6 +211,12 @@ test("credentials 'include' to an API whose CORS does not allow credentials: the
     assert.match(failed.reason, /CORS policy/);
     assert.match(failed.reason, /Access-Control-Allow-Credentials: true \(this upload's credentials are 'include'\)/);
     assert.match(failed.reason, new RegExp(`preflight \\(OPTIONS\\) of POST ${api.url}/nocreds with`));
+    // The headers to allow are those the preflight asked for: the Blob's type is one...
+    assert.match(failed.reason, /Access-Control-Allow-Headers: idempotency-key, content-type, and the POST itself/);
+    // ... and multipart's Content-Type, which CORS lets through unasked, is not.
+    const form = await uploadRandom(page, 1024, { url, credentials: 'include', retry: { maxAttempts: 1 }, protocol: 'multipart' });
+    const formFailed = await eventOf(page, form.id, 'failed');
+    assert.match(formFailed.reason, /Access-Control-Allow-Headers: idempotency-key, and the POST itself/);
     const stored = await page.evaluate((id) => window.ferrySession.get(id), refused.id);
     assert.doesNotMatch(`${failed.reason} ${stored.lastError}`, /f00dfeed/);
     const plain = await uploadRandom(page, 1024, { url, retry: { maxAttempts: 1 } });

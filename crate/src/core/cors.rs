@@ -45,6 +45,24 @@ pub fn refused_reason(
     )
 }
 
+/// Whether a request's `Content-Type` goes to another origin without its preflight having to allow it
+/// (Fetch, "CORS-safelisted request-header"): at most 128 bytes, no CORS-unsafe byte, and a type of
+/// `application/x-www-form-urlencoded`, `multipart/form-data` (a multipart upload's) or `text/plain`.
+pub fn safelisted_content_type(value: &str) -> bool {
+    let unsafe_byte =
+        |b: u8| (b < 0x20 && b != b'\t') || b == 0x7f || br#""():<>?@[\]{}"#.contains(&b);
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    value.len() <= 128
+        && !value.bytes().any(unsafe_byte)
+        && [
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+            "text/plain",
+        ]
+        .iter()
+        .any(|t| essence.eq_ignore_ascii_case(t))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +130,25 @@ mod tests {
             "{why}"
         );
         assert!(!why.contains("deadbeef"), "{why}");
+    }
+
+    #[test]
+    fn a_content_type_cors_lets_through_is_not_one_to_allow() {
+        for t in [
+            "multipart/form-data; boundary=----WebKitFormBoundaryx1Y2z3",
+            "text/plain;charset=UTF-8",
+            "Application/X-WWW-Form-Urlencoded",
+        ] {
+            assert!(safelisted_content_type(t), "{t}");
+        }
+        for t in [
+            "image/jpeg",
+            "application/octet-stream",
+            "application/offset+octet-stream",
+            "text/plain; x=\"a\"",
+            &format!("text/plain; {}", "a".repeat(130)),
+        ] {
+            assert!(!safelisted_content_type(t), "{t}");
+        }
     }
 }

@@ -51,8 +51,14 @@ pub async fn send(
     };
     track(&task.id, controller.clone());
     let deadline = Deadline::new(&controller, timeout_ms);
+    let built = request(task, blob, Some(&controller.signal()), extra);
+    // What the body made the Content-Type (a Blob's type, multipart's), for a network error's reason.
+    let content_type = built
+        .as_ref()
+        .ok()
+        .and_then(|r| r.headers().get("content-type").ok().flatten());
     let result = async {
-        let request = request(task, blob, Some(&controller.signal()), extra)?;
+        let request = built?;
         let response = JsFuture::from(fetch(&request))
             .await?
             .dyn_into::<web_sys::Response>()?;
@@ -71,8 +77,14 @@ pub async fn send(
         Err(_) if deadline.passed() => (Outcome::Timeout, None),
         Err(e) => {
             let (url, method) = (&task.request.url, task.request.method.as_str());
-            let sent = ["idempotency-key", "content-type"];
-            let why = network_error(task, url, method, extra, &sent, &e).await;
+            // A Content-Type CORS lets through unasked (multipart's, text/plain) is not named.
+            let sent: &[&str] = match content_type.as_deref() {
+                Some(t) if !core::cors::safelisted_content_type(t) => {
+                    &["idempotency-key", "content-type"]
+                }
+                _ => &["idempotency-key"],
+            };
+            let why = network_error(task, url, method, extra, sent, &e).await;
             (Outcome::NetworkError(why), None)
         }
     }
