@@ -63,6 +63,16 @@ pub fn safelisted_content_type(value: &str) -> bool {
         .any(|t| essence.eq_ignore_ascii_case(t))
 }
 
+/// The headers of Ferry's own that a plain or multipart upload with this `Content-Type` carries and a
+/// preflight must allow: its `Idempotency-Key`, and its `Content-Type` unless CORS lets it through
+/// unasked (multipart's, `text/plain`).
+pub fn own_headers_to_allow(content_type: Option<&str>) -> &'static [&'static str] {
+    match content_type {
+        Some(t) if !safelisted_content_type(t) => &["idempotency-key", "content-type"],
+        _ => &["idempotency-key"],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +160,14 @@ mod tests {
         ] {
             assert!(!safelisted_content_type(t), "{t}");
         }
+        assert_eq!(
+            own_headers_to_allow(Some("image/png")),
+            ["idempotency-key", "content-type"]
+        );
+        assert_eq!(
+            own_headers_to_allow(Some("multipart/form-data; boundary=x")),
+            ["idempotency-key"]
+        );
+        assert_eq!(own_headers_to_allow(None), ["idempotency-key"]);
     }
 }

@@ -77,13 +77,7 @@ pub async fn send(
         Err(_) if deadline.passed() => (Outcome::Timeout, None),
         Err(e) => {
             let (url, method) = (&task.request.url, task.request.method.as_str());
-            // A Content-Type CORS lets through unasked (multipart's, text/plain) is not named.
-            let sent: &[&str] = match content_type.as_deref() {
-                Some(t) if !core::cors::safelisted_content_type(t) => {
-                    &["idempotency-key", "content-type"]
-                }
-                _ => &["idempotency-key"],
-            };
+            let sent = core::cors::own_headers_to_allow(content_type.as_deref());
             let why = network_error(task, url, method, extra, sent, &e).await;
             (Outcome::NetworkError(why), None)
         }
