@@ -23,7 +23,7 @@ use asking::start_asking;
 use attempt::{ahead_left, start_leased};
 pub(crate) use lifetime::wake_for_new_page;
 pub(crate) use lifetime::watch_updates;
-use lifetime::{held, keep_alive, tell_pages_when, update_waiting};
+use lifetime::{ask_wake, held, keep_alive, tell_pages_when, update_waiting};
 use recover::recover;
 
 /// Tasks read from the due index per round.

@@ -49,6 +49,15 @@ pub(super) fn keep_alive(now: u64) {
     STARTED.with(|s| tell_pages_when(s.borrow().values(), at));
 }
 
+/// Asks the open pages of `tasks`' tags to wake the worker one keep-alive period from `now`, while it
+/// takes back attempts another instance ran: a browser that stops it meanwhile (before its own attempts
+/// run and ask) would otherwise leave the pages nothing to wake it for.
+pub(super) fn ask_wake<'a>(tasks: impl Iterator<Item = &'a Task>, now: u64) {
+    let at = now + decide::KEEPALIVE_MS;
+    KEEPALIVE.with(|k| k.set(Some(at)));
+    tell_pages_when(tasks, at);
+}
+
 /// The wake a page that registers `tag` is asked for while attempts of the tag run here, told in its
 /// `register` answer (no race with a broadcast it may not hear yet): the pages that heard the
 /// standing ask may have closed, and a worker the browser stops mid-attempt needs a page to wake it.

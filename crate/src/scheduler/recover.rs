@@ -1,7 +1,7 @@
 //! Worker start, or any later look: what to do with tasks found in flight that this instance does not
 //! run (`core::scheduler::recover` decides; this asks the other instances and the browser).
 
-use super::{instance_id, registration, RUNNING};
+use super::{ask_wake, instance_id, registration, RUNNING};
 use crate::core::scheduler as decide;
 use crate::core::{Error, Task, Transport};
 use crate::web::js::random_u64;
@@ -31,6 +31,9 @@ pub(super) async fn recover(store: &Store, in_flight: &[Task], now: u64) -> Resu
             && t.lease_until.is_some_and(|u| u > now)
     });
     let mut live = if ask {
+        // The pages of these tasks' tags wake the worker again should the browser stop it while the
+        // other instances are asked (a second): nothing else may be left to (`lifetime::ask_wake`).
+        ask_wake(others.iter().copied(), now);
         messaging::live_workers(PING_MS).await
     } else {
         Vec::new()
