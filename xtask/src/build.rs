@@ -45,8 +45,8 @@ pub fn package(features: &[&str], live: &Path) -> Result<(), String> {
     let mut cargo = util::cargo();
     cargo
         .current_dir(&root)
-        // `rustc --crate-type cdylib` under the `wasm-release` profile: cargo applies the profile's
-        // LTO only to a cdylib built alone (not to the cdylib+rlib the crate declares).
+        // `rustc --crate-type cdylib` under the `wasm-release` profile: the crate declares only an rlib
+        // (its tests need no more), and cargo applies the profile's LTO to a cdylib built alone.
         .args([
             "rustc",
             "--quiet",
