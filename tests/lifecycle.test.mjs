@@ -228,3 +228,40 @@ test('a worker start sweeps a finished upload whose retention ended, with its un
     assert.deepEqual(await outboxTasks(page), [next], `the swept task's events left with it: ${JSON.stringify({ before, after })}`);
   });
 });
+
+test('a worker stopped as soon as it starts, again and again, before it could ask its pages for a wake, is woken again by the open page: the upload completes', async () => {
+  await withBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'restart-stops', { backgroundFetch: false });
+    // No Background Sync: only the page wakes the worker, as where the browser has none.
+    const browserCdp = await ctx.browser().newBrowserCDPSession();
+    await browserCdp.send('Browser.setPermission', { origin: new URL(server.url).origin, permission: { name: 'background-sync' }, setting: 'denied' });
+    await server.fault({ count: 1, hang: true, path: '/upload/restart-stops' });
+    const { id, sha256 } = await uploadRandom(page, 4096, { url: '/upload/restart-stops' });
+    await until(async () => (await server.uploads()).some((r) => r.outcome === 'hanging'), { what: 'the attempt held by the server' });
+    const { cdp } = await swControl(page);
+    // Each start of the worker after the first stop is stopped the moment it runs, three times.
+    const running = new Set();
+    let starts = 0;
+    cdp.on('ServiceWorker.workerVersionUpdated', ({ versions }) => {
+      for (const v of versions) {
+        if (v.runningStatus !== 'running') {
+          running.delete(v.versionId);
+        } else if (!running.has(v.versionId)) {
+          running.add(v.versionId);
+          if (starts < 3) {
+            starts += 1;
+            cdp.send('ServiceWorker.stopAllWorkers').catch(() => {});
+          }
+        }
+      }
+    });
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    const done = await eventOf(page, id, 'completed', { timeout: 30000 });
+    assert.equal(starts, 3, 'the worker was started again after each stop');
+    assert.equal(done.response.status, 201);
+    const records = await settled(server, 2);
+    assert.equal(records.at(-1).outcome, 'answered');
+    assert.equal(records.at(-1).sha256, sha256);
+    assert.equal(new Set(records.map((r) => r.idempotencyKey)).size, 1);
+  });
+});

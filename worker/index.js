@@ -6,7 +6,7 @@
 //
 // The page entry is this module and the three it imports: page-link.js (the worker: registering, asking,
 // waking), page-upload.js (uploads and Background Fetch) and page-events.js (events and header questions).
-import { ferryError, invalidOption, Link, pageUrl, serviceWorkerOf, wake, alarmAt } from './page-link.js';
+import { ferryError, invalidOption, Link, pageUrl, serviceWorkerOf, wake, alarmAt, asked, disarm } from './page-link.js';
 import { copy, SESSION_KEYS, uploads } from './page-upload.js';
 import { answerHeaders, catchUpAgain, forgetHeld, heard, listen, live } from './page-events.js';
 
@@ -128,8 +128,7 @@ class Session extends EventTarget {
   close() {
     const s = this.#s;
     s.closed = true;
-    clearTimeout(s.alarm.timer);
-    s.alarm.times = [];
+    disarm(s);
     s.channel.onmessage = null;
     s.channel.close();
     if (typeof removeEventListener === 'function') {
@@ -169,7 +168,7 @@ function begin(target, { tag, worker, options, manualAck, provider, wakeAt }) {
     heard: false,
     listeners: [],        // { kind, listener, capture, wrapper }
     unheard: [],
-    alarm: { times: [], timer: undefined, at: undefined },
+    alarm: { times: [], timer: undefined, at: undefined, again: undefined, unasked: 0 },
     syncPending: false,
     answered: [],         // the worker's header questions answered lately (by any page of the tag)
     backgroundFetch: undefined,
@@ -231,7 +230,10 @@ function onChannel(s, data) {
       return;
     case 'alarm':
       // The worker ends its event before work of the tag is due: wake it then.
-      if (typeof data.at === 'number') alarmAt(s, data.at);
+      if (typeof data.at === 'number') {
+        asked(s);
+        alarmAt(s, data.at);
+      }
       return;
     case 'events':
       // Several events of the tag in one message, in seq order.

@@ -225,10 +225,33 @@ export function wake(s) {
 
 // ---- alarms: while a page is open, it wakes the worker when work of its tag falls due ----
 
+/**
+ * After a wake for an alarm, how long the worker has to ask for its next wake before the page wakes it
+ * again: a worker the browser stopped as it started (before it could ask) has no timer and no other
+ * waker. Not a multiple of the worker's keep-alive period (5 s), so a browser that stops workers at a
+ * steady pace does not meet every one of these wakes as it starts.
+ */
+const AGAIN_MS = 3000;
+/** How many wakes in a row the page gives without an ask in between (a worker done with its work asks none). */
+const AGAIN_TIMES = 5;
+
 export function alarmAt(s, at) {
   if (s.closed || at <= Date.now()) return;
   if (!s.alarm.times.includes(at)) s.alarm.times.push(at);
   arm(s);
+}
+
+/** The worker asked the tag's pages for a wake: it lives, and will ask again for the next. */
+export function asked(s) {
+  clearTimeout(s.alarm.again);
+  s.alarm.unasked = 0;
+}
+
+/** The page stops waking the worker (it closes). */
+export function disarm(s) {
+  clearTimeout(s.alarm.timer);
+  clearTimeout(s.alarm.again);
+  s.alarm.times = [];
 }
 
 function arm(s) {
@@ -248,6 +271,17 @@ function arm(s) {
     s.alarm.times = s.alarm.times.filter((t) => t > now);
     s.alarm.at = undefined;
     arm(s);
-    if (s.alarm.times.length < before) wake(s);
+    if (s.alarm.times.length < before) wakeUntilAsked(s);
   }, Math.min(first - Date.now() + MARGIN_MS, LONGEST_MS));
+}
+
+/** Wakes the worker, and again `AGAIN_MS` later unless it asks for a wake first (at most `AGAIN_TIMES`). */
+function wakeUntilAsked(s) {
+  wake(s);
+  clearTimeout(s.alarm.again);
+  if (s.alarm.unasked >= AGAIN_TIMES) return;
+  s.alarm.unasked += 1;
+  s.alarm.again = setTimeout(() => {
+    if (!s.closed) wakeUntilAsked(s);
+  }, AGAIN_MS);
 }
