@@ -53,7 +53,10 @@ pub(super) fn keep_alive(now: u64) {
 /// takes back attempts another instance ran: a browser that stops it meanwhile (before its own attempts
 /// run and ask) would otherwise leave the pages nothing to wake it for.
 pub(super) fn ask_wake<'a>(tasks: impl Iterator<Item = &'a Task>, now: u64) {
-    let at = now + decide::KEEPALIVE_MS;
+    // The attempts taken back run here soon, and this instance has asked for nothing yet.
+    let Some(at) = decide::keepalive_at(now, true, None, false) else {
+        return;
+    };
     KEEPALIVE.with(|k| k.set(Some(at)));
     tell_pages_when(tasks, at);
 }
