@@ -26,9 +26,10 @@ export class Ferry {
       throw ferryError('FerryNoWorker', 'Ferry.register runs in a browser page: call it there, not during ' +
         'server-side rendering or in a worker');
     }
+    // Read first: a misspelt option (`serviceworker`) is named before the worker is looked for.
+    const wire = options == null ? options : copy(options, SESSION_KEYS, 'register', ['serviceWorker']);
     const registration = await serviceWorkerOf(options?.serviceWorker);
     const provider = options?.headerProvider;
-    const wire = options == null ? options : copy(options, SESSION_KEYS, 'register', ['serviceWorker']);
     // The function stays in this page (the worker asks it through the page); the worker hears whether there is one.
     if (wire) wire.headerProvider = typeof provider === 'function' ? true : provider == null ? undefined : typeof provider;
     const worker = new Link(registration);

@@ -64,32 +64,9 @@ export async function serviceWorkerOf(option) {
     return await container.register(url, { type });
   } catch (e) {
     throw invalidOption('serviceWorker', `registering ${JSON.stringify(url)} failed: ${e?.message ?? e}` +
-      await scriptAnswer(url));
+      // Only a refused registration loads what explains it.
+      await import('./page-diagnose.js').then((m) => m.scriptAnswer(url, type), () => ''));
   }
-}
-
-/**
- * What a worker URL the browser refused answers when fetched (the browser's own reason rarely says): its
- * status, or its type when that is not JavaScript, or what else stops a script that loads. '' if unknown.
- */
-async function scriptAnswer(url) {
-  let res;
-  try {
-    res = await fetch(url, { cache: 'no-store', credentials: 'same-origin' });
-  } catch {
-    return '';
-  }
-  res.body?.cancel().catch(() => {});
-  const was = `; ${url} answers ${res.status}`;
-  if (!res.ok) return `${was}: is the file served at that URL?`;
-  const mime = (res.headers.get('content-type') || '').split(';')[0].trim().toLowerCase();
-  if (!/^(text|application)\/(x-)?(javascript|ecmascript)$/.test(mime)) {
-    return `${was} with Content-Type ${mime || 'none'}, not JavaScript: is the file served at that URL? (a dev ` +
-      'server answers a path it does not know with its index.html)';
-  }
-  return `${was} as JavaScript, so it failed as it was first run: a module worker (type 'module') can import ` +
-    "only URLs the browser resolves (a bare 'ferry-upload/worker' needs a bundler), a classic one (importScripts) " +
-    "needs { url, type: 'classic' }, and no top-level statement may throw";
 }
 
 /** The page's address without its fragment (what `launch: 'open'` opens; a fragment is page state). */

@@ -38,6 +38,27 @@ test('Chromium: a classic worker built with importScripts uploads a picked file 
   });
 });
 
+test('Chromium: register says a classic worker registered as a module is classic, and names the script a classic worker imports that is not there', { timeout: 120000 }, async () => {
+  // A page that runs no app code: only the calls below register a worker.
+  await inChromium({ www: APP, pkg: PKG, url: (s) => `${s.url}__ferry/health` }, async ({ page }) => {
+    const register = (serviceWorker) => page.evaluate(async (serviceWorker) => {
+      const { Ferry } = await import('/ferry/index.js');
+      try {
+        await Ferry.register('uploads', { serviceWorker });
+        return { ok: true };
+      } catch (e) {
+        return { name: e.name, message: e.message };
+      }
+    }, serviceWorker);
+    const asModule = await register({ url: '/sw.js', type: 'module' });
+    assert.equal(asModule.name, 'FerryInvalidOptions', JSON.stringify(asModule));
+    assert.match(asModule.message, /it calls importScripts, so it is a classic worker: register it with \{ url: "\/sw\.js", type: 'classic' \}/);
+    const typo = await register({ url: '/sw-typo.js', type: 'classic' });
+    assert.equal(typo.name, 'FerryInvalidOptions', JSON.stringify(typo));
+    assert.match(typo.message, /the script it imports, \/ferry\/ferry-sw\.jss, answers 404/);
+  });
+});
+
 test('Firefox ESR: a classic worker built with importScripts uploads a picked file to completed', { timeout: 180000 }, async () => {
   const server = await startServer({ args: ['--www', APP, '--pkg', PKG] });
   const dir = await firefoxProfile();

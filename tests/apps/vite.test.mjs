@@ -50,6 +50,7 @@ test("Quickstart, vite dev server and the Quickstart's server.mjs: a picked file
   await rm(uploads, { recursive: true, force: true });
   const upload = spawn(process.execPath, ['server.mjs'], { cwd: APP, env: { ...process.env, PORT: String(port) }, stdio: 'inherit' });
   let dev = null;
+  process.env.PORT = String(port);
   try {
     await untilListening(port);
     await inChromium({ url: (s) => `${s.url}__ferry/health` }, async ({ page, log }) => {
@@ -57,7 +58,8 @@ test("Quickstart, vite dev server and the Quickstart's server.mjs: a picked file
         root: APP,
         configFile: path.join(APP, 'vite.config.js'),
         logLevel: 'warn',
-        server: { host: '127.0.0.1', port: 0, proxy: { '/upload': `http://127.0.0.1:${port}` } },
+        // The Quickstart's proxy reads the upload server's port from PORT, as server.mjs does.
+        server: { host: '127.0.0.1', port: 0 },
       });
       await dev.listen();
       await page.goto(dev.resolvedUrls.local[0]);
@@ -77,6 +79,7 @@ test("Quickstart, vite dev server and the Quickstart's server.mjs: a picked file
     });
   } finally {
     await dev?.close();
+    delete process.env.PORT;
     upload.kill();
     await rm(uploads, { recursive: true, force: true });
   }
