@@ -209,7 +209,7 @@ export function wake(s) {
  * steady pace does not meet every one of these wakes as it starts.
  */
 const AGAIN_MS = 3000;
-/** How many wakes in a row the page gives without an ask in between (a worker done with its work asks none). */
+/** How many more wakes an alarm brings at most while no ask comes (a worker done with its work asks none). */
 const AGAIN_TIMES = 5;
 
 export function alarmAt(s, at) {
@@ -248,7 +248,10 @@ function arm(s) {
     s.alarm.times = s.alarm.times.filter((t) => t > now);
     s.alarm.at = undefined;
     arm(s);
-    if (s.alarm.times.length < before) wakeUntilAsked(s);
+    if (s.alarm.times.length < before) {
+      s.alarm.unasked = 0;
+      wakeUntilAsked(s);
+    }
   }, Math.min(first - Date.now() + MARGIN_MS, LONGEST_MS));
 }
 
