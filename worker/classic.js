@@ -13,9 +13,11 @@
   // importScripts gives a script no `currentScript`: its own URL is the top frame of a stack trace taken
   // while it is being evaluated (Chromium, Firefox and Safari all print it).
   function ownUrl() {
-    // A frame ends with `<url>:<line>:<column>`, optionally inside parentheses (Chromium).
-    const m = /((?:https?|file):\/\/[^\s()'"]+?):\d+:\d+\)?$/m.exec(String(new Error().stack));
-    return m ? m[1] : null;
+    // A frame ends with `<url>:<line>:<column>`, optionally inside parentheses (Chromium). Firefox, once
+    // restarted (and for a new version of the worker), names the script by its path alone (`@/ferry/ferry-sw.js:16:20`).
+    const m = /((?:https?|file):\/\/[^\s()'"]+?|@\/[^\s()'"]*?):\d+:\d+\)?$/m.exec(String(new Error().stack));
+    if (!m) return null;
+    return m[1].startsWith('@') ? new URL(m[1].slice(1), self.location.origin).href : m[1];
   }
   const here = ownUrl();
 

@@ -59,16 +59,24 @@ test('Chromium: register says a classic worker registered as a module is classic
   });
 });
 
-test('Firefox ESR: a classic worker built with importScripts uploads a picked file to completed', { timeout: 180000 }, async () => {
+test('Firefox ESR: a classic worker built with importScripts uploads a picked file to completed, and again after the browser restarts', { timeout: 180000 }, async () => {
   const server = await startServer({ args: ['--www', APP, '--pkg', PKG] });
   const dir = await firefoxProfile();
-  const browser = await launchFirefox(dir);
+  let browser = await launchFirefox(dir);
   try {
-    const page = await browser.newPage();
-    const log = consoleOf(page);
-    await page.goto(server.url, { waitUntil: 'load' });
     const pick = (input, file) => input.uploadFile(file);
-    assertCompleted(assert, await uploadThroughPage({ page, log, server, pick }));
+    const uploadOnce = async () => {
+      const page = await browser.newPage();
+      const log = consoleOf(page);
+      await page.goto(server.url, { waitUntil: 'load' });
+      assertCompleted(assert, await uploadThroughPage({ page, log, server, pick }));
+    };
+    await uploadOnce();
+    // Restarted, Firefox names the worker's scripts in stack traces by path alone: ferry-sw.js still finds
+    // the wasm next to itself (not at the worker's own URL).
+    await closeFirefox(browser);
+    browser = await launchFirefox(dir);
+    await uploadOnce();
   } finally {
     await closeFirefox(browser);
     await server.stop();
