@@ -57,6 +57,70 @@ test('a worker stopped mid-Background-Fetch: the browser finishes it, a new work
   }, { backgroundFetch: true });
 });
 
+/**
+ * Serves `/<name>` (through the browser context, not the server): the demo's worker with `prelude` run
+ * first (static imports run in order), so the prelude's listeners come before Ferry's.
+ */
+async function routeWorker(ctx, name, prelude) {
+  await ctx.route(`**/${name}`, (route) => route.fulfill({
+    contentType: 'text/javascript', body: `import '/prelude-of-${name}';\nimport '/sw.js';\n`,
+  }));
+  await ctx.route(`**/prelude-of-${name}`, (route) => route.fulfill({ contentType: 'text/javascript', body: prelude }));
+}
+
+/** A worker that takes the Background Fetch outcome events away from Ferry (a listener before Ferry's stops
+ * them) and holds each one open, telling the pages it holds it: a worker stopped now loses the event, as
+ * one stopped (or killed with the browser) while Ferry's own handler reads the answer does. */
+const HOLDS_OUTCOMES = `self.addEventListener('backgroundfetchsuccess', (e) => {
+  e.stopImmediatePropagation();
+  e.waitUntil((async () => {
+    for (const c of await clients.matchAll({ includeUncontrolled: true })) c.postMessage({ heldOutcome: e.registration.id });
+    await new Promise(() => {});
+  })());
+});`;
+
+test('a Background Fetch success whose event the worker never handled (stopped first) is recorded from the page that started it: `completed` once, no re-send', async () => {
+  await withBrowser(async (ctx) => {
+    await routeWorker(ctx, 'sw-holds-outcome.js', HOLDS_OUTCOMES);
+    const page = await openSession(ctx, server.url, 'bgheld', { serviceWorker: '/sw-holds-outcome.js' });
+    const held = page.evaluate(() => new Promise((resolve) => navigator.serviceWorker.addEventListener('message', (e) => {
+      if (e.data?.heldOutcome) resolve(e.data.heldOutcome);
+    })));
+    const { id, sha256 } = await uploadRandom(page, 200 * 1024, { url: '/upload/bgheld' });
+    assert.equal((await eventOf(page, id, 'started')).transport, 'backgroundFetch');
+    assert.equal(await held, id, 'the worker got the success event and holds it');
+    const { cdp } = await swControl(page);
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    const done = await eventOf(page, id, 'completed', { timeout: 20000 });
+    assert.equal(done.response.status, 201);
+    assert.equal(done.attempt, 1);
+    const task = await page.evaluate((id) => window.ferrySession.get(id), id);
+    assert.equal(task.state, 'done');
+    const arrivals = await arrivalsAfterBarrier(page, task.idempotencyKey);
+    assert.equal(arrivals.length, 1, `one arrival, not a re-send: ${JSON.stringify(arrivals.map((r) => r.outcome))}`);
+    assert.equal(arrivals[0].sha256, sha256);
+  }, { backgroundFetch: true });
+});
+
+test('a call the worker dropped unanswered (as one stopped the moment the call reaches it does) is posted again: upload() resolves, the task is stored and sent once', async () => {
+  await withBrowser(async (ctx) => {
+    // The first upload call this worker instance gets is taken from Ferry's listener and left unanswered.
+    await routeWorker(ctx, 'sw-drops-call.js', `let dropped = 0;
+self.addEventListener('message', (e) => {
+  if (e.data?.ferry === 'call' && e.data.op === 'upload' && dropped++ === 0) e.stopImmediatePropagation();
+});`);
+    const page = await openSession(ctx, server.url, 'dropped', { serviceWorker: '/sw-drops-call.js', backgroundFetch: false });
+    const { id, sha256 } = await uploadRandom(page, 4096, { url: '/upload/dropped' });
+    const done = await eventOf(page, id, 'completed');
+    assert.equal(done.response.status, 201);
+    const tasks = await page.evaluate(() => window.ferrySession.list());
+    assert.deepEqual(tasks.map((t) => t.id), [id], 'one task stored');
+    const arrivals = await arrivalsAfterBarrier(page, tasks[0].idempotencyKey);
+    assert.equal(arrivals.length, 1);
+    assert.equal(arrivals[0].sha256, sha256);
+  });
+});
+
 test('a new worker version installed mid-upload leaves the running upload to the old one: one arrival, `completed`', async () => {
   await withBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'update', { backgroundFetch: false });

@@ -91,23 +91,35 @@ export function install(scope, options, init, wasm, url) {
   return started;
 }
 
+/** The calls this worker instance is answering, by `callId`: a copy the page posted again joins its call. */
+const answering = new Map();
+
 /**
- * A page's call (`{ ferry: 'call', op, ... }` with a reply port, from the page entry): the port hears
- * `{ value }` or `{ error }`, and `{ received: true }` first if that takes more than a second (the page
- * then knows Ferry runs here and waits on).
+ * A page's call (`{ ferry: 'call', op, callId, ... }` with a reply port, from the page entry): the port
+ * hears `{ value }` or `{ error }`, and `{ received: true }` first if that takes more than a second (the
+ * page then knows Ferry runs here and waits on). A copy of a call still being answered (the page posts a
+ * call again while it has no answer) hears the same answer.
  */
 function answer(event, started, wasm) {
   const port = event.ports && event.ports[0];
   if (!port) return;
+  const id = event.data.callId;
+  let outcome = answering.get(id);
+  if (!outcome) {
+    outcome = started().then(() => wasm.worker_call(event.data)).then(
+      (value) => ({ value }),
+      (error) => ({ error: plain(error) }),
+    );
+    if (id !== undefined) {
+      answering.set(id, outcome);
+      outcome.then(() => answering.delete(id));
+    }
+  }
   const received = setTimeout(() => port.postMessage({ received: true }), 1000);
-  const reply = (message) => {
+  const done = outcome.then((message) => {
     clearTimeout(received);
     port.postMessage(message);
-  };
-  const done = started().then(() => wasm.worker_call(event.data)).then(
-    (value) => reply({ value }),
-    (error) => reply({ error: plain(error) }),
-  ).catch((error) => reply({ error: plain(error) }));
+  }).catch((error) => port.postMessage({ error: plain(error) }));
   if (typeof event.waitUntil === 'function') event.waitUntil(done);
 }
 

@@ -6,6 +6,13 @@
 const RECEIVED_MS = 15000;
 /** How long it may then take to answer: far more than any call needs, less than forever if it died. */
 const ANSWER_MS = 120000;
+/**
+ * How often an unanswered call is posted again. A worker the browser stops as the call reaches it drops
+ * it unanswered (the next message starts a new instance); the instance that has it answers each copy once
+ * it is done (the worker joins copies of one call: `callId`), and a new one answers it again (calls are
+ * idempotent; `retry: true`).
+ */
+const CALL_AGAIN_MS = 3000;
 /** Past a due time, so the worker's look finds the task due. */
 const MARGIN_MS = 20;
 /** setTimeout's longest delay; a later time is re-armed when the timer fires. */
@@ -117,6 +124,7 @@ export class Link {
    * activation waits for the old version's events: the call goes to the new active worker.
    */
   async call(call) {
+    call = { ...call, callId: crypto.randomUUID() };
     for (let tries = 1; ; tries++) {
       const worker = await this.active();
       const answer = await this.#ask(worker, tries > 1 ? { ...call, retry: true } : call);
@@ -131,13 +139,14 @@ export class Link {
 
   #ask(worker, call) {
     return new Promise((resolve, reject) => {
-      const { port1, port2 } = new MessageChannel();
+      const ports = [];
       let stopped;
       const done = () => {
         clearTimeout(silent);
         clearTimeout(stopped);
+        clearInterval(again);
         worker.removeEventListener('statechange', replaced);
-        port1.close();
+        for (const port of ports) port.close();
       };
       const silent = setTimeout(() => {
         done();
@@ -153,10 +162,10 @@ export class Link {
         resolve(REPLACED);
       };
       worker.addEventListener('statechange', replaced);
-      port1.onmessage = ({ data }) => {
+      const heard = ({ data }) => {
         if (data.received) {
           clearTimeout(silent);
-          stopped = setTimeout(() => {
+          stopped ??= setTimeout(() => {
             done();
             reject(ferryError('FerryNoWorker', `the service worker ${worker.scriptURL} stopped before answering ` +
               `${call.op}() within ${ANSWER_MS / 1000} s`));
@@ -167,8 +176,14 @@ export class Link {
         if (data.error) reject(ferryError(data.error.name, data.error.message, data.error.index === undefined ? {} : { index: data.error.index }));
         else resolve({ value: data.value });
       };
+      const post = (message) => {
+        const { port1, port2 } = new MessageChannel();
+        port1.onmessage = heard;
+        ports.push(port1);
+        worker.postMessage(message, [port2]);
+      };
       try {
-        worker.postMessage({ ferry: 'call', ...call }, [port2]);
+        post({ ferry: 'call', ...call });
       } catch (e) {
         done();
         // A function, a DOM node or the like among the options or the request.
@@ -178,6 +193,13 @@ export class Link {
           : e);
         return;
       }
+      const again = setInterval(() => {
+        try {
+          post({ ferry: 'call', ...call, retry: true });
+        } catch {
+          // Posted once already: the same data clones again, and a redundant worker is `replaced`.
+        }
+      }, CALL_AGAIN_MS);
       replaced();
     });
   }

@@ -166,10 +166,54 @@ async function startBackgroundFetch(s, f) {
   // listener and all, and its reports would stop (Chromium: at the next full collection, mid-body).
   watched.add(registration);
   registration.addEventListener('progress', () => {
-    if (registration.result) watched.delete(registration);
+    if (registration.result && watched.delete(registration)) {
+      began.then(() => tellOutcome(s, f, registration));
+      return;
+    }
     began.then(() => s.ask({ op: 'bgfetchProgress', taskId: f.taskId, leaseNo: f.leaseNo, uploaded: registration.uploaded, size: f.size }))
       .catch(() => {});
   });
   // No worker timer outlives the worker: this page wakes it when the attempt times out.
   if (f.timeoutAt !== undefined) alarmAt(s, f.timeoutAt);
+}
+
+/** How much of a response body the worker keeps (its excerpt is 4 KB), read at most. */
+const BODY_READ = 8192;
+
+/** Tells the worker how the fetch ended, as its outcome event does: Chromium dispatches that event once,
+ * so a worker stopped while it handles it would lose it (and send the body again once the lease ran
+ * out). The worker applies whichever of the two comes first; an abort is the abort event's alone. */
+async function tellOutcome(s, f, registration) {
+  if (registration.failureReason === 'aborted') return;
+  let call;
+  try {
+    const [record] = await registration.matchAll();
+    const res = await record.responseReady;
+    call = {
+      op: 'bgfetchDone', taskId: f.taskId, leaseNo: f.leaseNo, method: record.request.method, url: record.request.url,
+      failureReason: registration.failureReason,
+      answer: { status: res.status, statusText: res.statusText, headers: [...res.headers], body: await bodyStart(res), redirected: res.redirected, url: res.url },
+    };
+  } catch {
+    return; // the answer is no longer there to read: the event told it
+  }
+  await s.ask(call).catch(() => {});
+  // What waited for this fetch to end goes now.
+  wake(s);
+}
+
+/** The start of a body as text, reading no more than the worker keeps of it. */
+async function bodyStart(res) {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const parts = [];
+  let n = 0;
+  while (n < BODY_READ) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    n += value.length;
+  }
+  reader.cancel().catch(() => {});
+  return new TextDecoder().decode(await new Blob(parts).arrayBuffer());
 }

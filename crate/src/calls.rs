@@ -46,6 +46,7 @@ async fn answer(store: &Store, call: &JsValue) -> Result<JsValue, Failed> {
         "bgfetchRefused" => background_fetch::refused(store, call).await?,
         "bgfetchStarted" => background_fetch::started(store, call).await?,
         "bgfetchProgress" => background_fetch::progress(store, call).await?,
+        "bgfetchDone" => background_fetch::done(store, call).await?,
         "list" => {
             let out = js_sys::Array::new();
             for t in &store.list(&tag).await? {

@@ -111,24 +111,41 @@ pub async fn worker_event(kind: String, event: JsValue) -> Result<(), JsValue> {
     result.map_err(|e| core_error(&e))
 }
 
-/// A browser-owned fetch ended: its outcome is applied to the task's Background Fetch lease, once
-/// (a task that moved on, or whose attempt went another way, is left as it is); a retry goes to the
-/// queue. This may run in a worker instance started for the event, long after the one that saw it begin.
+/// A browser-owned fetch ended: its event tells the outcome (`settle_background_fetch`). This may run in a
+/// worker instance started for the event, long after the one that saw it begin.
 async fn on_bgfetch_done(
     store: &Store,
     event: &externs::BackgroundFetchEvent,
 ) -> Result<(), Error> {
     let (id, outcome, response) = bgfetch::outcome(event).await;
-    if let Some(task) = store.get(&id).await? {
-        if task.transport == Some(Transport::BackgroundFetch) {
-            let input = Input::Outcome(outcome);
-            let result = store
-                .settle(&id, task.lease_no, input, now_ms(), random_u64(), response)
-                .await;
-            record(store, result).await?;
-        }
-    }
+    settle_background_fetch(store, &id, None, outcome, response).await?;
     pump_expecting(store, Transport::Fallback, EVENT_BUDGET_MS, true).await
+}
+
+/// Applies a browser-owned fetch's outcome to the task's Background Fetch lease (`lease_no`: the one
+/// the page that tells it started; none: the current one), once: its event and the page that started
+/// it both tell it, and whichever comes second, like a task that moved on (cancelled, another lease,
+/// another transport), changes nothing. A retry goes to the queue.
+pub(crate) async fn settle_background_fetch(
+    store: &Store,
+    id: &str,
+    lease_no: Option<u64>,
+    outcome: core::Outcome,
+    response: Option<core::ResponseInfo>,
+) -> Result<(), Error> {
+    let Some(task) = store.get(id).await? else {
+        return Ok(());
+    };
+    if task.transport != Some(Transport::BackgroundFetch)
+        || lease_no.is_some_and(|n| n != task.lease_no)
+    {
+        return Ok(());
+    }
+    let input = Input::Outcome(outcome);
+    let result = store
+        .settle(id, task.lease_no, input, now_ms(), random_u64(), response)
+        .await;
+    record(store, result).await
 }
 
 /// The browser aborted a Background Fetch: the user (or a `cancel()`) stopped it and the task is

@@ -196,6 +196,59 @@ pub(super) async fn progress(store: &Store, call: &JsValue) -> Result<JsValue, E
     Ok(JsValue::UNDEFINED)
 }
 
+/// `{ op: 'bgfetchDone', taskId, leaseNo, method, url, failureReason, answer }`: the page that started
+/// the fetch read its answer when the fetch ended (`answer`: `{ status, statusText, headers, body,
+/// redirected, url }`, the body's start; status 0 when the browser reached no server) and tells it as
+/// the fetch's event does. Chromium dispatches that event once: a worker stopped while it handles it
+/// (or killed with the browser) loses it for good, and the task would go again, body and all, once
+/// its lease ran out. Applied once to the lease the page started (`worker::settle_background_fetch`).
+pub(super) async fn done(store: &Store, call: &JsValue) -> Result<JsValue, Error> {
+    let (id, lease_no) = lease_of(call);
+    let reported = js::get(call, "answer");
+    let answer = match js::get(&reported, "status").as_f64() {
+        Some(s) if s != 0.0 => match answer_of(&reported) {
+            Some(a) => Some(a),
+            // Not a response this worker can stand for: the event tells it.
+            None => return Ok(JsValue::UNDEFINED),
+        },
+        Some(_) => None,
+        None => return Ok(JsValue::UNDEFINED),
+    };
+    let text = |k: &str| js::get(call, k).as_string().unwrap_or_default();
+    let asked = (text("method"), text("url"));
+    let (outcome, info) =
+        crate::web::bgfetch::outcome_of(answer, &asked, &text("failureReason")).await;
+    crate::worker::settle_background_fetch(store, &id, Some(lease_no), outcome, info).await?;
+    Ok(JsValue::UNDEFINED)
+}
+
+/// The response a page read, made again from its parts (status, status text, headers, body's start).
+fn answer_of(reported: &JsValue) -> Option<crate::web::bgfetch::Answer> {
+    let text = |k: &str| js::get(reported, k).as_string().unwrap_or_default();
+    let headers = web_sys::Headers::new().ok()?;
+    for pair in js_sys::Array::from(&js::get(reported, "headers")).iter() {
+        let pair = js_sys::Array::from(&pair);
+        if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+            headers.append(&name, &value).ok()?;
+        }
+    }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(js::get(reported, "status").as_f64()? as u16);
+    init.set_status_text(&text("statusText"));
+    init.set_headers(&headers);
+    let body = text("body");
+    let response = web_sys::Response::new_with_opt_str_and_init(
+        Some(&body).filter(|b| !b.is_empty()).map(|b| b.as_str()),
+        &init,
+    )
+    .ok()?;
+    Some(crate::web::bgfetch::Answer {
+        response,
+        redirected: js::get(reported, "redirected").as_bool() == Some(true),
+        url: text("url"),
+    })
+}
+
 fn lease_of(call: &JsValue) -> (String, u64) {
     (
         js::get(call, "taskId").as_string().unwrap_or_default(),

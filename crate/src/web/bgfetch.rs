@@ -30,27 +30,49 @@ pub async fn outcome(event: &BackgroundFetchEvent) -> (String, Outcome, Option<R
             .ok()
     }
     .await;
-    match response {
+    let answer = response.map(|r| Answer {
+        redirected: r.redirected(),
+        url: r.url(),
+        response: r,
+    });
+    let asked = asked.map_or((String::new(), String::new()), |q| (q.method(), q.url()));
+    let (outcome, info) = outcome_of(answer, &asked, &registration.failure_reason()).await;
+    (id, outcome, info)
+}
+
+/// What the browser's fetch got back: its response (`redirected` and `url` as the browser saw them).
+pub struct Answer {
+    /// The response (its body still to read).
+    pub response: web_sys::Response,
+    /// Whether the browser followed a redirect to get it.
+    pub redirected: bool,
+    /// The URL it came from (after any redirect).
+    pub url: String,
+}
+
+/// The outcome of a fetch of `asked` (method, URL) that got `answer` (none: the browser reached no
+/// server), whether its event or the page that started it tells it.
+pub async fn outcome_of(
+    answer: Option<Answer>,
+    asked: &(String, String),
+    failure_reason: &str,
+) -> (Outcome, Option<ResponseInfo>) {
+    match answer {
         // Chromium's Background Fetch follows a redirect whatever the request says (a POST answered
         // 301, 302 or 303 went on as a GET without its body): the attempt's answer is the redirect.
-        Some(r) if r.redirected() => {
-            let (method, url) =
-                asked.map_or((String::new(), String::new()), |q| (q.method(), q.url()));
-            let outcome = crate::core::redirect_followed(&method, &url, &r.url(), r.status());
-            (id, outcome, None)
+        Some(a) if a.redirected => {
+            let status = a.response.status();
+            let outcome = crate::core::redirect_followed(&asked.0, &asked.1, &a.url, status);
+            (outcome, None)
         }
         // A Response of type "error" (status 0) is no answer: the browser reached no server (it
         // gave up on its own retries), which is a network error like a `fetch` that rejects.
-        Some(r) if r.status() != 0 => {
-            let (outcome, info) = transport::read_response(&r).await;
-            (id, outcome, Some(info))
+        Some(a) if a.response.status() != 0 => {
+            let (outcome, info) = transport::read_response(&a.response).await;
+            (outcome, Some(info))
         }
         _ => (
-            id,
-            Outcome::NetworkError(format!(
-                "background fetch failed: {}",
-                registration.failure_reason()
-            )),
+            Outcome::NetworkError(format!("background fetch failed: {failure_reason}")),
             None,
         ),
     }
