@@ -121,6 +121,37 @@ self.addEventListener('message', (e) => {
   });
 });
 
+test('a lane freed while another attempt hangs goes to the next task at once, though the task lined up for it was cancelled meanwhile', async () => {
+  await withBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'lanes', { backgroundFetch: false, concurrency: 2, attemptTimeoutMs: 8000 });
+    await server.fault({ count: 1, hang: true, path: '/upload/lanes-a' });
+    await server.fault({ count: 1, slowBytesPerSec: 32 * 1024, path: '/upload/lanes-b' });
+    const ids = await page.evaluate(async () => {
+      window.heardAt = [];
+      for (const kind of ['started', 'completed']) {
+        window.ferrySession.addEventListener(kind, (e) => window.heardAt.push({ kind, taskId: e.detail.taskId, at: Date.now() }));
+      }
+      // One commit: the worker's look lines up all four; A and B start, C and D wait for a lane.
+      const blob = (n) => new Blob([new Uint8Array(n)]);
+      return window.ferrySession.uploadAll(['a', 'b', 'c', 'd'].map((x) => ({
+        blob: blob(x === 'b' ? 64 * 1024 : 1000), request: { url: `/upload/lanes-${x}` },
+      })));
+    });
+    await eventOf(page, ids[1], 'started');
+    assert.equal(await page.evaluate((id) => window.ferrySession.cancel(id), ids[2]), true);
+    await eventOf(page, ids[1], 'completed');
+    await eventOf(page, ids[3], 'completed');
+    const heard = await page.evaluate(() => window.heardAt);
+    const at = (kind, id) => heard.find((e) => e.kind === kind && e.taskId === id).at;
+    // Before the fix D waited for the worker's next keep-alive wake (5 s after the look), A hanging on.
+    const waited = at('started', ids[3]) - at('completed', ids[1]);
+    assert.ok(waited < 1500, `D started ${waited} ms after B's lane freed`);
+    assert.ok(!heard.some((e) => e.taskId === ids[2]), 'the cancelled task never started');
+    // A's attempt times out and its retry completes.
+    await eventOf(page, ids[0], 'completed');
+  });
+});
+
 test('a new worker version installed mid-upload leaves the running upload to the old one: one arrival, `completed`', async () => {
   await withBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'update', { backgroundFetch: false });

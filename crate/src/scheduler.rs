@@ -159,12 +159,16 @@ async fn run(
             *a.borrow_mut() = (!asks).then(|| Ahead {
                 via,
                 deadline,
-                // (Another worker's tags are not this one's to start: not kept ahead.)
+                // (Another worker's tags are not this one's to start: not kept ahead. Nor is an
+                // attempt spawned before this look whose lease had not committed when it read the
+                // store: it may have ended by the time a lane frees, and a lane handed a task that
+                // is no longer queued starts nothing.)
                 due: queued
                     .iter()
                     .filter(|t| {
                         t.is_due(now)
                             && !plan.start.contains(&t.id)
+                            && !STARTED.with(|s| s.borrow().contains_key(&t.id))
                             && decide::serves_task(&sessions, t)
                     })
                     .cloned()

@@ -136,8 +136,11 @@ fn spawn_leased(
     for (id, leased) in ids.into_iter().zip(leased) {
         let Some(leased) = leased else {
             STARTED.with(|s| s.borrow_mut().remove(&id));
-            // Taken meanwhile (a page's Background Fetch, another instance): the pump looks again,
-            // so that what now holds the task is what it waits for (`stays_for_a_start`).
+            // Taken meanwhile (a page's Background Fetch, another instance, a pause, or it ended):
+            // the pump looks again, so that what now holds the task is what it waits for
+            // (`stays_for_a_start`) and the free slot goes to the next task (while attempts run,
+            // only a look, not a wake, starts what their ends did not).
+            AGAIN.with(|a| a.set(true));
             wake();
             continue;
         };
