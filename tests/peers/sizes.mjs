@@ -31,8 +31,9 @@ export async function sizes({ pkg, tests }) {
   const files = {};
   // Every .js and .wasm of the package: the page entry (plain JS, index.js and the three modules it
   // imports), the module worker entry and what it imports, and the classic worker build.
-  // page-diagnose.js: loaded only to explain a worker the browser refused to register.
-  for (const name of [...PAGE, 'page-diagnose.js', 'worker.js', 'install.js', 'workbox.js', 'ferry.js', 'ferry_bg.wasm', 'ferry-sw.js']) {
+  // page-diagnose.js: loaded only to explain a worker the browser refused to register; page-bgfetch.js:
+  // only by a page the worker hands a Background Fetch to start.
+  for (const name of [...PAGE, 'page-diagnose.js', 'page-bgfetch.js', 'worker.js', 'install.js', 'workbox.js', 'ferry.js', 'ferry_bg.wasm', 'ferry-sw.js']) {
     const bytes = await readFile(path.join(pkg, name));
     files[name] = { raw: bytes.length, gzip: gzip(bytes) };
   }
