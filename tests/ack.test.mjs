@@ -61,6 +61,38 @@ test('auto-ack drops only what a listener heard; a listener added late, or a lat
   });
 });
 
+test('a page with no listener yet, whose tag another page acknowledged meanwhile, hears every event it was given when it adds a listener', async () => {
+  await server.reset();
+  await withChromium(async (ctx) => {
+    const register = (p, listen) => p.evaluate(async (listen) => {
+      const { Ferry } = await import('/ferry/index.js');
+      window.s = await Ferry.register('late', { serviceWorker: '/sw.js', backgroundFetch: false });
+      window.heard = [];
+      if (listen) window.s.addEventListener('completed', (e) => window.heard.push(e.detail.taskId));
+      await navigator.serviceWorker.ready;
+    }, listen);
+    // Page A, with no listener, uploads three files and sees them done.
+    const a = await harnessPage(ctx, server.url);
+    await register(a, false);
+    const ids = await a.evaluate(() => Promise.all([1, 2, 3].map((n) => window.s.upload(new Blob([`late ${n}`]), { url: '/upload/late' }))));
+    await until(async () => (await a.evaluate(() => window.s.list())).every((t) => t.state === 'done'), { what: 'all done' });
+    // Page B opens, hears the three `completed` and acknowledges them; `queued`, `started` and
+    // `progress` nobody heard stay in the outbox.
+    const b = await harnessPage(ctx, server.url);
+    await register(b, true);
+    await until(async () => (await b.evaluate(() => window.heard)).length === 3, { what: 'B hearing all three' });
+    await until(async () => !(await outboxKinds(b, 'late')).includes('completed'), { what: 'B acknowledging them' });
+    // A adds its listener now: it hears each of the three it was given, once, in order.
+    await a.evaluate(() => window.s.addEventListener('completed', (e) => window.heard.push(e.detail.taskId)));
+    const heard = await until(async () => {
+      const h = await a.evaluate(() => window.heard);
+      return h.length >= 3 ? h : null;
+    }, { what: 'A hearing the three' });
+    assert.deepEqual([...heard].sort(), [...ids].sort());
+    assert.equal(new Set(heard).size, 3, 'each once');
+  });
+});
+
 test('acknowledgements that reach the worker together are all written: 40 uploads whose every event was heard leave the outbox empty', async () => {
   await server.reset();
   await withChromium(async (ctx) => {

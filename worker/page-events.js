@@ -160,14 +160,16 @@ export function live(s, ev) {
 }
 
 async function catchUp(s) {
+  // What the outbox holds and what came live meanwhile, dispatched together in seq order: the outbox
+  // lacks what other pages acknowledged, and this page was given those live (held for its replay).
+  const read = [];
   do {
     s.again = false;
-    const missed = await s.ask({ op: 'events', after: s.delivered }).catch(() => []);
-    deliver(s, missed);
+    read.push(...await s.ask({ op: 'events', after: s.delivered }).catch(() => []));
   } while (s.again && !s.closed);
   const held = s.pending || [];
   s.pending = null;
-  deliver(s, held);
+  deliver(s, [...read, ...held]);
 }
 
 /** Reads the outbox again (the page missed live events: it was in the back/forward cache). */
