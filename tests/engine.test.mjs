@@ -3,7 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, profileDir, launchChromium, openSession, uploadRandom, runThenKill, serviceWorker, until,
+  startServer, profileDir, launchChromium, openSession, denyBackgroundSync, uploadRandom, runThenKill, serviceWorker, until,
   settled, eventOf, dbCounts, FAST_SYNC_RETRY, FORM, formParts,
 } from './harness.mjs';
 
@@ -305,10 +305,7 @@ test('offline/online flaps: what offline held back is sent once the network is b
 
 test('back online with Background Sync denied: the open page\'s online event wakes the worker, which sends what offline held back', async () => {
   await withSession('online', fast, async (ctx, page) => {
-    const cdp = await ctx.browser().newBrowserCDPSession();
-    await cdp.send('Browser.setPermission', {
-      permission: { name: 'background-sync' }, setting: 'denied', origin: new URL(server.url).origin,
-    });
+    await denyBackgroundSync(ctx, server.url);
     assert.equal(await page.evaluate(async () => {
       try { await (await navigator.serviceWorker.ready).sync.register('probe'); return 'registered'; } catch (e) { return e.name; }
     }), 'NotAllowedError', 'no sync event can bring it home');

@@ -167,6 +167,13 @@ export async function grant(ctx, serverUrl, permissions) {
   await cdp.send('Browser.grantPermissions', { origin: new URL(serverUrl).origin, permissions });
 }
 
+/** Denies Background Sync to the origin of `serverUrl`: the browser fires no `sync` event by itself (as
+ * where it has none: Firefox, Safari), so only pages (or a CDP-forced `sync`) wake the worker. */
+export async function denyBackgroundSync(ctx, serverUrl) {
+  const cdp = await ctx.browser().newBrowserCDPSession();
+  await cdp.send('Browser.setPermission', { origin: new URL(serverUrl).origin, permission: { name: 'background-sync' }, setting: 'denied' });
+}
+
 /** Runs `fn(ctx)` in Chromium with a fresh profile; closes it after, whatever `fn` did. */
 export async function withChromium(fn) {
   const ctx = await launchChromium(await profileDir());

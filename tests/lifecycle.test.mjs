@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, swControl, grant, dbCounts, dbRecords,
+  startServer, profileDir, launchChromium, openSession, denyBackgroundSync, uploadRandom, until, settled, eventOf, swControl, grant, dbCounts, dbRecords,
 } from './harness.mjs';
 import { pauseDuringDrain, hungServer, newVersionMidUpload, replacedBeforeAnswering, updateNotHeldByARetry, addSession, uploadAndComplete } from './lifecycle.mjs';
 
@@ -273,8 +273,7 @@ test('a worker stopped mid-attempt, with only a page opened after the attempt be
     await watcher.goto(new URL('/harness.html', server.url).href);
     // No Background Sync: the browser would fire a sync cut by the stop again; here only a page wakes the
     // worker, as where the browser has none (Firefox, Safari) or Background Fetch carries the tag.
-    const browserCdp = await ctx.browser().newBrowserCDPSession();
-    await browserCdp.send('Browser.setPermission', { origin: new URL(server.url).origin, permission: { name: 'background-sync' }, setting: 'denied' });
+    await denyBackgroundSync(ctx, server.url);
     const first = await openSession(ctx, server.url, 'late-page', { backgroundFetch: false });
     await server.fault({ count: 1, hang: true, path: '/upload/late-page' });
     const { id, sha256 } = await uploadRandom(first, 4096, { url: '/upload/late-page' });
@@ -328,8 +327,7 @@ test('a worker stopped as soon as it starts, again and again, before it could as
   await withBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'restart-stops', { backgroundFetch: false });
     // No Background Sync: only the page wakes the worker, as where the browser has none.
-    const browserCdp = await ctx.browser().newBrowserCDPSession();
-    await browserCdp.send('Browser.setPermission', { origin: new URL(server.url).origin, permission: { name: 'background-sync' }, setting: 'denied' });
+    await denyBackgroundSync(ctx, server.url);
     await server.fault({ count: 1, hang: true, path: '/upload/restart-stops' });
     const { id, sha256 } = await uploadRandom(page, 4096, { url: '/upload/restart-stops' });
     await until(async () => (await server.uploads()).some((r) => r.outcome === 'hanging'), { what: 'the attempt held by the server' });

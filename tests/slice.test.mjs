@@ -2,7 +2,7 @@
 // `sync` event, and a SIGKILLed browser that comes back with its worker and its stored Blob.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, profileDir, launchChromium, openSession, uploadRandom, swControl, killBrowser, serviceWorker, until, settled, dbCounts } from './harness.mjs';
+import { startServer, profileDir, launchChromium, openSession, denyBackgroundSync, uploadRandom, swControl, killBrowser, serviceWorker, until, settled, dbCounts } from './harness.mjs';
 
 const server = await startServer();
 after(() => server.stop());
@@ -26,8 +26,7 @@ test('a CDP-forced sync event makes the worker POST the stored Blob, streamed, t
   const ctx = await launchChromium(await profileDir());
   try {
     // With Background Sync denied, the browser fires no sync event by itself: the CDP one is the only one.
-    const browser = await ctx.browser().newBrowserCDPSession();
-    await browser.send('Browser.setPermission', { origin: new URL(server.url).origin, permission: { name: 'background-sync' }, setting: 'denied' });
+    await denyBackgroundSync(ctx, server.url);
     const page = await openSession(ctx, server.url, 'slice', { backgroundFetch: false });
     const control = await swControl(page);
     const due = Date.now() + 1500;
