@@ -93,6 +93,8 @@ test('a Background Fetch success whose event the worker never handled (stopped f
     await cdp.send('ServiceWorker.stopAllWorkers');
     const done = await eventOf(page, id, 'completed', { timeout: 20000 });
     assert.equal(done.response.status, 201);
+    // The answer as the page read it: the server's own body.
+    assert.equal(JSON.parse(done.response.body).sha256, sha256);
     assert.equal(done.attempt, 1);
     const task = await page.evaluate((id) => window.ferrySession.get(id), id);
     assert.equal(task.state, 'done');

@@ -86,14 +86,14 @@ async function tellOutcome(s, f, registration) {
 async function bodyStart(res) {
   if (!res.body) return '';
   const reader = res.body.getReader();
-  const parts = [];
-  let n = 0;
-  while (n < BODY_READ) {
+  const decoder = new TextDecoder();
+  let text = '';
+  for (let n = 0; n < BODY_READ;) {
     const { done, value } = await reader.read();
     if (done) break;
-    parts.push(value);
+    text += decoder.decode(value, { stream: true });
     n += value.length;
   }
   reader.cancel().catch(() => {});
-  return new TextDecoder().decode(await new Blob(parts).arrayBuffer());
+  return text + decoder.decode();
 }
