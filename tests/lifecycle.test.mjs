@@ -104,6 +104,34 @@ test('a Background Fetch success whose event the worker never handled (stopped f
   }, { backgroundFetch: true });
 });
 
+test('an event recorded by a worker instance stopped before it posted it reaches the open page when the worker starts again', async () => {
+  await withBrowser(async (ctx) => {
+    // This instance records `completed` and posts nothing of it, as one stopped between the two does;
+    // it tells the pages when it has dropped the post.
+    await routeWorker(ctx, 'sw-drops-post.js', `const post = BroadcastChannel.prototype.postMessage;
+BroadcastChannel.prototype.postMessage = function (msg) {
+  const events = msg?.ferry === 'events' ? msg.events : [msg];
+  const done = events.find((e) => e?.kind === 'completed');
+  if (!done) return post.call(this, msg);
+  clients.matchAll({ includeUncontrolled: true }).then((cs) => cs.forEach((c) => c.postMessage({ droppedPost: done.taskId })));
+};`);
+    const page = await openSession(ctx, server.url, 'unposted', { serviceWorker: '/sw-drops-post.js', backgroundFetch: false });
+    const dropped = page.evaluate(() => new Promise((resolve) => navigator.serviceWorker.addEventListener('message', (e) => {
+      if (e.data?.droppedPost) resolve(e.data.droppedPost);
+    })));
+    const { id } = await uploadRandom(page, 4096, { url: '/upload/unposted' });
+    assert.equal(await dropped, id);
+    const heard = (await eventsOf(page, id)).map((e) => e.kind);
+    assert.ok(heard.includes('started') && !heard.includes('completed'), `the page has not heard it: ${heard}`);
+    const { cdp } = await swControl(page);
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    // A new instance starts for the page's next call (any would do).
+    assert.equal((await page.evaluate((id) => window.ferrySession.get(id), id)).state, 'done');
+    const done = await eventOf(page, id, 'completed', { timeout: 10000 });
+    assert.equal(done.response.status, 201);
+  });
+});
+
 test('a call the worker dropped unanswered (as one stopped the moment the call reaches it does) is posted again: upload() resolves, the task is stored and sent once', async () => {
   await withBrowser(async (ctx) => {
     // The first upload call this worker instance gets is taken from Ferry's listener and left unanswered.

@@ -8,7 +8,7 @@
 // waking), page-upload.js (uploads and Background Fetch) and page-events.js (events and header questions).
 import { ferryError, invalidOption, Link, pageUrl, serviceWorkerOf, wake, alarmAt, asked, disarm } from './page-link.js';
 import { copy, SESSION_KEYS, uploads } from './page-upload.js';
-import { answerHeaders, catchUpAgain, forgetHeld, heard, listen, live } from './page-events.js';
+import { answerHeaders, catchUpAgain, forgetHeld, heard, listen, live, tail } from './page-events.js';
 
 /** Entry point of the page API: `Ferry.register(tag, options)` resolves with the tag's session. */
 export class Ferry {
@@ -163,6 +163,7 @@ function begin(target, { tag, worker, options, manualAck, provider, wakeAt }) {
     ask: (call) => worker.call({ tag, ...call }),
     closed: false,
     delivered: 0,
+    tail: 0,              // the last seq a worker instance told of (the outbox is read up to it)
     pending: [],          // live events held until the replay ran (null once it did)
     replayScheduled: false,
     redeliverScheduled: false,
@@ -235,6 +236,9 @@ function onChannel(s, data) {
         asked(s);
         alarmAt(s, data.at);
       }
+      return;
+    case 'tail':
+      if (data.tag === s.tag) tail(s, data.seq);
       return;
     case 'events':
       // Several events of the tag in one message, in seq order.

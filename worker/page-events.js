@@ -163,13 +163,26 @@ async function catchUp(s) {
   // What the outbox holds and what came live meanwhile, dispatched together in seq order: the outbox
   // lacks what other pages acknowledged, and this page was given those live (held for its replay).
   const read = [];
+  let tail;
   do {
     s.again = false;
+    tail = s.tail;
     read.push(...await s.ask({ op: 'events', after: s.delivered }).catch(() => []));
   } while (s.again && !s.closed);
   const held = s.pending || [];
   s.pending = null;
   deliver(s, [...read, ...held]);
+  // The outbox read after the worker told the tail held every event up to it not acknowledged
+  // elsewhere: this page has all it can get up to there (the next tail behind it asks nothing).
+  if (tail > s.delivered) s.delivered = tail;
+}
+
+/** A worker instance told where the tag's events end: a page behind that missed some (the instance
+ * that recorded them was stopped before it posted them) and reads the outbox. */
+export function tail(s, seq) {
+  if (!Number.isSafeInteger(seq) || seq <= s.delivered) return;
+  s.tail = Math.max(s.tail, seq);
+  catchUpAgain(s);
 }
 
 /** Reads the outbox again (the page missed live events: it was in the back/forward cache). */

@@ -34,9 +34,10 @@ pub(crate) async fn store() -> Result<Store, Error> {
 
 /// Called by the glue once the wasm is loaded. It assumes nothing about other instances (during an
 /// update the old version may still be uploading): what it finds in flight, the pump's recovery
-/// decides on (`core::scheduler::recover`). It answers other instances' "who is alive?", drains what
-/// is due (Firefox starts a worker on a page's message only; a plain start must not leave due work
-/// waiting for the next event), then sweeps finished tasks past retention.
+/// decides on (`core::scheduler::recover`). It answers other instances' "who is alive?", tells open
+/// pages where each tag's events end, drains what is due (Firefox starts a worker on a page's message
+/// only; a plain start must not leave due work waiting for the next event), then sweeps finished
+/// tasks past retention.
 #[wasm_bindgen]
 pub async fn worker_start(_scope: JsValue, options: JsValue) -> Result<(), JsValue> {
     console_error_panic_hook::set_once();
@@ -44,6 +45,14 @@ pub async fn worker_start(_scope: JsValue, options: JsValue) -> Result<(), JsVal
     messaging::answer_alive(crate::scheduler::instance_id());
     crate::scheduler::watch_updates();
     let store = store().await.map_err(|e| core_error(&e))?;
+    // An instance stopped between recording events and posting them (the commit and the post are
+    // apart) left open pages without them: every start tells the pages where each tag's events end.
+    let told = store.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Ok(tails) = told.event_tails().await {
+            messaging::tell_tails(&tails);
+        }
+    });
     wasm_bindgen_futures::spawn_local(async move {
         let _ = pump(&store, Transport::Fallback, EVENT_BUDGET_MS).await;
         // Finished tasks past their retention leave with their unacknowledged events: housekeeping,

@@ -103,6 +103,32 @@ async fn events_returns_one_tags_events_in_order_after_a_seq() {
 }
 
 #[wasm_bindgen_test]
+async fn event_tails_are_each_tags_last_seq_acknowledged_or_not() {
+    let f = Fixture::new("tails").await;
+    assert!(f.store.event_tails().await.unwrap().is_empty());
+    two_tags(&f.store).await;
+    // A session record sits in the same store under another key: not a tail.
+    f.store
+        .put_session(&SessionRecord {
+            tag: A.into(),
+            options: SessionOptions::default(),
+            paused: false,
+            page_url: None,
+            last_headers: None,
+            owner: None,
+        })
+        .await
+        .unwrap();
+    f.store.ack(A, 6).await.unwrap();
+    assert_eq!(
+        f.store.event_tails().await.unwrap(),
+        [(A.to_string(), 6), (B.to_string(), 2)],
+        "acknowledging keeps the numbering's end"
+    );
+    f.finish().await;
+}
+
+#[wasm_bindgen_test]
 async fn ack_drops_events_up_to_n_of_that_tag_only() {
     let f = Fixture::new("ack").await;
     two_tags(&f.store).await;

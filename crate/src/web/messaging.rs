@@ -59,6 +59,17 @@ pub fn broadcast(events: &[FerryEvent]) {
     }
 }
 
+/// Tells the open pages of each tag its last event's `seq` (`{ ferry: 'tail', tag, seq }`): a worker
+/// instance stopped after it recorded events but before it posted them left its pages short of them,
+/// and a page behind the tail reads the outbox.
+pub fn tell_tails(tails: &[(String, u64)]) {
+    for (tag, seq) in tails {
+        let msg = message("tail", Some(tag), None);
+        js::set(&msg, "seq", &JsValue::from_f64(*seq as f64));
+        post(tag, &msg);
+    }
+}
+
 /// Posts one message on the tag's channel (kept open, see `SENDERS`).
 pub fn post(tag: &str, msg: &JsValue) {
     SENDERS.with(|senders| {

@@ -55,7 +55,10 @@ impl Outbox {
             return Ok(());
         }
         let meta = open_store(tx, META, "append events")?;
-        let seq = pending(meta.get(Query::Key(seq_key(tag))), "append events")?;
+        let seq = pending(
+            meta.get(Query::Key(super::event_seq_key(tag))),
+            "append events",
+        )?;
         self.tags.push((tag.to_string(), Some(seq), Vec::new()));
         Ok(())
     }
@@ -105,7 +108,10 @@ impl Outbox {
                     writes.push(write(outbox.add(&js::to_js(ev)?, None), "append events")?);
                 }
                 writes.push(write(
-                    meta.put(&JsValue::from_f64(seq as f64), Some(&seq_key(&tag))),
+                    meta.put(
+                        &JsValue::from_f64(seq as f64),
+                        Some(&super::event_seq_key(&tag)),
+                    ),
                     "append events",
                 )?);
             }
@@ -118,10 +124,6 @@ impl Outbox {
 /// The events of one push, as numbered by `Outbox::write`.
 pub(super) fn span(written: &[Vec<FerryEvent>], (slot, from, to): Span) -> Vec<FerryEvent> {
     written[slot][from..to].to_vec()
-}
-
-fn seq_key(tag: &str) -> JsValue {
-    JsValue::from_str(&format!("eventseq:{tag}"))
 }
 
 /// Awaits every write issued (failed or not: a failure aborts the transaction and fails the rest,

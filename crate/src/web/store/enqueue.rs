@@ -57,7 +57,7 @@ impl Store {
         // IndexedDB runs a transaction's requests in the order they were made, so each phase issues
         // all its requests before awaiting any: the whole enqueue costs two round trips and the commit.
         // Phase 1: what the writes depend on, and what the caller decides next with.
-        let event_seq_key = JsValue::from_str(&format!("eventseq:{tag}"));
+        let event_seq_key = super::event_seq_key(&tag);
         let session_key = JsValue::from_str(&super::session_key(&tag));
         // `into_future` at once: it attaches the request's listeners, so a result that arrives before
         // its turn to be awaited is kept, not missed.

@@ -57,6 +57,14 @@ pub(crate) fn session_key(tag: &str) -> String {
     format!("session:{tag}")
 }
 
+/// What every `meta` key of a tag's last event sequence number starts with.
+pub(crate) const EVENT_SEQ_PREFIX: &str = "eventseq:";
+
+/// The `meta` key of a tag's last event sequence number.
+pub(crate) fn event_seq_key(tag: &str) -> JsValue {
+    JsValue::from_str(&format!("{EVENT_SEQ_PREFIX}{tag}"))
+}
+
 /// An open connection to the Ferry database.
 #[derive(Clone)]
 pub struct Store {

@@ -39,7 +39,7 @@ pub(crate) fn event_seq_request(
     tag: &str,
 ) -> Result<impl std::future::Future<Output = Result<Option<JsValue>, idb::Error>>, Error> {
     let meta = open_store(tx, META, "append events")?;
-    let seq_key = JsValue::from_str(&format!("eventseq:{tag}"));
+    let seq_key = super::event_seq_key(tag);
     Ok(meta
         .get(Query::Key(seq_key))
         .map_err(|e| storage_error("append events", e))?
@@ -75,7 +75,7 @@ impl Store {
         }
         let meta = open_store(tx, META, "append events")?;
         let outbox = open_store(tx, OUTBOX, "append events")?;
-        let seq_key = JsValue::from_str(&format!("eventseq:{tag}"));
+        let seq_key = super::event_seq_key(tag);
         let mut seq = last
             .map_err(|e| storage_error("read event sequence", e))?
             .and_then(|v| v.as_f64())
@@ -120,6 +120,35 @@ impl Store {
             .into_iter()
             .map(js::from_js)
             .collect()
+    }
+
+    /// Every tag's last event sequence number (its tail), read in one transaction.
+    pub async fn event_tails(&self) -> Result<Vec<(String, u64)>, Error> {
+        // Every key starting "eventseq:" sorts below "eventseq;" (';' follows ':').
+        let prefix = super::EVENT_SEQ_PREFIX;
+        let upper = format!("{};", &prefix[..prefix.len() - 1]);
+        let range = KeyRange::bound(&prefix.into(), &upper.into(), None, Some(true))
+            .map_err(|e| storage_error("key range", e))?;
+        let tx = self.tx(&[META], false)?;
+        let meta = open_store(&tx, META, "read event tails")?;
+        let failed = |e| storage_error("read event tails", e);
+        let keys = meta
+            .get_all_keys(Some(Query::KeyRange(range.clone())), None)
+            .map_err(failed)?
+            .into_future();
+        let seqs = meta
+            .get_all(Some(Query::KeyRange(range)), None)
+            .map_err(failed)?
+            .into_future();
+        let (keys, seqs) = (keys.await.map_err(failed)?, seqs.await.map_err(failed)?);
+        Ok(keys
+            .iter()
+            .zip(seqs.iter())
+            .filter_map(|(k, s)| {
+                let tag = k.as_string()?.strip_prefix(prefix)?.to_string();
+                Some((tag, s.as_f64()? as u64))
+            })
+            .collect())
     }
 
     /// Drops the tag's events with `seq <= upto`: a page has handled them. Relaxed durability, as every
