@@ -167,7 +167,8 @@ async function catchUp(s) {
   do {
     s.again = false;
     tail = s.tail;
-    read.push(...await s.ask({ op: 'events', after: s.delivered }).catch(() => []));
+    // A read that failed (no worker answered) read nothing: it vouches for no tail.
+    read.push(...await s.ask({ op: 'events', after: s.delivered }).catch(() => { tail = 0; return []; }));
   } while (s.again && !s.closed);
   const held = s.pending || [];
   s.pending = null;
