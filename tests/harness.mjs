@@ -144,6 +144,17 @@ export async function serviceWorker(ctx, { timeout = 20000 } = {}) {
   return sw ?? ctx.waitForEvent('serviceworker', { timeout });
 }
 
+/**
+ * Serves `/<name>` (through the browser context, not the server): the demo's worker with `prelude` run
+ * first (static imports run in order), so the prelude's listeners and stand-ins come before Ferry's.
+ */
+export async function routeWorker(ctx, name, prelude) {
+  await ctx.route(`**/${name}`, (route) => route.fulfill({
+    contentType: 'text/javascript', body: `import '/prelude-of-${name}';\nimport '/sw.js';\n`,
+  }));
+  await ctx.route(`**/prelude-of-${name}`, (route) => route.fulfill({ contentType: 'text/javascript', body: prelude }));
+}
+
 /** CDP on a page: lets a test fire real `sync` events (`dispatchSync`). */
 export async function swControl(page) {
   const cdp = await page.context().newCDPSession(page);

@@ -5,7 +5,9 @@
 // stand-in desktop notification server (tests/notifications.mjs) whose click Chromium treats as the user's.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, serviceWorker, grant } from './harness.mjs';
+import {
+  startServer, profileDir, launchChromium, openSession, uploadRandom, until, settled, eventOf, serviceWorker, grant, routeWorker, swControl,
+} from './harness.mjs';
 import { startNotificationServer } from './notifications.mjs';
 
 const server = await startServer();
@@ -33,8 +35,10 @@ async function launchListener(ctx, tag) {
     window.decisions = [];
     new BroadcastChannel(`ferry:${tag}`).onmessage = (e) => { if (e.data.ferry === 'launch') window.decisions.push(e.data); };
   }, tag);
-  return (id, key) => until(() => listener.evaluate(({ id, key }) => window.decisions.find((d) => d.taskId === id && key in d), { id, key }),
+  const decision = (id, key) => until(() => listener.evaluate(({ id, key }) => window.decisions.find((d) => d.taskId === id && key in d), { id, key }),
     { what: `the launch decision (${key})` });
+  decision.page = listener;
+  return decision;
 }
 
 /** A session page uploads and closes; resolves once the server has the upload, with the task id and the
@@ -122,6 +126,38 @@ test('launch \'notify\': a task whose time runs out with no page of its tag open
     assert.equal((await decision(id, 'notified')).notified, true);
     const shown = await notifications(sw);
     assert.deepEqual(shown.map((n) => [n.title, n.data.taskId]), [['Upload expired', id]]);
+  });
+});
+
+test('launch \'notify\': a notification owed by a worker instance stopped before it showed it is shown by the next instance', async () => {
+  await withNotifications(async (ctx, desktop) => {
+    // The first instance to show a notification never finishes showing it (nothing is shown), as one
+    // stopped between recording the task's end and showing the notification; it tells the pages so.
+    // Later instances show theirs.
+    await routeWorker(ctx, 'sw-holds-note.js', `const show = ServiceWorkerRegistration.prototype.showNotification;
+ServiceWorkerRegistration.prototype.showNotification = async function (...args) {
+  if (await caches.has('held-note')) return show.apply(this, args);
+  await caches.open('held-note');
+  for (const c of await clients.matchAll({ includeUncontrolled: true })) c.postMessage({ heldNote: args[1]?.data?.taskId });
+  return new Promise(() => {});
+};`);
+    const serviceWorker = '/sw-holds-note.js';
+    const decision = await launchListener(ctx, 'launch');
+    const listener = decision.page;
+    await listener.evaluate(() => {
+      window.held = new Promise((resolve) => navigator.serviceWorker.addEventListener('message', (e) => {
+        if (e.data?.heldNote) resolve(e.data.heldNote);
+      }));
+    });
+    const { id } = await uploadAndClose(ctx, { launch: 'notify', serviceWorker });
+    assert.equal(await listener.evaluate(() => window.held), id, 'the first instance began to show it');
+    const { cdp } = await swControl(listener);
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    // Any page's call starts a new instance (here one of another tag, which does not answer for 'launch').
+    await openSession(ctx, server.url, 'other', { backgroundFetch: false, serviceWorker });
+    assert.equal((await decision(id, 'notified')).notified, true);
+    const note = await desktop.shown();
+    assert.equal(note.summary, 'Upload complete');
   });
 });
 

@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, profileDir, launchChromium, openSession, denyBackgroundSync, uploadRandom, until, settled, eventOf, swControl, grant, dbCounts, dbRecords,
+  startServer, profileDir, launchChromium, openSession, denyBackgroundSync, uploadRandom, until, settled, eventOf, swControl, grant, dbCounts, dbRecords, routeWorker,
 } from './harness.mjs';
 import { pauseDuringDrain, hungServer, newVersionMidUpload, replacedBeforeAnswering, updateNotHeldByARetry, addSession, uploadAndComplete } from './lifecycle.mjs';
 
@@ -56,17 +56,6 @@ test('a worker stopped mid-Background-Fetch: the browser finishes it, a new work
     assert.ok(arrivals[0].applied);
   }, { backgroundFetch: true });
 });
-
-/**
- * Serves `/<name>` (through the browser context, not the server): the demo's worker with `prelude` run
- * first (static imports run in order), so the prelude's listeners come before Ferry's.
- */
-async function routeWorker(ctx, name, prelude) {
-  await ctx.route(`**/${name}`, (route) => route.fulfill({
-    contentType: 'text/javascript', body: `import '/prelude-of-${name}';\nimport '/sw.js';\n`,
-  }));
-  await ctx.route(`**/prelude-of-${name}`, (route) => route.fulfill({ contentType: 'text/javascript', body: prelude }));
-}
 
 /** A worker that takes the Background Fetch outcome events away from Ferry (a listener before Ferry's stops
  * them) and holds each one open, telling the pages it holds it: a worker stopped now loses the event, as

@@ -52,6 +52,11 @@ pub async fn worker_start(_scope: JsValue, options: JsValue) -> Result<(), JsVal
         if let Ok(tails) = told.event_tails().await {
             messaging::tell_tails(&tails);
         }
+        // Likewise a launch decision (a notification) it owed for a task that ended. (Through a
+        // `dyn` future: its code is its own, not inlined into this start.)
+        let owed: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> =
+            Box::pin(launch::owed(&told));
+        owed.await;
     });
     wasm_bindgen_futures::spawn_local(async move {
         let _ = pump(&store, Transport::Fallback, EVENT_BUDGET_MS).await;

@@ -8,21 +8,12 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_service_worker);
 mod common;
 
 use common::*;
-use ferry::core::scheduler::Env;
 use ferry::core::{Error, Input, Outcome, SessionOptions, State, Transport};
 use ferry::web::store::{Early, Leased, SessionRecord, Store};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
-
-fn env(now: u64) -> Env {
-    Env {
-        now_ms: now,
-        online: true,
-        save_data: false,
-    }
-}
 
 async fn session(store: &Store, tag: &str, concurrency: u32, paused: bool) {
     let record = SessionRecord {

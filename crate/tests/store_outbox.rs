@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use ferry::core::{EventKind, FerryEvent, Input, Launch, Outcome, SessionOptions, Transport};
-use ferry::web::store::{SessionRecord, Store};
+use ferry::web::store::{SessionRecord, Settle, Store};
 use wasm_bindgen_test::*;
 
 /// Two tags whose names share a prefix (`photos`, `photos-2`), so a range that leaks across tags shows.
@@ -125,6 +125,100 @@ async fn event_tails_are_each_tags_last_seq_acknowledged_or_not() {
         [(A.to_string(), 6), (B.to_string(), 2)],
         "acknowledging keeps the numbering's end"
     );
+    f.finish().await;
+}
+
+fn session_launching(tag: &str, launch: Launch) -> SessionRecord {
+    SessionRecord {
+        tag: tag.into(),
+        options: SessionOptions {
+            launch,
+            ..SessionOptions::default()
+        },
+        paused: false,
+        page_url: None,
+        last_headers: None,
+        owner: None,
+    }
+}
+
+/// Leases `id` and records the server's 201 for it, through `settle_many` (the drain's path) or
+/// `settle` (one task's transition).
+async fn complete(store: &Store, id: &str, tag: &str, many: bool) {
+    let leased = store
+        .lease(id, Transport::Fallback, Some("w1"), env(T0))
+        .await
+        .unwrap()
+        .unwrap();
+    let ok = Input::Outcome(Outcome::Response {
+        status: 201,
+        retry_after: None,
+    });
+    if many {
+        let item = Settle {
+            id: id.into(),
+            tag: tag.into(),
+            lease_no: leased.task.lease_no,
+            input: ok,
+            now_ms: T0 + 1,
+            rand: 0,
+            response: None,
+        };
+        let done = store.settle_many(vec![item], None, None).await;
+        assert!(done.committed && done.settled[0].is_ok());
+    } else {
+        store
+            .settle(id, leased.task.lease_no, ok, T0 + 1, 0, None)
+            .await
+            .unwrap();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_launch_decision_is_owed_for_each_end_of_a_launching_sessions_task_until_made_or_heard() {
+    let f = Fixture::new("launch-owed").await;
+    f.store
+        .put_session(&session_launching(A, Launch::Notify))
+        .await
+        .unwrap();
+    f.store
+        .put_session(&session_launching(B, Launch::None))
+        .await
+        .unwrap();
+    for (id, tag) in [("a1", A), ("a2", A), ("a3", A), ("b1", B)] {
+        enqueue(&f.store, &task(id, tag)).await;
+    }
+    assert!(f.store.launches_owed().await.unwrap().is_empty());
+    // Both ways an outcome is recorded leave the mark with the event; a session without launch
+    // events leaves none.
+    complete(&f.store, "a1", A, true).await;
+    complete(&f.store, "a2", A, false).await;
+    complete(&f.store, "b1", B, true).await;
+    let owed = f.store.launches_owed().await.unwrap();
+    assert_eq!(
+        owed.iter()
+            .map(|e| (e.tag.as_str(), e.task_id.as_str(), e.kind))
+            .collect::<Vec<_>>(),
+        [
+            (A, "a1", EventKind::Completed),
+            (A, "a2", EventKind::Completed)
+        ]
+    );
+    // Decided: no longer owed.
+    f.store
+        .launches_decided(&[(A.into(), owed[0].seq)])
+        .await
+        .unwrap();
+    let left = f.store.launches_owed().await.unwrap();
+    assert_eq!(left, owed[1..].to_vec());
+    // Heard by a page (acknowledged): nothing left to tell, the mark goes.
+    f.store.ack(A, owed[1].seq).await.unwrap();
+    assert!(f.store.launches_owed().await.unwrap().is_empty());
+    // `clear()` takes a tag's marks with its tasks.
+    complete(&f.store, "a3", A, true).await;
+    assert_eq!(f.store.launches_owed().await.unwrap().len(), 1);
+    f.store.clear(A).await.unwrap();
+    assert!(f.store.launches_owed().await.unwrap().is_empty());
     f.finish().await;
 }
 

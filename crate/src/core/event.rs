@@ -36,6 +36,17 @@ pub enum EventKind {
     Expired,
 }
 
+impl EventKind {
+    /// Whether the event tells how a task ended in a way a session's launch events speak of
+    /// (`completed`, `failed`, `expired`; a page's own `cancel()` needs no telling).
+    pub fn launches(self) -> bool {
+        matches!(
+            self,
+            EventKind::Completed | EventKind::Failed | EventKind::Expired
+        )
+    }
+}
+
 /// The part of the server's response a page gets to see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -22,58 +22,102 @@ pub async fn task_events(store: &Store, events: &[FerryEvent]) {
 /// `task_events` knowing whether the session launches anything (`launches: false`, read with the
 /// lease: nothing to read again, the decision is "no notification").
 pub async fn task_events_of(store: &Store, events: &[FerryEvent], launches: bool) {
+    let ended = events.iter().filter(|e| e.kind.launches());
     if !launches {
-        for ev in events.iter().filter(|e| {
-            matches!(
-                e.kind,
-                EventKind::Completed | EventKind::Failed | EventKind::Expired
-            )
-        }) {
+        for ev in ended {
             decided(&ev.tag, &ev.task_id, false);
         }
         return;
     }
-    for ev in events.iter().filter(|e| {
-        matches!(
-            e.kind,
-            EventKind::Completed | EventKind::Failed | EventKind::Expired
-        )
-    }) {
+    // Each event is decided once per instance: the marks a start reads (`owed`) may name one this
+    // instance is deciding or has decided already.
+    let ended: Vec<&FerryEvent> = ended.filter(|e| first_time(&e.tag, e.seq)).collect();
+    let mut done = Vec::with_capacity(ended.len());
+    // Whether a page of the tag is open, asked once per tag and call (each ask waits for an answer).
+    let mut open: Vec<(&str, bool)> = Vec::new();
+    for ev in ended {
         let Ok(Some(session)) = store.session(&ev.tag).await else {
             continue;
         };
-        if session.options.launch == Launch::None || page_open(&ev.tag).await {
+        let page = match open.iter().find(|(t, _)| *t == ev.tag) {
+            Some((_, o)) => *o,
+            None if session.options.launch == Launch::None => false,
+            None => {
+                let o = page_open(&ev.tag).await;
+                open.push((&ev.tag, o));
+                o
+            }
+        };
+        if session.options.launch == Launch::None || page {
             decided(&ev.tag, &ev.task_id, false);
+            done.push((ev.tag.clone(), ev.seq));
             continue;
         }
-        let title = match ev.kind {
-            EventKind::Completed => "Upload complete",
-            EventKind::Failed => "Upload failed",
-            _ => "Upload expired",
-        };
-        let name = store
-            .get(&ev.task_id)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|t| t.body.name)
-            .unwrap_or_else(|| "Your file".into());
-        let options = web_sys::NotificationOptions::new();
-        options.set_body(&match &ev.reason {
-            Some(reason) => format!("{name}: {reason}"),
-            None => format!("{name} was delivered."),
-        });
-        options.set_tag(&channel_name(&ev.tag));
-        let data = js_sys::Object::new();
-        js::set(&data, "ferryTag", &JsValue::from_str(&ev.tag));
-        js::set(&data, "taskId", &JsValue::from_str(&ev.task_id));
-        options.set_data(&data);
-        let shown = match registration().show_notification_with_options(title, &options) {
-            Ok(p) => JsFuture::from(p).await.is_ok(),
-            // No permission: nothing to show; the outbox still holds the event for the next page.
-            Err(_) => false,
-        };
+        let shown = notify(store, ev).await;
         decided(&ev.tag, &ev.task_id, shown);
+        done.push((ev.tag.clone(), ev.seq));
+    }
+    if !done.is_empty() {
+        let _ = store.launches_decided(&done).await;
+    }
+}
+
+/// Makes the launch decisions a stopped instance owed (its marks, `Store::launches_owed`): run at
+/// every worker start.
+pub async fn owed(store: &Store) {
+    if let Ok(events) = store.launches_owed().await {
+        task_events(store, &events).await;
+    }
+}
+
+thread_local! {
+    /// The events (tag, seq) this instance took up to decide, kept sorted.
+    static TAKEN: std::cell::RefCell<Vec<(String, u64)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether this instance has not taken up `(tag, seq)` before; takes it up.
+fn first_time(tag: &str, seq: u64) -> bool {
+    TAKEN.with(|taken| {
+        let mut taken = taken.borrow_mut();
+        let at = taken.binary_search_by(|(t, s)| (t.as_str(), *s).cmp(&(tag, seq)));
+        match at {
+            Ok(_) => false,
+            Err(i) => {
+                taken.insert(i, (tag.to_string(), seq));
+                true
+            }
+        }
+    })
+}
+
+/// Shows the notification of a task that ended; whether it was shown.
+async fn notify(store: &Store, ev: &FerryEvent) -> bool {
+    let title = match ev.kind {
+        EventKind::Completed => "Upload complete",
+        EventKind::Failed => "Upload failed",
+        _ => "Upload expired",
+    };
+    let name = store
+        .get(&ev.task_id)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|t| t.body.name)
+        .unwrap_or_else(|| "Your file".into());
+    let options = web_sys::NotificationOptions::new();
+    options.set_body(&match &ev.reason {
+        Some(reason) => format!("{name}: {reason}"),
+        None => format!("{name} was delivered."),
+    });
+    options.set_tag(&channel_name(&ev.tag));
+    let data = js_sys::Object::new();
+    js::set(&data, "ferryTag", &JsValue::from_str(&ev.tag));
+    js::set(&data, "taskId", &JsValue::from_str(&ev.task_id));
+    options.set_data(&data);
+    match registration().show_notification_with_options(title, &options) {
+        Ok(p) => JsFuture::from(p).await.is_ok(),
+        // No permission: nothing to show; the outbox still holds the event for the next page.
+        Err(_) => false,
     }
 }
 

@@ -96,6 +96,15 @@ pub fn task(id: &str, tag: &str) -> Task {
     task_due(id, tag, None, bytes_for(id).len() as u64)
 }
 
+/// The scheduler's world at `now`: online, no Save-Data.
+pub fn env(now: u64) -> core::scheduler::Env {
+    core::scheduler::Env {
+        now_ms: now,
+        online: true,
+        save_data: false,
+    }
+}
+
 /// Distinct, recognisable bytes for a task id (so a mixed-up Blob is caught).
 pub fn bytes_for(id: &str) -> Vec<u8> {
     let mut v = format!("payload of {id}:").into_bytes();

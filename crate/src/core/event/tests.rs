@@ -330,3 +330,16 @@ fn excerpt_truncates_on_a_char_boundary() {
     let emoji = "😀".repeat(2000);
     assert_eq!(excerpt(&emoji).len(), BODY_EXCERPT_MAX);
 }
+
+#[test]
+fn only_a_tasks_end_by_completion_failure_or_expiry_calls_for_a_launch_decision() {
+    use EventKind::*;
+    let launching: Vec<EventKind> = [
+        Queued, Started, Progress, Retrying, Completed, Failed, Cancelled, Expired,
+    ]
+    .into_iter()
+    .filter(|k| k.launches())
+    .collect();
+    // A page's own cancel() needs no telling; every other kind is mid-way.
+    assert_eq!(launching, [Completed, Failed, Expired]);
+}

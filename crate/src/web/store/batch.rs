@@ -44,14 +44,23 @@ pub(super) type Span = (usize, usize, usize);
 /// the transaction's other reads.
 #[derive(Default)]
 pub(super) struct Outbox {
-    tags: Vec<(String, Option<Read>, Vec<FerryEvent>)>,
+    tags: Vec<TagEvents>,
+}
+
+/// One tag's part of an `Outbox`: its last sequence number and session record (read with the
+/// transaction's other reads) and the events to append.
+struct TagEvents {
+    tag: String,
+    seq: Read,
+    session: Read,
+    events: Vec<FerryEvent>,
 }
 
 impl Outbox {
     /// Issues the sequence read of `tag` if this outbox has not yet (a read issued late costs a round
     /// trip of its own, so callers name the tags they know up front).
     pub(super) fn read(&mut self, tx: &idb::Transaction, tag: &str) -> Result<(), Error> {
-        if self.tags.iter().any(|(t, ..)| t == tag) {
+        if self.tags.iter().any(|t| t.tag == tag) {
             return Ok(());
         }
         let meta = open_store(tx, META, "append events")?;
@@ -59,7 +68,18 @@ impl Outbox {
             meta.get(Query::Key(super::event_seq_key(tag))),
             "append events",
         )?;
-        self.tags.push((tag.to_string(), Some(seq), Vec::new()));
+        // Whether its session asks for launch events: an event that ends a task then leaves a mark
+        // that a launch decision is owed (`launch_due_key`), written with it.
+        let session = pending(
+            meta.get(Query::Key(super::session_key(tag).into())),
+            "append events",
+        )?;
+        self.tags.push(TagEvents {
+            tag: tag.to_string(),
+            seq,
+            session,
+            events: Vec::new(),
+        });
         Ok(())
     }
 
@@ -74,9 +94,9 @@ impl Outbox {
         let slot = self
             .tags
             .iter()
-            .position(|(t, ..)| t == tag)
+            .position(|t| t.tag == tag)
             .expect("read above");
-        let list = &mut self.tags[slot].2;
+        let list = &mut self.tags[slot].events;
         let from = list.len();
         list.extend(events);
         Ok((slot, from, list.len()))
@@ -92,15 +112,21 @@ impl Outbox {
         let meta = open_store(tx, META, "append events")?;
         let outbox = open_store(tx, OUTBOX, "append events")?;
         let mut out = Vec::with_capacity(self.tags.len());
-        for (tag, seq, mut events) in self.tags {
-            let last = match seq {
-                Some(read) => read.await,
-                None => Ok(None),
-            };
-            let mut seq = last
+        for TagEvents {
+            tag,
+            seq,
+            session,
+            mut events,
+        } in self.tags
+        {
+            let mut seq = seq
+                .await
                 .map_err(|e| storage_error("read event sequence", e))?
                 .and_then(|v| v.as_f64())
                 .unwrap_or(0.0) as u64;
+            let session = session
+                .await
+                .map_err(|e| storage_error("read session", e))?;
             if !events.is_empty() {
                 for ev in events.iter_mut() {
                     seq += 1;
@@ -114,11 +140,34 @@ impl Outbox {
                     ),
                     "append events",
                 )?);
+                if super::session_launches(session.as_ref()) {
+                    owe_launches(&meta, &events, writes)?;
+                }
             }
             out.push(events);
         }
         Ok(out)
     }
+}
+
+/// Issues, into `writes`, the marks that a launch decision is owed for each of `events` (numbered)
+/// that ends a task: written with the events, so a worker stopped before it decided (the decision
+/// pings pages, then shows a notification) leaves them for the next instance (`Store::launches_owed`).
+pub(super) fn owe_launches(
+    meta: &idb::ObjectStore,
+    events: &[FerryEvent],
+    writes: &mut Vec<Pending<()>>,
+) -> Result<(), Error> {
+    for ev in events.iter().filter(|e| e.kind.launches()) {
+        writes.push(write(
+            meta.put(
+                &JsValue::from_str(&ev.task_id),
+                Some(&super::launch_due_key(&ev.tag, ev.seq)),
+            ),
+            "append events",
+        )?);
+    }
+    Ok(())
 }
 
 /// The events of one push, as numbered by `Outbox::write`.

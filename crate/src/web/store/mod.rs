@@ -7,7 +7,8 @@
 //! - `blobs`  out-of-line key = task id; value = the Blob itself (the browser keeps it on disk).
 //! - `outbox` keyPath [tag, seq]: events not yet acknowledged by a page of the tag; since v2 index
 //!   `by_task` (taskId), so a task's events leave with it when its retention ends.
-//! - `meta`   out-of-line keys: per-tag counters and session settings.
+//! - `meta`   out-of-line keys: per-tag counters and session settings (strings), and the launch
+//!   decisions owed, `["launchdue", tag, seq]` (arrays).
 //!
 //! Upgrades are declarative (`upgrade` makes the database match `SCHEMA` and keeps every record): v1 → v2
 //! only adds the two indexes.
@@ -63,6 +64,23 @@ pub(crate) const EVENT_SEQ_PREFIX: &str = "eventseq:";
 /// The `meta` key of a tag's last event sequence number.
 pub(crate) fn event_seq_key(tag: &str) -> JsValue {
     JsValue::from_str(&format!("{EVENT_SEQ_PREFIX}{tag}"))
+}
+
+/// The first part of every `meta` key of a launch decision owed (`launch_due_key`).
+pub(crate) const LAUNCH_DUE: &str = "launchdue";
+
+/// The `meta` key that says a launch decision is owed for the tag's event `seq` (written with the
+/// event, dropped once decided). An array key: it sorts apart from every string key of `meta`.
+pub(crate) fn launch_due_key(tag: &str, seq: u64) -> JsValue {
+    key(&[LAUNCH_DUE.into(), tag.into(), JsValue::from_f64(seq as f64)])
+}
+
+/// Whether a stored session record asks for launch events (`launch` other than `'none'`).
+pub(crate) fn session_launches(record: Option<&JsValue>) -> bool {
+    record
+        .map(|r| js::get(&js::get(r, "options"), "launch"))
+        .and_then(|l| l.as_string())
+        .is_some_and(|l| l != "none")
 }
 
 /// An open connection to the Ferry database.

@@ -95,12 +95,28 @@ impl Store {
             .put(&JsValue::from_f64(seq as f64), Some(&seq_key))
             .map_err(|e| storage_error("append events", e))?
             .into_future();
+        // An event that ends a task of a session that asks for launch events leaves a mark that its
+        // decision is owed (`owe_launches`); the session is read only then.
+        let mut marks = Vec::new();
+        if events.iter().any(|e| e.kind.launches()) {
+            let session = meta
+                .get(Query::Key(super::session_key(tag).into()))
+                .map_err(|e| storage_error("read session", e))?
+                .await
+                .map_err(|e| storage_error("read session", e))?;
+            if super::session_launches(session.as_ref()) {
+                super::batch::owe_launches(&meta, &events, &mut marks)?;
+            }
+        }
         for added in pending {
             added.await.map_err(|e| storage_error("write event", e))?;
         }
         seq_put
             .await
             .map_err(|e| storage_error("write event sequence", e))?;
+        for mark in marks {
+            mark.await.map_err(|e| storage_error("write event", e))?;
+        }
         Ok(events)
     }
 
@@ -149,6 +165,68 @@ impl Store {
                 Some((tag, s.as_f64()? as u64))
             })
             .collect())
+    }
+
+    /// The events whose launch decision is owed (`owe_launches`) and still in the outbox, in one
+    /// read-only transaction. A mark whose event a page acknowledged meanwhile is dropped: a page
+    /// heard how the task ended, so there is nothing to tell.
+    pub async fn launches_owed(&self) -> Result<Vec<FerryEvent>, Error> {
+        let range = launch_due_range(None)?;
+        let (marks, events) = {
+            let tx = self.tx(&[META, OUTBOX], false)?;
+            let meta = open_store(&tx, META, "read launch marks")?;
+            let outbox = open_store(&tx, OUTBOX, "read launch marks")?;
+            let failed = |e| storage_error("read launch marks", e);
+            let keys = meta
+                .get_all_keys(Some(Query::KeyRange(range)), None)
+                .map_err(failed)?
+                .await
+                .map_err(failed)?;
+            let marks: Vec<(String, u64)> = keys
+                .iter()
+                .filter_map(|k| {
+                    let k = js_sys::Array::from(k);
+                    Some((k.get(1).as_string()?, k.get(2).as_f64()? as u64))
+                })
+                .collect();
+            let reads = marks
+                .iter()
+                .map(|(tag, seq)| {
+                    let k = key(&[tag.as_str().into(), JsValue::from_f64(*seq as f64)]);
+                    outbox.get(Query::Key(k)).map(IntoFuture::into_future)
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(failed)?;
+            let mut events = Vec::with_capacity(reads.len());
+            for read in reads {
+                events.push(read.await.map_err(failed)?);
+            }
+            (marks, events)
+        };
+        let mut owed = Vec::new();
+        let mut gone = Vec::new();
+        for (mark, event) in marks.into_iter().zip(events) {
+            match event {
+                Some(ev) => owed.push(js::from_js(ev)?),
+                None => gone.push(mark),
+            }
+        }
+        if !gone.is_empty() {
+            self.launches_decided(&gone).await?;
+        }
+        Ok(owed)
+    }
+
+    /// Drops the marks of these events (tag, seq): their launch decisions were made.
+    pub async fn launches_decided(&self, events: &[(String, u64)]) -> Result<(), Error> {
+        let tx = self.tx_relaxed(&[META])?;
+        let meta = open_store(&tx, META, "launch decided")?;
+        let mut deletes = Vec::with_capacity(events.len());
+        for (tag, seq) in events {
+            let k = super::launch_due_key(tag, *seq);
+            deletes.push(write(meta.delete(Query::Key(k)), "launch decided")?);
+        }
+        commit_with(tx, deletes, "launch decided").await
     }
 
     /// Drops the tag's events with `seq <= upto`: a page has handled them. Relaxed durability, as every
@@ -257,4 +335,19 @@ pub(super) async fn set_headers(
             .map_err(|e| storage_error("keep headers", e))?;
     }
     Ok(())
+}
+
+/// Every launch mark (`launch_due_key`), or with `tag` that tag's.
+pub(super) fn launch_due_range(tag: Option<&str>) -> Result<KeyRange, Error> {
+    let first: JsValue = super::LAUNCH_DUE.into();
+    // An array sorts after every string and number: `[.., []]` is above each key of the range.
+    let above: JsValue = js_sys::Array::new().into();
+    let (lower, upper) = match tag {
+        Some(tag) => (
+            key(&[first.clone(), tag.into()]),
+            key(&[first, tag.into(), above]),
+        ),
+        None => (key(std::slice::from_ref(&first)), key(&[first, above])),
+    };
+    KeyRange::bound(&lower, &upper, None, None).map_err(|e| storage_error("key range", e))
 }

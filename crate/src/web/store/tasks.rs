@@ -297,6 +297,9 @@ impl Store {
             delete(&blobs, Query::Key(id), "delete blob").await?;
         }
         delete(&outbox, Query::KeyRange(tag_range(tag)?), "clear outbox").await?;
+        // Launch decisions owed for its tasks go with them (nothing of them is left to tell).
+        let marks = super::outbox::launch_due_range(Some(tag))?;
+        delete(&meta, Query::KeyRange(marks), "clear launch marks").await?;
         // Headers kept for `headerFallback: 'last'` (a token) go too; the session record stays (its
         // options and pause flag are not the user's data, and the session stays usable), and so do
         // the tag's sequence counters, so seq never goes back for pages still listening.
