@@ -163,6 +163,21 @@ test('Background Fetch carries a multipart upload: the fields, then the Blob as 
   });
 });
 
+test('backgroundFetch: { minBytes }: a smaller body goes by the worker\'s fetch at once, one at least that large by Background Fetch', async () => {
+  await withGrantedBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'bgfmin', { backgroundFetch: { minBytes: 100 * 1024 } });
+    // First, with no Background Fetch in flight: without the bound it would take this one.
+    const small = await uploadRandom(page, 4 * 1024, { url: '/upload/bgfmin' });
+    assert.notEqual((await eventOf(page, small.id, 'started')).transport, 'backgroundFetch');
+    assert.equal((await eventOf(page, small.id, 'completed')).response.status, 201);
+    const big = await uploadRandom(page, 100 * 1024, { url: '/upload/bgfmin' });
+    assert.equal((await eventOf(page, big.id, 'started')).transport, 'backgroundFetch');
+    assert.equal((await eventOf(page, big.id, 'completed')).response.status, 201);
+    const records = await settled(server, 2);
+    assert.deepEqual(records.map((r) => r.sha256).sort(), [small.sha256, big.sha256].sort());
+  });
+});
+
 test('Background Fetch answered 503 goes back to the queue and is retried by the worker, applied once', async () => {
   await withGrantedBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'bgf503', { retry: { baseMs: 200, capMs: 1000 } });

@@ -119,6 +119,10 @@ const registrations = [
   ['a service worker of unknown type', 'FerryInvalidOptions', `'ok', { serviceWorker: { url: '/sw.js', type: 'shared' } }`],
   ['concurrency a function', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', concurrency: () => 2 }`],
   ['a header provider that is not a function', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', headerProvider: 'Bearer x' }`],
+  ['backgroundFetch neither a boolean nor { minBytes }', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', backgroundFetch: 'yes' }`,
+    /backgroundFetch: must be true, false or \{ minBytes \}/],
+  ['a negative backgroundFetch.minBytes', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', backgroundFetch: { minBytes: -1 } }`,
+    /backgroundFetch\.minBytes: -1 is not a whole number of bytes/],
 ];
 for (const [what, name, args, says] of registrations) {
   test(`register rejects ${what} with ${name} and writes nothing`, async () => {

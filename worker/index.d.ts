@@ -53,8 +53,12 @@ export interface SessionOptions {
   launch?: 'none' | 'notify' | 'open' | undefined;
   /** `'auto'` (default): events are acknowledged once a listener of their kind ran; `'manual'`: call `session.ack(seq)`. */
   ack?: 'auto' | 'manual' | undefined;
-  /** Let the browser carry uploads with Background Fetch where it is granted (default true). */
-  backgroundFetch?: boolean | undefined;
+  /**
+   * Let the browser carry uploads with Background Fetch where it is granted (default true). `{ minBytes }`:
+   * only bodies of at least that many bytes; smaller ones go by the worker's fetch at once (a Background
+   * Fetch takes seconds to begin, and shows the browser's download UI).
+   */
+  backgroundFetch?: boolean | { minBytes?: number | undefined } | undefined;
   /**
    * Asked (through an open page of the tag) for fresh headers each time a task is sent, instead of
    * storing a token with the task (with it, uploads never go by Background Fetch). Receives the task;

@@ -53,6 +53,7 @@ export function copy(from, keys, what, alsoKnown = []) {
     const v = from[key];
     if (v === undefined) continue;
     if (key === 'retry') out.retry = v && typeof v === 'object' ? copy(v, RETRY_KEYS, `${what}.retry`) : typeof v === 'function' ? 'function' : cloneable(v);
+    else if (key === 'backgroundFetch' && v && typeof v === 'object' && !Array.isArray(v)) out.backgroundFetch = copy(v, ['minBytes'], `${what}.backgroundFetch`);
     else if (key === 'url' && typeof URL === 'function' && v instanceof URL) out.url = v.href;
     else if (PAIRS.includes(key) && v && typeof v === 'object') out[key] = pairs(v);
     else out[key] = cloneable(v);

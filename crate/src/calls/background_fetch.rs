@@ -24,7 +24,7 @@ pub(super) fn page_can_start(call: &JsValue, options: &SessionOptions) -> bool {
     js::get(call, "backgroundFetch").as_bool() == Some(true) && options.background_fetch
 }
 
-/// Leases the first due task of a commit for a Background Fetch when the page can start one
+/// Leases the first due task of a commit (of the size the session asks) for a Background Fetch when the page can start one
 /// (`backgroundFetch: true`: granted there) and `core::scheduler::background_fetch_fits` says so;
 /// answers `{ taskId, leaseNo, url, method, headers, form, body, title, uploadTotal, size, startBy,
 /// timeoutAt }`.
@@ -38,7 +38,9 @@ pub(super) async fn lease(
         return Ok(None);
     }
     let now = now_ms();
-    let Some(task) = done.tasks.iter().find(|t| t.is_due(now)) else {
+    // The first due task whose body the session lets a Background Fetch carry (`minBytes`).
+    let big_enough = |t: &&core::Task| t.body.size >= options.background_fetch_min_bytes;
+    let Some(task) = done.tasks.iter().filter(big_enough).find(|t| t.is_due(now)) else {
         return Ok(None);
     };
     // The options of the calling page's session; a pause is re-checked by the lease transaction.

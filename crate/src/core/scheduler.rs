@@ -57,6 +57,8 @@ pub struct SessionView {
     pub concurrency: u32,
     /// Pages of the tag may hand tasks to Background Fetch.
     pub background_fetch: bool,
+    /// The smallest body they hand it (`backgroundFetch: { minBytes }`; 0: any).
+    pub background_fetch_min_bytes: u64,
     /// Headers come from an open page at send time.
     pub header_provider: bool,
     /// The worker prepares each request at send time (`beforeSend`; the web layer sets it, not a session).
@@ -86,6 +88,7 @@ impl SessionView {
             paused,
             concurrency: options.concurrency.max(1),
             background_fetch: options.background_fetch,
+            background_fetch_min_bytes: options.background_fetch_min_bytes,
             header_provider: options.header_provider,
             before_send: false,
             header_fallback: options.header_fallback,

@@ -123,12 +123,28 @@ pub fn session_options(options: &JsValue) -> Result<SessionOptionsInput, Error> 
         launch: string(options, "launch", "launch")?,
         retry: retry(options, "retry")?,
         ack: string(options, "ack", "ack")?,
-        background_fetch: boolean(options, "backgroundFetch", "backgroundFetch")?,
+        background_fetch: background_fetch(options)?,
+        background_fetch_min_bytes: number(
+            &js::get(options, "backgroundFetch"),
+            "minBytes",
+            "backgroundFetch.minBytes",
+        )?,
         header_provider: provider(options)?,
         header_fallback: string(options, "headerFallback", "headerFallback")?,
         batch_window_ms: number(options, "batchWindowMs", "batchWindowMs")?,
         attempt_timeout_ms: number(options, "attemptTimeoutMs", "attemptTimeoutMs")?,
     })
+}
+
+/// The `backgroundFetch` option: `true`, `false`, or `{ minBytes }` (allowed, for bodies of at least
+/// that many bytes, read beside it).
+fn background_fetch(options: &JsValue) -> Result<Option<bool>, Error> {
+    let v = js::get(options, "backgroundFetch");
+    if v.is_object() && !js_sys::Array::is_array(&v) && !v.is_function() {
+        return Ok(Some(true));
+    }
+    boolean(options, "backgroundFetch", "backgroundFetch")
+        .map_err(|_| Error::options("backgroundFetch", "must be true, false or { minBytes }"))
 }
 
 /// The `headerProvider` option: a function the worker asks (through an open page) for headers at send

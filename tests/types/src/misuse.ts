@@ -39,6 +39,8 @@ await Ferry.register('photos', { serviceWorker: '/sw.js', launch: 'always' });
 await Ferry.register('photos', { serviceWorker: '/sw.js', ack: true });
 // @ts-expect-error retry fields are named maxAttempts, baseMs, capMs, maxRetentionMs
 await Ferry.register('photos', { serviceWorker: '/sw.js', retry: { attempts: 3 } });
+// @ts-expect-error backgroundFetch's bound is minBytes, a number
+await Ferry.register('photos', { serviceWorker: '/sw.js', backgroundFetch: { minBytes: '1MB' } });
 // @ts-expect-error a classic worker is { url, type: 'classic' }
 await Ferry.register('photos', { serviceWorker: { url: '/sw.js', type: 'shared' } });
 // @ts-expect-error headerFallback is 'wait' | 'last'

@@ -28,7 +28,7 @@ const options: SessionOptions = {
   attemptTimeoutMs: 120_000,
 };
 const session: Session = await Ferry.register('photos', options);
-const other = await Ferry.register('docs', { serviceWorker: registration });
+const other = await Ferry.register('docs', { serviceWorker: registration, backgroundFetch: { minBytes: 1024 * 1024 } });
 const classic = await Ferry.register('legacy', { serviceWorker: { url: '/classic-sw.js', type: 'classic' } });
 const plain = await Ferry.register('plain', { serviceWorker: '/sw.js', headerProvider: () => new Headers({ 'X-A': '1' }) });
 const tag: string = session.tag;

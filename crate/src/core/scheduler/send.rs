@@ -6,7 +6,7 @@ use crate::core::task::{Protocol, State, Task, Transport};
 use crate::core::validate::HeaderFallback;
 
 /// Whether a Background Fetch may carry `task` now (decided by a page of `page_origin`, the only place
-/// one can start): the session allows it, its headers are not asked fresh at each send (of a page or
+/// one can start): the session allows it for a body of its size, its headers are not asked fresh at each send (of a page or
 /// of the worker's `beforeSend`: the browser sends a Background Fetch as it was started), it is one
 /// request (not tus) to the page's own origin, and no other Background Fetch of the origin is in flight
 /// (Chromium runs them one at a time per origin: a second would only wait, and hold back everything
@@ -20,6 +20,7 @@ pub fn background_fetch_fits(
     page_origin: &str,
 ) -> bool {
     session.background_fetch
+        && task.body.size >= session.background_fetch_min_bytes
         && !session.header_provider
         && !session.before_send
         && !matches!(

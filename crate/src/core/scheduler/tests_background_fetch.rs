@@ -145,6 +145,25 @@ fn background_fetch_is_one_per_origin_same_origin_only_and_never_for_tus_fresh_h
 }
 
 #[test]
+fn background_fetch_min_bytes_keeps_smaller_bodies_for_the_workers_fetch() {
+    let mut t = task("1", "a", 1);
+    t.body.size = 1000;
+    let here = "https://example.com";
+    let any = SessionView::default();
+    assert_eq!(any.background_fetch_min_bytes, 0, "any size by default");
+    assert!(background_fetch_fits(&t, &any, &[], here));
+    let at_least = |n| SessionView {
+        background_fetch_min_bytes: n,
+        ..any
+    };
+    assert!(
+        background_fetch_fits(&t, &at_least(1000), &[], here),
+        "the bound itself fits"
+    );
+    assert!(!background_fetch_fits(&t, &at_least(1001), &[], here));
+}
+
+#[test]
 fn a_background_fetch_still_running_at_its_attempt_timeout_ends_as_a_retryable_timeout() {
     let s = SessionView {
         attempt_timeout_ms: Some(4_000),

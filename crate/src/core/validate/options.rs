@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::numbers::{int_in, positive_ms};
+use super::numbers::{int_in, js, positive_ms, whole, MAX_SAFE_INTEGER};
 use crate::core::error::{Error, Result};
 use crate::core::retry::RetryPolicy;
 
@@ -78,6 +78,9 @@ pub struct SessionOptionsInput {
     pub ack: Option<String>,
     /// Whether a page may hand tasks to the browser's Background Fetch (default true where granted).
     pub background_fetch: Option<bool>,
+    /// Only bodies of at least this many bytes go by Background Fetch (`backgroundFetch: { minBytes }`,
+    /// which the page entry passes as `backgroundFetch: true` and this).
+    pub background_fetch_min_bytes: Option<f64>,
     /// Whether the page gave a header provider (a function the worker asks at send time).
     pub header_provider: Option<bool>,
     /// Without an open page to ask: `"wait"` (default) or `"last"` (reuse the last headers given,
@@ -129,6 +132,9 @@ pub struct SessionOptions {
     /// Whether a page may hand tasks to the browser's Background Fetch.
     #[serde(default = "yes")]
     pub background_fetch: bool,
+    /// The smallest body a Background Fetch carries (0: any).
+    #[serde(default)]
+    pub background_fetch_min_bytes: u64,
     /// Whether the worker asks an open page for headers at send time.
     #[serde(default)]
     pub header_provider: bool,
@@ -169,6 +175,7 @@ impl Default for SessionOptions {
             retry: RetryPolicy::default(),
             manual_ack: false,
             background_fetch: true,
+            background_fetch_min_bytes: 0,
             header_provider: false,
             header_fallback: HeaderFallback::Wait,
             batch_window_ms: DEFAULT_BATCH_WINDOW_MS,
@@ -234,6 +241,19 @@ pub fn validate_session_options(input: &SessionOptionsInput) -> Result<SessionOp
             "only means something with a headerProvider; pass both or neither",
         ));
     }
+    let background_fetch_min_bytes = match input.background_fetch_min_bytes {
+        Some(v) => whole(v).ok_or_else(|| {
+            Error::options(
+                "backgroundFetch.minBytes",
+                format!(
+                    "{} is not a whole number of bytes from 0 to {}; pass one",
+                    js(v),
+                    MAX_SAFE_INTEGER
+                ),
+            )
+        })?,
+        None => 0,
+    };
     let retry = match &input.retry {
         Some(r) => validate_retry(r, &defaults.retry)?,
         None => defaults.retry,
@@ -244,6 +264,7 @@ pub fn validate_session_options(input: &SessionOptionsInput) -> Result<SessionOp
         retry,
         manual_ack,
         background_fetch: input.background_fetch.unwrap_or(defaults.background_fetch),
+        background_fetch_min_bytes,
         header_provider: input.header_provider.unwrap_or(false),
         header_fallback,
         batch_window_ms,

@@ -168,6 +168,7 @@ fn session_defaults() {
             retry: RetryPolicy::default(),
             manual_ack: false,
             background_fetch: true,
+            background_fetch_min_bytes: 0,
             header_provider: false,
             header_fallback: HeaderFallback::Wait,
             batch_window_ms: 60_000,
@@ -187,6 +188,7 @@ fn session_options_are_parsed() {
         }),
         ack: Some("manual".into()),
         background_fetch: Some(false),
+        background_fetch_min_bytes: None,
         header_provider: Some(true),
         header_fallback: Some("last".into()),
         batch_window_ms: Some(0.0),
@@ -309,4 +311,32 @@ fn attempt_timeout_must_be_a_whole_number_in_range() {
         .unwrap_err();
         assert!(e.to_string().contains("attemptTimeoutMs"), "{bad}: {e}");
     }
+}
+
+#[test]
+fn background_fetch_min_bytes_is_a_whole_number_of_bytes() {
+    for bad in [-1.0, 0.5, f64::NAN, f64::INFINITY, 9_007_199_254_740_992.0] {
+        let e = validate_session_options(&SessionOptionsInput {
+            background_fetch: Some(true),
+            background_fetch_min_bytes: Some(bad),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(e.name(), "FerryInvalidOptions", "{bad}");
+        assert!(
+            e.to_string().contains("backgroundFetch.minBytes"),
+            "{bad}: {e}"
+        );
+    }
+    let ok = |n: Option<f64>| {
+        validate_session_options(&SessionOptionsInput {
+            background_fetch: Some(true),
+            background_fetch_min_bytes: n,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    assert_eq!(ok(Some(1_048_576.0)).background_fetch_min_bytes, 1_048_576);
+    assert_eq!(ok(None).background_fetch_min_bytes, 0);
+    assert!(ok(Some(0.0)).background_fetch);
 }
