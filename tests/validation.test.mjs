@@ -75,6 +75,11 @@ const uploads = [
   ['retry a function', 'FerryInvalidOptions', `${blob}, { url: '/u', retry: () => ({}) }`],
   ['expiresAt a function', 'FerryInvalidOptions', `${blob}, { url: '/u', expiresAt: () => 1 }`],
   ['request a function', 'FerryInvalidOptions', `${blob}, () => ({ url: '/u' })`],
+  // Objects with a method of their own cannot be posted either: refused as the wrong type, by name.
+  ['header value an object with its own toString', 'FerryInvalidHeader', `${blob}, { url: '/u', headers: { 'X-A': { toString() { return 'a'; } } } }`,
+    /x-a.*not a string/i],
+  ['URL an object with its own toString', 'FerryInvalidUrl', `${blob}, { url: { toString() { return '/u'; } } }`],
+  ['a multipart field an object with its own toString', 'FerryInvalidProtocol', `${blob}, { url: '/u', protocol: 'multipart', fields: { a: { toString() { return 'a'; } } } }`],
 ];
 
 for (const [what, name, args, says] of uploads) {
@@ -119,6 +124,8 @@ const registrations = [
   ['a service worker of unknown type', 'FerryInvalidOptions', `'ok', { serviceWorker: { url: '/sw.js', type: 'shared' } }`],
   ['concurrency a function', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', concurrency: () => 2 }`],
   ['a header provider that is not a function', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', headerProvider: 'Bearer x' }`],
+  ['launch an object with its own toString', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', launch: { toString() { return 'none'; } } }`, /launch/],
+  ['retry.maxAttempts an object with its own valueOf', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', retry: { maxAttempts: { valueOf() { return 3; } } } }`, /retry\.maxAttempts/],
   ['backgroundFetch neither a boolean nor { minBytes }', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', backgroundFetch: 'yes' }`,
     /backgroundFetch: must be true, false or \{ minBytes \}/],
   ['a negative backgroundFetch.minBytes', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', backgroundFetch: { minBytes: -1 } }`,

@@ -140,7 +140,8 @@ export class Link {
   #ask(worker, call) {
     return new Promise((resolve, reject) => {
       const ports = [];
-      let stopped;
+      // Set once the call is posted; `done` may run before (a call that cannot be posted).
+      let stopped, again;
       const done = () => {
         clearTimeout(silent);
         clearTimeout(stopped);
@@ -193,7 +194,7 @@ export class Link {
           : e);
         return;
       }
-      const again = setInterval(() => {
+      again = setInterval(() => {
         try {
           post({ ferry: 'call', ...call, retry: true });
         } catch {

@@ -81,9 +81,18 @@ function unknownKeys(from, keys, what) {
 }
 
 /** A value as it can be posted; a function or Symbol, which cannot, becomes a stand-in that fails the
- * engine's checks the same way (it is neither a number, a string, a boolean nor a pair). */
+ * engine's checks the same way (it is neither a number, a string, a boolean nor a pair), and so does an
+ * object that cannot be posted (one with a method of its own, say `{ toString() { … } }`). */
 function cloneable(v) {
-  return typeof v === 'function' || typeof v === 'symbol' ? [typeof v] : v;
+  if (typeof v === 'function' || typeof v === 'symbol') return [typeof v];
+  if (v && typeof v === 'object' && typeof structuredClone === 'function') {
+    try {
+      structuredClone(v);
+    } catch {
+      return ['object'];
+    }
+  }
+  return v;
 }
 
 /** What `fetch` takes as headers, as plain data: anything iterable as its [name, value] entries, else an
