@@ -206,8 +206,10 @@ impl Store {
         let mut owed = Vec::new();
         let mut gone = Vec::new();
         for (mark, event) in marks.into_iter().zip(events) {
-            match event {
-                Some(ev) => owed.push(js::from_js(ev)?),
+            match event.map(js::from_js) {
+                Some(Ok(ev)) => owed.push(ev),
+                // A record this version cannot read (a newer one's) keeps its mark for that version.
+                Some(Err(_)) => {}
                 None => gone.push(mark),
             }
         }
