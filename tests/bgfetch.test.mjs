@@ -178,6 +178,23 @@ test('backgroundFetch: { minBytes }: a smaller body goes by the worker\'s fetch 
   });
 });
 
+test('backgroundFetch: { minBytes }: a large body queued while the tag\'s slots are taken waits for its page to start it as a Background Fetch, not for the worker\'s fetch', async () => {
+  await withGrantedBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'bgfwait', { concurrency: 1, backgroundFetch: { minBytes: 100 * 1024 } });
+    // The small one holds the tag's only slot for about 2 s (the server reads it slowly).
+    await server.fault({ count: 1, path: '/upload/bgfwait-small', slowBytesPerSec: 8 * 1024 });
+    const small = await uploadRandom(page, 16 * 1024, { url: '/upload/bgfwait-small' });
+    assert.notEqual((await eventOf(page, small.id, 'started')).transport, 'backgroundFetch');
+    // Queued while the slot is taken: its upload call could not start it.
+    const big = await uploadRandom(page, 100 * 1024, { url: '/upload/bgfwait' });
+    assert.equal((await eventOf(page, small.id, 'completed')).response.status, 201);
+    assert.equal((await eventOf(page, big.id, 'started')).transport, 'backgroundFetch');
+    assert.equal((await eventOf(page, big.id, 'completed')).response.status, 201);
+    const records = await settled(server, 2);
+    assert.deepEqual(records.map((r) => r.sha256).sort(), [small.sha256, big.sha256].sort());
+  });
+});
+
 test('Background Fetch answered 503 goes back to the queue and is retried by the worker, applied once', async () => {
   await withGrantedBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'bgf503', { retry: { baseMs: 200, capMs: 1000 } });

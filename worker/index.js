@@ -7,7 +7,7 @@
 // The page entry is this module and the three it imports: page-link.js (the worker: registering, asking,
 // waking), page-upload.js (uploads and Background Fetch) and page-events.js (events and header questions).
 import { ferryError, invalidOption, Link, pageUrl, serviceWorkerOf, wake, alarmAt, asked, disarm } from './page-link.js';
-import { copy, SESSION_KEYS, uploads } from './page-upload.js';
+import { backgroundFetchGranted, copy, SESSION_KEYS, uploads } from './page-upload.js';
 import { answerHeaders, catchUpAgain, forgetHeld, heard, listen, live, tail } from './page-events.js';
 
 /** Entry point of the page API: `Ferry.register(tag, options)` resolves with the tag's session. */
@@ -173,7 +173,8 @@ function begin(target, { tag, worker, options, manualAck, provider, wakeAt }) {
     alarm: { times: [], timer: undefined, at: undefined, again: undefined, unasked: 0 },
     syncPending: false,
     answered: [],         // the worker's header questions answered lately (by any page of the tag)
-    backgroundFetch: undefined,
+    backgroundFetch: undefined,   // whether this page can start a Background Fetch (a promise while asked)
+    takingOffer: false,
     channel: undefined,
   };
   openChannel(s);
@@ -201,7 +202,9 @@ function begin(target, { tag, worker, options, manualAck, provider, wakeAt }) {
   }
   // Attempts of the tag run: this page wakes the worker when asked, as the pages that heard the ask do.
   if (typeof wakeAt === 'number') alarmAt(s, wakeAt);
-  wake(s);
+  // (With `minBytes`, wakes say whether this page can start a Background Fetch.)
+  if (options?.backgroundFetchMinBytes > 0) backgroundFetchGranted(s).then(() => wake(s));
+  else wake(s);
   return s;
 }
 
@@ -236,6 +239,10 @@ function onChannel(s, data) {
         asked(s);
         alarmAt(s, data.at);
       }
+      return;
+    case 'bgfetch-offer':
+      // A large upload waits for a page's Background Fetch.
+      if (data.tag === s.tag) import('./page-bgfetch.js').then((m) => m.takeOffer(s, data.id)).catch(() => {});
       return;
     case 'tail':
       if (data.tag === s.tag) tail(s, data.seq);

@@ -2,9 +2,28 @@
 // relaying its progress while the page is open, and telling its answer. Loaded by page-upload.js when the
 // worker first hands this page one.
 import { alarmAt, wake } from './page-link.js';
+import { backgroundFetchGranted } from './page-upload.js';
 
 /** The Background Fetches this page started that have not ended. */
 const watched = new Set();
+
+/**
+ * The worker offers the tag's pages a large upload that waits for a Background Fetch (the session's
+ * `backgroundFetch: { minBytes }`): this page, if it can start one, asks for it (one ask at a time;
+ * when another page took it first, the answer is null) and starts it.
+ */
+export async function takeOffer(s, taskId) {
+  if (s.closed || s.takingOffer || !(await backgroundFetchGranted(s))) return;
+  s.takingOffer = true;
+  try {
+    const start = await s.ask({ op: 'bgfetchNext', taskId, options: s.options, backgroundFetch: true, origin: location.origin });
+    if (start) await startBackgroundFetch(s, start);
+  } catch {
+    // The worker tells the offer again while the upload waits.
+  } finally {
+    s.takingOffer = false;
+  }
+}
 
 /** What a page leaves of the worker's start window for starting a fetch and saying it began. */
 const START_MARGIN_MS = 5000;

@@ -214,7 +214,7 @@ export class Link {
 
 /** Tells the worker there is work and asks for a sync where Background Sync exists. */
 export function wake(s) {
-  s.worker.tell({ ferry: 'wake', tag: s.tag });
+  s.worker.tell({ ferry: 'wake', tag: s.tag, backgroundFetch: s.backgroundFetch === true });
   const sync = s.worker.registration.sync;
   if (sync && !s.syncPending) {
     // One registration at a time per session: a burst of uploads shares it.

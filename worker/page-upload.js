@@ -127,14 +127,18 @@ function reframe(body) {
 
 // ---- Background Fetch (only a page may start one) ----
 
-/** Whether this page can start a Background Fetch (the API exists and is granted), asked once. */
-async function backgroundFetchGranted(s) {
+/** Whether this page can start a Background Fetch (the API exists and is granted), asked once; the
+ * answer then stands in `s.backgroundFetch` (false once the browser refused one). */
+export async function backgroundFetchGranted(s) {
   if (s.backgroundFetch === undefined) {
     s.backgroundFetch = (async () => {
       if (!s.worker.registration.backgroundFetch || !navigator.permissions) return false;
       const status = await navigator.permissions.query({ name: 'background-fetch' }).catch(() => null);
       return status?.state === 'granted';
-    })();
+    })().then((granted) => {
+      if (typeof s.backgroundFetch !== 'boolean') s.backgroundFetch = granted;
+      return s.backgroundFetch;
+    });
   }
   return s.backgroundFetch;
 }

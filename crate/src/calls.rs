@@ -43,7 +43,8 @@ async fn answer(store: &Store, call: &JsValue) -> Result<JsValue, Failed> {
     Ok(match op.as_str() {
         "register" => register(store, &tag, call).await?,
         "upload" => upload::upload(store, &tag, call).await?,
-        "bgfetchRefused" => background_fetch::refused(store, call).await?,
+        "bgfetchNext" => background_fetch::next(store, &tag, call).await?,
+        "bgfetchRefused" => background_fetch::refused(store, &tag, call).await?,
         "bgfetchStarted" => background_fetch::started(store, call).await?,
         "bgfetchProgress" => background_fetch::progress(store, call).await?,
         "bgfetchDone" => background_fetch::done(store, call).await?,

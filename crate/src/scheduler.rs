@@ -58,6 +58,58 @@ thread_local! {
     static AHEAD: RefCell<Option<Ahead>> = const { RefCell::new(None) };
     /// The wake last asked of the pages of running attempts' tags (`decide::keepalive_at`).
     static KEEPALIVE: Cell<Option<u64>> = const { Cell::new(None) };
+    /// Per tag, until when a page that can start a Background Fetch counts as open (its last call
+    /// or wake that said so, plus `decide::PAGE_HEARD_MS`).
+    static BACKGROUND_FETCH_PAGES: RefCell<LiteMap<String, u64>> = const { RefCell::new(LiteMap::new()) };
+}
+
+/// A page of `tag` said whether it can start a Background Fetch (a call or wake of its own): while
+/// one that can is heard, the tag's large bodies wait for it (`decide::waits_for_page`). A page whose
+/// browser refused one (`can` false) stops that at once.
+pub(crate) fn heard_page(tag: &str, can: bool) {
+    BACKGROUND_FETCH_PAGES.with(|p| {
+        let mut p = p.borrow_mut();
+        if can {
+            p.insert(tag.to_string(), now_ms() + decide::PAGE_HEARD_MS);
+        } else {
+            p.remove(tag);
+        }
+    });
+}
+
+/// The session views with what only this instance knows: whether its `beforeSend` prepares each
+/// request, and what it heard of their pages (`heard_page`).
+fn with_pages(mut views: LiteMap<String, SessionView>) -> LiteMap<String, SessionView> {
+    let before_send = before_send::installed();
+    BACKGROUND_FETCH_PAGES.with(|p| {
+        let p = p.borrow();
+        for (tag, v) in views.iter_mut() {
+            v.before_send = before_send;
+            v.background_fetch_page_until = p.get(tag).copied().unwrap_or(0);
+        }
+    });
+    views
+}
+
+/// Offers the task the plan keeps for a page's Background Fetch to the pages of its tag: one that
+/// can start it asks for it (`bgfetchNext`).
+fn offer(plan: &Plan, tasks: &[Task]) {
+    let Some(task) = plan
+        .offer
+        .as_ref()
+        .and_then(|id| tasks.iter().find(|t| &t.id == id))
+    else {
+        return;
+    };
+    let msg = messaging::message("bgfetch-offer", Some(&task.tag), Some(&task.id));
+    messaging::post(&task.tag, &msg);
+}
+
+/// This worker's origin (its pages').
+pub(crate) fn origin() -> String {
+    js::get(&js::get(&js::global(), "location"), "origin")
+        .as_string()
+        .unwrap_or_default()
 }
 
 /// The running pump's last look, kept for starting attempts in the settle transaction.
@@ -153,6 +205,7 @@ async fn run(
             .cloned()
             .collect();
         let chosen = plan.chosen(&queued);
+        offer(&plan, &queued);
         let asks = sessions.values().any(|v| v.header_provider);
         let now = now_ms();
         AHEAD.with(|a| {
@@ -237,7 +290,7 @@ async fn look(store: &Store) -> Result<Look, Error> {
     let scope = scope();
     let views = |snap: &crate::web::store::Snapshot| -> LiteMap<String, SessionView> {
         // The same keys in the same order: no sort needed.
-        LiteMap::from_sorted_store_unchecked(
+        with_pages(LiteMap::from_sorted_store_unchecked(
             snap.sessions
                 .iter()
                 .map(|(tag, s)| {
@@ -248,7 +301,7 @@ async fn look(store: &Store) -> Result<Look, Error> {
                     (tag.clone(), view)
                 })
                 .collect(),
-        )
+        ))
     };
     // Tasks in flight of the tags this worker serves (another worker of the origin recovers its own).
     let ours = |snap: &crate::web::store::Snapshot| -> Vec<Task> {
@@ -287,10 +340,19 @@ async fn look(store: &Store) -> Result<Look, Error> {
     });
     skip.extend(STARTED.with(|s| s.borrow().keys().cloned().collect::<Vec<_>>()));
     let here = active();
+    let origin = origin();
     // Read past held tasks (a paused tag's, say): they must not hide the others behind them.
     loop {
         let in_flight = in_flight_of(&snap.in_flight);
-        let p = decide::plan(&env, &snap.due, &in_flight, &views(&snap), &skip, here);
+        let p = decide::plan_at(
+            &env,
+            &snap.due,
+            &in_flight,
+            &views(&snap),
+            &skip,
+            here,
+            &origin,
+        );
         if !p.start.is_empty() || snap.due_read < limit {
             break;
         }
@@ -306,7 +368,7 @@ async fn look(store: &Store) -> Result<Look, Error> {
         .collect();
     let mut queued = snap.due;
     queued.extend(snap.later);
-    let plan = decide::plan(&env, &queued, &in_flight, &sessions, &skip, here);
+    let plan = decide::plan_at(&env, &queued, &in_flight, &sessions, &skip, here, &origin);
     Ok((plan, sessions, queued, others))
 }
 

@@ -196,7 +196,16 @@ async fn record(
 
 async fn on_message(store: &Store, data: &JsValue) -> Result<(), Error> {
     match js::get(data, "ferry").as_string().as_deref() {
-        Some("wake") => pump(store, Transport::Fallback, EVENT_BUDGET_MS).await,
+        Some("wake") => {
+            // A page that can start a Background Fetch says so with its wakes.
+            if let (Some(tag), Some(true)) = (
+                js::get(data, "tag").as_string(),
+                js::get(data, "backgroundFetch").as_bool(),
+            ) {
+                crate::scheduler::heard_page(&tag, true);
+            }
+            pump(store, Transport::Fallback, EVENT_BUDGET_MS).await
+        }
         _ => Ok(()),
     }
 }

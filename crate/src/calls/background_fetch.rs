@@ -120,9 +120,33 @@ pub(super) async fn lease(
     Ok(Some(start.into()))
 }
 
+/// `{ op: 'bgfetchNext', tag, taskId, options, origin, backgroundFetch }`: a page of the tag took up
+/// the worker's offer of a large task that waits for a page's Background Fetch
+/// (`core::scheduler::waits_for_page`). Leased for it as an upload call's first task would be;
+/// answers what to start, or `null` (another page took it, or it no longer fits).
+pub(super) async fn next(store: &Store, tag: &str, call: &JsValue) -> Result<JsValue, Error> {
+    let options = super::options_of(call)?;
+    if page_can_start(call, &options) {
+        crate::scheduler::heard_page(tag, true);
+    }
+    let id = js::get(call, "taskId").as_string().unwrap_or_default();
+    let Some(task) = store.get(&id).await?.filter(|t| t.tag == tag) else {
+        return Ok(JsValue::NULL);
+    };
+    let offered = Committed {
+        tasks: vec![task],
+        ..Committed::default()
+    };
+    Ok(lease(store, &offered, &options, call)
+        .await?
+        .unwrap_or(JsValue::NULL))
+}
+
 /// `{ op: 'bgfetchRefused', taskId, leaseNo }`: the browser did not start the fetch. It was not an
-/// attempt: the lease is released and the worker sends the task.
-pub(super) async fn refused(store: &Store, call: &JsValue) -> Result<JsValue, Error> {
+/// attempt: the lease is released and the worker sends the task (the tag's large bodies no longer
+/// wait for this page).
+pub(super) async fn refused(store: &Store, tag: &str, call: &JsValue) -> Result<JsValue, Error> {
+    crate::scheduler::heard_page(tag, false);
     let (id, lease_no) = lease_of(call);
     release(store, &id, lease_no).await?;
     Ok(JsValue::UNDEFINED)

@@ -75,6 +75,9 @@ pub(super) async fn upload(store: &Store, tag: &str, call: &JsValue) -> Result<J
     let ids: Vec<String> = batch.iter().map(|(t, _)| t.id.clone()).collect();
     // Only a page that can start a Background Fetch needs to know whether one is in flight.
     let background_fetch = background_fetch::page_can_start(call, &options);
+    if background_fetch {
+        crate::scheduler::heard_page(tag, true);
+    }
     let stored = match batch.pop() {
         Some((task, blob))
             if batch.is_empty() && !core::validate::wants_quota_estimate(task.body.size) =>

@@ -59,6 +59,9 @@ pub struct SessionView {
     pub background_fetch: bool,
     /// The smallest body they hand it (`backgroundFetch: { minBytes }`; 0: any).
     pub background_fetch_min_bytes: u64,
+    /// Until when an open page of the tag that can start a Background Fetch counts as there (ms; 0:
+    /// none heard). The web layer sets it from the pages' calls, as it sets `before_send`.
+    pub background_fetch_page_until: u64,
     /// Headers come from an open page at send time.
     pub header_provider: bool,
     /// The worker prepares each request at send time (`beforeSend`; the web layer sets it, not a session).
@@ -89,6 +92,7 @@ impl SessionView {
             concurrency: options.concurrency.max(1),
             background_fetch: options.background_fetch,
             background_fetch_min_bytes: options.background_fetch_min_bytes,
+            background_fetch_page_until: 0,
             header_provider: options.header_provider,
             before_send: false,
             header_fallback: options.header_fallback,
@@ -336,13 +340,13 @@ pub use lifetime::{
     KEEPALIVE_MS, SYNC_HOLD_MS,
 };
 mod plan;
-pub use plan::{plan, Plan};
+pub use plan::{plan, plan_at, Plan};
 mod prepare;
 pub use prepare::{before_send, merge_headers, BeforeSend, Prepared, BEFORE_SEND_WAIT_MS};
 mod send;
 pub use send::{
     attempt_timeout_ms, background_fetch_abortable, background_fetch_fits, background_fetch_free,
-    headers, HeaderPlan, HEADER_WAIT_MS, PROVIDER_WAIT_MS,
+    headers, waits_for_page, HeaderPlan, HEADER_WAIT_MS, PAGE_HEARD_MS, PROVIDER_WAIT_MS,
 };
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

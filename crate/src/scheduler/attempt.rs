@@ -39,7 +39,18 @@ fn next_from_ahead(ending: &[String]) -> Option<LeaseAsk> {
             }))
             .collect();
         let here = (started.len() - ending.len().min(started.len())) as u32;
-        let plan = decide::plan(&env, &ahead.due, &in_flight, &ahead.sessions, &skip, here);
+        // What the pages said since the look counts (a page that can start a Background Fetch).
+        ahead.sessions = with_pages(std::mem::take(&mut ahead.sessions));
+        let plan = decide::plan_at(
+            &env,
+            &ahead.due,
+            &in_flight,
+            &ahead.sessions,
+            &skip,
+            here,
+            &origin(),
+        );
+        offer(&plan, &ahead.due);
         let chosen = plan.chosen(&ahead.due);
         ahead.due.retain(|t| !plan.start.contains(&t.id));
         Some((chosen, ahead.via))

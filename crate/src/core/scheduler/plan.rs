@@ -1,7 +1,7 @@
 //! What to start now: each tag's due tasks in enqueue order, as far as concurrency leaves slots.
 
-use super::{hold, serves_task, Env, Hold, SessionView, MAX_PARALLEL};
-use crate::core::task::{State, Task};
+use super::{hold, serves_task, waits_for_page, Env, Hold, SessionView, MAX_PARALLEL};
+use crate::core::task::{State, Task, Transport};
 use litemap::LiteMap;
 
 /// What to do now.
@@ -14,6 +14,10 @@ pub struct Plan {
     /// Queued tasks that will want a send later (not held by a pause): a sync event must not report
     /// success while there are some.
     pub work_left: bool,
+    /// A large task that waits for an open page of its tag to start it as a Background Fetch
+    /// (`waits_for_page`), now that the origin has none in flight and the tag a free slot: offered to
+    /// the tag's pages, one of which asks for it.
+    pub offer: Option<String>,
 }
 
 impl Plan {
@@ -32,6 +36,7 @@ impl Plan {
 /// once every attempt in flight (any transport, any worker instance) is counted, and no more than
 /// `MAX_PARALLEL` running in this worker. `queued` are the queued tasks read (due ones and the next
 /// not yet due), `in_flight` every in-flight task, `running_here` this worker's running attempts.
+/// No task waits for a page here (`plan_at` with the worker's origin).
 pub fn plan(
     env: &Env,
     queued: &[Task],
@@ -39,6 +44,28 @@ pub fn plan(
     sessions: &LiteMap<String, SessionView>,
     awaiting_headers: &[String],
     running_here: u32,
+) -> Plan {
+    plan_at(
+        env,
+        queued,
+        in_flight,
+        sessions,
+        awaiting_headers,
+        running_here,
+        "",
+    )
+}
+
+/// [`plan`] by a worker of `origin`: a large task that an open page of its tag can start as a
+/// Background Fetch waits for it (`waits_for_page`) and is offered to it.
+pub fn plan_at(
+    env: &Env,
+    queued: &[Task],
+    in_flight: &[Task],
+    sessions: &LiteMap<String, SessionView>,
+    awaiting_headers: &[String],
+    running_here: u32,
+    origin: &str,
 ) -> Plan {
     let view = |tag: &str| sessions.get(tag).copied().unwrap_or_default();
     // Another worker's tags are not this one's to start, expire or wait for.
@@ -83,6 +110,7 @@ pub fn plan(
     // Per tag, the startable tasks in enqueue order: kept ordered as they are added (keyed by
     // `(seq, position read)`, unique even for a damaged record), so no sort is needed.
     let mut ready: LiteMap<&str, LiteMap<(u64, usize), &Task>> = LiteMap::new();
+    let mut for_page: Vec<&Task> = Vec::new();
     for (read, t) in queued.iter().enumerate() {
         if start.contains(&t.id) {
             continue;
@@ -98,6 +126,12 @@ pub fn plan(
             env,
             awaiting_headers.contains(&t.id) || behind(t),
         ) {
+            None if waits_for_page(t, &view(&t.tag), env.now_ms, origin) => {
+                // Looked at again once no page is heard: then the worker sends it.
+                work_left = true;
+                later(view(&t.tag).background_fetch_page_until);
+                for_page.push(t);
+            }
             None => {
                 ready
                     .entry(t.tag.as_str())
@@ -116,7 +150,7 @@ pub fn plan(
     }
     // An in-flight task whose lease ends may have to be taken back then (its holder died); a
     // Background Fetch is ended at its timeout.
-    for t in in_flight {
+    for t in &in_flight {
         for at in [t.lease_until, t.timeout_at].into_iter().flatten() {
             later(at);
         }
@@ -156,9 +190,21 @@ pub fn plan(
     if queues.iter().any(|(_, q)| !q.is_empty()) {
         work_left = true;
     }
+    // One Background Fetch per origin at a time: the first waiting task (per tag, in enqueue order)
+    // of a tag with a free slot is offered, when none is in flight.
+    let background_fetch_busy = in_flight
+        .iter()
+        .any(|t| t.state == State::InFlight && t.transport == Some(Transport::BackgroundFetch));
+    let offer = for_page
+        .iter()
+        .filter(|_| !background_fetch_busy)
+        .filter(|t| busy.get(t.tag.as_str()).copied().unwrap_or(0) < view(&t.tag).concurrency)
+        .min_by_key(|t| (t.tag.as_str(), t.seq))
+        .map(|t| t.id.clone());
     Plan {
         start,
         wake_at: wake,
         work_left,
+        offer,
     }
 }

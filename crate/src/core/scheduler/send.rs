@@ -31,6 +31,24 @@ pub fn background_fetch_fits(
         && background_fetch_free(in_flight)
 }
 
+/// How long a page that said it can start a Background Fetch counts as open: its tag's large bodies
+/// wait for it that long (`waits_for_page`). Such a page wakes the worker every `KEEPALIVE_MS` (5 s)
+/// while its tag's attempts run, so a page that stays open stays heard.
+pub const PAGE_HEARD_MS: u64 = 12_000;
+
+/// Whether a queued, due `task` waits for an open page of its tag to start it as a Background Fetch
+/// (the worker cannot start one) instead of going by the worker's fetch: its session hands only bodies
+/// of at least `minBytes` to Background Fetch (so the ones it does are the large ones, which must
+/// outlive the browser and the worker's event limits), this one is one, and a page of the tag that
+/// can start one was heard lately (`background_fetch_page_until`). It also waits for the origin's
+/// Background Fetch in flight to end. Once no such page is heard, it goes by the worker's fetch.
+/// `origin`: the worker's own (its pages').
+pub fn waits_for_page(task: &Task, session: &SessionView, now_ms: u64, origin: &str) -> bool {
+    session.background_fetch_min_bytes > 0
+        && now_ms < session.background_fetch_page_until
+        && background_fetch_fits(task, session, &[], origin)
+}
+
 /// Whether no Background Fetch of the origin is in flight, whatever its tag (`in_flight`: every task in
 /// flight). Checked again by the lease itself, inside its transaction: pages of many tags uploading at
 /// once each found none in flight before any was leased, and Chromium refused the fetches past its

@@ -1,7 +1,7 @@
 //! Background Fetch as the scheduler sees it: one per origin, a grace period once the browser no
 //! longer lists it, its timeout, and what its abort means.
 
-use super::tests::{env, leased, task, NOW};
+use super::tests::{env, leased, sessions, task, NOW};
 use super::*;
 use crate::core::retry::Outcome;
 use crate::core::task::{BodyMeta, Protocol};
@@ -283,4 +283,98 @@ fn a_background_fetch_past_four_gib_is_not_aborted_when_a_page_saw_what_chromium
     assert!(!background_fetch_abortable(&t, Some(chromium_total)));
     assert!(!background_fetch_abortable(&t, Some(u32::MAX as u64)));
     assert!(background_fetch_abortable(&t, Some(t.body.size)));
+}
+
+#[test]
+fn a_large_body_waits_for_an_open_page_to_start_its_background_fetch_and_goes_by_the_worker_once_none_is_heard(
+) {
+    let here = "https://example.com";
+    let page_heard = SessionView {
+        concurrency: 3,
+        background_fetch_min_bytes: 1000,
+        background_fetch_page_until: NOW + PAGE_HEARD_MS,
+        ..SessionView::default()
+    };
+    let small = task("s", "a", 1);
+    let mut large = task("l", "a", 2);
+    large.body.size = 1000;
+    let mut later_small = task("t", "a", 3);
+    later_small.body.size = 999;
+    let q = [small.clone(), large.clone(), later_small.clone()];
+    let views = sessions(&[("a", page_heard)]);
+    let p = plan_at(&env(), &q, &[], &views, &[], 0, here);
+    // The large one is offered to the page (the tag has a third slot); the small ones behind it do
+    // not wait for it.
+    assert_eq!(p.start, vec!["s".to_string(), "t".to_string()]);
+    assert_eq!(p.offer.as_deref(), Some("l"));
+    assert!(p.work_left);
+    assert_eq!(
+        p.wake_at,
+        Some(NOW + PAGE_HEARD_MS),
+        "looked at again once no page is heard"
+    );
+    // The tag's slots are taken: still waiting, offered once one frees.
+    let running: Vec<Task> = ["x", "y", "z"]
+        .into_iter()
+        .map(|id| leased(&task(id, "a", 4), Transport::Fallback, Some("w")))
+        .collect();
+    let p = plan_at(&env(), &[large.clone()], &running, &views, &[], 0, here);
+    assert!(p.start.is_empty() && p.offer.is_none() && p.work_left);
+    // Another Background Fetch of the origin runs (any tag): it waits for that one, not offered.
+    let other = leased(&task("o", "b", 1), Transport::BackgroundFetch, None);
+    let p = plan_at(&env(), &[large.clone()], &[other], &views, &[], 0, here);
+    assert!(p.start.is_empty() && p.offer.is_none());
+    // No page heard lately: the worker sends it.
+    let gone = SessionView {
+        background_fetch_page_until: NOW,
+        ..page_heard
+    };
+    let p = plan_at(
+        &env(),
+        &[large.clone()],
+        &[],
+        &sessions(&[("a", gone)]),
+        &[],
+        0,
+        here,
+    );
+    assert_eq!((p.start, p.offer), (vec!["l".to_string()], None));
+    // A session that hands any size to Background Fetch (no `minBytes`) keeps the worker's fetch for
+    // what its upload call did not start: small files never queue one by one behind it.
+    let any_size = SessionView {
+        background_fetch_min_bytes: 0,
+        ..page_heard
+    };
+    let p = plan_at(
+        &env(),
+        &[large.clone()],
+        &[],
+        &sessions(&[("a", any_size)]),
+        &[],
+        0,
+        here,
+    );
+    assert_eq!((p.start, p.offer), (vec!["l".to_string()], None));
+    // Nor does a body Background Fetch cannot carry wait: another origin, or tus.
+    let p = plan_at(
+        &env(),
+        &[large.clone()],
+        &[],
+        &views,
+        &[],
+        0,
+        "https://app.example.com",
+    );
+    assert_eq!((p.start, p.offer), (vec!["l".to_string()], None));
+    let mut tus = large.clone();
+    tus.request.protocol = Protocol::Tus {
+        chunk_size: 5,
+        metadata: vec![],
+        upload_url: None,
+    };
+    let p = plan_at(&env(), &[tus], &[], &views, &[], 0, here);
+    assert_eq!((p.start, p.offer), (vec!["l".to_string()], None));
+    // `plan` (no origin) never holds one.
+    let p = plan(&env(), &[large], &[], &views, &[], 0);
+    assert_eq!((p.start, p.offer), (vec!["l".to_string()], None));
 }
