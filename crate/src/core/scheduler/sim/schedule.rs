@@ -94,6 +94,7 @@ impl World {
                     a.arrived = true;
                 }
             }
+            19 if self.rng.below(2) == 0 => self.page_heard(),
             _ => self.advance(),
         }
         self.check();

@@ -4,7 +4,7 @@
 use super::world::{Attempt, Fetch, World};
 use crate::core::retry::Outcome;
 use crate::core::scheduler::{
-    attempt_timeout_ms, lease, plan, recover, recovery_aborts_fetch, serves_task, settle,
+    attempt_timeout_ms, lease, plan_at, recover, recovery_aborts_fetch, serves_task, settle,
 };
 use crate::core::state::Input;
 use crate::core::task::{State, Task, Transport};
@@ -53,19 +53,37 @@ impl World {
             .cloned()
             .collect();
         let running_here = self.instances[i].running.len() as u32;
-        let p = plan(
+        let p = plan_at(
             &self.env(),
             &queued,
             &self.in_flight(),
             &views,
             &[],
             running_here,
+            "https://example.com",
         );
         if let Some(w) = p.wake_at {
             assert!(w > self.now, "wake-up loop: wake at {w}, now {}", self.now);
         }
         for id in p.start {
+            let t = &self.tasks[&id];
+            let v = views[&t.tag];
+            assert!(
+                // (One whose time ran out is leased to record `expired`, nothing sent.)
+                t.is_expired_at(self.now)
+                    || !(v.background_fetch_min_bytes > 0
+                        && t.body.size >= v.background_fetch_min_bytes
+                        && v.background_fetch
+                        && self.now < v.background_fetch_page_until),
+                "{id} sent by the worker while a page that can start its Background Fetch is heard"
+            );
             self.try_lease(i, &id, Transport::Fallback);
+        }
+        // A page of its tag may take up the offer (it may also be gone, or slow to ask).
+        if let Some(id) = p.offer {
+            if self.rng.below(3) != 0 {
+                self.page_takes_offer(&id);
+            }
         }
         // Whatever held them (a pause, a full tag, this worker's slots), no queued task of its tags
         // outlives its deadline past a look.

@@ -61,6 +61,8 @@ pub(super) struct World {
     pub(super) settled: BTreeSet<(String, u64)>,
     pub(super) next_id: u64,
     pub(super) seq: BTreeMap<String, u64>,
+    /// Per tag, until when a page that can start a Background Fetch counts as open (its last word).
+    pub(super) pages: LiteMap<String, u64>,
     pub(super) log: Vec<String>,
 }
 
@@ -72,10 +74,14 @@ impl World {
             // The draws stay in this order: a seed replays the same schedules.
             let concurrency = 1 + rng.below(3) as u32;
             let background_fetch = rng.below(2) == 0;
+            let attempt_timeout_ms = Some(5_000 + rng.below(20_000));
+            // Some sessions hand only large bodies (`minBytes`) to Background Fetch.
+            let background_fetch_min_bytes = [0, 500][rng.below(2) as usize];
             let v = SessionView {
                 concurrency,
                 background_fetch,
-                attempt_timeout_ms: Some(5_000 + rng.below(20_000)),
+                background_fetch_min_bytes,
+                attempt_timeout_ms,
                 ..SessionView::default()
             };
             sessions.insert(tag.to_string(), v);
@@ -98,6 +104,7 @@ impl World {
             settled: BTreeSet::new(),
             next_id: 0,
             seq: BTreeMap::new(),
+            pages: LiteMap::new(),
             log: Vec::new(),
         }
     }
@@ -125,6 +132,7 @@ impl World {
         for (tag, owner) in TAGS.iter().zip(OWNERS) {
             if let Some(v) = views.get_mut(*tag) {
                 v.elsewhere = !serves(owner, scope);
+                v.background_fetch_page_until = self.pages.get(*tag).copied().unwrap_or(0);
             }
         }
         views
