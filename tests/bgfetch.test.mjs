@@ -195,6 +195,24 @@ test('backgroundFetch: { minBytes }: a large body queued while the tag\'s slots 
   });
 });
 
+test('backgroundFetch: { minBytes }: a large upload waiting for its page\'s Background Fetch goes through the worker once the page has closed', async () => {
+  await withGrantedBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'bgfgone', { concurrency: 1, backgroundFetch: { minBytes: 100 * 1024 } });
+    await server.fault({ count: 1, path: '/upload/bgfgone-small', slowBytesPerSec: 8 * 1024 });
+    const small = await uploadRandom(page, 16 * 1024, { url: '/upload/bgfgone-small' });
+    await eventOf(page, small.id, 'started');
+    const big = await uploadRandom(page, 100 * 1024, { url: '/upload/bgfgone' });
+    await page.close();
+    // No page is left to start it: once none has been heard for a while, the worker sends it.
+    const records = await settled(server, 2, { timeout: 40000 });
+    assert.deepEqual(records.map((r) => r.sha256).sort(), [small.sha256, big.sha256].sort());
+    const again = await openSession(ctx, server.url, 'bgfgone', { concurrency: 1, backgroundFetch: { minBytes: 100 * 1024 } });
+    const started = await eventOf(again, big.id, 'started');
+    assert.notEqual(started.transport, 'backgroundFetch');
+    assert.equal((await eventOf(again, big.id, 'completed')).response.status, 201);
+  });
+});
+
 test('Background Fetch answered 503 goes back to the queue and is retried by the worker, applied once', async () => {
   await withGrantedBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'bgf503', { retry: { baseMs: 200, capMs: 1000 } });
