@@ -213,6 +213,27 @@ test('backgroundFetch: { minBytes }: a large upload waiting for its page\'s Back
   });
 });
 
+test('backgroundFetch: { minBytes }: two pages of the tag hear the offer of a waiting large upload; one Background Fetch starts it, once', async () => {
+  await withGrantedBrowser(async (ctx) => {
+    const options = { concurrency: 1, backgroundFetch: { minBytes: 100 * 1024 } };
+    const first = await openSession(ctx, server.url, 'bgftwo', options);
+    const second = await openSession(ctx, server.url, 'bgftwo', options);
+    await server.fault({ count: 1, path: '/upload/bgftwo-small', slowBytesPerSec: 8 * 1024 });
+    const small = await uploadRandom(first, 16 * 1024, { url: '/upload/bgftwo-small' });
+    await eventOf(first, small.id, 'started');
+    const big = await uploadRandom(first, 100 * 1024, { url: '/upload/bgftwo' });
+    for (const page of [first, second]) {
+      assert.equal((await eventOf(page, big.id, 'completed')).response.status, 201);
+      const started = await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id && e.kind === 'started'), big.id);
+      assert.deepEqual(started.map((e) => e.transport), ['backgroundFetch']);
+    }
+    const records = await settled(server, 2);
+    assert.deepEqual(records.filter((r) => r.path === '/upload/bgftwo').map((r) => r.sha256), [big.sha256]);
+    const fetches = await first.evaluate(async () => (await (await navigator.serviceWorker.ready).backgroundFetch.getIds()).length);
+    assert.equal(fetches, 0);
+  });
+});
+
 test('Background Fetch answered 503 goes back to the queue and is retried by the worker, applied once', async () => {
   await withGrantedBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'bgf503', { retry: { baseMs: 200, capMs: 1000 } });
