@@ -17,6 +17,7 @@ mod asking;
 mod attempt;
 pub mod before_send;
 mod lifetime;
+mod pages;
 mod recover;
 
 use asking::start_asking;
@@ -24,6 +25,8 @@ use attempt::{ahead_left, start_leased};
 pub(crate) use lifetime::wake_for_new_page;
 pub(crate) use lifetime::watch_updates;
 use lifetime::{ask_wake, held, keep_alive, tell_pages_when, update_waiting};
+pub(crate) use pages::heard_page;
+use pages::{offer, origin, with_pages};
 use recover::recover;
 
 /// Tasks read from the due index per round.
@@ -58,58 +61,6 @@ thread_local! {
     static AHEAD: RefCell<Option<Ahead>> = const { RefCell::new(None) };
     /// The wake last asked of the pages of running attempts' tags (`decide::keepalive_at`).
     static KEEPALIVE: Cell<Option<u64>> = const { Cell::new(None) };
-    /// Per tag, until when a page that can start a Background Fetch counts as open (its last call
-    /// or wake that said so, plus `decide::PAGE_HEARD_MS`).
-    static BACKGROUND_FETCH_PAGES: RefCell<LiteMap<String, u64>> = const { RefCell::new(LiteMap::new()) };
-}
-
-/// A page of `tag` said whether it can start a Background Fetch (a call or wake of its own): while
-/// one that can is heard, the tag's large bodies wait for it (`decide::waits_for_page`). A page whose
-/// browser refused one (`can` false) stops that at once.
-pub(crate) fn heard_page(tag: &str, can: bool) {
-    BACKGROUND_FETCH_PAGES.with(|p| {
-        let mut p = p.borrow_mut();
-        if can {
-            p.insert(tag.to_string(), now_ms() + decide::PAGE_HEARD_MS);
-        } else {
-            p.remove(tag);
-        }
-    });
-}
-
-/// The session views with what only this instance knows: whether its `beforeSend` prepares each
-/// request, and what it heard of their pages (`heard_page`).
-fn with_pages(mut views: LiteMap<String, SessionView>) -> LiteMap<String, SessionView> {
-    let before_send = before_send::installed();
-    BACKGROUND_FETCH_PAGES.with(|p| {
-        let p = p.borrow();
-        for (tag, v) in views.iter_mut() {
-            v.before_send = before_send;
-            v.background_fetch_page_until = p.get(tag).copied().unwrap_or(0);
-        }
-    });
-    views
-}
-
-/// Offers the task the plan keeps for a page's Background Fetch to the pages of its tag: one that
-/// can start it asks for it (`bgfetchNext`).
-fn offer(plan: &Plan, tasks: &[Task]) {
-    let Some(task) = plan
-        .offer
-        .as_ref()
-        .and_then(|id| tasks.iter().find(|t| &t.id == id))
-    else {
-        return;
-    };
-    let msg = messaging::message("bgfetch-offer", Some(&task.tag), Some(&task.id));
-    messaging::post(&task.tag, &msg);
-}
-
-/// This worker's origin (its pages').
-pub(crate) fn origin() -> String {
-    js::get(&js::get(&js::global(), "location"), "origin")
-        .as_string()
-        .unwrap_or_default()
 }
 
 /// The running pump's last look, kept for starting attempts in the settle transaction.
