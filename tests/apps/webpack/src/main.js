@@ -7,6 +7,7 @@ session.addEventListener('failed', (e) => console.error('failed', e.detail.taskI
 
 const input = document.querySelector('input[type=file]');
 input.addEventListener('change', async () => {
-  for (const file of input.files) console.log('queued', await session.upload(file, { url: '/upload' }));
+  const ids = await session.uploadAll(Array.from(input.files, (file) => ({ blob: file, request: { url: '/upload' } })));
+  for (const id of ids) console.log('queued', id);
 });
 input.disabled = false;
