@@ -13,6 +13,15 @@ async function withGrantedBrowser(fn) {
   return withGrantedChromium(server.url, ['backgroundFetch'], fn);
 }
 
+/** Takes the only slot of a `concurrency: 1` tag for about 2 s (the server reads the upload slowly): resolves
+ * with the small upload once it started. */
+async function takeTheSlot(page, tag) {
+  await server.fault({ count: 1, path: `/upload/${tag}-small`, slowBytesPerSec: 8 * 1024 });
+  const small = await uploadRandom(page, 16 * 1024, { url: `/upload/${tag}-small` });
+  assert.notEqual((await eventOf(page, small.id, 'started')).transport, 'backgroundFetch');
+  return small;
+}
+
 test('Background Fetch: the page starts it, closes, the upload completes and the worker records success', async () => {
   await withGrantedBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'bgf');
@@ -181,10 +190,7 @@ test('backgroundFetch: { minBytes }: a smaller body goes by the worker\'s fetch 
 test('backgroundFetch: { minBytes }: a large body queued while the tag\'s slots are taken waits for its page to start it as a Background Fetch, not for the worker\'s fetch', async () => {
   await withGrantedBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'bgfwait', { concurrency: 1, backgroundFetch: { minBytes: 100 * 1024 } });
-    // The small one holds the tag's only slot for about 2 s (the server reads it slowly).
-    await server.fault({ count: 1, path: '/upload/bgfwait-small', slowBytesPerSec: 8 * 1024 });
-    const small = await uploadRandom(page, 16 * 1024, { url: '/upload/bgfwait-small' });
-    assert.notEqual((await eventOf(page, small.id, 'started')).transport, 'backgroundFetch');
+    const small = await takeTheSlot(page, 'bgfwait');
     // Queued while the slot is taken: its upload call could not start it.
     const big = await uploadRandom(page, 100 * 1024, { url: '/upload/bgfwait' });
     assert.equal((await eventOf(page, small.id, 'completed')).response.status, 201);
@@ -198,9 +204,7 @@ test('backgroundFetch: { minBytes }: a large body queued while the tag\'s slots 
 test('backgroundFetch: { minBytes }: a large upload waiting for its page\'s Background Fetch goes through the worker once the page has closed', async () => {
   await withGrantedBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'bgfgone', { concurrency: 1, backgroundFetch: { minBytes: 100 * 1024 } });
-    await server.fault({ count: 1, path: '/upload/bgfgone-small', slowBytesPerSec: 8 * 1024 });
-    const small = await uploadRandom(page, 16 * 1024, { url: '/upload/bgfgone-small' });
-    await eventOf(page, small.id, 'started');
+    const small = await takeTheSlot(page, 'bgfgone');
     const big = await uploadRandom(page, 100 * 1024, { url: '/upload/bgfgone' });
     await page.close();
     // No page is left to start it: once none has been heard for a while, the worker sends it.
@@ -218,9 +222,7 @@ test('backgroundFetch: { minBytes }: two pages of the tag hear the offer of a wa
     const options = { concurrency: 1, backgroundFetch: { minBytes: 100 * 1024 } };
     const first = await openSession(ctx, server.url, 'bgftwo', options);
     const second = await openSession(ctx, server.url, 'bgftwo', options);
-    await server.fault({ count: 1, path: '/upload/bgftwo-small', slowBytesPerSec: 8 * 1024 });
-    const small = await uploadRandom(first, 16 * 1024, { url: '/upload/bgftwo-small' });
-    await eventOf(first, small.id, 'started');
+    await takeTheSlot(first, 'bgftwo');
     const big = await uploadRandom(first, 100 * 1024, { url: '/upload/bgftwo' });
     for (const page of [first, second]) {
       assert.equal((await eventOf(page, big.id, 'completed')).response.status, 201);

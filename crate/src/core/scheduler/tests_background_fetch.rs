@@ -324,56 +324,45 @@ fn a_large_body_waits_for_an_open_page_to_start_its_background_fetch_and_goes_by
     let other = leased(&task("o", "b", 1), Transport::BackgroundFetch, None);
     let p = plan_at(&env(), &[large.clone()], &[other], &views, &[], 0, here);
     assert!(p.start.is_empty() && p.offer.is_none());
+    // Planned alone, none in flight: what starts, and what is offered.
+    let alone = |t: &Task, view: SessionView, origin: &str| {
+        let p = plan_at(
+            &env(),
+            std::slice::from_ref(t),
+            &[],
+            &sessions(&[("a", view)]),
+            &[],
+            0,
+            origin,
+        );
+        (p.start, p.offer)
+    };
+    let by_worker = (vec!["l".to_string()], None);
     // No page heard lately: the worker sends it.
     let gone = SessionView {
         background_fetch_page_until: NOW,
         ..page_heard
     };
-    let p = plan_at(
-        &env(),
-        &[large.clone()],
-        &[],
-        &sessions(&[("a", gone)]),
-        &[],
-        0,
-        here,
-    );
-    assert_eq!((p.start, p.offer), (vec!["l".to_string()], None));
+    assert_eq!(alone(&large, gone, here), by_worker);
     // A session that hands any size to Background Fetch (no `minBytes`) keeps the worker's fetch for
     // what its upload call did not start: small files never queue one by one behind it.
     let any_size = SessionView {
         background_fetch_min_bytes: 0,
         ..page_heard
     };
-    let p = plan_at(
-        &env(),
-        &[large.clone()],
-        &[],
-        &sessions(&[("a", any_size)]),
-        &[],
-        0,
-        here,
-    );
-    assert_eq!((p.start, p.offer), (vec!["l".to_string()], None));
+    assert_eq!(alone(&large, any_size, here), by_worker);
     // Nor does a body Background Fetch cannot carry wait: another origin, or tus.
-    let p = plan_at(
-        &env(),
-        &[large.clone()],
-        &[],
-        &views,
-        &[],
-        0,
-        "https://app.example.com",
+    assert_eq!(
+        alone(&large, page_heard, "https://app.example.com"),
+        by_worker
     );
-    assert_eq!((p.start, p.offer), (vec!["l".to_string()], None));
     let mut tus = large.clone();
     tus.request.protocol = Protocol::Tus {
         chunk_size: 5,
         metadata: vec![],
         upload_url: None,
     };
-    let p = plan_at(&env(), &[tus], &[], &views, &[], 0, here);
-    assert_eq!((p.start, p.offer), (vec!["l".to_string()], None));
+    assert_eq!(alone(&tus, page_heard, here), by_worker);
     // `plan` (no origin) never holds one.
     let p = plan(&env(), &[large], &[], &views, &[], 0);
     assert_eq!((p.start, p.offer), (vec!["l".to_string()], None));
