@@ -321,3 +321,29 @@ test('back online with Background Sync denied: the open page\'s online event wak
     assert.equal(applied(await settled(server, 1)).length, 1);
   });
 });
+
+test('a server down for seconds with 30 uploads queued: they wait and one at a time asks, instead of each spending its attempts; none fails, all arrive once', async () => {
+  await withSession('outage', { concurrency: 3, retry: { maxAttempts: 3 } }, async (ctx, page) => {
+    // Every connection to the upload URL closed before any answer: the server is down.
+    await server.fault({ count: 100000, dropAfter: 0, path: '/upload/outage' });
+    const queued = await page.evaluate(async (n) => {
+      const items = Array.from({ length: n }, (_, i) => ({ blob: new Blob([`file ${i} `.repeat(100)]), request: { url: '/upload/outage' } }));
+      return window.ferrySession.uploadAll(items);
+    }, 30);
+    await until(() => page.evaluate(() => window.ferryEvents.some((e) => e.kind === 'retrying')), { what: 'the first attempts to fail' });
+    // The outage goes on for 6 s after the first failures (the scenario, not a wait for an event).
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    await fetch(new URL('/__ferry/faults', server.url), { method: 'DELETE' });
+    const ended = await until(() => page.evaluate((n) => {
+      const ends = window.ferryEvents.filter((e) => e.kind === 'completed' || e.kind === 'failed');
+      return ends.length >= n ? ends : null;
+    }, queued.length), { timeout: 60000, what: 'every upload to end' });
+    assert.deepEqual(ended.filter((e) => e.kind === 'failed').map((e) => e.reason), []);
+    const retries = await page.evaluate(() => window.ferryEvents.filter((e) => e.kind === 'retrying').length);
+    // Three attempts at the start, then one probe per hold (1, 2, 4... s): a handful, not one per upload.
+    assert.ok(retries <= 8, `${retries} retrying events`);
+    const applied = (await settled(server, queued.length, { filter: (r) => r.applied })).filter((r) => r.applied);
+    assert.equal(applied.length, queued.length);
+    assert.equal(new Set(applied.map((r) => r.idempotencyKey)).size, queued.length);
+  });
+});

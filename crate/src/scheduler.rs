@@ -16,17 +16,17 @@ use wasm_bindgen::JsCast;
 mod asking;
 mod attempt;
 pub mod before_send;
+mod heard;
 mod lifetime;
-mod pages;
 mod recover;
 
 use asking::start_asking;
 use attempt::{ahead_left, start_leased};
+pub(crate) use heard::heard_page;
+use heard::{heard_outcome, offer, origin, outages, with_pages};
 pub(crate) use lifetime::wake_for_new_page;
 pub(crate) use lifetime::watch_updates;
 use lifetime::{ask_wake, held, keep_alive, tell_pages_when, update_waiting};
-pub(crate) use pages::heard_page;
-use pages::{offer, origin, with_pages};
 use recover::recover;
 
 /// Tasks read from the due index per round.
@@ -291,7 +291,11 @@ async fn look(store: &Store) -> Result<Look, Error> {
     });
     skip.extend(STARTED.with(|s| s.borrow().keys().cloned().collect::<Vec<_>>()));
     let here = active();
-    let origin = origin();
+    let (origin, outages) = (origin(), outages());
+    let heard = decide::Heard {
+        origin: &origin,
+        outages: &outages,
+    };
     // Read past held tasks (a paused tag's, say): they must not hide the others behind them.
     loop {
         let in_flight = in_flight_of(&snap.in_flight);
@@ -302,7 +306,7 @@ async fn look(store: &Store) -> Result<Look, Error> {
             &views(&snap),
             &skip,
             here,
-            &origin,
+            &heard,
         );
         if !p.start.is_empty() || snap.due_read < limit {
             break;
@@ -319,7 +323,7 @@ async fn look(store: &Store) -> Result<Look, Error> {
         .collect();
     let mut queued = snap.due;
     queued.extend(snap.later);
-    let plan = decide::plan_at(&env, &queued, &in_flight, &sessions, &skip, here, &origin);
+    let plan = decide::plan_at(&env, &queued, &in_flight, &sessions, &skip, here, &heard);
     Ok((plan, sessions, queued, others))
 }
 

@@ -340,7 +340,9 @@ pub use lifetime::{
     KEEPALIVE_MS, SYNC_HOLD_MS,
 };
 mod plan;
-pub use plan::{plan, plan_at, Plan};
+pub use plan::{plan, plan_at, Heard, Plan};
+mod outage;
+pub use outage::{origin_of, outage_after, outage_hold, Outage, Outages, OUTAGE_CAP_MS};
 mod prepare;
 pub use prepare::{before_send, merge_headers, BeforeSend, Prepared, BEFORE_SEND_WAIT_MS};
 mod send;
@@ -355,5 +357,7 @@ mod sim;
 pub(crate) mod tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests_background_fetch;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests_outage;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests_owner;

@@ -41,6 +41,11 @@ fn next_from_ahead(ending: &[String]) -> Option<LeaseAsk> {
         let here = (started.len() - ending.len().min(started.len())) as u32;
         // What the pages said since the look counts (a page that can start a Background Fetch).
         ahead.sessions = with_pages(std::mem::take(&mut ahead.sessions));
+        let (origin, outages) = (origin(), outages());
+        let heard = decide::Heard {
+            origin: &origin,
+            outages: &outages,
+        };
         let plan = decide::plan_at(
             &env,
             &ahead.due,
@@ -48,7 +53,7 @@ fn next_from_ahead(ending: &[String]) -> Option<LeaseAsk> {
             &ahead.sessions,
             &skip,
             here,
-            &origin(),
+            &heard,
         );
         offer(&plan, &ahead.due);
         let chosen = plan.chosen(&ahead.due);
@@ -208,6 +213,10 @@ pub(super) async fn run_leased(
         (Ok(extra), Some(blob), _) => transport::send(&task, blob, extra, timeout).await,
     };
     drop(renewal);
+    if let (Ok(_), Some(_)) = (&extra, &leased.blob) {
+        // An answer, or none: whether the server is down is what the next plans go by.
+        heard_outcome(&task, &outcome);
+    }
     let settled = settle_together(
         store,
         Settle {

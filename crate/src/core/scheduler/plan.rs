@@ -1,5 +1,6 @@
 //! What to start now: each tag's due tasks in enqueue order, as far as concurrency leaves slots.
 
+use super::outage::{origin_of, outage_hold, Outages};
 use super::{hold, serves_task, waits_for_page, Env, Hold, SessionView, MAX_PARALLEL};
 use crate::core::task::{State, Task, Transport};
 use litemap::LiteMap;
@@ -36,7 +37,7 @@ impl Plan {
 /// once every attempt in flight (any transport, any worker instance) is counted, and no more than
 /// `MAX_PARALLEL` running in this worker. `queued` are the queued tasks read (due ones and the next
 /// not yet due), `in_flight` every in-flight task, `running_here` this worker's running attempts.
-/// No task waits for a page here (`plan_at` with the worker's origin).
+/// Nothing heard beyond the records here (`plan_at` with what the worker instance heard).
 pub fn plan(
     env: &Env,
     queued: &[Task],
@@ -45,6 +46,7 @@ pub fn plan(
     awaiting_headers: &[String],
     running_here: u32,
 ) -> Plan {
+    let heard = Heard::default();
     plan_at(
         env,
         queued,
@@ -52,12 +54,34 @@ pub fn plan(
         sessions,
         awaiting_headers,
         running_here,
-        "",
+        &heard,
     )
 }
 
-/// [`plan`] by a worker of `origin`: a large task that an open page of its tag can start as a
-/// Background Fetch waits for it (`waits_for_page`) and is offered to it.
+/// What a worker instance knows beyond the records: its origin (its pages'), which decides what a
+/// page's Background Fetch may carry, and the outages it heard of.
+#[derive(Debug, Clone, Copy)]
+pub struct Heard<'a> {
+    /// The worker's origin; `""`: no task waits for a page.
+    pub origin: &'a str,
+    /// Origins whose attempts end in network errors.
+    pub outages: &'a Outages,
+}
+
+static NO_OUTAGES: Outages = LiteMap::new();
+
+impl Default for Heard<'_> {
+    fn default() -> Self {
+        Heard {
+            origin: "",
+            outages: &NO_OUTAGES,
+        }
+    }
+}
+
+/// [`plan`] with what the worker instance heard: a large task that an open page of its tag can start
+/// as a Background Fetch waits for it (`waits_for_page`) and is offered to it; the uploads to an
+/// origin that is down wait, then go one at a time (`outage_hold`).
 pub fn plan_at(
     env: &Env,
     queued: &[Task],
@@ -65,7 +89,7 @@ pub fn plan_at(
     sessions: &LiteMap<String, SessionView>,
     awaiting_headers: &[String],
     running_here: u32,
-    origin: &str,
+    heard: &Heard,
 ) -> Plan {
     let view = |tag: &str| sessions.get(tag).copied().unwrap_or_default();
     // Another worker's tags are not this one's to start, expire or wait for.
@@ -111,6 +135,13 @@ pub fn plan_at(
     // `(seq, position read)`, unique even for a damaged record), so no sort is needed.
     let mut ready: LiteMap<&str, LiteMap<(u64, usize), &Task>> = LiteMap::new();
     let mut for_page: Vec<&Task> = Vec::new();
+    // Origins that are down and have an upload asking already (one at a time).
+    let mut probes: Vec<&str> = in_flight
+        .iter()
+        .filter(|t| t.state == State::InFlight)
+        .map(|t| origin_of(&t.request.url))
+        .filter(|o| heard.outages.contains_key(*o))
+        .collect();
     for (read, t) in queued.iter().enumerate() {
         if start.contains(&t.id) {
             continue;
@@ -126,17 +157,27 @@ pub fn plan_at(
             env,
             awaiting_headers.contains(&t.id) || behind(t),
         ) {
-            None if waits_for_page(t, &view(&t.tag), env.now_ms, origin) => {
-                // Looked at again once no page is heard: then the worker sends it.
-                work_left = true;
-                later(view(&t.tag).background_fetch_page_until);
-                for_page.push(t);
-            }
             None => {
-                ready
-                    .entry(t.tag.as_str())
-                    .or_default()
-                    .insert((t.seq, read), t);
+                let origin = origin_of(&t.request.url);
+                let probing = probes.contains(&origin);
+                if let Some(until) = outage_hold(t, heard.outages, env.now_ms, probing) {
+                    // Looked at again when the hold ends (or when the probe ends).
+                    work_left = true;
+                    later(until);
+                } else if waits_for_page(t, &view(&t.tag), env.now_ms, heard.origin) {
+                    // Looked at again once no page is heard: then the worker sends it.
+                    work_left = true;
+                    later(view(&t.tag).background_fetch_page_until);
+                    for_page.push(t);
+                } else {
+                    if heard.outages.contains_key(origin) {
+                        probes.push(origin);
+                    }
+                    ready
+                        .entry(t.tag.as_str())
+                        .or_default()
+                        .insert((t.seq, read), t);
+                }
             }
             Some(Hold::NotDue(at)) => {
                 work_left = true;

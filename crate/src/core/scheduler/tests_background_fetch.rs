@@ -288,7 +288,10 @@ fn a_background_fetch_past_four_gib_is_not_aborted_when_a_page_saw_what_chromium
 #[test]
 fn a_large_body_waits_for_an_open_page_to_start_its_background_fetch_and_goes_by_the_worker_once_none_is_heard(
 ) {
-    let here = "https://example.com";
+    let here = &Heard {
+        origin: "https://example.com",
+        ..Heard::default()
+    };
     let page_heard = SessionView {
         concurrency: 3,
         background_fetch_min_bytes: 1000,
@@ -325,7 +328,7 @@ fn a_large_body_waits_for_an_open_page_to_start_its_background_fetch_and_goes_by
     let p = plan_at(&env(), &[large.clone()], &[other], &views, &[], 0, here);
     assert!(p.start.is_empty() && p.offer.is_none());
     // Planned alone, none in flight: what starts, and what is offered.
-    let alone = |t: &Task, view: SessionView, origin: &str| {
+    let alone = |t: &Task, view: SessionView, heard: &Heard| {
         let p = plan_at(
             &env(),
             std::slice::from_ref(t),
@@ -333,7 +336,7 @@ fn a_large_body_waits_for_an_open_page_to_start_its_background_fetch_and_goes_by
             &sessions(&[("a", view)]),
             &[],
             0,
-            origin,
+            heard,
         );
         (p.start, p.offer)
     };
@@ -353,7 +356,14 @@ fn a_large_body_waits_for_an_open_page_to_start_its_background_fetch_and_goes_by
     assert_eq!(alone(&large, any_size, here), by_worker);
     // Nor does a body Background Fetch cannot carry wait: another origin, or tus.
     assert_eq!(
-        alone(&large, page_heard, "https://app.example.com"),
+        alone(
+            &large,
+            page_heard,
+            &Heard {
+                origin: "https://app.example.com",
+                ..Heard::default()
+            }
+        ),
         by_worker
     );
     let mut tus = large.clone();

@@ -60,7 +60,10 @@ impl World {
             &views,
             &[],
             running_here,
-            "https://example.com",
+            &crate::core::scheduler::Heard {
+                origin: "https://example.com",
+                ..Default::default()
+            },
         );
         if let Some(w) = p.wake_at {
             assert!(w > self.now, "wake-up loop: wake at {w}, now {}", self.now);

@@ -1,7 +1,10 @@
-//! Pages that can start a Background Fetch: the worker cannot start one, so with
-//! `backgroundFetch: { minBytes }` a large task that could not start when it was queued waits for an
-//! open page of its tag (`core::scheduler::waits_for_page`) and is offered to the tag's pages; one of
-//! them asks for it (`bgfetchNext`) and starts it. This instance keeps what it heard of such pages.
+//! What this worker instance heard beyond the records, for `core::scheduler::plan_at`:
+//! - pages that can start a Background Fetch: the worker cannot start one, so with
+//!   `backgroundFetch: { minBytes }` a large task that could not start when it was queued waits for
+//!   an open page of its tag (`core::scheduler::waits_for_page`) and is offered to the tag's pages;
+//!   one of them asks for it (`bgfetchNext`) and starts it;
+//! - origins whose attempts end in network errors (`core::scheduler::outage_after`): their uploads
+//!   wait, then go one at a time, instead of each spending an attempt while the server is down.
 
 use super::*;
 
@@ -9,6 +12,18 @@ thread_local! {
     /// Per tag, until when a page that can start a Background Fetch counts as open (its last call
     /// or wake that said so, plus `decide::PAGE_HEARD_MS`).
     static BACKGROUND_FETCH_PAGES: RefCell<LiteMap<String, u64>> = const { RefCell::new(LiteMap::new()) };
+    /// The outages heard, by origin.
+    static OUTAGES: RefCell<decide::Outages> = const { RefCell::new(LiteMap::new()) };
+}
+
+/// An attempt this instance made of `task` ended with `outcome` (it reached the point of sending).
+pub(super) fn heard_outcome(task: &Task, outcome: &core::Outcome) {
+    OUTAGES.with(|o| decide::outage_after(&mut o.borrow_mut(), task, outcome, now_ms()));
+}
+
+/// The outages heard now (a few origins at most).
+pub(super) fn outages() -> decide::Outages {
+    OUTAGES.with(|o| o.borrow().clone())
 }
 
 /// A page of `tag` said whether it can start a Background Fetch (a call or wake of its own): while
