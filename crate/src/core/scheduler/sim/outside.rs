@@ -3,7 +3,7 @@
 
 use super::world::World;
 use crate::core::retry::Outcome;
-use crate::core::scheduler::{settle, LEASE_MS, RENEW_EVERY_MS, SETTLE_GRACE_MS};
+use crate::core::scheduler::{outage_after, settle, LEASE_MS, RENEW_EVERY_MS, SETTLE_GRACE_MS};
 use crate::core::state::Input;
 use crate::core::task::State;
 
@@ -43,6 +43,9 @@ impl World {
             },
             _ => Outcome::NetworkError("reset".into()),
         };
+        if let Some(t) = self.tasks.get(&a.task) {
+            outage_after(&mut self.instances[i].outages, t, &outcome, self.now);
+        }
         self.apply_outcome(&a.task, a.lease_no, outcome);
     }
 

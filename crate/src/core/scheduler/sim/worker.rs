@@ -4,7 +4,8 @@
 use super::world::{Attempt, Fetch, World};
 use crate::core::retry::Outcome;
 use crate::core::scheduler::{
-    attempt_timeout_ms, lease, plan_at, recover, recovery_aborts_fetch, serves_task, settle,
+    attempt_timeout_ms, lease, origin_of, plan_at, recover, recovery_aborts_fetch, serves_task,
+    settle,
 };
 use crate::core::state::Input;
 use crate::core::task::{State, Task, Transport};
@@ -62,7 +63,7 @@ impl World {
             running_here,
             &crate::core::scheduler::Heard {
                 origin: "https://example.com",
-                ..Default::default()
+                outages: &self.instances[i].outages.clone(),
             },
         );
         if let Some(w) = p.wake_at {
@@ -79,6 +80,12 @@ impl World {
                         && v.background_fetch
                         && self.now < v.background_fetch_page_until),
                 "{id} sent by the worker while a page that can start its Background Fetch is heard"
+            );
+            // Not while the instance heard the server is down, but for a probe once its hold ended.
+            let down = self.instances[i].outages.get(origin_of(&t.request.url));
+            assert!(
+                t.is_expired_at(self.now) || down.is_none_or(|o| o.until <= self.now),
+                "{id} sent while its server is held as down: {down:?}"
             );
             self.try_lease(i, &id, Transport::Fallback);
         }

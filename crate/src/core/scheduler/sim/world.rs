@@ -2,7 +2,7 @@
 //! running attempts, the browser's Background Fetches and what the server applied; and the store's write.
 
 use crate::core::rng::Rng;
-use crate::core::scheduler::{serves, Env, SessionView};
+use crate::core::scheduler::{serves, Env, Outages, SessionView};
 use crate::core::state::check_invariants;
 use crate::core::task::{State, Task};
 use litemap::LiteMap;
@@ -34,6 +34,8 @@ pub(super) struct Instance {
     /// fetches' answers arrive when it thaws, possibly long after its leases ran out.
     pub(super) frozen: bool,
     pub(super) running: Vec<Attempt>,
+    /// The origins it heard to be down (`outage_after`), kept in its memory only.
+    pub(super) outages: Outages,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +100,7 @@ impl World {
                 alive: true,
                 frozen: false,
                 running: Vec::new(),
+                outages: Outages::new(),
             }],
             fetches: BTreeMap::new(),
             applied: BTreeMap::new(),
@@ -168,6 +171,7 @@ impl World {
             alive: true,
             frozen: false,
             running: Vec::new(),
+            outages: Outages::new(),
         });
     }
 
