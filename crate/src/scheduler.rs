@@ -23,7 +23,7 @@ mod recover;
 use asking::start_asking;
 use attempt::{ahead_left, start_leased};
 pub(crate) use heard::heard_page;
-use heard::{heard_outcome, offer, origin, outages, with_pages};
+use heard::{heard_outcome, keep_hearing, offer, origin, outages, with_pages};
 pub(crate) use lifetime::wake_for_new_page;
 pub(crate) use lifetime::watch_updates;
 use lifetime::{ask_wake, held, keep_alive, tell_pages_when, update_waiting};
@@ -157,6 +157,7 @@ async fn run(
             .collect();
         let chosen = plan.chosen(&queued);
         offer(&plan, &queued);
+        keep_hearing(&plan, &queued);
         let asks = sessions.values().any(|v| v.header_provider);
         let now = now_ms();
         AHEAD.with(|a| {

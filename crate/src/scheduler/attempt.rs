@@ -56,6 +56,7 @@ fn next_from_ahead(ending: &[String]) -> Option<LeaseAsk> {
             &heard,
         );
         offer(&plan, &ahead.due);
+        keep_hearing(&plan, &ahead.due);
         let chosen = plan.chosen(&ahead.due);
         ahead.due.retain(|t| !plan.start.contains(&t.id));
         Some((chosen, ahead.via))

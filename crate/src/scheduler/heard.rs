@@ -6,6 +6,7 @@
 //! - origins whose attempts end in network errors (`core::scheduler::outage_after`): their uploads
 //!   wait, then go one at a time, instead of each spending an attempt while the server is down.
 
+use super::lifetime::tell_pages_when;
 use super::*;
 
 thread_local! {
@@ -14,6 +15,8 @@ thread_local! {
     static BACKGROUND_FETCH_PAGES: RefCell<LiteMap<String, u64>> = const { RefCell::new(LiteMap::new()) };
     /// The outages heard, by origin.
     static OUTAGES: RefCell<decide::Outages> = const { RefCell::new(LiteMap::new()) };
+    /// The wake last asked of the pages whose tags have tasks waiting for them.
+    static PAGES_ASKED: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
 /// An attempt this instance made of `task` ended with `outcome` (it reached the point of sending).
@@ -52,6 +55,24 @@ pub(super) fn with_pages(mut views: LiteMap<String, SessionView>) -> LiteMap<Str
         }
     });
     views
+}
+
+/// Asks the pages of the tags whose tasks wait for a page's Background Fetch to wake the worker
+/// within a keep-alive period: their wakes say they are still open (`heard_page`), however long the
+/// origin's Background Fetch in flight takes, and while no attempt of their own tag runs to be kept
+/// alive. A page that closed wakes nothing, and its tasks go by the worker once it is not heard.
+pub(super) fn keep_hearing(plan: &Plan, tasks: &[Task]) {
+    let now = now_ms();
+    let waiting: Vec<&Task> = tasks
+        .iter()
+        .filter(|t| plan.for_pages.contains(&t.id))
+        .collect();
+    let asked = PAGES_ASKED.with(|a| a.get());
+    let Some(at) = decide::keepalive_at(now, !waiting.is_empty(), asked, false) else {
+        return;
+    };
+    PAGES_ASKED.with(|a| a.set(Some(at)));
+    tell_pages_when(waiting.into_iter(), at);
 }
 
 /// Offers the task the plan keeps for a page's Background Fetch to the pages of its tag: one that

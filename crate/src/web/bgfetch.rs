@@ -72,7 +72,10 @@ pub async fn outcome_of(
             (outcome, Some(info))
         }
         _ => (
-            Outcome::NetworkError(format!("background fetch failed: {failure_reason}")),
+            Outcome::NetworkError(format!(
+                "the browser's Background Fetch got no answer from the server \
+                 (its failureReason: {failure_reason})"
+            )),
             None,
         ),
     }

@@ -19,6 +19,9 @@ pub struct Plan {
     /// (`waits_for_page`), now that the origin has none in flight and the tag a free slot: offered to
     /// the tag's pages, one of which asks for it.
     pub offer: Option<String>,
+    /// Every task that waits for a page's Background Fetch (`waits_for_page`): their tags' pages keep
+    /// waking the worker, so that it goes on hearing them while they are open.
+    pub for_pages: Vec<String>,
 }
 
 impl Plan {
@@ -247,5 +250,6 @@ pub fn plan_at(
         wake_at: wake,
         work_left,
         offer,
+        for_pages: for_page.iter().map(|t| t.id.clone()).collect(),
     }
 }

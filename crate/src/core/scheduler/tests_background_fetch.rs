@@ -310,6 +310,7 @@ fn a_large_body_waits_for_an_open_page_to_start_its_background_fetch_and_goes_by
     // not wait for it.
     assert_eq!(p.start, vec!["s".to_string(), "t".to_string()]);
     assert_eq!(p.offer.as_deref(), Some("l"));
+    assert_eq!(p.for_pages, vec!["l".to_string()]);
     assert!(p.work_left);
     assert_eq!(
         p.wake_at,
@@ -327,6 +328,8 @@ fn a_large_body_waits_for_an_open_page_to_start_its_background_fetch_and_goes_by
     let other = leased(&task("o", "b", 1), Transport::BackgroundFetch, None);
     let p = plan_at(&env(), &[large.clone()], &[other], &views, &[], 0, here);
     assert!(p.start.is_empty() && p.offer.is_none());
+    // Still waiting for it: its pages are asked to keep waking the worker meanwhile.
+    assert_eq!(p.for_pages, vec!["l".to_string()]);
     // Planned alone, none in flight: what starts, and what is offered.
     let alone = |t: &Task, view: SessionView, heard: &Heard| {
         let p = plan_at(
