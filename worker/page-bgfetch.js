@@ -1,6 +1,6 @@
 // ferry-upload, page entry: starting a Background Fetch the worker leased (only a page may start one),
-// relaying its progress while the page is open, and telling its answer. Loaded by page-upload.js when the
-// worker first hands this page one.
+// relaying its progress while the page is open, and telling its answer. Loaded when the worker first hands
+// this page one: in an upload's answer (page-upload.js), or offered while it waits (index.js).
 import { alarmAt, wake } from './page-link.js';
 import { backgroundFetchGranted } from './page-upload.js';
 
