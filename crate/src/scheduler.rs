@@ -300,7 +300,7 @@ async fn look(store: &Store) -> Result<Look, Error> {
     // Read past held tasks (a paused tag's, say): they must not hide the others behind them.
     loop {
         let in_flight = in_flight_of(&snap.in_flight);
-        let p = decide::plan_at(
+        let p = decide::plan(
             &env,
             &snap.due,
             &in_flight,
@@ -324,7 +324,7 @@ async fn look(store: &Store) -> Result<Look, Error> {
         .collect();
     let mut queued = snap.due;
     queued.extend(snap.later);
-    let plan = decide::plan_at(&env, &queued, &in_flight, &sessions, &skip, here, &heard);
+    let plan = decide::plan(&env, &queued, &in_flight, &sessions, &skip, here, &heard);
     Ok((plan, sessions, queued, others))
 }
 

@@ -340,7 +340,7 @@ pub use lifetime::{
     KEEPALIVE_MS, SYNC_HOLD_MS,
 };
 mod plan;
-pub use plan::{plan, plan_at, Heard, Plan};
+pub use plan::{plan, Heard, Plan};
 mod outage;
 pub use outage::{origin_of, outage_after, outage_hold, Outage, Outages, OUTAGE_CAP_MS};
 mod prepare;

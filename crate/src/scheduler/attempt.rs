@@ -46,7 +46,7 @@ fn next_from_ahead(ending: &[String]) -> Option<LeaseAsk> {
             origin: &origin,
             outages: &outages,
         };
-        let plan = decide::plan_at(
+        let plan = decide::plan(
             &env,
             &ahead.due,
             &in_flight,

@@ -1,4 +1,4 @@
-//! What this worker instance heard beyond the records, for `core::scheduler::plan_at`:
+//! What this worker instance heard beyond the records, for `core::scheduler::plan`:
 //! - pages that can start a Background Fetch: the worker cannot start one, so with
 //!   `backgroundFetch: { minBytes }` a large task that could not start when it was queued waits for
 //!   an open page of its tag (`core::scheduler::waits_for_page`) and is offered to the tag's pages;

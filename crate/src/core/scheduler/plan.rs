@@ -36,31 +36,6 @@ impl Plan {
     }
 }
 
-/// Decides what to start: each tag's due tasks in enqueue order, as many as its concurrency leaves
-/// once every attempt in flight (any transport, any worker instance) is counted, and no more than
-/// `MAX_PARALLEL` running in this worker. `queued` are the queued tasks read (due ones and the next
-/// not yet due), `in_flight` every in-flight task, `running_here` this worker's running attempts.
-/// Nothing heard beyond the records here (`plan_at` with what the worker instance heard).
-pub fn plan(
-    env: &Env,
-    queued: &[Task],
-    in_flight: &[Task],
-    sessions: &LiteMap<String, SessionView>,
-    awaiting_headers: &[String],
-    running_here: u32,
-) -> Plan {
-    let heard = Heard::default();
-    plan_at(
-        env,
-        queued,
-        in_flight,
-        sessions,
-        awaiting_headers,
-        running_here,
-        &heard,
-    )
-}
-
 /// What a worker instance knows beyond the records: its origin (its pages'), which decides what a
 /// page's Background Fetch may carry, and the outages it heard of.
 #[derive(Debug, Clone, Copy)]
@@ -82,10 +57,14 @@ impl Default for Heard<'_> {
     }
 }
 
-/// [`plan`] with what the worker instance heard: a large task that an open page of its tag can start
-/// as a Background Fetch waits for it (`waits_for_page`) and is offered to it; the uploads to an
-/// origin that is down wait, then go one at a time (`outage_hold`).
-pub fn plan_at(
+/// Decides what to start: each tag's due tasks in enqueue order, as many as its concurrency leaves
+/// once every attempt in flight (any transport, any worker instance) is counted, and no more than
+/// `MAX_PARALLEL` running in this worker. `queued` are the queued tasks read (due ones and the next
+/// not yet due), `in_flight` every in-flight task, `running_here` this worker's running attempts.
+/// With what the worker instance `heard` (`Heard::default()`: nothing), a large task that an open
+/// page of its tag can start as a Background Fetch waits for it (`waits_for_page`) and is offered to
+/// it, and the uploads to an origin that is down wait, then go one at a time (`outage_hold`).
+pub fn plan(
     env: &Env,
     queued: &[Task],
     in_flight: &[Task],

@@ -46,6 +46,13 @@ pub(super) fn leased(t: &Task, transport: Transport, holder: Option<&str>) -> Ta
         .0
 }
 
+static NO_OUTAGES: Outages = LiteMap::new();
+/// Nothing heard beyond the records (no origin, no outage).
+pub(super) static NOTHING: Heard<'static> = Heard {
+    origin: "",
+    outages: &NO_OUTAGES,
+};
+
 pub(super) fn sessions(pairs: &[(&str, SessionView)]) -> LiteMap<String, SessionView> {
     pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
@@ -57,12 +64,28 @@ fn a_paused_tag_starts_nothing_and_never_makes_the_wake_time_now() {
         ..SessionView::default()
     };
     let q = [task("1", "a", 1), task("2", "b", 1)];
-    let p = plan(&env(), &q, &[], &sessions(&[("a", paused)]), &[], 0);
+    let p = plan(
+        &env(),
+        &q,
+        &[],
+        &sessions(&[("a", paused)]),
+        &[],
+        0,
+        &NOTHING,
+    );
     assert_eq!(p.start, vec!["2".to_string()]);
     // The only wake time is the held task's deadline (its retention end), never now.
     assert_eq!(p.wake_at, Some(q[0].deadline()));
     assert!(q[0].deadline() > env().now_ms);
-    let p = plan(&env(), &q[..1], &[], &sessions(&[("a", paused)]), &[], 0);
+    let p = plan(
+        &env(),
+        &q[..1],
+        &[],
+        &sessions(&[("a", paused)]),
+        &[],
+        0,
+        &NOTHING,
+    );
     assert!(p.start.is_empty() && !p.work_left);
     assert_eq!(p.wake_at, Some(q[0].deadline()));
 }
@@ -77,7 +100,7 @@ fn a_paused_task_expires_at_the_end_of_a_short_retention() {
     t.retry.max_retention_ms = 1_000;
     let end = t.retention_end();
     let views = sessions(&[("a", paused)]);
-    let p = plan(&env(), &[t.clone()], &[], &views, &[], 0);
+    let p = plan(&env(), &[t.clone()], &[], &views, &[], 0, &NOTHING);
     assert!(p.start.is_empty());
     assert_eq!(
         p.wake_at,
@@ -88,7 +111,7 @@ fn a_paused_task_expires_at_the_end_of_a_short_retention() {
         now_ms: end,
         ..env()
     };
-    let p = plan(&then, &[t], &[], &views, &[], 0);
+    let p = plan(&then, &[t], &[], &views, &[], 0, &NOTHING);
     assert_eq!(
         p.start,
         vec!["1".to_string()],
@@ -100,7 +123,7 @@ fn a_paused_task_expires_at_the_end_of_a_short_retention() {
 fn tasks_awaiting_headers_are_held_without_a_wake_loop() {
     let q = [task("1", "a", 1)];
     let waiting = ["1".to_string()];
-    let p = plan(&env(), &q, &[], &LiteMap::new(), &waiting, 0);
+    let p = plan(&env(), &q, &[], &LiteMap::new(), &waiting, 0, &NOTHING);
     // No wake time but the task's deadline (its retention end, far off).
     assert!(p.start.is_empty() && p.wake_at == Some(q[0].deadline()));
     assert!(
@@ -119,14 +142,22 @@ fn behind_a_task_waiting_for_a_page_s_headers_its_tag_s_later_tasks_wait_too() {
     };
     let q = [task("2", "a", 2), task("3", "a", 3), task("9", "b", 1)];
     let waiting = ["2".to_string()];
-    let p = plan(&env(), &q, &[], &sessions(&[("a", asks)]), &waiting, 0);
+    let p = plan(
+        &env(),
+        &q,
+        &[],
+        &sessions(&[("a", asks)]),
+        &waiting,
+        0,
+        &NOTHING,
+    );
     assert_eq!(p.start, vec!["9".to_string()], "tag b is not held by tag a");
     assert!(p.work_left);
     // Once the page answers (nothing waiting), task 2 goes first.
-    let p = plan(&env(), &q, &[], &sessions(&[("a", asks)]), &[], 0);
+    let p = plan(&env(), &q, &[], &sessions(&[("a", asks)]), &[], 0, &NOTHING);
     assert_eq!(p.start.first(), Some(&"2".to_string()));
     // A tag that asks no page is not held behind a task skipped for another reason.
-    let p = plan(&env(), &q, &[], &LiteMap::new(), &waiting, 0);
+    let p = plan(&env(), &q, &[], &LiteMap::new(), &waiting, 0, &NOTHING);
     assert!(p.start.contains(&"3".to_string()));
 }
 
@@ -141,7 +172,15 @@ fn concurrency_counts_every_transport_and_other_instances() {
         leased(&task("1", "a", 1), Transport::BackgroundFetch, None),
         leased(&task("2", "x", 1), Transport::Fallback, Some("other")),
     ];
-    let p = plan(&env(), &q, &flying, &sessions(&[("a", two)]), &[], 0);
+    let p = plan(
+        &env(),
+        &q,
+        &flying,
+        &sessions(&[("a", two)]),
+        &[],
+        0,
+        &NOTHING,
+    );
     assert_eq!(p.start, vec!["3".to_string()], "one slot left for tag a");
     // The lease itself re-checks: a full tag refuses.
     assert!(
@@ -158,9 +197,17 @@ fn each_tag_starts_in_enqueue_order_and_tags_share_the_worker() {
         ..SessionView::default()
     };
     let q = [task("a2", "a", 2), task("b1", "b", 1), task("a1", "a", 1)];
-    let p = plan(&env(), &q, &[], &sessions(&[("a", one)]), &[], 0);
+    let p = plan(&env(), &q, &[], &sessions(&[("a", one)]), &[], 0, &NOTHING);
     assert_eq!(p.start, vec!["a1".to_string(), "b1".to_string()]);
-    let p = plan(&env(), &q, &[], &LiteMap::new(), &[], MAX_PARALLEL);
+    let p = plan(
+        &env(),
+        &q,
+        &[],
+        &LiteMap::new(),
+        &[],
+        MAX_PARALLEL,
+        &NOTHING,
+    );
     assert!(p.start.is_empty(), "no slot left in this worker");
 }
 
@@ -177,7 +224,15 @@ fn tasks_due_together_are_chosen_in_enqueue_order_not_in_the_order_read() {
         concurrency: 3,
         ..SessionView::default()
     };
-    let p = plan(&env(), &read, &[], &sessions(&[("a", three)]), &[], 0);
+    let p = plan(
+        &env(),
+        &read,
+        &[],
+        &sessions(&[("a", three)]),
+        &[],
+        0,
+        &NOTHING,
+    );
     let seqs: Vec<u64> = p.chosen(&read).iter().map(|t| t.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3]);
 }
@@ -187,7 +242,7 @@ fn the_wake_time_is_the_next_due_task_or_lease_end() {
     let mut later = task("1", "a", 1);
     later.next_attempt_at = Some(NOW + 5_000);
     let flying = [leased(&task("2", "a", 2), Transport::Fallback, Some("w"))];
-    let p = plan(&env(), &[later], &flying, &LiteMap::new(), &[], 0);
+    let p = plan(&env(), &[later], &flying, &LiteMap::new(), &[], 0, &NOTHING);
     assert_eq!(p.wake_at, Some(NOW + 5_000));
     assert!(p.work_left);
     assert!(!sync_resolves(&p, false, false) && sync_resolves(&p, false, true));
@@ -341,7 +396,7 @@ fn a_held_task_expires_on_time_and_its_expiry_takes_no_slot() {
     let q = [late.clone(), task("2", "a", 2)];
     let held = sessions(&[("a", paused)]);
     // Before its expiresAt: held by the pause, with a wake at its expiresAt.
-    let p = plan(&env(), &q, &[], &held, &[], 0);
+    let p = plan(&env(), &q, &[], &held, &[], 0, &NOTHING);
     assert!(p.start.is_empty(), "{p:?}");
     assert_eq!(p.wake_at, Some(NOW + 5_000));
 
@@ -356,7 +411,7 @@ fn a_held_task_expires_on_time_and_its_expiry_takes_no_slot() {
         Transport::Fallback,
         Some("other"),
     )];
-    let p = plan(&at, &q, &flying, &held, &[], MAX_PARALLEL);
+    let p = plan(&at, &q, &flying, &held, &[], MAX_PARALLEL, &NOTHING);
     assert_eq!(p.start, vec!["1".to_string()]);
     let (t, effects) = lease(&late, &paused, 1, &at, Transport::Fallback, Some("me"))
         .unwrap()

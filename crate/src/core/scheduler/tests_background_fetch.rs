@@ -1,7 +1,7 @@
 //! Background Fetch as the scheduler sees it: one per origin, a grace period once the browser no
 //! longer lists it, its timeout, and what its abort means.
 
-use super::tests::{env, leased, sessions, task, NOW};
+use super::tests::{env, leased, sessions, task, NOTHING, NOW};
 use super::*;
 use crate::core::retry::Outcome;
 use crate::core::task::{BodyMeta, Protocol};
@@ -305,7 +305,7 @@ fn a_large_body_waits_for_an_open_page_to_start_its_background_fetch_and_goes_by
     later_small.body.size = 999;
     let q = [small.clone(), large.clone(), later_small.clone()];
     let views = sessions(&[("a", page_heard)]);
-    let p = plan_at(&env(), &q, &[], &views, &[], 0, here);
+    let p = plan(&env(), &q, &[], &views, &[], 0, here);
     // The large one is offered to the page (the tag has a third slot); the small ones behind it do
     // not wait for it.
     assert_eq!(p.start, vec!["s".to_string(), "t".to_string()]);
@@ -322,17 +322,17 @@ fn a_large_body_waits_for_an_open_page_to_start_its_background_fetch_and_goes_by
         .into_iter()
         .map(|id| leased(&task(id, "a", 4), Transport::Fallback, Some("w")))
         .collect();
-    let p = plan_at(&env(), &[large.clone()], &running, &views, &[], 0, here);
+    let p = plan(&env(), &[large.clone()], &running, &views, &[], 0, here);
     assert!(p.start.is_empty() && p.offer.is_none() && p.work_left);
     // Another Background Fetch of the origin runs (any tag): it waits for that one, not offered.
     let other = leased(&task("o", "b", 1), Transport::BackgroundFetch, None);
-    let p = plan_at(&env(), &[large.clone()], &[other], &views, &[], 0, here);
+    let p = plan(&env(), &[large.clone()], &[other], &views, &[], 0, here);
     assert!(p.start.is_empty() && p.offer.is_none());
     // Still waiting for it: its pages are asked to keep waking the worker meanwhile.
     assert_eq!(p.for_pages, vec!["l".to_string()]);
     // Planned alone, none in flight: what starts, and what is offered.
     let alone = |t: &Task, view: SessionView, heard: &Heard| {
-        let p = plan_at(
+        let p = plan(
             &env(),
             std::slice::from_ref(t),
             &[],
@@ -377,6 +377,6 @@ fn a_large_body_waits_for_an_open_page_to_start_its_background_fetch_and_goes_by
     };
     assert_eq!(alone(&tus, page_heard, here), by_worker);
     // `plan` (no origin) never holds one.
-    let p = plan(&env(), &[large], &[], &views, &[], 0);
+    let p = plan(&env(), &[large], &[], &views, &[], 0, &NOTHING);
     assert_eq!((p.start, p.offer), (vec!["l".to_string()], None));
 }

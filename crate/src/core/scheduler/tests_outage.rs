@@ -82,7 +82,7 @@ fn while_an_origin_is_down_its_uploads_wait_then_one_asks_and_other_origins_go_o
         outages: &outages,
     };
     // Held: none of the origin's uploads starts; the other origin's does; looked at again then.
-    let p = plan_at(&env(), &all, &[], &views, &[], 0, &heard);
+    let p = plan(&env(), &all, &[], &views, &[], 0, &heard);
     assert_eq!(p.start, vec!["e".to_string()]);
     assert_eq!(p.wake_at, Some(NOW + 1_000));
     assert!(p.work_left);
@@ -91,14 +91,14 @@ fn while_an_origin_is_down_its_uploads_wait_then_one_asks_and_other_origins_go_o
         now_ms: NOW + 1_000,
         ..env()
     };
-    let p = plan_at(&then, &q, &[], &views, &[], 0, &heard);
+    let p = plan(&then, &q, &[], &views, &[], 0, &heard);
     assert_eq!(p.start.len(), 1, "{:?}", p.start);
     assert!(p.work_left);
     // While it asks, the others wait for its end.
     let asking = leased(&q[0], Transport::Fallback, Some("w"));
-    let p = plan_at(&then, &q[1..], &[asking], &views, &[], 0, &heard);
+    let p = plan(&then, &q[1..], &[asking], &views, &[], 0, &heard);
     assert!(p.start.is_empty() && p.work_left);
     // Nothing heard: all three slots.
-    let p = plan_at(&then, &q, &[], &views, &[], 0, &Heard::default());
+    let p = plan(&then, &q, &[], &views, &[], 0, &Heard::default());
     assert_eq!(p.start.len(), 3);
 }

@@ -1,7 +1,7 @@
 //! Several Ferry workers of one origin (apps in their own scopes) share one database: each acts only
 //! on the tags it serves.
 
-use super::tests::{env, leased, sessions, task, NOW};
+use super::tests::{env, leased, sessions, task, NOTHING, NOW};
 use super::*;
 
 #[test]
@@ -23,7 +23,15 @@ fn a_tag_another_worker_of_the_origin_serves_is_left_to_it() {
         Transport::Fallback,
         Some("them"),
     )];
-    let p = plan(&env(), &q, &flying, &sessions(&[("b", elsewhere)]), &[], 0);
+    let p = plan(
+        &env(),
+        &q,
+        &flying,
+        &sessions(&[("b", elsewhere)]),
+        &[],
+        0,
+        &NOTHING,
+    );
     // Only this worker's tag starts; the other's due, expired and later tasks and its lease end are
     // neither started nor waited for.
     assert_eq!(p.start, vec!["3".to_string()]);
@@ -36,6 +44,7 @@ fn a_tag_another_worker_of_the_origin_serves_is_left_to_it() {
         &sessions(&[("b", elsewhere)]),
         &[],
         0,
+        &NOTHING,
     );
     assert!(
         p.start.is_empty() && !p.work_left && p.wake_at.is_none(),

@@ -4,8 +4,7 @@
 use super::world::{Attempt, Fetch, World};
 use crate::core::retry::Outcome;
 use crate::core::scheduler::{
-    attempt_timeout_ms, lease, origin_of, plan_at, recover, recovery_aborts_fetch, serves_task,
-    settle,
+    attempt_timeout_ms, lease, origin_of, plan, recover, recovery_aborts_fetch, serves_task, settle,
 };
 use crate::core::state::Input;
 use crate::core::task::{State, Task, Transport};
@@ -54,7 +53,7 @@ impl World {
             .cloned()
             .collect();
         let running_here = self.instances[i].running.len() as u32;
-        let p = plan_at(
+        let p = plan(
             &self.env(),
             &queued,
             &self.in_flight(),
