@@ -21,7 +21,8 @@ thread_local! {
 
 /// An attempt this instance made of `task` ended with `outcome` (it reached the point of sending).
 pub(super) fn heard_outcome(task: &Task, outcome: &core::Outcome) {
-    OUTAGES.with(|o| decide::outage_after(&mut o.borrow_mut(), task, outcome, now_ms()));
+    let env = super::env();
+    OUTAGES.with(|o| decide::outage_after(&mut o.borrow_mut(), task, outcome, &env));
 }
 
 /// The outages heard now (a few origins at most).

@@ -7,6 +7,7 @@
 //! answers anything at all. A timeout changes nothing here: a server that never answers holds back no
 //! other upload.
 
+use super::Env;
 use crate::core::retry::Outcome;
 use crate::core::task::Task;
 use litemap::LiteMap;
@@ -26,12 +27,15 @@ pub struct Outage {
 /// The outages heard, by origin (`origin_of`).
 pub type Outages = LiteMap<String, Outage>;
 
-/// An attempt of `task` ended with `outcome` at `now_ms`: its origin's outage as it stands after it.
-/// A network error adds one to it; any answer of the server ends it; a timeout, a request not sent
-/// (a header provider failed) or anything else leaves it as it was.
-pub fn outage_after(outages: &mut Outages, task: &Task, outcome: &Outcome, now_ms: u64) {
-    let origin = origin_of(&task.request.url);
+/// An attempt of `task` ended with `outcome` at `env.now_ms`: its origin's outage as it stands after
+/// it. A network error adds one to it, unless the browser says it is offline (`env.online` false: the
+/// error says nothing of the server, and the plan holds everything until the network is back); any
+/// answer of the server ends it; a timeout, a request not sent (a header provider failed) or anything
+/// else leaves it as it was.
+pub fn outage_after(outages: &mut Outages, task: &Task, outcome: &Outcome, env: &Env) {
+    let (origin, now_ms) = (origin_of(&task.request.url), env.now_ms);
     match outcome {
+        Outcome::NetworkError(_) if !env.online => {}
         Outcome::NetworkError(_) => {
             let o = outages.entry(origin.to_string()).or_default();
             o.failures = o.failures.saturating_add(1);

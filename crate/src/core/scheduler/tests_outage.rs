@@ -4,6 +4,10 @@ use super::tests::{env, leased, sessions, task, NOW};
 use super::*;
 use crate::core::retry::Outcome;
 
+fn at(now_ms: u64) -> Env {
+    Env { now_ms, ..env() }
+}
+
 #[test]
 fn an_origin_is_scheme_host_and_port() {
     assert_eq!(
@@ -20,7 +24,7 @@ fn network_errors_in_a_row_hold_the_origin_longer_each_time_and_any_answer_ends_
     let t = task("1", "a", 1); // default retry: baseMs 1000, capMs 300000
     let mut o = Outages::new();
     let down = Outcome::NetworkError("Failed to fetch".into());
-    outage_after(&mut o, &t, &down, NOW);
+    outage_after(&mut o, &t, &down, &at(NOW));
     assert_eq!(
         o[&"https://example.com".to_string()],
         Outage {
@@ -28,13 +32,13 @@ fn network_errors_in_a_row_hold_the_origin_longer_each_time_and_any_answer_ends_
             until: NOW + 1_000
         }
     );
-    outage_after(&mut o, &t, &down, NOW + 10);
+    outage_after(&mut o, &t, &down, &at(NOW + 10));
     assert_eq!(
         o[&"https://example.com".to_string()].until,
         NOW + 10 + 2_000
     );
     for _ in 0..10 {
-        outage_after(&mut o, &t, &down, NOW + 20);
+        outage_after(&mut o, &t, &down, &at(NOW + 20));
     }
     assert_eq!(
         o[&"https://example.com".to_string()].until,
@@ -43,23 +47,31 @@ fn network_errors_in_a_row_hold_the_origin_longer_each_time_and_any_answer_ends_
     );
     // A timeout says nothing of whether the server is down (a hung server holds back no one).
     let before = o.clone();
-    outage_after(&mut o, &t, &Outcome::Timeout, NOW + 30);
+    outage_after(&mut o, &t, &Outcome::Timeout, &at(NOW + 30));
     assert_eq!(o, before);
     // Any answer ends it, an error status too.
     let answer = Outcome::Response {
         status: 503,
         retry_after: None,
     };
-    outage_after(&mut o, &t, &answer, NOW + 40);
+    outage_after(&mut o, &t, &answer, &at(NOW + 40));
     assert!(o.is_empty());
     // The session's own backoff ceiling bounds the hold (a test's `capMs: 200`, say).
     let mut quick = t.clone();
     quick.retry.base_ms = 100;
     quick.retry.cap_ms = 200;
     for _ in 0..3 {
-        outage_after(&mut o, &quick, &down, NOW);
+        outage_after(&mut o, &quick, &down, &at(NOW));
     }
     assert_eq!(o[&"https://example.com".to_string()].until, NOW + 200);
+    // A network error while the browser says it is offline says nothing of the server.
+    let mut none = Outages::new();
+    let offline = Env {
+        online: false,
+        ..env()
+    };
+    outage_after(&mut none, &t, &down, &offline);
+    assert!(none.is_empty());
 }
 
 #[test]
@@ -76,7 +88,7 @@ fn while_an_origin_is_down_its_uploads_wait_then_one_asks_and_other_origins_go_o
     all.push(elsewhere);
     let mut outages = Outages::new();
     let down = Outcome::NetworkError("Failed to fetch".into());
-    outage_after(&mut outages, &q[0], &down, NOW);
+    outage_after(&mut outages, &q[0], &down, &at(NOW));
     let heard = Heard {
         origin: "",
         outages: &outages,

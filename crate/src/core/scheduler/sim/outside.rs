@@ -44,7 +44,8 @@ impl World {
             _ => Outcome::NetworkError("reset".into()),
         };
         if let Some(t) = self.tasks.get(&a.task) {
-            outage_after(&mut self.instances[i].outages, t, &outcome, self.now);
+            let env = self.env();
+            outage_after(&mut self.instances[i].outages, t, &outcome, &env);
         }
         self.apply_outcome(&a.task, a.lease_no, outcome);
     }
