@@ -64,28 +64,13 @@ fn a_paused_tag_starts_nothing_and_never_makes_the_wake_time_now() {
         ..SessionView::default()
     };
     let q = [task("1", "a", 1), task("2", "b", 1)];
-    let p = plan(
-        &env(),
-        &q,
-        &[],
-        &sessions(&[("a", paused)]),
-        &[],
-        0,
-        &NOTHING,
-    );
+    let these = sessions(&[("a", paused)]);
+    let p = plan(&env(), &q, &[], &these, &[], 0, &NOTHING);
     assert_eq!(p.start, vec!["2".to_string()]);
     // The only wake time is the held task's deadline (its retention end), never now.
     assert_eq!(p.wake_at, Some(q[0].deadline()));
     assert!(q[0].deadline() > env().now_ms);
-    let p = plan(
-        &env(),
-        &q[..1],
-        &[],
-        &sessions(&[("a", paused)]),
-        &[],
-        0,
-        &NOTHING,
-    );
+    let p = plan(&env(), &q[..1], &[], &these, &[], 0, &NOTHING);
     assert!(p.start.is_empty() && !p.work_left);
     assert_eq!(p.wake_at, Some(q[0].deadline()));
 }
@@ -142,15 +127,8 @@ fn behind_a_task_waiting_for_a_page_s_headers_its_tag_s_later_tasks_wait_too() {
     };
     let q = [task("2", "a", 2), task("3", "a", 3), task("9", "b", 1)];
     let waiting = ["2".to_string()];
-    let p = plan(
-        &env(),
-        &q,
-        &[],
-        &sessions(&[("a", asks)]),
-        &waiting,
-        0,
-        &NOTHING,
-    );
+    let these = sessions(&[("a", asks)]);
+    let p = plan(&env(), &q, &[], &these, &waiting, 0, &NOTHING);
     assert_eq!(p.start, vec!["9".to_string()], "tag b is not held by tag a");
     assert!(p.work_left);
     // Once the page answers (nothing waiting), task 2 goes first.
@@ -172,15 +150,8 @@ fn concurrency_counts_every_transport_and_other_instances() {
         leased(&task("1", "a", 1), Transport::BackgroundFetch, None),
         leased(&task("2", "x", 1), Transport::Fallback, Some("other")),
     ];
-    let p = plan(
-        &env(),
-        &q,
-        &flying,
-        &sessions(&[("a", two)]),
-        &[],
-        0,
-        &NOTHING,
-    );
+    let these = sessions(&[("a", two)]);
+    let p = plan(&env(), &q, &flying, &these, &[], 0, &NOTHING);
     assert_eq!(p.start, vec!["3".to_string()], "one slot left for tag a");
     // The lease itself re-checks: a full tag refuses.
     assert!(
@@ -199,15 +170,8 @@ fn each_tag_starts_in_enqueue_order_and_tags_share_the_worker() {
     let q = [task("a2", "a", 2), task("b1", "b", 1), task("a1", "a", 1)];
     let p = plan(&env(), &q, &[], &sessions(&[("a", one)]), &[], 0, &NOTHING);
     assert_eq!(p.start, vec!["a1".to_string(), "b1".to_string()]);
-    let p = plan(
-        &env(),
-        &q,
-        &[],
-        &LiteMap::new(),
-        &[],
-        MAX_PARALLEL,
-        &NOTHING,
-    );
+    let these = LiteMap::new();
+    let p = plan(&env(), &q, &[], &these, &[], MAX_PARALLEL, &NOTHING);
     assert!(p.start.is_empty(), "no slot left in this worker");
 }
 
@@ -224,15 +188,8 @@ fn tasks_due_together_are_chosen_in_enqueue_order_not_in_the_order_read() {
         concurrency: 3,
         ..SessionView::default()
     };
-    let p = plan(
-        &env(),
-        &read,
-        &[],
-        &sessions(&[("a", three)]),
-        &[],
-        0,
-        &NOTHING,
-    );
+    let these = sessions(&[("a", three)]);
+    let p = plan(&env(), &read, &[], &these, &[], 0, &NOTHING);
     let seqs: Vec<u64> = p.chosen(&read).iter().map(|t| t.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3]);
 }

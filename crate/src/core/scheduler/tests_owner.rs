@@ -23,29 +23,14 @@ fn a_tag_another_worker_of_the_origin_serves_is_left_to_it() {
         Transport::Fallback,
         Some("them"),
     )];
-    let p = plan(
-        &env(),
-        &q,
-        &flying,
-        &sessions(&[("b", elsewhere)]),
-        &[],
-        0,
-        &NOTHING,
-    );
+    let these = sessions(&[("b", elsewhere)]);
+    let p = plan(&env(), &q, &flying, &these, &[], 0, &NOTHING);
     // Only this worker's tag starts; the other's due, expired and later tasks and its lease end are
     // neither started nor waited for.
     assert_eq!(p.start, vec!["3".to_string()]);
     assert_eq!(p.wake_at, Some(q[3].deadline()));
     assert!(!p.work_left);
-    let p = plan(
-        &env(),
-        &q[..3],
-        &flying,
-        &sessions(&[("b", elsewhere)]),
-        &[],
-        0,
-        &NOTHING,
-    );
+    let p = plan(&env(), &q[..3], &flying, &these, &[], 0, &NOTHING);
     assert!(
         p.start.is_empty() && !p.work_left && p.wake_at.is_none(),
         "{p:?}"
