@@ -42,7 +42,9 @@ const photo = (album, photoId) => JSON.stringify({ album, photoId, caption: 'Ét
 test('appData is stored with the task: get() and list() show it, beforeSend routes by it, and a page opened after the upload ended finds it by the taskId of the replayed completed event', async () => {
   await server.reset();
   await withGrantedChromium(server.url, [], async (ctx) => {
-    const first = await openSession(ctx, server.url, 'appd');
+    // `ack: 'manual'`: the first page never acknowledges, so an upload that ends before it is closed
+    // still leaves its `completed` for the next page (with auto-ack its listener could take it first).
+    const first = await openSession(ctx, server.url, 'appd', { ack: 'manual' });
     const { id, plain } = await first.evaluate(async (appData) => {
       await window.ferrySession.pause();
       const id = await window.ferrySession.upload(new Blob(['a photo']), { url: '/upload/unrouted', appData });
