@@ -166,3 +166,30 @@ fn a_final_failure_blames_the_server_only_for_its_status() {
         "{reason}"
     );
 }
+
+#[test]
+fn attempts_spent_on_network_errors_fail_naming_an_early_answer_too() {
+    let mut t = in_state(State::InFlight);
+    t.attempt = t.retry.max_attempts;
+    let o =
+        Outcome::NetworkError("TypeError: NetworkError when attempting to fetch resource.".into());
+    let (_, eff) = apply(&t, Input::Outcome(o), NOW, 0).unwrap();
+    let Some(Effect::Failed { reason }) = eff.first() else {
+        panic!("not failed: {eff:?}");
+    };
+    assert!(reason.starts_with("gave up after 8 attempts; last: network error: TypeError"));
+    assert!(
+        reason.contains("answered (a 413 or 401, say) before reading the body"),
+        "{reason}"
+    );
+    // An answer is its own reason: no such hint.
+    let (_, eff) = apply(&t, resp(503), NOW, 0).unwrap();
+    assert!(matches!(&eff[0], Effect::Failed { reason } if !reason.contains("no answer")));
+    // A network error with attempts left is retried, its reason as it was.
+    t.attempt = 1;
+    let o = Outcome::NetworkError("Failed to fetch".into());
+    let (_, eff) = apply(&t, Input::Outcome(o), NOW, 0).unwrap();
+    assert!(
+        matches!(&eff[0], Effect::RetryAt { reason, .. } if reason == "network error: Failed to fetch")
+    );
+}

@@ -74,10 +74,23 @@ pub(super) fn outcome(task: &Task, o: &Outcome, now_ms: u64, rand: u64) -> (Task
                 .and_then(|v| parse_retry_after(v, now_ms))
                 .unwrap_or(0);
             let delay = backoff_ms(&task.retry, task.attempt, rand).max(server_wait);
-            retry_or_fail(task, reason, status, now_ms, delay)
+            let (t, mut effects) = retry_or_fail(task, reason, status, now_ms, delay);
+            if let (Outcome::NetworkError(_), Some(Effect::Failed { reason })) =
+                (o, effects.first_mut())
+            {
+                reason.push_str(NO_ANSWER);
+            }
+            (t, effects)
         }
     }
 }
+
+/// What a final failure after network errors adds: a server that answers early (a `413` for a body
+/// over its limit, a `401`) and closes the connection before reading the body reaches Firefox's `fetch`
+/// as a network error, every attempt alike, and the reason should point there as well as at an outage.
+const NO_ANSWER: &str = "; no answer reached the browser: the server was unreachable, or it answered \
+    (a 413 or 401, say) before reading the body and closed the connection, which Firefox reports as a \
+    network error (see the README, Troubleshooting)";
 
 /// Queues the task again after `delay` ms, or fails it when the attempt budget is spent.
 /// The delay is capped at the deadline: waiting longer is pointless, the task expires there anyway.
