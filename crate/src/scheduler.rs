@@ -61,6 +61,9 @@ thread_local! {
     static AHEAD: RefCell<Option<Ahead>> = const { RefCell::new(None) };
     /// The wake last asked of the pages of running attempts' tags (`decide::keepalive_at`).
     static KEEPALIVE: Cell<Option<u64>> = const { Cell::new(None) };
+    /// Counts the looks that set `AHEAD`: an attempt whose settle planned over an earlier one may
+    /// have been counted as running by the last look, so its end calls for a look (`spawn_leased`).
+    static LOOKS: Cell<u64> = const { Cell::new(0) };
 }
 
 /// The running pump's last look, kept for starting attempts in the settle transaction.
@@ -95,9 +98,7 @@ pub(crate) async fn pump_expecting(
 ) -> Result<(), Error> {
     let hold = decide::event_hold_ms(via);
     if let Some(running) = PUMP.with(|p| p.borrow().clone()) {
-        AGAIN.with(|a| a.set(true));
-        NEWS.with(|n| n.set(now_ms()));
-        wake();
+        news();
         let _ = held(running, hold).await;
         return Ok(());
     }
@@ -119,6 +120,17 @@ pub(crate) async fn pump_expecting(
             op: "pump".into(),
             message: format!("{e:?}"),
         })
+}
+
+/// Tells the running pump, if any, that there is news (work stored, a page's message): it looks
+/// again. An upload call tells it itself, so work stored while a pump runs never waits for a page's
+/// wake that may not come (a page closed or frozen right after the call).
+pub(crate) fn news() {
+    if PUMP.with(|p| p.borrow().is_some()) {
+        AGAIN.with(|a| a.set(true));
+        NEWS.with(|n| n.set(now_ms()));
+        wake();
+    }
 }
 
 /// Whether an attempt of this worker instance runs now.
@@ -160,6 +172,7 @@ async fn run(
         keep_hearing(&plan, &queued);
         let asks = sessions.values().any(|v| v.header_provider);
         let now = now_ms();
+        LOOKS.with(|l| l.set(l.get() + 1));
         AHEAD.with(|a| {
             *a.borrow_mut() = (!asks).then(|| Ahead {
                 via,

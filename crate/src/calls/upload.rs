@@ -119,6 +119,12 @@ pub(super) async fn upload(store: &Store, tag: &str, call: &JsValue) -> Result<J
     if let Some(start) = background_fetch::lease(store, &done, &options, call).await? {
         js::set(&answer, "backgroundFetch", &start);
     }
+    if !done.paused {
+        // A pump running here looks again (else it waits for the page's wake, which may not come,
+        // or for an attempt's end; a sync asked while one runs fires only after it). After the
+        // lease above: the page's Background Fetch comes first.
+        crate::scheduler::news();
+    }
     Ok(answer.into())
 }
 

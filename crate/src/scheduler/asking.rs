@@ -31,8 +31,7 @@ pub(super) fn start_asking(store: &Store, tasks: Vec<Task>, via: Transport) {
                 web_sys::console::warn_1(&format!("ferry: attempt of {id}: {e}").into());
                 SKIP.with(|s| s.borrow_mut().insert(id.clone(), began));
             }
-            STARTED.with(|s| s.borrow_mut().remove(&id));
-            wake();
+            super::attempt::ended(&id);
         });
     }
 }

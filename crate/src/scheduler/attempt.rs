@@ -15,6 +15,13 @@ pub(super) fn ahead_left() -> bool {
 /// what the last look left, counting what runs here (less those ending) and what ran elsewhere. The
 /// chosen tasks hold their slots (`STARTED`) until their lease answers.
 fn next_from_ahead(ending: &[String]) -> Option<LeaseAsk> {
+    let look = LOOKS.with(|l| l.get());
+    PLANNED.with(|p| {
+        let mut p = p.borrow_mut();
+        for id in ending {
+            p.insert(id.clone(), look);
+        }
+    });
     let env = env();
     let started: Vec<Task> = STARTED.with(|s| s.borrow().values().cloned().collect());
     let skip: Vec<String> = SKIP
@@ -172,10 +179,21 @@ fn spawn_leased(
                 web_sys::console::warn_1(&format!("ferry: attempt of {id}: {e}").into());
                 SKIP.with(|s| s.borrow_mut().insert(id.clone(), began));
             }
-            STARTED.with(|s| s.borrow_mut().remove(&id));
-            wake();
+            ended(&id);
         });
     }
+}
+
+/// An attempt's end frees its slot. Its settle started what it could from the look it planned over;
+/// a look made since (before the attempt left `STARTED`) counted it as running and left due tasks
+/// for a slot it did not see free: those call for a look now, not at the next attempt's end.
+pub(super) fn ended(id: &str) {
+    STARTED.with(|s| s.borrow_mut().remove(id));
+    let planned = PLANNED.with(|p| p.borrow_mut().remove(id));
+    if planned != Some(LOOKS.with(|l| l.get())) && ahead_left() {
+        AGAIN.with(|a| a.set(true));
+    }
+    wake();
 }
 
 /// The rest of an attempt once leased (its `started` event told by the caller): send with a timeout
@@ -255,6 +273,8 @@ thread_local! {
     static SETTLING: RefCell<Vec<(Settle, Answer)>> = const { RefCell::new(Vec::new()) };
     /// A settle transaction is running: outcomes that arrive meanwhile go into the next one.
     static FLUSHING: Cell<bool> = const { Cell::new(false) };
+    /// The look (`LOOKS`) each ending attempt's settle planned the next attempts over.
+    static PLANNED: RefCell<LiteMap<String, u64>> = const { RefCell::new(LiteMap::new()) };
 }
 
 type Settled = Result<(Task, Vec<core::FerryEvent>), Error>;
