@@ -85,3 +85,31 @@ test('an attempt that ends just after a look counted it as running frees its lan
     }
   });
 });
+
+test('resume() while another tag\'s attempts hang starts the resumed tag\'s upload at once, with no page\'s wake heard', async () => {
+  await server.reset();
+  await withGrantedChromium(server.url, ['backgroundSync'], async (ctx) => {
+    await routeWorker(ctx, 'resume-sw.js', `self.addEventListener('message', (e) => {
+      if (e.data?.ferry === 'wake') e.stopImmediatePropagation();
+    });`);
+    const page = await openSession(ctx, server.url, 'hung', { concurrency: 2, backgroundFetch: false, attemptTimeoutMs: 8000, serviceWorker: '/resume-sw.js' });
+    await server.fault({ count: 2, hang: true, path: '/upload/hung' });
+    for (let i = 0; i < 2; i++) await uploadRandom(page, 1024, { url: '/upload/hung' });
+    await until(async () => (await server.uploads()).filter((r) => r.outcome === 'hanging').length === 2,
+      { timeout: 10000, what: 'both uploads of the tag held by the server at once' });
+    const completedAt = await page.evaluate(async () => {
+      const { Ferry } = await import('/ferry/index.js');
+      const paused = await Ferry.register('resumed', { serviceWorker: '/resume-sw.js', backgroundFetch: false });
+      await paused.pause();
+      const id = await paused.upload(new Blob(['held back, then resumed']), { url: '/upload/resumed' });
+      const done = new Promise((resolve) => paused.addEventListener('completed', (e) => e.detail.taskId === id && resolve(Date.now())));
+      await paused.resume();
+      return done;
+    });
+    // Before the hung attempts' timeout (8 s): resume() did not wait for an attempt to end.
+    const retried = await page.evaluate(() => window.ferryEvents.find((e) => e.kind === 'retrying'));
+    assert.equal(retried, undefined, `the resumed upload completed only after a hung attempt ended (at ${completedAt})`);
+    assert.equal((await server.uploads()).filter((r) => r.outcome === 'hanging').length, 2, 'the hung attempts still hang');
+    await server.reset();
+  });
+});

@@ -82,6 +82,10 @@ async fn answer(store: &Store, call: &JsValue) -> Result<JsValue, Failed> {
         }
         "pause" | "resume" => {
             set_paused(store, &tag, op == "pause", call).await?;
+            if op == "resume" {
+                // A pump running here looks again at once (as after an upload call).
+                crate::scheduler::news();
+            }
             JsValue::UNDEFINED
         }
         "ack" => {

@@ -62,7 +62,7 @@ thread_local! {
     /// The wake last asked of the pages of running attempts' tags (`decide::keepalive_at`).
     static KEEPALIVE: Cell<Option<u64>> = const { Cell::new(None) };
     /// Counts the looks that set `AHEAD`: an attempt whose settle planned over an earlier one may
-    /// have been counted as running by the last look, so its end calls for a look (`spawn_leased`).
+    /// have been counted as running by the last look, so its end calls for a look (`attempt::ended`).
     static LOOKS: Cell<u64> = const { Cell::new(0) };
 }
 
