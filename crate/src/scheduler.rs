@@ -61,9 +61,6 @@ thread_local! {
     static AHEAD: RefCell<Option<Ahead>> = const { RefCell::new(None) };
     /// The wake last asked of the pages of running attempts' tags (`decide::keepalive_at`).
     static KEEPALIVE: Cell<Option<u64>> = const { Cell::new(None) };
-    /// Counts the looks that set `AHEAD`: an attempt whose settle planned over an earlier one may
-    /// have been counted as running by the last look, so its end calls for a look (`attempt::ended`).
-    static LOOKS: Cell<u64> = const { Cell::new(0) };
 }
 
 /// The running pump's last look, kept for starting attempts in the settle transaction.
@@ -172,7 +169,6 @@ async fn run(
         keep_hearing(&plan, &queued);
         let asks = sessions.values().any(|v| v.header_provider);
         let now = now_ms();
-        LOOKS.with(|l| l.set(l.get() + 1));
         AHEAD.with(|a| {
             *a.borrow_mut() = (!asks).then(|| Ahead {
                 via,
@@ -281,12 +277,14 @@ async fn look(store: &Store) -> Result<Look, Error> {
     if recover(store, &ours(&snap), env.now_ms).await? {
         snap = store.snapshot(env.now_ms, limit).await?;
     }
-    // Attempts spawned whose lease is not committed yet hold their slot already.
+    // Attempts spawned whose lease is not committed yet hold their slot already. An attempt whose
+    // settle has planned what follows it (`attempt::ending`) holds none: its request is over, and what
+    // its settle started in its place holds the slot.
     let in_flight_of = |in_flight: &[Task]| -> Vec<Task> {
         let starting = STARTED.with(|s| {
             s.borrow()
                 .values()
-                .filter(|t| !in_flight.iter().any(|f| f.id == t.id))
+                .filter(|t| !in_flight.iter().any(|f| f.id == t.id) && !attempt::ending(&t.id))
                 .map(|t| {
                     let mut t = t.clone();
                     t.state = core::State::InFlight;
@@ -295,7 +293,12 @@ async fn look(store: &Store) -> Result<Look, Error> {
                 })
                 .collect::<Vec<_>>()
         });
-        in_flight.iter().cloned().chain(starting).collect()
+        in_flight
+            .iter()
+            .filter(|t| !attempt::ending(&t.id))
+            .cloned()
+            .chain(starting)
+            .collect()
     };
     let news = NEWS.with(|n| n.get());
     let mut skip: Vec<String> = SKIP.with(|s| {
@@ -304,7 +307,7 @@ async fn look(store: &Store) -> Result<Look, Error> {
         s.keys().cloned().collect()
     });
     skip.extend(STARTED.with(|s| s.borrow().keys().cloned().collect::<Vec<_>>()));
-    let here = active();
+    let here = STARTED.with(|s| s.borrow().keys().filter(|id| !attempt::ending(id)).count()) as u32;
     let (origin, outages) = (origin(), outages());
     let heard = decide::Heard {
         origin: &origin,
@@ -322,7 +325,7 @@ async fn look(store: &Store) -> Result<Look, Error> {
             here,
             &heard,
         );
-        if !p.start.is_empty() || snap.due_read < limit {
+        if !p.reads_further(snap.due_read, limit) {
             break;
         }
         limit = limit.saturating_mul(4);

@@ -361,3 +361,5 @@ mod tests_background_fetch;
 mod tests_outage;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests_owner;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests_window;

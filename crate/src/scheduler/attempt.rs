@@ -15,11 +15,10 @@ pub(super) fn ahead_left() -> bool {
 /// what the last look left, counting what runs here (less those ending) and what ran elsewhere. The
 /// chosen tasks hold their slots (`STARTED`) until their lease answers.
 fn next_from_ahead(ending: &[String]) -> Option<LeaseAsk> {
-    let look = LOOKS.with(|l| l.get());
-    PLANNED.with(|p| {
-        let mut p = p.borrow_mut();
+    ENDING.with(|e| {
+        let mut e = e.borrow_mut();
         for id in ending {
-            p.insert(id.clone(), look);
+            e.insert(id.clone(), ());
         }
     });
     let env = env();
@@ -184,16 +183,18 @@ fn spawn_leased(
     }
 }
 
-/// An attempt's end frees its slot. Its settle started what it could from the look it planned over;
-/// a look made since (before the attempt left `STARTED`) counted it as running and left due tasks
-/// for a slot it did not see free: those call for a look now, not at the next attempt's end.
+/// An attempt's end frees its slot (a look made since its settle planned what follows it did not
+/// count it already: `ending`).
 pub(super) fn ended(id: &str) {
     STARTED.with(|s| s.borrow_mut().remove(id));
-    let planned = PLANNED.with(|p| p.borrow_mut().remove(id));
-    if planned != Some(LOOKS.with(|l| l.get())) && ahead_left() {
-        AGAIN.with(|a| a.set(true));
-    }
+    ENDING.with(|e| e.borrow_mut().remove(id));
     wake();
+}
+
+/// Whether the attempt of `id` is ending: its settle has planned the attempts that follow it (they
+/// hold the slots now), and only its transaction's commit is left.
+pub(super) fn ending(id: &str) -> bool {
+    ENDING.with(|e| e.borrow().contains_key(id))
 }
 
 /// The rest of an attempt once leased (its `started` event told by the caller): send with a timeout
@@ -273,8 +274,8 @@ thread_local! {
     static SETTLING: RefCell<Vec<(Settle, Answer)>> = const { RefCell::new(Vec::new()) };
     /// A settle transaction is running: outcomes that arrive meanwhile go into the next one.
     static FLUSHING: Cell<bool> = const { Cell::new(false) };
-    /// The look (`LOOKS`) each ending attempt's settle planned the next attempts over.
-    static PLANNED: RefCell<LiteMap<String, u64>> = const { RefCell::new(LiteMap::new()) };
+    /// Attempts whose settle has planned the attempts that follow them (`ending`).
+    static ENDING: RefCell<LiteMap<String, ()>> = const { RefCell::new(LiteMap::new()) };
 }
 
 type Settled = Result<(Task, Vec<core::FerryEvent>), Error>;

@@ -22,6 +22,9 @@ pub struct Plan {
     /// Every task that waits for a page's Background Fetch (`waits_for_page`): their tags' pages keep
     /// waking the worker, so that it goes on hearing them while they are open.
     pub for_pages: Vec<String>,
+    /// A slot is left free that a task not read could take (this worker has a lane free and some tag
+    /// served here, not paused, has fewer attempts than its concurrency): see [`Plan::reads_further`].
+    pub room: bool,
 }
 
 impl Plan {
@@ -33,6 +36,14 @@ impl Plan {
             .iter()
             .filter_map(|id| read.iter().find(|t| &t.id == id).cloned())
             .collect()
+    }
+
+    /// Whether the look that read `read` due tasks (at most `limit`) and made this plan reads more of
+    /// them before acting: only when it started nothing, the read filled the limit (more may follow,
+    /// hidden behind held ones, a paused tag's say) and a slot is left that one of them could take.
+    /// With every lane busy, reading further would find nothing to start, only cost reads.
+    pub fn reads_further(&self, read: u32, limit: u32) -> bool {
+        self.start.is_empty() && read >= limit && self.room
     }
 }
 
@@ -209,6 +220,16 @@ pub fn plan(
             break;
         }
     }
+    // A tag with no session record (none is read) has the defaults.
+    let free = |tag: &str, v: &SessionView| {
+        !v.paused && !v.elsewhere && busy.get(tag).copied().unwrap_or(0) < v.concurrency
+    };
+    let room = slots > 0
+        && (sessions.iter().any(|(tag, v)| free(tag, v))
+            || queued
+                .iter()
+                .chain(&in_flight)
+                .any(|t| !sessions.contains_key(&t.tag) && free(&t.tag, &SessionView::default())));
     // Due tasks left waiting for a slot start when an attempt ends; that is work left too.
     if queues.iter().any(|(_, q)| !q.is_empty()) {
         work_left = true;
@@ -230,5 +251,6 @@ pub fn plan(
         work_left,
         offer,
         for_pages: for_page.iter().map(|t| t.id.clone()).collect(),
+        room,
     }
 }

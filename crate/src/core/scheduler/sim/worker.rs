@@ -9,6 +9,10 @@ use crate::core::scheduler::{
 use crate::core::state::Input;
 use crate::core::task::{State, Task, Transport};
 
+/// The due tasks a look reads first (the web layer reads 32; a small window here makes the
+/// simulation read further often).
+const READ: usize = 2;
+
 impl World {
     /// One look of a worker instance: recovery of what it finds in flight, then the plan, then leases.
     pub(super) fn pump(&mut self, i: usize) {
@@ -46,25 +50,81 @@ impl World {
                 );
             }
         }
-        let queued: Vec<Task> = self
+        // Read as the web layer reads the `by_due` index: due tasks in (due time, id) order a window
+        // at a time (`READ`, growing fourfold while the plan reads further), then the first not due.
+        let mut queued: Vec<&Task> = self
             .tasks
             .values()
-            .filter(|t| t.state == State::Queued)
-            .cloned()
+            .filter(|t| t.state == State::Queued && t.next_attempt_at.is_some())
             .collect();
+        queued.sort_by_key(|t| (t.next_attempt_at, t.id.as_str()));
+        let split = queued.partition_point(|t| t.next_attempt_at <= Some(self.now));
+        let (due, later) = queued.split_at(split);
         let running_here = self.instances[i].running.len() as u32;
+        let outages = self.instances[i].outages.clone();
+        let heard = crate::core::scheduler::Heard {
+            origin: "https://example.com",
+            outages: &outages,
+        };
+        let in_flight = self.in_flight();
+        let mut limit = READ;
+        let read = loop {
+            let read: Vec<Task> = due.iter().take(limit).map(|t| (*t).clone()).collect();
+            let p = plan(
+                &self.env(),
+                &read,
+                &in_flight,
+                &views,
+                &[],
+                running_here,
+                &heard,
+            );
+            if !p.reads_further(read.len() as u32, limit as u32) {
+                break read;
+            }
+            limit *= 4;
+        };
+        let unread = due.len() - read.len();
+        let queued: Vec<Task> = read
+            .into_iter()
+            .chain(later.first().map(|t| (*t).clone()))
+            .collect();
         let p = plan(
             &self.env(),
             &queued,
-            &self.in_flight(),
+            &in_flight,
             &views,
             &[],
             running_here,
-            &crate::core::scheduler::Heard {
-                origin: "https://example.com",
-                outages: &self.instances[i].outages.clone(),
-            },
+            &heard,
         );
+        let read_ids: Vec<String> = queued.iter().map(|t| t.id.clone()).collect();
+        // A look never leaves a lane idle that a due task it did not read could take.
+        if p.start.is_empty() && unread > 0 {
+            let all: Vec<Task> = due.iter().map(|t| (*t).clone()).collect();
+            let full = plan(
+                &self.env(),
+                &all,
+                &in_flight,
+                &views,
+                &[],
+                running_here,
+                &heard,
+            );
+            // (Not one whose time ran out: that is only recorded, once read; see below.)
+            let missed: Vec<&String> = full
+                .start
+                .iter()
+                .filter(|id| !self.tasks[*id].is_expired_at(self.now))
+                .collect();
+            assert!(
+                missed.is_empty(),
+                "a look read {} of {} due tasks and started nothing; {:?} could have started",
+                queued.len(),
+                due.len(),
+                missed
+            );
+        }
         if let Some(w) = p.wake_at {
             assert!(w > self.now, "wake-up loop: wake at {w}, now {}", self.now);
         }
@@ -95,8 +155,13 @@ impl World {
             }
         }
         // Whatever held them (a pause, a full tag, this worker's slots), no queued task of its tags
-        // outlives its deadline past a look.
-        for t in self.tasks.values().filter(|t| ours(t)) {
+        // that the look read outlives its deadline past it. (One behind the window, while every lane
+        // is taken, is recorded `expired` once a look reads it, before anything after it is sent.)
+        for t in self
+            .tasks
+            .values()
+            .filter(|t| ours(t) && read_ids.contains(&t.id))
+        {
             assert!(
                 !(t.state == State::Queued && t.is_expired_at(self.now)),
                 "{} still queued past its deadline {} at {}",

@@ -1,0 +1,63 @@
+//! A look reads the due tasks a window at a time: it reads further only while a slot is left that a
+//! task it did not read could take.
+
+use super::tests::{env, leased, sessions, task, NOTHING};
+use super::*;
+
+#[test]
+fn a_look_reads_past_what_it_read_only_while_a_slot_is_left_for_what_it_did_not() {
+    let (one, paused) = (
+        SessionView {
+            concurrency: 1,
+            ..SessionView::default()
+        },
+        SessionView {
+            paused: true,
+            ..SessionView::default()
+        },
+    );
+    // The read (limit 2) is full of a paused tag's tasks; tag b, free, may have some behind them.
+    let q = [task("a1", "a", 1), task("a2", "a", 2)];
+    let these = sessions(&[("a", paused), ("b", one)]);
+    let p = plan(&env(), &q, &[], &these, &[], 0, &NOTHING);
+    assert!(p.start.is_empty() && p.reads_further(2, 2));
+    assert!(
+        !p.reads_further(1, 2),
+        "a read short of its limit saw every due task"
+    );
+    // Tag b busy too: whatever is behind, nothing could start (a drain with every lane taken).
+    let b_flying = [leased(&task("b1", "b", 1), Transport::Fallback, Some("w"))];
+    let p = plan(&env(), &q, &b_flying, &these, &[], 1, &NOTHING);
+    assert!(p.start.is_empty() && !p.room && !p.reads_further(2, 2));
+    // A full tag's own queue in the read, the same.
+    let q = [task("b2", "b", 2), task("b3", "b", 3)];
+    let p = plan(
+        &env(),
+        &q,
+        &b_flying,
+        &sessions(&[("b", one)]),
+        &[],
+        1,
+        &NOTHING,
+    );
+    assert!(p.start.is_empty() && !p.reads_further(2, 2));
+    // No lane left in this worker: nothing more can start, whoever is behind.
+    let p = plan(&env(), &q, &[], &these, &[], MAX_PARALLEL, &NOTHING);
+    assert!(p.start.is_empty() && !p.reads_further(2, 2));
+    // A tag with no session record (defaults) counts as one with room.
+    let q = [task("a1", "a", 1), task("a2", "a", 2)];
+    let c_flying = [leased(&task("c1", "c", 1), Transport::Fallback, Some("w"))];
+    let p = plan(
+        &env(),
+        &q,
+        &c_flying,
+        &sessions(&[("a", paused)]),
+        &[],
+        1,
+        &NOTHING,
+    );
+    assert!(p.reads_further(2, 2));
+    // Something started: the next look reads again (its due tasks start as attempts end).
+    let p = plan(&env(), &[task("b2", "b", 2)], &[], &these, &[], 0, &NOTHING);
+    assert!(!p.start.is_empty() && !p.reads_further(1, 1));
+}
