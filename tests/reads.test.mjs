@@ -1,0 +1,64 @@
+// What a drain reads: each queued upload about once, not the queue again at every look. The worker's
+// due-index reads are counted by a prelude (the records IndexedDB returned, and the count each read asked
+// for), with a page open that hears and acknowledges every event and stores more uploads while the drain
+// runs (each call, each acknowledgement and wake reaches the worker while every lane is busy).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, openSession, until, withChromium, routeWorker } from './harness.mjs';
+
+const server = await startServer();
+after(() => server.stop());
+
+const COUNTING = `
+const reads = { records: 0, asked: [] };
+const getAll = IDBIndex.prototype.getAll;
+IDBIndex.prototype.getAll = function (...args) {
+  const request = getAll.apply(this, args);
+  if (this.name === 'by_due') {
+    reads.asked.push(args[1] ?? 0);
+    request.addEventListener('success', () => { reads.records += request.result.length; });
+  }
+  return request;
+};
+self.addEventListener('message', (e) => {
+  if (e.data?.test !== 'reads') return;
+  e.stopImmediatePropagation();
+  e.ports[0].postMessage(reads);
+});`;
+
+test('a drain reads each queued upload from the due index about once, and no look reads past its first window while every lane is busy', async () => {
+  await server.reset();
+  await withChromium(async (ctx) => {
+    await routeWorker(ctx, 'reads-sw.js', COUNTING);
+    const page = await openSession(ctx, server.url, 'reads', { concurrency: 4, backgroundFetch: false, serviceWorker: '/reads-sw.js' });
+    const [queued, more] = [300, 30];
+    await page.evaluate(async (n) => {
+      await window.ferrySession.pause();
+      await window.ferrySession.uploadAll(Array.from({ length: n }, (_, i) => ({ blob: new Blob([`upload ${i}`]), request: { url: '/upload/reads' } })));
+    }, queued);
+    const reads = () => page.evaluate(() => new Promise((resolve) => {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = (e) => resolve(e.data);
+      navigator.serviceWorker.ready.then((r) => r.active.postMessage({ test: 'reads' }, [channel.port2]));
+    }));
+    const before = await reads();
+    // Resumed, then more uploads stored one at a time while the queue drains.
+    await page.evaluate(async (more) => {
+      await window.ferrySession.resume();
+      for (let i = 0; i < more; i++) await window.ferrySession.upload(new Blob([`more ${i}`]), { url: '/upload/reads' });
+    }, more);
+    const n = queued + more;
+    await until(() => page.evaluate((n) => window.ferryEvents.filter((e) => e.kind === 'completed').length === n, n),
+      { timeout: 60000, what: `all ${n} uploads completed` });
+    const after = await reads();
+    const read = after.records - before.records;
+    const asked = after.asked.slice(before.asked.length);
+    assert.equal(new Set((await server.uploads()).filter((r) => r.path === '/upload/reads' && r.applied).map((r) => r.idempotencyKey)).size, n);
+    assert.ok(read >= n, `the drain read ${read} task records for ${n} uploads: the count does not see the reads`);
+    // Nothing is held (one tag, not paused, all due): a look reads its window (and the first task due
+    // later, a count of 1), never past it.
+    const windows = asked.filter((c) => c > 1);
+    assert.ok(windows.length > 0, 'the looks read the due index');
+    assert.deepEqual([...new Set(windows)], [windows[0]], `the looks asked for ${[...new Set(windows)].join(', ')} records`);
+  });
+});
