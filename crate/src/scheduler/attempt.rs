@@ -183,11 +183,16 @@ fn spawn_leased(
     }
 }
 
-/// An attempt's end frees its slot (a look made since its settle planned what follows it did not
-/// count it already: `ending`).
+/// An attempt's end frees its slot. One whose settle planned what follows it was not counted by a
+/// look made since (`ending`); one that ended without a settle (an error before its outcome was
+/// recorded) planned nothing in its place, and a look made meanwhile counted it: its end calls for a
+/// look while due tasks wait, rather than for the next attempt's settle.
 pub(super) fn ended(id: &str) {
     STARTED.with(|s| s.borrow_mut().remove(id));
-    ENDING.with(|e| e.borrow_mut().remove(id));
+    let settled = ENDING.with(|e| e.borrow_mut().remove(id)).is_some();
+    if !settled && ahead_left() {
+        AGAIN.with(|a| a.set(true));
+    }
     wake();
 }
 
