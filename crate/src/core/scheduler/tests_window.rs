@@ -16,10 +16,13 @@ fn a_look_reads_past_what_it_read_only_while_a_slot_is_left_for_what_it_did_not(
             ..SessionView::default()
         },
     );
+    let look = |q: &[Task], flying: &[Task], s: &LiteMap<String, SessionView>, here: u32| {
+        plan(&env(), q, flying, s, &[], here, &NOTHING)
+    };
     // The read (limit 2) is full of a paused tag's tasks; tag b, free, may have some behind them.
     let q = [task("a1", "a", 1), task("a2", "a", 2)];
     let these = sessions(&[("a", paused), ("b", one)]);
-    let p = plan(&env(), &q, &[], &these, &[], 0, &NOTHING);
+    let p = look(&q, &[], &these, 0);
     assert!(p.start.is_empty() && p.reads_further(2, 2));
     assert!(
         !p.reads_further(1, 2),
@@ -27,37 +30,21 @@ fn a_look_reads_past_what_it_read_only_while_a_slot_is_left_for_what_it_did_not(
     );
     // Tag b busy too: whatever is behind, nothing could start (a drain with every lane taken).
     let b_flying = [leased(&task("b1", "b", 1), Transport::Fallback, Some("w"))];
-    let p = plan(&env(), &q, &b_flying, &these, &[], 1, &NOTHING);
+    let p = look(&q, &b_flying, &these, 1);
     assert!(p.start.is_empty() && !p.room && !p.reads_further(2, 2));
     // A full tag's own queue in the read, the same.
     let q = [task("b2", "b", 2), task("b3", "b", 3)];
-    let p = plan(
-        &env(),
-        &q,
-        &b_flying,
-        &sessions(&[("b", one)]),
-        &[],
-        1,
-        &NOTHING,
-    );
+    let p = look(&q, &b_flying, &sessions(&[("b", one)]), 1);
     assert!(p.start.is_empty() && !p.reads_further(2, 2));
     // No lane left in this worker: nothing more can start, whoever is behind.
-    let p = plan(&env(), &q, &[], &these, &[], MAX_PARALLEL, &NOTHING);
+    let p = look(&q, &[], &these, MAX_PARALLEL);
     assert!(p.start.is_empty() && !p.reads_further(2, 2));
     // A tag with no session record (defaults) counts as one with room.
     let q = [task("a1", "a", 1), task("a2", "a", 2)];
     let c_flying = [leased(&task("c1", "c", 1), Transport::Fallback, Some("w"))];
-    let p = plan(
-        &env(),
-        &q,
-        &c_flying,
-        &sessions(&[("a", paused)]),
-        &[],
-        1,
-        &NOTHING,
-    );
+    let p = look(&q, &c_flying, &sessions(&[("a", paused)]), 1);
     assert!(p.reads_further(2, 2));
     // Something started: the next look reads again (its due tasks start as attempts end).
-    let p = plan(&env(), &[task("b2", "b", 2)], &[], &these, &[], 0, &NOTHING);
+    let p = look(&[task("b2", "b", 2)], &[], &these, 0);
     assert!(!p.start.is_empty() && !p.reads_further(1, 1));
 }
