@@ -1,4 +1,6 @@
-// What a drain reads: each queued upload about once, not the queue again at every look. The worker's
+// What a look reads: past the window it reads first only when a task it did not read could start (a paused
+// tag's uploads must not hide another tag's), and in a drain each queued upload about once, not the queue
+// again at every look. The worker's
 // due-index reads are counted by a prelude (the records IndexedDB returned, and the count each read asked
 // for), with a page open that hears and acknowledges every event and stores more uploads while the drain
 // runs (each call, each acknowledgement and wake reaches the worker while every lane is busy).
@@ -60,5 +62,39 @@ test('a drain reads each queued upload from the due index about once, and no loo
     const windows = asked.filter((c) => c > 1);
     assert.ok(windows.length > 0, 'the looks read the due index');
     assert.deepEqual([...new Set(windows)], [windows[0]], `the looks asked for ${[...new Set(windows)].join(', ')} records`);
+  });
+});
+
+test('a paused tag\'s 40 uploads, due first, do not hide another tag\'s upload behind them: the look reads past its window', async () => {
+  await server.reset();
+  await withChromium(async (ctx) => {
+    await routeWorker(ctx, 'reads-sw.js', COUNTING);
+    const page = await openSession(ctx, server.url, 'held', { backgroundFetch: false, serviceWorker: '/reads-sw.js' });
+    const { id, asked } = await page.evaluate(async () => {
+      const { Ferry } = await import('/ferry/index.js');
+      const free = await Ferry.register('free', { backgroundFetch: false, serviceWorker: '/reads-sw.js' });
+      await window.ferrySession.pause();
+      await window.ferrySession.uploadAll(Array.from({ length: 40 }, (_, i) => ({ blob: new Blob([`held ${i}`]), request: { url: '/upload/held' } })));
+      // Stored later (due later than every held one) while its tag is paused too, then resumed: the
+      // look that follows reads the held tag's 40 first.
+      await free.pause();
+      await new Promise((r) => setTimeout(r, 20));
+      const id = await free.upload(new Blob(['free']), { url: '/upload/free' });
+      const reads = () => new Promise((resolve) => {
+        const channel = new MessageChannel();
+        channel.port1.onmessage = (e) => resolve(e.data);
+        navigator.serviceWorker.ready.then((r) => r.active.postMessage({ test: 'reads' }, [channel.port2]));
+      });
+      const before = (await reads()).asked.length;
+      const completed = new Promise((resolve) => free.addEventListener('completed', (e) => e.detail.taskId === id && resolve()));
+      await free.resume();
+      await Promise.race([completed, new Promise((_, reject) => setTimeout(() => reject(new Error('the free tag\'s upload did not complete within 20 s')), 20000))]);
+      return { id, asked: (await reads()).asked.slice(before) };
+    });
+    assert.ok(id);
+    const paths = (await server.uploads()).map((r) => r.path);
+    assert.deepEqual(paths, ['/upload/free'], 'the free tag\'s upload was sent, nothing of the paused tag');
+    const windows = asked.filter((c) => c > 1);
+    assert.ok(windows.some((c) => c > windows[0]), `a look read past its first window (asked ${windows.join(', ')})`);
   });
 });
