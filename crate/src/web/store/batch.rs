@@ -52,8 +52,29 @@ pub(super) struct Outbox {
 struct TagEvents {
     tag: String,
     seq: Read,
-    session: Read,
+    session: Once<Option<JsValue>>,
     events: Vec<FerryEvent>,
+}
+
+/// A read answered once and asked for more than once in a transaction (a tag's session record: the
+/// lease gates on it, the outbox reads whether it asks for launch events; what is in flight: the
+/// lease counts it, the settle finds its tasks in it).
+pub(super) enum Once<T> {
+    Issued(Pending<T>),
+    Read(T),
+}
+
+impl<T> Once<T> {
+    /// The answer, awaited the first time.
+    pub(super) async fn get(&mut self) -> Result<&T, idb::Error> {
+        if let Once::Issued(read) = self {
+            *self = Once::Read(read.await?);
+        }
+        match self {
+            Once::Read(v) => Ok(v),
+            Once::Issued(_) => unreachable!("read above"),
+        }
+    }
 }
 
 impl Outbox {
@@ -77,10 +98,30 @@ impl Outbox {
         self.tags.push(TagEvents {
             tag: tag.to_string(),
             seq,
-            session,
+            session: Once::Issued(session),
             events: Vec::new(),
         });
         Ok(())
+    }
+
+    /// `tag`'s session record as the transaction read it (`read` first, else it is issued now: a
+    /// round trip of its own).
+    pub(super) async fn session(
+        &mut self,
+        tx: &idb::Transaction,
+        tag: &str,
+    ) -> Result<Option<JsValue>, Error> {
+        self.read(tx, tag)?;
+        let slot = self
+            .tags
+            .iter_mut()
+            .find(|t| t.tag == tag)
+            .expect("read above");
+        slot.session
+            .get()
+            .await
+            .cloned()
+            .map_err(|e| storage_error("read session", e))
     }
 
     /// Queues `events` of `tag` (after those queued before); `read` first.
@@ -115,7 +156,7 @@ impl Outbox {
         for TagEvents {
             tag,
             seq,
-            session,
+            mut session,
             mut events,
         } in self.tags
         {
@@ -125,8 +166,10 @@ impl Outbox {
                 .and_then(|v| v.as_f64())
                 .unwrap_or(0.0) as u64;
             let session = session
+                .get()
                 .await
-                .map_err(|e| storage_error("read session", e))?;
+                .map_err(|e| storage_error("read session", e))?
+                .clone();
             if !events.is_empty() {
                 for ev in events.iter_mut() {
                     seq += 1;

@@ -2,7 +2,7 @@
 //! `core::scheduler` needs, read in as few transactions as the guarantees allow. A look's reads are in
 //! `look.rs`.
 
-use super::batch::{pending, write, Outbox, Pending, Read, Span};
+use super::batch::{pending, write, Once, Outbox, Pending, Read, Span};
 use super::outbox::SessionRecord;
 use super::settle::LeaseAsk;
 use super::tasks::{state_range, MAX_KEY};
@@ -74,8 +74,10 @@ impl Store {
 pub(super) struct LeaseReads {
     ids: Vec<String>,
     reads: Vec<(Read, Read)>,
-    in_flight: Pending<Vec<JsValue>>,
-    sessions: Vec<(String, Read)>,
+    /// Every task record in flight (any lease), as stored.
+    in_flight: Once<Vec<JsValue>>,
+    /// The tags whose sessions the lease gates on (read into the outbox with their sequences).
+    sessions: Vec<String>,
 }
 
 impl LeaseReads {
@@ -96,7 +98,7 @@ impl LeaseReads {
                 pending(blobs.get(Query::Key(id.as_str().into())), "lease")?,
             ));
         }
-        let in_flight: Pending<Vec<JsValue>> = Box::pin(in_flight_request(&tasks)?.into_future());
+        let in_flight = Once::Issued(Box::pin(in_flight_request(&tasks)?.into_future()));
         let mut sessions = Vec::with_capacity(tags.len());
         for tag in tags {
             read_session(tx, &mut sessions, tag, outbox)?;
@@ -109,6 +111,13 @@ impl LeaseReads {
         })
     }
 
+    /// Every task record in flight (any lease) as this transaction read it, as stored.
+    pub(super) async fn in_flight(&mut self) -> Result<&[JsValue], Error> {
+        let all = self.in_flight.get().await;
+        all.map(Vec::as_slice)
+            .map_err(|e| storage_error("in flight", e))
+    }
+
     /// Gates each task with `core::scheduler::lease` against what the reads found, counting the
     /// tag's tasks in flight (whatever the transport and holder) as `changed` left them (tasks this
     /// transaction already moved on), and those leased before it in the batch. Each lease's task
@@ -116,7 +125,7 @@ impl LeaseReads {
     /// written `expired` instead; its events' span goes into `expired`.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn decide(
-        self,
+        mut self,
         tx: &idb::Transaction,
         changed: &[Task],
         transport: Transport,
@@ -128,11 +137,12 @@ impl LeaseReads {
     ) -> Result<Vec<Option<(Leased, Span)>>, Error> {
         let tasks = open_store(tx, TASKS, "lease")?;
         let failed = |e: idb::Error| storage_error("lease", e);
+        let in_flight = self.in_flight().await?.to_vec();
         let LeaseReads {
             ids,
             reads,
-            in_flight,
             mut sessions,
+            ..
         } = self;
         let mut found = Vec::with_capacity(reads.len());
         for (id, (task, blob)) in ids.iter().zip(reads) {
@@ -149,8 +159,6 @@ impl LeaseReads {
             found.push(task.filter(|_| !moved_on).map(|t| (t, blob)));
         }
         let in_flight: Vec<Task> = in_flight
-            .await
-            .map_err(failed)?
             .into_iter()
             // (One this version cannot read is not counted: the queue goes on.)
             .filter_map(|t| task_of(t).ok())
@@ -165,8 +173,8 @@ impl LeaseReads {
         let mut background_fetch_free = scheduler::background_fetch_free(&in_flight);
         // (tag, view, tasks of the tag in flight)
         let mut views = Vec::with_capacity(sessions.len());
-        for (tag, session) in sessions {
-            let view = match session.await.map_err(failed)? {
+        for tag in sessions {
+            let view = match outbox.session(tx, &tag).await? {
                 None => SessionView::default(),
                 Some(record) => match js::from_js::<SessionRecord>(record) {
                     Ok(s) => SessionView::of(&s.options, s.paused),
@@ -238,19 +246,17 @@ impl LeaseReads {
     }
 }
 
-/// Issues the read of `tag`'s session (and its event sequence) unless `sessions` has it.
+/// Names `tag` among the sessions the lease gates on, its session record and event sequence read
+/// into `outbox` (once per transaction, shared with the events' writes).
 fn read_session(
     tx: &idb::Transaction,
-    sessions: &mut Vec<(String, Read)>,
+    sessions: &mut Vec<String>,
     tag: &str,
     outbox: &mut Outbox,
 ) -> Result<(), Error> {
-    if sessions.iter().any(|(t, _)| t == tag) {
-        return Ok(());
+    if !sessions.iter().any(|t| t == tag) {
+        sessions.push(tag.to_string());
     }
-    let meta = open_store(tx, META, "lease")?;
-    let session = pending(meta.get(Query::Key(session_key(tag).into())), "lease")?;
-    sessions.push((tag.to_string(), session));
     outbox.read(tx, tag)
 }
 

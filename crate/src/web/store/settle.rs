@@ -80,27 +80,22 @@ async fn settle_in(
 ) -> Result<(Vec<Settled>, Vec<Option<Leased>>, Vec<FerryEvent>), Error> {
     let tasks = open_store(&tx, TASKS, "settle")?;
     let blobs = open_store(&tx, BLOBS, "settle")?;
-    let failed = |e: idb::Error| storage_error("settle", e);
     // Round trip one: every read, of the outcomes' tasks and of the lease, issued together.
     let mut outbox = Outbox::default();
-    let mut reads = Vec::with_capacity(items.len());
     for item in &items {
-        reads.push(pending(
-            tasks.get(Query::Key(item.id.as_str().into())),
-            "settle",
-        )?);
         outbox.read(&tx, &item.tag)?;
     }
-    let lease = match &then {
+    let mut lease = match &then {
         Some(ask) => Some(LeaseReads::issue(&tx, &ask.ids, &ask.tags, &mut outbox)?),
         None => None,
     };
+    let currents = current_records(&tasks, &items, lease.as_mut()).await?;
     let mut results = Vec::with_capacity(items.len());
     let mut writes = Vec::new();
     let mut changed = Vec::with_capacity(items.len());
     let mut spans = Vec::with_capacity(items.len());
-    for (item, read) in items.into_iter().zip(reads) {
-        let Some(current) = read.await.map_err(failed)? else {
+    for (item, current) in items.into_iter().zip(currents) {
+        let Some(current) = current else {
             results.push(Err(Error::UnknownTask { id: item.id }));
             spans.push(None);
             continue;
@@ -201,6 +196,49 @@ async fn settle_in(
         }
     }
     Ok((results, leased, started))
+}
+
+/// The stored records of the outcomes' tasks (`None`: gone). With a lease in the same transaction, its
+/// read of every task in flight has them (a task settles from `InFlight`): only those not found there
+/// (cancelled, ended) are read one by one, a round trip later. Without, each is read.
+async fn current_records(
+    tasks: &idb::ObjectStore,
+    items: &[Settle],
+    lease: Option<&mut LeaseReads>,
+) -> Result<Vec<Option<wasm_bindgen::JsValue>>, Error> {
+    let failed = |e: idb::Error| storage_error("settle", e);
+    let in_flight = match lease {
+        Some(lease) => lease.in_flight().await?,
+        None => &[],
+    };
+    let found: Vec<Option<wasm_bindgen::JsValue>> = items
+        .iter()
+        .map(|item| {
+            in_flight
+                .iter()
+                .find(|t| js::get(t, "id").as_string().as_deref() == Some(item.id.as_str()))
+                .cloned()
+        })
+        .collect();
+    let mut reads = Vec::with_capacity(items.len());
+    for (item, found) in items.iter().zip(&found) {
+        reads.push(match found {
+            Some(_) => None,
+            None => Some(pending(
+                tasks.get(Query::Key(item.id.as_str().into())),
+                "settle",
+            )?),
+        });
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for (found, read) in found.into_iter().zip(reads) {
+        out.push(match (found, read) {
+            (Some(record), _) => Some(record),
+            (None, Some(read)) => read.await.map_err(failed)?,
+            (None, None) => None,
+        });
+    }
+    Ok(out)
 }
 
 /// One attempt's input for `Store::settle_many`.
