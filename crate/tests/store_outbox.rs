@@ -291,6 +291,19 @@ async fn ack_each_drops_exactly_the_events_named_of_every_tag_in_one_transaction
 }
 
 #[wasm_bindgen_test]
+async fn ack_each_drops_runs_of_consecutive_events_whole_and_keeps_what_lies_between() {
+    let f = Fixture::new("ack-runs").await;
+    two_tags(&f.store).await;
+    // A's 1-2 and 4-5 (named out of order, 4 twice), B's 1-2: A's 3 and 6 stay.
+    let named = [(A, 5), (B, 2), (A, 1), (A, 4), (B, 1), (A, 2), (A, 4)];
+    let named: Vec<(String, u64)> = named.iter().map(|(t, s)| (t.to_string(), *s)).collect();
+    f.store.ack_each(&named).await.unwrap();
+    assert_eq!(seqs(&f.store.events(A, 0).await.unwrap()), [3, 6]);
+    assert_eq!(f.store.outbox_len(B).await.unwrap(), 0);
+    f.finish().await;
+}
+
+#[wasm_bindgen_test]
 async fn clear_removes_one_tags_tasks_blobs_and_events() {
     let f = Fixture::new("clear").await;
     two_tags(&f.store).await;

@@ -4,9 +4,11 @@
 //! be long gone when it finishes. The core decides *which* events a transition produces; the store
 //! assigns each one a per-tag `seq` so pages can resume from the last one they saw.
 
+mod runs;
 mod said;
 mod throttle;
 
+pub use runs::ack_runs;
 pub use throttle::ProgressThrottle;
 
 use serde::{Deserialize, Serialize};

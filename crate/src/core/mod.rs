@@ -24,7 +24,7 @@ mod proptests;
 
 pub use error::{Error, Result};
 pub use event::{
-    events_for, excerpt, note_said, progress_event, queued_event, EventKind, FerryEvent,
+    ack_runs, events_for, excerpt, note_said, progress_event, queued_event, EventKind, FerryEvent,
     ProgressThrottle, ResponseInfo, BODY_EXCERPT_MAX,
 };
 pub use retry::{

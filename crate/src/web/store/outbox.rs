@@ -3,7 +3,7 @@
 use super::batch::{commit_with, write};
 use super::tasks::{tag_range, MAX_KEY};
 use super::{commit, delete, key, open_store, Store, META, OUTBOX, TASKS};
-use crate::core::{Error, FerryEvent, SessionOptions};
+use crate::core::{self, Error, FerryEvent, SessionOptions};
 use crate::web::js::{self, storage_error};
 use idb::{KeyRange, Query};
 use serde::{Deserialize, Serialize};
@@ -246,14 +246,22 @@ impl Store {
     }
 
     /// Drops exactly these events (tag, seq) — a page's listeners heard them — in one transaction,
-    /// every delete issued at once.
+    /// every delete issued at once: one per run of consecutive seqs (`core::ack_runs`).
     pub async fn ack_each(&self, events: &[(String, u64)]) -> Result<(), Error> {
         let tx = self.tx_relaxed(&[OUTBOX])?;
         let outbox = open_store(&tx, OUTBOX, "ack")?;
-        let mut deletes = Vec::with_capacity(events.len());
-        for (tag, seq) in events {
-            let k = key(&[tag.as_str().into(), JsValue::from_f64(*seq as f64)]);
-            deletes.push(write(outbox.delete(Query::Key(k)), "ack")?);
+        let runs = core::ack_runs(events);
+        let mut deletes = Vec::with_capacity(runs.len());
+        for (tag, first, last) in runs {
+            let at = |seq: u64| key(&[tag.as_str().into(), JsValue::from_f64(seq as f64)]);
+            let query = match first == last {
+                true => Query::Key(at(first)),
+                false => Query::KeyRange(
+                    KeyRange::bound(&at(first), &at(last), None, None)
+                        .map_err(|e| storage_error("key range", e))?,
+                ),
+            };
+            deletes.push(write(outbox.delete(query), "ack")?);
         }
         commit_with(tx, deletes, "ack").await
     }
