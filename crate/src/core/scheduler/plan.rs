@@ -22,9 +22,10 @@ pub struct Plan {
     /// Every task that waits for a page's Background Fetch (`waits_for_page`): their tags' pages keep
     /// waking the worker, so that it goes on hearing them while they are open.
     pub for_pages: Vec<String>,
-    /// A slot is left free that a task not read could take (this worker has a lane free and some tag
-    /// served here, not paused, has fewer attempts than its concurrency): see [`Plan::reads_further`].
-    pub room: bool,
+    /// The tags with a slot left that a task not read could take (this worker has a lane free, and
+    /// the tag, served here and not paused, has fewer attempts than its concurrency), in tag order:
+    /// see [`Plan::reads_further`] and [`Plan::tag_reads`].
+    pub room: Vec<String>,
 }
 
 impl Plan {
@@ -43,7 +44,25 @@ impl Plan {
     /// hidden behind held ones, a paused tag's say) and a slot is left that one of them could take.
     /// With every lane busy, reading further would find nothing to start, only cost reads.
     pub fn reads_further(&self, read: u32, limit: u32) -> bool {
-        self.start.is_empty() && read >= limit && self.room
+        self.start.is_empty() && read >= limit && !self.room.is_empty()
+    }
+
+    /// What a look that reads further reads (`reads_further`): the due tasks of each tag with a slot
+    /// left (`room`), on their own (a tag's due tasks, in due order), `first` of them, then four
+    /// times as many while its last read came back full. A tag read to its end is not read again: a
+    /// tag with nothing queued costs one read that finds nothing, not the whole queue of the others.
+    /// `read`: per tag, how many its last read asked for and how many it found.
+    pub fn tag_reads(&self, read: &LiteMap<String, (u32, u32)>, first: u32) -> Vec<(String, u32)> {
+        self.room
+            .iter()
+            .filter_map(|tag| match read.get(tag) {
+                None => Some((tag.clone(), first)),
+                Some(&(asked, found)) if found >= asked => {
+                    Some((tag.clone(), asked.saturating_mul(4)))
+                }
+                Some(_) => None,
+            })
+            .collect()
     }
 }
 
@@ -224,12 +243,22 @@ pub fn plan(
     let free = |tag: &str, v: &SessionView| {
         !v.paused && !v.elsewhere && busy.get(tag).copied().unwrap_or(0) < v.concurrency
     };
-    let room = slots > 0
-        && (sessions.iter().any(|(tag, v)| free(tag, v))
-            || queued
-                .iter()
-                .chain(&in_flight)
-                .any(|t| !sessions.contains_key(&t.tag) && free(&t.tag, &SessionView::default())));
+    let mut room: Vec<String> = Vec::new();
+    if slots > 0 {
+        // (Sessions come in tag order, and the tags seen without one are added in place: no sort.)
+        for (tag, v) in sessions.iter() {
+            if free(tag, v) {
+                room.push(tag.clone());
+            }
+        }
+        for t in queued.iter().chain(&in_flight) {
+            if !sessions.contains_key(&t.tag) && free(&t.tag, &SessionView::default()) {
+                if let Err(at) = room.binary_search(&t.tag) {
+                    room.insert(at, t.tag.clone());
+                }
+            }
+        }
+    }
     // Due tasks left waiting for a slot start when an attempt ends; that is work left too.
     if queues.iter().any(|(_, q)| !q.is_empty()) {
         work_left = true;

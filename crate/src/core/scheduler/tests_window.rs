@@ -1,5 +1,5 @@
 //! A look reads the due tasks a window at a time: it reads further only while a slot is left that a
-//! task it did not read could take.
+//! task it did not read could take, and then only the due tasks of the tags with a slot left.
 
 use super::tests::{env, leased, sessions, task, NOTHING};
 use super::*;
@@ -31,7 +31,7 @@ fn a_look_reads_past_what_it_read_only_while_a_slot_is_left_for_what_it_did_not(
     // Tag b busy too: whatever is behind, nothing could start (a drain with every lane taken).
     let b_flying = [leased(&task("b1", "b", 1), Transport::Fallback, Some("w"))];
     let p = look(&q, &b_flying, &these, 1);
-    assert!(p.start.is_empty() && !p.room && !p.reads_further(2, 2));
+    assert!(p.start.is_empty() && p.room.is_empty() && !p.reads_further(2, 2));
     // A full tag's own queue in the read, the same.
     let q = [task("b2", "b", 2), task("b3", "b", 3)];
     let p = look(&q, &b_flying, &sessions(&[("b", one)]), 1);
@@ -47,4 +47,56 @@ fn a_look_reads_past_what_it_read_only_while_a_slot_is_left_for_what_it_did_not(
     // Something started: the next look reads again (its due tasks start as attempts end).
     let p = look(&[task("b2", "b", 2)], &[], &these, 0);
     assert!(!p.start.is_empty() && !p.reads_further(1, 1));
+}
+
+#[test]
+fn a_look_reads_further_only_the_tags_with_a_slot_left_each_until_read_to_its_end() {
+    let (two, paused) = (
+        SessionView {
+            concurrency: 2,
+            ..SessionView::default()
+        },
+        SessionView {
+            paused: true,
+            ..SessionView::default()
+        },
+    );
+    // A drain of tag a (every slot taken) beside b and c, registered with nothing due in the read,
+    // and d, paused: b and c are read on their own, a and d are not.
+    let flying = [
+        leased(&task("a1", "a", 1), Transport::Fallback, Some("w")),
+        leased(&task("a2", "a", 2), Transport::Fallback, Some("w")),
+    ];
+    let q = [task("a3", "a", 3), task("a4", "a", 4)];
+    let these = sessions(&[("a", two), ("b", two), ("c", two), ("d", paused)]);
+    let p = plan(&env(), &q, &flying, &these, &[], 2, &NOTHING);
+    assert!(p.reads_further(2, 2));
+    assert_eq!(p.room, ["b", "c"]);
+    let none = LiteMap::new();
+    assert_eq!(
+        p.tag_reads(&none, 32),
+        [("b".to_string(), 32), ("c".to_string(), 32)]
+    );
+    // b's read found nothing (read to its end); c's came back full (more may be due behind).
+    let mut read = LiteMap::new();
+    read.insert("b".to_string(), (32, 0));
+    read.insert("c".to_string(), (32, 32));
+    assert_eq!(p.tag_reads(&read, 32), [("c".to_string(), 128)]);
+    read.insert("c".to_string(), (128, 40));
+    assert!(
+        p.tag_reads(&read, 32).is_empty(),
+        "every tag read to its end"
+    );
+    // A tag seen only in the tasks (no session record: the defaults) has room too.
+    let e_flying = [leased(&task("e1", "e", 1), Transport::Fallback, Some("w"))];
+    let p = plan(
+        &env(),
+        &q,
+        &e_flying,
+        &sessions(&[("a", paused)]),
+        &[],
+        1,
+        &NOTHING,
+    );
+    assert_eq!(p.room, ["e"]);
 }

@@ -9,8 +9,8 @@ use crate::core::scheduler::{
 use crate::core::state::Input;
 use crate::core::task::{State, Task, Transport};
 
-/// The due tasks a look reads first (the web layer reads 32; a small window here makes the
-/// simulation read further often).
+/// The due tasks a look reads first, and of each tag when it reads further (the web layer reads 32; a
+/// small window here makes the simulation read further often).
 const READ: usize = 2;
 
 impl World {
@@ -50,8 +50,9 @@ impl World {
                 );
             }
         }
-        // Read as the web layer reads the `by_due` index: due tasks in (due time, id) order a window
-        // at a time (`READ`, growing fourfold while the plan reads further), then the first not due.
+        // Read as the web layer reads: the `by_due` index's first due tasks in (due time, id) order
+        // (`READ` of them) and the first not due; then, while the plan reads further, the due tasks of
+        // each tag with a slot left on their own (its `by_tag_due` range, in due order).
         let mut queued: Vec<&Task> = self
             .tasks
             .values()
@@ -67,9 +68,10 @@ impl World {
             outages: &outages,
         };
         let in_flight = self.in_flight();
-        let mut limit = READ;
-        let read = loop {
-            let read: Vec<Task> = due.iter().take(limit).map(|t| (*t).clone()).collect();
+        let mut read: Vec<Task> = due.iter().take(READ).map(|t| (*t).clone()).collect();
+        let window = read.len() as u32;
+        let mut per_tag = litemap::LiteMap::new();
+        loop {
             let p = plan(
                 &self.env(),
                 &read,
@@ -79,11 +81,28 @@ impl World {
                 running_here,
                 &heard,
             );
-            if !p.reads_further(read.len() as u32, limit as u32) {
-                break read;
+            if !p.reads_further(window, READ as u32) {
+                break;
             }
-            limit *= 4;
-        };
+            let reads = p.tag_reads(&per_tag, READ as u32);
+            if reads.is_empty() {
+                break;
+            }
+            for (tag, asked) in reads {
+                let of_tag: Vec<&Task> = due
+                    .iter()
+                    .filter(|t| t.tag == tag)
+                    .take(asked as usize)
+                    .copied()
+                    .collect();
+                per_tag.insert(tag, (asked, of_tag.len() as u32));
+                for t in of_tag {
+                    if !read.iter().any(|r| r.id == t.id) {
+                        read.push(t.clone());
+                    }
+                }
+            }
+        }
         let unread = due.len() - read.len();
         let queued: Vec<Task> = read
             .into_iter()
