@@ -247,7 +247,6 @@ type Look = (Plan, LiteMap<String, SessionView>, Vec<Task>, Vec<Task>);
 /// session views it read, keyed by tag, and the queued tasks it saw). Its reads are one transaction.
 async fn look(store: &Store) -> Result<Look, Error> {
     let env = env();
-    let mut limit = BATCH;
     let scope = scope();
     let views = |snap: &crate::web::store::Snapshot| -> LiteMap<String, SessionView> {
         // The same keys in the same order: no sort needed.
@@ -273,9 +272,9 @@ async fn look(store: &Store) -> Result<Look, Error> {
             .cloned()
             .collect()
     };
-    let mut snap = store.snapshot(env.now_ms, limit).await?;
+    let mut snap = store.snapshot(env.now_ms, BATCH).await?;
     if recover(store, &ours(&snap), env.now_ms).await? {
-        snap = store.snapshot(env.now_ms, limit).await?;
+        snap = store.snapshot(env.now_ms, BATCH).await?;
     }
     // Attempts spawned whose lease is not committed yet hold their slot already. An attempt whose
     // settle has planned what follows it (`attempt::ending`) holds none: its request is over, and what
@@ -313,7 +312,9 @@ async fn look(store: &Store) -> Result<Look, Error> {
         origin: &origin,
         outages: &outages,
     };
-    // Read past held tasks (a paused tag's, say): they must not hide the others behind them.
+    // Read past held tasks (a paused tag's, say): they must not hide the others behind them. Each tag
+    // with a slot left is read on its own (`Plan::tag_reads`).
+    let mut per_tag = LiteMap::new();
     loop {
         let in_flight = in_flight_of(&snap.in_flight);
         let p = decide::plan(
@@ -325,11 +326,22 @@ async fn look(store: &Store) -> Result<Look, Error> {
             here,
             &heard,
         );
-        if !p.reads_further(snap.due_read, limit) {
+        if !p.reads_further(snap.due_read, BATCH) {
             break;
         }
-        limit = limit.saturating_mul(4);
-        snap = store.snapshot(env.now_ms, limit).await?;
+        let reads = p.tag_reads(&per_tag, BATCH);
+        if reads.is_empty() {
+            break;
+        }
+        let found = store.due_of_tags(env.now_ms, &reads).await?;
+        for ((tag, asked), (n, tasks)) in reads.into_iter().zip(found) {
+            per_tag.insert(tag, (asked, n));
+            for t in tasks {
+                if !snap.due.iter().any(|d| d.id == t.id) {
+                    snap.due.push(t);
+                }
+            }
+        }
     }
     let in_flight = in_flight_of(&snap.in_flight);
     let sessions = views(&snap);

@@ -3,7 +3,7 @@
 //! Migration tests are written around `SCHEMA_HISTORY`: a frozen description of every schema version
 //! Ferry ever shipped, and `seed_v1`, which writes a database exactly as schema v1 code wrote it
 //! (hand-written records, not today's serde output). When v2 lands: add its schema to the history,
-//! keep `seed_v1` untouched, and the v1 test then exercises the real v1 → v2 upgrade.
+//! keep `seed_v1` untouched, and the v1 test then exercises the real upgrade from v1 to it.
 #![cfg(target_arch = "wasm32")]
 
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_service_worker);
@@ -53,7 +53,24 @@ const SCHEMA_V2: &[StoreSpec] = &[
         ],
     ),
 ];
-const SCHEMA_HISTORY: &[(u32, &[StoreSpec])] = &[(1, SCHEMA_V1), (2, SCHEMA_V2)];
+/// v3 adds `tasks.by_tag_due` (one tag's queued tasks in due order: a look reads a tag on its own).
+const SCHEMA_V3: &[StoreSpec] = &[
+    ("blobs", "null", &[]),
+    ("meta", "null", &[]),
+    ("outbox", "tag,seq", &[("by_task", "taskId", false)]),
+    (
+        "tasks",
+        "id",
+        &[
+            ("by_due", "state,nextAttemptAt", false),
+            ("by_lease", "state,leaseUntil", false),
+            ("by_state", "state,createdAt", false),
+            ("by_tag_due", "tag,nextAttemptAt", false),
+            ("by_tag_seq", "tag,seq", true),
+        ],
+    ),
+];
+const SCHEMA_HISTORY: &[(u32, &[StoreSpec])] = &[(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3)];
 
 /// The schema the current code must produce.
 fn current_schema() -> &'static [StoreSpec] {
@@ -397,7 +414,7 @@ async fn seed_v1(name: &str) {
 }
 
 #[wasm_bindgen_test]
-async fn a_schema_v1_database_upgraded_to_v2_keeps_every_task_blob_and_event() {
+async fn a_schema_v1_database_upgraded_keeps_every_task_blob_and_event() {
     let name = unique_name("v1");
     seed_v1(&name).await;
     let store = Store::open_named(&name)
@@ -450,6 +467,16 @@ async fn a_schema_v1_database_upgraded_to_v2_keeps_every_task_blob_and_event() {
         ["v1-flying"]
     );
     assert_eq!(store.next_wake().await.unwrap(), Some(T0));
+    // And the index added since (v3) was built over them: a tag's queued tasks only.
+    let of_tags = store
+        .due_of_tags(T0, &[("photos".into(), 10), ("other".into(), 10)])
+        .await
+        .unwrap();
+    let ids: Vec<(u32, Vec<String>)> = of_tags
+        .into_iter()
+        .map(|(n, ts)| (n, ts.into_iter().map(|t| t.id).collect()))
+        .collect();
+    assert_eq!(ids, [(1, vec!["v1-queued".to_string()]), (0, vec![])]);
 
     let events = store.events("photos", 0).await.unwrap();
     assert_eq!(

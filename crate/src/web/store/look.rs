@@ -93,6 +93,49 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The queued tasks of each tag due by `now_ms`, in due order, at most the count asked of it, in ONE
+    /// read transaction (a request per tag, issued together): a look's read past its window
+    /// (`core::scheduler::Plan::tag_reads`). Answers, per tag, how many records it found (records
+    /// this version cannot read are counted, not returned) and the tasks.
+    pub async fn due_of_tags(
+        &self,
+        now_ms: u64,
+        tags: &[(String, u32)],
+    ) -> Result<Vec<(u32, Vec<Task>)>, Error> {
+        let tx = self.tx(&[TASKS], false)?;
+        let index = open_store(&tx, TASKS, "look")?
+            .index("by_tag_due")
+            .map_err(|e| storage_error("look", e))?;
+        let failed = |e: idb::Error| storage_error("look", e);
+        let mut reads = Vec::with_capacity(tags.len());
+        for (tag, limit) in tags {
+            let at = |ms: f64| super::key(&[tag.as_str().into(), JsValue::from_f64(ms)]);
+            let range =
+                KeyRange::bound(&at(0.0), &at(now_ms as f64), None, None).map_err(failed)?;
+            reads.push(
+                index
+                    .get_all(Some(Query::KeyRange(range)), Some((*limit).max(1)))
+                    .map_err(failed)?
+                    .into_future(),
+            );
+        }
+        let mut out = Vec::with_capacity(reads.len());
+        for read in reads {
+            let records = read.await.map_err(failed)?;
+            let found = records.len() as u32;
+            out.push((
+                found,
+                records
+                    .into_iter()
+                    .filter_map(|t| task_of(t).ok())
+                    .collect(),
+            ));
+        }
+        Ok(out)
+    }
+}
+
 /// One look's reads (`Store::snapshot`).
 pub struct Snapshot {
     /// Tasks in flight, whoever holds them.
