@@ -22,8 +22,9 @@ pub struct Plan {
     /// Every task that waits for a page's Background Fetch (`waits_for_page`): their tags' pages keep
     /// waking the worker, so that it goes on hearing them while they are open.
     pub for_pages: Vec<String>,
-    /// The tags with a slot left that a task not read could take (this worker has a lane free, and
-    /// the tag, served here and not paused, has fewer attempts than its concurrency), in tag order:
+    /// The tags with a slot left that a task not read could take (this worker has a lane free and is
+    /// online, and the tag, served here and not paused, has fewer attempts than its concurrency), in
+    /// tag order:
     /// see [`Plan::reads_further`] and [`Plan::tag_reads`].
     pub room: Vec<String>,
 }
@@ -244,7 +245,8 @@ pub fn plan(
         !v.paused && !v.elsewhere && busy.get(tag).copied().unwrap_or(0) < v.concurrency
     };
     let mut room: Vec<String> = Vec::new();
-    if slots > 0 {
+    // (Offline, no task starts, whatever is behind: a look then reads no further.)
+    if slots > 0 && env.online {
         // (Sessions come in tag order, and the tags seen without one are added in place: no sort.)
         for (tag, v) in sessions.iter() {
             if free(tag, v) {

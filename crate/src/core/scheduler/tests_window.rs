@@ -87,6 +87,13 @@ fn a_look_reads_further_only_the_tags_with_a_slot_left_each_until_read_to_its_en
         p.tag_reads(&read, 32).is_empty(),
         "every tag read to its end"
     );
+    // Offline, nothing starts, whatever is behind: no tag is read further.
+    let offline = Env {
+        online: false,
+        ..env()
+    };
+    let p = plan(&offline, &q, &flying, &these, &[], 2, &NOTHING);
+    assert!(p.room.is_empty() && !p.reads_further(2, 2));
     // A tag seen only in the tasks (no session record: the defaults) has room too.
     let e_flying = [leased(&task("e1", "e", 1), Transport::Fallback, Some("w"))];
     let p = plan(
