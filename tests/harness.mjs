@@ -144,6 +144,23 @@ export async function serviceWorker(ctx, { timeout = 20000 } = {}) {
   return sw ?? ctx.waitForEvent('serviceworker', { timeout });
 }
 
+/** Prelude code that answers a page's `{ test: name }` message with the worker's `value` (an expression). */
+export const answering = (name, value) => `
+self.addEventListener('message', (e) => {
+  if (e.data?.test !== '${name}') return;
+  e.stopImmediatePropagation();
+  e.ports[0].postMessage(${value});
+});`;
+
+/** What the active worker's prelude (`answering`) answers to `{ test: name }`. */
+export function askWorker(page, name) {
+  return page.evaluate((name) => new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = (e) => resolve(e.data);
+    navigator.serviceWorker.ready.then((r) => r.active.postMessage({ test: name }, [channel.port2]));
+  }), name);
+}
+
 /**
  * Serves `/<name>` (through the browser context, not the server): the demo's worker with `prelude` run
  * first (static imports run in order), so the prelude's listeners and stand-ins come before Ferry's.

@@ -7,7 +7,7 @@
 // call, each acknowledgement and wake reaches the worker while every lane is busy).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, openSession, until, withChromium, routeWorker } from './harness.mjs';
+import { startServer, openSession, until, withChromium, routeWorker, answering, askWorker } from './harness.mjs';
 
 const server = await startServer();
 after(() => server.stop());
@@ -24,11 +24,7 @@ IDBIndex.prototype.getAll = function (...args) {
   }
   return request;
 };
-self.addEventListener('message', (e) => {
-  if (e.data?.test !== 'reads') return;
-  e.stopImmediatePropagation();
-  e.ports[0].postMessage(reads);
-});`;
+${answering('reads', 'reads')}`;
 
 test('a drain reads each queued upload from the due index about once, and no look reads past its first window while every lane is busy, a registered idle tag beside it', async (t) => {
   await server.reset();
@@ -43,11 +39,7 @@ test('a drain reads each queued upload from the due index about once, and no loo
       await window.ferrySession.pause();
       await window.ferrySession.uploadAll(Array.from({ length: n }, (_, i) => ({ blob: new Blob([`upload ${i}`]), request: { url: '/upload/reads' } })));
     }, queued);
-    const reads = () => page.evaluate(() => new Promise((resolve) => {
-      const channel = new MessageChannel();
-      channel.port1.onmessage = (e) => resolve(e.data);
-      navigator.serviceWorker.ready.then((r) => r.active.postMessage({ test: 'reads' }, [channel.port2]));
-    }));
+    const reads = () => askWorker(page, 'reads');
     const before = await reads();
     // Resumed, then more uploads stored one at a time while the queue drains.
     await page.evaluate(async (more) => {

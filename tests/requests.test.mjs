@@ -3,7 +3,7 @@
 // counted by a prelude: every read of a record by key or by range, per transaction, and every request.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, openSession, until, withChromium, routeWorker } from './harness.mjs';
+import { startServer, openSession, until, withChromium, routeWorker, answering, askWorker } from './harness.mjs';
 
 const server = await startServer();
 after(() => server.stop());
@@ -35,11 +35,7 @@ for (const proto of [IDBObjectStore.prototype, IDBIndex.prototype]) {
     };
   }
 }
-self.addEventListener('message', (e) => {
-  if (e.data?.test !== 'requests') return;
-  e.stopImmediatePropagation();
-  e.ports[0].postMessage(counts);
-});`;
+${answering('requests', 'counts')}`;
 
 test('no transaction of a drain reads a record twice: a settle takes its tasks from the lease\'s in-flight read, and a tag\'s session is read once', async (t) => {
   await server.reset();
@@ -51,11 +47,7 @@ test('no transaction of a drain reads a record twice: a settle takes its tasks f
       await window.ferrySession.pause();
       await window.ferrySession.uploadAll(Array.from({ length: n }, (_, i) => ({ blob: new Blob([`upload ${i}`]), request: { url: '/upload/requests' } })));
     }, n);
-    const counts = () => page.evaluate(() => new Promise((resolve) => {
-      const channel = new MessageChannel();
-      channel.port1.onmessage = (e) => resolve(e.data);
-      navigator.serviceWorker.ready.then((r) => r.active.postMessage({ test: 'requests' }, [channel.port2]));
-    }));
+    const counts = () => askWorker(page, 'requests');
     const before = await counts();
     await page.evaluate(() => window.ferrySession.resume());
     await until(() => page.evaluate((n) => window.ferryEvents.filter((e) => e.kind === 'completed').length === n, n),

@@ -241,7 +241,6 @@ async fn a_batch_lease_skips_a_task_that_moved_on_and_leases_the_rest() {
 #[wasm_bindgen_test]
 async fn an_outcome_and_the_next_lease_share_a_transaction_and_the_lease_sees_the_freed_slot() {
     use ferry::core::EventKind;
-    use ferry::web::store::{LeaseAsk, Settle};
     let f = Fixture::new("settle-lease").await;
     for id in ["a", "b"] {
         enqueue(&f.store, &task_due(id, "photos", Some(T0), 3)).await;
@@ -269,25 +268,8 @@ async fn an_outcome_and_the_next_lease_share_a_transaction_and_the_lease_sees_th
     let done = f
         .store
         .settle_many(
-            vec![Settle {
-                id: "a".into(),
-                tag: "photos".into(),
-                lease_no: a.task.lease_no,
-                input: Input::Outcome(Outcome::Response {
-                    status: 201,
-                    retry_after: None,
-                }),
-                now_ms: T0 + 10,
-                rand: 0,
-                response: None,
-            }],
-            Some(LeaseAsk {
-                ids: vec!["b".into()],
-                tags: vec!["photos".into()],
-                transport: Transport::Fallback,
-                holder: Some("w1".into()),
-                env: env(T0 + 10),
-            }),
+            vec![answered("a", a.task.lease_no)],
+            lease_of("b"),
             Some(early),
         )
         .await;
@@ -346,7 +328,6 @@ async fn from_a_newer_version(name: &str, id: &str) {
 #[wasm_bindgen_test]
 async fn a_record_this_version_cannot_read_fails_its_own_outcome_and_the_rest_commit_whole() {
     use ferry::core::EventKind;
-    use ferry::web::store::{LeaseAsk, Settle};
     let f = Fixture::new("settle-unreadable").await;
     for id in ["a", "b", "c"] {
         enqueue(&f.store, &task(id, "photos")).await;
@@ -363,29 +344,11 @@ async fn a_record_this_version_cannot_read_fails_its_own_outcome_and_the_rest_co
         lease_nos.push(leased.task.lease_no);
     }
     from_a_newer_version(&f.name, "b").await;
-    let answer = |id: &str, lease_no: u64| Settle {
-        id: id.into(),
-        tag: "photos".into(),
-        lease_no,
-        input: Input::Outcome(Outcome::Response {
-            status: 201,
-            retry_after: None,
-        }),
-        now_ms: T0 + 10,
-        rand: 0,
-        response: None,
-    };
     let done = f
         .store
         .settle_many(
-            vec![answer("a", lease_nos[0]), answer("b", lease_nos[1])],
-            Some(LeaseAsk {
-                ids: vec!["c".into()],
-                tags: vec!["photos".into()],
-                transport: Transport::Fallback,
-                holder: Some("w1".into()),
-                env: env(T0 + 10),
-            }),
+            vec![answered("a", lease_nos[0]), answered("b", lease_nos[1])],
+            lease_of("c"),
             None,
         )
         .await;

@@ -8,34 +8,9 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_service_worker);
 mod common;
 
 use common::*;
-use ferry::core::{Error, Input, Outcome, State, Transport};
-use ferry::web::store::{LeaseAsk, Settle, Store};
+use ferry::core::{Error, Input, State, Transport};
+use ferry::web::store::Store;
 use wasm_bindgen_test::*;
-
-fn answered(id: &str, lease_no: u64) -> Settle {
-    Settle {
-        id: id.into(),
-        tag: "photos".into(),
-        lease_no,
-        input: Input::Outcome(Outcome::Response {
-            status: 201,
-            retry_after: None,
-        }),
-        now_ms: T0 + 10,
-        rand: 0,
-        response: None,
-    }
-}
-
-fn lease_of(id: &str) -> Option<LeaseAsk> {
-    Some(LeaseAsk {
-        ids: vec![id.into()],
-        tags: vec!["photos".into()],
-        transport: Transport::Fallback,
-        holder: Some("w1".into()),
-        env: env(T0 + 10),
-    })
-}
 
 /// Leases `a` and `b` (both sent by this worker), with `c` queued behind them.
 async fn two_running(store: &Store) -> (u64, u64) {

@@ -359,3 +359,31 @@ pub fn key_path_string(kp: &JsValue) -> String {
             .join(",")
     }
 }
+
+/// The input of an attempt of `photos`'s task `id` under lease `lease_no` that the server answered 201,
+/// at `T0 + 10`.
+pub fn answered(id: &str, lease_no: u64) -> ferry::web::store::Settle {
+    ferry::web::store::Settle {
+        id: id.into(),
+        tag: "photos".into(),
+        lease_no,
+        input: core::Input::Outcome(core::Outcome::Response {
+            status: 201,
+            retry_after: None,
+        }),
+        now_ms: T0 + 10,
+        rand: 0,
+        response: None,
+    }
+}
+
+/// A lease of `photos`'s task `id` by worker `w1` at `T0 + 10`, asked with a settle.
+pub fn lease_of(id: &str) -> Option<ferry::web::store::LeaseAsk> {
+    Some(ferry::web::store::LeaseAsk {
+        ids: vec![id.into()],
+        tags: vec!["photos".into()],
+        transport: core::Transport::Fallback,
+        holder: Some("w1".into()),
+        env: env(T0 + 10),
+    })
+}

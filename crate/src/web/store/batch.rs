@@ -104,6 +104,16 @@ impl Outbox {
         Ok(())
     }
 
+    /// Where `tag` is in `tags` (its reads issued first, if they were not).
+    fn slot(&mut self, tx: &idb::Transaction, tag: &str) -> Result<usize, Error> {
+        self.read(tx, tag)?;
+        Ok(self
+            .tags
+            .iter()
+            .position(|t| t.tag == tag)
+            .expect("read above"))
+    }
+
     /// `tag`'s session record as the transaction read it (`read` first, else it is issued now: a
     /// round trip of its own).
     pub(super) async fn session(
@@ -111,13 +121,9 @@ impl Outbox {
         tx: &idb::Transaction,
         tag: &str,
     ) -> Result<Option<JsValue>, Error> {
-        self.read(tx, tag)?;
-        let slot = self
-            .tags
-            .iter_mut()
-            .find(|t| t.tag == tag)
-            .expect("read above");
-        slot.session
+        let slot = self.slot(tx, tag)?;
+        self.tags[slot]
+            .session
             .get()
             .await
             .cloned()
@@ -131,12 +137,7 @@ impl Outbox {
         tag: &str,
         events: Vec<FerryEvent>,
     ) -> Result<Span, Error> {
-        self.read(tx, tag)?;
-        let slot = self
-            .tags
-            .iter()
-            .position(|t| t.tag == tag)
-            .expect("read above");
+        let slot = self.slot(tx, tag)?;
         let list = &mut self.tags[slot].events;
         let from = list.len();
         list.extend(events);
