@@ -91,9 +91,7 @@ impl Store {
             sessions: by_tag,
         })
     }
-}
 
-impl Store {
     /// The queued tasks of each tag due by `now_ms`, in due order, at most the count asked of it, in ONE
     /// read transaction (a request per tag, issued together): a look's read past its window
     /// (`core::scheduler::Plan::tag_reads`). Answers, per tag, how many records it found (records
