@@ -4,18 +4,24 @@
 use super::tests::{env, leased, sessions, task, NOTHING};
 use super::*;
 
+/// A session of `concurrency`, and a paused one (the defaults otherwise).
+fn of_concurrency(concurrency: u32) -> SessionView {
+    SessionView {
+        concurrency,
+        ..SessionView::default()
+    }
+}
+
+fn paused() -> SessionView {
+    SessionView {
+        paused: true,
+        ..SessionView::default()
+    }
+}
+
 #[test]
 fn a_look_reads_past_what_it_read_only_while_a_slot_is_left_for_what_it_did_not() {
-    let (one, paused) = (
-        SessionView {
-            concurrency: 1,
-            ..SessionView::default()
-        },
-        SessionView {
-            paused: true,
-            ..SessionView::default()
-        },
-    );
+    let (one, paused) = (of_concurrency(1), paused());
     let look = |q: &[Task], flying: &[Task], s: &LiteMap<String, SessionView>, here: u32| {
         plan(&env(), q, flying, s, &[], here, &NOTHING)
     };
@@ -51,16 +57,7 @@ fn a_look_reads_past_what_it_read_only_while_a_slot_is_left_for_what_it_did_not(
 
 #[test]
 fn a_look_reads_further_only_the_tags_with_a_slot_left_each_until_read_to_its_end() {
-    let (two, paused) = (
-        SessionView {
-            concurrency: 2,
-            ..SessionView::default()
-        },
-        SessionView {
-            paused: true,
-            ..SessionView::default()
-        },
-    );
+    let (two, paused) = (of_concurrency(2), paused());
     // A drain of tag a (every slot taken) beside b and c, registered with nothing due in the read,
     // and d, paused: b and c are read on their own, a and d are not.
     let flying = [
