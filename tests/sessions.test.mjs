@@ -158,10 +158,11 @@ test('concurrency: a session with concurrency 2 runs two uploads at once, starte
 
 test('concurrency: uploads queued together start in enqueue order as slots free up (FIFO per tag)', async () => {
   await withBrowser(async (ctx) => {
-    // One `uploadAll`: every task has the same due time, so the store reads them by id (random), and
-    // lanes ending together lease several next attempts in one transaction.
+    // One `uploadAll`: every task has the same due time, more of them than a look reads at once (32),
+    // so a look's window must hold the earliest queued (not a random 32 by id), and lanes ending
+    // together lease several next attempts in one transaction.
     const page = await openSession(ctx, server.url, 'fifo', { concurrency: 3, backgroundFetch: false });
-    const n = 30;
+    const n = 80;
     const ids = await page.evaluate((n) => window.ferrySession.uploadAll(Array.from({ length: n },
       (_, i) => ({ blob: new Blob([`file ${i}`]), request: { url: `/upload/fifo/${i}` } }))), n);
     await settled(server, n);

@@ -156,6 +156,38 @@ async fn next_due_orders_ties_and_tags_by_due_time_only() {
 }
 
 #[wasm_bindgen_test]
+async fn tasks_due_at_the_same_time_come_in_enqueue_order_from_both_due_indexes() {
+    // An `uploadAll` (or calls within a millisecond) gives every task the same due time: a window of
+    // the due index must hold the first enqueued, not the first by id (random UUIDs in practice).
+    let f = Fixture::new("due-fifo").await;
+    let order = ["m", "z", "a", "q", "b"];
+    for id in order {
+        enqueue(&f.store, &task_due(id, "photos", Some(T0 + 50), 10)).await;
+    }
+    enqueue(&f.store, &task_due("other", "docs", Some(T0 + 45), 10)).await;
+    let due = f.store.next_due(T0 + 50, 3).await.unwrap();
+    assert_eq!(
+        ids(&due),
+        ["other", "m", "z"],
+        "due time first, then the first enqueued"
+    );
+    let of_tag = f
+        .store
+        .due_of_tags(T0 + 50, &[("photos".into(), 4)])
+        .await
+        .unwrap();
+    assert_eq!(of_tag.len(), 1);
+    assert_eq!(ids(&of_tag[0].1), ["m", "z", "a", "q"]);
+    // Due exactly now is due; the first later one is none of them.
+    assert_eq!(
+        f.store.next_later(T0 + 49).await.unwrap().map(|t| t.id),
+        Some("m".into())
+    );
+    assert_eq!(f.store.next_later(T0 + 50).await.unwrap(), None);
+    f.finish().await;
+}
+
+#[wasm_bindgen_test]
 async fn next_wake_is_the_earliest_queued_due_time() {
     let f = Fixture::new("wake").await;
     assert_eq!(

@@ -70,7 +70,29 @@ const SCHEMA_V3: &[StoreSpec] = &[
         ],
     ),
 ];
-const SCHEMA_HISTORY: &[(u32, &[StoreSpec])] = &[(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3)];
+/// v4 ends both due indexes with `seq`: tasks due at the same time come in enqueue order.
+const SCHEMA_V4: &[StoreSpec] = &[
+    ("blobs", "null", &[]),
+    ("meta", "null", &[]),
+    ("outbox", "tag,seq", &[("by_task", "taskId", false)]),
+    (
+        "tasks",
+        "id",
+        &[
+            ("by_due", "state,nextAttemptAt,seq", false),
+            ("by_lease", "state,leaseUntil", false),
+            ("by_state", "state,createdAt", false),
+            ("by_tag_due", "tag,nextAttemptAt,seq", false),
+            ("by_tag_seq", "tag,seq", true),
+        ],
+    ),
+];
+const SCHEMA_HISTORY: &[(u32, &[StoreSpec])] = &[
+    (1, SCHEMA_V1),
+    (2, SCHEMA_V2),
+    (3, SCHEMA_V3),
+    (4, SCHEMA_V4),
+];
 
 /// The schema the current code must produce.
 fn current_schema() -> &'static [StoreSpec] {
@@ -467,7 +489,8 @@ async fn a_schema_v1_database_upgraded_keeps_every_task_blob_and_event() {
         ["v1-flying"]
     );
     assert_eq!(store.next_wake().await.unwrap(), Some(T0));
-    // And the index added since (v3) was built over them: a tag's queued tasks only.
+    // And the index added since (v3, ordered by seq since v4) was built over them: a tag's queued
+    // tasks only.
     let of_tags = store
         .due_of_tags(T0, &[("photos".into(), 10), ("other".into(), 10)])
         .await

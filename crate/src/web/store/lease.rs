@@ -5,7 +5,7 @@
 use super::batch::{pending, write, Once, Outbox, Pending, Read, Span};
 use super::outbox::SessionRecord;
 use super::settle::LeaseAsk;
-use super::tasks::{state_range, MAX_KEY};
+use super::tasks::{state_range, up_to, MAX_KEY};
 use super::SessionChange;
 use super::{commit, open_store, session_key, task_of, Store, BLOBS, META, TASKS};
 use crate::core::scheduler::{self, Env, SessionView};
@@ -270,11 +270,8 @@ impl Store {
     /// The first queued task due after `now` (when the scheduler looks next), skipping none: a task
     /// due by `now` is `next_due`'s.
     pub async fn next_later(&self, now_ms: u64) -> Result<Option<Task>, Error> {
-        let lower = super::key(&[
-            State::Queued.as_str().into(),
-            JsValue::from_f64(now_ms as f64),
-        ]);
-        let upper = super::key(&[State::Queued.as_str().into(), JsValue::from_f64(MAX_KEY)]);
+        let lower = up_to(State::Queued.as_str(), now_ms as f64);
+        let upper = up_to(State::Queued.as_str(), MAX_KEY);
         let range = KeyRange::bound(&lower, &upper, Some(true), None)
             .map_err(|e| storage_error("key range", e))?;
         let tx = self.tx(&[TASKS], false)?;

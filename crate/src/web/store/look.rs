@@ -2,7 +2,7 @@
 
 use super::lease::in_flight_request;
 use super::outbox::SessionRecord;
-use super::tasks::{state_range, MAX_KEY};
+use super::tasks::{state_range, up_to, MAX_KEY};
 use super::{open_store, session_key, task_of, Store, META, TASKS};
 use crate::core::{self, Error, State, Task};
 use crate::web::js::{self, storage_error};
@@ -29,11 +29,8 @@ impl Store {
             )
             .map_err(failed)?
             .into_future();
-        let lower = super::key(&[
-            State::Queued.as_str().into(),
-            JsValue::from_f64(now_ms as f64),
-        ]);
-        let upper = super::key(&[State::Queued.as_str().into(), JsValue::from_f64(MAX_KEY)]);
+        let lower = up_to(State::Queued.as_str(), now_ms as f64);
+        let upper = up_to(State::Queued.as_str(), MAX_KEY);
         let later_range = KeyRange::bound(&lower, &upper, Some(true), None).map_err(failed)?;
         let later = due_index
             .get_all(Some(Query::KeyRange(later_range)), Some(1))
@@ -108,9 +105,9 @@ impl Store {
         let failed = |e: idb::Error| storage_error("look", e);
         let mut reads = Vec::with_capacity(tags.len());
         for (tag, limit) in tags {
-            let at = |ms: f64| super::key(&[tag.as_str().into(), JsValue::from_f64(ms)]);
+            let from = super::key(&[tag.as_str().into(), JsValue::from_f64(0.0)]);
             let range =
-                KeyRange::bound(&at(0.0), &at(now_ms as f64), None, None).map_err(failed)?;
+                KeyRange::bound(&from, &up_to(tag, now_ms as f64), None, None).map_err(failed)?;
             reads.push(
                 index
                     .get_all(Some(Query::KeyRange(range)), Some((*limit).max(1)))

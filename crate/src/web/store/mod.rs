@@ -1,11 +1,13 @@
 //! The IndexedDB store: the only IndexedDB code in Ferry.
 //!
-//! Schema v3 (database `ferry`):
-//! - `tasks`  keyPath `id`; indexes `by_tag_seq` [tag, seq] (unique), `by_due` [state, nextAttemptAt]
-//!   (the scheduler's index: only queued tasks have `nextAttemptAt`), `by_lease` [state, leaseUntil],
-//!   since v2 `by_state` [state, createdAt] (the retention sweep), and since v3 `by_tag_due`
-//!   [tag, nextAttemptAt] (one tag's queued tasks in due order: a look reads a tag with a free slot
-//!   on its own, not the whole queue of the others).
+//! Schema v4 (database `ferry`):
+//! - `tasks`  keyPath `id`; indexes `by_tag_seq` [tag, seq] (unique), `by_due` [state, nextAttemptAt,
+//!   seq] (the scheduler's index: only queued tasks have `nextAttemptAt`), `by_lease` [state,
+//!   leaseUntil], since v2 `by_state` [state, createdAt] (the retention sweep), and since v3
+//!   `by_tag_due` [tag, nextAttemptAt, seq] (one tag's queued tasks in due order: a look reads a tag
+//!   with a free slot on its own, not the whole queue of the others). Since v4 both due indexes end
+//!   with `seq`: tasks due at the same time (an `uploadAll`, calls within a millisecond) come in
+//!   enqueue order, so a look's window holds a tag's first queued, not a random few by id.
 //! - `blobs`  out-of-line key = task id; value = the Blob itself (the browser keeps it on disk).
 //! - `outbox` keyPath [tag, seq]: events not yet acknowledged by a page of the tag; since v2 index
 //!   `by_task` (taskId), so a task's events leave with it when its retention ends.
@@ -13,7 +15,7 @@
 //!   decisions owed, `["launchdue", tag, seq]` (arrays).
 //!
 //! Upgrades are declarative (`upgrade` makes the database match `SCHEMA` and keeps every record): v1 → v2
-//! only adds the two indexes, v2 → v3 the one.
+//! only adds the two indexes, v2 → v3 the one, v3 → v4 rebuilds the two due indexes with `seq`.
 //!
 //! Every change that must be seen whole (enqueue; a transition with its events and Blob deletion) is
 //! one transaction with `durability: 'strict'`, so a kill at any point leaves either before or after.
@@ -48,7 +50,7 @@ pub type SessionChange<'a> = Box<dyn FnOnce(Option<SessionRecord>) -> Option<Ses
 /// The database every page and the service worker of an origin share.
 pub const DB_NAME: &str = "ferry";
 /// The schema this code writes; opening an older database upgrades it in place.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 pub(crate) const TASKS: &str = "tasks";
 pub(crate) const BLOBS: &str = "blobs";
@@ -192,10 +194,10 @@ const SCHEMA: [(&str, &[&str], &[IndexSpec]); 4] = [
         &["id"],
         &[
             ("by_tag_seq", &["tag", "seq"], true),
-            ("by_due", &["state", "nextAttemptAt"], false),
+            ("by_due", &["state", "nextAttemptAt", "seq"], false),
             ("by_lease", &["state", "leaseUntil"], false),
             ("by_state", &["state", "createdAt"], false),
-            ("by_tag_due", &["tag", "nextAttemptAt"], false),
+            ("by_tag_due", &["tag", "nextAttemptAt", "seq"], false),
         ],
     ),
     (BLOBS, &[], &[]),

@@ -309,6 +309,16 @@ impl Store {
     }
 }
 
+/// The last key `[first, t, seq]` of time `t` (any seq), past `[first, t]` too: an inclusive upper
+/// bound at `t` of the due indexes and the others alike.
+pub(crate) fn up_to(first: &str, t: f64) -> JsValue {
+    key(&[
+        first.into(),
+        JsValue::from_f64(t),
+        JsValue::from_f64(MAX_KEY),
+    ])
+}
+
 /// All keys `[tag, n]` for any sequence number n.
 pub(crate) fn tag_range(tag: &str) -> Result<KeyRange, Error> {
     let lower = key(&[tag.into(), JsValue::from_f64(0.0)]);
@@ -316,9 +326,9 @@ pub(crate) fn tag_range(tag: &str) -> Result<KeyRange, Error> {
     KeyRange::bound(&lower, &upper, None, None).map_err(|e| storage_error("key range", e))
 }
 
-/// All keys `[state, t]` with t <= `upto`.
+/// All keys `[state, t]` and `[state, t, seq]` (the due index) with t <= `upto`.
 pub(crate) fn state_range(state: State, upto: u64) -> Result<KeyRange, Error> {
     let lower = key(&[state.as_str().into(), JsValue::from_f64(0.0)]);
-    let upper = key(&[state.as_str().into(), JsValue::from_f64(upto as f64)]);
+    let upper = up_to(state.as_str(), upto as f64);
     KeyRange::bound(&lower, &upper, None, None).map_err(|e| storage_error("key range", e))
 }

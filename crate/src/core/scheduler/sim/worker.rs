@@ -50,7 +50,7 @@ impl World {
                 );
             }
         }
-        // Read as the web layer reads: the `by_due` index's first due tasks in (due time, id) order
+        // Read as the web layer reads: the `by_due` index's first due tasks in (due time, seq) order
         // (`READ` of them) and the first not due; then, while the plan reads further, the due tasks of
         // each tag with a slot left on their own (its `by_tag_due` range, in due order).
         let mut queued: Vec<&Task> = self
@@ -58,7 +58,7 @@ impl World {
             .values()
             .filter(|t| t.state == State::Queued && t.next_attempt_at.is_some())
             .collect();
-        queued.sort_by_key(|t| (t.next_attempt_at, t.id.as_str()));
+        queued.sort_by_key(|t| (t.next_attempt_at, t.seq, t.id.as_str()));
         let split = queued.partition_point(|t| t.next_attempt_at <= Some(self.now));
         let (due, later) = queued.split_at(split);
         let running_here = self.instances[i].running.len() as u32;
