@@ -276,6 +276,29 @@ test('URLs as fetch takes them: a relative upload URL against the document\'s ba
   });
 });
 
+test('the worker registered as asked: `{ url, scope, updateViaCache }` as register() takes them; a bad scope or updateViaCache is FerryInvalidOptions', async () => {
+  await withBrowser(async (ctx) => {
+    const page = await openSession(ctx, server.url, 'scope-first');
+    const got = await page.evaluate(async () => {
+      const { Ferry } = await import('/ferry/index.js');
+      const refused = [];
+      for (const serviceWorker of [{ url: '/sw.js', scope: 7 }, { url: '/sw.js', scope: '' }, { url: '/sw.js', updateViaCache: 'never' }]) {
+        refused.push(await Ferry.register('scoped', { serviceWorker }).then(() => 'registered', (e) => `${e.name}: ${e.message}`));
+      }
+      const session = await Ferry.register('scoped', { serviceWorker: { url: '/sw.js', scope: '/scoped/', updateViaCache: 'none' } });
+      const registration = await navigator.serviceWorker.getRegistration('/scoped/');
+      const id = await session.upload(new Blob(['scoped']), { url: '/upload/scoped' });
+      return { refused, scope: registration?.scope, updateViaCache: registration?.updateViaCache, id };
+    });
+    assert.deepEqual(got.refused.map((r) => r.match(/^FerryInvalidOptions: invalid option (serviceWorker\.\w+)/)?.[1]),
+      ['serviceWorker.scope', 'serviceWorker.scope', 'serviceWorker.updateViaCache'], JSON.stringify(got.refused));
+    assert.equal(got.scope, new URL('/scoped/', server.url).href);
+    assert.equal(got.updateViaCache, 'none');
+    const [arrived] = await settled(server, 1, { filter: (r) => r.path === '/upload/scoped' });
+    assert.deepEqual([arrived.bytes, arrived.applied], [6, true]);
+  });
+});
+
 test('the worker as the ServiceWorkerRegistration the app registered itself; POST, PUT and PATCH each sent as asked', async () => {
   await withBrowser(async (ctx) => {
     const page = await openSession(ctx, server.url, 'by-registration-first');

@@ -188,7 +188,7 @@ test('keys that are no option of Ferry\'s are ignored, as fetch ignores them, wi
       const { Ferry } = await import('/ferry/index.js');
       // The required option misspelt: refused for want of it, and the misspelling named.
       const refused = await Ferry.register('typos', { serviceworker: '/sw.js' }).then(() => 'registered', (e) => e.name);
-      const s = await Ferry.register('typos', { serviceWorker: '/sw.js', concurency: 2, retry: { maxAttempt: 3 } });
+      const s = await Ferry.register('typos', { serviceWorker: { url: '/sw.js', typ: 'classic' }, concurency: 2, retry: { maxAttempt: 3 } });
       s.addEventListener('complete', () => {});
       await s.pause();
       const id = await s.upload(new Blob(['x']), { url: '/upload/typo', metod: 'PUT', retry: { capMS: 10 } });
@@ -198,9 +198,9 @@ test('keys that are no option of Ferry\'s are ignored, as fetch ignores them, wi
     });
     assert.equal(refused, 'FerryInvalidOptions');
     assert.equal(task.request.method, 'POST', 'the misspelt method is not taken');
-    await until(() => warnings.length >= 6, { what: 'six warnings' });
+    await until(() => warnings.length >= 7, { what: 'seven warnings' });
     assert.deepEqual(warnings.filter((w) => w.includes('has no option')).map((w) => w.match(/^ferry: (\S+) has no option "(\w+)"/)?.slice(1).join(' ')),
-      ['register serviceworker', 'register concurency', 'register.retry maxAttempt', 'upload metod', 'upload.retry capMS']);
+      ['register serviceworker', 'register concurency', 'register.retry maxAttempt', 'serviceWorker typ', 'upload metod', 'upload.retry capMS']);
     assert.deepEqual(warnings.filter((w) => w.includes('event')), [
       'ferry: a session has no "complete" event; its events: queued, started, progress, retrying, completed, failed, cancelled, expired']);
     assert.match(warnings[0], /the options: .*concurrency.*serviceWorker/);

@@ -25,8 +25,16 @@ export type ServiceWorkerOption =
   /** Its script URL: Ferry registers it as a module service worker. */
   | string
   | URL
-  /** Its script URL and kind: `'classic'` for a worker that loads Ferry with `importScripts()`. */
-  | { url: string | URL; type?: 'module' | 'classic' }
+  /**
+   * Its script URL and how to register it: `type` `'classic'` for a worker that loads Ferry with
+   * `importScripts()`; `scope` and `updateViaCache` as `navigator.serviceWorker.register` takes them.
+   */
+  | {
+      url: string | URL;
+      type?: 'module' | 'classic' | undefined;
+      scope?: string | URL | undefined;
+      updateViaCache?: ServiceWorkerUpdateViaCache | undefined;
+    }
   /** A registration the app made itself. */
   | ServiceWorkerRegistration;
 

@@ -1,8 +1,8 @@
 // ferry-upload, page entry: what a session hears. The worker's events (the outbox replayed, then live ones)
 // dispatched to the session's listeners and acknowledged, and the worker's questions for fresh headers
 // answered by the page's header provider.
-import { alarmAt, invalidOption } from './page-link.js';
-import { pairs, warnOnce } from './page-upload.js';
+import { alarmAt, invalidOption, warnOnce } from './page-link.js';
+import { pairs } from './page-upload.js';
 
 /** How long a page's header provider may take (the worker waits 5 s for the page's answer). */
 const PROVIDER_WAIT_MS = 4000;

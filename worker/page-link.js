@@ -26,7 +26,30 @@ export function ferryError(name, message, extra) {
 
 export const invalidOption = (option, reason) => ferryError('FerryInvalidOptions', `invalid option ${option}: ${reason}`);
 
-/** The `serviceWorker` option: a registration, a URL (registered as a module worker) or `{ url, type }`. */
+const warned = new Set();
+
+/** Says `text` once per page for `key` (a console warning). */
+export function warnOnce(key, text) {
+  if (warned.has(key)) return;
+  warned.add(key);
+  console.warn(text);
+}
+
+/** Says (once per page and name) which keys given are no option of Ferry's: like `fetch`'s, they are
+ * ignored, and a misspelt one (`metod`) would otherwise change what is sent without a word. */
+export function unknownKeys(from, keys, what) {
+  for (const key of Object.keys(from)) {
+    if (!keys.includes(key)) {
+      warnOnce(`${what}.${key}`, `ferry: ${what} has no option ${JSON.stringify(key)}; it is ignored (the options: ${keys.join(', ')})`);
+    }
+  }
+}
+
+/** What `{ url, ... }` may say besides `url`: how the worker is registered (`register`'s options). */
+const REGISTRATION_KEYS = ['type', 'scope', 'updateViaCache'];
+
+/** The `serviceWorker` option: a registration, a URL (registered as a module worker) or `{ url, type, scope,
+ * updateViaCache }`. */
 export async function serviceWorkerOf(option) {
   if (typeof ServiceWorkerRegistration === 'function' && option instanceof ServiceWorkerRegistration) return option;
   if (typeof option?.then === 'function') {
@@ -35,6 +58,7 @@ export async function serviceWorkerOf(option) {
   }
   let url;
   let type = 'module';
+  const more = {};
   if (typeof option === 'string' || (typeof URL === 'function' && option instanceof URL)) {
     url = String(option);
   } else if (option && typeof option === 'object') {
@@ -45,6 +69,18 @@ export async function serviceWorkerOf(option) {
     if (option.type != null) {
       if (typeof option.type !== 'string') throw invalidOption('serviceWorker.type', 'must be a string');
       type = option.type;
+    }
+    unknownKeys(option, ['url', ...REGISTRATION_KEYS], 'serviceWorker');
+    if (option.scope != null) {
+      if (typeof URL === 'function' && option.scope instanceof URL) more.scope = option.scope.href;
+      else if (typeof option.scope === 'string' && option.scope.trim() !== '') more.scope = option.scope;
+      else throw invalidOption('serviceWorker.scope', "must be a URL, e.g. '/app/'");
+    }
+    if (option.updateViaCache != null) {
+      if (!['imports', 'all', 'none'].includes(option.updateViaCache)) {
+        throw invalidOption('serviceWorker.updateViaCache', "must be 'imports', 'all' or 'none'");
+      }
+      more.updateViaCache = option.updateViaCache;
     }
   } else {
     throw invalidOption('serviceWorker', "pass the worker's URL (e.g. '/sw.js') or a ServiceWorkerRegistration");
@@ -68,7 +104,7 @@ export async function serviceWorkerOf(option) {
       ? 'this browser has them turned off, as some private windows do)' : 'a secure context is needed)'));
   }
   try {
-    return await container.register(url, { type });
+    return await container.register(url, { type, ...more });
   } catch (e) {
     throw invalidOption('serviceWorker', `registering ${JSON.stringify(url)} failed: ${e?.message ?? e}` +
       // Only a refused registration loads what explains it.

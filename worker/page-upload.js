@@ -1,7 +1,7 @@
 // ferry-upload, page entry: what a page hands over. An upload's Blob goes to the worker by reference and
 // its options as plain data a structured clone can carry; a Background Fetch the worker leased is started
 // by page-bgfetch.js (only a page may start one).
-import { alarmAt, wake } from './page-link.js';
+import { alarmAt, unknownKeys, wake } from './page-link.js';
 
 /** What a structured clone can carry of an upload: the Blob by reference, the request with its URL and
  * header lists as plain values (a `URL`, `Headers` or `Map` is not cloneable). */
@@ -59,25 +59,6 @@ export function copy(from, keys, what, alsoKnown = []) {
     else out[key] = cloneable(v);
   }
   return out;
-}
-
-const warned = new Set();
-
-/** Says `text` once per page for `key` (a console warning). */
-export function warnOnce(key, text) {
-  if (warned.has(key)) return;
-  warned.add(key);
-  console.warn(text);
-}
-
-/** Says (once per page and name) which keys given are no option of Ferry's: like `fetch`'s, they are
- * ignored, and a misspelt one (`metod`) would otherwise change what is sent without a word. */
-function unknownKeys(from, keys, what) {
-  for (const key of Object.keys(from)) {
-    if (!keys.includes(key)) {
-      warnOnce(`${what}.${key}`, `ferry: ${what} has no option ${JSON.stringify(key)}; it is ignored (the options: ${keys.join(', ')})`);
-    }
-  }
 }
 
 /** A value as it can be posted; a function or Symbol, which cannot, becomes a stand-in that fails the

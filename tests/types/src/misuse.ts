@@ -43,6 +43,8 @@ await Ferry.register('photos', { serviceWorker: '/sw.js', retry: { attempts: 3 }
 await Ferry.register('photos', { serviceWorker: '/sw.js', backgroundFetch: { minBytes: '1MB' } });
 // @ts-expect-error a classic worker is { url, type: 'classic' }
 await Ferry.register('photos', { serviceWorker: { url: '/sw.js', type: 'shared' } });
+// @ts-expect-error updateViaCache is 'imports' | 'all' | 'none', as register() takes it
+await Ferry.register('photos', { serviceWorker: { url: '/sw.js', updateViaCache: 'never' } });
 // @ts-expect-error headerFallback is 'wait' | 'last'
 await Ferry.register('photos', { serviceWorker: '/sw.js', headerFallback: 'never' });
 // @ts-expect-error attemptTimeoutMs is a number of ms

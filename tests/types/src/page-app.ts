@@ -30,6 +30,8 @@ const options: SessionOptions = {
 const session: Session = await Ferry.register('photos', options);
 const other = await Ferry.register('docs', { serviceWorker: registration, backgroundFetch: { minBytes: 1024 * 1024 } });
 const classic = await Ferry.register('legacy', { serviceWorker: { url: '/classic-sw.js', type: 'classic' } });
+const scoped = await Ferry.register('scoped', { serviceWorker: { url: new URL('/sw.js', location.href), scope: '/app/', updateViaCache: 'none' } });
+scoped.close();
 const plain = await Ferry.register('plain', { serviceWorker: '/sw.js', headerProvider: () => new Headers({ 'X-A': '1' }) });
 const tag: string = session.tag;
 
