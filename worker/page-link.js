@@ -45,11 +45,8 @@ export function unknownKeys(from, keys, what) {
   }
 }
 
-/** What `{ url, ... }` may say besides `url`: how the worker is registered (`register`'s options). */
-const REGISTRATION_KEYS = ['type', 'scope', 'updateViaCache'];
-
-/** The `serviceWorker` option: a registration, a URL (registered as a module worker) or `{ url, type, scope,
- * updateViaCache }`. */
+/** The `serviceWorker` option: a registration, a URL (registered as a module worker) or `{ url, type, ... }`
+ * (the rest of `register`'s options, which it checks). */
 export async function serviceWorkerOf(option) {
   if (typeof ServiceWorkerRegistration === 'function' && option instanceof ServiceWorkerRegistration) return option;
   if (typeof option?.then === 'function') {
@@ -70,18 +67,8 @@ export async function serviceWorkerOf(option) {
       if (typeof option.type !== 'string') throw invalidOption('serviceWorker.type', 'must be a string');
       type = option.type;
     }
-    unknownKeys(option, ['url', ...REGISTRATION_KEYS], 'serviceWorker');
-    if (option.scope != null) {
-      if (typeof URL === 'function' && option.scope instanceof URL) more.scope = option.scope.href;
-      else if (typeof option.scope === 'string' && option.scope.trim() !== '') more.scope = option.scope;
-      else throw invalidOption('serviceWorker.scope', "must be a URL, e.g. '/app/'");
-    }
-    if (option.updateViaCache != null) {
-      if (!['imports', 'all', 'none'].includes(option.updateViaCache)) {
-        throw invalidOption('serviceWorker.updateViaCache', "must be 'imports', 'all' or 'none'");
-      }
-      more.updateViaCache = option.updateViaCache;
-    }
+    unknownKeys(option, ['url', 'type', 'scope', 'updateViaCache'], 'serviceWorker');
+    for (const key of ['scope', 'updateViaCache']) if (option[key] != null) more[key] = String(option[key]);
   } else {
     throw invalidOption('serviceWorker', "pass the worker's URL (e.g. '/sw.js') or a ServiceWorkerRegistration");
   }
