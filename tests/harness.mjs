@@ -2,6 +2,7 @@
 // driven by playwright-core. No mocks: tests assert on the server's own record of what arrived.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -85,8 +86,21 @@ export async function startServer({ args = [] } = {}) {
   };
 }
 
+const profiles = [];
+
+/**
+ * A new browser profile folder, removed when this test process exits (a test relaunches on its profile
+ * after a kill, so it lives as long as the process; a profile is about 25 MB).
+ */
 export async function profileDir() {
-  return mkdtemp(path.join(tmpdir(), 'ferry-profile-'));
+  const dir = await mkdtemp(path.join(tmpdir(), 'ferry-profile-'));
+  if (profiles.length === 0) {
+    process.once('exit', () => {
+      for (const p of profiles) rmSync(p, { recursive: true, force: true, maxRetries: 3 });
+    });
+  }
+  profiles.push(dir);
+  return dir;
 }
 
 /** Headless Chromium with a persistent profile (what survives a kill lives there). */
