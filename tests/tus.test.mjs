@@ -31,6 +31,30 @@ test('tus: creation, 1 MiB PATCH chunks, monotonic progress ending at the total,
   }
 });
 
+test('tus: small chunks are all confirmed, but told as throttled progress (every 5 % or 500 ms, the total always)', async () => {
+  await server.reset();
+  const ctx = await launchChromium(await profileDir());
+  try {
+    const page = await openSession(ctx, server.url, 'tus-small');
+    const chunk = 64 * 1024;
+    const size = 64 * chunk + 7;
+    const { id, sha256 } = await uploadRandom(page, size, { url: '/tus', protocol: 'tus', chunkSize: chunk });
+    await eventOf(page, id, 'completed');
+    const [upload] = await tusUploads();
+    assert.equal(upload.patches, 65);
+    assert.equal(upload.offset, size);
+    const progress = (await page.evaluate((id) => window.ferryEvents.filter((e) => e.taskId === id && e.kind === 'progress'), id)).map((e) => e.bytesSent);
+    // One event per chunk would be 65; 5 % steps of the file make 16 (every fourth chunk) plus the total.
+    assert.ok(progress.length <= 32, `${progress.length} progress events for 65 chunks: ${progress}`);
+    assert.equal(progress.at(-1), size);
+    assert.ok(progress.every((b, i) => i === 0 || b > progress[i - 1]), `not rising: ${progress}`);
+    const records = (await server.uploads()).filter((r) => r.method === 'TUS');
+    assert.equal(records[0].sha256, sha256);
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('tus: SIGKILL mid-upload, relaunch with no page: resumes at the server\'s offset, applied once', async () => {
   await server.reset();
   const dir = await profileDir();

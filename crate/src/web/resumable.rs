@@ -5,12 +5,22 @@
 use crate::core::{self, Error, Outcome, ResponseInfo, Task};
 use crate::web::store::Store;
 use crate::web::{js, messaging, transport};
+use litemap::LiteMap;
+use std::cell::RefCell;
 use std::future::Future;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 /// An attempt's outcome, with what the response said for the event.
 pub type Answer = (Outcome, Option<ResponseInfo>);
+
+thread_local! {
+    /// The progress throttle of each running attempt (task id: lease number and throttle): a chunk or
+    /// part confirmed is always recorded, but it is told as a `progress` event only as often as the
+    /// throttle lets (small tus chunks would otherwise make an event, a write and a message each).
+    static THROTTLES: RefCell<LiteMap<String, (u64, core::ProgressThrottle)>> =
+        const { RefCell::new(LiteMap::new()) };
+}
 
 /// Why a request of an attempt has no answer to read.
 pub enum Failure {
@@ -46,6 +56,7 @@ where
     transport::track(&task.id, controller.clone());
     let result = run(controller).await;
     transport::untrack(&task.id);
+    THROTTLES.with(|t| t.borrow_mut().remove(&task.id));
     match result {
         Ok(r) => r,
         Err(Failure::Timeout) => (Outcome::Timeout, None),
@@ -62,7 +73,7 @@ pub type Confirmed<'a> = Box<dyn FnOnce(&Task) -> Result<(Task, u64), Error> + '
 
 /// Records bytes the server confirmed: `change` moves the stored task on and says how many bytes it now
 /// holds; the `Progress` input (for this attempt's lease only) resets the attempt budget when they grew,
-/// and the pages hear a `progress` event.
+/// and the pages hear a `progress` event, throttled (`core::ProgressThrottle`).
 pub async fn confirm(store: &Store, task: &Task, change: Confirmed<'_>) -> Result<(), Error> {
     let (_, events) = store
         .modify(
@@ -78,8 +89,24 @@ pub async fn confirm(store: &Store, task: &Task, change: Confirmed<'_>) -> Resul
                     js::now_ms(),
                     0,
                 )?;
-                let event = core::progress_event(&next, bytes);
-                Ok((next, vec![event]))
+                // Told when the throttle of this attempt lets it: every 500 ms or 5 % of the
+                // file, and the total always.
+                let told = THROTTLES.with(|all| {
+                    let mut all = all.borrow_mut();
+                    let size = next.body.size;
+                    let entry = all.entry(task.id.clone()).or_insert_with(|| {
+                        (task.lease_no, core::ProgressThrottle::with_defaults(size))
+                    });
+                    if entry.0 != task.lease_no {
+                        *entry = (task.lease_no, core::ProgressThrottle::with_defaults(size));
+                    }
+                    entry.1.offer(bytes, js::now_ms())
+                });
+                let events = told
+                    .map(|bytes| core::progress_event(&next, bytes))
+                    .into_iter()
+                    .collect();
+                Ok((next, events))
             }),
         )
         .await?;
