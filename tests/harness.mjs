@@ -242,9 +242,11 @@ export async function harnessPage(ctx, serverUrl) {
 }
 
 /** Opens the harness page of the demo origin and registers a Ferry session there. */
-export async function openSession(ctx, serverUrl, tag, options = {}, { path = '/harness.html' } = {}) {
+export async function openSession(ctx, serverUrl, tag, options = {}, { path = '/harness.html', init } = {}) {
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.error('[page error]', e));
+  // A script run in the page before its own (`page.addInitScript`).
+  if (init) await page.addInitScript(init);
   await page.goto(new URL(path, serverUrl).href);
   await page.evaluate(async ({ tag, options }) => {
     const { Ferry } = await import('/ferry/index.js');

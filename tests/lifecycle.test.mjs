@@ -313,6 +313,61 @@ test('a worker stopped mid-attempt, with only a page opened after the attempt be
   });
 });
 
+/**
+ * In the page, before its scripts: the `alarm` messages of the tags' channels (the worker's asks for a
+ * wake) are recorded in `window.alarms`, and dropped unheard while `window.dropAlarms` is true: a page
+ * that registered as the worker told its pages, its channel opened a moment after the ask went out.
+ */
+function recordAlarms() {
+  window.alarms = [];
+  window.dropAlarms = false;
+  const Channel = window.BroadcastChannel;
+  window.BroadcastChannel = class extends Channel {
+    set onmessage(listener) {
+      super.onmessage = listener && ((e) => {
+        if (e.data?.ferry === 'alarm') {
+          if (window.dropAlarms) return;
+          window.alarms.push({ at: e.data.at, heard: Date.now() });
+        }
+        listener(e);
+      });
+    }
+
+    get onmessage() {
+      return super.onmessage;
+    }
+  };
+}
+
+test('an ask of the worker for a wake that its only page missed is asked again while the attempt runs: stopped mid-attempt, the worker is woken by that page and the upload completes', async () => {
+  await withBrowser(async (ctx) => {
+    const watcher = await ctx.newPage();
+    await watcher.goto(new URL('/harness.html', server.url).href);
+    await denyBackgroundSync(ctx, server.url);
+    const options = { backgroundFetch: false, attemptTimeoutMs: 120000 };
+    const page = await openSession(ctx, server.url, 'missed-ask', options, { init: recordAlarms });
+    await server.fault({ count: 1, hang: true, path: '/upload/missed-ask' });
+    // Every ask from the worker's first look on goes unheard, as it would by a page whose channel was
+    // not open yet; none is heard before the attempt is under way.
+    await page.evaluate(() => { window.dropAlarms = true; });
+    const { id, sha256 } = await uploadRandom(page, 4096, { url: '/upload/missed-ask' });
+    await eventOf(page, id, 'started');
+    await until(async () => (await server.uploads()).some((r) => r.outcome === 'hanging'), { what: 'the attempt held by the server' });
+    const since = await page.evaluate(() => { window.dropAlarms = false; return Date.now(); });
+    // The attempt has two minutes; the worker asks again within two keep-alive periods (5 s each).
+    const ask = await until(() => page.evaluate((since) => window.alarms.find((a) => a.heard >= since && a.at > Date.now()), since),
+      { timeout: 15000, what: 'an ask for a wake heard after the missed ones' });
+    assert.ok(ask.heard - since <= 11000, `asked again ${ask.heard - since} ms after the missed asks`);
+    const { cdp } = await swControl(watcher);
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    const done = await eventOf(page, id, 'completed', { timeout: 20000 });
+    assert.equal(done.response.status, 201);
+    const records = await settled(server, 2);
+    assert.deepEqual(records.map((r) => r.outcome), ['clientGone', 'answered']);
+    assert.equal(records[1].sha256, sha256);
+  });
+});
+
 test('a worker start sweeps a finished upload whose retention ended, with its unacknowledged events, after sending what is due', async () => {
   await withBrowser(async (ctx) => {
     // Manual acknowledgement: the upload's events stay in the outbox until its retention ends.

@@ -204,13 +204,12 @@ async fn run(
         let again = AGAIN.with(|a| a.get());
         if active() > 0 {
             keep_alive(now);
-            // An attempt ending wakes this; so does new work. Past the budget, only the attempts'
-            // own timeouts end them: the pump goes on until they record their outcome (the events
-            // waiting for it let go at their hold, and later events keep the worker).
-            let until = match plan.wake_at {
-                Some(w) if now < deadline => w.min(deadline),
-                _ => now + decide::RENEW_EVERY_MS,
-            };
+            // An attempt ending wakes this; so does new work, and a page's wake. Past the budget,
+            // only the attempts' own timeouts end them: the pump goes on until they record their
+            // outcome (the events waiting for it let go at their hold, and later events keep the
+            // worker). A wake asked of the pages that did not come is asked again.
+            let asked = KEEPALIVE.with(|k| k.get());
+            let until = decide::running_pump_until(now, plan.wake_at, deadline, asked);
             sleep(until.saturating_sub(now)).await;
             // While attempts end and the next ones start from the last look (in their settle
             // transaction), there is nothing to look at: new work (`AGAIN`), a due time reached or

@@ -74,6 +74,28 @@ pub fn keepalive_at(now: u64, running: bool, asked: Option<u64>, new_page: bool)
     }
 }
 
+/// When a pump whose attempts run looks again if nothing wakes it first (an attempt's end, new work, a
+/// page's wake): at the next due time `wake_at` (within its `deadline`), after a lease renewal period
+/// at the latest, and one keep-alive period past the wake it asked of the pages (`asked`). A page's wake
+/// makes the next look, and the next look the next ask; a page may not have heard the ask (one that
+/// registered as it was told: its channel opened after), and without a look no ask is told again, so
+/// a worker the browser stops at its event's limit would have no page to wake it.
+pub fn running_pump_until(
+    now: u64,
+    wake_at: Option<u64>,
+    deadline: u64,
+    asked: Option<u64>,
+) -> u64 {
+    let until = match wake_at {
+        Some(w) if now < deadline => w.min(deadline),
+        _ => now + super::RENEW_EVERY_MS,
+    };
+    match asked {
+        Some(at) => until.min(at.max(now) + KEEPALIVE_MS),
+        None => until,
+    }
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     #[test]
@@ -145,6 +167,36 @@ mod tests {
         assert_eq!(
             keepalive_at(first + 60_000, true, Some(first), false),
             Some(first + 60_000 + KEEPALIVE_MS)
+        );
+    }
+
+    #[test]
+    fn a_pump_whose_ask_no_page_answered_looks_again_to_ask_again() {
+        let (now, deadline) = (1_000, 200_000);
+        // An attempt's timeout two minutes on, and no ask standing: that due time.
+        assert_eq!(
+            running_pump_until(now, Some(121_000), deadline, None),
+            121_000
+        );
+        // An ask standing at `now + KEEPALIVE_MS`: a page's wake comes then; if none comes, the pump
+        // looks one period later, and that look asks again (`keepalive_at`).
+        let asked = keepalive_at(now, true, None, false);
+        let until = running_pump_until(now, Some(121_000), deadline, asked);
+        assert_eq!(until, now + 2 * KEEPALIVE_MS);
+        assert_eq!(
+            keepalive_at(until, true, asked, false),
+            Some(until + KEEPALIVE_MS)
+        );
+        // An earlier due time comes first; past the budget, the renewal period still bounds it.
+        assert_eq!(running_pump_until(now, Some(3_000), deadline, asked), 3_000);
+        assert_eq!(
+            running_pump_until(deadline + 1, Some(3_000), deadline, None),
+            deadline + 1 + super::super::RENEW_EVERY_MS
+        );
+        // An ask long past (the pump slept through it): one period from now.
+        assert_eq!(
+            running_pump_until(50_000, None, deadline, Some(6_000)),
+            50_000 + KEEPALIVE_MS
         );
     }
 
