@@ -89,6 +89,32 @@ test('multipart: the worker sends the fields, then the Blob as the named file pa
   });
 });
 
+test('an empty Blob is an upload like any other: a 0-byte PUT, a multipart form with an empty file part and a tus upload of length 0 each complete', async () => {
+  await withSession('empty', {}, async (ctx, page) => {
+    const put = await uploadRandom(page, 0, { url: '/upload/empty', method: 'PUT' });
+    const form = await uploadRandom(page, 0, FORM.request('/upload/empty-form'));
+    const tus = await uploadRandom(page, 0, { url: '/tus', protocol: 'tus' });
+    for (const { id } of [put, form, tus]) {
+      const completed = await eventOf(page, id, 'completed');
+      assert.ok(completed.response.status >= 200 && completed.response.status < 300, JSON.stringify(completed));
+    }
+    const records = await settled(server, 3);
+    const plain = records.find((r) => r.method === 'PUT');
+    assert.equal(plain.bytes, 0);
+    assert.equal(plain.sha256, put.sha256);
+    assert.equal(plain.applied, true);
+    const multipart = records.find((r) => r.method === 'POST');
+    assert.equal(multipart.multipartError, null);
+    assert.deepEqual(formParts(multipart), FORM.parts(0, form.sha256));
+    assert.equal(records.find((r) => r.method === 'TUS').bytes, 0);
+    const [upload] = await (await fetch(new URL('/__ferry/tus', server.url))).json();
+    assert.equal(upload.offset, 0);
+    assert.equal(upload.length, 0);
+    const tasks = await page.evaluate(() => window.ferrySession.list());
+    assert.deepEqual(tasks.map((t) => [t.state, t.body.size]), [['done', 0], ['done', 0], ['done', 0]]);
+  });
+});
+
 test('503 three times then 201: delivered once, with three retrying events', async () => {
   await withSession('storm', fast, async (ctx, page) => {
     await server.fault({ count: 3, status: 503 });

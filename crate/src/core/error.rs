@@ -48,7 +48,7 @@ pub enum Error {
         /// What is wrong and what to do, phrased to follow the name.
         reason: String,
     },
-    /// The body is not something Ferry can store (not a Blob, empty, bad size).
+    /// The body is not something Ferry can store (not a Blob, a size that is no byte count).
     #[error("invalid body: {reason}")]
     InvalidBody {
         /// What is wrong and what to pass instead.

@@ -37,9 +37,6 @@ pub struct Limits {
     /// Largest body accepted, in bytes (default [`MAX_BODY_BYTES`]: no limit of Ferry's own, the
     /// storage quota is what bounds a body).
     pub max_body_bytes: u64,
-    /// Whether a zero-byte body is acceptable (default `false`: an empty upload is almost always a bug
-    /// in the page, e.g. a File input read before the user picked a file).
-    pub allow_empty_body: bool,
     /// Storage still free (`quota - usage` from `navigator.storage.estimate()`), if known.
     pub quota_available: Option<u64>,
     /// The worker has a `beforeSend` (which signs each request of an S3 multipart upload).
@@ -54,7 +51,6 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: MAX_BODY_BYTES,
-            allow_empty_body: false,
             quota_available: None,
             before_send: false,
         }
@@ -257,11 +253,6 @@ fn validate_body(body: &BodyInput, limits: &Limits) -> Result<BodyMeta> {
     let size = numbers::whole(size).ok_or_else(|| Error::InvalidBody {
         reason: format!("its size {size} is not a whole number of bytes; pass a real Blob or File"),
     })?;
-    if size == 0 && !limits.allow_empty_body {
-        return Err(Error::InvalidBody {
-            reason: "it is empty (0 bytes); check that the file was actually picked or read before uploading".into(),
-        });
-    }
     if size > limits.max_body_bytes {
         return Err(Error::BodyTooLarge {
             size,

@@ -20,6 +20,8 @@ pub fn background_fetch_fits(
     page_origin: &str,
 ) -> bool {
     session.background_fetch
+        // (An empty body has nothing for the browser to carry.)
+        && task.body.size > 0
         && task.body.size >= session.background_fetch_min_bytes
         && !session.header_provider
         && !session.before_send

@@ -124,6 +124,10 @@ fn background_fetch_is_one_per_origin_same_origin_only_and_never_for_tus_fresh_h
     let mut longer = t.clone();
     longer.request.url = "https://example.com.evil.test/u".into();
     assert!(!background_fetch_fits(&longer, &s, &[], here));
+    // An empty body: nothing for the browser to carry.
+    let mut empty = t.clone();
+    empty.body.size = 0;
+    assert!(!background_fetch_fits(&empty, &s, &[], here));
     let provider = SessionView {
         header_provider: true,
         ..s

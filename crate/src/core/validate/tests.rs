@@ -181,25 +181,17 @@ fn tus_defaults_to_five_mib_chunks() {
 }
 
 #[test]
-fn empty_body_is_accepted_when_allowed() {
-    let limits = Limits {
-        allow_empty_body: true,
-        ..Limits::default()
-    };
+fn an_empty_blob_is_a_body_like_any_other() {
+    // The contract refuses what is not a Blob or File; an empty file (a `.gitkeep`, a placeholder) is one.
     let i = with(|i| {
         i.body = BodyInput::Blob {
             size: 0.0,
             mime: String::new(),
-            name: None,
+            name: Some("empty.txt".into()),
         }
     });
-    assert_eq!(
-        validate_upload(&i, &RetryPolicy::default(), &limits, NOW)
-            .unwrap()
-            .body
-            .size,
-        0
-    );
+    let v = validate_upload(&i, &RetryPolicy::default(), &Limits::default(), NOW).unwrap();
+    assert_eq!(v.body.size, 0);
 }
 
 // --- body -----------------------------------------------------------------------------------------
@@ -215,18 +207,6 @@ fn string_body_is_invalid_body() {
         matches!(&e, Error::InvalidBody { reason } if reason.starts_with("pass a Blob or File, got string")),
         "{e}"
     );
-}
-
-#[test]
-fn empty_body_is_invalid_body_by_default() {
-    let e = err(&with(|i| {
-        i.body = BodyInput::Blob {
-            size: 0.0,
-            mime: String::new(),
-            name: None,
-        }
-    }));
-    assert_eq!(e.name(), "FerryInvalidBody");
 }
 
 #[test]
