@@ -75,8 +75,9 @@ pub fn keepalive_at(now: u64, running: bool, asked: Option<u64>, new_page: bool)
 }
 
 /// When a pump whose attempts run looks again if nothing wakes it first (an attempt's end, new work, a
-/// page's wake): at the next due time `wake_at` (within its `deadline`), after a lease renewal period
-/// at the latest, and one keep-alive period past the wake it asked of the pages (`asked`). A page's wake
+/// page's wake): at the next due time `wake_at` (within its `deadline`; past it, or with nothing due, a
+/// lease renewal period on), and at the latest one keep-alive period past the wake it asked of the
+/// pages (`asked`). A page's wake
 /// makes the next look, and the next look the next ask; a page may not have heard the ask (one that
 /// registered as it was told: its channel opened after), and without a look no ask is told again, so
 /// a worker the browser stops at its event's limit would have no page to wake it.
