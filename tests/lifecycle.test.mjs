@@ -368,6 +368,30 @@ test('an ask of the worker for a wake that its only page missed is asked again w
   });
 });
 
+test('Chromium: an upload of another tag queued after the budget of the event that started a hung attempt (60 s) starts at once, not when the hung attempt times out', async () => {
+  await withBrowser(async (ctx) => {
+    // No Background Sync: the worker's events are the page's messages, each taking new work for 60 s.
+    await denyBackgroundSync(ctx, server.url);
+    const page = await openSession(ctx, server.url, 'long-hang', { backgroundFetch: false, attemptTimeoutMs: 100000 });
+    const url = '/upload/long-hang';
+    await server.fault({ count: 1, hang: true, path: url });
+    const { id } = await uploadRandom(page, 4096, { url });
+    await eventOf(page, id, 'started');
+    const began = Date.now();
+    await until(async () => (await server.uploads()).some((r) => r.path === url && r.complete), { what: 'the hung upload read whole' });
+    await addSession(page, 'after-budget', { backgroundFetch: false });
+    // What is awaited is time itself: the budget of the event whose pump started the attempt ends 60 s
+    // after it began; the page's wakes (every 5 s while it runs) join that pump meanwhile.
+    await new Promise((resolve) => { setTimeout(resolve, began + 62000 - Date.now()); });
+    const queued = Date.now();
+    const fresh = await uploadAndComplete(page, 'after-budget', '/upload/after-budget', 1000, 15000);
+    assert.equal(fresh.response.status, 201);
+    assert.ok(Date.now() - queued < 15000);
+    const [hung] = (await server.uploads()).filter((r) => r.path === url);
+    assert.equal(hung.status, null, 'the hung attempt still runs');
+  });
+});
+
 test('a worker start sweeps a finished upload whose retention ended, with its unacknowledged events, after sending what is due', async () => {
   await withBrowser(async (ctx) => {
     // Manual acknowledgement: the upload's events stay in the outbox until its retention ends.

@@ -62,6 +62,9 @@ thread_local! {
     static AHEAD: RefCell<Option<Ahead>> = const { RefCell::new(None) };
     /// The wake last asked of the pages of running attempts' tags (`decide::keepalive_at`).
     static KEEPALIVE: Cell<Option<u64>> = const { Cell::new(None) };
+    /// Until when the running pump takes new work: its event's budget, moved on by each event that
+    /// joins it (`decide::joined_deadline`).
+    static DEADLINE: Cell<u64> = const { Cell::new(0) };
 }
 
 /// The running pump's last look, kept for starting attempts in the settle transaction.
@@ -96,6 +99,7 @@ pub(crate) async fn pump_expecting(
 ) -> Result<(), Error> {
     let hold = decide::event_hold_ms(via);
     if let Some(running) = PUMP.with(|p| p.borrow().clone()) {
+        DEADLINE.with(|d| d.set(decide::joined_deadline(d.get(), now_ms(), budget_ms)));
         news();
         let _ = held(running, hold).await;
         return Ok(());
@@ -147,12 +151,13 @@ async fn run(
     budget_ms: u64,
     expect_retry: bool,
 ) -> Result<(), Error> {
-    let deadline = now_ms() + budget_ms;
+    DEADLINE.with(|d| d.set(now_ms() + budget_ms));
     SKIP.with(|s| s.borrow_mut().clear());
     // Once this pump made an attempt, it stays for the retries due within its budget.
     let mut waiting = expect_retry;
     loop {
         AGAIN.with(|a| a.set(false));
+        let deadline = DEADLINE.with(|d| d.get());
         let (plan, sessions, queued, others) = if now_ms() < deadline {
             look(store).await?
         } else {
@@ -204,10 +209,11 @@ async fn run(
         let again = AGAIN.with(|a| a.get());
         if active() > 0 {
             keep_alive(now);
-            // An attempt ending wakes this; so does new work, and a page's wake. Past the budget,
-            // only the attempts' own timeouts end them: the pump goes on until they record their
-            // outcome (the events waiting for it let go at their hold, and later events keep the
-            // worker). A wake asked of the pages that did not come is asked again.
+            // An attempt ending wakes this; so does new work, and a page's wake. Past the budget
+            // (until an event joins and moves it on), only the attempts' own timeouts end them:
+            // the pump goes on until they record their outcome (the events waiting for it let go at
+            // their hold, and later events keep the worker). A wake asked of the pages that did not
+            // come is asked again.
             let asked = KEEPALIVE.with(|k| k.get());
             let until = decide::running_pump_until(now, plan.wake_at, deadline, asked);
             sleep(until.saturating_sub(now)).await;
@@ -222,6 +228,8 @@ async fn run(
         // An attempt that ended while this look read the store (its wake found no one waiting) may
         // have freed a slot the look did not see: look again rather than end.
         let woken = WOKEN.with(|w| w.replace(false));
+        // (An event that joined during the look moved the deadline on.)
+        let deadline = DEADLINE.with(|d| d.get());
         match plan.wake_at {
             Some(wake) if decide::waits_for_retry(waiting, wake, deadline, update_waiting()) => {
                 sleep(wake.saturating_sub(now)).await

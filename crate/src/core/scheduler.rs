@@ -336,8 +336,8 @@ pub fn background_fetch_aborted(task: &Task) -> Option<Input> {
 
 mod lifetime;
 pub use lifetime::{
-    event_hold_ms, keepalive_at, running_pump_until, stays_for_a_start, sync_resolves,
-    waits_for_retry, EVENT_HOLD_MS, KEEPALIVE_MS, SYNC_HOLD_MS,
+    event_hold_ms, joined_deadline, keepalive_at, running_pump_until, stays_for_a_start,
+    sync_resolves, waits_for_retry, EVENT_HOLD_MS, KEEPALIVE_MS, SYNC_HOLD_MS,
 };
 mod plan;
 pub use plan::{plan, Heard, Plan};

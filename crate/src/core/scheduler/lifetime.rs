@@ -74,6 +74,15 @@ pub fn keepalive_at(now: u64, running: bool, asked: Option<u64>, new_page: bool)
     }
 }
 
+/// Until when a running pump takes new work once an event with a budget of `budget_ms` joined it at
+/// `now` (a page's wake, an upload's, a `sync`): the later of its deadline and the joiner's own. A
+/// pump past its budget only waits for its attempts to end; one that a long attempt keeps running
+/// would otherwise leave every upload queued meanwhile, of any tag, until that attempt ended, since
+/// an event that finds a pump running joins it rather than start a second.
+pub fn joined_deadline(deadline: u64, now: u64, budget_ms: u64) -> u64 {
+    deadline.max(now.saturating_add(budget_ms))
+}
+
 /// When a pump whose attempts run looks again if nothing wakes it first (an attempt's end, new work, a
 /// page's wake): at the next due time `wake_at` (within its `deadline`; past it, or with nothing due, a
 /// lease renewal period on), and at the latest one keep-alive period past the wake it asked of the
@@ -199,6 +208,15 @@ mod tests {
             running_pump_until(50_000, None, deadline, Some(6_000)),
             50_000 + KEEPALIVE_MS
         );
+    }
+
+    #[test]
+    fn an_event_that_joins_a_pump_past_its_budget_gives_it_its_own() {
+        // A pump started at 0 with 60 s, a long attempt still running at 90 s: a page's wake then
+        // gives it until 150 s, and a joiner never shortens what an earlier one gave.
+        assert_eq!(joined_deadline(60_000, 90_000, 60_000), 150_000);
+        assert_eq!(joined_deadline(150_000, 100_000, 10_000), 150_000);
+        assert_eq!(joined_deadline(60_000, 10_000, 150_000), 160_000);
     }
 
     #[test]
