@@ -286,6 +286,22 @@ test('a page opened after the page that queued work due later closed (and the wo
   });
 });
 
+/**
+ * Stops the service workers (CDP, from `watcher`) while task `id`'s attempt is held by the server; the
+ * open `page` must wake a new instance that sends it again: `completed` (201), the cut attempt then the
+ * answered one at the server, the second with the body's `sha256`. Resolves with the two records.
+ */
+async function stoppedThenCompleted(watcher, page, id, sha256) {
+  const { cdp } = await swControl(watcher);
+  await cdp.send('ServiceWorker.stopAllWorkers');
+  const done = await eventOf(page, id, 'completed', { timeout: 20000 });
+  assert.equal(done.response.status, 201);
+  const records = await settled(server, 2);
+  assert.deepEqual(records.map((r) => r.outcome), ['clientGone', 'answered']);
+  assert.equal(records[1].sha256, sha256);
+  return records;
+}
+
 test('a worker stopped mid-attempt, with only a page opened after the attempt began (the page that started it closed), is woken by that page: the upload goes again and completes', async () => {
   await withBrowser(async (ctx) => {
     const watcher = await ctx.newPage();
@@ -302,13 +318,7 @@ test('a worker stopped mid-attempt, with only a page opened after the attempt be
     // browser stops the worker with its attempt under way.
     await first.close();
     const later = await openSession(ctx, server.url, 'late-page', { backgroundFetch: false });
-    const { cdp } = await swControl(watcher);
-    await cdp.send('ServiceWorker.stopAllWorkers');
-    const done = await eventOf(later, id, 'completed', { timeout: 20000 });
-    assert.equal(done.response.status, 201);
-    const records = await settled(server, 2);
-    assert.deepEqual(records.map((r) => r.outcome), ['clientGone', 'answered']);
-    assert.equal(records[1].sha256, sha256);
+    const records = await stoppedThenCompleted(watcher, later, id, sha256);
     assert.equal(new Set(records.map((r) => r.idempotencyKey)).size, 1);
   });
 });
@@ -358,13 +368,7 @@ test('an ask of the worker for a wake that its only page missed is asked again w
     const ask = await until(() => page.evaluate((since) => window.alarms.find((a) => a.heard >= since && a.at > Date.now()), since),
       { timeout: 15000, what: 'an ask for a wake heard after the missed ones' });
     assert.ok(ask.heard - since <= 11000, `asked again ${ask.heard - since} ms after the missed asks`);
-    const { cdp } = await swControl(watcher);
-    await cdp.send('ServiceWorker.stopAllWorkers');
-    const done = await eventOf(page, id, 'completed', { timeout: 20000 });
-    assert.equal(done.response.status, 201);
-    const records = await settled(server, 2);
-    assert.deepEqual(records.map((r) => r.outcome), ['clientGone', 'answered']);
-    assert.equal(records[1].sha256, sha256);
+    await stoppedThenCompleted(watcher, page, id, sha256);
   });
 });
 
