@@ -58,7 +58,11 @@ pub(super) fn ask_wake<'a>(tasks: impl Iterator<Item = &'a Task>, now: u64) {
         return;
     };
     KEEPALIVE.with(|k| k.set(Some(at)));
-    tell_pages_when(tasks, at);
+    // The one standing ask covers this instance's own attempts too: their pages hear it as well, or,
+    // while another instance's attempts are in flight at every look, they would never be asked.
+    let mut asked: Vec<Task> = tasks.cloned().collect();
+    STARTED.with(|s| asked.extend(s.borrow().values().cloned()));
+    tell_pages_when(asked.iter(), at);
 }
 
 /// The wake a page that registers `tag` is asked for while attempts of the tag run here, told in its
