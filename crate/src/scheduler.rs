@@ -27,7 +27,7 @@ pub(crate) use heard::heard_page;
 use heard::{heard_outcome, keep_hearing, offer, origin, outages, with_pages};
 pub(crate) use lifetime::wake_for_new_page;
 pub(crate) use lifetime::watch_updates;
-use lifetime::{ask_wake, held, keep_alive, tell_pages_when, update_waiting};
+use lifetime::{ask_wake, held, tell_pages_when, update_waiting};
 use look::look;
 
 /// Tasks read from the due index per round.
@@ -37,7 +37,8 @@ thread_local! {
     /// The running pump of this worker instance: events that arrive meanwhile join it instead of
     /// draining beside it, so one instance never runs two schedulers.
     static PUMP: RefCell<Option<js_sys::Promise>> = const { RefCell::new(None) };
-    static AGAIN: Cell<bool> = const { Cell::new(false) };
+    /// The running pump's state (`core`'s): its budget, and whether news came since its turn began.
+    static STATE: RefCell<Option<decide::Pump>> = const { RefCell::new(None) };
     /// Resolves the pump's current wait early (new work, or an attempt ended).
     static WAKER: RefCell<Option<js_sys::Function>> = const { RefCell::new(None) };
     /// A wake that came while the pump was not waiting (it was looking): its next wait ends at once.
@@ -62,9 +63,6 @@ thread_local! {
     static AHEAD: RefCell<Option<Ahead>> = const { RefCell::new(None) };
     /// The wake last asked of the pages of running attempts' tags (`decide::keepalive_at`).
     static KEEPALIVE: Cell<Option<u64>> = const { Cell::new(None) };
-    /// Until when the running pump takes new work: its event's budget, moved on by each event that
-    /// joins it (`decide::joined_deadline`).
-    static DEADLINE: Cell<u64> = const { Cell::new(0) };
 }
 
 /// The running pump's last look, kept for starting attempts in the settle transaction.
@@ -99,8 +97,9 @@ pub(crate) async fn pump_expecting(
 ) -> Result<(), Error> {
     let hold = decide::event_hold_ms(via);
     if let Some(running) = PUMP.with(|p| p.borrow().clone()) {
-        DEADLINE.with(|d| d.set(decide::joined_deadline(d.get(), now_ms(), budget_ms)));
-        news();
+        with_state(|p| p.join(now_ms(), budget_ms));
+        NEWS.with(|n| n.set(now_ms()));
+        wake();
         let _ = held(running, hold).await;
         return Ok(());
     }
@@ -109,6 +108,7 @@ pub(crate) async fn pump_expecting(
         let result = run(&store, via, budget_ms, expect_retry).await;
         AHEAD.with(|a| *a.borrow_mut() = None);
         KEEPALIVE.with(|k| k.set(None));
+        STATE.with(|s| *s.borrow_mut() = None);
         PUMP.with(|p| *p.borrow_mut() = None);
         result
             .map(|_| JsValue::UNDEFINED)
@@ -129,10 +129,24 @@ pub(crate) async fn pump_expecting(
 /// wake that may not come (a page closed or frozen right after the call).
 pub(crate) fn news() {
     if PUMP.with(|p| p.borrow().is_some()) {
-        AGAIN.with(|a| a.set(true));
+        again();
         NEWS.with(|n| n.set(now_ms()));
         wake();
     }
+}
+
+/// News for the running pump, if any: its next turn looks again (`decide::Pump::hear`).
+fn again() {
+    with_state(|p| p.hear());
+}
+
+/// Runs `f` on the running pump's state, if a pump runs.
+fn with_state(f: impl FnOnce(&mut decide::Pump)) {
+    STATE.with(|s| {
+        if let Some(p) = s.borrow_mut().as_mut() {
+            f(p)
+        }
+    })
 }
 
 /// Whether an attempt of this worker instance runs now.
@@ -151,19 +165,16 @@ async fn run(
     budget_ms: u64,
     expect_retry: bool,
 ) -> Result<(), Error> {
-    DEADLINE.with(|d| d.set(now_ms() + budget_ms));
+    STATE.with(|s| *s.borrow_mut() = Some(decide::Pump::start(now_ms(), budget_ms, expect_retry)));
     SKIP.with(|s| s.borrow_mut().clear());
-    // Once this pump made an attempt, it stays for the retries due within its budget.
-    let mut waiting = expect_retry;
     loop {
-        AGAIN.with(|a| a.set(false));
-        let deadline = DEADLINE.with(|d| d.get());
-        let (plan, sessions, queued, others) = if now_ms() < deadline {
+        let looks = STATE.with(|s| s.borrow_mut().as_mut().is_some_and(|p| p.begins(now_ms())));
+        let deadline = STATE.with(|s| s.borrow().as_ref().map_or(0, |p| p.deadline()));
+        let (plan, sessions, queued, others) = if looks {
             look(store).await?
         } else {
             (Plan::default(), LiteMap::new(), Vec::new(), Vec::new())
         };
-        waiting |= !plan.start.is_empty() || decide::stays_for_a_start(&others);
         // Background Fetches whose timeout a look must catch: their pages hear when, too.
         let carried: Vec<Task> = others
             .iter()
@@ -194,7 +205,7 @@ async fn run(
                     .cloned()
                     .collect(),
                 sessions: sessions.clone(),
-                others,
+                others: others.clone(),
             })
         });
         if asks {
@@ -204,39 +215,51 @@ async fn run(
             start_leased(store, chosen, via).await;
         }
         let now = now_ms();
-        // Decided with no await before returning: a caller that joined meanwhile (and set AGAIN)
-        // is either seen here or finds no pump running and starts its own.
-        let again = AGAIN.with(|a| a.get());
-        if active() > 0 {
-            keep_alive(now);
-            // An attempt ending wakes this; so does new work, and a page's wake. Past the budget
-            // (until an event joins and moves it on), only the attempts' own timeouts end them:
-            // the pump goes on until they record their outcome (the events waiting for it let go at
-            // their hold, and later events keep the worker). A wake asked of the pages that did not
-            // come is asked again.
-            let asked = KEEPALIVE.with(|k| k.get());
-            let until = decide::running_pump_until(now, plan.wake_at, deadline, asked);
-            sleep(until.saturating_sub(now)).await;
-            // While attempts end and the next ones start from the last look (in their settle
-            // transaction), there is nothing to look at: new work (`AGAIN`), a due time reached or
-            // the look's tasks used up calls for the next look.
-            while active() > 0 && ahead_left() && !AGAIN.with(|a| a.get()) && now_ms() < until {
-                sleep(until.saturating_sub(now_ms())).await;
-            }
-            continue;
-        }
+        let running = active();
         // An attempt that ended while this look read the store (its wake found no one waiting) may
-        // have freed a slot the look did not see: look again rather than end.
-        let woken = WOKEN.with(|w| w.replace(false));
-        // (An event that joined during the look moved the deadline on.)
-        let deadline = DEADLINE.with(|d| d.get());
-        match plan.wake_at {
-            Some(wake) if decide::waits_for_retry(waiting, wake, deadline, update_waiting()) => {
-                sleep(wake.saturating_sub(now)).await
+        // have freed a slot the look did not see. (While attempts run, the wait below takes it.)
+        let woken = running == 0 && WOKEN.with(|w| w.replace(false));
+        let asked = KEEPALIVE.with(|k| k.get());
+        // Decided with no await before returning: an event that joined meanwhile (news) is either
+        // seen here or finds no pump running and starts its own.
+        let turn = STATE.with(|s| {
+            let mut s = s.borrow_mut();
+            let p = s
+                .as_mut()
+                .expect("the pump's state lives as long as it runs");
+            let here = decide::Here {
+                running,
+                asked,
+                woken,
+            };
+            p.turn(now, &plan, &others, here, update_waiting)
+        });
+        match turn {
+            decide::Turn::Wait { ask, until } => {
+                if let Some(at) = ask {
+                    KEEPALIVE.with(|k| k.set(Some(at)));
+                    STARTED.with(|s| tell_pages_when(s.borrow().values(), at));
+                }
+                // An attempt ending wakes this; so does new work, and a page's wake. Past the
+                // budget (until an event joins and moves it on), only the attempts' own timeouts end
+                // them: the pump goes on until they record their outcome (the events waiting for it
+                // let go at their hold, and later events keep the worker).
+                sleep(until.saturating_sub(now)).await;
+                // While attempts end and the next ones start from the last look (in their settle
+                // transaction), there is nothing to look at: new work, a due time reached or the
+                // look's tasks used up calls for the next look.
+                while STATE.with(|s| {
+                    s.borrow()
+                        .as_ref()
+                        .is_some_and(|p| p.waits_on(now_ms(), until, active(), ahead_left()))
+                }) {
+                    sleep(until.saturating_sub(now_ms())).await;
+                }
             }
-            _ if (again || woken) && now < deadline => {}
-            _ => {
-                if let Some(at) = plan.wake_at {
+            decide::Turn::Retry { at } => sleep(at.saturating_sub(now)).await,
+            decide::Turn::Again => {}
+            decide::Turn::End { tell } => {
+                if let Some(at) = tell {
                     tell_pages_when(queued.iter().chain(&carried), at);
                 }
                 return Ok(());

@@ -1,8 +1,9 @@
 //! The scheduler's decisions: what to start or hold back, when to wake, which transport and what an
 //! attempt uses, when it times out, what worker start does with tasks in flight, whether to reject a sync.
 //!
-//! Every function here is a pure function of (now, tasks, sessions, what is in flight). The web layer
-//! reads the records, calls these, and carries out what they return; `sim` (tests) drives them through
+//! Every function here is a pure function of (now, tasks, sessions, what is in flight), and the pump's
+//! turns a machine without I/O ([`Pump`]). The web layer reads the records, calls these, and carries
+//! out what they return; `sim` (tests) drives them through
 //! random schedules of enqueues, pauses, worker stops, updates and late Background Fetch outcomes and
 //! checks the invariants after every step.
 //!
@@ -340,7 +341,9 @@ pub use lifetime::{
     sync_resolves, waits_for_retry, EVENT_HOLD_MS, KEEPALIVE_MS, SYNC_HOLD_MS,
 };
 mod plan;
+mod pump;
 pub use plan::{plan, Heard, Plan};
+pub use pump::{Here, Pump, Turn};
 mod outage;
 pub use outage::{origin_of, outage_after, outage_hold, Outage, Outages, OUTAGE_CAP_MS};
 mod prepare;

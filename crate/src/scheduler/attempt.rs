@@ -163,7 +163,7 @@ fn spawn_leased(
             // the pump looks again, so that what now holds the task is what it waits for
             // (`stays_for_a_start`) and the free slot goes to the next task (while attempts run,
             // only a look, not a wake, starts what their ends did not).
-            AGAIN.with(|a| a.set(true));
+            again();
             wake();
             continue;
         };
@@ -191,7 +191,7 @@ pub(super) fn ended(id: &str) {
     STARTED.with(|s| s.borrow_mut().remove(id));
     let settled = ENDING.with(|e| e.borrow_mut().remove(id)).is_some();
     if !settled && ahead_left() {
-        AGAIN.with(|a| a.set(true));
+        again();
     }
     wake();
 }

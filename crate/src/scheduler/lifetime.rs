@@ -2,7 +2,7 @@
 //! event lets go of the work at its hold, open pages are asked to wake the worker while attempts run
 //! or when work falls due, and a new version of the worker waiting to take over is noticed.
 
-use super::{active, registration, wake, KEEPALIVE, STARTED};
+use super::{registration, wake, KEEPALIVE, STARTED};
 use crate::core::scheduler as decide;
 use crate::core::Task;
 use crate::web::js::now_ms;
@@ -36,17 +36,6 @@ pub(super) fn tell_pages_when<'a>(tasks: impl Iterator<Item = &'a Task>, at: u64
             messaging::post(&t.tag, &msg);
         }
     }
-}
-
-/// Asks the open pages of the tags whose attempts run here to wake the worker soon: each wake is a
-/// new event, so the browser does not stop the worker while an attempt outlasts one event's time.
-pub(super) fn keep_alive(now: u64) {
-    let asked = KEEPALIVE.with(|k| k.get());
-    let Some(at) = decide::keepalive_at(now, active() > 0, asked, false) else {
-        return;
-    };
-    KEEPALIVE.with(|k| k.set(Some(at)));
-    STARTED.with(|s| tell_pages_when(s.borrow().values(), at));
 }
 
 /// Asks the open pages of `tasks`' tags to wake the worker one keep-alive period from `now`, while it

@@ -5,28 +5,48 @@
 //! here does what the web layer does, with the same `core` calls; after every step the invariants are
 //! checked.
 //!
-//! `world` holds the model, `page`, `worker` and `outside` what each actor does, `schedule` the
-//! random steps, `invariants` the checks; this file runs the schedules.
+//! A second set of schedules models the browser's events too (`lifetimes`): every look is a turn of a
+//! worker's pump (`core::scheduler::Pump`, the machine the web layer runs), started or joined by an
+//! event or by its timer; open pages hear the worker's asks and wake it; and a browser (Firefox's or
+//! Chromium's rule) stops workers whose events ran out.
+//!
+//! `world` holds the model, `page`, `worker` and `outside` what each actor does, `lifetimes` the
+//! events, `schedule` the random steps, `invariants` the checks; this file runs the schedules.
 
 mod invariants;
+mod lifetimes;
 mod outside;
 mod page;
 mod schedule;
 mod worker;
 mod world;
 
-use world::World;
+use world::{Browser, World};
 
 fn run(seed: u64, steps: usize) {
+    run_in(seed, steps, None)
+}
+
+fn run_in(seed: u64, steps: usize, browser: Option<Browser>) {
     let mut w = World::new(seed);
+    if let Some(b) = browser {
+        w.model_events(b);
+    }
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         for _ in 0..steps {
-            w.step();
+            match browser {
+                Some(_) => w.step_with_events(),
+                None => w.step(),
+            }
         }
         w.quiesce();
     }));
     if let Err(e) = result {
-        let tail: Vec<&String> = w.log.iter().rev().take(30).collect();
+        let keep = std::env::var("FERRY_SIM_LOG")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(30);
+        let tail: Vec<&String> = w.log.iter().rev().take(keep).collect();
         panic!("seed {seed} failed: {e:?}\nlast steps (newest first): {tail:#?}");
     }
 }
@@ -43,5 +63,21 @@ fn ten_thousand_random_schedules_keep_every_invariant() {
         .unwrap_or(10_000);
     for k in 0..n {
         run(base.wrapping_add(k), 200);
+    }
+}
+
+#[test]
+fn random_schedules_with_events_pages_and_a_browser_that_stops_workers_keep_every_invariant() {
+    let base: u64 = std::env::var("FERRY_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x11fe);
+    let n: u64 = std::env::var("FERRY_SIM_SCHEDULES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2_000);
+    for k in 0..n {
+        let browser = [Browser::Firefox, Browser::Chromium][(k % 2) as usize];
+        run_in(base.wrapping_add(k), 400, Some(browser));
     }
 }

@@ -48,16 +48,23 @@ impl World {
             outage_after(&mut self.instances[i].outages, t, &outcome, &env);
         }
         self.apply_outcome(&a.task, a.lease_no, outcome);
+        self.attempt_ended(i);
     }
 
     /// Time passes: live instances renew the leases of their running attempts (their timer), and
     /// attempts past their timeout end as `Timeout`.
     pub(super) fn advance(&mut self) {
-        self.now += 1 + self.rng.below(RENEW_EVERY_MS);
+        // (With events modelled, time goes in small steps: pages' wakes come every few seconds.)
+        let step = match self.browser {
+            Some(_) => 3_000,
+            None => RENEW_EVERY_MS,
+        };
+        self.now += 1 + self.rng.below(step);
         for i in 0..self.instances.len() {
             if !self.instances[i].alive || self.instances[i].frozen {
                 continue;
             }
+            let before = self.instances[i].running.len();
             let running = self.instances[i].running.clone();
             for a in running {
                 if a.deadline <= self.now {
@@ -79,6 +86,9 @@ impl World {
                             .retain(|r| r.task != a.task || r.lease_no != a.lease_no),
                     }
                 }
+            }
+            if self.instances[i].running.len() < before {
+                self.attempt_ended(i);
             }
         }
         // The browser settles fetches it unlisted, always within the grace period.

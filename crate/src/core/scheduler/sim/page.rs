@@ -10,7 +10,13 @@ use crate::core::task::{BodyMeta, Method, Request, Transport};
 
 impl World {
     pub(super) fn enqueue(&mut self) {
-        let tag = TAGS[self.rng.below(3) as usize].to_string();
+        let tag = TAGS[self.rng.below(3) as usize];
+        self.enqueue_for(tag);
+    }
+
+    /// A page of `tag` stores an upload.
+    pub(super) fn enqueue_for(&mut self, tag: &str) {
+        let tag = tag.to_string();
         self.next_id += 1;
         let seq = {
             let s = self.seq.entry(tag.clone()).or_default();

@@ -1,9 +1,10 @@
 //! The seeded random schedule that drives the simulation one step at a time, and the calm end
 //! where nothing more goes wrong until every task has ended.
 
-use super::world::{World, SCOPES, TAGS};
+use super::world::{Browser, World, SCOPES, TAGS};
 use crate::core::scheduler::RENEW_EVERY_MS;
 use crate::core::state::{apply, Input};
+use crate::core::task::Transport;
 
 impl World {
     pub(super) fn step(&mut self) {
@@ -96,6 +97,85 @@ impl World {
             }
             19 if self.rng.below(2) == 0 => self.page_heard(),
             _ => self.advance(),
+        }
+        self.check();
+    }
+
+    /// Events' lifetimes are modelled from now on, with `browser` stopping the workers; sessions take
+    /// long attempts (a minute or two: what the browser's limits are about).
+    pub(super) fn model_events(&mut self, browser: Browser) {
+        self.browser = Some(browser);
+        for tag in TAGS {
+            let timeout = 20_000 + self.rng.below(100_000);
+            let s = self.sessions.get_mut(tag).expect("every tag has a session");
+            s.attempt_timeout_ms = Some(timeout);
+            // (Background Fetch is left to `step`: no page here can start one.)
+            s.background_fetch = false;
+        }
+        self.instances[0].last_event = self.now;
+        self.instances[0].held_until = self.now;
+        self.calm = [0, 4, 16][self.rng.below(3) as usize];
+    }
+
+    /// One step when events are modelled: every look is a pump's turn, started or joined by an event
+    /// or by its timer; time goes in small steps, and attempts are answered less often than it passes.
+    pub(super) fn step_with_events(&mut self) {
+        if self.calm > 0 && self.rng.below(self.calm) != 0 {
+            self.advance();
+            self.tick();
+            self.check();
+            return;
+        }
+        let tag = TAGS[self.rng.below(3) as usize];
+        match self.rng.below(24) {
+            0..=2 => {
+                // A page uploads (opening first if none of the tag is open).
+                self.page_opens(tag);
+                self.enqueue_for(tag);
+                self.page_event(tag);
+            }
+            3 => {
+                // A `sync`, an `online` or another app's call reaches a live worker.
+                let i = self.alive_index();
+                self.event(i, 150_000, Transport::BackgroundSync);
+            }
+            4 | 5 => {
+                let i = self.alive_index();
+                self.answer(i, false);
+            }
+            6 => {
+                // The page pauses or resumes its tag (a call: an event).
+                if self.open.contains_key(tag) {
+                    let s = self.sessions.get_mut(tag).unwrap();
+                    s.paused = !s.paused;
+                    self.page_event(tag);
+                }
+            }
+            7 => self.page_opens(tag),
+            8 if self.rng.below(2) == 0 => self.page_closes(tag),
+            9 if self.rng.below(4) == 0 => {
+                // A worker crashes.
+                let i = self.alive_index();
+                self.stop(i);
+            }
+            10 if self.rng.below(4) == 0 => {
+                // A new version installs beside the running one; its activation is an event.
+                let scope = SCOPES[self.rng.below(SCOPES.len() as u64) as usize];
+                self.start_instance_of(scope);
+                let i = self.instances.len() - 1;
+                self.event(i, 60_000, Transport::Fallback);
+            }
+            11 => {
+                // A body arrives whole at the server (its answer is still on its way).
+                let i = self.alive_index();
+                if let Some(a) = self.instances[i].running.iter_mut().find(|a| !a.hung) {
+                    a.arrived = true;
+                }
+            }
+            _ => {
+                self.advance();
+                self.tick();
+            }
         }
         self.check();
     }

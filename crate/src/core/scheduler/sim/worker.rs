@@ -4,7 +4,8 @@
 use super::world::{Attempt, Fetch, World};
 use crate::core::retry::Outcome;
 use crate::core::scheduler::{
-    attempt_timeout_ms, lease, origin_of, plan, recover, recovery_aborts_fetch, serves_task, settle,
+    attempt_timeout_ms, keepalive_at, lease, origin_of, plan, recover, recovery_aborts_fetch,
+    serves_task, settle, Plan,
 };
 use crate::core::state::Input;
 use crate::core::task::{State, Task, Transport};
@@ -15,14 +16,40 @@ const READ: usize = 2;
 
 impl World {
     /// One look of a worker instance: recovery of what it finds in flight, then the plan, then leases.
-    pub(super) fn pump(&mut self, i: usize) {
+    pub(super) fn pump(&mut self, i: usize) -> Plan {
         if !self.instances[i].alive || self.instances[i].frozen {
-            return;
+            return Plan::default();
         }
         let holder = self.instances[i].id.clone();
         let live = self.live_holders();
         let views = self.views_for(i);
         let ours = |t: &Task| serves_task(&views, t);
+        // Attempts another instance holds are asked about first (a second): meanwhile the pages of
+        // their tags are asked to wake this one, should the browser stop it (`lifetime::ask_wake`).
+        let held: Vec<Task> = self
+            .in_flight()
+            .into_iter()
+            .filter(|t| {
+                ours(t)
+                    && t.transport != Some(Transport::BackgroundFetch)
+                    && t.holder.as_deref().is_some_and(|h| h != holder)
+                    && t.lease_until.is_some_and(|u| u > self.now)
+            })
+            .collect();
+        if !held.is_empty() && self.browser.is_some() {
+            let at = keepalive_at(self.now, true, None, false);
+            self.instances[i].asked = at;
+            if let Some(at) = at {
+                // (Its own attempts' pages too: the one standing ask covers them.)
+                let running: Vec<String> = self.instances[i]
+                    .running
+                    .iter()
+                    .filter_map(|a| self.tasks.get(&a.task).map(|t| t.tag.clone()))
+                    .collect();
+                let tags = held.iter().map(|t| t.tag.clone()).chain(running);
+                self.tell_pages(tags.collect::<Vec<_>>().into_iter(), at);
+            }
+        }
         for t in self.in_flight().into_iter().filter(ours) {
             let listed = self.fetches.get(&t.id).map(|f| f.listed);
             if let Some(input) = recover(&t, self.now, &live, Some(listed == Some(true))) {
@@ -147,7 +174,7 @@ impl World {
         if let Some(w) = p.wake_at {
             assert!(w > self.now, "wake-up loop: wake at {w}, now {}", self.now);
         }
-        for id in p.start {
+        for id in p.start.clone() {
             let t = &self.tasks[&id];
             let v = views[&t.tag];
             assert!(
@@ -168,9 +195,9 @@ impl World {
             self.try_lease(i, &id, Transport::Fallback);
         }
         // A page of its tag may take up the offer (it may also be gone, or slow to ask).
-        if let Some(id) = p.offer {
+        if let Some(id) = &p.offer {
             if self.rng.below(3) != 0 {
-                self.page_takes_offer(&id);
+                self.page_takes_offer(id);
             }
         }
         // Whatever held them (a pause, a full tag, this worker's slots), no queued task of its tags
@@ -189,6 +216,7 @@ impl World {
                 self.now
             );
         }
+        p
     }
 
     /// The lease transaction: re-reads the task, its session and the tag's in-flight count.
@@ -258,6 +286,7 @@ impl World {
                 deadline: self.now + timeout,
                 arrived: false,
                 hung: self.rng.below(8) == 0,
+                started: self.now,
             });
         }
         self.write(t);

@@ -22,6 +22,8 @@ pub(super) struct Attempt {
     /// The server has the whole body (its answer may still be lost).
     pub(super) arrived: bool,
     pub(super) hung: bool,
+    /// When it began.
+    pub(super) started: u64,
 }
 
 #[derive(Debug)]
@@ -36,6 +38,38 @@ pub(super) struct Instance {
     pub(super) running: Vec<Attempt>,
     /// The origins it heard to be down (`outage_after`), kept in its memory only.
     pub(super) outages: Outages,
+    /// Its running pump, when the browser's events are modelled (`World::browser`).
+    pub(super) run: Option<Run>,
+    /// The wake it last asked of the pages of its running attempts' tags.
+    pub(super) asked: Option<u64>,
+    /// When its latest event began (Firefox stops a worker whose events have run about a minute).
+    pub(super) last_event: u64,
+    /// Until when an event holds it (Chromium stops a worker with no event left 30 s later).
+    pub(super) held_until: u64,
+}
+
+/// A running pump: `core`'s state and when it turns next if nothing wakes it first.
+#[derive(Debug)]
+pub(super) struct Run {
+    pub(super) pump: crate::core::scheduler::Pump,
+    pub(super) until: Option<u64>,
+}
+
+/// Which browser stops the workers, when the simulation models events' lifetimes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Browser {
+    /// Stops a worker about a minute after its latest event began, fetches in flight or not.
+    Firefox,
+    /// Stops a worker 30 s after its last event let go (each is held at most `event_hold_ms`).
+    Chromium,
+}
+
+/// The open page of a tag: since when it hears the worker's asks (its channel opened after its
+/// `register` was answered), and the wakes it was asked for.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Page {
+    pub(super) listening_since: Option<u64>,
+    pub(super) alarms: Vec<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +99,13 @@ pub(super) struct World {
     pub(super) seq: BTreeMap<String, u64>,
     /// Per tag, until when a page that can start a Background Fetch counts as open (its last word).
     pub(super) pages: LiteMap<String, u64>,
+    /// Events' lifetimes, pumps, pages' wakes and the browser that stops workers are modelled.
+    pub(super) browser: Option<Browser>,
+    /// The open page of each tag, when events are modelled.
+    pub(super) open: LiteMap<String, Page>,
+    /// When events are modelled, how quiet the world is: all but one step in `calm` only lets time
+    /// pass (0: none), so that a pump is left to its own timers and its pages' wakes.
+    pub(super) calm: u64,
     pub(super) log: Vec<String>,
 }
 
@@ -101,6 +142,10 @@ impl World {
                 frozen: false,
                 running: Vec::new(),
                 outages: Outages::new(),
+                run: None,
+                asked: None,
+                last_event: 0,
+                held_until: 0,
             }],
             fetches: BTreeMap::new(),
             applied: BTreeMap::new(),
@@ -108,6 +153,9 @@ impl World {
             next_id: 0,
             seq: BTreeMap::new(),
             pages: LiteMap::new(),
+            browser: None,
+            open: LiteMap::new(),
+            calm: 0,
             log: Vec::new(),
         }
     }
@@ -172,12 +220,17 @@ impl World {
             frozen: false,
             running: Vec::new(),
             outages: Outages::new(),
+            run: None,
+            asked: None,
+            last_event: self.now,
+            held_until: self.now,
         });
     }
 
     pub(super) fn stop(&mut self, i: usize) {
         let inst = &mut self.instances[i];
         inst.alive = false;
+        inst.run = None;
         // Its fetches die with it; some bodies had already arrived (their answers are lost).
         for a in std::mem::take(&mut inst.running) {
             if a.arrived {
