@@ -6,7 +6,7 @@
 // worker event run (its page in front or behind another tab).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './harness.mjs';
+import { startServer, until } from './harness.mjs';
 import { snapshotPkg, removeDir, withFirefox, openSession, uploadRandom, eventOf, eventsOf } from './firefox.mjs';
 import { pauseDuringDrain, hungServer, newVersionMidUpload, replacedBeforeAnswering, updateNotHeldByARetry } from './lifecycle.mjs';
 
@@ -137,5 +137,37 @@ test('Firefox: a server that never answers, with an attempt timeout longer than 
   await withFirefox(async (browser) => {
     const page = await openSession(browser, server.url, 'ff-hang-long', { attemptTimeoutMs: 12000 });
     await hungServer({ server, page, uploadRandom, eventOf, eventsOf, prefix: 'ff-long' });
+  }, SHORT_EVENTS);
+});
+
+test('Firefox: a page opened after the browser cut an attempt (its page had closed) keeps the worker that takes the attempt back alive: it goes again once and completes', async () => {
+  await withFirefox(async (browser) => {
+    await server.reset();
+    const url = '/upload/ff-cut-reopen';
+    const rate = 256 * 1024;
+    // The first attempt's body is read whole and never answered; the next is read for ~14 s (256 KiB/s):
+    // longer than one worker event here (SHORT_EVENTS).
+    await server.fault({ count: 1, hang: true, path: url });
+    await server.fault({ count: 1, slowBytesPerSec: rate, path: url });
+    const first = await openSession(browser, server.url, 'ff-cut-reopen', { backgroundFetch: false });
+    const { id, sha256 } = await uploadRandom(first, 14 * rate, { url });
+    await eventOf(first, id, 'started');
+    // (A blank tab stays open, as in a browser with other tabs: with no tab left, Firefox did not stop
+    // the worker here.)
+    await browser.newPage();
+    await first.close();
+    // No page wakes the worker: Firefox cuts it while the server holds the answer.
+    await until(async () => (await server.uploads()).some((r) => r.path === url && r.outcome === 'clientGone'),
+      { timeout: 30000, what: 'the first attempt cut' });
+    // A page of the tag opens (listeners only) while the task is still held by the instance that is
+    // gone: the new instance takes it back and sends it, asking its pages for wakes as it does; this
+    // page, whose channel opens after its `register` answer, learns from that answer to wake it.
+    const later = await openSession(browser, server.url, 'ff-cut-reopen', { backgroundFetch: false });
+    const done = await eventOf(later, id, 'completed', { timeout: 40000 });
+    assert.equal(done.response.status, 201);
+    assert.equal(done.attempt, 2);
+    const records = (await server.uploads()).filter((r) => r.path === url);
+    assert.deepEqual(records.map((r) => r.outcome), ['clientGone', 'answered']);
+    assert.equal(records[1].sha256, sha256);
   }, SHORT_EVENTS);
 });

@@ -460,3 +460,32 @@ test('a worker stopped as soon as it starts, again and again, before it could as
     assert.equal(new Set(records.map((r) => r.idempotencyKey)).size, 1);
   });
 });
+
+test('Chromium: more uploads whose time ran out while the worker was stopped than one look reads (32) hold back no upload due behind them: one sync records them all and sends it at once', async () => {
+  await withBrowser(async (ctx) => {
+    const watcher = await ctx.newPage();
+    await watcher.goto(new URL('/harness.html', server.url).href);
+    const page = await openSession(ctx, server.url, 'expire-many', { backgroundFetch: false });
+    const t0 = Date.now();
+    // Due in 1.5 s and expired at 2 s: in the due index before the upload due at 2.5 s.
+    const expiring = await page.evaluate(({ begin, expires }) => window.ferrySession.uploadAll(
+      Array.from({ length: 40 }, (_, i) => ({ blob: new Blob([`item ${i}`]), request: { url: '/upload/expire-many', earliestBegin: begin, expiresAt: expires } })),
+    ), { begin: t0 + 1500, expires: t0 + 2000 });
+    const live = await uploadRandom(page, 1024, { url: '/upload/expire-live', earliestBegin: t0 + 2500 });
+    // Nothing wakes the worker meanwhile: its page closes, the browser stops it.
+    await page.close();
+    const control = await swControl(watcher);
+    await control.cdp.send('ServiceWorker.stopAllWorkers');
+    // The subject is time itself: the 40 expire, the last falls due, while no worker runs.
+    await new Promise((r) => setTimeout(r, Math.max(0, t0 + 3000 - Date.now())));
+    await control.dispatchSync(new URL('/', server.url).href, 'ferry');
+    // One look reads 32 and records them `expired`; the look after it reads the rest and the due one.
+    // (Ended after the first, the pump would have left it to the browser's next sync, minutes on.)
+    const [record] = await settled(server, 1, { timeout: 10000, filter: (r) => r.path === '/upload/expire-live' });
+    assert.equal(record.sha256, live.sha256);
+    assert.equal((await server.uploads()).filter((r) => r.path === '/upload/expire-many').length, 0, 'nothing expired was sent');
+    const again = await openSession(ctx, server.url, 'expire-many', { backgroundFetch: false });
+    const states = await again.evaluate((ids) => Promise.all(ids.map((id) => window.ferrySession.get(id).then((t) => t.state))), expiring);
+    assert.deepEqual([...new Set(states)], ['expired']);
+  });
+});

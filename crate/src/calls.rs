@@ -167,7 +167,7 @@ async fn register(store: &Store, tag: &str, call: &JsValue) -> Result<JsValue, E
         "manualAck",
         &JsValue::from_bool(options.manual_ack),
     );
-    if let Some(at) = crate::scheduler::wake_for_new_page(tag) {
+    if let Some(at) = crate::scheduler::wake_for_new_page(store, tag).await {
         js::set(&answer, "wakeAt", &JsValue::from_f64(at as f64));
     }
     Ok(answer.into())

@@ -168,26 +168,36 @@ async fn run(
     STATE.with(|s| *s.borrow_mut() = Some(decide::Pump::start(now_ms(), budget_ms, expect_retry)));
     SKIP.with(|s| s.borrow_mut().clear());
     loop {
-        let looks = STATE.with(|s| s.borrow_mut().as_mut().is_some_and(|p| p.begins(now_ms())));
+        let looks = STATE.with(|s| {
+            s.borrow_mut()
+                .as_mut()
+                .map_or(decide::Looks::No, |p| p.begins(now_ms(), active()))
+        });
         let deadline = STATE.with(|s| s.borrow().as_ref().map_or(0, |p| p.deadline()));
-        let (plan, sessions, queued, others) = if looks {
-            look(store).await?
-        } else {
+        let (plan, sessions, queued, others) = if looks == decide::Looks::No {
             (Plan::default(), LiteMap::new(), Vec::new(), Vec::new())
+        } else {
+            look(store).await?
         };
+        // Past its budget, a last look only tells the pages (below, as the pump ends).
+        let starts = looks == decide::Looks::Start;
         // Background Fetches whose timeout a look must catch: their pages hear when, too.
         let carried: Vec<Task> = others
             .iter()
             .filter(|t| t.timeout_at.is_some())
             .cloned()
             .collect();
-        let chosen = plan.chosen(&queued);
-        offer(&plan, &queued);
-        keep_hearing(&plan, &queued);
+        let chosen = if starts {
+            offer(&plan, &queued);
+            keep_hearing(&plan, &queued);
+            plan.chosen(&queued)
+        } else {
+            Vec::new()
+        };
         let asks = sessions.values().any(|v| v.header_provider);
         let now = now_ms();
         AHEAD.with(|a| {
-            *a.borrow_mut() = (!asks).then(|| Ahead {
+            *a.borrow_mut() = (!asks && starts).then(|| Ahead {
                 via,
                 deadline,
                 // (Another worker's tags are not this one's to start: not kept ahead. Nor is an
@@ -238,7 +248,13 @@ async fn run(
             decide::Turn::Wait { ask, until } => {
                 if let Some(at) = ask {
                     KEEPALIVE.with(|k| k.set(Some(at)));
-                    STARTED.with(|s| tell_pages_when(s.borrow().values(), at));
+                    // The pages of the attempts' tags, and of the tags whose due work waits (for a
+                    // lane, an outage's probe): should the browser stop the worker mid-attempt, they
+                    // wake it for that work too.
+                    let mut asked: Vec<Task> =
+                        STARTED.with(|s| s.borrow().values().cloned().collect());
+                    asked.extend(queued.iter().filter(|t| t.is_due(now)).cloned());
+                    tell_pages_when(asked.iter(), at);
                 }
                 // An attempt ending wakes this; so does new work, and a page's wake. Past the
                 // budget (until an event joins and moves it on), only the attempts' own timeouts end

@@ -337,13 +337,13 @@ pub fn background_fetch_aborted(task: &Task) -> Option<Input> {
 
 mod lifetime;
 pub use lifetime::{
-    event_hold_ms, joined_deadline, keepalive_at, running_pump_until, stays_for_a_start,
-    sync_resolves, waits_for_retry, EVENT_HOLD_MS, KEEPALIVE_MS, SYNC_HOLD_MS,
+    event_hold_ms, joined_deadline, keepalive_at, running_pump_until, runs_for_new_page,
+    stays_for_a_start, sync_resolves, waits_for_retry, EVENT_HOLD_MS, KEEPALIVE_MS, SYNC_HOLD_MS,
 };
 mod plan;
 mod pump;
-pub use plan::{plan, Heard, Plan};
-pub use pump::{Here, Pump, Turn};
+pub use plan::{later_reads, plan, Heard, Plan};
+pub use pump::{Here, Looks, Pump, Turn, HAND_OVER_MS};
 mod outage;
 pub use outage::{origin_of, outage_after, outage_hold, Outage, Outages, OUTAGE_CAP_MS};
 mod prepare;

@@ -54,11 +54,18 @@ pub(super) fn ask_wake<'a>(tasks: impl Iterator<Item = &'a Task>, now: u64) {
     tell_pages_when(asked.iter(), at);
 }
 
-/// The wake a page that registers `tag` is asked for while attempts of the tag run here, told in its
-/// `register` answer (no race with a broadcast it may not hear yet): the pages that heard the
-/// standing ask may have closed, and a worker the browser stops mid-attempt needs a page to wake it.
-pub(crate) fn wake_for_new_page(tag: &str) -> Option<u64> {
-    let runs = STARTED.with(|s| s.borrow().values().any(|t| t.tag == tag));
+/// The wake a page that registers `tag` is asked for while attempts of the tag run here, or are about
+/// to (taken back from a stopped worker), told in its `register` answer (no race with a broadcast it
+/// may not hear yet): the pages that heard the standing ask may have closed, and a worker the browser
+/// stops mid-attempt needs a page to wake it.
+pub(crate) async fn wake_for_new_page(store: &crate::web::store::Store, tag: &str) -> Option<u64> {
+    let here = STARTED.with(|s| s.borrow().values().any(|t| t.tag == tag));
+    let in_flight = if here {
+        Vec::new()
+    } else {
+        store.in_flight().await.unwrap_or_default()
+    };
+    let runs = decide::runs_for_new_page(tag, here, &in_flight, &super::instance_id());
     decide::keepalive_at(now_ms(), runs, KEEPALIVE.with(|k| k.get()), true)
 }
 

@@ -114,6 +114,12 @@ pub(super) async fn look(store: &Store) -> Result<Look, Error> {
         .filter(|t| t.holder.as_deref() != Some(mine.as_str()))
         .collect();
     let mut queued = snap.due;
+    // The first due after now of all may be held (a paused tag's, another worker's): then each tag
+    // that sends here is read for its own, or the next due time would be missed.
+    let tags = decide::later_reads(snap.later.as_ref(), &sessions);
+    if !tags.is_empty() {
+        queued.extend(store.later_of_tags(env.now_ms, &tags).await?);
+    }
     queued.extend(snap.later);
     let plan = decide::plan(&env, &queued, &in_flight, &sessions, &skip, here, &heard);
     Ok((plan, sessions, queued, others))

@@ -74,6 +74,20 @@ pub fn keepalive_at(now: u64, running: bool, asked: Option<u64>, new_page: bool)
     }
 }
 
+/// Whether a page that registers `tag` is to wake the worker while attempts of it run: one runs here
+/// (`running_here`), or `in_flight` holds one another instance ran (`me` is this one), which this one
+/// takes back and runs next, most likely a worker the browser stopped mid-attempt; it asks the pages
+/// for wakes as it does, which a page whose channel opens after its `register` answer does not hear.
+pub fn runs_for_new_page(tag: &str, running_here: bool, in_flight: &[Task], me: &str) -> bool {
+    running_here
+        || in_flight.iter().any(|t| {
+            t.tag == tag
+                && t.state == State::InFlight
+                && t.transport != Some(Transport::BackgroundFetch)
+                && t.holder.as_deref() != Some(me)
+        })
+}
+
 /// Until when a running pump takes new work once an event with a budget of `budget_ms` joined it at
 /// `now` (a page's wake, an upload's, a `sync`): the later of its deadline and the joiner's own. A
 /// pump past its budget only waits for its attempts to end; one that a long attempt keeps running
@@ -228,5 +242,36 @@ mod tests {
         // Long enough for the budgets the events take new work in (sync 150 s, others 60 s).
         assert!(event_hold_ms(Transport::BackgroundSync) > 150_000);
         assert!(event_hold_ms(Transport::Fallback) > 60_000);
+    }
+
+    #[test]
+    fn a_page_that_registers_while_an_attempt_of_its_tag_is_taken_back_wakes_the_worker() {
+        use super::super::tests::{leased, task};
+        let cut = leased(&task("1", "a", 1), Transport::Fallback, Some("gone"));
+        assert!(runs_for_new_page(
+            "a",
+            false,
+            std::slice::from_ref(&cut),
+            "me"
+        ));
+        assert!(!runs_for_new_page(
+            "b",
+            false,
+            std::slice::from_ref(&cut),
+            "me"
+        ));
+        let mine = leased(&task("2", "a", 2), Transport::Fallback, Some("me"));
+        assert!(!runs_for_new_page(
+            "a",
+            false,
+            std::slice::from_ref(&mine),
+            "me"
+        ));
+        assert!(runs_for_new_page("a", true, &[], "me"));
+        let fetch = leased(&task("3", "a", 3), Transport::BackgroundFetch, None);
+        assert!(
+            !runs_for_new_page("a", false, &[fetch], "me"),
+            "the browser carries it"
+        );
     }
 }

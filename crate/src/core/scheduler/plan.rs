@@ -88,6 +88,28 @@ impl Default for Heard<'_> {
     }
 }
 
+/// The tags whose first queued task due after now a look reads on its own, given the first due after
+/// now of all (`later`, from the due index): none when that one is not held, as it comes first; when
+/// it is (its tag paused, or another worker's), every other tag that sends here, so that the next due
+/// time a plan wakes for is not the held task's (or none at all) while another's falls due earlier.
+pub fn later_reads<'a>(
+    later: Option<&Task>,
+    sessions: &'a LiteMap<String, SessionView>,
+) -> Vec<&'a str> {
+    let Some(later) = later else {
+        return Vec::new();
+    };
+    let sends = |v: &SessionView| !v.paused && !v.elsewhere;
+    if sessions.get(&later.tag).is_none_or(sends) {
+        return Vec::new();
+    }
+    sessions
+        .iter()
+        .filter(|(tag, v)| sends(v) && **tag != later.tag)
+        .map(|(tag, _)| tag.as_str())
+        .collect()
+}
+
 /// Decides what to start: each tag's due tasks in enqueue order, as many as its concurrency leaves
 /// once every attempt in flight (any transport, any worker instance) is counted, and no more than
 /// `MAX_PARALLEL` running in this worker. `queued` are the queued tasks read (due ones and the next

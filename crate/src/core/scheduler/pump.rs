@@ -22,7 +22,26 @@ pub struct Pump {
     waiting: bool,
     /// News came (an event joined: work stored, a page's message) since its last look began.
     again: bool,
+    /// The turn's look is the last, past the budget: it hands the work over rather than start it.
+    handing_over: bool,
 }
+
+/// Whether a turn reads the store, and what for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Looks {
+    /// Within its budget: it reads, and starts what the plan says.
+    Start,
+    /// Past its budget, nothing of this instance running any more: it reads once more and starts
+    /// nothing, only to tell the pages when the work falls due (at once, for work due now), so that
+    /// a fresh event (with its own budget) takes it up; it then ends.
+    HandOver,
+    /// Past its budget, attempts running: no read; it waits for them to end (or for an event to join
+    /// and move the budget on).
+    No,
+}
+
+/// How soon the pages are asked to wake the worker for work that a pump past its budget found due.
+pub const HAND_OVER_MS: u64 = 1_000;
 
 /// What the worker instance has at the end of a turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,6 +90,7 @@ impl Pump {
             deadline: now.saturating_add(budget_ms),
             waiting: expect_retry,
             again: false,
+            handing_over: false,
         }
     }
 
@@ -87,11 +107,18 @@ impl Pump {
         self.again = true;
     }
 
-    /// A turn begins at `now`: whether it reads the store (within its budget; past it, the pump only
-    /// waits for its attempts to end, until an event joins and moves the budget on).
-    pub fn begins(&mut self, now: u64) -> bool {
+    /// A turn begins at `now` with `running` attempts of this instance: whether it reads the store
+    /// (within its budget; past it, the pump only waits for its attempts to end, until an event joins
+    /// and moves the budget on, and then hands what is left over to the pages).
+    pub fn begins(&mut self, now: u64, running: u32) -> Looks {
         self.again = false;
-        now < self.deadline
+        let looks = match (now < self.deadline, running) {
+            (true, _) => Looks::Start,
+            (false, 0) => Looks::HandOver,
+            (false, _) => Looks::No,
+        };
+        self.handing_over = looks == Looks::HandOver;
+        looks
     }
 
     /// Until when the pump takes new work.
@@ -121,6 +148,15 @@ impl Pump {
             woken,
         } = here;
         self.waiting |= !plan.start.is_empty() || stays_for_a_start(others);
+        if self.handing_over && running == 0 {
+            // (The plan's starts were not carried out: the pages wake the worker for them.)
+            let due = (!plan.start.is_empty()).then(|| now + HAND_OVER_MS);
+            let tell = match (due, plan.wake_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            return Turn::End { tell };
+        }
         if running > 0 {
             let ask = keepalive_at(now, true, asked, false);
             let until = running_pump_until(now, plan.wake_at, self.deadline, ask.or(asked));
@@ -169,13 +205,13 @@ mod tests {
     #[test]
     fn a_pump_past_its_budget_looks_again_once_an_event_joins_it() {
         let mut p = Pump::start(0, 60_000, false);
-        assert!(p.begins(1_000));
+        assert_eq!(p.begins(1_000, 0), Looks::Start);
         // A long attempt keeps it past its budget: its turns do not read the store.
-        assert!(!p.begins(90_000));
+        assert_eq!(p.begins(90_000, 1), Looks::No);
         // A page's upload joins it: the budget moves on and the next turn reads.
         p.join(90_000, 60_000);
         assert!(p.news());
-        assert!(p.begins(90_001));
+        assert_eq!(p.begins(90_001, 1), Looks::Start);
         assert_eq!(p.deadline(), 150_000);
         assert!(!p.news(), "a turn that began took the news");
     }
@@ -278,11 +314,11 @@ mod tests {
     #[test]
     fn news_or_an_attempt_ended_during_the_look_makes_the_pump_look_again_within_its_budget() {
         let mut p = Pump::start(0, 60_000, false);
-        assert!(p.begins(1_000));
+        assert_eq!(p.begins(1_000, 0), Looks::Start);
         p.join(1_500, 1_000);
         let t = p.turn(2_000, &plan(&[], None), &[], here(0, None, false), || false);
         assert_eq!(t, Turn::Again);
-        assert!(p.begins(2_000));
+        assert_eq!(p.begins(2_000, 0), Looks::Start);
         let t = p.turn(2_000, &plan(&[], None), &[], here(0, None, true), || false);
         assert_eq!(t, Turn::Again, "an attempt ended while it looked");
         let t = p.turn(70_000, &plan(&[], None), &[], here(0, None, true), || false);
@@ -292,7 +328,7 @@ mod tests {
     #[test]
     fn a_wait_goes_on_without_a_look_only_while_the_last_looks_tasks_start_as_attempts_end() {
         let mut p = Pump::start(0, 60_000, false);
-        assert!(p.begins(0));
+        assert_eq!(p.begins(0, 2), Looks::Start);
         assert!(p.waits_on(1_000, 5_000, 2, true));
         assert!(!p.waits_on(5_000, 5_000, 2, true), "its time came");
         assert!(!p.waits_on(1_000, 5_000, 0, true), "nothing runs");
@@ -302,5 +338,40 @@ mod tests {
         );
         p.join(1_000, 60_000);
         assert!(!p.waits_on(1_000, 5_000, 2, true), "news came");
+    }
+
+    #[test]
+    fn a_pump_past_its_budget_whose_attempts_ended_hands_what_is_due_over_to_the_pages() {
+        let mut p = Pump::start(0, 60_000, false);
+        assert_eq!(p.begins(1_000, 0), Looks::Start);
+        // Its long attempt ends past the budget: one more read, starting nothing.
+        assert_eq!(p.begins(90_000, 0), Looks::HandOver);
+        // A task due now (the plan would start it): the pages wake the worker in a moment.
+        let t = p.turn(
+            90_000,
+            &plan(&["1"], Some(200_000)),
+            &[],
+            here(0, None, false),
+            || false,
+        );
+        assert_eq!(
+            t,
+            Turn::End {
+                tell: Some(90_000 + HAND_OVER_MS)
+            }
+        );
+        // Nothing due now: they are told the next due time.
+        assert_eq!(p.begins(90_000, 0), Looks::HandOver);
+        let t = p.turn(
+            90_000,
+            &plan(&[], Some(95_000)),
+            &[],
+            here(0, None, false),
+            || false,
+        );
+        assert_eq!(t, Turn::End { tell: Some(95_000) });
+        // An event joins before that turn: its budget moves on, and the turn reads to start.
+        p.join(90_500, 60_000);
+        assert_eq!(p.begins(90_500, 0), Looks::Start);
     }
 }

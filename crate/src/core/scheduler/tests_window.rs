@@ -1,7 +1,7 @@
 //! A look reads the due tasks a window at a time: it reads further only while a slot is left that a
 //! task it did not read could take, and then only the due tasks of the tags with a slot left.
 
-use super::tests::{env, leased, sessions, task, NOTHING};
+use super::tests::{env, leased, sessions, task, NOTHING, NOW};
 use super::*;
 
 /// A session of `concurrency`, and a paused one (the defaults otherwise).
@@ -103,4 +103,44 @@ fn a_look_reads_further_only_the_tags_with_a_slot_left_each_until_read_to_its_en
         &NOTHING,
     );
     assert_eq!(p.room, ["e"]);
+}
+
+#[test]
+fn the_first_due_later_of_a_paused_or_other_workers_tag_makes_a_look_read_each_sending_tags_own() {
+    let views = |paused_a: bool, elsewhere_a: bool| -> LiteMap<String, SessionView> {
+        let mut m = LiteMap::new();
+        for tag in ["a", "b", "c"] {
+            m.insert(
+                tag.to_string(),
+                SessionView {
+                    paused: tag == "a" && paused_a,
+                    elsewhere: tag == "a" && elsewhere_a,
+                    ..SessionView::default()
+                },
+            );
+        }
+        m
+    };
+    let first = task("1", "a", 1);
+    // Its tag sends: it comes first of all, nothing more to read.
+    assert!(later_reads(Some(&first), &views(false, false)).is_empty());
+    assert!(later_reads(None, &views(true, false)).is_empty());
+    // Held: every other tag that sends is read for its own.
+    assert_eq!(later_reads(Some(&first), &views(true, false)), ["b", "c"]);
+    assert_eq!(later_reads(Some(&first), &views(false, true)), ["b", "c"]);
+    // And the plan then wakes for the sending tag's, not the held one's deadline (or nothing).
+    let mut held = first.clone();
+    held.next_attempt_at = Some(NOW + 1_000);
+    let mut own = task("2", "b", 2);
+    own.next_attempt_at = Some(NOW + 5_000);
+    let p = plan(
+        &env(),
+        &[own, held],
+        &[],
+        &views(true, false),
+        &[],
+        0,
+        &Heard::default(),
+    );
+    assert_eq!(p.wake_at, Some(NOW + 5_000));
 }

@@ -129,6 +129,38 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// The first queued task of each of `tags` due after `now_ms`, in ONE read transaction (a request
+    /// per tag, issued together): when the first due after now of all (`Snapshot::later`) is held (a
+    /// paused tag's, another worker's), the next due time of the others is not behind it.
+    pub async fn later_of_tags(&self, now_ms: u64, tags: &[&str]) -> Result<Vec<Task>, Error> {
+        let tx = self.tx(&[TASKS], false)?;
+        let failed = |e: idb::Error| storage_error("look", e);
+        let index = open_store(&tx, TASKS, "look")?
+            .index("by_tag_due")
+            .map_err(failed)?;
+        let mut reads = Vec::with_capacity(tags.len());
+        for tag in tags {
+            let (lower, upper) = (up_to(tag, now_ms as f64), up_to(tag, MAX_KEY));
+            let range = KeyRange::bound(&lower, &upper, Some(true), None).map_err(failed)?;
+            reads.push(
+                index
+                    .get_all(Some(Query::KeyRange(range)), Some(1))
+                    .map_err(failed)?
+                    .into_future(),
+            );
+        }
+        let mut out = Vec::with_capacity(reads.len());
+        for read in reads {
+            out.extend(
+                read.await
+                    .map_err(failed)?
+                    .into_iter()
+                    .filter_map(|t| task_of(t).ok()),
+            );
+        }
+        Ok(out)
+    }
 }
 
 /// One look's reads (`Store::snapshot`).

@@ -10,7 +10,9 @@
 //! was never asked again, let Firefox cut the attempt).
 
 use super::world::{Browser, Page, Run, World, OWNERS, SCOPES, TAGS};
-use crate::core::scheduler::{event_hold_ms, keepalive_at, plan, Heard, Here, Plan, Pump, Turn};
+use crate::core::scheduler::{
+    event_hold_ms, keepalive_at, plan, runs_for_new_page, Heard, Here, Looks, Plan, Pump, Turn,
+};
 use crate::core::task::{State, Task, Transport};
 
 /// The budget of a page's message or upload, and of a wake (the web layer's `EVENT_BUDGET_MS`).
@@ -22,6 +24,12 @@ const CHROMIUM_IDLE_MS: u64 = 30_000;
 /// How long a page of the tag has listened, and an attempt run, before the browser stops its worker,
 /// for the page to have had to keep it alive: asks come at least every two keep-alive periods.
 const LISTENED_MS: u64 = 30_000;
+
+/// A tag no page registers (its uploads come from the worker, `enqueue`).
+pub(super) fn page_less(tag: &str) -> bool {
+    let k = TAGS.iter().position(|t| *t == tag).expect("a known tag");
+    OWNERS[k].is_none()
+}
 
 /// The scope of the worker the pages of `tag` reach.
 fn page_scope(tag: &str) -> &'static str {
@@ -87,12 +95,19 @@ impl World {
     /// The pump of instance `i` turns (woken by an event that `joined` it, an attempt's end, or its
     /// timer) until it waits or ends, as the web layer's loop does.
     pub(super) fn turn(&mut self, i: usize, mut joined: bool) {
-        for _ in 0..8 {
+        for _ in 0..1_000 {
+            let running = self.instances[i].running.len() as u32;
             let Some(run) = self.instances[i].run.as_mut() else {
                 return;
             };
-            let looks = run.pump.begins(self.now);
-            let plan = if looks { self.pump(i) } else { Plan::default() };
+            let looks = run.pump.begins(self.now, running);
+            let plan = match looks {
+                Looks::Start => self.pump(i),
+                // Read to hand over: what it would start is told to the pages, not started.
+                Looks::HandOver => self.look_only(i),
+                Looks::No => Plan::default(),
+            };
+            let looks = looks == Looks::Start;
             if joined && !looks {
                 let idle = self.startable(i);
                 assert!(
@@ -126,10 +141,18 @@ impl World {
                     run.until = Some(until);
                     if let Some(at) = ask {
                         inst.asked = Some(at);
+                        // (And the tags whose due work waits: as the web layer's look read them.)
+                        let now = self.now;
                         let tags: Vec<String> = inst
                             .running
                             .iter()
                             .filter_map(|a| self.tasks.get(&a.task).map(|t| t.tag.clone()))
+                            .chain(
+                                self.tasks
+                                    .values()
+                                    .filter(|t| t.is_due(now))
+                                    .map(|t| t.tag.clone()),
+                            )
                             .collect();
                         self.tell_pages(tags.into_iter(), at);
                     }
@@ -172,6 +195,30 @@ impl World {
         !self.instances[i + 1..].iter().any(|w| w.scope == scope)
     }
 
+    /// A read that starts nothing: the plan over every queued task instance `i` serves.
+    fn look_only(&self, i: usize) -> Plan {
+        let queued: Vec<Task> = self
+            .tasks
+            .values()
+            .filter(|t| t.state == State::Queued)
+            .cloned()
+            .collect();
+        let outages = self.instances[i].outages.clone();
+        let heard = Heard {
+            origin: "https://example.com",
+            outages: &outages,
+        };
+        plan(
+            &self.env(),
+            &queued,
+            &self.in_flight(),
+            &self.views_for(i),
+            &[],
+            self.instances[i].running.len() as u32,
+            &heard,
+        )
+    }
+
     /// The due tasks instance `i` could start now, read in full (none expired).
     fn startable(&self, i: usize) -> Vec<String> {
         let due: Vec<Task> = self
@@ -200,6 +247,16 @@ impl World {
             .collect()
     }
 
+    /// The listening page of `tag`, if any, wakes the worker at `at` (after now).
+    pub(super) fn page_alarm(&mut self, tag: &str, at: u64) {
+        let now = self.now;
+        if let Some(p) = self.open.get_mut(tag) {
+            if p.listening_since.is_some() && at > now && !p.alarms.contains(&at) {
+                p.alarms.push(at);
+            }
+        }
+    }
+
     /// The listening pages of `tags` are asked to wake the worker at `at`.
     pub(super) fn tell_pages(&mut self, tags: impl Iterator<Item = String>, at: u64) {
         for tag in tags {
@@ -221,7 +278,8 @@ impl World {
     /// answer, so what the worker broadcast meanwhile it misses. (The answer is made before or after the
     /// event's look: both orders happen.)
     pub(super) fn page_opens(&mut self, tag: &str) {
-        if self.open.contains_key(tag) {
+        // (The third tag is one no page registered: the worker's own uploads, any worker's.)
+        if self.open.contains_key(tag) || page_less(tag) {
             return;
         }
         self.log.push(format!("a page of {tag} opens"));
@@ -245,10 +303,11 @@ impl World {
     fn told_new_page(&mut self, tag: &str) -> Option<u64> {
         let i = self.instance_of(tag)?;
         let inst = &self.instances[i];
-        let runs = inst
+        let here = inst
             .running
             .iter()
             .any(|a| self.tasks.get(&a.task).is_some_and(|t| t.tag == tag));
+        let runs = runs_for_new_page(tag, here, &self.in_flight(), &inst.id);
         keepalive_at(self.now, runs, inst.asked, true)
     }
 
@@ -349,5 +408,58 @@ impl World {
         if self.browser.is_some() && self.instances[i].run.is_some() {
             self.turn(i, false);
         }
+    }
+
+    /// The calm end when events are modelled: a page of every tag opens and stays, nothing is paused
+    /// and nothing crashes; the server answers, and nothing else drives the workers but their events
+    /// (the pages' wakes, the pumps' timers). Every task ends, within two hours: a wake lost anywhere
+    /// (a pump that ends and tells no page when work falls due, an ask no page hears) leaves one
+    /// queued for good.
+    pub(super) fn quiesce_with_events(&mut self) {
+        for tag in TAGS {
+            self.sessions
+                .get_mut(tag)
+                .expect("every tag has a session")
+                .paused = false;
+            if self
+                .open
+                .get(tag)
+                .is_none_or(|p| p.listening_since.is_none())
+            {
+                self.open.remove(tag);
+                self.page_opens(tag);
+            }
+        }
+        // (`resume()` is a call: an event.)
+        for tag in TAGS.into_iter().filter(|t| !page_less(t)) {
+            self.page_event(tag);
+        }
+        let end = self.now + 2 * 60 * 60 * 1000;
+        while self.now < end {
+            // (A tag no page registered waits for Background Sync, or for any event at all: the
+            // forced looks of `quiesce` end its tasks afterwards.)
+            if self
+                .tasks
+                .values()
+                .all(|t| t.state.is_terminal() || page_less(&t.tag))
+            {
+                self.quiesce();
+                return;
+            }
+            for i in 0..self.instances.len() {
+                if self.instances[i].alive && self.rng.below(3) == 0 {
+                    self.answer(i, false);
+                }
+            }
+            self.advance();
+            self.tick();
+            self.check();
+        }
+        let left: Vec<_> = self
+            .tasks
+            .values()
+            .filter(|t| !t.state.is_terminal() && !page_less(&t.tag))
+            .collect();
+        panic!("with a page of every tag open, tasks never ended: {left:#?}");
     }
 }

@@ -57,6 +57,10 @@ impl World {
         });
         t.discretionary = false;
         self.blobs.insert(id.clone());
+        // The page wakes the worker when it falls due and at its deadline (the answer's `wakeAt`).
+        for at in [crate::core::scheduler::due_at(&t), t.deadline()] {
+            self.page_alarm(&t.tag, at);
+        }
         self.write(t);
     }
 

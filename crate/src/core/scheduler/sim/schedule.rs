@@ -128,6 +128,12 @@ impl World {
         }
         let tag = TAGS[self.rng.below(3) as usize];
         match self.rng.below(24) {
+            0..=2 if super::lifetimes::page_less(tag) => {
+                // The worker stores an upload itself (`enqueue`, from a `fetch` event, say).
+                let i = self.alive_index();
+                self.enqueue_for(tag);
+                self.event(i, 60_000, Transport::Fallback);
+            }
             0..=2 => {
                 // A page uploads (opening first if none of the tag is open).
                 self.page_opens(tag);

@@ -4,8 +4,8 @@
 use super::world::{Attempt, Fetch, World};
 use crate::core::retry::Outcome;
 use crate::core::scheduler::{
-    attempt_timeout_ms, keepalive_at, lease, origin_of, plan, recover, recovery_aborts_fetch,
-    serves_task, settle, Plan,
+    attempt_timeout_ms, keepalive_at, later_reads, lease, origin_of, plan, recover,
+    recovery_aborts_fetch, serves_task, settle, Plan,
 };
 use crate::core::state::Input;
 use crate::core::task::{State, Task, Transport};
@@ -131,9 +131,17 @@ impl World {
             }
         }
         let unread = due.len() - read.len();
+        // The first due after now of all; when it is held, each sending tag's own first (as the web
+        // layer's `later_of_tags`).
+        let first_later = later.first().copied();
+        let own_later: Vec<Task> = later_reads(first_later, &views)
+            .into_iter()
+            .filter_map(|tag| later.iter().find(|t| t.tag == tag).map(|t| (*t).clone()))
+            .collect();
         let queued: Vec<Task> = read
             .into_iter()
-            .chain(later.first().map(|t| (*t).clone()))
+            .chain(own_later)
+            .chain(first_later.cloned())
             .collect();
         let p = plan(
             &self.env(),
@@ -192,7 +200,13 @@ impl World {
                 t.is_expired_at(self.now) || down.is_none_or(|o| o.until <= self.now),
                 "{id} sent while its server is held as down: {down:?}"
             );
-            self.try_lease(i, &id, Transport::Fallback);
+            if !self.try_lease(i, &id, Transport::Fallback) {
+                // Recorded `expired`, or taken meanwhile: news for the running pump, which looks
+                // again (as the web layer's `start_leased` does).
+                if let Some(run) = self.instances[i].run.as_mut() {
+                    run.pump.hear();
+                }
+            }
         }
         // A page of its tag may take up the offer (it may also be gone, or slow to ask).
         if let Some(id) = &p.offer {
@@ -324,6 +338,10 @@ impl World {
                 }
                 self.log
                     .push(format!("{task} #{lease_no}: {outcome:?} -> {}", next.state));
+                // A `retrying` event: the tag's listening page wakes the worker when it is due.
+                if let (State::Queued, Some(at)) = (next.state, next.next_attempt_at) {
+                    self.page_alarm(&next.tag, at);
+                }
                 self.write(next);
             }
             Err(_) => self
