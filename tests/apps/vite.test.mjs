@@ -3,13 +3,14 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { APPS, PKG, ROOT, assertCompleted, build, fileOf, inChromium, install, pack, pickPlaywright, uploadThroughPage } from './common.mjs';
-import { sha256 } from '../harness.mjs';
+import { sha256, until } from '../harness.mjs';
 import { quickstartFiles } from './quickstart.mjs';
 
 const APP = path.join(APPS, 'vite');
@@ -73,6 +74,14 @@ test("Quickstart, vite dev server and the Quickstart's server.mjs: a picked file
         assert.equal(stored.length, 1, `uploads/: ${stored}`);
         assert.match(stored[0], /^[\w-]+$/);
         assert.equal(sha256(await readFile(path.join(uploads, stored[0]))), f.sha256);
+        // The same upload sent again (its answer lost), 4 MiB, through the Quickstart's proxy: the body
+        // is read before `200 stored already` (an answer that came first, the proxy made a 502).
+        const again = await page.evaluate(async (key) => {
+          const res = await fetch('/upload', { method: 'POST', headers: { 'Idempotency-Key': key }, body: new Blob([new Uint8Array(4 << 20)]) });
+          return [res.status, await res.text()];
+        }, stored[0]);
+        assert.deepEqual(again, [200, 'stored already']);
+        await overlappingAttempts(port, uploads);
       } finally {
         await f.remove();
       }
@@ -84,6 +93,42 @@ test("Quickstart, vite dev server and the Quickstart's server.mjs: a picked file
     await rm(uploads, { recursive: true, force: true });
   }
 });
+
+/**
+ * Two attempts of one upload at once at the Quickstart's server.mjs (`port`, storing into `uploads`),
+ * as a browser sends a body again while an earlier attempt still arrives: the first is half sent, the
+ * second starts and is cut off, then the first ends. The file stored is the whole body (one file per
+ * attempt: with one shared, the second's start emptied the first's, which then went on past a hole).
+ */
+async function overlappingAttempts(port, uploads) {
+  const key = 'overlap-1';
+  const body = new Uint8Array(1 << 20).map((_, i) => (i * 7 + 3) & 255);
+  const [half, quarter] = [body.length / 2, body.length / 4];
+  const parts = async () => {
+    const names = (await readdir(uploads)).filter((n) => n.startsWith(key) && n.endsWith('.part'));
+    return Promise.all(names.map(async (n) => (await stat(path.join(uploads, n))).size));
+  };
+  const send = () => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/upload', headers: { 'Idempotency-Key': key, 'Content-Length': body.length } });
+    const answer = new Promise((resolve, reject) => {
+      req.on('response', (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+      req.on('error', reject);
+    });
+    answer.catch(() => {});
+    return { req, answer };
+  };
+  const first = send();
+  first.req.write(body.subarray(0, half));
+  await until(async () => (await parts()).some((n) => n >= half), { what: 'the first attempt half stored' });
+  const second = send();
+  second.req.write(body.subarray(0, quarter));
+  await until(async () => (await parts()).some((n) => n >= quarter && n < half), { what: 'the second attempt begun' });
+  second.req.destroy();
+  first.req.end(body.subarray(half));
+  assert.equal(await first.answer, 201);
+  assert.equal(sha256(await readFile(path.join(uploads, key))), sha256(body), 'the stored file is the whole body');
+  await until(async () => (await parts()).length === 0, { what: 'the cut attempt\'s file removed' });
+}
 
 /** A port nothing listens on now. */
 async function freePort() {
