@@ -90,7 +90,7 @@ export interface EnqueueOptions {
  * Hands a request to Ferry from the service worker: its body is stored as a Blob with the task in one
  * IndexedDB transaction, then Ferry sends it (method POST, PUT or PATCH; its URL and headers as they are)
  * with retries, and the pages of `tag` hear how it ended. Resolves with the task id once stored; rejects
- * with a `FerryError` (e.g. `FerryInvalidMethod` for a GET, `FerryInvalidBody` for an empty body).
+ * with a `FerryError` (e.g. `FerryInvalidMethod` for a GET). A request with no body is an upload of 0 bytes.
  * Headers the browser set itself (`Sec-*`, `User-Agent`, `Origin`, ...) are left to the browser; an
  * `Idempotency-Key` the request carries becomes the task's key, so the app's own attempt and Ferry's
  * share it, and its `credentials` mode is kept. The request's body is read: pass a clone if it is still needed. Call `installFerry` first.
