@@ -45,25 +45,26 @@ fn run_in(seed: u64, steps: usize, browser: Option<Browser>) {
         }
     }));
     if let Err(e) = result {
-        let keep = std::env::var("FERRY_SIM_LOG")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(30);
+        let keep = env_or("FERRY_SIM_LOG", 30) as usize;
         let tail: Vec<&String> = w.log.iter().rev().take(keep).collect();
         panic!("seed {seed} failed: {e:?}\nlast steps (newest first): {tail:#?}");
     }
 }
 
+/// A number from the environment (a seed, a count), or `default`.
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 #[test]
 fn ten_thousand_random_schedules_keep_every_invariant() {
-    let base: u64 = std::env::var("FERRY_SIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed);
-    let n: u64 = std::env::var("FERRY_SIM_SCHEDULES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000);
+    let (base, n) = (
+        env_or("FERRY_SIM_SEED", 0x5eed),
+        env_or("FERRY_SIM_SCHEDULES", 10_000),
+    );
     for k in 0..n {
         run(base.wrapping_add(k), 200);
     }
@@ -71,14 +72,10 @@ fn ten_thousand_random_schedules_keep_every_invariant() {
 
 #[test]
 fn random_schedules_with_events_pages_and_a_browser_that_stops_workers_keep_every_invariant() {
-    let base: u64 = std::env::var("FERRY_SIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x11fe);
-    let n: u64 = std::env::var("FERRY_SIM_SCHEDULES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2_000);
+    let (base, n) = (
+        env_or("FERRY_SIM_SEED", 0x11fe),
+        env_or("FERRY_SIM_SCHEDULES", 2_000),
+    );
     for k in 0..n {
         // (By the seed, so that one seed replays alone.)
         let seed = base.wrapping_add(k);

@@ -197,10 +197,25 @@ impl World {
 
     /// A read that starts nothing: the plan over every queued task instance `i` serves.
     fn look_only(&self, i: usize) -> Plan {
+        self.plan_over(i, |_| true)
+    }
+
+    /// The due tasks instance `i` could start now, read in full (none expired).
+    fn startable(&self, i: usize) -> Vec<String> {
+        let now = self.now;
+        self.plan_over(i, |t| t.is_due(now))
+            .start
+            .into_iter()
+            .filter(|id| !self.tasks[id].is_expired_at(now))
+            .collect()
+    }
+
+    /// Instance `i`'s plan over every queued task that `read` keeps, as if a look read them all.
+    fn plan_over(&self, i: usize, read: impl Fn(&Task) -> bool) -> Plan {
         let queued: Vec<Task> = self
             .tasks
             .values()
-            .filter(|t| t.state == State::Queued)
+            .filter(|t| t.state == State::Queued && read(t))
             .cloned()
             .collect();
         let outages = self.instances[i].outages.clone();
@@ -217,34 +232,6 @@ impl World {
             self.instances[i].running.len() as u32,
             &heard,
         )
-    }
-
-    /// The due tasks instance `i` could start now, read in full (none expired).
-    fn startable(&self, i: usize) -> Vec<String> {
-        let due: Vec<Task> = self
-            .tasks
-            .values()
-            .filter(|t| t.is_due(self.now))
-            .cloned()
-            .collect();
-        let outages = self.instances[i].outages.clone();
-        let heard = Heard {
-            origin: "https://example.com",
-            outages: &outages,
-        };
-        let full = plan(
-            &self.env(),
-            &due,
-            &self.in_flight(),
-            &self.views_for(i),
-            &[],
-            self.instances[i].running.len() as u32,
-            &heard,
-        );
-        full.start
-            .into_iter()
-            .filter(|id| !self.tasks[id].is_expired_at(self.now))
-            .collect()
     }
 
     /// The listening page of `tag`, if any, wakes the worker at `at` (after now).
