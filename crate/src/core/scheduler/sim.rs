@@ -18,6 +18,7 @@ mod lifetimes;
 mod outside;
 mod page;
 mod schedule;
+mod wakes;
 mod worker;
 mod world;
 

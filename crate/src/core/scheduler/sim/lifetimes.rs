@@ -4,15 +4,17 @@
 //! the worker's asks for wakes once their channel is open; and the browser stops a worker whose events
 //! ran out (Firefox: about a minute after its latest began; Chromium: 30 s after its last let go).
 //!
+//! The pages' side (which worker they reach, what they hear, when they wake it) is `wakes`; the calm
+//! end where only events drive the workers is in `schedule`.
+//!
 //! Two more invariants hold here: an event that joins a pump makes it look (one past its budget that
 //! started nothing new while a long attempt ran was a bug), and an attempt of a tag whose page listened
 //! all along is never cut by the browser (a page that missed the worker's ask as it registered, and
 //! was never asked again, let Firefox cut the attempt).
 
-use super::world::{Browser, Page, Run, World, OWNERS, SCOPES, TAGS};
-use crate::core::scheduler::{
-    event_hold_ms, keepalive_at, plan, runs_for_new_page, Heard, Here, Looks, Plan, Pump, Turn,
-};
+use super::wakes::page_scope;
+use super::world::{Browser, Run, World};
+use crate::core::scheduler::{event_hold_ms, plan, Heard, Here, Looks, Plan, Pump, Turn};
 use crate::core::task::{State, Task, Transport};
 
 /// The budget of a page's message or upload, and of a wake (the web layer's `EVENT_BUDGET_MS`).
@@ -25,48 +27,7 @@ const CHROMIUM_IDLE_MS: u64 = 30_000;
 /// for the page to have had to keep it alive: asks come at least every two keep-alive periods.
 const LISTENED_MS: u64 = 30_000;
 
-/// A tag no page registers (its uploads come from the worker, `enqueue`).
-pub(super) fn page_less(tag: &str) -> bool {
-    let k = TAGS.iter().position(|t| *t == tag).expect("a known tag");
-    OWNERS[k].is_none()
-}
-
-/// The scope of the worker the pages of `tag` reach.
-fn page_scope(tag: &str) -> &'static str {
-    let k = TAGS.iter().position(|t| *t == tag).expect("a known tag");
-    OWNERS[k].unwrap_or(SCOPES[0])
-}
-
 impl World {
-    /// The instance a page of `tag` reaches: its registration's active worker, the newest version of
-    /// the tag's scope, started again if the browser stopped it (a message starts a stopped worker; an
-    /// older version still running beside it hears nothing from the pages).
-    fn instance_of(&mut self, tag: &str) -> Option<usize> {
-        let scope = page_scope(tag);
-        match (0..self.instances.len())
-            .rev()
-            .find(|&i| self.instances[i].scope == scope)
-        {
-            Some(i) if self.instances[i].frozen => None,
-            Some(i) if self.instances[i].alive => Some(i),
-            _ => {
-                self.start_instance_of(scope);
-                Some(self.instances.len() - 1)
-            }
-        }
-    }
-
-    /// An event of a page of `tag` (an upload, a call, a wake) reaches its worker.
-    pub(super) fn page_event(&mut self, tag: &str) {
-        if let Some(i) = self.instance_of(tag) {
-            self.log.push(format!(
-                "an event of {tag}'s page reaches {}",
-                self.instances[i].id
-            ));
-            self.event(i, EVENT_BUDGET_MS, Transport::Fallback);
-        }
-    }
-
     /// An event reaches instance `i`: it starts a pump, or joins the running one (which looks again).
     pub(super) fn event(&mut self, i: usize, budget: u64, via: Transport) {
         let now = self.now;
@@ -234,76 +195,6 @@ impl World {
         )
     }
 
-    /// The listening page of `tag`, if any, wakes the worker at `at` (after now).
-    pub(super) fn page_alarm(&mut self, tag: &str, at: u64) {
-        let now = self.now;
-        if let Some(p) = self.open.get_mut(tag) {
-            if p.listening_since.is_some() && at > now && !p.alarms.contains(&at) {
-                p.alarms.push(at);
-            }
-        }
-    }
-
-    /// The listening pages of `tags` are asked to wake the worker at `at`.
-    pub(super) fn tell_pages(&mut self, tags: impl Iterator<Item = String>, at: u64) {
-        for tag in tags {
-            let heard = self
-                .open
-                .get(&tag)
-                .is_some_and(|p| p.listening_since.is_some());
-            self.log.push(format!("ask {tag} for {at}: heard {heard}"));
-            if let Some(p) = self.open.get_mut(&tag) {
-                if p.listening_since.is_some() && !p.alarms.contains(&at) {
-                    p.alarms.push(at);
-                }
-            }
-        }
-    }
-
-    /// A page of `tag` opens and registers: its `register` reaches the worker (an event), whose answer
-    /// tells it the standing ask while attempts of the tag run there; its channel opens after the
-    /// answer, so what the worker broadcast meanwhile it misses. (The answer is made before or after the
-    /// event's look: both orders happen.)
-    pub(super) fn page_opens(&mut self, tag: &str) {
-        // (The third tag is one no page registered: the worker's own uploads, any worker's.)
-        if self.open.contains_key(tag) || page_less(tag) {
-            return;
-        }
-        self.log.push(format!("a page of {tag} opens"));
-        self.open.insert(tag.to_string(), Page::default());
-        let answer_first = self.rng.below(2) == 0;
-        let mut told = if answer_first {
-            self.told_new_page(tag)
-        } else {
-            None
-        };
-        self.page_event(tag);
-        if !answer_first {
-            told = self.told_new_page(tag);
-        }
-        let p = self.open.get_mut(tag).expect("opened above");
-        p.listening_since = Some(self.now);
-        p.alarms.extend(told);
-    }
-
-    /// The standing ask a page that registers `tag` is told (`keepalive_at` with `new_page`).
-    fn told_new_page(&mut self, tag: &str) -> Option<u64> {
-        let i = self.instance_of(tag)?;
-        let inst = &self.instances[i];
-        let here = inst
-            .running
-            .iter()
-            .any(|a| self.tasks.get(&a.task).is_some_and(|t| t.tag == tag));
-        let runs = runs_for_new_page(tag, here, &self.in_flight(), &inst.id);
-        keepalive_at(self.now, runs, inst.asked, true)
-    }
-
-    pub(super) fn page_closes(&mut self, tag: &str) {
-        if self.open.remove(tag).is_some() {
-            self.log.push(format!("the page of {tag} closes"));
-        }
-    }
-
     /// Time has passed: pumps whose time came turn, pages wake the worker when asked, and the browser
     /// stops workers whose events ran out.
     pub(super) fn tick(&mut self) {
@@ -395,58 +286,5 @@ impl World {
         if self.browser.is_some() && self.instances[i].run.is_some() {
             self.turn(i, false);
         }
-    }
-
-    /// The calm end when events are modelled: a page of every tag opens and stays, nothing is paused
-    /// and nothing crashes; the server answers, and nothing else drives the workers but their events
-    /// (the pages' wakes, the pumps' timers). Every task ends, within two hours: a wake lost anywhere
-    /// (a pump that ends and tells no page when work falls due, an ask no page hears) leaves one
-    /// queued for good.
-    pub(super) fn quiesce_with_events(&mut self) {
-        for tag in TAGS {
-            self.sessions
-                .get_mut(tag)
-                .expect("every tag has a session")
-                .paused = false;
-            if self
-                .open
-                .get(tag)
-                .is_none_or(|p| p.listening_since.is_none())
-            {
-                self.open.remove(tag);
-                self.page_opens(tag);
-            }
-        }
-        // (`resume()` is a call: an event.)
-        for tag in TAGS.into_iter().filter(|t| !page_less(t)) {
-            self.page_event(tag);
-        }
-        let end = self.now + 2 * 60 * 60 * 1000;
-        while self.now < end {
-            // (A tag no page registered waits for Background Sync, or for any event at all: the
-            // forced looks of `quiesce` end its tasks afterwards.)
-            if self
-                .tasks
-                .values()
-                .all(|t| t.state.is_terminal() || page_less(&t.tag))
-            {
-                self.quiesce();
-                return;
-            }
-            for i in 0..self.instances.len() {
-                if self.instances[i].alive && self.rng.below(3) == 0 {
-                    self.answer(i, false);
-                }
-            }
-            self.advance();
-            self.tick();
-            self.check();
-        }
-        let left: Vec<_> = self
-            .tasks
-            .values()
-            .filter(|t| !t.state.is_terminal() && !page_less(&t.tag))
-            .collect();
-        panic!("with a page of every tag open, tasks never ended: {left:#?}");
     }
 }

@@ -1,6 +1,7 @@
 //! The seeded random schedule that drives the simulation one step at a time, and the calm end
 //! where nothing more goes wrong until every task has ended.
 
+use super::wakes::page_less;
 use super::world::{Browser, World, SCOPES, TAGS};
 use crate::core::scheduler::RENEW_EVERY_MS;
 use crate::core::state::{apply, Input};
@@ -128,7 +129,7 @@ impl World {
         }
         let tag = TAGS[self.rng.below(3) as usize];
         match self.rng.below(24) {
-            0..=2 if super::lifetimes::page_less(tag) => {
+            0..=2 if page_less(tag) => {
                 // The worker stores an upload itself (`enqueue`, from a `fetch` event, say).
                 let i = self.alive_index();
                 self.enqueue_for(tag);
@@ -235,5 +236,58 @@ impl World {
             .filter(|t| !t.state.is_terminal())
             .collect();
         panic!("tasks never ended: {left:#?}");
+    }
+
+    /// The calm end when events are modelled: a page of every tag opens and stays, nothing is paused
+    /// and nothing crashes; the server answers, and nothing else drives the workers but their events
+    /// (the pages' wakes, the pumps' timers). Every task ends, within two hours: a wake lost anywhere
+    /// (a pump that ends and tells no page when work falls due, an ask no page hears) leaves one
+    /// queued for good.
+    pub(super) fn quiesce_with_events(&mut self) {
+        for tag in TAGS {
+            self.sessions
+                .get_mut(tag)
+                .expect("every tag has a session")
+                .paused = false;
+            if self
+                .open
+                .get(tag)
+                .is_none_or(|p| p.listening_since.is_none())
+            {
+                self.open.remove(tag);
+                self.page_opens(tag);
+            }
+        }
+        // (`resume()` is a call: an event.)
+        for tag in TAGS.into_iter().filter(|t| !page_less(t)) {
+            self.page_event(tag);
+        }
+        let end = self.now + 2 * 60 * 60 * 1000;
+        while self.now < end {
+            // (A tag no page registered waits for Background Sync, or for any event at all: the
+            // forced looks of `quiesce` end its tasks afterwards.)
+            if self
+                .tasks
+                .values()
+                .all(|t| t.state.is_terminal() || page_less(&t.tag))
+            {
+                self.quiesce();
+                return;
+            }
+            for i in 0..self.instances.len() {
+                if self.instances[i].alive && self.rng.below(3) == 0 {
+                    self.answer(i, false);
+                }
+            }
+            self.advance();
+            self.tick();
+            self.check();
+        }
+        let left: Vec<_> = self
+            .tasks
+            .values()
+            .filter(|t| !t.state.is_terminal() && !page_less(&t.tag))
+            .collect();
+        panic!("with a page of every tag open, tasks never ended: {left:#?}");
     }
 }
