@@ -13,7 +13,8 @@ import path from 'node:path';
 import { pipeline, Transform } from 'node:stream';
 import { Server } from '@tus/server';
 import { FileStore } from '@tus/file-store';
-import { startServer, openSession, uploadRandom, eventOf, withGrantedChromium } from './harness.mjs';
+import { startServer, openSession, harnessPage, uploadRandom, eventOf, until, withGrantedChromium } from './harness.mjs';
+import { startAppServer } from './app-server.mjs';
 import {
   snapshotPkg, firefoxProfile, removeDir, launchFirefox, closeFirefox,
   openSession as openFirefoxSession, uploadRandom as uploadRandomFirefox, eventOf as eventOfFirefox,
@@ -31,9 +32,11 @@ const tusServers = [];
  * whether to drop the connection of the `n`th PATCH once `cutAfter` bytes (256 KiB) of its body reached the store (a network cut);
  * with `forget`, the store then removes that upload too, as a server that lost or expired it. `loseFinish`: drop the
  * connection of the PATCH that completes the file (once), so its answer never reaches the browser. `exposeOnly`:
- * the headers its answers expose to other origins instead of its own list (a proxy in front set up so).
+ * the headers its answers expose to other origins instead of its own list (a proxy in front set up so). `token`:
+ * the `Authorization` every request but a preflight must carry, else 401 (a gateway in front, as APIs have);
+ * `patchDelay`: ms each PATCH waits before the server takes it (an upload that takes a while).
  */
-async function startTus(options = {}, { cut = () => false, cutAfter = 256 * 1024, forget = false, loseFinish = false, exposeOnly } = {}) {
+async function startTus(options = {}, { cut = () => false, cutAfter = 256 * 1024, forget = false, loseFinish = false, exposeOnly, token, patchDelay = 0 } = {}) {
   const directory = await mkdtemp(path.join(tmpdir(), 'ferry-tusd-'));
   // The FileStore as it is, except that the body of a PATCH to cut passes through a counter first.
   let cutNext = null;
@@ -73,9 +76,14 @@ async function startTus(options = {}, { cut = () => false, cutAfter = 256 * 1024
   const http1 = http.createServer((req, res) => {
     const seen = {
       method: req.method, tus: req.headers['tus-resumable'], offset: req.headers['upload-offset'],
-      preflightHeaders: req.headers['access-control-request-headers'],
+      preflightHeaders: req.headers['access-control-request-headers'], authorization: req.headers.authorization,
     };
     requests.push(seen);
+    if (token && req.method !== 'OPTIONS' && req.headers.authorization !== token) {
+      seen.status = 401;
+      res.writeHead(401, { 'Access-Control-Allow-Origin': req.headers.origin ?? '*' }).end('a token is needed');
+      return;
+    }
     const writeHead = res.writeHead.bind(res);
     res.writeHead = (status, ...rest) => {
       seen.status = status;
@@ -93,7 +101,8 @@ async function startTus(options = {}, { cut = () => false, cutAfter = 256 * 1024
     };
     if (req.method === 'PATCH') lastPatch = req.socket;
     if (req.method === 'PATCH' && cut(req, ++patches)) cutNext = req.socket;
-    tus.handle(req, res);
+    if (req.method === 'PATCH' && patchDelay) setTimeout(() => tus.handle(req, res), patchDelay);
+    else tus.handle(req, res);
   });
   await new Promise((resolve) => http1.listen(0, '127.0.0.1', resolve));
   const entry = {
@@ -281,4 +290,63 @@ test('@tus/server: an upload it has forgotten (removed from its store mid-PATCH)
     const next = tus.requests.slice(posts[1][1]).find((r) => r.method === 'PATCH');
     assert.equal(Number(next.offset), 0, 'the new upload starts at byte 0');
   });
+});
+
+// A tus server behind a gateway that wants the app's token on every request ends a cancelled or cleared
+// upload only if its DELETE carries the token too: the one the upload was queued with (which the cancelled
+// task no longer keeps), the page's headerProvider's or the worker's beforeSend's, as the attempt's requests.
+const TOKEN = 'Bearer tus-7';
+const GATEWAY_WORKER = `import { installFerry } from '/ferry/worker.js';
+installFerry(self, {
+  async beforeSend(task) {
+    if (new URL(task.request.url).pathname === '/files') return { headers: { Authorization: '${TOKEN}' } };
+  },
+});
+`;
+
+/** Uploads 2 MiB to `tus` from `page` with `request`, and once a PATCH went through, `cancel`s it or `clear`s the tag. */
+async function endMidUpload(page, tus, request, op) {
+  const { id } = await uploadRandom(page, 2 * MiB, { url: tus.url, protocol: 'tus', chunkSize: 256 * 1024, ...request });
+  await until(() => tus.requests.some((r) => r.method === 'PATCH' && r.status === 204), { what: 'a PATCH taken' });
+  const ended = await page.evaluate(({ id, op }) => (op === 'cancel' ? window.ferrySession.cancel(id) : window.ferrySession.clear()), { id, op });
+  assert.equal(ended, op === 'cancel' ? true : 1);
+  // The DELETE was answered before the call resolved.
+  const deletes = tus.requests.filter((r) => r.method === 'DELETE');
+  assert.deepEqual(deletes.map((r) => [r.status, r.authorization]), [[204, TOKEN]], 'one DELETE, with the token, and the server ended the upload');
+  assert.deepEqual(tus.requests.filter((r) => r.status === 401), [], 'every request carried the token');
+  assert.deepEqual(await stored(tus.directory), [], 'the server holds nothing of it');
+}
+
+test('@tus/server behind a gateway wanting a token on every request: a cancelled upload queued with the token in its headers is ended there (the DELETE carries it)', async () => {
+  const tus = await startTus({ allowedHeaders: ['idempotency-key', 'authorization'] }, { token: TOKEN, patchDelay: 200 });
+  await withGrantedChromium(server.url, ['backgroundFetch'], async (ctx) => {
+    const page = await openSession(ctx, server.url, 'tus-gw-h');
+    await endMidUpload(page, tus, { headers: { Authorization: TOKEN } }, 'cancel');
+  });
+});
+
+test('@tus/server behind a gateway wanting a token on every request: clear() ends an upload whose token the page\'s headerProvider gives, with that token', async () => {
+  const tus = await startTus({ allowedHeaders: ['idempotency-key', 'authorization'] }, { token: TOKEN, patchDelay: 200 });
+  await withGrantedChromium(server.url, ['backgroundFetch'], async (ctx) => {
+    const page = await harnessPage(ctx, server.url);
+    await page.evaluate(async (token) => {
+      const { Ferry } = await import('/ferry/index.js');
+      window.ferrySession = await Ferry.register('tus-gw-p', { serviceWorker: '/sw.js', headerProvider: async () => ({ Authorization: token }) });
+      await navigator.serviceWorker.ready;
+    }, TOKEN);
+    await endMidUpload(page, tus, {}, 'clear');
+  });
+});
+
+test("@tus/server behind a gateway wanting a token on every request: a cancelled upload whose token the worker's beforeSend gives is ended there with it", async () => {
+  const tus = await startTus({ allowedHeaders: ['idempotency-key', 'authorization'] }, { token: TOKEN, patchDelay: 200 });
+  const app = await startAppServer({ 'sw.js': GATEWAY_WORKER });
+  try {
+    await withGrantedChromium(app.url, ['backgroundFetch'], async (ctx) => {
+      const page = await openSession(ctx, app.url, 'tus-gw-w');
+      await endMidUpload(page, tus, {}, 'cancel');
+    });
+  } finally {
+    await app.close();
+  }
 });

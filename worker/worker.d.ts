@@ -39,7 +39,9 @@ export interface InstallOptions {
    * send or does not settle within 10 s ends the attempt unsent: a `retrying` event (counted in
    * `retry.maxAttempts`) whose `reason` says why. With it, uploads never go by Background Fetch.
    * For an S3 multipart upload it is asked for each request instead, with the request's `step`: give
-   * the URL presigned for that request (without one, the task's URL with S3's query is used).
+   * the URL presigned for that request (without one, the task's URL with S3's query is used). A tus
+   * upload that `cancel()` or `clear()` ends at its server asks it once more, with the task alone, for
+   * the headers of that `DELETE` (its `url` is not used there).
    */
   beforeSend?: ((task: Task, step?: S3MultipartStep) => BeforeSendResult | void | Promise<BeforeSendResult | void>) | undefined;
 }

@@ -73,9 +73,9 @@ async fn answer(store: &Store, call: &JsValue) -> Result<JsValue, Failed> {
             let n = store.clear(&tag).await?;
             for t in live {
                 if t.state == core::State::InFlight {
-                    stop_attempt(&t).await;
+                    stop_attempt(store, &t).await;
                 } else {
-                    end_at_server(&t).await;
+                    end_at_server(store, &t).await;
                 }
             }
             JsValue::from(n)
@@ -187,26 +187,33 @@ async fn cancel(store: &Store, tag: &str, call: &JsValue) -> Result<JsValue, Err
     if task.state.is_terminal() {
         return Ok(JsValue::FALSE);
     }
-    // The task as cancelled: an upload its attempt created meanwhile is in it, and is ended too.
-    let (cancelled, events) = store
+    // The task as cancelled: an upload its attempt created meanwhile is in it, and is ended too,
+    // with the headers the task was queued with (the cancelled record has dropped them).
+    let (mut cancelled, events) = store
         .transition(&id, core::Input::Cancel, now_ms(), 0, None)
         .await?;
     messaging::broadcast(&events);
-    stop_attempt(&cancelled).await;
+    cancelled.request.headers = task.request.headers;
+    stop_attempt(store, &cancelled).await;
     Ok(JsValue::TRUE)
 }
 
 /// Stops a task's running attempt wherever it runs: this worker's fetch, the browser's Background
 /// Fetch, a tus or S3 multipart upload at its server.
-async fn stop_attempt(task: &core::Task) {
+async fn stop_attempt(store: &Store, task: &core::Task) {
     transport::abort(&task.id);
     bgfetch::abort(&crate::scheduler::registration(), task).await;
-    end_at_server(task).await;
+    end_at_server(store, task).await;
 }
 
 /// Ends what a resumable upload keeps at its server (a tus upload, an S3 multipart upload's parts).
-pub(crate) async fn end_at_server(task: &core::Task) {
-    tus::terminate(task).await;
+/// A tus `DELETE` carries what an attempt of the task would: its headers, the page's provider's and
+/// `beforeSend`'s (an S3 abort is signed by `beforeSend` for its own step).
+pub(crate) async fn end_at_server(store: &Store, task: &core::Task) {
+    if tus::upload_url(task).is_some() {
+        let extra = crate::scheduler::termination_headers(store, task).await;
+        tus::terminate(task, &extra).await;
+    }
     s3::abort(task).await;
 }
 

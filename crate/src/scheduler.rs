@@ -22,6 +22,7 @@ mod look;
 mod recover;
 
 use asking::start_asking;
+pub(crate) use asking::termination_headers;
 use attempt::{ahead_left, start_leased};
 pub(crate) use heard::heard_page;
 use heard::{heard_outcome, keep_hearing, offer, origin, outages, with_pages};

@@ -347,7 +347,9 @@ pub use pump::{Here, Looks, Pump, Turn, HAND_OVER_MS};
 mod outage;
 pub use outage::{origin_of, outage_after, outage_hold, Outage, Outages, OUTAGE_CAP_MS};
 mod prepare;
-pub use prepare::{before_send, merge_headers, BeforeSend, Prepared, BEFORE_SEND_WAIT_MS};
+pub use prepare::{
+    before_send, merge_headers, termination_headers, BeforeSend, Prepared, BEFORE_SEND_WAIT_MS,
+};
 mod send;
 pub use send::{
     attempt_timeout_ms, background_fetch_abortable, background_fetch_fits, background_fetch_free,

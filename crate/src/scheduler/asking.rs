@@ -102,6 +102,24 @@ async fn attempt(store: &Store, id: &str, via: Transport, mut turn: Turn) -> Res
     run_leased(store, leased, extra).await
 }
 
+/// The headers a tus upload's termination adds to the task's own: those an attempt of it would add
+/// (`core::scheduler::termination_headers`), the page's provider asked as for an attempt.
+pub(crate) async fn termination_headers(store: &Store, task: &Task) -> Vec<(String, String)> {
+    let record = store.session(&task.tag).await.ok().flatten();
+    let view = record
+        .as_ref()
+        .map(|s| SessionView::of(&s.options, s.paused))
+        .unwrap_or_default();
+    let answer = if view.header_provider {
+        ask_headers(task).await
+    } else {
+        None
+    };
+    let provided = decide::headers(&view, answer, record.and_then(|r| r.last_headers));
+    let given = super::before_send::given(task).await;
+    decide::termination_headers(provided, given)
+}
+
 /// Asks an open page of the task's tag for headers (`None`: no page answered in time; `Some(Err)`:
 /// the page's provider failed, or gave headers that cannot be sent, and why). The question carries the
 /// task, which the page's provider is called with.

@@ -84,6 +84,15 @@ pub async fn prepare(
     }
 }
 
+/// What `beforeSend` gives for a tus upload's termination (outside any attempt): asked with the task
+/// alone, as for an attempt of it, so that its headers (a token) go with the `DELETE` too.
+pub async fn given(task: &Task) -> Result<decide::Prepared, String> {
+    match HOOK.with(|h| h.borrow().clone()) {
+        Some(hook) => decide::before_send(task, ask(&hook, task, None).await),
+        None => Ok(decide::Prepared::default()),
+    }
+}
+
 /// What one request of an S3 multipart upload sends: `beforeSend(task, step)`, asked with the request's
 /// step (`{ step: 'create' }`, `{ step: 'part', uploadId, partNumber }`, `{ step: 'complete', uploadId }`
 /// or `{ step: 'abort', uploadId }`). Without a `beforeSend`, nothing is added. `Err(why)`: nothing is sent.

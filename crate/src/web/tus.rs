@@ -118,7 +118,7 @@ async fn run(
                     if let Err(e) = recorded {
                         // Cancelled (or cleared) while the creation was being answered: the cancel did
                         // not know this URL yet, so the upload is ended here (Termination extension).
-                        end_if_gone(store, task, &url).await;
+                        end_if_gone(store, task, &url, extra).await;
                         return Err(js::core_error(&e).into());
                     }
                     (url, 0, created)
@@ -175,34 +175,42 @@ async fn progress(store: &Store, task: &Task, offset: u64) {
 }
 
 /// Ends a cancelled tus upload at the server (Termination extension: "`DELETE` ... the Server SHOULD
-/// free any resources"), so it does not keep the partial bytes.
-pub async fn terminate(task: &Task) {
-    if let Protocol::Tus {
-        upload_url: Some(url),
-        ..
-    } = &task.request.protocol
-    {
-        delete(task, url).await;
+/// free any resources"), so it does not keep the partial bytes. `extra`: what an attempt adds to the
+/// task's headers (`scheduler::termination_headers`); the task's own are those it was queued with.
+pub async fn terminate(task: &Task, extra: &[(String, String)]) {
+    if let Some(url) = upload_url(task) {
+        delete(task, url, extra).await;
+    }
+}
+
+/// The upload a tus task has at its server, if any.
+pub fn upload_url(task: &Task) -> Option<&str> {
+    match &task.request.protocol {
+        Protocol::Tus {
+            upload_url: Some(url),
+            ..
+        } => Some(url),
+        _ => None,
     }
 }
 
 /// After an upload URL could not be recorded: ends the upload at the server if its task is gone or
 /// cancelled (not if the lease only moved on, since another attempt may resume it).
-async fn end_if_gone(store: &Store, task: &Task, url: &str) {
+async fn end_if_gone(store: &Store, task: &Task, url: &str, extra: &[(String, String)]) {
     let gone = match store.get(&task.id).await {
         Ok(None) => true,
         Ok(Some(t)) => t.state == core::State::Cancelled,
         Err(_) => false,
     };
     if gone {
-        delete(task, url).await;
+        delete(task, url, extra).await;
     }
 }
 
-async fn delete(task: &Task, url: &str) {
+async fn delete(task: &Task, url: &str, extra: &[(String, String)]) {
     if let Ok(controller) = web_sys::AbortController::new() {
         let timeout = core::scheduler::TIMEOUT_BASE_MS;
-        let _ = timed(task, "DELETE", url, &[], &[], None, &controller, timeout).await;
+        let _ = timed(task, "DELETE", url, &[], extra, None, &controller, timeout).await;
     }
 }
 

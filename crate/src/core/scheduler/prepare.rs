@@ -2,6 +2,7 @@
 //! attempt a fresh URL (a presigned URL signed again) and headers (a token fetched by the worker), so
 //! that nothing that expires has to wait in IndexedDB. What it answered, checked here.
 
+use super::HeaderPlan;
 use crate::core::task::Task;
 use crate::core::validate::{validate_provided_headers, validate_provided_url};
 
@@ -72,6 +73,22 @@ pub fn merge_headers(
     out
 }
 
+/// What a tus upload's termination (its `DELETE`, after `cancel()` or `clear()`) adds to the task's own
+/// headers: what an attempt of it would add, the page's provider's (`provided`) then `beforeSend`'s
+/// (`given`), so that a server that wants its token on every request ends the upload. One with nothing
+/// to give (no page answered, a failure) adds nothing: the `DELETE` goes all the same (at worst refused,
+/// as it would be without them).
+pub fn termination_headers(
+    provided: HeaderPlan,
+    given: Result<Prepared, String>,
+) -> Vec<(String, String)> {
+    let provided = match provided {
+        HeaderPlan::Send(h) | HeaderPlan::SendAndKeep(h) => h,
+        HeaderPlan::Wait | HeaderPlan::Refuse(_) => Vec::new(),
+    };
+    merge_headers(provided, given.map(|p| p.headers).unwrap_or_default())
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
@@ -115,6 +132,42 @@ mod tests {
             },
         );
         assert_eq!(got.map(|p| p.url), Ok(None));
+    }
+
+    #[test]
+    fn a_tus_termination_carries_what_an_attempt_adds_the_providers_headers_then_before_sends() {
+        let given = |h: &[(&str, &str)]| {
+            Ok(Prepared {
+                url: Some("https://tus.example.com/files".into()),
+                headers: pairs(h),
+            })
+        };
+        assert_eq!(
+            termination_headers(
+                HeaderPlan::Send(pairs(&[("authorization", "Bearer page"), ("x-a", "1")])),
+                given(&[("authorization", "Bearer worker")]),
+            ),
+            pairs(&[("x-a", "1"), ("authorization", "Bearer worker")])
+        );
+        assert_eq!(
+            termination_headers(
+                HeaderPlan::SendAndKeep(pairs(&[("authorization", "Bearer page")])),
+                Ok(Prepared::default()),
+            ),
+            pairs(&[("authorization", "Bearer page")])
+        );
+        // Nothing to give from either: the task's own headers alone.
+        assert_eq!(
+            termination_headers(HeaderPlan::Wait, Err("it threw".into())),
+            vec![]
+        );
+        assert_eq!(
+            termination_headers(
+                HeaderPlan::Refuse("failed".into()),
+                given(&[("authorization", "Bearer worker")]),
+            ),
+            pairs(&[("authorization", "Bearer worker")])
+        );
     }
 
     #[test]
