@@ -5,6 +5,16 @@
 use crate::core::retry::without_query;
 use crate::core::task::Credentials;
 
+/// What [`refused_reason`] says of the server: it answered Ferry's probe, so it is up.
+const ANSWERS: &str = "answers requests from here";
+
+/// Whether a network error's reason is one of [`refused_reason`]'s: the server answered a probe after
+/// the request failed (its CORS policy refused the request, or the connection was cut mid-request), so
+/// it is not down.
+pub fn server_answered(reason: &str) -> bool {
+    reason.contains(ANSWERS)
+}
+
 /// What the page's request needed from the server at `url` (another origin, `there`), after fetch
 /// failed with `plain`: `origin` is the worker's, `headers` the names the request carried (each once),
 /// `credentials` its mode. The URL is named without its query (CORS does not depend on it, and a
@@ -35,7 +45,7 @@ pub fn refused_reason(
         ""
     };
     format!(
-        "{plain} ({there} answers requests from here: a connection cut mid-request, or, if every \
+        "{plain} ({there} {ANSWERS}: a connection cut mid-request, or, if every \
          attempt fails like this, its CORS policy refusing the request. A server on another origin \
          must answer the preflight (OPTIONS) of {method} {url} with {allow}, and the {method} itself \
          with Access-Control-Allow-Origin: {origin} too{credentials}. A preflight refused outright \

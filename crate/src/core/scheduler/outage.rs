@@ -29,13 +29,19 @@ pub type Outages = LiteMap<String, Outage>;
 
 /// An attempt of `task` ended with `outcome` at `env.now_ms`: its origin's outage as it stands after
 /// it. A network error adds one to it, unless the browser says it is offline (`env.online` false: the
-/// error says nothing of the server, and the plan holds everything until the network is back); any
-/// answer of the server ends it; a timeout, a request not sent (a header provider failed) or anything
+/// error says nothing of the server, and the plan holds everything until the network is back) or the
+/// server answered Ferry's probe after it (`cors::server_answered`: it is up); any answer of the
+/// server ends it; a timeout, a request not sent (a header provider failed) or anything
 /// else leaves it as it was.
 pub fn outage_after(outages: &mut Outages, task: &Task, outcome: &Outcome, env: &Env) {
     let (origin, now_ms) = (origin_of(&task.request.url), env.now_ms);
     match outcome {
         Outcome::NetworkError(_) if !env.online => {}
+        // The server answered Ferry's probe after the error (a CORS refusal, a connection cut
+        // mid-request): it is up, and its other uploads (to endpoints set up right) go on.
+        Outcome::NetworkError(why) if crate::core::cors::server_answered(why) => {
+            outages.remove(origin);
+        }
         Outcome::NetworkError(_) => {
             let o = outages.entry(origin.to_string()).or_default();
             o.failures = o.failures.saturating_add(1);

@@ -75,6 +75,35 @@ fn network_errors_in_a_row_hold_the_origin_longer_each_time_and_any_answer_ends_
 }
 
 #[test]
+fn a_network_error_from_a_server_that_answered_the_probe_holds_back_no_upload_to_it() {
+    // Its CORS policy refused the request (or the connection was cut mid-request): it is up, and an
+    // endpoint of it set up right goes on.
+    let t = task("1", "a", 1);
+    let refused = Outcome::NetworkError(crate::core::cors::refused_reason(
+        "network error: TypeError: Failed to fetch",
+        "https://example.com",
+        "https://app.example.com",
+        "POST",
+        &t.request.url,
+        &["idempotency-key".to_string()],
+        crate::core::task::Credentials::SameOrigin,
+    ));
+    let mut o = Outages::new();
+    outage_after(&mut o, &t, &refused, &at(NOW));
+    assert!(o.is_empty(), "{o:?}");
+    // And it ends an outage heard before (the server is back).
+    outage_after(
+        &mut o,
+        &t,
+        &Outcome::NetworkError("Failed to fetch".into()),
+        &at(NOW),
+    );
+    assert_eq!(o.len(), 1);
+    outage_after(&mut o, &t, &refused, &at(NOW + 5));
+    assert!(o.is_empty(), "{o:?}");
+}
+
+#[test]
 fn while_an_origin_is_down_its_uploads_wait_then_one_asks_and_other_origins_go_on() {
     let three = SessionView {
         concurrency: 3,

@@ -182,6 +182,27 @@ fn attempts_spent_on_network_errors_fail_naming_an_early_answer_too() {
         reason.contains("answered (a 413 or 401, say) before reading the body"),
         "{reason}"
     );
+    assert!(reason.contains("the server was unreachable"), "{reason}");
+    // A server that answered Ferry's probe is not called unreachable: its reason says it answers.
+    let answered = crate::core::cors::refused_reason(
+        "TypeError: NetworkError when attempting to fetch resource.",
+        "https://api.example.com",
+        "https://app.example.com",
+        "POST",
+        "https://api.example.com/up",
+        &[],
+        crate::core::task::Credentials::SameOrigin,
+    );
+    let (_, eff) = apply(&t, Input::Outcome(Outcome::NetworkError(answered)), NOW, 0).unwrap();
+    let Some(Effect::Failed { reason }) = eff.first() else {
+        panic!("not failed: {eff:?}");
+    };
+    assert!(reason.contains("answers requests from here"), "{reason}");
+    assert!(!reason.contains("unreachable"), "{reason}");
+    assert!(
+        reason.contains("before reading the body and closes the connection"),
+        "{reason}"
+    );
     // An answer is its own reason: no such hint.
     let (_, eff) = apply(&t, resp(503), NOW, 0).unwrap();
     assert!(matches!(&eff[0], Effect::Failed { reason } if !reason.contains("no answer")));

@@ -75,10 +75,14 @@ pub(super) fn outcome(task: &Task, o: &Outcome, now_ms: u64, rand: u64) -> (Task
                 .unwrap_or(0);
             let delay = backoff_ms(&task.retry, task.attempt, rand).max(server_wait);
             let (t, mut effects) = retry_or_fail(task, reason, status, now_ms, delay);
-            if let (Outcome::NetworkError(_), Some(Effect::Failed { reason })) =
+            if let (Outcome::NetworkError(why), Some(Effect::Failed { reason })) =
                 (o, effects.first_mut())
             {
-                reason.push_str(NO_ANSWER);
+                reason.push_str(if crate::core::cors::server_answered(why) {
+                    ANSWERED_EARLY
+                } else {
+                    NO_ANSWER
+                });
             }
             (t, effects)
         }
@@ -91,6 +95,10 @@ pub(super) fn outcome(task: &Task, o: &Outcome, now_ms: u64, rand: u64) -> (Task
 const NO_ANSWER: &str = "; no answer reached the browser: the server was unreachable, or it answered \
     (a 413 or 401, say) before reading the body and closed the connection, which Firefox reports as a \
     network error (see the README, Troubleshooting)";
+/// The same, when the server answered Ferry's probe (it is up, as the reason says).
+const ANSWERED_EARLY: &str = "; no answer reached the browser: besides CORS, a server that answers (a \
+    413 or 401, say) before reading the body and closes the connection does so, which Firefox reports \
+    as a network error (see the README, Troubleshooting)";
 
 /// Queues the task again after `delay` ms, or fails it when the attempt budget is spent.
 /// The delay is capped at the deadline: waiting longer is pointless, the task expires there anyway.
