@@ -200,7 +200,9 @@ fn attempts_spent_on_network_errors_fail_naming_an_early_answer_too() {
     assert!(reason.contains("answers requests from here"), "{reason}");
     assert!(!reason.contains("unreachable"), "{reason}");
     assert!(
-        reason.contains("before reading the body and closes the connection"),
+        reason.contains(
+            "answers (a 413 or 401, say) before reading the body and closes the connection"
+        ),
         "{reason}"
     );
     // An answer is its own reason: no such hint.

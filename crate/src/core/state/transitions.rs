@@ -96,8 +96,8 @@ const NO_ANSWER: &str = "; no answer reached the browser: the server was unreach
     (a 413 or 401, say) before reading the body and closed the connection, which Firefox reports as a \
     network error (see the README, Troubleshooting)";
 /// The same, when the server answered Ferry's probe (it is up, as the reason says).
-const ANSWERED_EARLY: &str = "; no answer reached the browser: besides CORS, a server that answers (a \
-    413 or 401, say) before reading the body and closes the connection does so, which Firefox reports \
+const ANSWERED_EARLY: &str = "; no answer reached the browser, which also happens when a server \
+    answers (a 413 or 401, say) before reading the body and closes the connection: Firefox reports that \
     as a network error (see the README, Troubleshooting)";
 
 /// Queues the task again after `delay` ms, or fails it when the attempt budget is spent.
