@@ -61,8 +61,14 @@ installFerry(self, { beforeSend: 'soon' }).catch(() => {});
 const NOT_OBJECT = `import { installFerry } from '/ferry/worker.js';
 installFerry(self, 'beforeSend').catch(() => {});
 `;
-// A worker with a misspelt option and the classic build's wasmUrl: its console warnings are kept.
-const MISSPELT = `import { installFerry } from '/ferry/worker.js';
+// The same with the classic build (whose own option, wasmUrl, it reads first).
+const CLASSIC_NOT_OBJECT = `importScripts('/ferry/ferry-sw.js');
+ferry.installFerry(self, 42).catch(() => {});
+`;
+// A worker with a misspelt option and the classic build's wasmUrl: its console warnings are kept. Its
+// `enqueueMisspelt()` hands Ferry a request with a misspelt option of enqueue's.
+const MISSPELT = `import { installFerry, enqueue } from '/ferry/worker.js';
+self.enqueueMisspelt = () => enqueue(new Request('/upload/bs/enqueued', { method: 'POST', body: 'y' }), { tag: 'bsmisspelt', expiresAT: 1 });
 self.warnings = [];
 const warn = console.warn;
 console.warn = (...args) => { self.warnings.push(args.join(' ')); warn(...args); };
@@ -71,7 +77,7 @@ installFerry(self, { beforeSnd: () => ({}), wasmUrl: '/ferry/ferry_bg.wasm' });
 
 let server;
 before(async () => {
-  server = await startAppServer({ 'sw.js': WORKER, 'sw-invalid.js': INVALID, 'sw-not-object.js': NOT_OBJECT, 'sw-misspelt.js': MISSPELT });
+  server = await startAppServer({ 'sw.js': WORKER, 'sw-invalid.js': INVALID, 'sw-not-object.js': NOT_OBJECT, 'sw-classic-not-object.js': CLASSIC_NOT_OBJECT, 'sw-misspelt.js': MISSPELT });
 });
 after(() => server?.close());
 
@@ -203,6 +209,7 @@ for (const [how, call] of [['cancel()', 'cancel'], ['clear()', 'clear']]) {
 for (const [what, worker, says] of [
   ['a beforeSend that is not a function', '/sw-invalid.js', /beforeSend/],
   ['options that are not an object', '/sw-not-object.js', /installFerry\(self, options\): options must be an object/],
+  ['options that are not an object (classic build)', { url: '/sw-classic-not-object.js', type: 'classic' }, /installFerry\(self, options\): options must be an object/],
 ]) {
   test(`installFerry refuses ${what}: the page's calls reject with FerryInvalidOptions naming it`, async () => {
     await server.reset();
@@ -226,7 +233,7 @@ for (const [what, worker, says] of [
   });
 }
 
-test('installFerry warns of an option it does not have (a misspelt beforeSend, the classic build\'s wasmUrl) and runs without it', async () => {
+test('installFerry and enqueue warn of an option they do not have (a misspelt beforeSend, the classic build\'s wasmUrl, a misspelt expiresAt) and run without it', async () => {
   await server.reset();
   await withGrantedChromium(server.url, [], async (ctx) => {
     const page = await ctx.newPage();
@@ -242,7 +249,12 @@ test('installFerry warns of an option it does not have (a misspelt beforeSend, t
     assert.match(warnings[0], /installFerry has no option "beforeSnd"; it is ignored \(its options: beforeSend\)/);
     assert.match(warnings[1], /no option "wasmUrl".*classic build's \(ferry-sw\.js\)/);
     await page.waitForFunction((id) => window.session.get(id).then((t) => t?.state === 'done'), id);
-    assert.deepEqual((await server.uploads()).map((u) => new URL(u.path, server.url).pathname), ['/upload/bs/misspelt']);
+    const enqueued = await sw.evaluate(() => self.enqueueMisspelt());
+    await page.waitForFunction((id) => window.session.get(id).then((t) => t?.state === 'done'), enqueued);
+    const all = await sw.evaluate(() => self.warnings);
+    assert.equal(all.length, 3, JSON.stringify(all));
+    assert.match(all[2], /enqueue has no option "expiresAT"; it is ignored \(its options: tag, retry, expiresAt, earliestBegin, discretionary, appData\)/);
+    assert.deepEqual((await server.uploads()).map((u) => new URL(u.path, server.url).pathname), ['/upload/bs/misspelt', '/upload/bs/enqueued']);
   });
 });
 

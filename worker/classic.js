@@ -23,9 +23,11 @@
 
   /** Installs Ferry in a service worker: call it synchronously at the top of the worker script. */
   function installFerry(scope, options = {}) {
-    const { wasmUrl, ...rest } = options || {};
+    // Options that are not an object go to the engine as they are, which refuses them.
+    const object = typeof options === 'object' && options !== null;
+    const { wasmUrl, ...rest } = object ? options : {};
     const url = new URL(wasmUrl || 'ferry_bg.wasm', here || scope.location.href);
-    return install(scope, rest, wasm_bindgen, wasm_bindgen, url)();
+    return install(scope, object ? rest : options, wasm_bindgen, wasm_bindgen, url)();
   }
 
   self.ferry = Object.freeze({ installFerry, enqueue, FerryPlugin, ferryPlugin });

@@ -46,13 +46,16 @@ let engine = null;
 /** The options of `installFerry` (the classic build also reads `wasmUrl`, and passes the rest here). */
 const OPTIONS = ['beforeSend'];
 
-/** Says which keys given are no option of `installFerry`: ignored, like the page entry's, but a misspelt
- * `beforeSend` would otherwise send every upload unsigned without a word. */
-function warnUnknown(options) {
+/** The options of `enqueue`. */
+const ENQUEUE_OPTIONS = ['tag', 'retry', 'expiresAt', 'earliestBegin', 'discretionary', 'appData'];
+
+/** Says which keys given are no option of `call` (`installFerry` or `enqueue`): ignored, like the page
+ * entry's, but a misspelt `beforeSend` would otherwise send every upload unsigned without a word. */
+function warnUnknown(options, known = OPTIONS, call = 'installFerry') {
   if (!options || typeof options !== 'object') return;
   for (const key of Object.keys(options)) {
-    if (OPTIONS.includes(key)) continue;
-    console.warn(`ferry: installFerry has no option ${JSON.stringify(key)}; it is ignored (its options: ${OPTIONS.join(', ')})` +
+    if (known.includes(key)) continue;
+    console.warn(`ferry: ${call} has no option ${JSON.stringify(key)}; it is ignored (its options: ${known.join(', ')})` +
       (key === 'wasmUrl' ? ". wasmUrl is the classic build's (ferry-sw.js); this entry loads the ferry_bg.wasm beside it, which a bundler emits" : ''));
   }
 }
@@ -152,6 +155,7 @@ export async function enqueue(request, options) {
   if (request.bodyUsed) {
     throw invalid('FerryInvalidBody', 'the body of this request was already read; pass request.clone() before reading it');
   }
+  warnUnknown(options, ENQUEUE_OPTIONS, 'enqueue');
   const { tag, retry, expiresAt, earliestBegin, discretionary, appData } = options ?? {};
   const headers = {};
   let idempotencyKey;
