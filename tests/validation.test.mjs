@@ -79,6 +79,13 @@ const uploads = [
     /x-a.*not a string/i],
   ['URL an object with its own toString', 'FerryInvalidUrl', `${blob}, { url: { toString() { return '/u'; } } }`],
   ['a multipart field an object with its own toString', 'FerryInvalidProtocol', `${blob}, { url: '/u', protocol: 'multipart', fields: { a: { toString() { return 'a'; } } } }`],
+  // `null` is no value of an option that does not take it (as fetch refuses a null method); only
+  // expiresAt, earliestBegin and appData take null, for none.
+  ['method null', 'FerryInvalidMethod', `${blob}, { url: '/u', method: null }`],
+  ['headers null', 'FerryInvalidHeader', `${blob}, { url: '/u', headers: null }`, /headers.*is null/],
+  ['credentials null', 'FerryInvalidOptions', `${blob}, { url: '/u', credentials: null }`, /credentials: is null; leave it out for its default/],
+  ['retry null', 'FerryInvalidOptions', `${blob}, { url: '/u', retry: null }`, /retry: is null/],
+  ['retry.maxAttempts null', 'FerryInvalidOptions', `${blob}, { url: '/u', retry: { maxAttempts: null } }`, /retry\.maxAttempts: is null/],
 ];
 
 for (const [what, name, args, says] of uploads) {
@@ -127,6 +134,9 @@ const registrations = [
   ['retry.maxAttempts an object with its own valueOf', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', retry: { maxAttempts: { valueOf() { return 3; } } } }`, /retry\.maxAttempts/],
   ['backgroundFetch neither a boolean nor { minBytes }', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', backgroundFetch: 'yes' }`,
     /backgroundFetch: must be true, false or \{ minBytes \}/],
+  ['concurrency null', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', concurrency: null }`, /concurrency: is null/],
+  ['a header provider null', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', headerProvider: null }`, /headerProvider/],
+  ['backgroundFetch.minBytes null', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', backgroundFetch: { minBytes: null } }`, /backgroundFetch\.minBytes: is null/],
   ['a negative backgroundFetch.minBytes', 'FerryInvalidOptions', `'ok', { serviceWorker: '/sw.js', backgroundFetch: { minBytes: -1 } }`,
     /backgroundFetch\.minBytes: -1 is not a whole number of bytes/],
 ];

@@ -31,7 +31,7 @@ export class Ferry {
     const registration = await serviceWorkerOf(options?.serviceWorker);
     const provider = options?.headerProvider;
     // The function stays in this page (the worker asks it through the page); the worker hears whether there is one.
-    if (wire) wire.headerProvider = typeof provider === 'function' ? true : provider == null ? undefined : typeof provider;
+    if (wire) wire.headerProvider = typeof provider === 'function' ? true : provider === undefined ? undefined : typeof provider;
     const worker = new Link(registration);
     const answer = await worker.call({ op: 'register', tag, options: wire, pageUrl: pageUrl() });
     const session = new Session(made);

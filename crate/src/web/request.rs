@@ -8,7 +8,21 @@ use crate::web::js::{self, now_ms, uuid};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+/// An option given as `null`: refused like any value that is not the option's (`fetch` refuses a `null`
+/// method or credentials too). Only `expiresAt`, `earliestBegin` and `appData` take `null` (none).
+fn null_given(option: &str) -> Error {
+    Error::options(option, "is null; leave it out for its default")
+}
+
 fn number(obj: &JsValue, key: &str, option: &str) -> Result<Option<f64>, Error> {
+    if js::get(obj, key).is_null() {
+        return Err(null_given(option));
+    }
+    nullable_number(obj, key, option)
+}
+
+/// A number, or `null` or nothing for none.
+fn nullable_number(obj: &JsValue, key: &str, option: &str) -> Result<Option<f64>, Error> {
     let v = js::get(obj, key);
     if v.is_undefined() || v.is_null() {
         return Ok(None);
@@ -20,8 +34,11 @@ fn number(obj: &JsValue, key: &str, option: &str) -> Result<Option<f64>, Error> 
 
 fn string(obj: &JsValue, key: &str, option: &str) -> Result<Option<String>, Error> {
     let v = js::get(obj, key);
-    if v.is_undefined() || v.is_null() {
+    if v.is_undefined() {
         return Ok(None);
+    }
+    if v.is_null() {
+        return Err(null_given(option));
     }
     v.as_string()
         .map(Some)
@@ -31,7 +48,7 @@ fn string(obj: &JsValue, key: &str, option: &str) -> Result<Option<String>, Erro
 /// The method as given: a string, else `FerryInvalidMethod` (as every wrong method is).
 fn method_of(request: &JsValue) -> Result<Option<String>, Error> {
     let v = js::get(request, "method");
-    if v.is_undefined() || v.is_null() {
+    if v.is_undefined() {
         return Ok(None);
     }
     v.as_string().map(Some).ok_or_else(|| Error::InvalidMethod {
@@ -42,8 +59,11 @@ fn method_of(request: &JsValue) -> Result<Option<String>, Error> {
 
 fn boolean(obj: &JsValue, key: &str, option: &str) -> Result<Option<bool>, Error> {
     let v = js::get(obj, key);
-    if v.is_undefined() || v.is_null() {
+    if v.is_undefined() {
         return Ok(None);
+    }
+    if v.is_null() {
+        return Err(null_given(option));
     }
     v.as_bool()
         .map(Some)
@@ -63,8 +83,11 @@ fn pairs(
     err: &dyn Fn(Option<&str>, &str) -> Error,
 ) -> Result<Vec<(String, String)>, Error> {
     let v = js::get(obj, key);
-    if v.is_undefined() || v.is_null() {
+    if v.is_undefined() {
         return Ok(Vec::new());
+    }
+    if v.is_null() {
+        return Err(err(None, "is null; leave it out for none"));
     }
     if !v.is_object() {
         return Err(err(None, "must be an object of string values"));
@@ -96,8 +119,11 @@ fn pairs(
 
 fn retry(obj: &JsValue, prefix: &str) -> Result<Option<RetryInput>, Error> {
     let r = js::get(obj, "retry");
-    if r.is_undefined() || r.is_null() {
+    if r.is_undefined() {
         return Ok(None);
+    }
+    if r.is_null() {
+        return Err(null_given(prefix));
     }
     if !r.is_object() {
         return Err(Error::options(
@@ -151,7 +177,7 @@ fn background_fetch(options: &JsValue) -> Result<Option<bool>, Error> {
 /// time. The page entry keeps the function and passes `true` for it.
 pub fn provider(options: &JsValue) -> Result<Option<bool>, Error> {
     let v = js::get(options, "headerProvider");
-    if v.is_undefined() || v.is_null() {
+    if v.is_undefined() {
         return Ok(None);
     }
     if v.as_bool() == Some(true) || v.is_function() {
@@ -165,6 +191,10 @@ pub fn provider(options: &JsValue) -> Result<Option<bool>, Error> {
 
 /// Header pairs from what a header provider returned (a plain object or a `Headers`).
 pub fn header_pairs(value: &JsValue) -> Result<Vec<(String, String)>, Error> {
+    // (A provider that gives `null` gives no headers.)
+    if value.is_null() {
+        return Ok(Vec::new());
+    }
     let holder = js_sys::Object::new();
     js::set(&holder, "headers", value);
     pairs(&holder, "headers", &header_error)
@@ -271,8 +301,8 @@ fn read_upload(body: BodyInput, request: &JsValue, base: &str) -> Result<UploadI
         })?,
         protocol,
         body,
-        expires_at: number(request, "expiresAt", "expiresAt")?,
-        earliest_begin: number(request, "earliestBegin", "earliestBegin")?,
+        expires_at: nullable_number(request, "expiresAt", "expiresAt")?,
+        earliest_begin: nullable_number(request, "earliestBegin", "earliestBegin")?,
         retry: retry(request, "retry")?,
         credentials: string(request, "credentials", "credentials")?,
         discretionary: boolean(request, "discretionary", "discretionary")?,
