@@ -101,7 +101,7 @@ export interface UploadRequestBase {
   headers?: FerryHeaders | undefined;
   /** The task must not start before this time (ms since the epoch). */
   earliestBegin?: number | null | undefined;
-  /** The task expires at this time (ms since the epoch) if it has not completed. */
+  /** After this time (ms since the epoch) the task is `expired` instead of sent; an attempt under way then goes on to its end. */
   expiresAt?: number | null | undefined;
   /** Overrides the session's retry policy for this task. */
   retry?: RetryOptions | undefined;
@@ -241,7 +241,7 @@ export interface Session {
   resume(): Promise<void>;
   /** With `ack: 'manual'`: events up to `seq` are handled and will not be replayed. */
   ack(seq: number): Promise<void>;
-  /** Stops delivering events to this page (uploads go on); every later call rejects with `FerryClosed`. */
+  /** Stops delivering events to this page (uploads go on); every later call that returns a promise rejects with `FerryClosed`. */
   close(): void;
 }
 

@@ -62,6 +62,7 @@ export interface Task {
   /** When a Background Fetch attempt in flight times out (present only then; see `attemptTimeoutMs`). */
   timeoutAt?: number;
   createdAt: number;
+  /** As given; the task expires at the earlier of this and `createdAt + retry.maxRetentionMs`. */
   expiresAt: number | null;
   /** Not sent before this time: the one given, or for a discretionary task the opening of its batch window if later. */
   earliestBegin: number | null;
@@ -124,7 +125,7 @@ export interface FerryProgressEvent extends FerryEventBase {
   bytesSent: number;
   bytesTotal: number;
 }
-/** An attempt failed and another one is due after `delayMs`. */
+/** An attempt failed and another one is due after `delayMs` (at most the time left to the task's deadline: a retry that would come later is not made, and the task is `expired` then). */
 export interface FerryRetryingEvent extends FerryEventBase {
   kind: 'retrying';
   attempt: number;
