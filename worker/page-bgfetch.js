@@ -36,6 +36,15 @@ export async function startBackgroundFetch(s, f) {
     await s.ask({ op: 'bgfetchRefused', taskId: f.taskId, leaseNo: f.leaseNo }).catch(() => {});
     return;
   }
+  // Chromium runs one Background Fetch of an origin at a time. One Ferry does not count (the app's own, a
+  // cancelled or timed-out upload's body the browser finishes) would hold this one back past its timeout,
+  // and it would then go beside the worker's retry: the worker sends it now instead. (One that ended has
+  // left getIds() before its event reaches the worker, so Ferry's own just done never counts here.)
+  const listed = await s.worker.registration.backgroundFetch.getIds().catch(() => []);
+  if (listed.length) {
+    await s.ask({ op: 'bgfetchRefused', taskId: f.taskId, leaseNo: f.leaseNo }).catch(() => {});
+    return;
+  }
   let registration;
   try {
     let body = f.body;
