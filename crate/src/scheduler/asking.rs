@@ -68,17 +68,7 @@ async fn attempt(store: &Store, id: &str, via: Transport, mut turn: Turn) -> Res
         skip();
         return Ok(());
     };
-    let record = store.session(&task.tag).await?;
-    let view = record
-        .as_ref()
-        .map(|s| SessionView::of(&s.options, s.paused))
-        .unwrap_or_default();
-    let answer = if view.header_provider {
-        ask_headers(&task).await
-    } else {
-        None
-    };
-    let extra = match decide::headers(&view, answer, record.and_then(|r| r.last_headers)) {
+    let extra = match header_plan(store, &task).await? {
         HeaderPlan::Wait => {
             skip();
             return Ok(());
@@ -105,7 +95,15 @@ async fn attempt(store: &Store, id: &str, via: Transport, mut turn: Turn) -> Res
 /// The headers a tus upload's termination adds to the task's own: those an attempt of it would add
 /// (`core::scheduler::termination_headers`), the page's provider asked as for an attempt.
 pub(crate) async fn termination_headers(store: &Store, task: &Task) -> Vec<(String, String)> {
-    let record = store.session(&task.tag).await.ok().flatten();
+    let provided = header_plan(store, task).await.unwrap_or(HeaderPlan::Wait);
+    let given = super::before_send::given(task).await;
+    decide::termination_headers(provided, given)
+}
+
+/// What the headers of a request of `task` go by: its session's provider, asked through an open page
+/// of its tag when it has one, and the headers the session kept (`headerFallback: 'last'`).
+async fn header_plan(store: &Store, task: &Task) -> Result<HeaderPlan, Error> {
+    let record = store.session(&task.tag).await?;
     let view = record
         .as_ref()
         .map(|s| SessionView::of(&s.options, s.paused))
@@ -115,9 +113,11 @@ pub(crate) async fn termination_headers(store: &Store, task: &Task) -> Vec<(Stri
     } else {
         None
     };
-    let provided = decide::headers(&view, answer, record.and_then(|r| r.last_headers));
-    let given = super::before_send::given(task).await;
-    decide::termination_headers(provided, given)
+    Ok(decide::headers(
+        &view,
+        answer,
+        record.and_then(|r| r.last_headers),
+    ))
 }
 
 /// Asks an open page of the task's tag for headers (`None`: no page answered in time; `Some(Err)`:
